@@ -1,0 +1,1 @@
+"""Code shared by every Lambda handler; bundled into each handler's zip as the `common` package."""
