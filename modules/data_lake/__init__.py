@@ -1,0 +1,249 @@
+"""Data lake: the team's KMS key and its versioned, encrypted, logged buckets (raw, curated, artifacts).
+
+Why versioned: a model is a function of its data, so the exact bytes a model was trained on must stay
+addressable (by VersionId) after the data is replaced. Noncurrent versions are kept for a configured
+number of days, then expire. See README.md beside this file.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from cdktf import TerraformResourceLifecycle
+from cdktf_cdktf_provider_aws.kms_alias import KmsAlias
+from cdktf_cdktf_provider_aws.kms_key import KmsKey
+from cdktf_cdktf_provider_aws.s3_bucket import S3Bucket
+from cdktf_cdktf_provider_aws.s3_bucket_lifecycle_configuration import (
+    S3BucketLifecycleConfiguration,
+    S3BucketLifecycleConfigurationRule,
+    S3BucketLifecycleConfigurationRuleAbortIncompleteMultipartUpload,
+    S3BucketLifecycleConfigurationRuleExpiration,
+    S3BucketLifecycleConfigurationRuleFilter,
+    S3BucketLifecycleConfigurationRuleNoncurrentVersionExpiration,
+)
+from cdktf_cdktf_provider_aws.s3_bucket_logging import S3BucketLoggingA
+from cdktf_cdktf_provider_aws.s3_bucket_ownership_controls import (
+    S3BucketOwnershipControls,
+    S3BucketOwnershipControlsRule,
+)
+from cdktf_cdktf_provider_aws.s3_bucket_policy import S3BucketPolicy
+from cdktf_cdktf_provider_aws.s3_bucket_public_access_block import S3BucketPublicAccessBlock
+from cdktf_cdktf_provider_aws.s3_bucket_server_side_encryption_configuration import (
+    S3BucketServerSideEncryptionConfigurationA,
+    S3BucketServerSideEncryptionConfigurationRuleA,
+    S3BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultA,
+)
+from cdktf_cdktf_provider_aws.s3_bucket_versioning import (
+    S3BucketVersioningA,
+    S3BucketVersioningVersioningConfiguration,
+)
+from constructs import Construct
+
+from modules.naming import TeamContext
+
+DATA_BUCKETS = ("raw", "curated", "artifacts")
+
+
+@dataclass(frozen=True)
+class DataLakeProps:
+    context: TeamContext
+    noncurrent_version_days: int = 90
+    access_log_days: int = 365
+    kms_deletion_window_days: int = 30
+
+
+class DataLake(Construct):
+    """KMS key + data buckets + an access-log bucket. Construct ids are Terraform addresses: keep them."""
+
+    def __init__(self, scope: Construct, id: str, props: DataLakeProps):
+        super().__init__(scope, id)
+        ctx = props.context
+        protect = TerraformResourceLifecycle(prevent_destroy=True) if ctx.protect_data else None
+
+        self.key = KmsKey(
+            self,
+            "key",
+            description=f"Data, models and logs of {ctx.prefix}",
+            enable_key_rotation=True,
+            deletion_window_in_days=props.kms_deletion_window_days,
+            policy=json.dumps(_key_policy(ctx)),
+            lifecycle=protect,
+        )
+        KmsAlias(self, "key-alias", name=f"alias/{ctx.prefix}", target_key_id=self.key.key_id)
+
+        # Server access logs: S3 delivers them with SSE-S3 only (SSE-KMS is not supported on a log
+        # target bucket), so this one bucket uses AES256; it holds request metadata, not data.
+        self.log_bucket = self._bucket("logs", ctx, force_destroy=not ctx.protect_data, lifecycle=None)
+        self._encrypt(self.log_bucket, "logs", kms_key_arn=None)
+        self._lifecycle(self.log_bucket, "logs", props.noncurrent_version_days, expire_days=props.access_log_days)
+        log_policy = S3BucketPolicy(
+            self, "logs-policy", bucket=self.log_bucket.id, policy=json.dumps(_log_bucket_policy(ctx, self.log_bucket.arn))
+        )
+
+        self.buckets: dict[str, S3Bucket] = {}
+        for purpose in DATA_BUCKETS:
+            bucket = self._bucket(purpose, ctx, force_destroy=not ctx.protect_data, lifecycle=protect)
+            self._encrypt(bucket, purpose, kms_key_arn=self.key.arn)
+            self._lifecycle(bucket, purpose, props.noncurrent_version_days, expire_days=None)
+            # S3 checks the log bucket's grant when logging is turned on: the policy must exist first.
+            S3BucketLoggingA(
+                self,
+                f"{purpose}-logging",
+                bucket=bucket.id,
+                target_bucket=self.log_bucket.id,
+                target_prefix=f"{purpose}/",
+                depends_on=[log_policy],
+            )
+            S3BucketPolicy(self, f"{purpose}-policy", bucket=bucket.id, policy=json.dumps(_data_bucket_policy(bucket.arn)))
+            self.buckets[purpose] = bucket
+
+    @property
+    def raw(self) -> S3Bucket:
+        return self.buckets["raw"]
+
+    @property
+    def curated(self) -> S3Bucket:
+        return self.buckets["curated"]
+
+    @property
+    def artifacts(self) -> S3Bucket:
+        return self.buckets["artifacts"]
+
+    def _bucket(self, purpose: str, ctx: TeamContext, force_destroy: bool, lifecycle) -> S3Bucket:
+        bucket = S3Bucket(self, purpose, bucket=ctx.bucket_name(purpose), force_destroy=force_destroy, lifecycle=lifecycle)
+        S3BucketVersioningA(
+            self,
+            f"{purpose}-versioning",
+            bucket=bucket.id,
+            versioning_configuration=S3BucketVersioningVersioningConfiguration(status="Enabled"),
+        )
+        S3BucketPublicAccessBlock(
+            self,
+            f"{purpose}-public-access-block",
+            bucket=bucket.id,
+            block_public_acls=True,
+            block_public_policy=True,
+            ignore_public_acls=True,
+            restrict_public_buckets=True,
+        )
+        S3BucketOwnershipControls(
+            self,
+            f"{purpose}-ownership",
+            bucket=bucket.id,
+            rule=S3BucketOwnershipControlsRule(object_ownership="BucketOwnerEnforced"),
+        )
+        return bucket
+
+    def _encrypt(self, bucket: S3Bucket, purpose: str, kms_key_arn: str | None) -> None:
+        default = S3BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultA(
+            sse_algorithm="aws:kms" if kms_key_arn else "AES256", kms_master_key_id=kms_key_arn
+        )
+        S3BucketServerSideEncryptionConfigurationA(
+            self,
+            f"{purpose}-encryption",
+            bucket=bucket.id,
+            rule=[
+                S3BucketServerSideEncryptionConfigurationRuleA(
+                    apply_server_side_encryption_by_default=default, bucket_key_enabled=bool(kms_key_arn)
+                )
+            ],
+        )
+
+    def _lifecycle(self, bucket: S3Bucket, purpose: str, noncurrent_days: int, expire_days: int | None) -> None:
+        rule = S3BucketLifecycleConfigurationRule(
+            id="noncurrent-versions-and-uploads",
+            status="Enabled",
+            filter=[S3BucketLifecycleConfigurationRuleFilter(prefix="")],
+            noncurrent_version_expiration=[
+                S3BucketLifecycleConfigurationRuleNoncurrentVersionExpiration(noncurrent_days=noncurrent_days)
+            ],
+            abort_incomplete_multipart_upload=[
+                S3BucketLifecycleConfigurationRuleAbortIncompleteMultipartUpload(days_after_initiation=7)
+            ],
+            expiration=[S3BucketLifecycleConfigurationRuleExpiration(days=expire_days)] if expire_days else None,
+        )
+        S3BucketLifecycleConfiguration(self, f"{purpose}-lifecycle", bucket=bucket.id, rule=[rule])
+
+
+def _deny_insecure_transport(bucket_arn: str) -> dict:
+    return {
+        "Sid": "DenyInsecureTransport",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:*",
+        "Resource": [bucket_arn, f"{bucket_arn}/*"],
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }
+
+
+def _data_bucket_policy(bucket_arn: str) -> dict:
+    """TLS only, and every upload must ask for SSE-KMS (writers pass ServerSideEncryption="aws:kms")."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            _deny_insecure_transport(bucket_arn),
+            {
+                "Sid": "DenyUploadsWithoutKms",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:PutObject",
+                "Resource": f"{bucket_arn}/*",
+                "Condition": {"StringNotEquals": {"s3:x-amz-server-side-encryption": "aws:kms"}},
+            },
+        ],
+    }
+
+
+def _log_bucket_policy(ctx: TeamContext, bucket_arn: str) -> dict:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            _deny_insecure_transport(bucket_arn),
+            {
+                "Sid": "AllowS3ServerAccessLogs",
+                "Effect": "Allow",
+                "Principal": {"Service": "logging.s3.amazonaws.com"},
+                "Action": "s3:PutObject",
+                "Resource": f"{bucket_arn}/*",
+                "Condition": {
+                    "StringEquals": {"aws:SourceAccount": ctx.account_id},
+                    "ArnLike": {"aws:SourceArn": f"arn:aws:s3:::{ctx.prefix}-*"},
+                },
+            },
+        ],
+    }
+
+
+def _key_policy(ctx: TeamContext) -> dict:
+    """The account administers the key (AWS's default key policy, so IAM policies can grant use of it);
+    CloudWatch Logs and SNS in this account may use it for the team's log groups and topics."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "AccountAdministersKey",
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{ctx.account_id}:root"},
+                "Action": "kms:*",
+                "Resource": "*",
+            },
+            {
+                "Sid": "CloudWatchLogsUseKey",
+                "Effect": "Allow",
+                "Principal": {"Service": f"logs.{ctx.region}.amazonaws.com"},
+                "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+                "Resource": "*",
+                "Condition": {
+                    "ArnLike": {"kms:EncryptionContext:aws:logs:arn": ctx.arn("logs", f"log-group:/aws/*/{ctx.prefix}*")}
+                },
+            },
+            {
+                "Sid": "AlarmsPublishToEncryptedTopic",
+                "Effect": "Allow",
+                "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+                "Resource": "*",
+                "Condition": {"StringEquals": {"aws:SourceAccount": ctx.account_id}},
+            },
+        ],
+    }

@@ -1,0 +1,41 @@
+"""Names and tags every construct of a team stack derives from (docs/CONTRACTS.md, "Names")."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TeamContext:
+    """Who and where a stack is for; passed to every construct so names never drift apart."""
+
+    platform: str
+    team: str
+    environment: str
+    account_id: str
+    region: str
+    cost_center: str
+    is_emulator: bool
+
+    @property
+    def prefix(self) -> str:
+        return f"{self.platform}-{self.team}-{self.environment}"
+
+    @property
+    def protect_data(self) -> bool:
+        """Real environments keep data through `terraform destroy`; emulator stacks are disposable."""
+        return not self.is_emulator
+
+    def bucket_name(self, purpose: str) -> str:
+        return f"{self.prefix}-{purpose}-{self.account_id}"
+
+    def arn(self, service: str, resource: str, region: bool = True) -> str:
+        return f"arn:aws:{service}:{self.region if region else ''}:{self.account_id}:{resource}"
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return {
+            "Team": self.team,
+            "Environment": self.environment,
+            "CostCenter": self.cost_center,
+            "ManagedBy": "ml-platform-blueprint",
+        }

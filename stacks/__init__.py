@@ -1,0 +1,1 @@
+"""Stack classes and the platform config schema."""

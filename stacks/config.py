@@ -1,0 +1,232 @@
+"""The platform configuration: one YAML file, validated by pydantic v2 before anything is synthesized.
+
+A bad file gets every problem at once, each with its path in the YAML (`teams[1].name`) and what is
+expected (see `ConfigError`). Settings that have a sensible default are optional; a field is required
+only where no default could be right (names, account ids, owners).
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+
+DEFAULT_CONFIG_FILE = Path(__file__).resolve().parent.parent / "platform.yaml"
+CONFIG_ENV_VAR = "MLP_CONFIG"
+EMULATOR_ENDPOINT_ENV_VAR = "MLP_EMULATOR_ENDPOINT"
+
+# Bucket names are `<platform>-<team>-<env>-<purpose>-<account>` and may not exceed 63 characters;
+# the longest purpose is "artifacts", so the three names together get what is left.
+MAX_BUCKET_NAME = 63
+LONGEST_BUCKET_SUFFIX = len("-artifacts-") + 12
+MAX_PREFIX = MAX_BUCKET_NAME - LONGEST_BUCKET_SUFFIX
+
+Name = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$", min_length=2, max_length=20)]
+AccountId = Annotated[str, StringConstraints(pattern=r"^\d{12}$")]
+Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]
+Region = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")]
+
+
+class Strict(BaseModel):
+    """Base for every config model: unknown keys are errors (a typo must not silently fall back to a default)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PlatformSpec(Strict):
+    name: Name = Field(description="Short platform name, the first part of every resource name.")
+    region: Region = Field(description="AWS region of every stack.")
+
+
+class StateBackendSpec(Strict):
+    """Remote state for a real environment: an S3 bucket with native S3 locking (Terraform >= 1.10)."""
+
+    bucket: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")]
+    key_prefix: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_./-]+$")] = "ml-platform"
+    region: Region | None = Field(default=None, description="Region of the state bucket; the platform region if unset.")
+    kms_key_id: str | None = Field(default=None, description="KMS key for the state objects; S3-managed keys if unset.")
+
+
+class EnvironmentSpec(Strict):
+    name: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9]{1,9}$")]
+    account_id: AccountId
+    emulator_endpoint: Annotated[str, StringConstraints(pattern=r"^https?://[^\s/]+(:\d+)?/?$")] | None = Field(
+        default=None,
+        description="URL of an AWS emulator (the embedded moto server or LocalStack). "
+        f"Overridden at synth time by ${EMULATOR_ENDPOINT_ENV_VAR}, since the embedded emulator picks a free port.",
+    )
+    state_backend: StateBackendSpec | None = None
+    auto_approve_models: bool = Field(default=False, description="Register new models as Approved (deploys at once).")
+
+    @property
+    def is_emulator(self) -> bool:
+        return self.emulator_endpoint is not None
+
+    @model_validator(mode="after")
+    def _real_environments_need_remote_state(self) -> EnvironmentSpec:
+        if not self.is_emulator and self.state_backend is None:
+            raise ValueError(
+                "a real environment (no emulator_endpoint) needs state_backend: {bucket: ...} so its state is "
+                "shared and locked"
+            )
+        return self
+
+
+class DataSettings(Strict):
+    noncurrent_version_days: int = Field(default=90, ge=1, le=3650, description="Days a replaced object version is kept.")
+    access_log_days: int = Field(default=365, ge=1, le=3650, description="Days S3 access logs are kept.")
+    kms_deletion_window_days: int = Field(default=30, ge=7, le=30)
+
+
+class RegistrySettings(Strict):
+    model_package_groups: list[Name] = Field(
+        default_factory=lambda: ["models"],
+        min_length=1,
+        description="Model package groups of the team; the first is the one the retraining loop registers into.",
+    )
+    image_retention_count: int = Field(default=50, ge=1, le=1000, description="Tagged images kept per repository.")
+    untagged_image_days: int = Field(default=14, ge=1, le=365)
+
+
+class TeamSettings(Strict):
+    data: DataSettings = DataSettings()
+    registry: RegistrySettings = RegistrySettings()
+    log_retention_days: int = Field(default=365, description="CloudWatch log retention for the team's log groups.")
+
+    @model_validator(mode="after")
+    def _retention_is_a_cloudwatch_value(self) -> TeamSettings:
+        allowed = {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
+        if self.log_retention_days not in allowed:
+            raise ValueError(f"log_retention_days must be one of CloudWatch's values {sorted(allowed)}")
+        return self
+
+
+class TeamSpec(Strict):
+    name: Name
+    cost_center: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:/=+@-]{1,64}$")]
+    owners: list[Email] = Field(min_length=1, description="E-mails that receive the team's alerts.")
+    environments: list[str] = Field(min_length=1, description="Names of the platform environments this team uses.")
+    settings: TeamSettings = TeamSettings()
+
+
+class PlatformConfig(Strict):
+    platform: PlatformSpec
+    environments: list[EnvironmentSpec] = Field(min_length=1)
+    teams: list[TeamSpec] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _cross_references(self) -> PlatformConfig:
+        problems: list[str] = []
+        env_names = [e.name for e in self.environments]
+        problems += _duplicates("environments", env_names)
+        problems += _duplicates("teams", [t.name for t in self.teams])
+        for i, team in enumerate(self.teams):
+            problems += _duplicates(f"teams[{i}].environments", team.environments)
+            for j, env_name in enumerate(team.environments):
+                if env_name not in env_names:
+                    problems.append(f"teams[{i}].environments[{j}]: unknown environment {env_name!r}; declared: {env_names}")
+                    continue
+                prefix = resource_prefix(self.platform.name, team.name, env_name)
+                if len(prefix) > MAX_PREFIX:
+                    problems.append(
+                        f"teams[{i}].name: {prefix!r} (platform-team-environment) is {len(prefix)} characters; "
+                        f"at most {MAX_PREFIX} fit in an S3 bucket name"
+                    )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def environment(self, name: str) -> EnvironmentSpec:
+        return next(e for e in self.environments if e.name == name)
+
+    def stack_names(self) -> list[str]:
+        return [stack_name(t.name, e) for t in self.teams for e in t.environments]
+
+
+def _duplicates(where: str, names: list[str]) -> list[str]:
+    seen: set[str] = set()
+    return [f"{where}: duplicate name {n!r}" for n in names if n in seen or seen.add(n)]
+
+
+def stack_name(team: str, environment: str) -> str:
+    return f"{team}-{environment}"
+
+
+def resource_prefix(platform: str, team: str, environment: str) -> str:
+    return f"{platform}-{team}-{environment}"
+
+
+class ConfigError(Exception):
+    """The config file is unreadable or invalid. `problems` holds one line per problem, path first."""
+
+    def __init__(self, source: str, problems: list[str]):
+        self.source = source
+        self.problems = problems
+        super().__init__(f"{source}: {len(problems)} problem(s)\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+def _yaml_path(loc: tuple[Any, ...]) -> str:
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", str(part)):
+            continue  # pydantic's internal markers such as "function-after[...]"
+        else:
+            path += f".{part}" if path else str(part)
+    return path or "<root>"
+
+
+def _describe(error: dict[str, Any]) -> str:
+    path = _yaml_path(error["loc"])
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        message = "unknown key (check the spelling; see the example platform.yaml)"
+    elif error["type"] == "string_pattern_mismatch":
+        message = f"{error['input']!r} does not match {error['ctx']['pattern']}"
+    # Cross-reference problems carry their own paths.
+    if path == "<root>" and ";" in message:
+        return message.replace("; ", "\n")
+    return f"{path}: {message}"
+
+
+def parse_config(data: Any, source: str = "<config>") -> PlatformConfig:
+    """Validate an already-parsed YAML document; raise ConfigError listing every problem."""
+    try:
+        return PlatformConfig.model_validate(data)
+    except ValidationError as exc:
+        lines: list[str] = []
+        for error in exc.errors(include_url=False):
+            lines.extend(_describe(error).splitlines())
+        raise ConfigError(source, lines) from None
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> PlatformConfig:
+    """Load the config from `path`, else $MLP_CONFIG, else platform.yaml at the repository root."""
+    chosen = Path(path or os.environ.get(CONFIG_ENV_VAR) or DEFAULT_CONFIG_FILE)
+    try:
+        text = chosen.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(str(chosen), [f"cannot read the file: {exc.strerror}"]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise ConfigError(str(chosen), [f"{where}not valid YAML: {getattr(exc, 'problem', exc)}"]) from None
+    if not isinstance(data, dict):
+        raise ConfigError(str(chosen), ["<root>: expected a mapping with platform, environments and teams"])
+    config = parse_config(data, str(chosen))
+    return with_emulator_override(config)
+
+
+def with_emulator_override(config: PlatformConfig) -> PlatformConfig:
+    """Point every emulator environment at $MLP_EMULATOR_ENDPOINT when it is set (a free port chosen at run time)."""
+    endpoint = os.environ.get(EMULATOR_ENDPOINT_ENV_VAR)
+    if not endpoint:
+        return config
+    environments = [e.model_copy(update={"emulator_endpoint": endpoint}) if e.is_emulator else e for e in config.environments]
+    return config.model_copy(update={"environments": environments})

@@ -1,0 +1,111 @@
+"""One Terraform stack per team and environment: provider, state backend and the team's constructs."""
+from __future__ import annotations
+
+import modules  # noqa: F401  (installs the fast provider loader before any provider import)
+from cdktf import LocalBackend, S3Backend, TerraformOutput, TerraformStack
+from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderDefaultTags, AwsProviderEndpoints
+from constructs import Construct
+
+from modules.data_lake import DataLake, DataLakeProps
+from modules.naming import TeamContext
+from modules.registry import Registry, RegistryProps
+from stacks.config import EnvironmentSpec, PlatformConfig, TeamSpec, stack_name
+
+AWS_PROVIDER_VERSION = "5.100.0"
+
+# Every service the stacks (and their Lambdas) call; an emulator environment points each one at the
+# emulator's URL. Keep this list in step with the resources the modules create.
+EMULATED_SERVICES = (
+    "s3", "kms", "iam", "sts", "sagemaker", "ecr", "ssm", "dynamodb", "lambda_", "cloudwatch",
+    "cloudwatchlogs", "cloudwatchevents", "sns", "sqs", "applicationautoscaling", "budgets",
+)  # fmt: skip
+
+
+class TeamStack(TerraformStack):
+    """The whole MLOps environment of one team in one environment."""
+
+    def __init__(self, scope: Construct, config: PlatformConfig, team: TeamSpec, environment: EnvironmentSpec):
+        name = stack_name(team.name, environment.name)
+        super().__init__(scope, name)
+        self.context = TeamContext(
+            platform=config.platform.name,
+            team=team.name,
+            environment=environment.name,
+            account_id=environment.account_id,
+            region=config.platform.region,
+            cost_center=team.cost_center,
+            is_emulator=environment.is_emulator,
+        )
+        self._provider(environment)
+        self._backend(name, config, environment)
+
+        settings = team.settings
+        self.data_lake = DataLake(
+            self,
+            "data-lake",
+            DataLakeProps(
+                context=self.context,
+                noncurrent_version_days=settings.data.noncurrent_version_days,
+                access_log_days=settings.data.access_log_days,
+                kms_deletion_window_days=settings.data.kms_deletion_window_days,
+            ),
+        )
+        self.registry = Registry(
+            self,
+            "registry",
+            RegistryProps(
+                context=self.context,
+                kms_key_arn=self.data_lake.key.arn,
+                model_package_groups=list(settings.registry.model_package_groups),
+                image_retention_count=settings.registry.image_retention_count,
+                untagged_image_days=settings.registry.untagged_image_days,
+            ),
+        )
+        self._outputs()
+
+    def _provider(self, environment: EnvironmentSpec) -> None:
+        ctx = self.context
+        common = dict(region=ctx.region, default_tags=[AwsProviderDefaultTags(tags=ctx.tags)])
+        if environment.is_emulator:
+            url = environment.emulator_endpoint.rstrip("/")
+            AwsProvider(
+                self,
+                "aws",
+                **common,
+                access_key="test",
+                secret_key="test",
+                skip_credentials_validation=True,
+                skip_metadata_api_check="true",
+                skip_requesting_account_id=True,
+                skip_region_validation=True,
+                s3_use_path_style=True,
+                # A 500 from an emulator is not transient: fail in seconds, not after minutes of retries.
+                max_retries=1,
+                endpoints=[AwsProviderEndpoints(**{service: url for service in EMULATED_SERVICES})],
+            )
+        else:
+            AwsProvider(self, "aws", **common, allowed_account_ids=[environment.account_id])
+
+    def _backend(self, name: str, config: PlatformConfig, environment: EnvironmentSpec) -> None:
+        if environment.state_backend is None:
+            LocalBackend(self, path=f"terraform.{name}.tfstate")
+            return
+        state = environment.state_backend
+        backend = S3Backend(
+            self,
+            bucket=state.bucket,
+            key=f"{state.key_prefix}/{config.platform.name}/{name}.tfstate",
+            region=state.region or config.platform.region,
+            encrypt=True,
+            kms_key_id=state.kms_key_id,
+        )
+        # S3-native state locking (Terraform >= 1.10); cdktf 0.21's S3Backend predates the option.
+        backend.add_override("use_lockfile", True)
+
+    def _outputs(self) -> None:
+        for purpose, bucket in self.data_lake.buckets.items():
+            TerraformOutput(self, f"{purpose}-bucket", value=bucket.bucket)
+        TerraformOutput(self, "kms-key-arn", value=self.data_lake.key.arn)
+        TerraformOutput(self, "model-package-group", value=self.registry.primary_group.model_package_group_name)
+        for purpose, repository in self.registry.repositories.items():
+            TerraformOutput(self, f"{purpose}-repository", value=repository.repository_url)
