@@ -71,7 +71,30 @@ def sagemaker_delete_model_package_group() -> None:
     SageMakerResponse.delete_model_package_group = response
 
 
+def s3_bucket_policy_skips_conditional_statements() -> None:
+    """moto: bucket policies are enforced without their Condition blocks ("Conditions are not taken into
+    account", moto's put_bucket_policy docstring), so a conditional Deny becomes unconditional: our
+    TLS-only and KMS-only statements then deny every request. Patched: statements with a Condition are
+    left out of moto's evaluation; unconditional statements are still enforced. The conditions
+    themselves are asserted on the synthesized policies (tests/unit), not on the emulator."""
+    from moto.iam.access_control import IAMPolicy, PermissionResult
+    from moto.s3.models import FakeBucket
+
+    def get_permission(self, action: str, resource: str):
+        if self.policy is None:
+            return PermissionResult.NEUTRAL
+        document = json.loads(self.policy.decode())
+        statements = document.get("Statement", [])
+        if isinstance(statements, dict):
+            statements = [statements]
+        evaluated = [s for s in statements if not s.get("Condition")]
+        return IAMPolicy(json.dumps({**document, "Statement": evaluated})).is_action_permitted(action, resource)
+
+    FakeBucket.get_permission = get_permission
+
+
 PATCHES: list[Callable[[], None]] = [
     s3_logging_accepts_string_principal,
     sagemaker_delete_model_package_group,
+    s3_bucket_policy_skips_conditional_statements,
 ]

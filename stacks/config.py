@@ -136,7 +136,7 @@ class PlatformConfig(Strict):
                         f"at most {MAX_PREFIX} fit in an S3 bucket name"
                     )
         if problems:
-            raise ValueError("; ".join(problems))
+            raise ValueError("\n".join(problems))  # one line per problem, each with its own path
         return self
 
     def environment(self, name: str) -> EnvironmentSpec:
@@ -148,7 +148,12 @@ class PlatformConfig(Strict):
 
 def _duplicates(where: str, names: list[str]) -> list[str]:
     seen: set[str] = set()
-    return [f"{where}: duplicate name {n!r}" for n in names if n in seen or seen.add(n)]
+    duplicates = []
+    for name in names:
+        if name in seen:
+            duplicates.append(f"{where}: duplicate name {name!r}")
+        seen.add(name)
+    return duplicates
 
 
 def stack_name(team: str, environment: str) -> str:
@@ -187,9 +192,8 @@ def _describe(error: dict[str, Any]) -> str:
         message = "unknown key (check the spelling; see the example platform.yaml)"
     elif error["type"] == "string_pattern_mismatch":
         message = f"{error['input']!r} does not match {error['ctx']['pattern']}"
-    # Cross-reference problems carry their own paths.
-    if path == "<root>" and ";" in message:
-        return message.replace("; ", "\n")
+    if path == "<root>" and error["type"] == "value_error":
+        return message  # cross-reference problems: one line each, each with its own path
     return f"{path}: {message}"
 
 

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Set up from nothing: Python venv with the pinned packages, the pinned cdktf CLI, and the location of
+# the Terraform provider mirror. Safe to run again (it only installs what is missing or changed).
+# Source it (`. scripts/setup.sh`) to keep the environment it exports.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+python_bin="${PYTHON:-python3.11}"
+command -v "$python_bin" >/dev/null 2>&1 || python_bin=python3
+"$python_bin" -c 'import sys; assert sys.version_info[:2] == (3, 11), sys.version' 2>/dev/null || {
+  echo "setup: Python 3.11 is required (found: $("$python_bin" --version 2>&1))" >&2; exit 1; }
+
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv"
+  "$python_bin" -m venv .venv
+fi
+stamp=.venv/.requirements.sha256
+want="$(sha256sum requirements.txt | cut -d' ' -f1)"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "setup: installing Python packages (requirements.txt)"
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+  echo "$want" > "$stamp"
+fi
+
+if command -v npm >/dev/null 2>&1; then
+  if [ ! -x node_modules/.bin/cdktf ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    echo "setup: installing cdktf-cli (package-lock.json)"
+    npm ci --no-audit --no-fund --loglevel=error >/dev/null
+  fi
+else
+  echo "setup: npm not found: skipping cdktf-cli (python main.py synthesizes without it)" >&2
+fi
+
+command -v terraform >/dev/null 2>&1 || { echo "setup: terraform (>= 1.10) is required on PATH" >&2; exit 1; }
+
+# Terraform cannot reach its registry here: providers come from a local filesystem mirror.
+if [ -z "${MLP_TF_PROVIDER_MIRROR:-}" ]; then
+  found="$(find / -path /proc -prune -o -type f -name 'terraform-provider-aws_v5.100.0*' -print 2>/dev/null | head -n 1 || true)"
+  if [ -n "$found" ]; then
+    # <mirror>/registry.terraform.io/hashicorp/aws/5.100.0/<os_arch>/terraform-provider-aws_...
+    export MLP_TF_PROVIDER_MIRROR="$(cd "$(dirname "$found")/../../../../.." && pwd)"
+  else
+    echo "setup: no hashicorp/aws 5.100.0 provider mirror found; set MLP_TF_PROVIDER_MIRROR" >&2; exit 1
+  fi
+fi
+export MLP_TF_PROVIDER_MIRROR
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20
+echo "setup: ready (provider mirror: $MLP_TF_PROVIDER_MIRROR)"

@@ -1,0 +1,52 @@
+"""The embedded emulator and a deployed team stack, shared by the integration tests."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import boto3
+import pytest
+
+from emulator.server import Emulator
+from emulator.terraform import Terraform
+from stacks.config import load_config, with_emulator_override
+from tests.synth import synth
+
+STACK = "fraud-local"
+
+
+@pytest.fixture(scope="session")
+def emulator():
+    server = Emulator().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def aws(emulator):
+    """boto3 clients bound to the emulator: aws("s3").list_buckets()."""
+    env = emulator.client_env()
+    session = boto3.Session(
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+        region_name=env["AWS_DEFAULT_REGION"],
+    )
+    return lambda service: session.client(service, endpoint_url=emulator.endpoint)
+
+
+@pytest.fixture(scope="session")
+def deployed_stack(emulator, tmp_path_factory, monkeypatch_session):
+    """`fraud-local` applied with real Terraform; destroyed (and checked empty) at the end."""
+    monkeypatch_session.setenv("MLP_EMULATOR_ENDPOINT", emulator.endpoint)
+    config = with_emulator_override(load_config())
+    synthesized = synth(config, tmp_path_factory.mktemp("cdktf.out"), [STACK])[STACK]
+    terraform = Terraform(Path(synthesized.directory), env=emulator.client_env())
+    terraform.init()
+    terraform.apply()
+    yield terraform, synthesized
+    terraform.destroy()
+
+
+@pytest.fixture(scope="session")
+def monkeypatch_session():
+    with pytest.MonkeyPatch.context() as patch:
+        yield patch
