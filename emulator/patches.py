@@ -12,12 +12,26 @@ from collections.abc import Callable
 _applied = False
 
 
+# Patches are grouped by area, one module each (emulator/patches_<area>.py, each with a PATCHES list),
+# so the people working on different services do not edit one file.
+AREA_MODULES = ("emulator.patches_serving", "emulator.patches_monitoring", "emulator.patches_features", "emulator.patches_lambda")
+
+
+def all_patches() -> list[Callable[[], None]]:
+    import importlib
+
+    patches = list(PATCHES)
+    for name in AREA_MODULES:
+        patches += importlib.import_module(name).PATCHES
+    return patches
+
+
 def apply_all() -> None:
     """Apply every patch once per process (idempotent)."""
     global _applied
     if _applied:
         return
-    for patch in PATCHES:
+    for patch in all_patches():
         patch()
     _applied = True
 

@@ -14,6 +14,14 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
+from stacks.config_ml import (
+    BudgetSettings,
+    MonitoringSettings,
+    RetrainingSettings,
+    ServingSettings,
+    TrainingSettings,
+)
+
 DEFAULT_CONFIG_FILE = Path(__file__).resolve().parent.parent / "platform.yaml"
 CONFIG_ENV_VAR = "MLP_CONFIG"
 EMULATOR_ENDPOINT_ENV_VAR = "MLP_EMULATOR_ENDPOINT"
@@ -94,6 +102,11 @@ class RegistrySettings(Strict):
 class TeamSettings(Strict):
     data: DataSettings = DataSettings()
     registry: RegistrySettings = RegistrySettings()
+    training: TrainingSettings = TrainingSettings()
+    serving: ServingSettings = ServingSettings()
+    monitoring: MonitoringSettings = MonitoringSettings()
+    retraining: RetrainingSettings = RetrainingSettings()
+    budget: BudgetSettings = BudgetSettings()
     log_retention_days: int = Field(default=365, description="CloudWatch log retention for the team's log groups.")
 
     @model_validator(mode="after")

@@ -1,0 +1,6 @@
+"""Narrow moto patches for the serving resources; see emulator/patches.py for the rules every patch follows."""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+PATCHES: list[Callable[[], None]] = []

@@ -1,0 +1,187 @@
+"""Per-team ML settings: GPU training recipe, GPU serving, monitoring thresholds, retraining, budget.
+
+Every field has a default a platform team could ship to production; teams override what they need.
+Instance types are checked against known SageMaker families: GPU by default, CPU only when the team
+says `allow_cpu: true` (a CPU endpoint serving a GPU-trained model is usually a mistake, but not always).
+"""
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+# Known SageMaker instance families and sizes (2026). A type outside these lists is refused with the list.
+GPU_INSTANCE_TYPES = frozenset(
+    [f"ml.g4dn.{s}" for s in ("xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge")]
+    + [f"ml.g5.{s}" for s in ("xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge", "24xlarge", "48xlarge")]
+    + [f"ml.g6.{s}" for s in ("xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge", "24xlarge", "48xlarge")]
+    + [f"ml.g6e.{s}" for s in ("xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge", "24xlarge", "48xlarge")]
+    + [f"ml.p3.{s}" for s in ("2xlarge", "8xlarge", "16xlarge")]
+    + ["ml.p3dn.24xlarge", "ml.p4d.24xlarge", "ml.p4de.24xlarge", "ml.p5.48xlarge", "ml.p5e.48xlarge", "ml.p5en.48xlarge"]
+)
+CPU_INSTANCE_TYPES = frozenset(
+    [f"ml.{f}.{s}" for f in ("m5", "m6i", "c5", "c6i", "r5") for s in ("large", "xlarge", "2xlarge", "4xlarge", "12xlarge", "24xlarge")]
+    + ["ml.t3.medium", "ml.t3.large", "ml.t3.xlarge", "ml.t3.2xlarge"]
+)
+
+ImageTag = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")]
+ImageDigest = Annotated[str, StringConstraints(pattern=r"^sha256:[0-9a-f]{64}$")]
+S3Uri = Annotated[str, StringConstraints(pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$")]
+ScheduleExpression = Annotated[str, StringConstraints(pattern=r"^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\(.+\))$")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def check_instance_type(instance_type: str, allow_cpu: bool, where: str) -> None:
+    if instance_type in GPU_INSTANCE_TYPES:
+        return
+    if instance_type in CPU_INSTANCE_TYPES:
+        if allow_cpu:
+            return
+        raise ValueError(f"{where} {instance_type!r} is a CPU instance; set allow_cpu: true to use one on purpose")
+    families = sorted({t.rsplit(".", 1)[0] for t in GPU_INSTANCE_TYPES})
+    raise ValueError(f"{where} {instance_type!r} is not a known SageMaker instance type; GPU families: {families}")
+
+
+class ImageRef(Strict):
+    """An image in the team's own ECR repository, by tag, pinned by digest where known."""
+
+    tag: ImageTag = "latest"
+    digest: ImageDigest | None = Field(default=None, description="Pin the image by digest (recommended): sha256:<64 hex>.")
+
+    def uri(self, repository_url: str) -> str:
+        return f"{repository_url}@{self.digest}" if self.digest else f"{repository_url}:{self.tag}"
+
+
+class VpcSettings(Strict):
+    subnet_ids: list[Annotated[str, StringConstraints(pattern=r"^subnet-[0-9a-f]{8,17}$")]] = Field(min_length=1)
+    security_group_ids: list[Annotated[str, StringConstraints(pattern=r"^sg-[0-9a-f]{8,17}$")]] = Field(min_length=1)
+
+
+class TrainingSettings(Strict):
+    image: ImageRef = ImageRef()
+    instance_type: str = "ml.g5.xlarge"
+    allow_cpu: bool = False
+    instance_count: int = Field(default=1, ge=1, le=64)
+    volume_size_gb: int = Field(default=50, ge=1, le=16384)
+    max_runtime_hours: int = Field(default=24, ge=1, le=28 * 24)
+    spot: bool = Field(default=True, description="Managed spot training (checkpoints go to the artifacts bucket).")
+    max_wait_hours: int = Field(default=48, ge=1, le=28 * 24, description="Spot: runtime plus time waiting for capacity.")
+    hyperparameters: dict[Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,256}$")], str] = Field(default_factory=dict)
+    vpc: VpcSettings | None = None
+    network_isolation: bool = Field(default=False, description="No network access from the training container.")
+    code_commit: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{7,40}$|^unknown$")] = Field(
+        default="unknown", description="Git commit of the training code baked into the image (recorded as lineage)."
+    )
+    data_prefix: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_./-]*/$")] = Field(
+        default="training/", description="Prefix of the training data in the curated bucket."
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> TrainingSettings:
+        check_instance_type(self.instance_type, self.allow_cpu, "instance_type")
+        if self.spot and self.max_wait_hours < self.max_runtime_hours:
+            raise ValueError(f"max_wait_hours ({self.max_wait_hours}) must be >= max_runtime_hours ({self.max_runtime_hours}) with spot")
+        return self
+
+
+class BootstrapModel(Strict):
+    """The model an endpoint serves before the first training run has produced one."""
+
+    image: ImageRef = ImageRef(tag="bootstrap")
+    model_data_url: S3Uri | None = Field(
+        default=None, description="model.tar.gz; default s3://<artifacts bucket>/models/bootstrap/model.tar.gz"
+    )
+
+
+class DeploymentSettings(Strict):
+    """Blue/green traffic shifting for model updates, rolled back automatically on the team's alarms."""
+
+    strategy: Literal["canary", "linear", "all_at_once"] = "canary"
+    canary_percent: int = Field(default=10, ge=1, le=50)
+    linear_step_percent: int = Field(default=25, ge=5, le=50)
+    wait_minutes: int = Field(default=10, ge=0, le=60, description="Wait between traffic shifts.")
+    termination_wait_minutes: int = Field(default=5, ge=0, le=60, description="Keep the old fleet this long after the shift.")
+    maximum_execution_timeout_minutes: int = Field(default=120, ge=10, le=480)
+
+
+class ServingSettings(Strict):
+    instance_type: str = "ml.g5.xlarge"
+    allow_cpu: bool = False
+    initial_instance_count: int = Field(default=1, ge=1, le=100)
+    min_instances: int = Field(default=1, ge=1, le=100)
+    max_instances: int = Field(default=4, ge=1, le=100)
+    target_invocations_per_instance: int = Field(default=100, ge=1, description="Autoscaling target (per minute).")
+    scale_in_cooldown_seconds: int = Field(default=300, ge=0)
+    scale_out_cooldown_seconds: int = Field(default=60, ge=0)
+    data_capture_percent: int = Field(default=100, ge=0, le=100)
+    deployment: DeploymentSettings = DeploymentSettings()
+    bootstrap_model: BootstrapModel = BootstrapModel()
+
+    @model_validator(mode="after")
+    def _check(self) -> ServingSettings:
+        check_instance_type(self.instance_type, self.allow_cpu, "instance_type")
+        if not self.min_instances <= self.initial_instance_count <= self.max_instances:
+            raise ValueError(
+                f"need min_instances <= initial_instance_count <= max_instances, got "
+                f"{self.min_instances} <= {self.initial_instance_count} <= {self.max_instances}"
+            )
+        return self
+
+
+BINARY_METRICS = ("Accuracy", "Precision", "Recall", "F1", "AUC")
+REGRESSION_METRICS = ("MAE", "RMSE", "R2")
+
+
+class MonitoringSettings(Strict):
+    schedule: ScheduleExpression = "rate(1 hour)"
+    window_hours: int = Field(default=1, ge=1, le=168)
+    drift_threshold_psi: float = Field(default=0.2, gt=0, le=10)
+    feature_thresholds: dict[str, float] = Field(default_factory=dict, description="Per-feature PSI thresholds.")
+    problem_type: Literal["binary", "regression"] = "binary"
+    quality_metric: str | None = Field(default=None, description="AUC for binary and R2 for regression by default.")
+    quality_threshold: float = Field(
+        default=0.7, description="Alarm when the metric goes below this (above it for MAE/RMSE, where lower is better)."
+    )
+    latency_p99_ms: int = Field(default=500, ge=1)
+    errors_5xx_threshold: int = Field(default=5, ge=1, description="5XX errors per 5 minutes.")
+    min_invocations_per_hour: int = Field(default=0, ge=0, description="Alarm when traffic drops below this (0: off).")
+
+    @property
+    def metric(self) -> str:
+        return self.quality_metric or ("AUC" if self.problem_type == "binary" else "R2")
+
+    @property
+    def lower_is_better(self) -> bool:
+        return self.metric in ("MAE", "RMSE")
+
+    @model_validator(mode="after")
+    def _check(self) -> MonitoringSettings:
+        allowed = BINARY_METRICS if self.problem_type == "binary" else REGRESSION_METRICS
+        if self.metric not in allowed:
+            raise ValueError(f"quality_metric {self.metric!r} does not fit problem_type {self.problem_type}; one of {list(allowed)}")
+        bad = [name for name, value in self.feature_thresholds.items() if not 0 < value <= 10]
+        if bad:
+            raise ValueError(f"feature_thresholds must be in (0, 10]: {bad}")
+        return self
+
+
+class RetrainingSettings(Strict):
+    cooldown_hours: int = Field(default=24, ge=0, le=24 * 30, description="At most one training run per window.")
+    schedule: ScheduleExpression | None = Field(default=None, description="Retrain on a schedule too, e.g. rate(7 days).")
+    on_drift: bool = True
+    on_quality: bool = True
+
+
+class BudgetSettings(Strict):
+    monthly_limit_usd: float = Field(default=1000, gt=0)
+    alert_thresholds_percent: list[int] = Field(default_factory=lambda: [80, 100], min_length=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> BudgetSettings:
+        if any(not 1 <= t <= 1000 for t in self.alert_thresholds_percent):
+            raise ValueError("alert_thresholds_percent must be between 1 and 1000")
+        return self
+
