@@ -28,6 +28,33 @@ class TeamContext:
     def bucket_name(self, purpose: str) -> str:
         return f"{self.prefix}-{purpose}-{self.account_id}"
 
+    @property
+    def endpoint_name(self) -> str:
+        return self.prefix
+
+    @property
+    def model_package_group_name(self) -> str:
+        """The group the retraining loop registers into (registry's first group is always "models")."""
+        return f"{self.prefix}-models"
+
+    @property
+    def runs_table_name(self) -> str:
+        return f"{self.prefix}-runs"
+
+    def parameter_name(self, what: str) -> str:
+        """SSM parameters: training-recipe, serving-recipe, deployed-model."""
+        return f"/{self.platform}/{self.team}/{self.environment}/{what}"
+
+    def alarm_name(self, kind: str) -> str:
+        """Every alarm of the team starts with the prefix (the retrain handler refuses other alarms).
+
+        Kinds: latency-p99, errors-5xx, invocations-low, drift-max, drift-<feature>, drift (composite),
+        quality."""
+        return f"{self.prefix}-{kind}"
+
+    def function_name(self, handler: str) -> str:
+        return f"{self.prefix}-{handler.replace('_', '-')}"
+
     def arn(self, service: str, resource: str, region: bool = True) -> str:
         return f"arn:aws:{service}:{self.region if region else ''}:{self.account_id}:{resource}"
 
