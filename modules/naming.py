@@ -33,11 +33,6 @@ class TeamContext:
         return self.prefix
 
     @property
-    def model_package_group_name(self) -> str:
-        """The group the retraining loop registers into (registry's first group is always "models")."""
-        return f"{self.prefix}-models"
-
-    @property
     def runs_table_name(self) -> str:
         return f"{self.prefix}-runs"
 
