@@ -1,0 +1,199 @@
+"""Scheduled quality check: the endpoint's predictions of a window joined with the team's labels.
+
+Labels (`ground-truth/<endpoint>/yyyy/mm/dd/hh/*.jsonl`, `{"inference_id"|"event_id": ..., "label": n}`)
+are loaded for the window first (they are the smaller side: one per labelled request), then the captured
+requests of the same window are streamed and joined by inference id, falling back to event id. The
+labels' hour prefix is the hour the team files them under; the window applies to both sides.
+
+PROBLEM_TYPE `binary` publishes Accuracy, Precision, Recall, F1 (class = score >= 0.5) and AUC
+(rank-based, ties get their average rank); `regression` publishes MAE, RMSE, R2. A metric that is
+undefined for the sample (e.g. AUC with one class only, Precision with no positive prediction, R2 with
+constant labels) is left out rather than published as a made-up number. QualitySampleCount and
+UnmatchedGroundTruth (labels without a usable captured prediction) are always published; with no joined
+sample nothing else is.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from common import capture
+from common.events import env
+
+log = logging.getLogger()
+log.setLevel(logging.INFO)
+
+THRESHOLD = 0.5
+PROBLEM_TYPES = ("binary", "regression")
+
+
+@dataclass
+class GroundTruth:
+    """Labels of the window keyed by the id the team gave (inference id or event id)."""
+
+    by_inference_id: dict[str, float] = field(default_factory=dict)
+    by_event_id: dict[str, float] = field(default_factory=dict)
+    malformed: int = 0
+
+    def take(self, record: capture.CaptureRecord) -> float | None:
+        """The label of a captured record, removed so each label joins once."""
+        if record.inference_id is not None and record.inference_id in self.by_inference_id:
+            return self.by_inference_id.pop(record.inference_id)
+        if record.event_id is not None and record.event_id in self.by_event_id:
+            return self.by_event_id.pop(record.event_id)
+        return None
+
+    def __len__(self) -> int:
+        return len(self.by_inference_id) + len(self.by_event_id)
+
+
+def parse_label_line(line: bytes, truth: GroundTruth, problem_type: str) -> None:
+    """Add one ground-truth line to `truth`, or count it malformed."""
+    try:
+        item = json.loads(line)
+    except ValueError:
+        truth.malformed += 1
+        return
+    if not isinstance(item, dict):
+        truth.malformed += 1
+        return
+    label = item.get("label")
+    if isinstance(label, bool) or not isinstance(label, (int, float)) or not math.isfinite(label):
+        truth.malformed += 1
+        return
+    if problem_type == "binary" and label not in (0, 1):
+        truth.malformed += 1
+        return
+    inference_id, event_id = item.get("inference_id"), item.get("event_id")
+    if isinstance(inference_id, str) and inference_id:
+        truth.by_inference_id[inference_id] = float(label)
+    elif isinstance(event_id, str) and event_id:
+        truth.by_event_id[event_id] = float(label)
+    else:
+        truth.malformed += 1
+
+
+def average_ranks(values: Sequence[float]) -> list[float]:
+    """1-based ranks of `values`; tied values share the average of their ranks."""
+    order = sorted(range(len(values)), key=values.__getitem__)
+    ranks = [0.0] * len(values)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        rank = (i + j) / 2 + 1
+        for k in range(i, j + 1):
+            ranks[order[k]] = rank
+        i = j + 1
+    return ranks
+
+
+def auc(scores: Sequence[float], labels: Sequence[float]) -> float | None:
+    """ROC AUC by the rank-sum (Mann-Whitney U) statistic; None with only one class present."""
+    positives = sum(1 for y in labels if y == 1)
+    negatives = len(labels) - positives
+    if positives == 0 or negatives == 0:
+        return None
+    ranks = average_ranks(scores)
+    rank_sum = sum(r for r, y in zip(ranks, labels) if y == 1)
+    return (rank_sum - positives * (positives + 1) / 2) / (positives * negatives)
+
+
+def binary_metrics(scores: Sequence[float], labels: Sequence[float]) -> dict[str, float | None]:
+    tp = fp = tn = fn = 0
+    for score, label in zip(scores, labels):
+        predicted = score >= THRESHOLD
+        if predicted and label == 1:
+            tp += 1
+        elif predicted:
+            fp += 1
+        elif label == 1:
+            fn += 1
+        else:
+            tn += 1
+    n = tp + fp + tn + fn
+    return {
+        "Accuracy": (tp + tn) / n if n else None,
+        "Precision": tp / (tp + fp) if tp + fp else None,
+        "Recall": tp / (tp + fn) if tp + fn else None,
+        "F1": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else None,
+        "AUC": auc(scores, labels),
+    }
+
+
+def regression_metrics(predictions: Sequence[float], labels: Sequence[float]) -> dict[str, float | None]:
+    n = len(labels)
+    if n == 0:
+        return {"MAE": None, "RMSE": None, "R2": None}
+    errors = [p - y for p, y in zip(predictions, labels)]
+    mean = sum(labels) / n
+    total = sum((y - mean) ** 2 for y in labels)
+    residual = sum(e * e for e in errors)
+    return {
+        "MAE": sum(abs(e) for e in errors) / n,
+        "RMSE": math.sqrt(residual / n),
+        "R2": 1 - residual / total if total > 0 else None,
+    }
+
+
+def handler(event: dict, context: Any) -> dict[str, Any]:
+    window = capture.window_from_event(event, capture.window_hours_from_env())
+    problem_type = env("PROBLEM_TYPE")
+    if problem_type not in PROBLEM_TYPES:
+        raise RuntimeError(f"PROBLEM_TYPE must be one of {PROBLEM_TYPES}, got {problem_type!r}")
+    bucket = env("ARTIFACT_BUCKET")
+    endpoint = env("ENDPOINT_NAME")
+    namespace = env("METRIC_NAMESPACE")
+
+    truth = GroundTruth()
+    label_stats = capture.ReadStats()
+    for line in capture.iter_window_lines(bucket, f"{capture.GROUND_TRUTH_PREFIX}/{endpoint}", window, label_stats):
+        parse_label_line(line, truth, problem_type)
+    labels_loaded = len(truth)
+
+    predictions: list[float] = []
+    labels: list[float] = []
+    capture_stats = capture.ReadStats()
+    if labels_loaded:
+        for record in capture.iter_capture(bucket, endpoint, window, None, capture_stats):
+            if not len(truth):
+                break
+            label = truth.take(record)
+            if label is None:
+                continue
+            score = record.prediction()
+            if score is None or not math.isfinite(score):
+                capture_stats.reject(f"unreadable prediction for {record.inference_id or record.event_id}")
+                continue
+            predictions.append(score)
+            labels.append(label)
+    unmatched = labels_loaded - len(labels)
+
+    values = (binary_metrics if problem_type == "binary" else regression_metrics)(predictions, labels) if labels else {}
+    at = window.end
+    data = [
+        capture.datum("QualitySampleCount", len(labels), at, "Count"),
+        capture.datum("UnmatchedGroundTruth", unmatched, at, "Count"),
+    ]
+    data += [capture.datum(name, value, at) for name, value in values.items() if value is not None]
+    capture.publish(namespace, data)
+
+    result = {
+        "endpoint": endpoint,
+        **window.as_dict(),
+        "status": "ok" if labels else "no_joined_samples",
+        "problem_type": problem_type,
+        "sample_count": len(labels),
+        "unmatched_ground_truth": unmatched,
+        "malformed_ground_truth": truth.malformed,
+        "malformed_capture": capture_stats.malformed,
+        "metrics": values,
+        "metrics_published": len(data),
+    }
+    log.info("quality check %s", json.dumps(result))
+    return result

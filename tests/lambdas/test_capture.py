@@ -1,0 +1,267 @@
+"""Data-capture reading: window parsing, hour prefixes, line parsing, predictions, metric batching.
+
+Also holds the moto fixture and capture-writing helpers the drift and quality handler tests import.
+"""
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from common import aws, capture
+from common.events import BadEvent
+
+BUCKET = "mlp-fraud-dev-artifacts-123456789012"
+ENDPOINT = "mlp-fraud-dev"
+NAMESPACE = "MLPlatform"
+DEPLOYED_PARAMETER = "/mlp/fraud/dev/deployed-model"
+DEFINITIONS_KEY = "features/definitions.json"
+WINDOW_END = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
+
+ENV = {
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SECURITY_TOKEN": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "PLATFORM": "mlp",
+    "TEAM": "fraud",
+    "ENVIRONMENT": "dev",
+    "PREFIX": "mlp-fraud-dev",
+    "ARTIFACT_BUCKET": BUCKET,
+    "ENDPOINT_NAME": ENDPOINT,
+    "METRIC_NAMESPACE": NAMESPACE,
+    "DEPLOYED_MODEL_PARAMETER": DEPLOYED_PARAMETER,
+    "FEATURE_DEFINITIONS_KEY": DEFINITIONS_KEY,
+    "WINDOW_HOURS": "24",
+    "PROBLEM_TYPE": "binary",
+}
+
+
+@pytest.fixture
+def aws_env(monkeypatch):
+    """moto in-process with the artifacts bucket, the Lambda environment and fresh cached clients."""
+    for name, value in ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    aws.reset_clients()
+    with mock_aws():
+        boto3.client("s3").create_bucket(Bucket=BUCKET)
+        yield
+    aws.reset_clients()
+
+
+def capture_line(
+    payload: str,
+    *,
+    encoding: str = "CSV",
+    content_type: str | None = None,
+    output: str = "0.5",
+    output_encoding: str = "CSV",
+    event_id: str = "e-1",
+    inference_id: str | None = None,
+    at: datetime = WINDOW_END - timedelta(minutes=30),
+) -> str:
+    """One SageMaker data-capture JSON line."""
+    content_type = content_type or ("application/json" if encoding == "JSON" else "text/csv")
+    metadata: dict[str, Any] = {"eventId": event_id, "inferenceTime": at.strftime("%Y-%m-%dT%H:%M:%SZ")}
+    if inference_id is not None:
+        metadata["inferenceId"] = inference_id
+    return json.dumps({
+        "captureData": {
+            "endpointInput": {"observedContentType": content_type, "mode": "INPUT", "data": payload,
+                              "encoding": encoding},
+            "endpointOutput": {"observedContentType": "text/csv", "mode": "OUTPUT", "data": output,
+                               "encoding": output_encoding},
+        },
+        "eventMetadata": metadata,
+        "eventVersion": "0",
+    })
+
+
+def capture_key(at: datetime, name: str = "part-0", variant: str = "primary") -> str:
+    return f"data-capture/{ENDPOINT}/{variant}/{at:%Y/%m/%d/%H}/{name}.jsonl"
+
+
+def put_lines(key: str, lines: Iterable[str]) -> None:
+    boto3.client("s3").put_object(Bucket=BUCKET, Key=key, Body=("\n".join(lines) + "\n").encode())
+
+
+def metric_values(name: str, dimensions: Sequence[dict[str, str]] | None = None) -> list[float]:
+    """All values moto holds for one metric (summed per period), via GetMetricData."""
+    cloudwatch = boto3.client("cloudwatch")
+    found = cloudwatch.list_metrics(Namespace=NAMESPACE, MetricName=name)["Metrics"]
+    values: list[float] = []
+    for metric in found:
+        if dimensions is not None and sorted(metric["Dimensions"], key=str) != sorted(dimensions, key=str):
+            continue
+        response = cloudwatch.get_metric_data(
+            MetricDataQueries=[{"Id": "m", "MetricStat": {"Metric": metric, "Period": 60, "Stat": "Sum"}}],
+            StartTime=WINDOW_END - timedelta(days=30), EndTime=WINDOW_END + timedelta(days=30),
+        )
+        values += response["MetricDataResults"][0]["Values"]
+    return values
+
+
+def dims(feature: str | None = None) -> list[dict[str, str]]:
+    out = [{"Name": "Team", "Value": "fraud"}, {"Name": "Environment", "Value": "dev"},
+           {"Name": "Endpoint", "Value": ENDPOINT}]
+    if feature:
+        out.append({"Name": "Feature", "Value": feature})
+    return out
+
+
+def metric_names() -> set[str]:
+    return {m["MetricName"] for m in boto3.client("cloudwatch").list_metrics(Namespace=NAMESPACE)["Metrics"]}
+
+
+# --------------------------------------------------------------------------------------------------
+# Window
+# --------------------------------------------------------------------------------------------------
+
+def test_scheduled_event_window_ends_at_event_time():
+    window = capture.window_from_event({"detail-type": "Scheduled Event", "time": "2024-05-01T12:00:00Z"}, 24)
+    assert window.end == WINDOW_END
+    assert window.start == WINDOW_END - timedelta(hours=24)
+
+
+def test_explicit_window_naive_means_utc():
+    window = capture.window_from_event({"window_start": "2024-05-01T10:30:00", "window_end": "2024-05-01T12:00:00+00:00"}, 24)
+    assert window.start == datetime(2024, 5, 1, 10, 30, tzinfo=timezone.utc)
+    assert window.hour_prefixes("base") == ["base/2024/05/01/10/", "base/2024/05/01/11/"]
+
+
+@pytest.mark.parametrize("event", [
+    None, [], "x",
+    {"window_start": 5, "window_end": "2024-05-01T12:00:00Z"},
+    {"window_start": "2024-05-01T12:00:00Z"},
+    {"window_start": "2024-05-02T00:00:00Z", "window_end": "2024-05-01T00:00:00Z"},
+    {"window_start": "2024-05-01T00:00:00Z", "window_end": "2024-05-01T00:00:00Z"},
+    {"window_start": "yesterday", "window_end": "2024-05-01T00:00:00Z"},
+    {"detail-type": "Scheduled Event"},
+    {"detail-type": "Scheduled Event", "time": 1714564800},
+    {"detail-type": "Something Else", "time": "2024-05-01T12:00:00Z"},
+])
+def test_bad_window_events(event):
+    with pytest.raises(BadEvent):
+        capture.window_from_event(event, 24)
+
+
+def test_window_hours_env(monkeypatch):
+    monkeypatch.setenv("WINDOW_HOURS", "0")
+    with pytest.raises(RuntimeError):
+        capture.window_hours_from_env()
+    monkeypatch.setenv("WINDOW_HOURS", "6")
+    assert capture.window_hours_from_env() == 6
+
+
+# --------------------------------------------------------------------------------------------------
+# Line parsing
+# --------------------------------------------------------------------------------------------------
+
+NAMES = ["amount", "category"]
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+@pytest.mark.parametrize("payload,encoding,content_type,expected", [
+    ("12.5,grocery", "CSV", None, [{"amount": "12.5", "category": "grocery"}]),
+    ('12.5,"gro,cery"', "CSV", None, [{"amount": "12.5", "category": "gro,cery"}]),
+    ("1,a\n2,b\n", "CSV", None, [{"amount": "1", "category": "a"}, {"amount": "2", "category": "b"}]),
+    ('{"amount": 3, "category": "a"}', "JSON", None, [{"amount": 3, "category": "a"}]),
+    ('{"instances": [{"amount": 3, "category": "a"}, [4, "b"]]}', "JSON", None,
+     [{"amount": 3, "category": "a"}, {"amount": 4, "category": "b"}]),
+    (b64("5,c"), "BASE64", "text/csv", [{"amount": "5", "category": "c"}]),
+    (b64('{"instances": [[6, "d"]]}'), "BASE64", "application/json", [{"amount": 6, "category": "d"}]),
+    (b64('{"amount": 7}'), "BASE64", "application/octet-stream", [{"amount": 7}]),
+])
+def test_parse_capture_line_inputs(payload, encoding, content_type, expected):
+    line = capture_line(payload, encoding=encoding, content_type=content_type, event_id="ev", inference_id="inf")
+    record = capture.parse_capture_line(line.encode(), NAMES)
+    assert record.instances == expected
+    assert (record.event_id, record.inference_id) == ("ev", "inf")
+    assert record.inference_time == WINDOW_END - timedelta(minutes=30)
+
+
+@pytest.mark.parametrize("line", [
+    "not json",
+    "[1, 2]",
+    json.dumps({"eventMetadata": {"eventId": "x"}}),
+    capture_line("1,2,3"),
+    capture_line("1"),
+    capture_line("!!!not base64", encoding="BASE64"),
+    capture_line("{broken", encoding="JSON"),
+    capture_line('{"instances": [[1]]}', encoding="JSON"),
+    capture_line('{"instances": "x"}', encoding="JSON"),
+    capture_line("[1, 2]", encoding="JSON"),
+    capture_line("1,a", at=WINDOW_END).replace("2024-05-01T12:00:00Z", "noon"),
+])
+def test_malformed_lines_raise_malformed_record(line):
+    with pytest.raises(capture.MalformedRecord):
+        capture.parse_capture_line(line, NAMES)
+
+
+def test_quality_mode_skips_inputs():
+    record = capture.parse_capture_line(capture_line("garbage with wrong width", output="0.9"), None)
+    assert record.instances == [] and record.prediction() == 0.9
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("0.25", 0.25), ("0.25\n", 0.25), ("0.7,0.3", 0.7), ("1,0\n0,1", 1.0),
+    ("[0.4]", 0.4), ('{"predictions": [0.6, 0.1]}', 0.6), ('{"predictions": [{"score": 0.8}]}', 0.8),
+    ('{"score": 0.3}', 0.3), ('{"label": "x"}', None), ("abc", None), ("", None), ("{bad", None),
+])
+def test_parse_prediction(text, expected):
+    assert capture.parse_prediction(text) == expected
+
+
+def test_base64_prediction():
+    record = capture.parse_capture_line(capture_line("1,a", output=b64('{"score": 0.42}'), output_encoding="BASE64"), NAMES)
+    assert record.prediction() == 0.42
+
+
+# --------------------------------------------------------------------------------------------------
+# Reading a window from S3
+# --------------------------------------------------------------------------------------------------
+
+def test_iter_capture_lists_only_window_hours_and_counts_malformed(aws_env):
+    inside = WINDOW_END - timedelta(hours=2)
+    put_lines(capture_key(inside), [capture_line("1,a", at=inside), "garbage", "", capture_line("2,b", at=inside)])
+    put_lines(capture_key(inside, variant="shadow"), [capture_line("3,c", at=inside)])
+    # the hour before the window and the hour of its (exclusive) end are not listed at all
+    before = WINDOW_END - timedelta(hours=25)
+    put_lines(capture_key(before), [capture_line("9,z", at=before)])
+    put_lines(capture_key(WINDOW_END), [capture_line("9,z", at=WINDOW_END)])
+    # the window starts at 12:00 the day before: its first hour prefix is read, and a record in it whose
+    # inference time is before the start is skipped (not malformed)
+    edge = WINDOW_END - timedelta(hours=24, minutes=-5)
+    early = WINDOW_END - timedelta(hours=24, seconds=1)
+    put_lines(capture_key(edge, "edge"), [capture_line("4,d", at=edge), capture_line("8,y", at=early)])
+    window = capture.Window(WINDOW_END - timedelta(hours=24), WINDOW_END)
+
+    stats = capture.ReadStats()
+    records = list(capture.iter_capture(BUCKET, ENDPOINT, window, NAMES, stats))
+    amounts = sorted(i["amount"] for r in records for i in r.instances)
+    assert amounts == ["1", "2", "3", "4"]
+    assert stats.malformed == 1
+    assert stats.objects == 3  # the hour before the window and the end hour are never read
+    assert stats.records == 4 and stats.out_of_window == 1
+
+
+def test_publish_batches_at_most_1000(aws_env):
+    calls: list[int] = []
+    cloudwatch = aws.client("cloudwatch")
+    cloudwatch.meta.events.register(
+        "provide-client-params.cloudwatch.PutMetricData", lambda params, **_: calls.append(len(params["MetricData"])))
+    data = [capture.datum("FeaturePSI", 0.1, WINDOW_END, extra={"Feature": f"f{i}"}) for i in range(2500)]
+    assert capture.publish(NAMESPACE, data) == 3
+    assert calls == [1000, 1000, 500]
