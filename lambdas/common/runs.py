@@ -1,0 +1,161 @@
+"""The runs table (`prefix-runs`, hash key `pk`): the retrain lock and one record per training run.
+
+Every write that a duplicate or concurrent event could repeat is conditional, so EventBridge's
+at-least-once delivery never starts two jobs in one cooldown or applies a status change twice.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from common import aws
+from common.events import env
+
+LOCK_PK = "LOCK"
+RUN_PREFIX = "RUN#"
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+def run_pk(run_id: str) -> str:
+    return f"{RUN_PREFIX}{run_id}"
+
+
+def _table() -> str:
+    return env("RUNS_TABLE")
+
+
+def _now_iso() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _to_item(values: dict[str, Any]) -> dict[str, Any]:
+    return {key: _serializer.serialize(value) for key, value in values.items() if value is not None}
+
+
+def _plain(value: Any) -> Any:
+    # DynamoDB numbers come back as Decimal; callers want ints/floats (and JSON-serialisable records).
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _from_item(item: dict[str, Any]) -> dict[str, Any]:
+    return {key: _plain(_deserializer.deserialize(value)) for key, value in item.items()}
+
+
+def _condition_failed(error: ClientError) -> bool:
+    return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+# --------------------------------------------------------------------------------------------------
+# Lock
+# --------------------------------------------------------------------------------------------------
+
+def acquire_lock(run_id: str, trigger: str, cooldown_seconds: int, now: float) -> bool:
+    """Take the retrain lock for `run_id` unless another run holds it and its cooldown has not ended.
+
+    `now` is epoch seconds. Returns False (and writes nothing) when the lock is held.
+    """
+    now_s = int(now)
+    try:
+        aws.client("dynamodb").put_item(
+            TableName=_table(),
+            Item=_to_item({
+                "pk": LOCK_PK,
+                "run_id": run_id,
+                "trigger": trigger,
+                "acquired_at": now_s,
+                "expires_at": now_s + int(cooldown_seconds),
+            }),
+            ConditionExpression="attribute_not_exists(pk) OR expires_at < :now",
+            ExpressionAttributeValues={":now": {"N": str(now_s)}},
+        )
+    except ClientError as error:
+        if _condition_failed(error):
+            return False
+        raise
+    return True
+
+
+def release_lock(run_id: str) -> bool:
+    """Delete the lock only if `run_id` still holds it; False when it is gone or held by another run."""
+    try:
+        aws.client("dynamodb").delete_item(
+            TableName=_table(),
+            Key={"pk": {"S": LOCK_PK}},
+            ConditionExpression="run_id = :run_id",
+            ExpressionAttributeValues={":run_id": {"S": run_id}},
+        )
+    except ClientError as error:
+        if _condition_failed(error):
+            return False
+        raise
+    return True
+
+
+def get_lock() -> dict[str, Any] | None:
+    response = aws.client("dynamodb").get_item(TableName=_table(), Key={"pk": {"S": LOCK_PK}}, ConsistentRead=True)
+    item = response.get("Item")
+    return _from_item(item) if item else None
+
+
+# --------------------------------------------------------------------------------------------------
+# Runs
+# --------------------------------------------------------------------------------------------------
+
+def put_run(run_id: str, status: str, **attrs: Any) -> dict[str, Any]:
+    """Create the run record; refuses to overwrite an existing run (run ids are unique)."""
+    now = _now_iso()
+    record = {**attrs, "pk": run_pk(run_id), "run_id": run_id, "status": status,
+              "created_at": now, "updated_at": now}
+    aws.client("dynamodb").put_item(
+        TableName=_table(),
+        Item=_to_item(record),
+        ConditionExpression="attribute_not_exists(pk)",
+    )
+    return {k: v for k, v in record.items() if v is not None}
+
+
+def get_run(run_id: str) -> dict[str, Any] | None:
+    response = aws.client("dynamodb").get_item(TableName=_table(), Key={"pk": {"S": run_pk(run_id)}},
+                                                ConsistentRead=True)
+    item = response.get("Item")
+    return _from_item(item) if item else None
+
+
+def update_run_status(run_id: str, expected_status: str, new_status: str, **attrs: Any) -> bool:
+    """Move a run from `expected_status` to `new_status` (setting `attrs` too).
+
+    Returns False, changing nothing, when the run is missing or not in `expected_status` — which is
+    what a duplicate event sees after the first delivery has applied the change.
+    """
+    values = {**{k: v for k, v in attrs.items() if v is not None}, "status": new_status, "updated_at": _now_iso()}
+    names = {f"#a{i}": key for i, key in enumerate(values)}
+    expression_values = {f":v{i}": _serializer.serialize(value) for i, value in enumerate(values.values())}
+    expression_values[":expected"] = {"S": expected_status}
+    names["#status"] = "status"
+    assignments = ", ".join(f"#a{i} = :v{i}" for i in range(len(values)))
+    try:
+        aws.client("dynamodb").update_item(
+            TableName=_table(),
+            Key={"pk": {"S": run_pk(run_id)}},
+            UpdateExpression=f"SET {assignments}",
+            ConditionExpression="attribute_exists(pk) AND #status = :expected",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=expression_values,
+        )
+    except ClientError as error:
+        if _condition_failed(error):
+            return False
+        raise
+    return True

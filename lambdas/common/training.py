@@ -1,0 +1,140 @@
+"""The single place that turns a training recipe plus pinned inputs into a SageMaker training job.
+
+Used by the retrain handler for new runs and by the CLI's `rebuild` (with a previous run's manifest,
+image, hyperparameters and commit), so both build byte-for-byte the same request from the same inputs.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from collections.abc import Mapping
+from typing import Any
+
+from common.events import env
+
+MAX_JOB_NAME = 63
+MANIFEST_URI_HP = "mlp_manifest_uri"
+MANIFEST_SHA_HP = "mlp_manifest_sha256"
+
+
+class RecipeError(ValueError):
+    """The training recipe lacks something a training job needs."""
+
+
+def new_run_id(now: dt.datetime | None = None) -> str:
+    """UTC timestamp plus 6 random hex characters: sorts by start time, unique within a second."""
+    moment = (now or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc)
+    return f"{moment:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}".lower()
+
+
+def job_name(prefix: str, run_id: str) -> str:
+    return f"{prefix}-{run_id}"[:MAX_JOB_NAME].rstrip("-")
+
+
+def _need(recipe: Mapping[str, Any], key: str) -> Any:
+    value = recipe.get(key)
+    if value in (None, ""):
+        raise RecipeError(f"training recipe has no {key!r}")
+    return value
+
+
+def _vpc_config(vpc: Mapping[str, Any]) -> dict[str, list[str]]:
+    # Accept the API's own shape or the recipe's snake_case one.
+    subnets = vpc.get("Subnets") or vpc.get("subnet_ids") or vpc.get("subnets")
+    groups = vpc.get("SecurityGroupIds") or vpc.get("security_group_ids")
+    if not subnets or not groups:
+        raise RecipeError("training recipe vpc needs subnet_ids and security_group_ids")
+    return {"Subnets": list(subnets), "SecurityGroupIds": list(groups)}
+
+
+def build_training_job_request(recipe: Mapping[str, Any], run_id: str, manifest_uri: str, manifest_sha256: str,
+                               image_uri: str | None = None, hyperparameters: Mapping[str, Any] | None = None,
+                               code_commit: str | None = None, *, prefix: str, team: str,
+                               environment: str) -> dict[str, Any]:
+    """CreateTrainingJob parameters; explicit image/hyperparameters/commit override the recipe's."""
+    image = image_uri or _need(recipe, "image_uri")
+    commit = code_commit or recipe.get("code_commit") or "unknown"
+    chosen = recipe.get("hyperparameters") or {} if hyperparameters is None else hyperparameters
+    params = {str(k): str(v) for k, v in chosen.items()}
+    # The container reads its data through the manifest, so it must know which one and its hash.
+    params[MANIFEST_URI_HP] = manifest_uri
+    params[MANIFEST_SHA_HP] = manifest_sha256
+    kms_key = _need(recipe, "kms_key_arn")
+    spot = recipe.get("spot") or {}
+    max_runtime = int(_need(recipe, "max_runtime_seconds"))
+    stopping: dict[str, int] = {"MaxRuntimeInSeconds": max_runtime}
+    if spot.get("enabled"):
+        stopping["MaxWaitTimeInSeconds"] = max(int(spot.get("max_wait_seconds") or max_runtime), max_runtime)
+
+    request: dict[str, Any] = {
+        "TrainingJobName": job_name(prefix, run_id),
+        "AlgorithmSpecification": {"TrainingImage": image, "TrainingInputMode": "File"},
+        "RoleArn": _need(recipe, "role_arn"),
+        "HyperParameters": params,
+        "InputDataConfig": [{
+            "ChannelName": "manifest",
+            "DataSource": {"S3DataSource": {
+                "S3DataType": "S3Prefix",
+                "S3Uri": manifest_uri,
+                "S3DataDistributionType": "FullyReplicated",
+            }},
+            "ContentType": "application/json",
+            "CompressionType": "None",
+        }],
+        "OutputDataConfig": {"S3OutputPath": f"{str(_need(recipe, 'output_s3_uri')).rstrip('/')}/{run_id}",
+                             "KmsKeyId": kms_key},
+        "ResourceConfig": {
+            "InstanceType": _need(recipe, "instance_type"),
+            "InstanceCount": int(recipe.get("instance_count") or 1),
+            "VolumeSizeInGB": int(_need(recipe, "volume_size_gb")),
+            "VolumeKmsKeyId": kms_key,
+        },
+        "StoppingCondition": stopping,
+        "EnableManagedSpotTraining": bool(spot.get("enabled")),
+        "CheckpointConfig": {"S3Uri": f"{str(_need(recipe, 'checkpoint_s3_uri')).rstrip('/')}/{run_id}"},
+        "Tags": [
+            {"Key": "mlp:run-id", "Value": run_id},
+            {"Key": "mlp:manifest-uri", "Value": manifest_uri},
+            {"Key": "mlp:manifest-sha256", "Value": manifest_sha256},
+            {"Key": "mlp:code-commit", "Value": commit},
+            {"Key": "Team", "Value": team},
+            {"Key": "Environment", "Value": environment},
+        ],
+    }
+    if recipe.get("vpc"):
+        request["VpcConfig"] = _vpc_config(recipe["vpc"])
+    if recipe.get("network_isolation"):
+        request["EnableNetworkIsolation"] = True
+    return request
+
+
+def start_training_job(sagemaker_client: Any, recipe: dict, run_id: str, manifest_uri: str, manifest_sha256: str,
+                       image_uri: str | None = None, hyperparameters: Mapping[str, Any] | None = None,
+                       code_commit: str | None = None, *, prefix: str | None = None, team: str | None = None,
+                       environment: str | None = None) -> dict[str, Any]:
+    """Start the job; returns its name and ARN, the resolved inputs (image_uri, hyperparameters without
+    the mlp_ ones, code_commit: what a rebuild passes back in) and the full request.
+
+    prefix/team/environment default to the PREFIX/TEAM/ENVIRONMENT variables (set on every Lambda;
+    the CLI passes them explicitly).
+    """
+    request = build_training_job_request(
+        recipe, run_id, manifest_uri, manifest_sha256, image_uri, hyperparameters, code_commit,
+        prefix=prefix or env("PREFIX"), team=team or env("TEAM"), environment=environment or env("ENVIRONMENT"),
+    )
+    response = sagemaker_client.create_training_job(**request)
+    tags = {tag["Key"]: tag["Value"] for tag in request["Tags"]}
+    return {
+        "training_job_name": request["TrainingJobName"],
+        "training_job_arn": response["TrainingJobArn"],
+        "image_uri": request["AlgorithmSpecification"]["TrainingImage"],
+        "hyperparameters": user_hyperparameters(request["HyperParameters"]),
+        "code_commit": tags["mlp:code-commit"],
+        "request": request,
+    }
+
+
+def user_hyperparameters(hyper_parameters: Mapping[str, str]) -> dict[str, str]:
+    """A job's hyperparameters without the ones this module adds (what a rebuild passes back in)."""
+    return {k: v for k, v in hyper_parameters.items() if k not in (MANIFEST_URI_HP, MANIFEST_SHA_HP)}
+

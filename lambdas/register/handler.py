@@ -1,0 +1,160 @@
+"""Register: turn a finished training job of this team into a versioned model package with lineage.
+
+Completed: compute the drift baseline over the exact pinned training rows, create one model package
+(approved automatically only when AUTO_APPROVE is "true") and mark the run Registered. Failed/Stopped:
+mark the run Failed, release the retrain lock and alert. The run's status transition is conditional,
+so a duplicate event neither creates a second package nor alerts twice.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from common import aws, runs
+from common.drift import compute_baseline
+from common.events import BadEvent, env, expect, require_str
+from common.manifest import canonical_json, iter_manifest_csv_rows, put_json, read_manifest
+
+log = logging.getLogger()
+log.setLevel(logging.INFO)
+
+DETAIL_TYPE = "SageMaker Training Job State Change"
+TERMINAL = ("Completed", "Failed", "Stopped")
+CONTENT_TYPES = ["text/csv", "application/json"]
+METADATA_VALUE_MAX = 256  # CreateModelPackage limit on each CustomerMetadataProperties value
+ECR_IMAGE = re.compile(r"^(?P<account>\d{12})\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?/(?P<repo>[^:@]+)(?::(?P<tag>[^@]+))?$")
+
+
+def parse_event(event: Any, prefix: str) -> tuple[str, str]:
+    """(job name, status), or BadEvent for a malformed event or another team's job."""
+    if not isinstance(event, dict):
+        raise BadEvent(f"event must be an object, got {type(event).__name__}")
+    expect(event, "detail-type", (DETAIL_TYPE,))
+    name = require_str(event, "detail.TrainingJobName")
+    if not name.startswith(f"{prefix}-"):
+        raise BadEvent(f"event.detail.TrainingJobName {name!r} is not this team's job (prefix {prefix}-)")
+    status = expect(event, "detail.TrainingJobStatus", TERMINAL)
+    return name, status
+
+
+def handler(event: dict, context: Any) -> dict[str, Any]:
+    job_name, status = parse_event(event, env("PREFIX"))
+    sagemaker = aws.client("sagemaker")
+    job = sagemaker.describe_training_job(TrainingJobName=job_name)
+    tags = {t["Key"]: t["Value"] for t in sagemaker.list_tags(ResourceArn=job["TrainingJobArn"]).get("Tags", [])}
+    run_id = tags.get("mlp:run-id")
+    if not run_id:
+        raise RuntimeError(f"training job {job_name} has no mlp:run-id tag; it was not started by retrain")
+    run = runs.get_run(run_id)
+    if run is None:
+        raise RuntimeError(f"training job {job_name} names run {run_id}, which is not in the runs table")
+    if status == "Completed":
+        return register(job, run)
+    return fail(job, run, status)
+
+
+def register(job: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
+    run_id = run["run_id"]
+    if run["status"] != "Training":
+        log.info("run %s is already %s; duplicate event ignored", run_id, run["status"])
+        return {"registered": False, "reason": f"run already {run['status']}", "run_id": run_id,
+                "model_package_arn": run.get("model_package_arn")}
+
+    baseline_uri = write_baseline(run)
+    image_uri = run["image_uri"]
+    inference_image = run.get("inference_image_uri") or image_uri
+    account = job["TrainingJobArn"].split(":")[4]
+    metadata = {
+        "run_id": run_id,
+        "manifest_uri": run["manifest_uri"],
+        "manifest_sha256": run["manifest_sha256"],
+        "image_uri": image_uri,
+        "image_digest": image_digest(image_uri, account),
+        "hyperparameters": canonical_json(run.get("hyperparameters") or {}).decode(),
+        "code_commit": run.get("code_commit") or "unknown",
+        "training_job_arn": job["TrainingJobArn"],
+        "baseline_uri": baseline_uri,
+    }
+    approval = "Approved" if env("AUTO_APPROVE").lower() == "true" else "PendingManualApproval"
+    package_arn = aws.client("sagemaker").create_model_package(
+        ModelPackageGroupName=env("MODEL_PACKAGE_GROUP"),
+        ModelPackageDescription=f"run {run_id} ({job['TrainingJobName']})",
+        InferenceSpecification={
+            "Containers": [{"Image": inference_image, "ModelDataUrl": job["ModelArtifacts"]["S3ModelArtifacts"]}],
+            "SupportedContentTypes": CONTENT_TYPES,
+            "SupportedResponseMIMETypes": CONTENT_TYPES,
+        },
+        ModelApprovalStatus=approval,
+        CustomerMetadataProperties={k: fit_metadata(v) for k, v in metadata.items()},
+        # SageMaker returns the first package for a repeated token: closes the race between two
+        # concurrent deliveries that both saw the run in Training.
+        ClientToken=hashlib.sha256(f"register:{run_id}".encode()).hexdigest()[:36],
+        Tags=[{"Key": "mlp:run-id", "Value": run_id}, {"Key": "Team", "Value": env("TEAM")},
+              {"Key": "Environment", "Value": env("ENVIRONMENT")}],
+    )["ModelPackageArn"]
+    applied = runs.update_run_status(run_id, "Training", "Registered", model_package_arn=package_arn,
+                                     baseline_uri=baseline_uri, training_job_arn=job["TrainingJobArn"],
+                                     model_data_url=job["ModelArtifacts"]["S3ModelArtifacts"],
+                                     approval_status=approval)
+    if not applied:
+        log.warning("run %s changed status while registering %s", run_id, package_arn)
+    log.info("registered %s for run %s (%s)", package_arn, run_id, approval)
+    return {"registered": True, "run_id": run_id, "model_package_arn": package_arn, "approval_status": approval,
+            "baseline_uri": baseline_uri}
+
+
+def write_baseline(run: dict[str, Any]) -> str:
+    """Baseline of the model inputs over the run's pinned training rows, at baselines/<run_id>.json."""
+    bucket = env("ARTIFACT_BUCKET")
+    definitions_body = aws.client("s3").get_object(Bucket=bucket, Key=env("FEATURE_DEFINITIONS_KEY"))["Body"].read()
+    manifest = read_manifest(run["manifest_uri"], run["manifest_sha256"])
+    baseline = compute_baseline(json.loads(definitions_body), iter_manifest_csv_rows(manifest))
+    uri, _ = put_json(bucket, f"baselines/{run['run_id']}.json", baseline, env("KMS_KEY_ARN"))
+    return uri
+
+
+def image_digest(image_uri: str, account: str) -> str:
+    """sha256 digest of the image: from an @sha256: pin, else from ECR when the repo is ours, else unknown."""
+    if "@sha256:" in image_uri:
+        return "sha256:" + image_uri.split("@sha256:", 1)[1]
+    match = ECR_IMAGE.match(image_uri)
+    if not match or match["account"] != account:
+        return "unknown"
+    try:
+        details = aws.client("ecr").describe_images(
+            registryId=account, repositoryName=match["repo"], imageIds=[{"imageTag": match["tag"] or "latest"}],
+        )["imageDetails"]
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in ("ImageNotFoundException", "RepositoryNotFoundException"):
+            return "unknown"
+        raise
+    return details[0]["imageDigest"] if details else "unknown"
+
+
+def fit_metadata(value: str) -> str:
+    """Values over the API limit are replaced by their sha256 (the full value stays in the run record)."""
+    if len(value) <= METADATA_VALUE_MAX:
+        return value
+    return "sha256:" + hashlib.sha256(value.encode()).hexdigest()
+
+
+def fail(job: dict[str, Any], run: dict[str, Any], status: str) -> dict[str, Any]:
+    run_id = run["run_id"]
+    reason = job.get("FailureReason") or "(no FailureReason)"
+    applied = runs.update_run_status(run_id, "Training", "Failed", training_status=status, failure_reason=reason)
+    released = runs.release_lock(run_id)
+    if applied:
+        aws.client("sns").publish(
+            TopicArn=env("ALERT_TOPIC_ARN"),
+            Subject=f"[{env('PREFIX')}] training job {status}"[:100],
+            Message=json.dumps({"training_job_name": job["TrainingJobName"], "status": status,
+                                "failure_reason": reason, "run_id": run_id}, indent=2),
+        )
+    log.info("run %s %s (%s); lock released: %s; alerted: %s", run_id, status, reason, released, applied)
+    return {"registered": False, "run_id": run_id, "status": status, "failure_reason": reason,
+            "lock_released": released, "alerted": applied}

@@ -1,0 +1,189 @@
+"""In-process moto set-up shared by the handler tests: the team's resources as the stack creates them,
+and the Lambda environment of CONTRACTS.md. Import the `aws_env` fixture into a test module to use it.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from common import aws
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+PREFIX = "mlp-fraud-dev"
+ARTIFACTS = f"{PREFIX}-artifacts-{ACCOUNT}"
+CURATED = f"{PREFIX}-curated-{ACCOUNT}"
+RAW = f"{PREFIX}-raw-{ACCOUNT}"
+TABLE = f"{PREFIX}-runs"
+GROUP = f"{PREFIX}-models"
+ENDPOINT = PREFIX
+TRAINING_IMAGE = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{PREFIX}-training:v1"
+DEFINITIONS = {
+    "schema": 1,
+    "version": "0123456789abcdef",
+    "team": "fraud",
+    "feature_sets": [{
+        "name": "transactions", "record_identifier": "transaction_id", "event_time_feature": "event_time",
+        "online_store": True, "offline_store": True, "ttl_seconds": None,
+        "features": [
+            {"name": "transaction_id", "type": "String"},
+            {"name": "event_time", "type": "Fractional"},
+            {"name": "amount", "type": "Fractional", "range": [0, 100]},
+            {"name": "merchant_category", "type": "String", "categories": ["grocery", "travel"]},
+        ],
+    }],
+    "model_inputs": {"feature_set": "transactions", "features": ["amount", "merchant_category"], "label": "is_fraud"},
+}
+
+
+@dataclass
+class AwsEnv:
+    kms_key_arn: str
+    role_arn: str
+    topic_arn: str
+    env: dict[str, str]
+    training_recipe: dict[str, Any]
+    serving_recipe: dict[str, Any]
+
+    def client(self, service: str) -> Any:
+        return boto3.client(service, region_name=REGION)
+
+    def put_training_data(self, key: str, body: str) -> str:
+        return self.client("s3").put_object(Bucket=CURATED, Key=key, Body=body.encode())["VersionId"]
+
+    def set_training_recipe(self, recipe: dict[str, Any]) -> None:
+        self.training_recipe = recipe
+        self.client("ssm").put_parameter(Name=self.env["TRAINING_RECIPE_PARAMETER"], Value=json.dumps(recipe),
+                                         Type="String", Overwrite=True)
+
+    def table_items(self) -> list[dict[str, Any]]:
+        return self.client("dynamodb").scan(TableName=TABLE)["Items"]
+
+    def bucket_keys(self, bucket: str = ARTIFACTS) -> list[str]:
+        versions = self.client("s3").list_object_versions(Bucket=bucket)
+        return sorted(f"{v['Key']}@{v['VersionId']}" for v in versions.get("Versions", []))
+
+    def training_jobs(self) -> list[str]:
+        return sorted(j["TrainingJobName"] for j in self.client("sagemaker").list_training_jobs()["TrainingJobSummaries"])
+
+    def model_packages(self) -> list[str]:
+        return [p["ModelPackageArn"] for p in
+                self.client("sagemaker").list_model_packages(ModelPackageGroupName=GROUP)["ModelPackageSummaryList"]]
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything a handler could write, to assert that a refused event changed nothing."""
+        sagemaker = self.client("sagemaker")
+        ssm = self.client("ssm")
+        return {
+            "table": sorted(json.dumps(i, sort_keys=True) for i in self.table_items()),
+            "artifacts": self.bucket_keys(ARTIFACTS),
+            "curated": self.bucket_keys(CURATED),
+            "jobs": self.training_jobs(),
+            "packages": self.model_packages(),
+            "models": sorted(m["ModelName"] for m in sagemaker.list_models()["Models"]),
+            "configs": sorted(c["EndpointConfigName"] for c in sagemaker.list_endpoint_configs()["EndpointConfigs"]),
+            "endpoint": sagemaker.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"],
+            "parameters": sorted((p["Name"], p["Version"]) for p in ssm.describe_parameters()["Parameters"]),
+        }
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsEnv]:
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": REGION}.items():
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "MLP_EMULATOR_ENDPOINT"):
+        monkeypatch.delenv(name, raising=False)
+    aws.reset_clients()
+    with mock_aws():
+        s3 = boto3.client("s3", region_name=REGION)
+        for bucket in (ARTIFACTS, CURATED, RAW):
+            s3.create_bucket(Bucket=bucket)
+            s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+        kms_key_arn = boto3.client("kms", region_name=REGION).create_key()["KeyMetadata"]["Arn"]
+        role_arn = boto3.client("iam", region_name=REGION).create_role(
+            RoleName=f"{PREFIX}-sagemaker", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
+        )["Role"]["Arn"]
+        topic_arn = boto3.client("sns", region_name=REGION).create_topic(Name=f"{PREFIX}-alerts")["TopicArn"]
+        boto3.client("dynamodb", region_name=REGION).create_table(
+            TableName=TABLE, BillingMode="PAY_PER_REQUEST",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        )
+        s3.put_object(Bucket=ARTIFACTS, Key="features/definitions.json", Body=json.dumps(DEFINITIONS).encode())
+
+        training_recipe = {
+            "image_uri": TRAINING_IMAGE, "instance_type": "ml.g5.xlarge", "instance_count": 1, "volume_size_gb": 50,
+            "max_runtime_seconds": 86400, "spot": {"enabled": True, "max_wait_seconds": 172800},
+            "checkpoint_s3_uri": f"s3://{ARTIFACTS}/checkpoints", "output_s3_uri": f"s3://{ARTIFACTS}/models",
+            "kms_key_arn": kms_key_arn, "role_arn": role_arn, "hyperparameters": {"epochs": "10", "lr": 0.1},
+            "vpc": None, "network_isolation": False, "code_commit": "abc123",
+            "training_data": {"bucket": CURATED, "prefix": "training/"},
+        }
+        # moto's endpoint-config validator lacks the g5 family; g4dn is a GPU type it accepts.
+        serving_recipe = {
+            "instance_type": "ml.g4dn.xlarge", "initial_instance_count": 1, "variant_name": "primary",
+            "execution_role_arn": role_arn, "kms_key_arn": kms_key_arn,
+            "data_capture": {"percent": 100, "destination_s3_uri": f"s3://{ARTIFACTS}/data-capture"},
+            "deployment_config": {
+                "BlueGreenUpdatePolicy": {
+                    "TrafficRoutingConfiguration": {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 300},
+                    "TerminationWaitInSeconds": 300,
+                },
+                "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": f"{PREFIX}-endpoint-5xx"}]},
+            },
+        }
+        env = {
+            "PLATFORM": "mlp", "TEAM": "fraud", "ENVIRONMENT": "dev", "PREFIX": PREFIX,
+            "ARTIFACT_BUCKET": ARTIFACTS, "CURATED_BUCKET": CURATED, "RAW_BUCKET": RAW, "KMS_KEY_ARN": kms_key_arn,
+            "ENDPOINT_NAME": ENDPOINT, "MODEL_PACKAGE_GROUP": GROUP, "RUNS_TABLE": TABLE,
+            "TRAINING_RECIPE_PARAMETER": "/mlp/fraud/dev/training-recipe",
+            "SERVING_RECIPE_PARAMETER": "/mlp/fraud/dev/serving-recipe",
+            "DEPLOYED_MODEL_PARAMETER": "/mlp/fraud/dev/deployed-model",
+            "FEATURE_DEFINITIONS_KEY": "features/definitions.json", "METRIC_NAMESPACE": "MLPlatform",
+            "ALERT_TOPIC_ARN": topic_arn, "COOLDOWN_SECONDS": "3600", "AUTO_APPROVE": "false",
+            "WINDOW_HOURS": "24", "PROBLEM_TYPE": "binary",
+        }
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        ssm = boto3.client("ssm", region_name=REGION)
+        ssm.put_parameter(Name=env["TRAINING_RECIPE_PARAMETER"], Value=json.dumps(training_recipe), Type="String")
+        ssm.put_parameter(Name=env["SERVING_RECIPE_PARAMETER"], Value=json.dumps(serving_recipe), Type="String")
+
+        sagemaker = boto3.client("sagemaker", region_name=REGION)
+        sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
+        # The endpoint as Terraform leaves it: serving the bootstrap model.
+        sagemaker.create_model(ModelName=f"{PREFIX}-bootstrap", ExecutionRoleArn=role_arn,
+                               PrimaryContainer={"Image": TRAINING_IMAGE})
+        sagemaker.create_endpoint_config(EndpointConfigName=f"{PREFIX}-bootstrap", ProductionVariants=[{
+            "VariantName": "primary", "ModelName": f"{PREFIX}-bootstrap", "InstanceType": "ml.g4dn.xlarge",
+            "InitialInstanceCount": 1}])
+        sagemaker.create_endpoint(EndpointName=ENDPOINT, EndpointConfigName=f"{PREFIX}-bootstrap")
+
+        yield AwsEnv(kms_key_arn, role_arn, topic_arn, env, training_recipe, serving_recipe)
+    aws.reset_clients()
+
+
+def alarm_event(name: str = f"{PREFIX}-feature-drift", state: str = "ALARM") -> dict[str, Any]:
+    return {"version": "0", "source": "aws.cloudwatch", "detail-type": "CloudWatch Alarm State Change",
+            "account": ACCOUNT, "region": REGION, "resources": [f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{name}"],
+            "detail": {"alarmName": name, "state": {"value": state, "reason": "threshold crossed"},
+                       "previousState": {"value": "OK"}}}
+
+
+def training_job_event(name: str, status: str = "Completed") -> dict[str, Any]:
+    return {"version": "0", "source": "aws.sagemaker", "detail-type": "SageMaker Training Job State Change",
+            "account": ACCOUNT, "region": REGION,
+            "detail": {"TrainingJobName": name, "TrainingJobStatus": status}}
+
+
+def package_event(arn: str, status: str = "Approved", group: str = GROUP) -> dict[str, Any]:
+    return {"version": "0", "source": "aws.sagemaker", "detail-type": "SageMaker Model Package State Change",
+            "account": ACCOUNT, "region": REGION,
+            "detail": {"ModelPackageArn": arn, "ModelPackageGroupName": group, "ModelApprovalStatus": status}}

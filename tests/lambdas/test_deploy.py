@@ -1,0 +1,200 @@
+"""Deploy handler: an approved package of our group goes on the endpoint once, on a new config with the
+GPU variant and data capture; other statuses, groups and malformed events change nothing."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from botocore.exceptions import ClientError
+
+from common.events import BadEvent
+from deploy.handler import handler, names
+from register.handler import handler as register
+from retrain.handler import handler as retrain
+from tests.lambdas.moto_patches import sagemaker_update_endpoint, sagemaker_update_model_package_partial
+from tests.lambdas.mlp_aws import (ARTIFACTS, ENDPOINT, GROUP, PREFIX, aws_env,  # noqa: F401  (fixture)
+                                   package_event, training_job_event)
+
+
+@pytest.fixture
+def updates(monkeypatch):
+    return sagemaker_update_endpoint(monkeypatch)
+
+
+@pytest.fixture
+def package(aws_env, updates, monkeypatch):
+    """A package registered (and auto-approved) from a real retrain run."""
+    monkeypatch.setenv("AUTO_APPROVE", "true")
+    aws_env.put_training_data("training/a.csv", "amount,merchant_category,is_fraud\n10,grocery,0\n")
+    run = retrain({"source": "mlp.manual", "reason": "test", "requested_by": "ci"}, None)
+    registered = register(training_job_event(run["training_job_name"]), None)
+    return aws_env, registered
+
+
+def test_approved_package_goes_on_a_new_config_once(package, updates):
+    env, registered = package
+    arn = registered["model_package_arn"]
+
+    first = handler(package_event(arn), None)
+    second = handler(package_event(arn), None)
+
+    sagemaker = env.client("sagemaker")
+    model_name, config_name = names(PREFIX, 1, env.serving_recipe)
+    assert first["updated"] is True and second["updated"] is False
+    assert first["endpoint_config_name"] == config_name == second["endpoint_config_name"]
+    assert [u["EndpointConfigName"] for u in updates] == [config_name]
+    assert updates[0]["DeploymentConfig"] == env.serving_recipe["deployment_config"]
+    assert sagemaker.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"] == config_name
+
+    config = sagemaker.describe_endpoint_config(EndpointConfigName=config_name)
+    variant = config["ProductionVariants"][0]
+    assert variant["VariantName"] == "primary" and variant["ModelName"] == model_name == f"{PREFIX}-v1"
+    assert variant["InstanceType"] == "ml.g4dn.xlarge" and variant["InitialInstanceCount"] == 1
+    capture = config["DataCaptureConfig"]
+    assert capture["EnableCapture"] is True and capture["InitialSamplingPercentage"] == 100
+    assert capture["DestinationS3Uri"] == f"s3://{ARTIFACTS}/data-capture" and capture["KmsKeyId"] == env.kms_key_arn
+    assert capture["CaptureOptions"] == [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}]
+    assert config["KmsKeyId"] == env.kms_key_arn
+
+    model = sagemaker.describe_model(ModelName=model_name)
+    container = sagemaker.describe_model_package(ModelPackageName=arn)["InferenceSpecification"]["Containers"][0]
+    assert model["PrimaryContainer"]["Image"] == container["Image"]
+    assert model["PrimaryContainer"]["ModelDataUrl"] == container["ModelDataUrl"]
+    assert model["ExecutionRoleArn"] == env.role_arn
+    assert len(sagemaker.list_models()["Models"]) == 2  # bootstrap + v1
+
+    pointer = json.loads(env.client("ssm").get_parameter(Name=env.env["DEPLOYED_MODEL_PARAMETER"])["Parameter"]["Value"])
+    assert pointer == {k: first[k] for k in pointer}
+    assert set(pointer) == {"model_package_arn", "model_package_version", "model_name", "endpoint_config_name",
+                            "baseline_uri", "run_id", "deployed_at"}
+    assert pointer["model_package_arn"] == arn and pointer["model_package_version"] == 1
+    assert pointer["baseline_uri"] == registered["baseline_uri"] and pointer["run_id"] == registered["run_id"]
+    assert env.client("ssm").get_parameter(Name=env.env["DEPLOYED_MODEL_PARAMETER"])["Parameter"]["Version"] == 1
+
+
+def test_changed_serving_recipe_gives_a_new_config(package, updates):
+    env, registered = package
+    handler(package_event(registered["model_package_arn"]), None)
+    recipe = {**env.serving_recipe, "initial_instance_count": 2}
+    env.client("ssm").put_parameter(Name=env.env["SERVING_RECIPE_PARAMETER"], Value=json.dumps(recipe), Overwrite=True,
+                                    Type="String")
+    second = handler(package_event(registered["model_package_arn"]), None)
+    assert second["updated"] is True and second["endpoint_config_name"] == names(PREFIX, 1, recipe)[1]
+    assert len({u["EndpointConfigName"] for u in updates}) == 2
+
+
+def test_existing_model_and_config_are_reused_without_a_second_update(package, updates):
+    env, registered = package
+    arn = registered["model_package_arn"]
+    handler(package_event(arn), None)
+    # A retry after a crash between writing the pointer and returning: everything exists already.
+    env.client("ssm").delete_parameter(Name=env.env["DEPLOYED_MODEL_PARAMETER"])
+    result = handler(package_event(arn), None)
+    assert result["updated"] is False and len(updates) == 1
+    assert json.loads(env.client("ssm").get_parameter(
+        Name=env.env["DEPLOYED_MODEL_PARAMETER"])["Parameter"]["Value"])["model_package_arn"] == arn
+
+
+def test_manual_approval_deploys_with_the_lineage(aws_env, updates, monkeypatch):
+    sagemaker_update_model_package_partial(monkeypatch)
+    aws_env.put_training_data("training/a.csv", "amount,merchant_category,is_fraud\n10,grocery,0\n")
+    run = retrain({"source": "mlp.manual", "reason": "test", "requested_by": "ci"}, None)
+    registered = register(training_job_event(run["training_job_name"]), None)
+    assert registered["approval_status"] == "PendingManualApproval"
+    before = aws_env.snapshot()
+    assert handler(package_event(registered["model_package_arn"], "PendingManualApproval"), None)["deployed"] is False
+    assert aws_env.snapshot() == before
+
+    aws_env.client("sagemaker").update_model_package(ModelPackageArn=registered["model_package_arn"],
+                                                     ModelApprovalStatus="Approved")
+    result = handler(package_event(registered["model_package_arn"]), None)
+    assert result["deployed"] is True and result["updated"] is True
+    assert result["baseline_uri"] == registered["baseline_uri"] and result["run_id"] == run["run_id"]
+
+
+@pytest.mark.parametrize("status", ["PendingManualApproval", "Rejected"])
+def test_unapproved_status_is_a_no_op(package, updates, status):
+    env, registered = package
+    before = env.snapshot()
+    result = handler(package_event(registered["model_package_arn"], status), None)
+    assert result["deployed"] is False and status in result["reason"]
+    assert env.snapshot() == before and updates == []
+
+
+def test_stale_approval_event_is_a_no_op(package, updates):
+    env, registered = package
+    arn = registered["model_package_arn"]
+    env.client("sagemaker").update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Rejected")
+    before = env.snapshot()
+    assert handler(package_event(arn), None)["deployed"] is False
+    assert env.snapshot() == before and updates == []
+
+
+@pytest.mark.parametrize("event, message", [
+    (package_event("arn:aws:sagemaker:us-east-1:123456789012:model-package/other-models/1", group="other-models"),
+     f"'other-models'; this function deploys '{GROUP}'"),
+    ({"detail-type": "SageMaker Model Package State Change", "detail": {"ModelPackageGroupName": GROUP,
+                                                                        "ModelApprovalStatus": "Approved"}},
+     "ModelPackageArn"),
+    ({"detail-type": "SageMaker Model Package State Change", "detail": "x"}, "event.detail must be an object"),
+    ({"detail-type": "SageMaker Training Job State Change", "detail": {}}, "detail-type"),
+    (None, "must be an object"),
+])
+def test_foreign_or_malformed_events_change_nothing(package, updates, event, message):
+    env, _ = package
+    before = env.snapshot()
+    with pytest.raises(BadEvent, match=message):
+        handler(event, None)
+    assert env.snapshot() == before and updates == []
+
+
+def test_missing_endpoint_fails_before_creating_anything(package, updates):
+    env, registered = package
+    env.client("sagemaker").delete_endpoint(EndpointName=ENDPOINT)
+    models = env.client("sagemaker").list_models()["Models"]
+    with pytest.raises(ClientError, match="Could not find endpoint"):
+        handler(package_event(registered["model_package_arn"]), None)
+    assert env.client("sagemaker").list_models()["Models"] == models and updates == []
+
+
+# --- the moto patch itself ------------------------------------------------------------------------
+
+def test_update_endpoint_patch(aws_env, updates):
+    sagemaker = aws_env.client("sagemaker")
+    sagemaker.create_endpoint_config(EndpointConfigName="next", ProductionVariants=[{
+        "VariantName": "blue", "ModelName": f"{PREFIX}-bootstrap", "InstanceType": "ml.g4dn.xlarge",
+        "InitialInstanceCount": 2}])
+    response = sagemaker.update_endpoint(EndpointName=ENDPOINT, EndpointConfigName="next",
+                                         DeploymentConfig=aws_env.serving_recipe["deployment_config"])
+    endpoint = sagemaker.describe_endpoint(EndpointName=ENDPOINT)
+    assert response["EndpointArn"] == endpoint["EndpointArn"]
+    assert endpoint["EndpointConfigName"] == "next" and endpoint["EndpointStatus"] == "InService"
+    assert endpoint["ProductionVariants"][0]["VariantName"] == "blue"
+    assert endpoint["ProductionVariants"][0]["CurrentInstanceCount"] == 2
+    assert updates == [{"EndpointName": ENDPOINT, "EndpointConfigName": "next",
+                        "DeploymentConfig": aws_env.serving_recipe["deployment_config"]}]
+    with pytest.raises(ClientError, match="Could not find endpoint configuration"):
+        sagemaker.update_endpoint(EndpointName=ENDPOINT, EndpointConfigName="missing")
+    with pytest.raises(ClientError, match="Could not find endpoint"):
+        sagemaker.update_endpoint(EndpointName="missing", EndpointConfigName="next")
+    assert len(updates) == 1
+
+
+def test_update_model_package_patch_keeps_omitted_fields(aws_env, monkeypatch):
+    sagemaker_update_model_package_partial(monkeypatch)
+    sagemaker = aws_env.client("sagemaker")
+    arn = sagemaker.create_model_package(
+        ModelPackageGroupName=GROUP, ModelApprovalStatus="PendingManualApproval",
+        InferenceSpecification={"Containers": [{"Image": "i"}], "SupportedContentTypes": ["text/csv"],
+                                "SupportedResponseMIMETypes": ["text/csv"]},
+        CustomerMetadataProperties={"run_id": "r1", "baseline_uri": "s3://b/k"})["ModelPackageArn"]
+    sagemaker.update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Approved")
+    sagemaker.update_model_package(ModelPackageArn=arn, CustomerMetadataProperties={"note": "ok", "run_id": "r1"})
+    package = sagemaker.describe_model_package(ModelPackageName=arn)
+    assert package["ModelApprovalStatus"] == "Approved"
+    assert package["CustomerMetadataProperties"] == {"run_id": "r1", "baseline_uri": "s3://b/k", "note": "ok"}
+
+
+def test_update_endpoint_patch_is_undone(aws_env):
+    from moto.sagemaker.responses import SageMakerResponse
+    assert not hasattr(SageMakerResponse, "update_endpoint")  # the previous test's patch did not leak

@@ -1,0 +1,151 @@
+"""Register handler: one model package with lineage per completed run (even on duplicate delivery),
+the drift baseline from the pinned rows, and failed/stopped jobs releasing the lock with one alert."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from moto.sagemaker.models import sagemaker_backends
+
+from common import runs
+from common.events import BadEvent
+from register.handler import handler, image_digest
+from retrain.handler import handler as retrain
+from tests.lambdas.mlp_aws import (ACCOUNT, ARTIFACTS, GROUP, PREFIX, REGION, aws_env,  # noqa: F401  (fixture)
+                                   alarm_event, training_job_event)
+
+MANUAL = {"source": "mlp.manual", "reason": "test", "requested_by": "ci"}
+
+
+@pytest.fixture
+def started(aws_env):
+    """A run started by retrain (moto reports every training job Completed at once)."""
+    aws_env.put_training_data("training/part-0.csv",
+                              "amount,merchant_category,is_fraud\n10,grocery,0\n20,grocery,0\n")
+    aws_env.put_training_data("training/part-1.csv", "amount,merchant_category,is_fraud\n90,travel,1\n95,other,1\n")
+    ecr = aws_env.client("ecr")
+    ecr.create_repository(repositoryName=f"{PREFIX}-training")
+    ecr.put_image(repositoryName=f"{PREFIX}-training", imageTag="v1", imageManifest=json.dumps(
+        {"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+         "config": {"digest": "sha256:" + "1" * 64, "size": 1, "mediaType": "application/vnd.docker.container.image.v1+json"},
+         "layers": []}))
+    result = retrain(MANUAL, None)
+    return aws_env, result
+
+
+def set_job_outcome(name: str, status: str, reason: str) -> None:
+    """moto has no way to make a training job fail; set its state the way SageMaker would report it."""
+    job = sagemaker_backends[ACCOUNT][REGION].training_jobs[name]
+    job.training_job_status = status
+    job.failure_reason = reason
+
+
+def test_completed_job_registers_one_package_with_lineage(started):
+    env, result = started
+    event = training_job_event(result["training_job_name"])
+
+    first = handler(event, None)
+    second = handler(event, None)  # EventBridge delivers at least once
+
+    assert first["registered"] is True and second["registered"] is False
+    assert second["model_package_arn"] == first["model_package_arn"]
+    assert env.model_packages() == [first["model_package_arn"]]
+    sagemaker = env.client("sagemaker")
+    package = sagemaker.describe_model_package(ModelPackageName=first["model_package_arn"])
+    assert package["ModelPackageGroupName"] == GROUP and package["ModelApprovalStatus"] == "PendingManualApproval"
+    job = sagemaker.describe_training_job(TrainingJobName=result["training_job_name"])
+    container = package["InferenceSpecification"]["Containers"][0]
+    assert container == {"Image": env.training_recipe["image_uri"],
+                         "ModelDataUrl": job["ModelArtifacts"]["S3ModelArtifacts"]}
+    assert package["InferenceSpecification"]["SupportedContentTypes"] == ["text/csv", "application/json"]
+    digest = env.client("ecr").describe_images(repositoryName=f"{PREFIX}-training")["imageDetails"][0]["imageDigest"]
+    run_id = result["run_id"]
+    assert package["CustomerMetadataProperties"] == {
+        "run_id": run_id,
+        "manifest_uri": result["manifest_uri"],
+        "manifest_sha256": result["manifest_sha256"],
+        "image_uri": env.training_recipe["image_uri"],
+        "image_digest": digest,
+        "hyperparameters": '{"epochs":"10","lr":"0.1"}',
+        "code_commit": "abc123",
+        "training_job_arn": job["TrainingJobArn"],
+        "baseline_uri": f"s3://{ARTIFACTS}/baselines/{run_id}.json",
+    }
+    baseline_object = env.client("s3").get_object(Bucket=ARTIFACTS, Key=f"baselines/{run_id}.json")
+    assert baseline_object["ServerSideEncryption"] == "aws:kms"
+    baseline = json.loads(baseline_object["Body"].read())
+    assert baseline["sample_count"] == 4 and baseline["definitions_version"] == "0123456789abcdef"
+    assert baseline["features"]["merchant_category"]["categories"] == ["grocery", "travel"]
+    assert baseline["features"]["merchant_category"]["proportions"] == pytest.approx([0.5, 0.25, 0.25])
+    run = runs.get_run(run_id)
+    assert run["status"] == "Registered" and run["model_package_arn"] == first["model_package_arn"]
+    assert run["baseline_uri"] == first["baseline_uri"]
+    assert runs.get_lock()["run_id"] == run_id  # success keeps the cooldown
+
+
+def test_auto_approve(started, monkeypatch):
+    env, result = started
+    monkeypatch.setenv("AUTO_APPROVE", "true")
+    arn = handler(training_job_event(result["training_job_name"]), None)["model_package_arn"]
+    assert env.client("sagemaker").describe_model_package(ModelPackageName=arn)["ModelApprovalStatus"] == "Approved"
+
+
+def test_inference_image_from_the_recipe(aws_env):
+    aws_env.put_training_data("training/a.csv", "amount,merchant_category\n1,grocery\n")
+    aws_env.set_training_recipe({**aws_env.training_recipe, "inference_image_uri": "example.com/serve@sha256:" + "a" * 64})
+    result = retrain(MANUAL, None)
+    arn = handler(training_job_event(result["training_job_name"]), None)["model_package_arn"]
+    package = aws_env.client("sagemaker").describe_model_package(ModelPackageName=arn)
+    assert package["InferenceSpecification"]["Containers"][0]["Image"] == "example.com/serve@sha256:" + "a" * 64
+    # the lineage names the training image; it is not in ECR here, so its digest is unknown
+    assert package["CustomerMetadataProperties"]["image_uri"] == aws_env.training_recipe["image_uri"]
+    assert package["CustomerMetadataProperties"]["image_digest"] == "unknown"
+
+
+@pytest.mark.parametrize("status", ["Failed", "Stopped"])
+def test_failed_job_releases_the_lock_and_alerts_once(started, status):
+    env, result = started
+    sqs = env.client("sqs")
+    queue = sqs.create_queue(QueueName="alerts")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    env.client("sns").subscribe(TopicArn=env.topic_arn, Protocol="sqs", Endpoint=queue_arn)
+    set_job_outcome(result["training_job_name"], status, "AlgorithmError: out of memory")
+
+    first = handler(training_job_event(result["training_job_name"], status), None)
+    second = handler(training_job_event(result["training_job_name"], status), None)
+
+    assert first["alerted"] is True and second["alerted"] is False
+    run = runs.get_run(result["run_id"])
+    assert run["status"] == "Failed" and run["failure_reason"] == "AlgorithmError: out of memory"
+    assert runs.get_lock() is None
+    assert env.model_packages() == []
+    messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
+    assert len(messages) == 1
+    alert = json.loads(json.loads(messages[0]["Body"])["Message"])
+    assert alert == {"training_job_name": result["training_job_name"], "status": status,
+                     "failure_reason": "AlgorithmError: out of memory", "run_id": result["run_id"]}
+    # the next trigger can start a run straight away
+    assert retrain(alarm_event(), None)["started"] is True
+
+
+@pytest.mark.parametrize("event, message", [
+    (training_job_event("other-team-job"), "not this team's job"),
+    (training_job_event(f"{PREFIX}-x", "InProgress"), "TrainingJobStatus"),
+    ({"detail-type": "SageMaker Training Job State Change", "detail": {"TrainingJobStatus": "Completed"}},
+     "TrainingJobName"),
+    ({"detail-type": "Something Else", "detail": {}}, "detail-type"),
+    ("not an event", "must be an object"),
+])
+def test_foreign_or_malformed_events_change_nothing(started, event, message):
+    env, _ = started
+    before = env.snapshot()
+    with pytest.raises(BadEvent, match=message):
+        handler(event, None)
+    assert env.snapshot() == before
+
+
+def test_image_digest_sources(aws_env):
+    assert image_digest("x.example.com/repo@sha256:" + "b" * 64, ACCOUNT) == "sha256:" + "b" * 64
+    assert image_digest(f"999999999999.dkr.ecr.{REGION}.amazonaws.com/repo:v1", ACCOUNT) == "unknown"
+    assert image_digest(f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/missing:v1", ACCOUNT) == "unknown"
+    assert image_digest("public.ecr.aws/org/image:1", ACCOUNT) == "unknown"
