@@ -1,0 +1,128 @@
+"""A platform Lambda function: deterministic package, own role (least privilege), own encrypted log
+group with retention, an encrypted dead-letter queue for failed asynchronous invocations (EventBridge
+invokes asynchronously), and environment variables encrypted with the team key.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from cdktf import AssetType, Fn, TerraformAsset
+from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
+from cdktf_cdktf_provider_aws.iam_role import IamRole
+from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
+from cdktf_cdktf_provider_aws.lambda_function import (
+    LambdaFunction,
+    LambdaFunctionDeadLetterConfig,
+    LambdaFunctionEnvironment,
+    LambdaFunctionLoggingConfig,
+)
+from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue
+from constructs import Construct
+
+from modules.functions.packaging import build_package
+from modules.naming import TeamContext
+
+RUNTIME = "python3.11"
+
+
+@dataclass(frozen=True)
+class FunctionProps:
+    context: TeamContext
+    handler: str  # folder under lambdas/
+    statements: list[dict]  # IAM statements of this function's own permissions
+    environment: dict[str, str]
+    kms_key_arn: str
+    log_retention_days: int = 365
+    timeout_seconds: int = 120
+    memory_mb: int = 512
+    description: str = ""
+
+
+class PlatformFunction(Construct):
+    def __init__(self, scope: Construct, id: str, props: FunctionProps):
+        super().__init__(scope, id)
+        ctx = props.context
+        name = ctx.function_name(props.handler)
+        self.function_name = name
+
+        package = TerraformAsset(self, "package", path=str(build_package(props.handler)), type=AssetType.FILE)
+
+        log_group = CloudwatchLogGroup(
+            self, "logs", name=f"/aws/lambda/{name}", retention_in_days=props.log_retention_days, kms_key_id=props.kms_key_arn
+        )
+        self.dead_letter_queue = SqsQueue(
+            self,
+            "dlq",
+            name=f"{name}-dlq",
+            kms_master_key_id=props.kms_key_arn,
+            kms_data_key_reuse_period_seconds=3600,
+            message_retention_seconds=14 * 24 * 3600,
+        )
+        self.role = IamRole(
+            self,
+            "role",
+            name=f"{name}-role",
+            assume_role_policy=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "lambda.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                            "Condition": {"StringEquals": {"aws:SourceAccount": ctx.account_id}},
+                        }
+                    ],
+                }
+            ),
+        )
+        basics = [
+            {
+                "Sid": "OwnLogs",
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": f"{log_group.arn}:*",
+            },
+            {"Sid": "OwnDeadLetterQueue", "Effect": "Allow", "Action": "sqs:SendMessage", "Resource": self.dead_letter_queue.arn},
+            {
+                "Sid": "TeamKey",
+                "Effect": "Allow",
+                "Action": ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
+                "Resource": props.kms_key_arn,
+            },
+        ]
+        policy = IamRolePolicy(
+            self,
+            "policy",
+            name=f"{name}-policy",
+            role=self.role.id,
+            policy=_policy_document(basics + props.statements),
+        )
+        self.function = LambdaFunction(
+            self,
+            "function",
+            function_name=name,
+            description=props.description or f"{props.handler} handler of {ctx.prefix}",
+            filename=package.path,
+            source_code_hash=Fn.filebase64sha256(package.path),
+            handler="handler.handler",
+            runtime=RUNTIME,
+            role=self.role.arn,
+            timeout=props.timeout_seconds,
+            memory_size=props.memory_mb,
+            kms_key_arn=props.kms_key_arn,
+            environment=LambdaFunctionEnvironment(variables=props.environment),
+            dead_letter_config=LambdaFunctionDeadLetterConfig(target_arn=self.dead_letter_queue.arn),
+            logging_config=LambdaFunctionLoggingConfig(log_format="Text", log_group=log_group.name),
+            depends_on=[log_group, policy],
+        )
+
+    @property
+    def arn(self) -> str:
+        return self.function.arn
+
+
+def _policy_document(statements: list[dict]) -> str:
+    """Tokens (ARNs of this stack's resources) inside the JSON text are resolved by cdktf at synth time."""
+    return json.dumps({"Version": "2012-10-17", "Statement": statements})

@@ -1,0 +1,279 @@
+"""The continuous-training loop: the handlers, their least-privilege roles, the runs table and the
+EventBridge wiring that closes the loop.
+
+    drift/quality alarm -> retrain -> training job -> register -> (approval) -> deploy
+    schedules           -> drift_check, quality_check (publish the metrics the alarms watch)
+
+Why a DynamoDB lock: EventBridge delivers at least once and several alarms can fire together, so the
+retrain handler takes a conditional-write lock per cooldown window (docs/CONTRACTS.md, "Runs table").
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from cdktf_cdktf_provider_aws.cloudwatch_event_rule import CloudwatchEventRule
+from cdktf_cdktf_provider_aws.cloudwatch_event_target import CloudwatchEventTarget, CloudwatchEventTargetRetryPolicy
+from cdktf_cdktf_provider_aws.dynamodb_table import (
+    DynamodbTable,
+    DynamodbTableAttribute,
+    DynamodbTablePointInTimeRecovery,
+    DynamodbTableServerSideEncryption,
+)
+from cdktf_cdktf_provider_aws.lambda_permission import LambdaPermission
+from constructs import Construct
+
+from modules.functions import FunctionProps, PlatformFunction
+from modules.naming import TeamContext
+from stacks.config_ml import MonitoringSettings, RetrainingSettings
+
+METRIC_NAMESPACE = "MLPlatform"
+FEATURE_DEFINITIONS_KEY = "features/definitions.json"
+
+
+@dataclass(frozen=True)
+class Bucket:
+    name: str
+    arn: str
+
+
+@dataclass(frozen=True)
+class RetrainingProps:
+    context: TeamContext
+    kms_key_arn: str
+    raw: Bucket
+    curated: Bucket
+    artifacts: Bucket
+    model_package_group_name: str
+    repository_arns: list[str]
+    training_role_arn: str
+    alert_topic_arn: str
+    retrain_alarm_names: list[str]
+    retraining: RetrainingSettings
+    monitoring: MonitoringSettings
+    training_data_prefix: str = "training/"
+    auto_approve: bool = False
+    log_retention_days: int = 365
+
+
+class Retraining(Construct):
+    def __init__(self, scope: Construct, id: str, props: RetrainingProps):
+        super().__init__(scope, id)
+        ctx = props.context
+        self.props = props
+
+        self.runs_table = DynamodbTable(
+            self,
+            "runs",
+            name=ctx.runs_table_name,
+            billing_mode="PAY_PER_REQUEST",
+            hash_key="pk",
+            attribute=[DynamodbTableAttribute(name="pk", type="S")],
+            server_side_encryption=DynamodbTableServerSideEncryption(enabled=True, kms_key_arn=props.kms_key_arn),
+            point_in_time_recovery=DynamodbTablePointInTimeRecovery(enabled=True),
+            deletion_protection_enabled=ctx.protect_data,
+        )
+
+        environment = self._environment()
+        policies = self._statements()
+        self.functions: dict[str, PlatformFunction] = {}
+        for handler, (timeout, memory) in {
+            "retrain": (300, 512),
+            "register": (900, 1024),
+            "deploy": (300, 256),
+            "drift_check": (900, 1024),
+            "quality_check": (900, 1024),
+        }.items():
+            self.functions[handler] = PlatformFunction(
+                self,
+                handler.replace("_", "-"),
+                FunctionProps(
+                    context=ctx,
+                    handler=handler,
+                    statements=policies[handler],
+                    environment=environment,
+                    kms_key_arn=props.kms_key_arn,
+                    log_retention_days=props.log_retention_days,
+                    timeout_seconds=timeout,
+                    memory_mb=memory,
+                ),
+            )
+
+        alarms = self._retrain_alarms()
+        if alarms:
+            self._route("retrain-on-alarm", "retrain", pattern={
+                "source": ["aws.cloudwatch"],
+                "detail-type": ["CloudWatch Alarm State Change"],
+                "detail": {"alarmName": alarms, "state": {"value": ["ALARM"]}},
+            })  # fmt: skip
+        if props.retraining.schedule:
+            self._route("retrain-schedule", "retrain", schedule=props.retraining.schedule)
+        self._route("training-state", "register", pattern={
+            "source": ["aws.sagemaker"],
+            "detail-type": ["SageMaker Training Job State Change"],
+            "detail": {
+                "TrainingJobName": [{"prefix": f"{ctx.prefix}-"}],
+                "TrainingJobStatus": ["Completed", "Failed", "Stopped"],
+            },
+        })  # fmt: skip
+        self._route("package-approved", "deploy", pattern={
+            "source": ["aws.sagemaker"],
+            "detail-type": ["SageMaker Model Package State Change"],
+            "detail": {"ModelPackageGroupName": [props.model_package_group_name], "ModelApprovalStatus": ["Approved"]},
+        })  # fmt: skip
+        self._route("drift-schedule", "drift_check", schedule=props.monitoring.schedule)
+        self._route("quality-schedule", "quality_check", schedule=props.monitoring.schedule)
+
+    def _retrain_alarms(self) -> list[str]:
+        """The team's own alarms that start a retrain, per the on_drift / on_quality switches."""
+        ctx, settings = self.props.context, self.props.retraining
+        wanted = {ctx.alarm_name("drift"): settings.on_drift, ctx.alarm_name("quality"): settings.on_quality}
+        return [name for name in self.props.retrain_alarm_names if wanted.get(name, True)]
+
+    def _route(self, id: str, handler: str, pattern: dict | None = None, schedule: str | None = None) -> None:
+        ctx = self.props.context
+        function = self.functions[handler]
+        rule = CloudwatchEventRule(
+            self,
+            f"{id}-rule",
+            name=f"{ctx.prefix}-{id}",
+            event_pattern=json.dumps(pattern) if pattern else None,
+            schedule_expression=schedule,
+        )
+        CloudwatchEventTarget(
+            self,
+            f"{id}-target",
+            rule=rule.name,
+            arn=function.arn,
+            retry_policy=CloudwatchEventTargetRetryPolicy(maximum_event_age_in_seconds=3600, maximum_retry_attempts=8),
+        )
+        LambdaPermission(
+            self,
+            f"{id}-permission",
+            statement_id=f"events-{id}",
+            action="lambda:InvokeFunction",
+            function_name=function.function.function_name,
+            principal="events.amazonaws.com",
+            source_arn=rule.arn,
+        )
+
+    def _environment(self) -> dict[str, str]:
+        """The same variables for every handler (docs/CONTRACTS.md, "Lambda environment")."""
+        p, ctx = self.props, self.props.context
+        return {
+            "PLATFORM": ctx.platform,
+            "TEAM": ctx.team,
+            "ENVIRONMENT": ctx.environment,
+            "PREFIX": ctx.prefix,
+            "RAW_BUCKET": p.raw.name,
+            "CURATED_BUCKET": p.curated.name,
+            "ARTIFACT_BUCKET": p.artifacts.name,
+            "KMS_KEY_ARN": p.kms_key_arn,
+            "ENDPOINT_NAME": ctx.endpoint_name,
+            "MODEL_PACKAGE_GROUP": p.model_package_group_name,
+            "RUNS_TABLE": ctx.runs_table_name,
+            "TRAINING_RECIPE_PARAMETER": ctx.parameter_name("training-recipe"),
+            "SERVING_RECIPE_PARAMETER": ctx.parameter_name("serving-recipe"),
+            "DEPLOYED_MODEL_PARAMETER": ctx.parameter_name("deployed-model"),
+            "FEATURE_DEFINITIONS_KEY": FEATURE_DEFINITIONS_KEY,
+            "METRIC_NAMESPACE": METRIC_NAMESPACE,
+            "ALERT_TOPIC_ARN": p.alert_topic_arn,
+            "COOLDOWN_SECONDS": str(p.retraining.cooldown_hours * 3600),
+            "AUTO_APPROVE": "true" if p.auto_approve else "false",
+            "WINDOW_HOURS": str(p.monitoring.window_hours),
+            "PROBLEM_TYPE": p.monitoring.problem_type,
+        }
+
+    def _statements(self) -> dict[str, list[dict]]:
+        """Each handler's own permissions, every resource scoped to this team and environment."""
+        p, ctx = self.props, self.props.context
+        sm = lambda resource: ctx.arn("sagemaker", resource)  # noqa: E731
+        parameter = lambda what: ctx.arn("ssm", f"parameter{ctx.parameter_name(what)}")  # noqa: E731
+        runs_table = ctx.arn("dynamodb", f"table/{ctx.runs_table_name}")
+        read_artifacts = lambda *prefixes: [f"{p.artifacts.arn}/{prefix}*" for prefix in prefixes]  # noqa: E731
+        put_metrics = {
+            "Sid": "PublishPlatformMetrics",
+            "Effect": "Allow",
+            "Action": "cloudwatch:PutMetricData",
+            "Resource": "*",  # PutMetricData has no resource-level permissions; the namespace condition scopes it
+            "Condition": {"StringEquals": {"cloudwatch:namespace": METRIC_NAMESPACE}},
+        }
+        list_artifacts = lambda *prefixes: {  # noqa: E731
+            "Sid": "ListArtifacts",
+            "Effect": "Allow",
+            "Action": "s3:ListBucket",
+            "Resource": p.artifacts.arn,
+            "Condition": {"StringLike": {"s3:prefix": [f"{prefix}*" for prefix in prefixes]}},
+        }
+        pass_training_role = {
+            "Sid": "PassExecutionRoleToSageMaker",
+            "Effect": "Allow",
+            "Action": "iam:PassRole",
+            "Resource": p.training_role_arn,
+            "Condition": {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+        }
+        return {
+            "retrain": [
+                {"Sid": "ReadRecipe", "Effect": "Allow", "Action": "ssm:GetParameter", "Resource": parameter("training-recipe")},
+                {"Sid": "RunsTable", "Effect": "Allow", "Action": ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"], "Resource": runs_table},
+                {
+                    "Sid": "ListTrainingDataVersions",
+                    "Effect": "Allow",
+                    "Action": ["s3:ListBucket", "s3:ListBucketVersions"],
+                    "Resource": p.curated.arn,
+                    "Condition": {"StringLike": {"s3:prefix": [f"{p.training_data_prefix}*"]}},
+                },
+                {"Sid": "WriteManifests", "Effect": "Allow", "Action": "s3:PutObject", "Resource": f"{p.artifacts.arn}/manifests/*"},
+                {"Sid": "StartTraining", "Effect": "Allow", "Action": ["sagemaker:CreateTrainingJob", "sagemaker:AddTags"], "Resource": sm(f"training-job/{ctx.prefix}-*")},
+                pass_training_role,
+            ],
+            "register": [
+                {"Sid": "ReadRecipe", "Effect": "Allow", "Action": "ssm:GetParameter", "Resource": parameter("training-recipe")},
+                {"Sid": "RunsTable", "Effect": "Allow", "Action": ["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"], "Resource": runs_table},
+                {"Sid": "ReadTrainingJob", "Effect": "Allow", "Action": ["sagemaker:DescribeTrainingJob", "sagemaker:ListTags"], "Resource": sm(f"training-job/{ctx.prefix}-*")},
+                {
+                    "Sid": "RegisterModel",
+                    "Effect": "Allow",
+                    "Action": ["sagemaker:CreateModelPackage", "sagemaker:AddTags", "sagemaker:DescribeModelPackage"],
+                    "Resource": [sm(f"model-package-group/{p.model_package_group_name}"), sm(f"model-package/{p.model_package_group_name}/*")],
+                },
+                {
+                    "Sid": "ReadTrainingData",
+                    "Effect": "Allow",
+                    "Action": ["s3:GetObject", "s3:GetObjectVersion"],
+                    "Resource": f"{p.curated.arn}/{p.training_data_prefix}*",
+                },
+                {"Sid": "ReadManifestsAndDefinitions", "Effect": "Allow", "Action": ["s3:GetObject", "s3:GetObjectVersion"], "Resource": read_artifacts("manifests/", "features/", "models/")},
+                {"Sid": "WriteBaselines", "Effect": "Allow", "Action": "s3:PutObject", "Resource": f"{p.artifacts.arn}/baselines/*"},
+                {"Sid": "ImageDigests", "Effect": "Allow", "Action": "ecr:DescribeImages", "Resource": p.repository_arns},
+                {"Sid": "AlertOwners", "Effect": "Allow", "Action": "sns:Publish", "Resource": p.alert_topic_arn},
+            ],
+            "deploy": [
+                {"Sid": "ReadRecipe", "Effect": "Allow", "Action": "ssm:GetParameter", "Resource": parameter("serving-recipe")},
+                {"Sid": "RecordDeployedModel", "Effect": "Allow", "Action": ["ssm:GetParameter", "ssm:PutParameter"], "Resource": parameter("deployed-model")},
+                {"Sid": "ReadModelPackage", "Effect": "Allow", "Action": "sagemaker:DescribeModelPackage", "Resource": sm(f"model-package/{p.model_package_group_name}/*")},
+                {
+                    "Sid": "RollOutModel",
+                    "Effect": "Allow",
+                    "Action": [
+                        "sagemaker:CreateModel", "sagemaker:DescribeModel", "sagemaker:CreateEndpointConfig",
+                        "sagemaker:DescribeEndpointConfig", "sagemaker:UpdateEndpoint", "sagemaker:DescribeEndpoint",
+                        "sagemaker:AddTags",
+                    ],
+                    "Resource": [sm(f"model/{ctx.prefix}-*"), sm(f"endpoint-config/{ctx.prefix}-*"), sm(f"endpoint/{ctx.endpoint_name}")],
+                },  # fmt: skip
+                pass_training_role,
+            ],
+            "drift_check": [
+                {"Sid": "ReadDeployedModel", "Effect": "Allow", "Action": "ssm:GetParameter", "Resource": parameter("deployed-model")},
+                list_artifacts("data-capture/", "baselines/", "features/"),
+                {"Sid": "ReadCaptureAndBaselines", "Effect": "Allow", "Action": "s3:GetObject", "Resource": read_artifacts("data-capture/", "baselines/", "features/")},
+                put_metrics,
+            ],
+            "quality_check": [
+                {"Sid": "ReadDeployedModel", "Effect": "Allow", "Action": "ssm:GetParameter", "Resource": parameter("deployed-model")},
+                list_artifacts("data-capture/", "ground-truth/"),
+                {"Sid": "ReadCaptureAndLabels", "Effect": "Allow", "Action": "s3:GetObject", "Resource": read_artifacts("data-capture/", "ground-truth/")},
+                put_metrics,
+            ],
+        }
