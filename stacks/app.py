@@ -26,6 +26,24 @@ def select_stacks(config: PlatformConfig, requested: Iterable[str] | None) -> li
     return [known[name] for name in dict.fromkeys(wanted)]
 
 
+def context_for(config: PlatformConfig, stack: str):
+    """The TeamContext (names, tags) of a stack named `<team>-<env>`; what the stack and the CLI share."""
+    from modules.naming import TeamContext
+
+    (team_name, env_name), = select_stacks(config, [stack])
+    team = next(t for t in config.teams if t.name == team_name)
+    environment = config.environment(env_name)
+    return TeamContext(
+        platform=config.platform.name,
+        team=team.name,
+        environment=environment.name,
+        account_id=environment.account_id,
+        region=config.platform.region,
+        cost_center=team.cost_center,
+        is_emulator=environment.is_emulator,
+    )
+
+
 def requested_from_env() -> list[str] | None:
     value = os.environ.get(STACKS_ENV_VAR, "")
     return value.split(",") if value.strip() else None

@@ -7,8 +7,8 @@ from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderDefaultTag
 from constructs import Construct
 
 from modules.data_lake import DataLake, DataLakeProps
-from modules.naming import TeamContext
 from modules.registry import Registry, RegistryProps
+from stacks.app import context_for
 from stacks.config import EnvironmentSpec, PlatformConfig, TeamSpec, stack_name
 
 AWS_PROVIDER_VERSION = "5.100.0"
@@ -27,15 +27,7 @@ class TeamStack(TerraformStack):
     def __init__(self, scope: Construct, config: PlatformConfig, team: TeamSpec, environment: EnvironmentSpec):
         name = stack_name(team.name, environment.name)
         super().__init__(scope, name)
-        self.context = TeamContext(
-            platform=config.platform.name,
-            team=team.name,
-            environment=environment.name,
-            account_id=environment.account_id,
-            region=config.platform.region,
-            cost_center=team.cost_center,
-            is_emulator=environment.is_emulator,
-        )
+        self.context = context_for(config, name)
         self._provider(environment)
         self._backend(name, config, environment)
 
