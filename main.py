@@ -5,6 +5,12 @@
     python main.py validate [--config FILE]
     python main.py emulator [--port N]          # run the embedded AWS emulator in the foreground
     python main.py demo                         # the main job on the embedded emulator
+    python main.py lineage fraud-dev [--json]   # which exact model is in production
+    python main.py rebuild fraud-dev [--version N]   # retrain with exactly that model's inputs
+    python main.py train fraud-dev              # a training run now, on the current data
+
+lineage and rebuild talk to AWS with the usual credentials, or to an emulator when AWS_ENDPOINT_URL
+is set.
 
 `cdktf synth|diff|deploy` runs `python main.py` with no arguments: the config comes from $MLP_CONFIG
 (else platform.yaml) and the stacks from $MLP_STACKS (else all of them).
@@ -14,6 +20,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ops.errors import LineageError
 from stacks.app import UnknownStackError, build_app, requested_from_env
 from stacks.config import ConfigError, load_config
 
@@ -46,6 +53,38 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo(config_path=args.config, stack=args.stack)
 
 
+def _lineage(args: argparse.Namespace) -> int:
+    import json
+
+    from ops.lineage import render, trace
+    from stacks.app import context_for
+
+    lineage = trace(context_for(load_config(args.config), args.stack))
+    print(json.dumps(lineage.as_dict(), indent=2) if args.json else render(lineage, args.stack))
+    return 0
+
+
+def _rebuild(args: argparse.Namespace) -> int:
+    import json
+
+    from ops.training_runs import rebuild
+    from stacks.app import context_for
+
+    result = rebuild(context_for(load_config(args.config), args.stack), args.version)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    import json
+
+    from ops.training_runs import train
+    from stacks.app import context_for
+
+    print(json.dumps(train(context_for(load_config(args.config), args.stack), args.reason), indent=2))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="main.py", description=__doc__.split("\n\n")[0])
     root.add_argument("--config", help="platform YAML (default: $MLP_CONFIG or platform.yaml)")
@@ -67,6 +106,21 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--stack", default="fraud-local", help="the emulator stack to deploy (default: fraud-local)")
     demo.set_defaults(run=_demo)
 
+    lineage = sub.add_parser("lineage", help="print endpoint -> model -> training job -> data manifest")
+    lineage.add_argument("stack", help="<team>-<env>")
+    lineage.add_argument("--json", action="store_true")
+    lineage.set_defaults(run=_lineage)
+
+    train = sub.add_parser("train", help="start a training run now on the current data (not rate-limited)")
+    train.add_argument("stack", help="<team>-<env>")
+    train.add_argument("--reason", default="operator", help="recorded as the run's trigger")
+    train.set_defaults(run=_train)
+
+    rebuild = sub.add_parser("rebuild", help="start a training job with exactly a registered model's inputs")
+    rebuild.add_argument("stack", help="<team>-<env>")
+    rebuild.add_argument("--version", type=int, help="model package version (default: the deployed one)")
+    rebuild.set_defaults(run=_rebuild)
+
     root.set_defaults(run=_synth)
     return root
 
@@ -84,6 +138,9 @@ def main(argv: list[str] | None = None) -> int:
     except UnknownStackError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except LineageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

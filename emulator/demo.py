@@ -1,0 +1,184 @@
+"""The main job on the embedded emulator: deploy a team stack with real Terraform and drive the ML loop
+end to end, printing progress at each step.
+
+    first model:  upload data -> train (operator) -> register -> approve -> deploy
+    decay:        clean traffic (no drift) -> drifted traffic -> drift check -> alarm -> EventBridge
+                  -> retrain (duplicate delivery: no second job) -> training -> register -> approve -> deploy
+    answer:       lineage (which exact model is in production) and a rebuild with the same inputs
+
+What the emulator cannot do (run Lambda code, deliver EventBridge events, evaluate alarms, run a
+training container) is done in this process with the deployed resources' own configuration; each such
+step says so.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+WORK = ROOT / ".mlp" / "demo"
+
+
+class DemoFailed(RuntimeError):
+    pass
+
+
+class Progress:
+    def __init__(self) -> None:
+        self.number = 0
+        self.started = time.perf_counter()
+
+    def step(self, title: str) -> None:
+        self.number += 1
+        print(f"\n[{self.number:2d}] {title}  (t+{time.perf_counter() - self.started:.0f}s)", flush=True)
+
+    @staticmethod
+    def say(text: str) -> None:
+        print(f"     {text}", flush=True)
+
+    @staticmethod
+    def emulated(text: str) -> None:
+        print(f"     (emulator: {text})", flush=True)
+
+
+def expect(condition: bool, message: str) -> None:
+    if not condition:
+        raise DemoFailed(message)
+
+
+def run_demo(config_path: str | None = None, stack: str = "fraud-local") -> int:
+    from emulator.server import Emulator
+
+    progress = Progress()
+    progress.step("Starting the embedded AWS emulator (moto server, patched narrowly)")
+    emulator = Emulator().start()
+    progress.say(f"listening on {emulator.endpoint}")
+    saved = dict(os.environ)
+    os.environ.update(emulator.client_env())
+    try:
+        _run(progress, config_path, stack)
+    except DemoFailed as failure:
+        print(f"\nDEMO FAILED: {failure}", file=sys.stderr)
+        return 1
+    finally:
+        emulator.stop()
+        os.environ.clear()
+        os.environ.update(saved)
+    print(f"\nDone in {time.perf_counter() - progress.started:.0f}s. The emulator is stopped; its state is gone.")
+    return 0
+
+
+def _run(progress: Progress, config_path: str | None, stack: str) -> None:
+    from emulator.loop import LoopDriver
+    from emulator.terraform import Terraform
+    from ops.functions import deployed_code_matches
+    from ops.lineage import render, trace
+    from ops.training_runs import rebuild, train
+    from stacks.app import build_app, context_for
+    from stacks.config import load_config
+
+    config = load_config(config_path)
+    ctx = context_for(config, stack)
+    expect(ctx.is_emulator, f"{stack} is not an emulator environment (give its environment an emulator_endpoint)")
+
+    progress.step(f"Synthesizing {stack} (python main.py --stacks {stack})")
+    shutil.rmtree(WORK, ignore_errors=True)
+    build_app(config, [stack], outdir=str(WORK / "cdktf.out")).synth()
+    terraform = Terraform(WORK / "cdktf.out" / "stacks" / stack, env={k: os.environ[k] for k in os.environ if k.startswith("AWS_")})
+
+    progress.step("terraform init (offline, provider mirror) and apply")
+    started = time.perf_counter()
+    terraform.init()
+    terraform.apply()
+    resources = terraform.run("state", "list").stdout.split()
+    progress.say(f"applied {len(resources)} resources in {time.perf_counter() - started:.0f}s")
+    for name, value in sorted(terraform.outputs().items()):
+        progress.say(f"{name:<28} {value}")
+    expect(terraform.plan_changes() is None, "terraform plan after apply wants changes")
+    progress.say("terraform plan after apply: no changes")
+
+    driver = LoopDriver(ctx)
+    handlers = ("retrain", "register", "deploy", "drift_check", "quality_check")
+    expect(all(deployed_code_matches(ctx, h) for h in handlers), "a deployed Lambda package differs from the local source")
+    progress.say("every deployed Lambda package is byte-identical to the local source's deterministic zip")
+
+    progress.step("Uploading a training dataset to the versioned curated bucket")
+    upload = driver.upload_training_data()
+    progress.say(f"{upload['rows']} rows -> {upload['uri']} (VersionId {upload['version_id']})")
+
+    progress.step("First model: a training run started by an operator (python main.py train)")
+    first = train(ctx, "first model")
+    progress.say(f"run {first['run_id']}: job {first['training_job_name']}, manifest {first['inputs']['manifest_uri']}")
+    first_package = _train_register_deploy(progress, driver, first["training_job_name"])
+
+    progress.step("Clean traffic: 400 requests like the training data, then the drift check")
+    earlier = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=3)
+    driver.send_traffic(400, drifted=False, when=earlier)
+    progress.emulated("the endpoint serves no traffic here: requests are written as SageMaker data capture")
+    clean = driver.run_check("drift_check", now=earlier)
+    progress.say(f"max PSI {clean['max_psi']:.3f} over {clean['sample_count']} requests: under the 0.2 threshold")
+    expect(clean["max_psi"] < 0.2, f"clean traffic drifted: {clean}")
+
+    progress.step("The world changes: 400 drifted requests, then the drift check")
+    driver.send_traffic(400, drifted=True)
+    drifted = driver.run_check("drift_check")
+    for feature, psi in sorted(drifted["psi"].items()):
+        progress.say(f"{feature:<20} PSI {psi:.3f}  JS distance {drifted['js_distance'][feature]:.3f}")
+    expect(drifted["max_psi"] > 0.2, f"drifted traffic was not detected: {drifted}")
+
+    progress.step("CloudWatch evaluates the drift alarms; EventBridge delivers the state change")
+    progress.emulated("alarms evaluated and events routed in-process against the deployed alarms and rules")
+    transitions, deliveries = driver.evaluate_alarms()
+    for transition in transitions:
+        progress.say(f"{transition.alarm}: {transition.previous} -> {transition.state} ({transition.reason})")
+    started_runs = [d.result for d in deliveries if d.handler == "retrain" and d.result.get("started")]
+    expect(len(started_runs) == 1, f"expected one retrain, got {[d.result for d in deliveries]}")
+    retrain = started_runs[0]
+    progress.say(f"retrain: run {retrain['run_id']} started job {retrain['training_job_name']} ({retrain['trigger']})")
+
+    progress.step("EventBridge delivers the same alarm again (at-least-once): no second job")
+    again = driver.redeliver_alarm(ctx.alarm_name("drift"))
+    expect(all(not d.result.get("started") for d in again), f"a duplicate event started a job: {again}")
+    progress.say(f"retrain: {again[0].result['reason']} (lock held by run {again[0].result.get('locked_by')})")
+
+    second_package = _train_register_deploy(progress, driver, retrain["training_job_name"])
+    expect(second_package != first_package, "the retrained model was not deployed")
+
+    progress.step("Which exact model is in production, and how do I rebuild it?")
+    lineage = trace(ctx)
+    print("\n".join(f"     {line}" for line in render(lineage, stack).splitlines()))
+    expect(lineage.model_package_arn == second_package and lineage.manifest_verified, "lineage does not reach the retrained model")
+
+    progress.step(f"Rebuild (python main.py rebuild {stack} --version {lineage.model_package_version})")
+    rebuilt = rebuild(ctx, lineage.model_package_version)
+    same = rebuilt["inputs"] == {
+        "manifest_uri": lineage.manifest_uri, "manifest_sha256": lineage.manifest_sha256,
+        "image_uri": lineage.training_image, "hyperparameters": lineage.hyperparameters, "code_commit": lineage.code_commit,
+    }  # fmt: skip
+    expect(same, f"the rebuild's inputs differ from the original's: {rebuilt['inputs']}")
+    progress.say(f"started {rebuilt['training_job_name']} with the original's manifest, image, hyperparameters and commit")
+
+
+def _train_register_deploy(progress: Progress, driver, job_name: str) -> str:
+    progress.step(f"Training job {job_name} runs")
+    progress.emulated("no container runs: this process reads the manifest by VersionId and writes model.tar.gz")
+    produced, deliveries = driver.complete_training(job_name)
+    progress.say(f"trained on {produced['rows']} pinned rows -> {produced['model_artifact']}")
+    registered = next(d.result for d in deliveries if d.handler == "register")
+    expect(registered.get("registered"), f"register did not register: {registered}")
+    progress.say(f"register: {registered['model_package_arn']} ({registered['approval_status']}), baseline {registered['baseline_uri']}")
+
+    progress.step("Approval, then deploy (blue/green with auto-rollback on the team's alarms)")
+    if registered["approval_status"] != "Approved":
+        progress.say("a reviewer approves the model package (PendingManualApproval -> Approved)")
+        deliveries = driver.approve(registered["model_package_arn"])
+    else:
+        deliveries = driver.package_state_changed(registered["model_package_arn"])
+    deployed = next(d.result for d in deliveries if d.handler == "deploy")
+    expect(deployed.get("deployed"), f"deploy did not deploy: {deployed}")
+    progress.say(f"deploy: endpoint {deployed['endpoint_name']} -> config {deployed['endpoint_config_name']}")
+    return registered["model_package_arn"]

@@ -1,0 +1,120 @@
+"""Drive the ML loop of a team stack deployed to the emulator, one AWS event at a time.
+
+Each step does what AWS does between the deployed pieces and nothing more: EventBridge delivers
+events to the deployed rules (emulator.eventbridge), CloudWatch evaluates alarms (emulator.alarms),
+the training container reads its manifest and writes its model (emulator.training_job), and a human
+approves a model package. The handlers themselves are the deployed functions' code and configuration.
+Used by the demo (`python main.py demo`) and the loop's integration test.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+
+from emulator import alarms, eventbridge, traffic
+from emulator.training_job import run_training_job
+from modules.naming import TeamContext
+from ops.functions import deployed_environment, invoke
+
+VARIANT = "primary"
+
+
+@dataclass
+class LoopDriver:
+    ctx: TeamContext
+
+    def __post_init__(self) -> None:
+        self.env = deployed_environment(self.ctx, "retrain")
+        self.s3 = boto3.client("s3")
+        self.sagemaker = boto3.client("sagemaker")
+
+    # --- data -----------------------------------------------------------------------------------
+    def definitions(self) -> dict[str, Any]:
+        body = self.s3.get_object(Bucket=self.env["ARTIFACT_BUCKET"], Key=self.env["FEATURE_DEFINITIONS_KEY"])["Body"]
+        return json.loads(body.read())
+
+    def training_prefix(self) -> tuple[str, str]:
+        recipe = json.loads(boto3.client("ssm").get_parameter(Name=self.env["TRAINING_RECIPE_PARAMETER"])["Parameter"]["Value"])
+        return recipe["training_data"]["bucket"], recipe["training_data"]["prefix"]
+
+    def upload_training_data(self, rows: int = 2000, seed: int = 7) -> dict[str, Any]:
+        bucket, prefix = self.training_prefix()
+        key = f"{prefix}transactions.csv"
+        response = self.s3.put_object(
+            Bucket=bucket, Key=key, Body=traffic.training_csv(self.definitions(), rows, seed),
+            ServerSideEncryption="aws:kms", SSEKMSKeyId=self.env["KMS_KEY_ARN"],
+        )  # fmt: skip
+        return {"uri": f"s3://{bucket}/{key}", "version_id": response["VersionId"], "rows": rows}
+
+    def send_traffic(self, requests: int, drifted: bool, when: dt.datetime | None = None) -> list[dict[str, Any]]:
+        """Requests the endpoint served, written as SageMaker writes its data capture."""
+        when = when or dt.datetime.now(dt.timezone.utc)
+        body, sent = traffic.capture_lines(self.definitions(), requests, drifted, when)
+        self.s3.put_object(
+            Bucket=self.env["ARTIFACT_BUCKET"], Key=traffic.capture_key(self.ctx.endpoint_name, VARIANT, when),
+            Body=body, ServerSideEncryption="aws:kms", SSEKMSKeyId=self.env["KMS_KEY_ARN"],
+        )  # fmt: skip
+        return sent
+
+    # --- the loop's events ----------------------------------------------------------------------
+    def retrain_by_hand(self, reason: str) -> Any:
+        return invoke(self.ctx, "retrain", {"source": "mlp.manual", "reason": reason, "requested_by": "demo"})
+
+    def complete_training(self, job_name: str) -> tuple[dict[str, Any], list[eventbridge.Delivery]]:
+        """The container's work, then SageMaker's `Training Job State Change` (Completed) event."""
+        produced = run_training_job(job_name, self.definitions())
+        job = self.sagemaker.describe_training_job(TrainingJobName=job_name)
+        event = eventbridge.envelope(
+            "aws.sagemaker", "SageMaker Training Job State Change",
+            {"TrainingJobName": job_name, "TrainingJobArn": job["TrainingJobArn"], "TrainingJobStatus": "Completed",
+             "ModelArtifacts": job["ModelArtifacts"]},
+            self.ctx, [job["TrainingJobArn"]],
+        )  # fmt: skip
+        return produced, eventbridge.deliver(self.ctx, event)
+
+    def approve(self, package_arn: str) -> list[eventbridge.Delivery]:
+        """A reviewer approves the package; SageMaker then emits `Model Package State Change`."""
+        package = self.sagemaker.describe_model_package(ModelPackageName=package_arn)
+        if package["ModelApprovalStatus"] != "Approved":
+            self.sagemaker.update_model_package(ModelPackageArn=package_arn, ModelApprovalStatus="Approved")
+        return self.package_state_changed(package_arn)
+
+    def package_state_changed(self, package_arn: str) -> list[eventbridge.Delivery]:
+        package = self.sagemaker.describe_model_package(ModelPackageName=package_arn)
+        event = eventbridge.envelope(
+            "aws.sagemaker", "SageMaker Model Package State Change",
+            {"ModelPackageGroupName": package["ModelPackageGroupName"], "ModelPackageArn": package_arn,
+             "ModelPackageVersion": package["ModelPackageVersion"], "ModelApprovalStatus": package["ModelApprovalStatus"]},
+            self.ctx, [package_arn],
+        )  # fmt: skip
+        return eventbridge.deliver(self.ctx, event)
+
+    def run_check(self, handler: str, window_hours: float = 1.0, now: dt.datetime | None = None) -> Any:
+        now = now or dt.datetime.now(dt.timezone.utc)
+        window = {
+            "window_start": (now - dt.timedelta(hours=window_hours)).isoformat(timespec="seconds"),
+            "window_end": (now + dt.timedelta(minutes=1)).isoformat(timespec="seconds"),
+        }
+        return invoke(self.ctx, handler, window)
+
+    def evaluate_alarms(self) -> tuple[list[alarms.Transition], list[eventbridge.Delivery]]:
+        """CloudWatch's evaluation, then EventBridge's delivery of each resulting state change."""
+        transitions = alarms.evaluate(self.ctx)
+        deliveries = []
+        for transition in transitions:
+            event = eventbridge.envelope(
+                "aws.cloudwatch", "CloudWatch Alarm State Change", transition.event_detail(self.ctx), self.ctx,
+                [self.ctx.arn("cloudwatch", f"alarm:{transition.alarm}")],
+            )  # fmt: skip
+            deliveries += eventbridge.deliver(self.ctx, event)
+        return transitions, deliveries
+
+    def redeliver_alarm(self, alarm_name: str) -> list[eventbridge.Delivery]:
+        """EventBridge delivers at least once: the same ALARM event again."""
+        detail = alarms.Transition(alarm_name, "OK", "ALARM", None, "redelivery").event_detail(self.ctx)
+        event = eventbridge.envelope("aws.cloudwatch", "CloudWatch Alarm State Change", detail, self.ctx)
+        return eventbridge.deliver(self.ctx, event)

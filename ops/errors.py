@@ -1,0 +1,5 @@
+"""Errors of the operations CLI (kept apart so main.py can catch them without importing boto3)."""
+
+
+class LineageError(RuntimeError):
+    """The chain endpoint -> model -> package -> job cannot be followed (names what is missing)."""

@@ -1,0 +1,67 @@
+"""Run a deployed handler's code in this process with the deployed function's own configuration.
+
+Used where nothing executes the Lambda for us (the emulator runs no code) and by the CLI, which needs
+the same environment the functions have (bucket names, table, parameters). The environment comes from
+the deployed function (GetFunctionConfiguration), never from a second copy of the stack's logic.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import importlib.util
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+import ops  # noqa: F401  (puts lambdas/ on sys.path)
+from common import aws as common_aws
+from modules.functions.packaging import LAMBDAS_DIR, build_package
+from modules.naming import TeamContext
+
+
+def deployed_environment(ctx: TeamContext, handler: str) -> dict[str, str]:
+    configuration = boto3.client("lambda").get_function_configuration(FunctionName=ctx.function_name(handler))
+    return dict(configuration.get("Environment", {}).get("Variables", {}))
+
+
+def deployed_code_matches(ctx: TeamContext, handler: str) -> bool:
+    """Whether the deployed package is exactly the local source's deterministic package."""
+    deployed = boto3.client("lambda").get_function_configuration(FunctionName=ctx.function_name(handler))["CodeSha256"]
+    local = base64.b64encode(hashlib.sha256(build_package(handler).read_bytes()).digest()).decode()
+    return deployed == local
+
+
+@contextmanager
+def function_environment(variables: dict[str, str]) -> Iterator[None]:
+    """Set the function's variables for the duration (and fresh boto3 clients that see them)."""
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    common_aws.reset_clients()
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        common_aws.reset_clients()
+
+
+def load_handler(handler: str):
+    """The handler module from lambdas/<handler>/handler.py (a unique module name per handler)."""
+    path = Path(LAMBDAS_DIR) / handler / "handler.py"
+    spec = importlib.util.spec_from_file_location(f"mlp_handler_{handler}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def invoke(ctx: TeamContext, handler: str, event: dict[str, Any]) -> Any:
+    """Invoke a deployed handler's code in-process, as Lambda would, with its deployed environment."""
+    with function_environment(deployed_environment(ctx, handler)):
+        return load_handler(handler).handler(event, None)

@@ -1,0 +1,143 @@
+"""Which exact model is in production, and how to rebuild it.
+
+    endpoint -> endpoint config -> model -> model package version -> training job
+             -> image (digest), hyperparameters, code commit, data manifest (verified by sha256)
+
+Everything is read from AWS (or the emulator): the endpoint's live config, the deployed-model pointer
+the deploy handler writes, and the lineage metadata the register handler puts on the model package.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+import ops  # noqa: F401  (puts lambdas/ on sys.path)
+from common.manifest import ManifestError, read_manifest
+from modules.naming import TeamContext
+from ops.errors import LineageError
+
+
+@dataclass
+class Lineage:
+    endpoint: str
+    endpoint_status: str
+    endpoint_config: str
+    model: str
+    instance_type: str
+    image: str
+    model_data_url: str
+    model_package_arn: str | None = None
+    model_package_version: int | None = None
+    approval_status: str | None = None
+    run_id: str | None = None
+    training_job: str | None = None
+    training_job_status: str | None = None
+    training_image: str | None = None
+    image_digest: str | None = None
+    hyperparameters: dict[str, str] = field(default_factory=dict)
+    code_commit: str | None = None
+    manifest_uri: str | None = None
+    manifest_sha256: str | None = None
+    manifest_verified: bool = False
+    manifest_objects: int = 0
+    manifest_bytes: int = 0
+    baseline_uri: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def trace(ctx: TeamContext) -> Lineage:
+    sagemaker = boto3.client("sagemaker")
+    try:
+        endpoint = sagemaker.describe_endpoint(EndpointName=ctx.endpoint_name)
+    except ClientError as error:
+        raise LineageError(f"endpoint {ctx.endpoint_name} not found: is the stack deployed? ({error})") from None
+    config_name = endpoint["EndpointConfigName"]
+    config = sagemaker.describe_endpoint_config(EndpointConfigName=config_name)
+    variant = config["ProductionVariants"][0]
+    model = sagemaker.describe_model(ModelName=variant["ModelName"])
+    container = model.get("PrimaryContainer") or model["Containers"][0]
+    lineage = Lineage(
+        endpoint=ctx.endpoint_name,
+        endpoint_status=endpoint.get("EndpointStatus", "?"),
+        endpoint_config=config_name,
+        model=variant["ModelName"],
+        instance_type=variant.get("InstanceType", "?"),
+        image=container.get("Image", "?"),
+        model_data_url=container.get("ModelDataUrl", "?"),
+    )
+
+    pointer = deployed_pointer(ctx)
+    if not pointer or pointer.get("endpoint_config_name") != config_name:
+        return lineage  # the bootstrap model from config: no training run behind it
+    package = sagemaker.describe_model_package(ModelPackageName=pointer["model_package_arn"])
+    metadata = package.get("CustomerMetadataProperties") or {}
+    lineage.model_package_arn = package["ModelPackageArn"]
+    lineage.model_package_version = package.get("ModelPackageVersion")
+    lineage.approval_status = package.get("ModelApprovalStatus")
+    lineage.run_id = metadata.get("run_id")
+    lineage.image_digest = metadata.get("image_digest")
+    lineage.hyperparameters = json.loads(metadata.get("hyperparameters") or "{}")
+    lineage.code_commit = metadata.get("code_commit")
+    lineage.manifest_uri = metadata.get("manifest_uri")
+    lineage.manifest_sha256 = metadata.get("manifest_sha256")
+    lineage.baseline_uri = metadata.get("baseline_uri")
+    job_arn = metadata.get("training_job_arn", "")
+    if job_arn:
+        job = sagemaker.describe_training_job(TrainingJobName=job_arn.rsplit("/", 1)[-1])
+        lineage.training_job = job["TrainingJobName"]
+        lineage.training_job_status = job.get("TrainingJobStatus")
+        lineage.training_image = job["AlgorithmSpecification"]["TrainingImage"]
+    if lineage.manifest_uri:
+        try:
+            manifest = read_manifest(lineage.manifest_uri, lineage.manifest_sha256)
+            lineage.manifest_verified = True
+            lineage.manifest_objects = len(manifest["objects"])
+            lineage.manifest_bytes = sum(int(o.get("size", 0)) for o in manifest["objects"])
+        except ManifestError:
+            lineage.manifest_verified = False
+    return lineage
+
+
+def deployed_pointer(ctx: TeamContext) -> dict[str, Any] | None:
+    try:
+        value = boto3.client("ssm").get_parameter(Name=ctx.parameter_name("deployed-model"))["Parameter"]["Value"]
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "ParameterNotFound":
+            return None
+        raise
+    return json.loads(value)
+
+
+def render(lineage: Lineage, stack: str) -> str:
+    lines = [
+        f"In production for {stack}:",
+        f"  endpoint          {lineage.endpoint} ({lineage.endpoint_status})",
+        f"  endpoint config   {lineage.endpoint_config}",
+        f"  model             {lineage.model} on {lineage.instance_type}",
+        f"  image             {lineage.image}",
+        f"  model artifact    {lineage.model_data_url}",
+    ]
+    if not lineage.model_package_arn:
+        lines.append("  (the bootstrap model from config: no training run produced it yet)")
+        return "\n".join(lines)
+    verified = "sha256 verified" if lineage.manifest_verified else "sha256 MISMATCH or unreadable"
+    lines += [
+        f"  model package     version {lineage.model_package_version} ({lineage.approval_status}) {lineage.model_package_arn}",
+        f"  training run      {lineage.run_id}",
+        f"  training job      {lineage.training_job} ({lineage.training_job_status})",
+        f"  training image    {lineage.training_image} (digest {lineage.image_digest})",
+        f"  hyperparameters   {json.dumps(lineage.hyperparameters, sort_keys=True)}",
+        f"  code commit       {lineage.code_commit}",
+        f"  data manifest     {lineage.manifest_uri}",
+        f"                    {lineage.manifest_objects} object version(s), {lineage.manifest_bytes} bytes, {verified}",
+        f"  drift baseline    {lineage.baseline_uri}",
+        "How to rebuild it (same data versions, image, hyperparameters and commit):",
+        f"  python main.py rebuild {stack} --version {lineage.model_package_version}",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,114 @@
+"""Operator-started training runs: `train` (now, on the current data) and `rebuild` (a registered
+model's exact inputs). Operator runs are not rate-limited by the retrain cooldown lock, which damps
+automatic triggers (alarm storms, duplicate deliveries); they are recorded as runs all the same, so
+the register handler registers their result like any other.
+
+Rebuild: a new training job with exactly the inputs of the original run.
+
+Inputs come from the model package's lineage (and the run record, which holds values too long for
+package metadata): the data manifest (object keys + VersionIds, verified by sha256, so the job reads
+the same bytes even if the data has changed since), the training image, the hyperparameters and the
+code commit. The job is started by the same `common.training.start_training_job` the retrain handler
+uses, and recorded as a run so the register handler registers its result like any other.
+"""
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import boto3
+
+import ops  # noqa: F401  (puts lambdas/ on sys.path)
+from common import aws, runs
+from common.manifest import read_manifest, write_manifest
+from common.training import new_run_id, start_training_job
+from modules.naming import TeamContext
+from ops.functions import deployed_environment, function_environment
+from ops.errors import LineageError
+from ops.lineage import deployed_pointer
+
+
+def find_package(ctx: TeamContext, group: str, version: int | None) -> dict[str, Any]:
+    sagemaker = boto3.client("sagemaker")
+    if version is None:
+        pointer = deployed_pointer(ctx)
+        if not pointer:
+            raise LineageError(f"{ctx.endpoint_name} serves no registered model yet; pass --version N")
+        return sagemaker.describe_model_package(ModelPackageName=pointer["model_package_arn"])
+    paginator = sagemaker.get_paginator("list_model_packages")
+    for page in paginator.paginate(ModelPackageGroupName=group):
+        for summary in page["ModelPackageSummaryList"]:
+            if summary.get("ModelPackageVersion") == version:
+                return sagemaker.describe_model_package(ModelPackageName=summary["ModelPackageArn"])
+    raise LineageError(f"model package group {group} has no version {version}")
+
+
+def original_inputs(package: dict[str, Any]) -> dict[str, Any]:
+    """The original run's inputs: the run record where it exists (full values), else package metadata."""
+    metadata = package.get("CustomerMetadataProperties") or {}
+    run = runs.get_run(metadata["run_id"]) if metadata.get("run_id") else None
+    source = run or metadata
+    hyperparameters = source.get("hyperparameters") or {}
+    if isinstance(hyperparameters, str):
+        hyperparameters = json.loads(hyperparameters)
+    return {
+        "run_id": metadata.get("run_id"),
+        "manifest_uri": source["manifest_uri"],
+        "manifest_sha256": source["manifest_sha256"],
+        "image_uri": source["image_uri"],
+        "hyperparameters": hyperparameters,
+        "code_commit": source.get("code_commit") or "unknown",
+    }
+
+
+def _recipe() -> dict[str, Any]:
+    return json.loads(aws.client("ssm").get_parameter(Name=os.environ["TRAINING_RECIPE_PARAMETER"])["Parameter"]["Value"])
+
+
+def _start_run(recipe: dict[str, Any], run_id: str, manifest_uri: str, manifest_sha256: str, object_count: int,
+               trigger: str, image_uri: str | None = None, hyperparameters: dict[str, str] | None = None,
+               code_commit: str | None = None, **extra: str) -> dict[str, Any]:
+    """Start the job (the handlers' own start_training_job) and record the run the register handler reads."""
+    job = start_training_job(
+        aws.client("sagemaker"), recipe, run_id, manifest_uri, manifest_sha256,
+        image_uri=image_uri, hyperparameters=hyperparameters, code_commit=code_commit,
+    )  # fmt: skip
+    runs.put_run(
+        run_id, "Training",
+        training_job_name=job["training_job_name"], training_job_arn=job["training_job_arn"],
+        manifest_uri=manifest_uri, manifest_sha256=manifest_sha256, object_count=object_count,
+        image_uri=job["image_uri"], inference_image_uri=recipe.get("inference_image_uri") or job["image_uri"],
+        hyperparameters=job["hyperparameters"], code_commit=job["code_commit"], trigger=trigger, **extra,
+    )  # fmt: skip
+    return {
+        "run_id": run_id,
+        "training_job_name": job["training_job_name"],
+        "inputs": {
+            "manifest_uri": manifest_uri, "manifest_sha256": manifest_sha256, "image_uri": job["image_uri"],
+            "hyperparameters": job["hyperparameters"], "code_commit": job["code_commit"],
+        },
+    }  # fmt: skip
+
+
+def train(ctx: TeamContext, reason: str = "operator") -> dict[str, Any]:
+    """A training run on the data as it is now (pinned by a new manifest), from the deployed recipe."""
+    with function_environment(deployed_environment(ctx, "retrain")):
+        recipe = _recipe()
+        run_id = new_run_id()
+        stored = write_manifest(run_id, recipe.get("training_data") or {}, os.environ["ARTIFACT_BUCKET"], os.environ["KMS_KEY_ARN"])
+        return _start_run(recipe, run_id, stored.uri, stored.sha256, len(stored.manifest["objects"]), f"operator:{reason}")
+
+
+def rebuild(ctx: TeamContext, version: int | None = None) -> dict[str, Any]:
+    with function_environment(deployed_environment(ctx, "retrain")):
+        package = find_package(ctx, os.environ["MODEL_PACKAGE_GROUP"], version)
+        inputs = original_inputs(package)
+        manifest = read_manifest(inputs["manifest_uri"], inputs["manifest_sha256"])  # refuses a changed manifest
+        started = _start_run(
+            _recipe(), new_run_id(), inputs["manifest_uri"], inputs["manifest_sha256"], len(manifest["objects"]),
+            f"rebuild:v{package.get('ModelPackageVersion')}", image_uri=inputs["image_uri"],
+            hyperparameters=inputs["hyperparameters"], code_commit=inputs["code_commit"],
+            rebuild_of=package["ModelPackageArn"],
+        )  # fmt: skip
+    return {**started, "rebuild_of": package["ModelPackageArn"], "original_run_id": inputs["run_id"]}
