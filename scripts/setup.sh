@@ -23,6 +23,18 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
+# The policy scanner (checkov) in a virtualenv of its own; see requirements-scan.txt.
+if [ ! -x .venv-scan/bin/python ]; then
+  "$python_bin" -m venv .venv-scan
+fi
+scan_stamp=.venv-scan/.requirements.sha256
+scan_want="$(sha256sum requirements-scan.txt | cut -d' ' -f1)"
+if [ "$(cat "$scan_stamp" 2>/dev/null)" != "$scan_want" ]; then
+  echo "setup: installing the policy scanner (requirements-scan.txt)"
+  .venv-scan/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-scan.txt
+  echo "$scan_want" > "$scan_stamp"
+fi
+
 if command -v npm >/dev/null 2>&1; then
   if [ ! -x node_modules/.bin/cdktf ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
     echo "setup: installing cdktf-cli (package-lock.json)"
