@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
+from stacks.config_features import FeaturesSpec
 from stacks.config_ml import (
     BudgetSettings,
     MonitoringSettings,
@@ -107,6 +108,7 @@ class TeamSettings(Strict):
     monitoring: MonitoringSettings = MonitoringSettings()
     retraining: RetrainingSettings = RetrainingSettings()
     budget: BudgetSettings = BudgetSettings()
+    features: FeaturesSpec | None = Field(default=None, description="Feature sets and the model's inputs (one definition).")
     log_retention_days: int = Field(default=365, description="CloudWatch log retention for the team's log groups.")
 
     @model_validator(mode="after")

@@ -6,8 +6,14 @@ from cdktf import LocalBackend, S3Backend, TerraformOutput, TerraformStack
 from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderDefaultTags, AwsProviderEndpoints
 from constructs import Construct
 
+from modules.budget import Budget, BudgetProps
 from modules.data_lake import DataLake, DataLakeProps
+from modules.features import Features, FeaturesProps
+from modules.monitoring import Monitoring, MonitoringProps
 from modules.registry import Registry, RegistryProps
+from modules.retraining import Bucket, Retraining, RetrainingProps
+from modules.serving import Serving, ServingProps
+from modules.training import Training, TrainingProps
 from stacks.app import context_for
 from stacks.config import EnvironmentSpec, PlatformConfig, TeamSpec, stack_name
 
@@ -53,7 +59,52 @@ class TeamStack(TerraformStack):
                 untagged_image_days=settings.registry.untagged_image_days,
             ),
         )
+        self._ml(team, environment)
         self._outputs()
+
+    def _ml(self, team: TeamSpec, environment: EnvironmentSpec) -> None:
+        """Features, training, monitoring, serving, the retraining loop and the budget."""
+        ctx, settings, lake = self.context, team.settings, self.data_lake
+        key = lake.key.arn
+        repository_arns = [r.arn for r in self.registry.repositories.values()]
+        self.features = None
+        if settings.features is not None:
+            self.features = Features(self, "features", FeaturesProps(
+                context=ctx, features=settings.features, kms_key_arn=key,
+                artifacts_bucket_name=lake.artifacts.bucket, artifacts_bucket_arn=lake.artifacts.arn,
+            ))  # fmt: skip
+        self.training = Training(self, "training", TrainingProps(
+            context=ctx, settings=settings.training, kms_key_arn=key,
+            curated_bucket_name=lake.curated.bucket, curated_bucket_arn=lake.curated.arn,
+            artifacts_bucket_name=lake.artifacts.bucket, artifacts_bucket_arn=lake.artifacts.arn,
+            training_repository_url=self.registry.repositories["training"].repository_url,
+            repository_arns=repository_arns,
+        ))  # fmt: skip
+        monitored = list(settings.features.model_inputs.features) if settings.features else []
+        self.monitoring = Monitoring(self, "monitoring", MonitoringProps(
+            context=ctx, settings=settings.monitoring, owners=list(team.owners), kms_key_arn=key, feature_names=monitored,
+        ))  # fmt: skip
+        self.serving = Serving(self, "serving", ServingProps(
+            context=ctx, settings=settings.serving, execution_role_arn=self.training.role.arn, kms_key_arn=key,
+            artifacts_bucket_name=lake.artifacts.bucket,
+            inference_repository_url=self.registry.repositories["inference"].repository_url,
+            rollback_alarm_names=self.monitoring.rollback_alarm_names,
+            depends_on=self.monitoring.alarms,  # SageMaker checks the rollback alarms exist
+        ))  # fmt: skip
+        self.retraining = Retraining(self, "retraining", RetrainingProps(
+            context=ctx, kms_key_arn=key,
+            raw=Bucket(lake.raw.bucket, lake.raw.arn), curated=Bucket(lake.curated.bucket, lake.curated.arn),
+            artifacts=Bucket(lake.artifacts.bucket, lake.artifacts.arn),
+            model_package_group_name=self.registry.primary_group_name,
+            repository_arns=repository_arns, training_role_arn=self.training.role.arn,
+            alert_topic_arn=self.monitoring.topic.arn, retrain_alarm_names=self.monitoring.retrain_alarm_names,
+            retraining=settings.retraining, monitoring=settings.monitoring,
+            training_data_prefix=settings.training.data_prefix,
+            auto_approve=environment.auto_approve_models, log_retention_days=settings.log_retention_days,
+        ))  # fmt: skip
+        self.budget = Budget(self, "budget", BudgetProps(
+            context=ctx, settings=settings.budget, owners=list(team.owners), topic_arn=self.monitoring.topic.arn,
+        ))  # fmt: skip
 
     def _provider(self, environment: EnvironmentSpec) -> None:
         ctx = self.context
@@ -101,3 +152,8 @@ class TeamStack(TerraformStack):
         TerraformOutput(self, "model-package-group", value=self.registry.primary_group.model_package_group_name)
         for purpose, repository in self.registry.repositories.items():
             TerraformOutput(self, f"{purpose}-repository", value=repository.repository_url)
+        TerraformOutput(self, "endpoint", value=self.serving.endpoint.name)
+        TerraformOutput(self, "training-recipe-parameter", value=self.training.recipe_parameter.name)
+        TerraformOutput(self, "serving-recipe-parameter", value=self.serving.recipe_parameter.name)
+        TerraformOutput(self, "alerts-topic", value=self.monitoring.topic.arn)
+        TerraformOutput(self, "runs-table", value=self.retraining.runs_table.name)

@@ -44,6 +44,8 @@ class Registry(Construct):
             )
             for name in props.model_package_groups
         }
+        # Plain name (not a token): event patterns and IAM ARNs of other constructs are built from it.
+        self.primary_group_name = f"{ctx.prefix}-{props.model_package_groups[0]}"
         self.repositories: dict[str, EcrRepository] = {}
         for purpose in IMAGE_REPOSITORIES:
             repository = EcrRepository(

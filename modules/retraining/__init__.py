@@ -262,6 +262,13 @@ class Retraining(Construct):
                     ],
                     "Resource": [sm(f"model/{ctx.prefix}-*"), sm(f"endpoint-config/{ctx.prefix}-*"), sm(f"endpoint/{ctx.endpoint_name}")],
                 },  # fmt: skip
+                {
+                    "Sid": "EndpointConfigKeyGrant",  # SageMaker creates grants on the key for the new config
+                    "Effect": "Allow",
+                    "Action": ["kms:CreateGrant", "kms:DescribeKey"],
+                    "Resource": p.kms_key_arn,
+                    "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}},
+                },
                 pass_training_role,
             ],
             "drift_check": [

@@ -1,0 +1,149 @@
+"""Feature tables: one SageMaker Feature Store group per configured feature set, and the published
+definitions every consumer reads (training, serving, drift baselines): `features/definitions.json`.
+
+Online stores are encrypted with the team key; offline stores write to the team's artifacts bucket
+under `feature-store/` with the same key. Two roles: the feature store's own (offline store writes),
+and an ingestion role that the team's principals (tagged Team=<team>) assume to put and get records
+of the team's groups only.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from cdktf_cdktf_provider_aws.iam_role import IamRole
+from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
+from cdktf_cdktf_provider_aws.s3_object import S3Object
+from cdktf_cdktf_provider_aws.sagemaker_feature_group import (
+    SagemakerFeatureGroup,
+    SagemakerFeatureGroupFeatureDefinition,
+    SagemakerFeatureGroupOfflineStoreConfig,
+    SagemakerFeatureGroupOfflineStoreConfigS3StorageConfig,
+    SagemakerFeatureGroupOnlineStoreConfig,
+    SagemakerFeatureGroupOnlineStoreConfigSecurityConfig,
+    SagemakerFeatureGroupOnlineStoreConfigTtlDuration,
+)
+from constructs import Construct
+
+from modules.naming import TeamContext
+from stacks.config_features import FeaturesSpec, definitions_document
+
+DEFINITIONS_KEY = "features/definitions.json"
+OFFLINE_PREFIX = "feature-store/"
+
+
+@dataclass(frozen=True)
+class FeaturesProps:
+    context: TeamContext
+    features: FeaturesSpec
+    kms_key_arn: str
+    artifacts_bucket_name: str
+    artifacts_bucket_arn: str
+
+
+class Features(Construct):
+    def __init__(self, scope: Construct, id: str, props: FeaturesProps):
+        super().__init__(scope, id)
+        ctx = props.context
+        self._prefix = ctx.prefix
+        self.document = definitions_document(ctx.team, props.features)
+        self.definitions = S3Object(
+            self,
+            "definitions",
+            bucket=props.artifacts_bucket_name,
+            key=DEFINITIONS_KEY,
+            content=json.dumps(self.document, sort_keys=True, indent=1),
+            content_type="application/json",
+            server_side_encryption="aws:kms",
+            kms_key_id=props.kms_key_arn,
+        )
+        group_arns = [ctx.arn("sagemaker", f"feature-group/{self.group_name(s.name)}") for s in props.features.feature_sets]
+
+        self.store_role = IamRole(
+            self,
+            "store-role",
+            name=f"{ctx.prefix}-feature-store",
+            assume_role_policy=json.dumps(_trust({"Service": "sagemaker.amazonaws.com"}, {"StringEquals": {"aws:SourceAccount": ctx.account_id}})),
+        )
+        IamRolePolicy(
+            self,
+            "store-policy",
+            name=f"{ctx.prefix}-feature-store",
+            role=self.store_role.id,
+            policy=json.dumps({"Version": "2012-10-17", "Statement": [
+                {"Sid": "OfflineStore", "Effect": "Allow", "Action": ["s3:PutObject", "s3:GetObject"],
+                 "Resource": f"{props.artifacts_bucket_arn}/{OFFLINE_PREFIX}*"},
+                {"Sid": "OfflineStoreBucket", "Effect": "Allow", "Action": "s3:GetBucketAcl", "Resource": props.artifacts_bucket_arn},
+                {"Sid": "TeamKey", "Effect": "Allow", "Action": ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
+                 "Resource": props.kms_key_arn},
+            ]}),
+        )  # fmt: skip
+        self.ingestion_role = IamRole(
+            self,
+            "ingestion-role",
+            name=f"{ctx.prefix}-feature-ingestion",
+            assume_role_policy=json.dumps(
+                _trust({"AWS": f"arn:aws:iam::{ctx.account_id}:root"}, {"StringEquals": {"aws:PrincipalTag/Team": ctx.team}})
+            ),
+        )
+        IamRolePolicy(
+            self,
+            "ingestion-policy",
+            name=f"{ctx.prefix}-feature-ingestion",
+            role=self.ingestion_role.id,
+            policy=json.dumps({"Version": "2012-10-17", "Statement": [
+                {"Sid": "OwnFeatureGroups", "Effect": "Allow",
+                 "Action": ["sagemaker:PutRecord", "sagemaker:GetRecord", "sagemaker:BatchGetRecord", "sagemaker:DeleteRecord",
+                            "sagemaker:DescribeFeatureGroup"],
+                 "Resource": group_arns},
+                {"Sid": "ReadDefinitions", "Effect": "Allow", "Action": "s3:GetObject", "Resource": f"{props.artifacts_bucket_arn}/{DEFINITIONS_KEY}"},
+                {"Sid": "TeamKey", "Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": props.kms_key_arn},
+            ]}),
+        )  # fmt: skip
+
+        self.groups: dict[str, SagemakerFeatureGroup] = {}
+        for feature_set in props.features.feature_sets:
+            online = None
+            if feature_set.online_store:
+                online = SagemakerFeatureGroupOnlineStoreConfig(
+                    enable_online_store=True,
+                    security_config=SagemakerFeatureGroupOnlineStoreConfigSecurityConfig(kms_key_id=props.kms_key_arn),
+                    ttl_duration=SagemakerFeatureGroupOnlineStoreConfigTtlDuration(unit="Seconds", value=feature_set.ttl_seconds)
+                    if feature_set.ttl_seconds
+                    else None,
+                )
+            offline = None
+            if feature_set.offline_store:
+                offline = SagemakerFeatureGroupOfflineStoreConfig(
+                    s3_storage_config=SagemakerFeatureGroupOfflineStoreConfigS3StorageConfig(
+                        s3_uri=f"s3://{props.artifacts_bucket_name}/{OFFLINE_PREFIX}{feature_set.name}",
+                        kms_key_id=props.kms_key_arn,
+                    ),
+                    # No Glue catalog table: keeps the store role free of Glue permissions; Athena users
+                    # can catalog the prefix themselves.
+                    disable_glue_table_creation=True,
+                )
+            self.groups[feature_set.name] = SagemakerFeatureGroup(
+                self,
+                f"group-{feature_set.name}",
+                feature_group_name=self.group_name(feature_set.name),
+                record_identifier_feature_name=feature_set.record_identifier,
+                event_time_feature_name=feature_set.event_time_feature,
+                role_arn=self.store_role.arn,
+                feature_definition=[
+                    SagemakerFeatureGroupFeatureDefinition(feature_name=f.name, feature_type=f.type) for f in feature_set.features
+                ],
+                online_store_config=online,
+                offline_store_config=offline,
+                description=f"{feature_set.name} features of {ctx.prefix}",
+            )
+
+    def group_name(self, feature_set: str) -> str:
+        return f"{self._prefix}-{feature_set}"
+
+
+def _trust(principal: dict, condition: dict) -> dict:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": principal, "Action": "sts:AssumeRole", "Condition": condition}],
+    }
