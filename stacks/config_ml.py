@@ -117,6 +117,7 @@ class ServingSettings(Strict):
     scale_in_cooldown_seconds: int = Field(default=300, ge=0)
     scale_out_cooldown_seconds: int = Field(default=60, ge=0)
     data_capture_percent: int = Field(default=100, ge=0, le=100)
+    network_isolation: bool = Field(default=True, description="No network access from the serving container.")
     deployment: DeploymentSettings = DeploymentSettings()
     bootstrap_model: BootstrapModel = BootstrapModel()
 

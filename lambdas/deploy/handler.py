@@ -78,6 +78,8 @@ def handler(event: dict, context: Any) -> dict[str, Any]:
             ModelName=model_name,
             PrimaryContainer={"Image": container["Image"], "ModelDataUrl": container["ModelDataUrl"]},
             ExecutionRoleArn=recipe["execution_role_arn"],
+            # The serving container gets no network unless the team's config allows it.
+            EnableNetworkIsolation=bool(recipe.get("network_isolation", True)),
             Tags=tags,
         )
     if not _exists(lambda: sagemaker.describe_endpoint_config(EndpointConfigName=config_name)):

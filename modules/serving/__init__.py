@@ -113,6 +113,7 @@ class Serving(Construct):
             "bootstrap-model",
             name=f"{ctx.prefix}-bootstrap",
             execution_role_arn=props.execution_role_arn,
+            enable_network_isolation=settings.network_isolation,
             primary_container=SagemakerModelPrimaryContainer(
                 image=bootstrap.image.uri(props.inference_repository_url),
                 model_data_url=bootstrap.model_data_url or f"s3://{props.artifacts_bucket_name}/models/bootstrap/model.tar.gz",
@@ -185,6 +186,7 @@ class Serving(Construct):
             "variant_name": VARIANT,
             "execution_role_arn": props.execution_role_arn,
             "kms_key_arn": props.kms_key_arn,
+            "network_isolation": settings.network_isolation,
             "data_capture": {"percent": settings.data_capture_percent, "destination_s3_uri": capture_uri},
             "deployment_config": self.deployment,
         }
