@@ -1,6 +1,16 @@
-"""A monthly cost budget per team and environment (account), filtered by the Team cost-allocation tag
-every resource carries, alerting the owners and the team's topic. Activate `Team` as a cost-allocation
-tag in the billing console once per organisation."""
+"""Budget: a monthly AWS Budgets cost budget per team and environment, filtered by the `Team`
+cost-allocation tag every resource carries (provider default_tags), alerting the owners by e-mail and
+the team's SNS topic.
+
+Why the Team tag only: a budget's cost filter ORs the values of one filter key, and both tags would be
+values of the one key `TagKeyValue`, so `user:Team$fraud` with `user:Environment$dev` would count every
+team's dev spend. Each environment has its own account here and a budget sees its own account's
+costs, so the Team tag alone selects this stack's spend. Activate `Team` (and `Environment`,
+`CostCenter`) as cost-allocation tags in the billing console once per organisation; until then the
+filtered spend is zero.
+
+Construct ids are Terraform addresses: keep them. See README.md beside this file.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -11,6 +21,9 @@ from constructs import Construct
 from modules.naming import TeamContext
 from stacks.config_ml import BudgetSettings
 
+MAX_EMAIL_SUBSCRIBERS = 10  # AWS Budgets: per notification, at most 10 e-mail subscribers and one SNS topic
+FORECAST_PERCENT = 100
+
 
 @dataclass(frozen=True)
 class BudgetProps:
@@ -20,31 +33,31 @@ class BudgetProps:
     topic_arn: str
 
 
+def cost_filter_value(tag: str, value: str) -> str:
+    """A TagKeyValue filter value: `user:<tag>$<value>` for a user-defined cost-allocation tag."""
+    return f"user:{tag}${value}"
+
+
 class Budget(Construct):
     def __init__(self, scope: Construct, id: str, props: BudgetProps):
         super().__init__(scope, id)
         ctx, settings = props.context, props.settings
-        notifications = [
-            BudgetsBudgetNotification(
+        owners = list(dict.fromkeys(props.owners))
+        if len(owners) > MAX_EMAIL_SUBSCRIBERS:
+            raise ValueError(f"a budget notification takes at most {MAX_EMAIL_SUBSCRIBERS} e-mail subscribers, the team has {len(owners)} owners")
+
+        def notify(kind: str, percent: int) -> BudgetsBudgetNotification:
+            return BudgetsBudgetNotification(
                 comparison_operator="GREATER_THAN",
-                notification_type="ACTUAL",
+                notification_type=kind,
                 threshold=percent,
                 threshold_type="PERCENTAGE",
-                subscriber_email_addresses=props.owners,
+                subscriber_email_addresses=owners,
                 subscriber_sns_topic_arns=[props.topic_arn],
             )
-            for percent in settings.alert_thresholds_percent
-        ]
-        notifications.append(
-            BudgetsBudgetNotification(
-                comparison_operator="GREATER_THAN",
-                notification_type="FORECASTED",
-                threshold=100,
-                threshold_type="PERCENTAGE",
-                subscriber_email_addresses=props.owners,
-                subscriber_sns_topic_arns=[props.topic_arn],
-            )
-        )
+
+        notifications = [notify("ACTUAL", percent) for percent in sorted(set(settings.alert_thresholds_percent))]
+        notifications.append(notify("FORECASTED", FORECAST_PERCENT))
         self.budget = BudgetsBudget(
             self,
             "monthly",
@@ -55,7 +68,6 @@ class Budget(Construct):
             time_unit="MONTHLY",
             limit_amount=f"{settings.monthly_limit_usd:.2f}",
             limit_unit="USD",
-            # Each environment is its own account, so the Team tag alone selects this stack's spend.
-            cost_filter=[BudgetsBudgetCostFilter(name="TagKeyValue", values=[f"user:Team${ctx.team}"])],
+            cost_filter=[BudgetsBudgetCostFilter(name="TagKeyValue", values=[cost_filter_value("Team", ctx.team)])],
             notification=notifications,
         )

@@ -1,16 +1,26 @@
 """Monitoring: alarms on the platform's own drift and quality metrics and on the endpoint's golden
-signals, all to an SNS topic (encrypted with the team key) that e-mails the owners.
+signals, all notifying an SNS topic (encrypted with the team key) that e-mails the owners.
 
 Why the platform's own metrics: SageMaker Model Monitor is closed to new customers and the provider
 has no model-quality job definition, so the drift_check and quality_check handlers publish to the
-`MLPlatform` namespace (docs/CONTRACTS.md). An empty window publishes no drift value, so those alarms
-treat missing data as not breaching.
+`MLPlatform` namespace (docs/CONTRACTS.md, "Metrics") once per schedule tick, stamped with the end of
+the window they cover. So:
+
+- every alarm on those metrics has one period per tick (the schedule's rate; the window length for a
+  cron schedule), evaluated once: CloudWatch then compares the latest published value;
+- an empty window publishes no PSI and a window without labels no quality value, so those alarms treat
+  missing data as not breaching: no traffic is not drift;
+- the endpoint's auto-rollback list takes metric alarms only (SageMaker refuses composite alarms), so
+  `rollback_alarm_names` carries drift-max, not the drift composite; the retraining rule matches the
+  composite (`retrain_alarm_names`), which fires once however many features drift together.
+
+Construct ids are Terraform addresses: keep them. See README.md beside this file.
 """
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cdktf_cdktf_provider_aws.cloudwatch_composite_alarm import CloudwatchCompositeAlarm
 from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import CloudwatchMetricAlarm
@@ -22,8 +32,17 @@ from constructs import Construct
 from modules.naming import TeamContext
 from stacks.config_ml import MonitoringSettings
 
-NAMESPACE = "MLPlatform"
+NAMESPACE = "MLPlatform"  # docs/CONTRACTS.md
+SAGEMAKER_NAMESPACE = "AWS/SageMaker"
 VARIANT = "primary"
+GOLDEN_SIGNAL_PERIOD = 300  # endpoint metrics arrive every minute; alarm on 5-minute aggregates
+MAX_PERIOD = 7 * 24 * 3600  # CloudWatch: period x evaluation periods <= 7 days (for periods >= 1 hour)
+MAX_COMPOSITE_CHILDREN = 100  # CloudWatch: a composite alarm's rule names at most 100 alarms
+# Services that publish to the topic: alarms, EventBridge rules and the team's budget.
+PUBLISHING_SERVICES = ("cloudwatch.amazonaws.com", "events.amazonaws.com", "budgets.amazonaws.com")
+
+_RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
+_UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
 
 
 @dataclass(frozen=True)
@@ -32,79 +51,116 @@ class MonitoringProps:
     settings: MonitoringSettings
     owners: list[str]
     kms_key_arn: str
-    feature_names: list[str]
+    feature_names: list[str] = field(default_factory=list)  # the model's inputs; a drift alarm each
+    endpoint_name: str | None = None  # the team's endpoint (context.endpoint_name) unless given
+    variant_name: str = VARIANT
 
 
-def window_seconds(settings: MonitoringSettings) -> int:
-    return settings.window_hours * 3600
+def metric_period_seconds(settings: MonitoringSettings) -> int:
+    """Seconds between two publications of the drift and quality metrics: the schedule's rate, or the
+    window length for a cron schedule; capped at CloudWatch's 7-day maximum."""
+    rate = _RATE.match(settings.schedule)
+    seconds = int(rate.group(1)) * _UNIT_SECONDS[rate.group(2).rstrip("s")] if rate else settings.window_hours * 3600
+    return min(max(seconds, 60), MAX_PERIOD)
+
+
+def feature_threshold(settings: MonitoringSettings, feature: str) -> float:
+    return settings.feature_thresholds.get(feature, settings.drift_threshold_psi)
 
 
 class Monitoring(Construct):
+    """SNS topic + subscriptions + policy, per-feature and max drift alarms, the drift composite, the
+    quality alarm and the endpoint's golden-signal alarms."""
+
     def __init__(self, scope: Construct, id: str, props: MonitoringProps):
         super().__init__(scope, id)
         ctx, settings = props.context, props.settings
         self._ctx = ctx
+        features = list(props.feature_names)
+        _check_features(settings, features)
+        endpoint_name = props.endpoint_name or ctx.endpoint_name
+
         self.topic = SnsTopic(self, "alerts", name=f"{ctx.prefix}-alerts", kms_master_key_id=props.kms_key_arn)
         SnsTopicPolicy(self, "alerts-policy", arn=self.topic.arn, policy=json.dumps(_topic_policy(ctx, self.topic.arn)))
         for owner in props.owners:
             SnsTopicSubscription(self, f"owner-{_slug(owner)}", topic_arn=self.topic.arn, protocol="email", endpoint=owner)
 
-        platform = {"Team": ctx.team, "Environment": ctx.environment, "Endpoint": ctx.endpoint_name}
-        period = min(window_seconds(settings), 86400)
-        self.alarms: list = []
-        feature_alarms = []
-        for feature in props.feature_names:
-            threshold = settings.feature_thresholds.get(feature, settings.drift_threshold_psi)
-            feature_alarms.append(self._alarm(
-                f"drift-{feature}", "FeaturePSI", NAMESPACE, {**platform, "Feature": feature}, "Maximum", period,
+        self.alarms: list[CloudwatchMetricAlarm] = []
+        platform = {"Team": ctx.team, "Environment": ctx.environment, "Endpoint": endpoint_name}
+        period = metric_period_seconds(settings)
+
+        self.feature_alarms: dict[str, CloudwatchMetricAlarm] = {}
+        for feature in features:
+            threshold = feature_threshold(settings, feature)
+            self.feature_alarms[feature] = self._alarm(
+                f"drift-{feature}", NAMESPACE, "FeaturePSI", {**platform, "Feature": feature}, "Maximum", period,
                 "GreaterThanThreshold", threshold, "notBreaching",
-                f"PSI of {feature} over the last window above {threshold} (data drift)",
-            ))  # fmt: skip
-        drift_max = self._alarm(
-            "drift-max", "MaxFeaturePSI", NAMESPACE, platform, "Maximum", period, "GreaterThanThreshold",
-            settings.drift_threshold_psi, "notBreaching", "Largest feature PSI over the last window (data drift)",
+                f"Data drift: PSI of {feature} on {endpoint_name} above {threshold} over the last window",
+            )  # fmt: skip
+        # With per-feature alarms in place (they carry each feature's own threshold), drift-max is the
+        # backstop at the loosest threshold, so a feature whose threshold was raised does not trip it;
+        # without them it is the only drift alarm, at the default threshold.
+        max_threshold = max([settings.drift_threshold_psi, *(feature_threshold(settings, f) for f in features)])
+        self.drift_max = self._alarm(
+            "drift-max", NAMESPACE, "MaxFeaturePSI", platform, "Maximum", period, "GreaterThanThreshold",
+            max_threshold, "notBreaching", f"Data drift: largest feature PSI on {endpoint_name} above {max_threshold} over the last window",
         )  # fmt: skip
+        children = [*self.feature_alarms.values(), self.drift_max]
         self.drift = CloudwatchCompositeAlarm(
             self,
             "drift",
             alarm_name=ctx.alarm_name("drift"),
-            alarm_description=f"Data drift on {ctx.endpoint_name}: any feature's PSI over its threshold",
-            alarm_rule=" OR ".join(f"ALARM(\"{a.alarm_name}\")" for a in [*feature_alarms, drift_max]),
+            alarm_description=f"Data drift on {endpoint_name}: a feature's PSI above its threshold (starts a retrain)",
+            # Plain names keep the rule readable in the console; depends_on orders the creation, since
+            # CloudWatch refuses a rule naming an alarm that does not exist yet.
+            alarm_rule=" OR ".join(f'ALARM("{ctx.alarm_name(kind)}")' for kind in self._drift_kinds(features)),
             alarm_actions=[self.topic.arn],
             ok_actions=[self.topic.arn],
+            depends_on=children,
         )
-        quality_operator = "GreaterThanThreshold" if settings.lower_is_better else "LessThanThreshold"
-        quality = self._alarm(
-            "quality", settings.metric, NAMESPACE, platform, "Average", period, quality_operator,
-            settings.quality_threshold, "notBreaching",
-            f"{settings.metric} against ground truth {'above' if settings.lower_is_better else 'below'} {settings.quality_threshold} (concept drift)",
+
+        metric = settings.metric
+        below = not settings.lower_is_better
+        self.quality = self._alarm(
+            "quality", NAMESPACE, metric, platform, "Average", period,
+            "LessThanThreshold" if below else "GreaterThanThreshold", settings.quality_threshold, "notBreaching",
+            f"Model quality: {metric} against ground truth {'below' if below else 'above'} {settings.quality_threshold} "
+            "over the last window (concept drift; starts a retrain)",
         )  # fmt: skip
-        endpoint = {"EndpointName": ctx.endpoint_name, "VariantName": VARIANT}
-        latency = self._alarm(
-            "latency-p99", "ModelLatency", "AWS/SageMaker", endpoint, "p99", 300, "GreaterThanThreshold",
-            settings.latency_p99_ms * 1000, "notBreaching", f"Model latency p99 above {settings.latency_p99_ms} ms",
-        )  # ModelLatency is in microseconds  # fmt: skip
-        errors = self._alarm(
-            "errors-5xx", "Invocation5XXErrors", "AWS/SageMaker", endpoint, "Sum", 300, "GreaterThanThreshold",
-            settings.errors_5xx_threshold, "notBreaching", f"More than {settings.errors_5xx_threshold} 5XX errors in 5 minutes",
+
+        endpoint = {"EndpointName": endpoint_name, "VariantName": props.variant_name}
+        self.latency = self._alarm(
+            "latency-p99", SAGEMAKER_NAMESPACE, "ModelLatency", endpoint, "p99", GOLDEN_SIGNAL_PERIOD,
+            "GreaterThanThreshold", settings.latency_p99_ms * 1000,  # ModelLatency is in microseconds
+            "notBreaching", f"Model latency p99 above {settings.latency_p99_ms} ms over 5 minutes",
         )  # fmt: skip
-        if settings.min_invocations_per_hour:
-            self._alarm(
-                "invocations-low", "Invocations", "AWS/SageMaker", endpoint, "Sum", 3600, "LessThanThreshold",
+        self.errors = self._alarm(
+            "errors-5xx", SAGEMAKER_NAMESPACE, "Invocation5XXErrors", endpoint, "Sum", GOLDEN_SIGNAL_PERIOD,
+            "GreaterThanThreshold", settings.errors_5xx_threshold, "notBreaching",
+            f"More than {settings.errors_5xx_threshold} 5XX errors from the model in 5 minutes",
+        )  # fmt: skip
+        self.invocations_low = None
+        if settings.min_invocations_per_hour > 0:
+            # No invocations publish no datapoint at all: here missing data is the thing to alarm on.
+            self.invocations_low = self._alarm(
+                "invocations-low", SAGEMAKER_NAMESPACE, "Invocations", endpoint, "Sum", 3600, "LessThanThreshold",
                 settings.min_invocations_per_hour, "breaching", f"Fewer than {settings.min_invocations_per_hour} invocations in an hour",
             )  # fmt: skip
-        # Composite alarms cannot roll back an endpoint: the metric alarms behind drift join the list.
-        self.rollback_alarm_names = [latency.alarm_name, errors.alarm_name, drift_max.alarm_name, quality.alarm_name]
+
+        self.rollback_alarm_names = [ctx.alarm_name(k) for k in ("latency-p99", "errors-5xx", "drift-max", "quality")]
         self.retrain_alarm_names = [ctx.alarm_name("drift"), ctx.alarm_name("quality")]
 
-    def _alarm(self, kind, metric, namespace, dimensions, statistic, period, operator, threshold, missing, description):
-        ctx = self._ctx
-        percentile = re.fullmatch(r"p\d+(\.\d+)?", statistic)
+    @staticmethod
+    def _drift_kinds(features: list[str]) -> list[str]:
+        return [*(f"drift-{feature}" for feature in features), "drift-max"]
+
+    def _alarm(self, kind, namespace, metric, dimensions, statistic, period, operator, threshold, missing, description):
+        percentile = re.fullmatch(r"p\d{1,2}(\.\d+)?", statistic) is not None
         alarm = CloudwatchMetricAlarm(
             self,
             kind,
-            alarm_name=ctx.alarm_name(kind),
-            alarm_description=description,
+            alarm_name=self._ctx.alarm_name(kind),
+            alarm_description=description[:1024],
             namespace=namespace,
             metric_name=metric,
             dimensions=dimensions,
@@ -122,18 +178,34 @@ class Monitoring(Construct):
         return alarm
 
 
+def _check_features(settings: MonitoringSettings, features: list[str]) -> None:
+    duplicates = sorted({f for f in features if features.count(f) > 1})
+    if duplicates:
+        raise ValueError(f"monitored feature names repeat: {duplicates}")
+    if len(features) + 1 > MAX_COMPOSITE_CHILDREN:
+        raise ValueError(
+            f"{len(features)} monitored features: the drift composite alarm can name at most "
+            f"{MAX_COMPOSITE_CHILDREN} alarms (the features plus drift-max)"
+        )
+    unknown = sorted(set(settings.feature_thresholds) - set(features))
+    if features and unknown:
+        raise ValueError(f"monitoring.feature_thresholds names features the model does not take: {unknown}; inputs: {features}")
+
+
 def _slug(email: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", email.lower()).strip("-")
 
 
 def _topic_policy(ctx: TeamContext, topic_arn: str) -> dict:
+    """Alarms, EventBridge rules and the budget of this account may publish; nothing over plain HTTP.
+    The account's own principals (the loop's Lambdas) publish through their IAM policies."""
     return {
         "Version": "2012-10-17",
         "Statement": [
             {
-                "Sid": "AlarmsAndEventsPublish",
+                "Sid": "ServicesOfThisAccountPublish",
                 "Effect": "Allow",
-                "Principal": {"Service": ["cloudwatch.amazonaws.com", "events.amazonaws.com", "budgets.amazonaws.com"]},
+                "Principal": {"Service": list(PUBLISHING_SERVICES)},
                 "Action": "sns:Publish",
                 "Resource": topic_arn,
                 "Condition": {"StringEquals": {"aws:SourceAccount": ctx.account_id}},
