@@ -6,10 +6,19 @@ config and then ignores `endpoint_config_name`; the deploy handler moves it to e
 (blue/green). So `terraform plan` after a deploy does not try to roll the model back, and a config
 change in Terraform (instance type, capture, deployment policy) reaches the next deploy through the
 serving recipe.
+
+Why no volume KMS key on GPU endpoints: every GPU family we allow except ml.p3 has NVMe instance
+storage, encrypted by a hardware module on the instance, and SageMaker refuses an endpoint config with
+`KmsKeyId` for such instance types ("If you specify a value for KmsKeyId when using any nitro-based
+instances with local storage, the call to CreateEndpointConfig fails"). The key is set for EBS-only types
+(ml.p3, the CPU types); data capture is always encrypted with the team key.
+
+Construct ids are Terraform addresses (`serving/bootstrap-model`, `serving/bootstrap-config`,
+`serving/endpoint`, `serving/scaling-target`, `serving/scaling-policy`, `serving/recipe`): keep them.
+See README.md beside this file.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 
 from cdktf import TerraformResourceLifecycle
@@ -41,14 +50,30 @@ from cdktf_cdktf_provider_aws.ssm_parameter import SsmParameter
 from constructs import Construct
 
 from modules.naming import TeamContext
+from modules.training.tfjson import jsonencode
 from stacks.config_ml import DeploymentSettings, ServingSettings
 
 VARIANT = "primary"
 CAPTURE_PREFIX = "data-capture"
+CAPTURE_CSV_TYPES = ["text/csv"]
+CAPTURE_JSON_TYPES = ["application/json"]
+# Families whose instances carry NVMe instance storage (hardware-encrypted; SageMaker refuses a volume
+# KmsKeyId for them). Of the known types in stacks/config_ml.py only ml.p3 and the CPU families are EBS-only.
+INSTANCE_STORAGE_FAMILIES = frozenset(
+    ["g4dn", "g5", "g6", "g6e", "p3dn", "p4d", "p4de", "p5", "p5e", "p5en", "m5d", "c5d", "r5d"]
+)
+
+
+def has_instance_storage(instance_type: str) -> bool:
+    """`ml.g5.xlarge` -> True (NVMe instance store), `ml.p3.2xlarge` -> False (EBS only)."""
+    return instance_type.split(".")[1] in INSTANCE_STORAGE_FAMILIES
 
 
 @dataclass(frozen=True)
 class ServingProps:
+    """What serving needs: the execution role from training, the team key, the artifacts bucket, the
+    inference repository and the names of the alarms that roll a deployment back."""
+
     context: TeamContext
     settings: ServingSettings
     execution_role_arn: str
@@ -56,6 +81,8 @@ class ServingProps:
     artifacts_bucket_name: str
     inference_repository_url: str
     rollback_alarm_names: list[str]
+    # Resources the endpoint waits for: SageMaker checks that the rollback alarms exist when the endpoint
+    # is created, so the stack passes the monitoring construct's alarms here.
     depends_on: list = field(default_factory=list)
 
 
@@ -103,6 +130,8 @@ def _endpoint_deployment_config(api: dict) -> SagemakerEndpointDeploymentConfig:
 
 
 class Serving(Construct):
+    """Bootstrap model, GPU endpoint config with data capture, blue/green endpoint, autoscaling, recipe."""
+
     def __init__(self, scope: Construct, id: str, props: ServingProps):
         super().__init__(scope, id)
         ctx, settings = props.context, props.settings
@@ -123,7 +152,8 @@ class Serving(Construct):
             self,
             "bootstrap-config",
             name=f"{ctx.prefix}-bootstrap",
-            kms_key_arn=props.kms_key_arn,
+            # Volume encryption: see the module docstring (refused by SageMaker on instance storage types).
+            kms_key_arn=None if has_instance_storage(settings.instance_type) else props.kms_key_arn,
             production_variants=[SagemakerEndpointConfigurationProductionVariants(
                 variant_name=VARIANT,
                 model_name=self.model.name,
@@ -139,7 +169,7 @@ class Serving(Construct):
                 capture_options=[SagemakerEndpointConfigurationDataCaptureConfigCaptureOptions(capture_mode=mode)
                                  for mode in ("Input", "Output")],
                 capture_content_type_header=SagemakerEndpointConfigurationDataCaptureConfigCaptureContentTypeHeader(
-                    csv_content_types=["text/csv"], json_content_types=["application/json"]),
+                    csv_content_types=CAPTURE_CSV_TYPES, json_content_types=CAPTURE_JSON_TYPES),
             ),
         )  # fmt: skip
         self.deployment = deployment_config(settings.deployment, props.rollback_alarm_names)
@@ -149,12 +179,16 @@ class Serving(Construct):
             name=ctx.endpoint_name,
             endpoint_config_name=self.endpoint_config.name,
             deployment_config=_endpoint_deployment_config(self.deployment),
-            # The deploy handler owns the current config after the first approved model (see module doc).
+            # The deploy handler owns the endpoint's current config after the first approved model
+            # (docs/CONTRACTS.md): without this, the next `terraform apply` would roll production back
+            # to the bootstrap model. Config changes reach later deploys through the serving recipe.
             lifecycle=TerraformResourceLifecycle(ignore_changes=["endpoint_config_name"]),
             depends_on=props.depends_on or None,
         )
         resource_id = f"endpoint/{ctx.endpoint_name}/variant/{VARIANT}"
-        target = AppautoscalingTarget(
+        # Application Auto Scaling addresses the variant by name; the deploy handler keeps the variant
+        # name ("primary") in every config it creates, so the target outlives blue/green deploys.
+        self.scaling_target = target = AppautoscalingTarget(
             self,
             "scaling-target",
             service_namespace="sagemaker",
@@ -164,7 +198,7 @@ class Serving(Construct):
             max_capacity=settings.max_instances,
             depends_on=[self.endpoint],
         )
-        AppautoscalingPolicy(
+        self.scaling_policy = AppautoscalingPolicy(
             self,
             "scaling-policy",
             name=f"{ctx.prefix}-invocations-per-instance",
@@ -195,6 +229,7 @@ class Serving(Construct):
             "recipe",
             name=ctx.parameter_name("serving-recipe"),
             type="String",
-            value=json.dumps(self.recipe, sort_keys=True),
+            # Terraform writes the JSON (tokens resolved, strings escaped by Terraform): see tfjson.py.
+            value=jsonencode(self.recipe),
             description=f"Serving recipe of {ctx.prefix} (read by the deploy handler)",
         )

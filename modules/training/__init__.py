@@ -4,11 +4,21 @@ handler reads (SSM parameter `/<platform>/<team>/<env>/training-recipe`, docs/CO
 Why a recipe in SSM rather than Lambda environment: the same recipe is read by the retrain handler,
 the `rebuild` and `train` commands and humans (`aws ssm get-parameter`), and it changes with the config
 without touching the function.
+
+Why one role for training and serving: training jobs and the endpoint's models need the same things —
+the team's images, the team's key, the team's artifacts and the SageMaker log groups — and nothing of
+any other team. Every statement names the team's own bucket prefixes, repositories or key; the only
+`Resource: "*"` statements are actions AWS offers no resource-level permission for (ECR login,
+PutMetricData with a namespace condition, and in VPC mode the EC2 Describe calls). See README.md.
+
+Construct ids are Terraform addresses (`training/execution-role`, `training/execution-policy`,
+`training/recipe`): keep them.
 """
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 from cdktf_cdktf_provider_aws.iam_role import IamRole
 from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
@@ -16,11 +26,22 @@ from cdktf_cdktf_provider_aws.ssm_parameter import SsmParameter
 from constructs import Construct
 
 from modules.naming import TeamContext
+from modules.training.tfjson import jsonencode
 from stacks.config_ml import TrainingSettings
+
+# Artifacts bucket prefixes (docs/CONTRACTS.md, "Artifacts bucket layout") the role may read and write.
+READ_WRITE_PREFIXES = ("models/", "checkpoints/", "data-capture/", "baselines/")
+# Read only: data manifests (written by the retrain handler) and the feature definitions (written by the
+# stack; the training code reads the model's input order from it).
+READ_ONLY_PREFIXES = ("manifests/",)
+FEATURE_DEFINITIONS_KEY = "features/definitions.json"
+SAGEMAKER_METRIC_NAMESPACES = ("/aws/sagemaker/TrainingJobs", "/aws/sagemaker/Endpoints")
 
 
 @dataclass(frozen=True)
 class TrainingProps:
+    """What the training construct needs from the data lake and the registry (tokens are fine)."""
+
     context: TeamContext
     settings: TrainingSettings
     kms_key_arn: str
@@ -29,39 +50,61 @@ class TrainingProps:
     artifacts_bucket_name: str
     artifacts_bucket_arn: str
     training_repository_url: str
+    # The team's ECR repositories (training and inference): the role pulls from these only.
     repository_arns: list[str]
 
 
 class Training(Construct):
+    """SageMaker execution role + policy, and the training recipe parameter."""
+
     def __init__(self, scope: Construct, id: str, props: TrainingProps):
         super().__init__(scope, id)
-        ctx, settings = props.context, props.settings
+        ctx = props.context
         # One execution role for training jobs and the endpoint's models: both read the team's images
-        # and artifacts and write to the team's log groups, nothing else.
+        # and artifacts and write to the SageMaker log groups, nothing else.
         self.role = IamRole(
             self,
             "execution-role",
             name=f"{ctx.prefix}-sagemaker",
-            assume_role_policy=json.dumps({"Version": "2012-10-17", "Statement": [{
-                "Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole",
-                "Condition": {"StringEquals": {"aws:SourceAccount": ctx.account_id}},
-            }]}),
-        )  # fmt: skip
-        IamRolePolicy(self, "execution-policy", name=f"{ctx.prefix}-sagemaker", role=self.role.id,
-                      policy=json.dumps(execution_policy(props)))  # fmt: skip
+            assume_role_policy=json.dumps(trust_policy(ctx)),
+            description=f"SageMaker training jobs and models of {ctx.prefix}",
+        )
+        self.policy = IamRolePolicy(
+            self,
+            "execution-policy",
+            name=f"{ctx.prefix}-sagemaker",
+            role=self.role.id,
+            # json.dumps is enough here: the only tokens are ARNs inside strings, which Terraform
+            # interpolates, and nothing in the document needs escaping.
+            policy=json.dumps(execution_policy(props)),
+        )
         self.recipe = recipe(props, self.role.arn)
         self.recipe_parameter = SsmParameter(
             self,
             "recipe",
             name=ctx.parameter_name("training-recipe"),
             type="String",
-            value=json.dumps(self.recipe, sort_keys=True),
+            # Terraform writes the JSON (tokens resolved, strings escaped by Terraform): see tfjson.py.
+            value=jsonencode(self.recipe),
             description=f"Training recipe of {ctx.prefix} (read by the retrain handler and `main.py rebuild`)",
         )
 
 
-def recipe(props: TrainingProps, role_arn: str) -> dict:
-    """The training recipe (docs/CONTRACTS.md); Terraform tokens inside it resolve at synth time."""
+def trust_policy(ctx: TeamContext) -> dict[str, Any]:
+    """Only SageMaker, and only on behalf of this account (confused-deputy guard)."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"Service": "sagemaker.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+            "Condition": {"StringEquals": {"aws:SourceAccount": ctx.account_id}},
+        }],
+    }  # fmt: skip
+
+
+def recipe(props: TrainingProps, role_arn: str) -> dict[str, Any]:
+    """The training recipe (docs/CONTRACTS.md, "Recipes"); tokens inside are resolved by Terraform."""
     settings = props.settings
     artifacts = f"s3://{props.artifacts_bucket_name}"
     return {
@@ -83,42 +126,61 @@ def recipe(props: TrainingProps, role_arn: str) -> dict:
     }
 
 
-def execution_policy(props: TrainingProps) -> dict:
-    ctx = props.context
-    artifacts = props.artifacts_bucket_arn
-    statements = [
+def execution_policy(props: TrainingProps) -> dict[str, Any]:
+    ctx, settings = props.context, props.settings
+    curated, artifacts = props.curated_bucket_arn, props.artifacts_bucket_arn
+    data_prefix = settings.data_prefix
+    statements: list[dict[str, Any]] = [
         {"Sid": "ReadTrainingData", "Effect": "Allow", "Action": ["s3:GetObject", "s3:GetObjectVersion"],
-         "Resource": f"{props.curated_bucket_arn}/{props.settings.data_prefix}*"},
-        {"Sid": "ListTrainingData", "Effect": "Allow", "Action": ["s3:ListBucket", "s3:ListBucketVersions"],
-         "Resource": props.curated_bucket_arn, "Condition": {"StringLike": {"s3:prefix": [f"{props.settings.data_prefix}*"]}}},
-        {"Sid": "ReadManifestsBaselinesModels", "Effect": "Allow", "Action": ["s3:GetObject", "s3:GetObjectVersion"],
-         "Resource": [f"{artifacts}/manifests/*", f"{artifacts}/models/*", f"{artifacts}/checkpoints/*", f"{artifacts}/features/*"]},
-        {"Sid": "WriteModelsCheckpointsCapture", "Effect": "Allow", "Action": ["s3:PutObject", "s3:AbortMultipartUpload"],
-         "Resource": [f"{artifacts}/models/*", f"{artifacts}/checkpoints/*", f"{artifacts}/data-capture/*"]},
+         "Resource": f"{curated}/{data_prefix}*"},
+        {"Sid": "ListTrainingData", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": curated,
+         "Condition": {"StringLike": {"s3:prefix": [f"{data_prefix}*"]}}},
+        {"Sid": "ReadArtifacts", "Effect": "Allow", "Action": ["s3:GetObject", "s3:GetObjectVersion"],
+         "Resource": [f"{artifacts}/{p}*" for p in READ_WRITE_PREFIXES + READ_ONLY_PREFIXES]
+         + [f"{artifacts}/{FEATURE_DEFINITIONS_KEY}"]},
+        {"Sid": "WriteArtifacts", "Effect": "Allow", "Action": ["s3:PutObject", "s3:AbortMultipartUpload"],
+         "Resource": [f"{artifacts}/{p}*" for p in READ_WRITE_PREFIXES]},
         {"Sid": "ListArtifacts", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": artifacts,
-         "Condition": {"StringLike": {"s3:prefix": ["models/*", "checkpoints/*", "data-capture/*"]}}},
+         "Condition": {"StringLike": {"s3:prefix": [f"{p}*" for p in READ_WRITE_PREFIXES + READ_ONLY_PREFIXES]}}},
         {"Sid": "PullTeamImages", "Effect": "Allow",
          "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
-         "Resource": props.repository_arns},
-        # GetAuthorizationToken has no resource-level permissions: Resource "*" is the only form AWS accepts.
+         "Resource": list(props.repository_arns)},
+        # The one allowed exception to "no Resource *": ecr:GetAuthorizationToken has no resource-level
+        # permissions, so "*" is the only form AWS accepts. The token alone pulls nothing; the statement
+        # above limits pulls to the team's two repositories.
         {"Sid": "EcrLogin", "Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"},
         {"Sid": "TeamKey", "Effect": "Allow",
-         "Action": ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey", "kms:CreateGrant"],
+         "Action": ["kms:Decrypt", "kms:GenerateDataKey", "kms:Encrypt", "kms:CreateGrant", "kms:DescribeKey"],
          "Resource": props.kms_key_arn},
-        {"Sid": "OwnLogs", "Effect": "Allow",
-         "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+        {"Sid": "SageMakerLogs", "Effect": "Allow",
+         "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:CreateLogGroup", "logs:DescribeLogStreams"],
          "Resource": ctx.arn("logs", "log-group:/aws/sagemaker/*")},
-        # PutMetricData has no resource-level permissions; the namespace condition scopes it.
+        # PutMetricData has no resource-level permissions: Resource "*", scoped by the namespace condition
+        # to SageMaker's own training and endpoint namespaces.
         {"Sid": "SageMakerMetrics", "Effect": "Allow", "Action": "cloudwatch:PutMetricData", "Resource": "*",
-         "Condition": {"StringLike": {"cloudwatch:namespace": ["/aws/sagemaker/TrainingJobs", "/aws/sagemaker/Endpoints"]}}},
+         "Condition": {"StringEquals": {"cloudwatch:namespace": list(SAGEMAKER_METRIC_NAMESPACES)}}},
     ]  # fmt: skip
-    if props.settings.vpc:
-        statements.append({
-            "Sid": "VpcNetworkInterfaces", "Effect": "Allow",
-            "Action": ["ec2:CreateNetworkInterface", "ec2:CreateNetworkInterfacePermission", "ec2:DeleteNetworkInterface",
-                       "ec2:DeleteNetworkInterfacePermission", "ec2:DescribeNetworkInterfaces", "ec2:DescribeVpcs",
-                       "ec2:DescribeDhcpOptions", "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups"],
-            "Resource": "*",  # EC2 ENI actions for SageMaker VPC mode take no resource ARNs at create time
-            "Condition": {"StringEquals": {"aws:RequestedRegion": ctx.region}},
-        })  # fmt: skip
+    if settings.vpc:
+        statements += vpc_statements(ctx, settings)
     return {"Version": "2012-10-17", "Statement": statements}
+
+
+def vpc_statements(ctx: TeamContext, settings: TrainingSettings) -> list[dict[str, Any]]:
+    """VPC mode only: SageMaker creates the job's network interfaces in the team's subnets with this role."""
+    vpc = settings.vpc
+    assert vpc is not None
+    eni = ctx.arn("ec2", "network-interface/*")
+    return [
+        {"Sid": "VpcCreateInterfaces", "Effect": "Allow", "Action": "ec2:CreateNetworkInterface",
+         "Resource": [eni] + [ctx.arn("ec2", f"subnet/{s}") for s in vpc.subnet_ids]
+         + [ctx.arn("ec2", f"security-group/{g}") for g in vpc.security_group_ids]},
+        {"Sid": "VpcManageInterfaces", "Effect": "Allow",
+         "Action": ["ec2:CreateNetworkInterfacePermission", "ec2:DeleteNetworkInterface",
+                    "ec2:DeleteNetworkInterfacePermission"],
+         "Resource": eni},
+        # EC2 Describe* calls have no resource-level permissions: "*" is the only form AWS accepts.
+        {"Sid": "VpcDescribe", "Effect": "Allow",
+         "Action": ["ec2:DescribeNetworkInterfaces", "ec2:DescribeVpcs", "ec2:DescribeDhcpOptions",
+                    "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups"],
+         "Resource": "*"},
+    ]  # fmt: skip

@@ -1,0 +1,108 @@
+"""Validation of the ML settings (stacks/config_ml.py): every problem names its YAML path and says what to do."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+
+from stacks.config import DEFAULT_CONFIG_FILE, ConfigError, parse_config
+from stacks.config_ml import GPU_INSTANCE_TYPES
+
+FRAUD, RECSYS = 0, 1  # positions of the example teams in platform.yaml
+
+
+@pytest.fixture()
+def example() -> dict:
+    return yaml.safe_load(DEFAULT_CONFIG_FILE.read_text())
+
+
+def settings(data: dict, team: int, section: str) -> dict:
+    return data["teams"][team]["settings"].setdefault(section, {})
+
+
+def problems_of(data) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(data)
+    return caught.value.problems
+
+
+def only_problem(data) -> str:
+    problems = problems_of(data)
+    assert len(problems) == 1, problems
+    return problems[0]
+
+
+@pytest.mark.parametrize("section", ["training", "serving"])
+def test_unknown_instance_type_names_the_field_and_lists_gpu_families(example, section):
+    settings(example, FRAUD, section)["instance_type"] = "ml.g9.xlarge"
+    problem = only_problem(example)
+    assert problem.startswith(f"teams[0].settings.{section}: ")
+    assert "instance_type 'ml.g9.xlarge' is not a known SageMaker instance type" in problem
+    for family in sorted({t.rsplit(".", 1)[0] for t in GPU_INSTANCE_TYPES}):
+        assert f"'{family}'" in problem
+    assert "'ml.g5'" in problem and "'ml.p5'" in problem
+
+
+@pytest.mark.parametrize("section", ["training", "serving"])
+def test_cpu_instance_refused_unless_allow_cpu(example, section):
+    settings(example, FRAUD, section)["instance_type"] = "ml.m5.xlarge"
+    problem = only_problem(example)
+    assert problem.startswith(f"teams[0].settings.{section}: ")
+    assert "'ml.m5.xlarge' is a CPU instance; set allow_cpu: true" in problem
+
+    settings(example, FRAUD, section)["allow_cpu"] = True
+    config = parse_config(example)
+    assert getattr(config.teams[FRAUD].settings, section).instance_type == "ml.m5.xlarge"
+
+
+def test_spot_max_wait_shorter_than_runtime_is_refused(example):
+    # recsys trains for 12 hours on spot; waiting 6 hours in total cannot cover the run.
+    settings(example, RECSYS, "training").update(max_wait_hours=6)
+    problem = only_problem(example)
+    assert problem == "teams[1].settings.training: max_wait_hours (6) must be >= max_runtime_hours (12) with spot"
+
+
+def test_max_wait_does_not_matter_without_spot(example):
+    settings(example, RECSYS, "training").update(max_wait_hours=6, spot=False)
+    assert parse_config(example).teams[RECSYS].settings.training.spot is False
+
+
+def test_min_instances_above_max_is_refused(example):
+    settings(example, FRAUD, "serving").update(min_instances=5, max_instances=2)
+    problem = only_problem(example)
+    assert problem.startswith("teams[0].settings.serving: need min_instances <= initial_instance_count <= max_instances")
+    assert "5 <= 1 <= 2" in problem
+
+
+def test_initial_count_outside_min_max_is_refused(example):
+    settings(example, FRAUD, "serving").update(initial_instance_count=6, max_instances=4)
+    assert "6 <= 4" in only_problem(example)
+
+
+def test_unknown_deployment_strategy_and_misspelt_keys_are_refused(example):
+    data = copy.deepcopy(example)
+    settings(data, FRAUD, "serving")["deployment"] = {"strategy": "blue", "canary_percnt": 10}
+    problems = problems_of(data)
+    assert any(p.startswith("teams[0].settings.serving.deployment.strategy: ") for p in problems), problems
+    assert any(p.startswith("teams[0].settings.serving.deployment.canary_percnt: unknown key") for p in problems), problems
+
+
+def test_canary_percent_bounds(example):
+    settings(example, FRAUD, "serving")["deployment"] = {"strategy": "canary", "canary_percent": 80}
+    assert only_problem(example).startswith("teams[0].settings.serving.deployment.canary_percent: ")
+
+
+def test_image_digest_must_be_sha256(example):
+    settings(example, FRAUD, "training")["image"] = {"tag": "v1", "digest": "md5:abc"}
+    assert only_problem(example).startswith("teams[0].settings.training.image.digest: 'md5:abc' does not match")
+
+
+def test_every_problem_is_reported_at_once(example):
+    settings(example, FRAUD, "training")["instance_type"] = "ml.m5.xlarge"
+    settings(example, FRAUD, "serving").update(min_instances=5, max_instances=2)
+    settings(example, RECSYS, "training").update(max_wait_hours=6)
+    problems = problems_of(example)
+    assert [p.split(":", 1)[0] for p in problems] == [
+        "teams[0].settings.training", "teams[0].settings.serving", "teams[1].settings.training",
+    ]  # fmt: skip

@@ -1,0 +1,491 @@
+"""Synth assertions for GPU training (modules/training) and GPU serving (modules/serving).
+
+The example config (platform.yaml) is synthesized once per session (`stacks` fixture); a modified copy
+(linear / all-at-once deployments, an EBS-only GPU type, a VPC, awkward hyperparameters) is synthesized
+once per module into tmp_path.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import re
+import shutil
+import subprocess
+
+import pytest
+import yaml
+
+from modules.serving import deployment_config, has_instance_storage
+from stacks.config import DEFAULT_CONFIG_FILE, parse_config
+from stacks.config_ml import CPU_INSTANCE_TYPES, GPU_INSTANCE_TYPES, DeploymentSettings
+from tests.synth import synth
+
+ROLLBACK_KINDS = ("latency-p99", "errors-5xx", "drift-max", "quality")
+TRAINING_RECIPE_KEYS = {
+    "image_uri", "instance_type", "instance_count", "volume_size_gb", "max_runtime_seconds", "spot",
+    "checkpoint_s3_uri", "output_s3_uri", "kms_key_arn", "role_arn", "hyperparameters", "vpc",
+    "network_isolation", "code_commit", "training_data",
+}  # fmt: skip  (docs/CONTRACTS.md, "Recipes")
+SERVING_RECIPE_KEYS = {
+    "instance_type", "initial_instance_count", "variant_name", "execution_role_arn", "kms_key_arn",
+    "data_capture", "deployment_config",
+}  # fmt: skip
+# Beyond CONTRACTS.md: the deploy handler reads network_isolation (default true) for the models it creates.
+SERVING_RECIPE_EXTRA_KEYS = {"network_isolation"}
+TRICKY_HYPERPARAMETERS = {
+    "layers": '["dense","dense"]', "path": "C:\\data\\x", "template": "${not_a_reference} %{ if x }",
+    "multi": "line1\nline2\ttab",
+}  # fmt: skip
+VPC = {"subnet_ids": ["subnet-0123456789abcdef0"], "security_group_ids": ["sg-0123456789abcdef0"]}
+
+
+# --- helpers -------------------------------------------------------------------------------------------
+
+def tf_json(value: str):
+    """The document a `${jsonencode({...})}` expression (as cdktf writes it) evaluates to, with Terraform
+    references kept as `${address}` strings. Handles exactly what cdktf emits: quoted strings, `=`,
+    bare references, numbers, true/false/null, braces and brackets."""
+    assert value.startswith("${jsonencode(") and value.endswith(")}"), value[:80]
+    body = value[len("${jsonencode("):-2]
+    out = []
+    for m in re.finditer(r'"(?:[^"\\]|\\.)*"|[A-Za-z_][\w.\-]*|=|[^"A-Za-z_=]+', body):
+        token = m.group()
+        if token.startswith('"'):
+            out.append(token.replace("$${", "${").replace("%%{", "%{"))
+        elif token == "=":
+            out.append(":")
+        elif re.fullmatch(r"[A-Za-z_][\w.\-]*", token):
+            out.append(token if token in ("true", "false", "null") else json.dumps("${" + token + "}"))
+        else:
+            out.append(token)
+    return json.loads("".join(out))
+
+
+def ref(stack, path: str, attribute: str) -> str:
+    """`${aws_type.unique_id.attribute}` of the resource at a construct path."""
+    for resource_type, resources in stack.document["resource"].items():
+        for unique_id, body in resources.items():
+            if body["//"]["metadata"]["path"].split("/", 1)[1] == path:
+                return "${" + f"{resource_type}.{unique_id}.{attribute}" + "}"
+    raise KeyError(path)
+
+
+def recipe(stack, which: str) -> dict:
+    return tf_json(stack.by_path(f"{which}/recipe")["value"])
+
+
+def team_of(config, stack_name: str):
+    return next(t for t in config.teams if t.name == stack_name.split("-")[0])
+
+
+def prefix(name: str) -> str:
+    return f"mlp-{name}"
+
+
+def execution_policy(stack) -> list[dict]:
+    return json.loads(stack.by_path("training/execution-policy")["policy"])["Statement"]
+
+
+def as_list(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def snake_to_api(value):
+    """The provider's snake_case deployment_config block in the SageMaker API's PascalCase shape."""
+    if isinstance(value, dict):
+        return {"".join(p.capitalize() for p in k.split("_")): snake_to_api(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [snake_to_api(v) for v in value]
+    return value
+
+
+@pytest.fixture(scope="module")
+def variant_config():
+    data = yaml.safe_load(DEFAULT_CONFIG_FILE.read_text())
+    fraud, recsys = (t["settings"] for t in data["teams"])
+    fraud["serving"].update(instance_type="ml.p3.2xlarge", data_capture_percent=25)
+    fraud["serving"]["deployment"] = {"strategy": "linear", "linear_step_percent": 20, "wait_minutes": 3}
+    fraud["training"].update(vpc=copy.deepcopy(VPC), hyperparameters=TRICKY_HYPERPARAMETERS, spot=False)
+    recsys["serving"]["deployment"] = {"strategy": "all_at_once", "wait_minutes": 0, "termination_wait_minutes": 0}
+    recsys["serving"].update(min_instances=2, initial_instance_count=2, max_instances=8,
+                             target_invocations_per_instance=750, scale_in_cooldown_seconds=600)
+    return parse_config(data)
+
+
+@pytest.fixture(scope="module")
+def variants(variant_config, tmp_path_factory):
+    return synth(variant_config, tmp_path_factory.mktemp("variants"), ["fraud-dev", "recsys-dev"])
+
+
+# --- serving: endpoint config, model, data capture ----------------------------------------------------
+
+def test_endpoint_config_has_one_gpu_variant_from_config(stacks, example_config):
+    for name, stack in stacks.items():
+        serving = team_of(example_config, name).settings.serving
+        config = stack.by_path("serving/bootstrap-config")
+        assert config["name"] == f"{prefix(name)}-bootstrap"
+        (variant,) = config["production_variants"]
+        assert variant["instance_type"] == serving.instance_type
+        assert variant["instance_type"] in GPU_INSTANCE_TYPES and variant["instance_type"].startswith(("ml.g", "ml.p"))
+        assert variant["initial_instance_count"] == serving.initial_instance_count
+        assert variant["variant_name"] == "primary" and variant["initial_variant_weight"] == 1
+        assert variant["model_name"] == ref(stack, "serving/bootstrap-model", "name")
+    assert stacks["fraud-dev"].by_path("serving/bootstrap-config")["production_variants"][0]["instance_type"] == "ml.g5.xlarge"
+    assert stacks["recsys-dev"].by_path("serving/bootstrap-config")["production_variants"][0]["instance_type"] == "ml.g6.2xlarge"
+
+
+def test_volume_key_only_where_sagemaker_accepts_one(stacks, variants):
+    # g5/g6 carry NVMe instance storage (hardware-encrypted): SageMaker refuses a KmsKeyId for them.
+    for stack in stacks.values():
+        assert "kms_key_arn" not in stack.by_path("serving/bootstrap-config")
+    # ml.p3 is EBS-only: its volume is encrypted with the team key.
+    stack = variants["fraud-dev"]
+    assert stack.by_path("serving/bootstrap-config")["kms_key_arn"] == ref(stack, "data-lake/key", "arn")
+
+
+def test_instance_storage_families():
+    assert has_instance_storage("ml.g5.xlarge") and has_instance_storage("ml.p4d.24xlarge")
+    assert has_instance_storage("ml.g4dn.xlarge") and has_instance_storage("ml.p5.48xlarge")
+    assert not has_instance_storage("ml.p3.2xlarge") and not has_instance_storage("ml.m5.xlarge")
+    assert not any(has_instance_storage(t) for t in CPU_INSTANCE_TYPES)  # none of the allowed CPU types has one
+    assert {t for t in GPU_INSTANCE_TYPES if not has_instance_storage(t)} == {"ml.p3.2xlarge", "ml.p3.8xlarge", "ml.p3.16xlarge"}
+
+
+def test_data_capture_input_and_output_encrypted_to_artifacts(stacks, example_config, variants):
+    for name, stack in [*stacks.items(), ("fraud-dev (25%)", variants["fraud-dev"])]:
+        capture = stack.by_path("serving/bootstrap-config")["data_capture_config"]
+        assert capture["enable_capture"] is True
+        expected = 25 if "25%" in name else team_of(example_config, name).settings.serving.data_capture_percent
+        assert capture["initial_sampling_percentage"] == expected
+        assert capture["destination_s3_uri"] == f"s3://{ref(stack, 'data-lake/artifacts', 'bucket')}/data-capture"
+        assert capture["kms_key_id"] == ref(stack, "data-lake/key", "arn")
+        assert sorted(o["capture_mode"] for o in capture["capture_options"]) == ["Input", "Output"]
+        assert capture["capture_content_type_header"] == {"csv_content_types": ["text/csv"], "json_content_types": ["application/json"]}
+    assert stacks["fraud-dev"].by_path("serving/bootstrap-config")["data_capture_config"]["initial_sampling_percentage"] == 100
+
+
+def test_bootstrap_model_from_inference_repository(stacks):
+    for name, stack in stacks.items():
+        model = stack.by_path("serving/bootstrap-model")
+        assert model["name"] == f"{prefix(name)}-bootstrap"
+        assert model["execution_role_arn"] == ref(stack, "training/execution-role", "arn")
+        assert model["enable_network_isolation"] is True
+        container = model["primary_container"]
+        assert container["image"] == f"{ref(stack, 'registry/inference', 'repository_url')}:bootstrap"
+        assert container["model_data_url"] == f"s3://{ref(stack, 'data-lake/artifacts', 'bucket')}/models/bootstrap/model.tar.gz"
+        assert "vpc_config" not in model
+
+
+# --- serving: endpoint, blue/green, rollback ----------------------------------------------------------
+
+def test_endpoint_named_by_contract_and_config_owned_by_deploy_handler(stacks):
+    for name, stack in stacks.items():
+        endpoint = stack.by_path("serving/endpoint")
+        assert endpoint["name"] == prefix(name)
+        assert endpoint["endpoint_config_name"] == ref(stack, "serving/bootstrap-config", "name")
+        assert endpoint["lifecycle"] == {"ignore_changes": ["endpoint_config_name"]}
+
+
+def test_canary_blue_green(stacks):
+    policy = stacks["fraud-dev"].by_path("serving/endpoint")["deployment_config"]["blue_green_update_policy"]
+    assert policy["traffic_routing_configuration"] == {
+        "type": "CANARY", "canary_size": {"type": "CAPACITY_PERCENT", "value": 10}, "wait_interval_in_seconds": 600,
+    }  # fmt: skip
+    assert policy["termination_wait_in_seconds"] == 300
+    assert policy["maximum_execution_timeout_in_seconds"] == 7200
+
+
+def test_linear_blue_green(stacks, variants):
+    routing = stacks["recsys-dev"].by_path("serving/endpoint")["deployment_config"]["blue_green_update_policy"]["traffic_routing_configuration"]
+    assert routing == {"type": "LINEAR", "linear_step_size": {"type": "CAPACITY_PERCENT", "value": 25}, "wait_interval_in_seconds": 300}
+    routing = variants["fraud-dev"].by_path("serving/endpoint")["deployment_config"]["blue_green_update_policy"]["traffic_routing_configuration"]
+    assert routing == {"type": "LINEAR", "linear_step_size": {"type": "CAPACITY_PERCENT", "value": 20}, "wait_interval_in_seconds": 180}
+
+
+def test_all_at_once_blue_green(variants):
+    policy = variants["recsys-dev"].by_path("serving/endpoint")["deployment_config"]["blue_green_update_policy"]
+    assert policy["traffic_routing_configuration"] == {"type": "ALL_AT_ONCE", "wait_interval_in_seconds": 0}
+    assert policy["termination_wait_in_seconds"] == 0
+
+
+def test_auto_rollback_on_the_teams_alarms(stacks):
+    for name, stack in stacks.items():
+        endpoint = stack.by_path("serving/endpoint")
+        alarms = endpoint["deployment_config"]["auto_rollback_configuration"]["alarms"]
+        assert [a["alarm_name"] for a in alarms] == [f"{prefix(name)}-{kind}" for kind in ROLLBACK_KINDS]
+        # The alarms exist in the same stack, and the endpoint waits for them (SageMaker checks they exist).
+        defined = {body["alarm_name"]: key for key, body in stack.resources("aws_cloudwatch_metric_alarm").items()}
+        for alarm in alarms:
+            assert f"aws_cloudwatch_metric_alarm.{defined[alarm['alarm_name']]}" in endpoint["depends_on"]
+
+
+def test_one_function_shapes_deployment_config_for_endpoint_and_recipe(stacks, variants):
+    """The recipe's API-shaped deployment_config (passed to UpdateEndpoint unchanged) equals the
+    endpoint resource's deployment_config, for every strategy."""
+    strategies = set()
+    for stack in [*stacks.values(), *variants.values()]:
+        endpoint = stack.by_path("serving/endpoint")["deployment_config"]
+        in_recipe = recipe(stack, "serving")["deployment_config"]
+        assert in_recipe == snake_to_api(endpoint)
+        strategies.add(in_recipe["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]["Type"])
+    assert strategies == {"CANARY", "LINEAR", "ALL_AT_ONCE"}
+
+
+@pytest.mark.parametrize(("strategy", "extra"), [
+    ("canary", {"CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 15}}),
+    ("linear", {"LinearStepSize": {"Type": "CAPACITY_PERCENT", "Value": 30}}),
+    ("all_at_once", {}),
+])  # fmt: skip
+def test_deployment_config_api_shape(strategy, extra):
+    settings = DeploymentSettings(strategy=strategy, canary_percent=15, linear_step_percent=30, wait_minutes=2,
+                                  termination_wait_minutes=1, maximum_execution_timeout_minutes=30)
+    assert deployment_config(settings, ["a", "b"]) == {
+        "BlueGreenUpdatePolicy": {
+            "TrafficRoutingConfiguration": {"Type": strategy.upper(), "WaitIntervalInSeconds": 120, **extra},
+            "TerminationWaitInSeconds": 60,
+            "MaximumExecutionTimeoutInSeconds": 1800,
+        },
+        "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": "a"}, {"AlarmName": "b"}]},
+    }
+
+
+# --- serving: autoscaling -----------------------------------------------------------------------------
+
+def test_autoscaling_target_and_policy(stacks, example_config, variants, variant_config):
+    cases = [(name, stack, team_of(example_config, name).settings.serving) for name, stack in stacks.items()]
+    cases.append(("recsys-dev", variants["recsys-dev"], team_of(variant_config, "recsys-dev").settings.serving))
+    for name, stack, serving in cases:
+        target = stack.by_path("serving/scaling-target")
+        assert target["service_namespace"] == "sagemaker"
+        assert target["resource_id"] == f"endpoint/{prefix(name)}/variant/primary"
+        assert target["scalable_dimension"] == "sagemaker:variant:DesiredInstanceCount"
+        assert (target["min_capacity"], target["max_capacity"]) == (serving.min_instances, serving.max_instances)
+        assert f"aws_sagemaker_endpoint.{ref(stack, 'serving/endpoint', 'x').split('.')[1]}" in target["depends_on"]
+        policy = stack.by_path("serving/scaling-policy")
+        assert policy["policy_type"] == "TargetTrackingScaling"
+        assert policy["resource_id"] == ref(stack, "serving/scaling-target", "resource_id")
+        assert policy["scalable_dimension"] == ref(stack, "serving/scaling-target", "scalable_dimension")
+        tracking = policy["target_tracking_scaling_policy_configuration"]
+        assert tracking["predefined_metric_specification"] == {"predefined_metric_type": "SageMakerVariantInvocationsPerInstance"}
+        assert tracking["target_value"] == serving.target_invocations_per_instance
+        assert tracking["scale_in_cooldown"] == serving.scale_in_cooldown_seconds
+        assert tracking["scale_out_cooldown"] == serving.scale_out_cooldown_seconds
+    target = variants["recsys-dev"].by_path("serving/scaling-target")
+    assert (target["min_capacity"], target["max_capacity"]) == (2, 8)
+    assert variants["recsys-dev"].by_path("serving/scaling-policy")["target_tracking_scaling_policy_configuration"]["target_value"] == 750
+    assert stacks["fraud-dev"].by_path("serving/scaling-target")["max_capacity"] == 4
+
+
+# --- recipes ------------------------------------------------------------------------------------------
+
+def test_recipe_parameters_named_by_contract(stacks):
+    for name, stack in stacks.items():
+        team, env = name.split("-")
+        for which in ("training", "serving"):
+            parameter = stack.by_path(f"{which}/recipe")
+            assert parameter["name"] == f"/mlp/{team}/{env}/{which}-recipe"
+            assert parameter["type"] == "String"
+            assert parameter["value"].startswith("${jsonencode(")  # Terraform writes the JSON
+
+
+def test_training_recipe_matches_contract(stacks, example_config):
+    for name, stack in stacks.items():
+        training = team_of(example_config, name).settings.training
+        document = recipe(stack, "training")
+        assert set(document) == TRAINING_RECIPE_KEYS
+        artifacts = ref(stack, "data-lake/artifacts", "bucket")
+        assert document["image_uri"] == f"{ref(stack, 'registry/training', 'repository_url')}:latest"
+        assert document["instance_type"] == training.instance_type and document["instance_type"] in GPU_INSTANCE_TYPES
+        assert document["instance_count"] == training.instance_count
+        assert document["volume_size_gb"] == training.volume_size_gb
+        assert document["max_runtime_seconds"] == training.max_runtime_hours * 3600
+        assert document["spot"] == {"enabled": True, "max_wait_seconds": training.max_wait_hours * 3600}
+        assert document["spot"]["max_wait_seconds"] >= document["max_runtime_seconds"]
+        assert document["checkpoint_s3_uri"] == f"s3://{artifacts}/checkpoints"
+        assert document["output_s3_uri"] == f"s3://{artifacts}/models"
+        assert document["kms_key_arn"] == ref(stack, "data-lake/key", "arn")  # output and volume encryption
+        assert document["role_arn"] == ref(stack, "training/execution-role", "arn")
+        assert document["hyperparameters"] == training.hyperparameters
+        assert document["vpc"] is None and document["network_isolation"] is False
+        assert document["code_commit"] == training.code_commit
+        assert document["training_data"] == {"bucket": ref(stack, "data-lake/curated", "bucket"), "prefix": "training/"}
+    fraud, recsys = recipe(stacks["fraud-dev"], "training"), recipe(stacks["recsys-dev"], "training")
+    assert fraud["instance_type"] == "ml.g5.2xlarge" and fraud["hyperparameters"] == {"epochs": "20", "learning_rate": "0.05"}
+    assert fraud["code_commit"] == "3f9c2e1"
+    assert recsys["instance_type"] == "ml.p4d.24xlarge"
+    assert recsys["max_runtime_seconds"] == 12 * 3600 and recsys["spot"]["max_wait_seconds"] == 36 * 3600
+
+
+def test_training_recipe_vpc_no_spot_and_awkward_hyperparameters(variants):
+    document = recipe(variants["fraud-dev"], "training")
+    assert document["vpc"] == VPC
+    assert document["spot"] == {"enabled": False, "max_wait_seconds": None}
+    assert document["hyperparameters"] == TRICKY_HYPERPARAMETERS
+
+
+def test_serving_recipe_matches_contract(stacks, example_config):
+    for name, stack in stacks.items():
+        serving = team_of(example_config, name).settings.serving
+        document = recipe(stack, "serving")
+        assert set(document) == SERVING_RECIPE_KEYS | SERVING_RECIPE_EXTRA_KEYS
+        assert document["instance_type"] == serving.instance_type and document["instance_type"] in GPU_INSTANCE_TYPES
+        assert document["initial_instance_count"] == serving.initial_instance_count
+        assert document["variant_name"] == "primary"
+        assert document["execution_role_arn"] == ref(stack, "training/execution-role", "arn")
+        assert document["kms_key_arn"] == ref(stack, "data-lake/key", "arn")
+        assert document["network_isolation"] is True
+        assert document["data_capture"] == {
+            "percent": serving.data_capture_percent,
+            "destination_s3_uri": f"s3://{ref(stack, 'data-lake/artifacts', 'bucket')}/data-capture",
+        }
+        alarms = document["deployment_config"]["AutoRollbackConfiguration"]["Alarms"]
+        assert alarms == [{"AlarmName": f"{prefix(name)}-{kind}"} for kind in ROLLBACK_KINDS]
+
+
+@pytest.mark.skipif(shutil.which("terraform") is None, reason="needs the terraform binary")
+def test_terraform_renders_the_recipe_json_exactly(tmp_path):
+    """Real Terraform evaluates modules.training.tfjson.jsonencode over a document with a reference, None,
+    quotes, backslashes, `${`, `%{` and control characters, and gives back the same document."""
+    import modules  # noqa: F401
+    from cdktf import App, LocalBackend, TerraformLocal, TerraformOutput, TerraformStack
+
+    from modules.training.tfjson import jsonencode
+
+    app = App(outdir=str(tmp_path / "out"))
+    stack = TerraformStack(app, "tfjson")
+    LocalBackend(stack, path=str(tmp_path / "terraform.tfstate"))  # not cdktf's default (the current directory)
+    bucket = TerraformLocal(stack, "bucket", "team-bucket")
+    document = {"uri": f"s3://{bucket.as_string}/models", "n": 5, "none": None, "flag": False,
+                "hyperparameters": TRICKY_HYPERPARAMETERS, "list": [1, "a\"b"], "empty": {}}  # fmt: skip
+    TerraformOutput(stack, "document", value=jsonencode(document))
+    app.synth()
+    workdir = tmp_path / "out" / "stacks" / "tfjson"
+    env = {"PATH": shutil.os.environ["PATH"], "TF_IN_AUTOMATION": "1", "CHECKPOINT_DISABLE": "1",
+           "TF_CLI_CONFIG_FILE": "/dev/null", "HOME": str(tmp_path)}  # fmt: skip
+    for args in (["init", "-input=false"], ["apply", "-auto-approve", "-input=false"]):
+        run = subprocess.run(["terraform", *args, "-no-color"], cwd=workdir, env=env, capture_output=True, text=True)
+        assert run.returncode == 0, run.stdout + run.stderr
+    output = subprocess.run(["terraform", "output", "-raw", "document"], cwd=workdir, env=env, capture_output=True, text=True)
+    assert json.loads(output.stdout) == {**document, "uri": "s3://team-bucket/models"}
+
+
+# --- training: execution role -------------------------------------------------------------------------
+
+def test_execution_role_trusts_sagemaker_of_this_account_only(stacks, example_config):
+    for name, stack in stacks.items():
+        role = stack.by_path("training/execution-role")
+        assert role["name"] == f"{prefix(name)}-sagemaker"
+        (statement,) = json.loads(role["assume_role_policy"])["Statement"]
+        assert statement["Principal"] == {"Service": "sagemaker.amazonaws.com"}
+        assert statement["Action"] == "sts:AssumeRole"
+        account = example_config.environment(name.split("-")[1]).account_id
+        assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": account}}
+        assert "managed_policy_arns" not in role
+        attached = [a for a in stack.resources("aws_iam_role_policy_attachment").values()
+                    if "training_execution-role" in a["role"]]  # fmt: skip
+        assert attached == []
+
+
+def test_execution_policy_has_no_wildcard_actions(stacks, variants):
+    for stack in [*stacks.values(), *variants.values()]:
+        for statement in execution_policy(stack):
+            assert statement["Effect"] == "Allow"
+            assert "NotAction" not in statement and "NotResource" not in statement
+            for action in as_list(statement["Action"]):
+                assert "*" not in action, action
+            assert not any(action.endswith("FullAccess") for action in as_list(statement["Action"]))
+
+
+def test_every_resource_is_the_teams_own(stacks, variants):
+    """Resource "*" only where AWS has no resource-level permission: ecr:GetAuthorizationToken,
+    cloudwatch:PutMetricData (with a namespace condition) and, in VPC mode, EC2 Describe calls."""
+    for name, stack in [*stacks.items(), *(("vpc " + n, s) for n, s in variants.items())]:
+        team_env = name.split()[-1]
+        curated, artifacts = ref(stack, "data-lake/curated", "arn"), ref(stack, "data-lake/artifacts", "arn")
+        own = [curated, artifacts, ref(stack, "data-lake/key", "arn"),
+               ref(stack, "registry/training", "arn"), ref(stack, "registry/inference", "arn")]  # fmt: skip
+        account = stack.document["provider"]["aws"][0].get("allowed_account_ids", ["123456789012"])[0]
+        for statement in execution_policy(stack):
+            actions = as_list(statement["Action"])
+            for resource in as_list(statement["Resource"]):
+                if resource == "*":
+                    assert actions in (["ecr:GetAuthorizationToken"], ["cloudwatch:PutMetricData"]) or all(
+                        a.startswith("ec2:Describe") for a in actions), statement
+                    continue
+                if resource.startswith("arn:aws:logs:"):
+                    assert resource == f"arn:aws:logs:us-east-1:{account}:log-group:/aws/sagemaker/*"
+                elif resource.startswith("arn:aws:ec2:"):
+                    assert resource.startswith(f"arn:aws:ec2:us-east-1:{account}:"), resource
+                    assert resource.split(":", 5)[5] in (
+                        "network-interface/*", *(f"subnet/{s}" for s in VPC["subnet_ids"]),
+                        *(f"security-group/{g}" for g in VPC["security_group_ids"]))  # fmt: skip
+                else:
+                    assert any(resource == r or resource.startswith(r + "/") for r in own), (team_env, resource)
+
+
+def test_s3_access_is_scoped_to_prefixes(stacks):
+    stack = stacks["fraud-dev"]
+    by_sid = {s["Sid"]: s for s in execution_policy(stack)}
+    curated, artifacts = ref(stack, "data-lake/curated", "arn"), ref(stack, "data-lake/artifacts", "arn")
+    assert by_sid["ReadTrainingData"]["Action"] == ["s3:GetObject", "s3:GetObjectVersion"]
+    assert by_sid["ReadTrainingData"]["Resource"] == f"{curated}/training/*"
+    assert by_sid["ListTrainingData"] == {
+        "Sid": "ListTrainingData", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": curated,
+        "Condition": {"StringLike": {"s3:prefix": ["training/*"]}},
+    }  # fmt: skip
+    rw = {"models", "checkpoints", "data-capture", "baselines"}
+    written = {r.removeprefix(f"{artifacts}/").removesuffix("/*") for r in by_sid["WriteArtifacts"]["Resource"]}
+    assert written == rw  # manifests are read only
+    read = {r.removeprefix(f"{artifacts}/").removesuffix("/*") for r in by_sid["ReadArtifacts"]["Resource"]}
+    assert read == rw | {"manifests", "features/definitions.json"}
+    assert by_sid["ListArtifacts"]["Resource"] == artifacts
+    assert set(by_sid["ListArtifacts"]["Condition"]["StringLike"]["s3:prefix"]) == {f"{p}/*" for p in rw | {"manifests"}}
+    s3_actions = {a for s in execution_policy(stack) for a in as_list(s["Action"]) if a.startswith("s3:")}
+    assert s3_actions == {"s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:PutObject", "s3:AbortMultipartUpload"}
+
+
+def test_ecr_kms_logs_and_metrics_statements(stacks):
+    for stack in stacks.values():
+        by_sid = {s["Sid"]: s for s in execution_policy(stack)}
+        assert sorted(by_sid["PullTeamImages"]["Resource"]) == sorted(
+            [ref(stack, "registry/training", "arn"), ref(stack, "registry/inference", "arn")])
+        assert by_sid["EcrLogin"]["Action"] == "ecr:GetAuthorizationToken"
+        assert set(by_sid["TeamKey"]["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey", "kms:Encrypt", "kms:CreateGrant", "kms:DescribeKey"}
+        assert by_sid["TeamKey"]["Resource"] == ref(stack, "data-lake/key", "arn")
+        assert set(by_sid["SageMakerLogs"]["Action"]) == {
+            "logs:CreateLogStream", "logs:PutLogEvents", "logs:CreateLogGroup", "logs:DescribeLogStreams"}
+        metrics = by_sid["SageMakerMetrics"]
+        assert metrics["Action"] == "cloudwatch:PutMetricData" and metrics["Resource"] == "*"
+        assert metrics["Condition"] == {"StringEquals": {"cloudwatch:namespace": ["/aws/sagemaker/TrainingJobs", "/aws/sagemaker/Endpoints"]}}
+
+
+def test_vpc_network_interface_actions_only_with_a_vpc(stacks, variants):
+    for stack in [*stacks.values(), variants["recsys-dev"]]:
+        assert not any(a.startswith("ec2:") for s in execution_policy(stack) for a in as_list(s["Action"]))
+    by_sid = {s["Sid"]: s for s in execution_policy(variants["fraud-dev"])}
+    create = by_sid["VpcCreateInterfaces"]
+    assert create["Action"] == "ec2:CreateNetworkInterface"
+    assert "arn:aws:ec2:us-east-1:111111111111:subnet/subnet-0123456789abcdef0" in create["Resource"]
+    assert "arn:aws:ec2:us-east-1:111111111111:security-group/sg-0123456789abcdef0" in create["Resource"]
+    assert by_sid["VpcManageInterfaces"]["Resource"] == "arn:aws:ec2:us-east-1:111111111111:network-interface/*"
+
+
+# --- stack wiring -------------------------------------------------------------------------------------
+
+def test_outputs_and_construct_addresses(stacks):
+    for stack in stacks.values():
+        outputs = stack.document["output"]
+        assert outputs["endpoint"]["value"] == ref(stack, "serving/endpoint", "name")
+        assert outputs["training-recipe-parameter"]["value"] == ref(stack, "training/recipe", "name")
+        assert outputs["serving-recipe-parameter"]["value"] == ref(stack, "serving/recipe", "name")
+        assert {
+            "training/execution-role", "training/execution-policy", "training/recipe",
+            "serving/bootstrap-model", "serving/bootstrap-config", "serving/endpoint",
+            "serving/scaling-target", "serving/scaling-policy", "serving/recipe",
+        } <= stack.addresses()  # fmt: skip
+
+
+def test_hcl_converter_helper():
+    """The converter used above is faithful on what cdktf writes (guards the test helper itself)."""
+    assert tf_json('${jsonencode({"a" = [1, true, null], "b" = aws_x.y-z_1.arn, "c" = "x$${y}%%{z}\\"q"})}') == {
+        "a": [1, True, None], "b": "${aws_x.y-z_1.arn}", "c": 'x${y}%{z}"q'}
