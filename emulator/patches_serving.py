@@ -26,8 +26,10 @@ def sagemaker_current_instance_types() -> None:
 
 
 def sagemaker_endpoint_keeps_deployment_config() -> None:
-    """moto: CreateEndpoint drops DeploymentConfig, so DescribeEndpoint omits it and `terraform plan`
-    wants to replace the endpoint. Patched: the config is kept on the endpoint and described back."""
+    """moto: CreateEndpoint drops DeploymentConfig, so DescribeEndpoint has no LastDeploymentConfig (AWS
+    describes the policy under that name; the provider reads it back into deployment_config) and
+    `terraform plan` wants to replace the endpoint. Patched: the config is kept on the endpoint and
+    described back as LastDeploymentConfig."""
     from moto.sagemaker.responses import SageMakerResponse
 
     original = SageMakerResponse.create_endpoint
