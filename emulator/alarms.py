@@ -79,12 +79,15 @@ def _latest_value(cloudwatch, alarm: dict[str, Any], now: dt.datetime) -> float 
     period = alarm["Period"]
     span = period * alarm.get("EvaluationPeriods", 1)
     statistic = alarm.get("Statistic", "Maximum")
+    # The checks stamp their data with the window end, up to a minute ahead; the statistics API only
+    # returns whole periods inside [start, end), so the range is shifted to end two minutes ahead.
+    end = now + dt.timedelta(seconds=120)
     datapoints = cloudwatch.get_metric_statistics(
         Namespace=alarm["Namespace"],
         MetricName=alarm["MetricName"],
         Dimensions=alarm.get("Dimensions", []),
-        StartTime=now - dt.timedelta(seconds=span),
-        EndTime=now + dt.timedelta(seconds=60),
+        StartTime=end - dt.timedelta(seconds=span),
+        EndTime=end,
         Period=period,
         Statistics=[statistic],
     )["Datapoints"]

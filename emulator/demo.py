@@ -87,6 +87,7 @@ def _run(progress: Progress, config_path: str | None, stack: str) -> None:
 
     progress.step(f"Synthesizing {stack} (python main.py --stacks {stack})")
     shutil.rmtree(WORK, ignore_errors=True)
+    WORK.mkdir(parents=True)
     build_app(config, [stack], outdir=str(WORK / "cdktf.out")).synth()
     terraform = Terraform(WORK / "cdktf.out" / "stacks" / stack, env={k: os.environ[k] for k in os.environ if k.startswith("AWS_")})
 

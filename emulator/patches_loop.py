@@ -88,4 +88,30 @@ def sagemaker_update_model_package_partial(set_attribute: Callable[..., None] = 
     set_attribute(SageMakerModelBackend, "update_model_package", update_model_package)
 
 
-PATCHES: list[Callable[[], None]] = [sagemaker_update_endpoint, sagemaker_update_model_package_partial]
+def sagemaker_delete_model_package(set_attribute: Callable[..., None] = builtins.setattr) -> None:
+    """moto: DeleteModelPackage is not implemented (HTTP 500), so a group that holds packages can never
+    be emptied and `terraform destroy` of the group fails as on AWS, with no way out.
+    Patched: the package (by ARN or name) is removed."""
+    from moto.core.responses import EmptyResult
+    from moto.sagemaker.exceptions import ValidationError
+    from moto.sagemaker.responses import SageMakerResponse
+
+    def delete_model_package(self: SageMakerResponse) -> EmptyResult:
+        backend = self.sagemaker_backend
+        name = self._get_param("ModelPackageName")
+        key = backend.model_package_name_mapping.get(name, name)
+        if key not in backend.model_packages:
+            raise ValidationError(message=f"Model package {name} does not exist.")
+        package = backend.model_packages.pop(key)
+        for alias in [k for k, v in backend.model_package_name_mapping.items() if v == key or k == package.arn]:
+            backend.model_package_name_mapping.pop(alias, None)
+        return EmptyResult()
+
+    set_attribute(SageMakerResponse, "delete_model_package", delete_model_package)
+
+
+PATCHES: list[Callable[[], None]] = [
+    sagemaker_update_endpoint,
+    sagemaker_update_model_package_partial,
+    sagemaker_delete_model_package,
+]

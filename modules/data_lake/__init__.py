@@ -216,7 +216,8 @@ def _log_bucket_policy(ctx: TeamContext, bucket_arn: str) -> dict:
 
 def _key_policy(ctx: TeamContext) -> dict:
     """The account administers the key (AWS's default key policy, so IAM policies can grant use of it);
-    CloudWatch Logs and SNS in this account may use it for the team's log groups and topics."""
+    CloudWatch Logs may use it for the team's log groups, and CloudWatch alarms, EventBridge and Budgets
+    in this account may use it to publish to the team's encrypted topic (else SNS drops their messages)."""
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -238,9 +239,9 @@ def _key_policy(ctx: TeamContext) -> dict:
                 },
             },
             {
-                "Sid": "AlarmsPublishToEncryptedTopic",
+                "Sid": "ServicesPublishToEncryptedTopic",
                 "Effect": "Allow",
-                "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                "Principal": {"Service": ["cloudwatch.amazonaws.com", "events.amazonaws.com", "budgets.amazonaws.com"]},
                 "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
                 "Resource": "*",
                 "Condition": {"StringEquals": {"aws:SourceAccount": ctx.account_id}},

@@ -43,6 +43,12 @@ def deployed_stack(emulator, tmp_path_factory, monkeypatch_session):
     terraform.init()
     terraform.apply()
     yield terraform, synthesized
+    # Like AWS, a model package group with packages cannot be deleted: the loop tests register some.
+    sagemaker = boto3.client("sagemaker", endpoint_url=emulator.endpoint, region_name="us-east-1",
+                             aws_access_key_id="test", aws_secret_access_key="test")
+    group = f"mlp-{STACK}-models"
+    for package in sagemaker.list_model_packages(ModelPackageGroupName=group)["ModelPackageSummaryList"]:
+        sagemaker.delete_model_package(ModelPackageName=package["ModelPackageArn"])
     terraform.destroy()
 
 
