@@ -24,6 +24,19 @@ CPU_INSTANCE_TYPES = frozenset(
     + ["ml.t3.medium", "ml.t3.large", "ml.t3.xlarge", "ml.t3.2xlarge"]
 )
 
+# Families whose instances carry NVMe instance storage (hardware-encrypted): SageMaker refuses a volume
+# KmsKeyId for them (training VolumeKmsKeyId, endpoint config KmsKeyId). Of the known types above only
+# ml.p3 and the CPU families are EBS-only.
+INSTANCE_STORAGE_FAMILIES = frozenset(
+    ["g4dn", "g5", "g6", "g6e", "p3dn", "p4d", "p4de", "p5", "p5e", "p5en", "m5d", "c5d", "r5d"]
+)
+
+
+def has_instance_storage(instance_type: str) -> bool:
+    """`ml.g5.xlarge` -> True (NVMe instance store), `ml.p3.2xlarge` -> False (EBS only)."""
+    return instance_type.split(".")[1] in INSTANCE_STORAGE_FAMILIES
+
+
 ImageTag = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")]
 ImageDigest = Annotated[str, StringConstraints(pattern=r"^sha256:[0-9a-f]{64}$")]
 S3Uri = Annotated[str, StringConstraints(pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$")]

@@ -87,7 +87,6 @@ def build_training_job_request(recipe: Mapping[str, Any], run_id: str, manifest_
             "InstanceType": _need(recipe, "instance_type"),
             "InstanceCount": int(recipe.get("instance_count") or 1),
             "VolumeSizeInGB": int(_need(recipe, "volume_size_gb")),
-            "VolumeKmsKeyId": kms_key,
         },
         "StoppingCondition": stopping,
         "EnableManagedSpotTraining": bool(spot.get("enabled")),
@@ -101,6 +100,11 @@ def build_training_job_request(recipe: Mapping[str, Any], run_id: str, manifest_
             {"Key": "Environment", "Value": environment},
         ],
     }
+    # SageMaker refuses a volume key for instance types with (hardware-encrypted) instance storage:
+    # the recipe says which key, if any (an older recipe without the field gets the team key).
+    volume_key = recipe["volume_kms_key_arn"] if "volume_kms_key_arn" in recipe else kms_key
+    if volume_key:
+        request["ResourceConfig"]["VolumeKmsKeyId"] = volume_key
     if recipe.get("vpc"):
         request["VpcConfig"] = _vpc_config(recipe["vpc"])
     if recipe.get("network_isolation"):

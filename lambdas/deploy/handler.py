@@ -101,7 +101,7 @@ def handler(event: dict, context: Any) -> dict[str, Any]:
 def endpoint_config_request(config_name: str, model_name: str, recipe: dict[str, Any],
                             tags: list[dict[str, str]]) -> dict[str, Any]:
     capture = recipe["data_capture"]
-    return {
+    request = {
         "EndpointConfigName": config_name,
         "ProductionVariants": [{
             "VariantName": recipe.get("variant_name") or "primary",
@@ -118,9 +118,14 @@ def endpoint_config_request(config_name: str, model_name: str, recipe: dict[str,
             "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
             "CaptureContentTypeHeader": {"CsvContentTypes": ["text/csv"], "JsonContentTypes": ["application/json"]},
         },
-        "KmsKeyId": recipe["kms_key_arn"],
         "Tags": tags,
     }
+    # The endpoint's volume key: SageMaker refuses one for instance types with instance storage, so the
+    # recipe says which key, if any (an older recipe without the field gets the team key).
+    volume_key = recipe["volume_kms_key_arn"] if "volume_kms_key_arn" in recipe else recipe["kms_key_arn"]
+    if volume_key:
+        request["KmsKeyId"] = volume_key
+    return request
 
 
 def write_pointer(package_arn: str, version: int, model_name: str, config_name: str,

@@ -51,24 +51,12 @@ from constructs import Construct
 
 from modules.naming import TeamContext
 from modules.training.tfjson import jsonencode
-from stacks.config_ml import DeploymentSettings, ServingSettings
+from stacks.config_ml import DeploymentSettings, ServingSettings, has_instance_storage
 
 VARIANT = "primary"
 CAPTURE_PREFIX = "data-capture"
 CAPTURE_CSV_TYPES = ["text/csv"]
 CAPTURE_JSON_TYPES = ["application/json"]
-# Families whose instances carry NVMe instance storage (hardware-encrypted; SageMaker refuses a volume
-# KmsKeyId for them). Of the known types in stacks/config_ml.py only ml.p3 and the CPU families are EBS-only.
-INSTANCE_STORAGE_FAMILIES = frozenset(
-    ["g4dn", "g5", "g6", "g6e", "p3dn", "p4d", "p4de", "p5", "p5e", "p5en", "m5d", "c5d", "r5d"]
-)
-
-
-def has_instance_storage(instance_type: str) -> bool:
-    """`ml.g5.xlarge` -> True (NVMe instance store), `ml.p3.2xlarge` -> False (EBS only)."""
-    return instance_type.split(".")[1] in INSTANCE_STORAGE_FAMILIES
-
-
 @dataclass(frozen=True)
 class ServingProps:
     """What serving needs: the execution role from training, the team key, the artifacts bucket, the
@@ -220,6 +208,8 @@ class Serving(Construct):
             "variant_name": VARIANT,
             "execution_role_arn": props.execution_role_arn,
             "kms_key_arn": props.kms_key_arn,
+            # The endpoint config's (volume) key: none for types with instance storage, which SageMaker refuses.
+            "volume_kms_key_arn": None if has_instance_storage(settings.instance_type) else props.kms_key_arn,
             "network_isolation": settings.network_isolation,
             "data_capture": {"percent": settings.data_capture_percent, "destination_s3_uri": capture_uri},
             "deployment_config": self.deployment,

@@ -27,7 +27,7 @@ from constructs import Construct
 
 from modules.naming import TeamContext
 from modules.training.tfjson import jsonencode
-from stacks.config_ml import TrainingSettings
+from stacks.config_ml import TrainingSettings, has_instance_storage
 
 # Artifacts bucket prefixes (docs/CONTRACTS.md, "Artifacts bucket layout") the role may read and write.
 READ_WRITE_PREFIXES = ("models/", "checkpoints/", "data-capture/", "baselines/")
@@ -117,6 +117,8 @@ def recipe(props: TrainingProps, role_arn: str) -> dict[str, Any]:
         "checkpoint_s3_uri": f"{artifacts}/checkpoints",
         "output_s3_uri": f"{artifacts}/models",
         "kms_key_arn": props.kms_key_arn,
+        # The training volume's key: none for types with instance storage, which SageMaker refuses.
+        "volume_kms_key_arn": None if has_instance_storage(settings.instance_type) else props.kms_key_arn,
         "role_arn": role_arn,
         "hyperparameters": dict(settings.hyperparameters),
         "vpc": settings.vpc.model_dump() if settings.vpc else None,

@@ -15,7 +15,8 @@ import subprocess
 import pytest
 import yaml
 
-from modules.serving import deployment_config, has_instance_storage
+from modules.serving import deployment_config
+from stacks.config_ml import has_instance_storage
 from stacks.config import DEFAULT_CONFIG_FILE, parse_config
 from stacks.config_ml import CPU_INSTANCE_TYPES, GPU_INSTANCE_TYPES, DeploymentSettings
 from tests.synth import synth
@@ -23,15 +24,13 @@ from tests.synth import synth
 ROLLBACK_KINDS = ("latency-p99", "errors-5xx", "drift-max", "quality")
 TRAINING_RECIPE_KEYS = {
     "image_uri", "instance_type", "instance_count", "volume_size_gb", "max_runtime_seconds", "spot",
-    "checkpoint_s3_uri", "output_s3_uri", "kms_key_arn", "role_arn", "hyperparameters", "vpc",
-    "network_isolation", "code_commit", "training_data",
+    "checkpoint_s3_uri", "output_s3_uri", "kms_key_arn", "volume_kms_key_arn", "role_arn", "hyperparameters",
+    "vpc", "network_isolation", "code_commit", "training_data",
 }  # fmt: skip  (docs/CONTRACTS.md, "Recipes")
 SERVING_RECIPE_KEYS = {
     "instance_type", "initial_instance_count", "variant_name", "execution_role_arn", "kms_key_arn",
-    "data_capture", "deployment_config",
+    "volume_kms_key_arn", "network_isolation", "data_capture", "deployment_config",
 }  # fmt: skip
-# Beyond CONTRACTS.md: the deploy handler reads network_isolation (default true) for the models it creates.
-SERVING_RECIPE_EXTRA_KEYS = {"network_isolation"}
 TRICKY_HYPERPARAMETERS = {
     "layers": '["dense","dense"]', "path": "C:\\data\\x", "template": "${not_a_reference} %{ if x }",
     "multi": "line1\nline2\ttab",
@@ -293,6 +292,8 @@ def test_training_recipe_matches_contract(stacks, example_config):
         training = team_of(example_config, name).settings.training
         document = recipe(stack, "training")
         assert set(document) == TRAINING_RECIPE_KEYS
+        # GPU types with instance storage take no volume key (SageMaker refuses one); p3 is EBS-only.
+        assert document["volume_kms_key_arn"] is None if has_instance_storage(document["instance_type"]) else document["volume_kms_key_arn"]
         artifacts = ref(stack, "data-lake/artifacts", "bucket")
         assert document["image_uri"] == f"{ref(stack, 'registry/training', 'repository_url')}:latest"
         assert document["instance_type"] == training.instance_type and document["instance_type"] in GPU_INSTANCE_TYPES
@@ -327,7 +328,7 @@ def test_serving_recipe_matches_contract(stacks, example_config):
     for name, stack in stacks.items():
         serving = team_of(example_config, name).settings.serving
         document = recipe(stack, "serving")
-        assert set(document) == SERVING_RECIPE_KEYS | SERVING_RECIPE_EXTRA_KEYS
+        assert set(document) == SERVING_RECIPE_KEYS
         assert document["instance_type"] == serving.instance_type and document["instance_type"] in GPU_INSTANCE_TYPES
         assert document["initial_instance_count"] == serving.initial_instance_count
         assert document["variant_name"] == "primary"
