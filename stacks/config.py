@@ -227,19 +227,46 @@ def load_config(path: str | os.PathLike[str] | None = None) -> PlatformConfig:
     """Load the config from `path`, else $MLP_CONFIG, else platform.yaml at the repository root."""
     chosen = Path(path or os.environ.get(CONFIG_ENV_VAR) or DEFAULT_CONFIG_FILE)
     try:
-        text = chosen.read_text(encoding="utf-8")
+        text = chosen.read_bytes().decode("utf-8")
     except OSError as exc:
-        raise ConfigError(str(chosen), [f"cannot read the file: {exc.strerror}"]) from None
+        raise ConfigError(str(chosen), [f"<root>: cannot read the file: {exc.strerror}"]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(str(chosen), [f"<root>: not UTF-8 text (byte {exc.start} is {exc.object[exc.start]:#04x})"]) from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_ConfigLoader)  # noqa: S506 (a SafeLoader subclass)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise ConfigError(str(chosen), [f"{where}not valid YAML: {getattr(exc, 'problem', exc)}"]) from None
+        raise ConfigError(str(chosen), [_yaml_problem(exc, text)]) from None
+    except RecursionError:
+        raise ConfigError(str(chosen), ["<root>: not valid YAML: nested too deeply"]) from None
     if not isinstance(data, dict):
         raise ConfigError(str(chosen), ["<root>: expected a mapping with platform, environments and teams"])
     config = parse_config(data, str(chosen))
     return with_emulator_override(config)
+
+
+class _ConfigLoader(yaml.SafeLoader):
+    """YAML's safe loader without implicit timestamps: `2024-02-30` stays text (and gets a path-named
+    error from validation) instead of failing to become a date inside the YAML parser."""
+
+
+_ConfigLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def _yaml_problem(exc: yaml.YAMLError, text: str) -> str:
+    """One line naming where the YAML is broken (line and column) and why."""
+    mark = getattr(exc, "problem_mark", None)
+    if mark is not None:
+        line, column = mark.line + 1, mark.column + 1
+    elif getattr(exc, "position", None) is not None:  # reader errors (e.g. a control character)
+        before = text[: exc.position]
+        line, column = before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1
+    else:
+        return "<root>: not valid YAML: " + " ".join(str(exc).split())
+    reason = getattr(exc, "problem", None) or getattr(exc, "reason", None) or str(exc)
+    return f"line {line}, column {column}: not valid YAML: {' '.join(str(reason).split())}"
 
 
 def with_emulator_override(config: PlatformConfig) -> PlatformConfig:

@@ -64,7 +64,7 @@ def _condition_failed(error: ClientError) -> bool:
 def acquire_lock(run_id: str, trigger: str, cooldown_seconds: int, now: float) -> bool:
     """Take the retrain lock for `run_id` unless another run holds it and its cooldown has not ended.
 
-    `now` is epoch seconds. Returns False (and writes nothing) when the lock is held.
+    `now` is epoch seconds. Returns False (and writes nothing) when another run holds the lock.
     """
     now_s = int(now)
     try:
@@ -82,7 +82,9 @@ def acquire_lock(run_id: str, trigger: str, cooldown_seconds: int, now: float) -
         )
     except ClientError as error:
         if _condition_failed(error):
-            return False
+            # The SDK retries a write whose response was lost; the retry then fails its condition
+            # against our own lock. The lock is ours when it holds our run id.
+            return (get_lock() or {}).get("run_id") == run_id
         raise
     return True
 
