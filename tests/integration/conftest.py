@@ -5,6 +5,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+from botocore.config import Config
 
 from emulator.server import Emulator
 from emulator.terraform import Terraform
@@ -21,6 +22,10 @@ def emulator():
     server.stop()
 
 
+# A 500 from the emulator (an unpatched moto gap) should fail a test at once, not after retries.
+NO_RETRIES = Config(retries={"max_attempts": 1, "mode": "standard"})
+
+
 @pytest.fixture(scope="session")
 def aws(emulator):
     """boto3 clients bound to the emulator: aws("s3").list_buckets()."""
@@ -30,7 +35,7 @@ def aws(emulator):
         aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
         region_name=env["AWS_DEFAULT_REGION"],
     )
-    return lambda service: session.client(service, endpoint_url=emulator.endpoint)
+    return lambda service: session.client(service, endpoint_url=emulator.endpoint, config=NO_RETRIES)
 
 
 @pytest.fixture(scope="session")

@@ -6,23 +6,12 @@ from __future__ import annotations
 
 import uuid
 
-import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from emulator.server import EMULATOR_ACCOUNT, running_emulator
+from emulator.server import EMULATOR_ACCOUNT
 
-# A 500 from unpatched moto should fail the test at once, not after boto3's retries.
-NO_RETRIES = Config(retries={"max_attempts": 1, "mode": "standard"})
 TOPIC = f"arn:aws:sns:us-east-1:{EMULATOR_ACCOUNT}:alerts"
-
-
-@pytest.fixture(scope="module")
-def aws():
-    with running_emulator() as emulator:
-        session = boto3.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1")
-        yield lambda service: session.client(service, endpoint_url=emulator.endpoint, config=NO_RETRIES)
 
 
 def _name(prefix: str) -> str:

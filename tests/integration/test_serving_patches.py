@@ -7,27 +7,15 @@ from __future__ import annotations
 
 import uuid
 
-import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from emulator.server import running_emulator
 
 pytestmark = pytest.mark.integration
 
-# A 500 from unpatched moto should fail the test at once, not after boto3's retries.
-NO_RETRIES = Config(retries={"max_attempts": 1, "mode": "standard"})
 ACCOUNT = "123456789012"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/mlp-patch-sagemaker"
 IMAGE = f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/mlp-patch-inference:bootstrap"
-
-
-@pytest.fixture(scope="module")
-def aws():
-    with running_emulator() as emulator:
-        session = boto3.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1")
-        yield lambda service: session.client(service, endpoint_url=emulator.endpoint, config=NO_RETRIES)
 
 
 def _name(prefix: str) -> str:
