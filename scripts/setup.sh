@@ -58,4 +58,5 @@ if [ -z "${MLP_TF_PROVIDER_MIRROR:-}" ]; then
 fi
 export MLP_TF_PROVIDER_MIRROR
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20
+export CHECKPOINT_DISABLE=1  # cdktf and terraform: no version check calls (no network here)
 echo "setup: ready (provider mirror: $MLP_TF_PROVIDER_MIRROR)"
