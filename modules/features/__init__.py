@@ -25,6 +25,7 @@ from cdktf_cdktf_provider_aws.sagemaker_feature_group import (
 )
 from constructs import Construct
 
+from modules.iam import policy_document, service_trust_policy, trust_policy
 from modules.naming import TeamContext
 from stacks.config_features import FeaturesSpec, definitions_document
 
@@ -63,27 +64,27 @@ class Features(Construct):
             self,
             "store-role",
             name=f"{ctx.prefix}-feature-store",
-            assume_role_policy=json.dumps(_trust({"Service": "sagemaker.amazonaws.com"}, {"StringEquals": {"aws:SourceAccount": ctx.account_id}})),
+            assume_role_policy=service_trust_policy("sagemaker.amazonaws.com", ctx.account_id),
         )
         IamRolePolicy(
             self,
             "store-policy",
             name=f"{ctx.prefix}-feature-store",
             role=self.store_role.id,
-            policy=json.dumps({"Version": "2012-10-17", "Statement": [
+            policy=policy_document([
                 {"Sid": "OfflineStore", "Effect": "Allow", "Action": ["s3:PutObject", "s3:GetObject"],
                  "Resource": f"{props.artifacts_bucket_arn}/{OFFLINE_PREFIX}*"},
                 {"Sid": "OfflineStoreBucket", "Effect": "Allow", "Action": "s3:GetBucketAcl", "Resource": props.artifacts_bucket_arn},
                 {"Sid": "TeamKey", "Effect": "Allow", "Action": ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
                  "Resource": props.kms_key_arn},
-            ]}),
+            ]),
         )  # fmt: skip
         self.ingestion_role = IamRole(
             self,
             "ingestion-role",
             name=f"{ctx.prefix}-feature-ingestion",
-            assume_role_policy=json.dumps(
-                _trust({"AWS": f"arn:aws:iam::{ctx.account_id}:root"}, {"StringEquals": {"aws:PrincipalTag/Team": ctx.team}})
+            assume_role_policy=trust_policy(
+                {"AWS": f"arn:aws:iam::{ctx.account_id}:root"}, {"StringEquals": {"aws:PrincipalTag/Team": ctx.team}}
             ),
         )
         IamRolePolicy(
@@ -91,14 +92,14 @@ class Features(Construct):
             "ingestion-policy",
             name=f"{ctx.prefix}-feature-ingestion",
             role=self.ingestion_role.id,
-            policy=json.dumps({"Version": "2012-10-17", "Statement": [
+            policy=policy_document([
                 {"Sid": "OwnFeatureGroups", "Effect": "Allow",
                  "Action": ["sagemaker:PutRecord", "sagemaker:GetRecord", "sagemaker:BatchGetRecord", "sagemaker:DeleteRecord",
                             "sagemaker:DescribeFeatureGroup"],
                  "Resource": group_arns},
                 {"Sid": "ReadDefinitions", "Effect": "Allow", "Action": "s3:GetObject", "Resource": f"{props.artifacts_bucket_arn}/{DEFINITIONS_KEY}"},
                 {"Sid": "TeamKey", "Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": props.kms_key_arn},
-            ]}),
+            ]),
         )  # fmt: skip
 
         self.groups: dict[str, SagemakerFeatureGroup] = {}
@@ -141,9 +142,3 @@ class Features(Construct):
     def group_name(self, feature_set: str) -> str:
         return f"{self._prefix}-{feature_set}"
 
-
-def _trust(principal: dict, condition: dict) -> dict:
-    return {
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Principal": principal, "Action": "sts:AssumeRole", "Condition": condition}],
-    }

@@ -4,7 +4,6 @@ invokes asynchronously), and environment variables encrypted with the team key.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from cdktf import AssetType, Fn, TerraformAsset
@@ -21,6 +20,7 @@ from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue
 from constructs import Construct
 
 from modules.functions.packaging import build_package
+from modules.iam import policy_document, service_trust_policy
 from modules.naming import TeamContext
 
 RUNTIME = "python3.11"
@@ -63,19 +63,7 @@ class PlatformFunction(Construct):
             self,
             "role",
             name=f"{name}-role",
-            assume_role_policy=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "lambda.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                            "Condition": {"StringEquals": {"aws:SourceAccount": ctx.account_id}},
-                        }
-                    ],
-                }
-            ),
+            assume_role_policy=service_trust_policy("lambda.amazonaws.com", ctx.account_id),
         )
         basics = [
             {
@@ -97,7 +85,7 @@ class PlatformFunction(Construct):
             "policy",
             name=f"{name}-policy",
             role=self.role.id,
-            policy=_policy_document(basics + props.statements),
+            policy=policy_document(basics + props.statements),
         )
         self.function = LambdaFunction(
             self,
@@ -122,7 +110,3 @@ class PlatformFunction(Construct):
     def arn(self) -> str:
         return self.function.arn
 
-
-def _policy_document(statements: list[dict]) -> str:
-    """Tokens (ARNs of this stack's resources) inside the JSON text are resolved by cdktf at synth time."""
-    return json.dumps({"Version": "2012-10-17", "Statement": statements})

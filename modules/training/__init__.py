@@ -25,6 +25,7 @@ from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
 from cdktf_cdktf_provider_aws.ssm_parameter import SsmParameter
 from constructs import Construct
 
+from modules.iam import service_trust_policy
 from modules.naming import TeamContext
 from modules.training.tfjson import jsonencode
 from stacks.config_ml import TrainingSettings, has_instance_storage
@@ -66,7 +67,7 @@ class Training(Construct):
             self,
             "execution-role",
             name=f"{ctx.prefix}-sagemaker",
-            assume_role_policy=json.dumps(trust_policy(ctx)),
+            assume_role_policy=service_trust_policy("sagemaker.amazonaws.com", ctx.account_id),
             description=f"SageMaker training jobs and models of {ctx.prefix}",
         )
         self.policy = IamRolePolicy(
@@ -88,19 +89,6 @@ class Training(Construct):
             value=jsonencode(self.recipe),
             description=f"Training recipe of {ctx.prefix} (read by the retrain handler and `main.py rebuild`)",
         )
-
-
-def trust_policy(ctx: TeamContext) -> dict[str, Any]:
-    """Only SageMaker, and only on behalf of this account (confused-deputy guard)."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Effect": "Allow",
-            "Principal": {"Service": "sagemaker.amazonaws.com"},
-            "Action": "sts:AssumeRole",
-            "Condition": {"StringEquals": {"aws:SourceAccount": ctx.account_id}},
-        }],
-    }  # fmt: skip
 
 
 def recipe(props: TrainingProps, role_arn: str) -> dict[str, Any]:
