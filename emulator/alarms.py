@@ -9,12 +9,12 @@ Every state change is returned as the `CloudWatch Alarm State Change` detail AWS
 from __future__ import annotations
 
 import datetime as dt
-import re
 from dataclasses import dataclass
 from typing import Any
 
 import boto3
 
+from emulator.patches_monitoring import rule_alarm_names
 from modules.naming import TeamContext
 
 NAMESPACE = "MLPlatform"
@@ -67,7 +67,7 @@ def evaluate(ctx: TeamContext, now: dt.datetime | None = None) -> list[Transitio
 
     composites = cloudwatch.describe_alarms(AlarmNamePrefix=f"{ctx.prefix}-", AlarmTypes=["CompositeAlarm"]).get("CompositeAlarms", [])
     for composite in composites:
-        children = re.findall(r"ALARM\(\"?([^\")]+)\"?\)", composite["AlarmRule"])
+        children = rule_alarm_names(composite["AlarmRule"])  # the team's rules are ORs of ALARM(child)
         firing = [child for child in children if states.get(child) == "ALARM"]
         state = "ALARM" if firing else "OK"
         reason = f"children in ALARM: {firing}" if firing else "no child in ALARM"
