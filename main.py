@@ -86,37 +86,41 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="main.py", description=__doc__.split("\n\n")[0])
-    root.add_argument("--config", help="platform YAML (default: $MLP_CONFIG or platform.yaml)")
+    # Options are accepted before or after the command (`main.py --config F validate` and
+    # `main.py validate --config F`): the subcommands repeat them with SUPPRESS as default, so a value
+    # given before the command is not reset by the subcommand's default.
+    common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    common.add_argument("--config", help="platform YAML (default: $MLP_CONFIG or platform.yaml)")
+    synth_options = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    synth_options.add_argument("--stacks", help="comma-separated stack names (default: $MLP_STACKS or all)")
+    synth_options.add_argument("--outdir", help="output folder (default: cdktf.out, or $CDKTF_OUTDIR under the cdktf CLI)")
+
+    root = argparse.ArgumentParser(prog="main.py", description=__doc__.split("\n\n")[0], parents=[common, synth_options])
+    root.set_defaults(config=None, stacks=None, outdir=None)
     sub = root.add_subparsers(dest="command")
 
-    synth = sub.add_parser("synth", help="synthesize stacks into cdktf.out (the default command)")
-    for p in (root, synth):
-        p.add_argument("--stacks", help="comma-separated stack names (default: $MLP_STACKS or all)")
-        p.add_argument("--outdir", help="output folder (default: cdktf.out, or $CDKTF_OUTDIR under the cdktf CLI)")
-    synth.set_defaults(run=_synth)
-
-    sub.add_parser("validate", help="validate the config and list its stacks").set_defaults(run=_validate)
+    sub.add_parser("synth", parents=[common, synth_options], help="synthesize stacks into cdktf.out (the default command)").set_defaults(run=_synth)
+    sub.add_parser("validate", parents=[common], help="validate the config and list its stacks").set_defaults(run=_validate)
 
     emulator = sub.add_parser("emulator", help="run the embedded AWS emulator (moto server) in the foreground")
     emulator.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
     emulator.set_defaults(run=_emulator)
 
-    demo = sub.add_parser("demo", help="deploy a team stack to the embedded emulator and drive the ML loop")
+    demo = sub.add_parser("demo", parents=[common], help="deploy a team stack to the embedded emulator and drive the ML loop")
     demo.add_argument("--stack", default="fraud-local", help="the emulator stack to deploy (default: fraud-local)")
     demo.set_defaults(run=_demo)
 
-    lineage = sub.add_parser("lineage", help="print endpoint -> model -> training job -> data manifest")
+    lineage = sub.add_parser("lineage", parents=[common], help="print endpoint -> model -> training job -> data manifest")
     lineage.add_argument("stack", help="<team>-<env>")
     lineage.add_argument("--json", action="store_true")
     lineage.set_defaults(run=_lineage)
 
-    train = sub.add_parser("train", help="start a training run now on the current data (not rate-limited)")
+    train = sub.add_parser("train", parents=[common], help="start a training run now on the current data (not rate-limited)")
     train.add_argument("stack", help="<team>-<env>")
     train.add_argument("--reason", default="operator", help="recorded as the run's trigger")
     train.set_defaults(run=_train)
 
-    rebuild = sub.add_parser("rebuild", help="start a training job with exactly a registered model's inputs")
+    rebuild = sub.add_parser("rebuild", parents=[common], help="start a training job with exactly a registered model's inputs")
     rebuild.add_argument("stack", help="<team>-<env>")
     rebuild.add_argument("--version", type=int, help="model package version (default: the deployed one)")
     rebuild.set_defaults(run=_rebuild)
@@ -127,9 +131,6 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    for name in ("stacks", "outdir"):
-        if not hasattr(args, name):
-            setattr(args, name, None)
     try:
         return args.run(args)
     except ConfigError as error:

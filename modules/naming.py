@@ -1,7 +1,24 @@
-"""Names and tags every construct of a team stack derives from (docs/CONTRACTS.md, "Names")."""
+"""Names and tags every construct of a team stack derives from (docs/CONTRACTS.md, "Names").
+
+jsii-free: config validation (stacks/config_deploy.py) derives the same names to check them against AWS
+limits and against the other stacks of the account before anything is synthesized.
+"""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+# Drift alarms: one per model input (`drift-<feature>`) and the backstop on the largest PSI.
+DRIFT_MAX_KIND = "drift-max"
+
+
+def owner_slug(email: str) -> str:
+    """The construct id part of an owner's SNS subscription: `ML.Oncall@x.com` -> `ml-oncall-x-com`."""
+    return re.sub(r"[^a-z0-9]+", "-", email.lower()).strip("-")
+
+
+def drift_alarm_kinds(features: list[str]) -> list[str]:
+    return [*(f"drift-{feature}" for feature in features), DRIFT_MAX_KIND]
 
 
 @dataclass(frozen=True)
@@ -46,6 +63,25 @@ class TeamContext:
         Kinds: latency-p99, errors-5xx, invocations-low, drift-max, drift-<feature>, drift (composite),
         quality."""
         return f"{self.prefix}-{kind}"
+
+    def drift_alarm_rule(self, features: list[str]) -> str:
+        """The drift composite alarm's rule: any per-feature alarm or drift-max in ALARM."""
+        return " OR ".join(f'ALARM("{self.alarm_name(kind)}")' for kind in drift_alarm_kinds(features))
+
+    def feature_group_name(self, feature_set: str) -> str:
+        return f"{self.prefix}-{feature_set}"
+
+    def model_package_group_name(self, group: str) -> str:
+        return f"{self.prefix}-{group}"
+
+    @property
+    def execution_role_name(self) -> str:
+        """The SageMaker execution role of training jobs and the endpoint's models."""
+        return f"{self.prefix}-sagemaker"
+
+    def repository_url(self, purpose: str) -> str:
+        """ECR repository URL (`training`, `inference`), as the provider reports `repository_url`."""
+        return f"{self.account_id}.dkr.ecr.{self.region}.amazonaws.com/{self.prefix}-{purpose}"
 
     def function_name(self, handler: str) -> str:
         return f"{self.prefix}-{handler.replace('_', '-')}"

@@ -12,8 +12,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic import AfterValidator, Field, StringConstraints, ValidationError, model_validator
 
+from stacks.aws_limits import AWS_REGIONS, MAX_EMAIL_SUBSCRIBERS
+from modules.naming import owner_slug
+from stacks.config_base import Strict, fail
+from stacks.config_deploy import deploy_problems
 from stacks.config_features import FeaturesSpec
 from stacks.config_ml import (
     BudgetSettings,
@@ -35,14 +39,19 @@ MAX_PREFIX = MAX_BUCKET_NAME - LONGEST_BUCKET_SUFFIX
 
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$", min_length=2, max_length=20)]
 AccountId = Annotated[str, StringConstraints(pattern=r"^\d{12}$")]
-Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]
-Region = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")]
+# One address: no list separators (`,` `;`), spaces, quotes, angle brackets or template characters.
+Email = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z0-9._+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,63}$", max_length=254)
+]
 
 
-class Strict(BaseModel):
-    """Base for every config model: unknown keys are errors (a typo must not silently fall back to a default)."""
+def _known_region(region: str) -> str:
+    if region not in AWS_REGIONS:
+        raise ValueError(f"{region!r} is not a region of the aws partition; one of {sorted(AWS_REGIONS)}")
+    return region
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+
+Region = Annotated[str, StringConstraints(max_length=32), AfterValidator(_known_region)]
 
 
 class PlatformSpec(Strict):
@@ -56,7 +65,9 @@ class StateBackendSpec(Strict):
     bucket: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")]
     key_prefix: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_./-]+$")] = "ml-platform"
     region: Region | None = Field(default=None, description="Region of the state bucket; the platform region if unset.")
-    kms_key_id: str | None = Field(default=None, description="KMS key for the state objects; S3-managed keys if unset.")
+    kms_key_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9:/_-]{1,2048}$")] | None = Field(
+        default=None, description="KMS key (id, ARN or alias) for the state objects; S3-managed keys if unset."
+    )
 
 
 class EnvironmentSpec(Strict):
@@ -99,6 +110,12 @@ class RegistrySettings(Strict):
     image_retention_count: int = Field(default=50, ge=1, le=1000, description="Tagged images kept per repository.")
     untagged_image_days: int = Field(default=14, ge=1, le=365)
 
+    @model_validator(mode="after")
+    def _unique_groups(self) -> RegistrySettings:
+        fail("registry", [(("model_package_groups", i), f"duplicate model package group {name!r}", name)
+                          for i, name in enumerate(self.model_package_groups) if name in self.model_package_groups[:i]])
+        return self
+
 
 class TeamSettings(Strict):
     data: DataSettings = DataSettings()
@@ -116,15 +133,40 @@ class TeamSettings(Strict):
         allowed = {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
         if self.log_retention_days not in allowed:
             raise ValueError(f"log_retention_days must be one of CloudWatch's values {sorted(allowed)}")
+        thresholds = self.monitoring.feature_thresholds
+        inputs = self.features.model_inputs.features if self.features else []
+        problems = [
+            (("monitoring", "feature_thresholds", name),
+             f"{name!r} is not a model input (features.model_inputs.features: {inputs})" if inputs
+             else "feature_thresholds need features: declare features.model_inputs (each input gets a drift alarm)", value)
+            for name, value in thresholds.items() if name not in inputs
+        ]  # fmt: skip
+        fail("settings", problems)
         return self
 
 
 class TeamSpec(Strict):
     name: Name
     cost_center: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:/=+@-]{1,64}$")]
-    owners: list[Email] = Field(min_length=1, description="E-mails that receive the team's alerts.")
+    owners: list[Email] = Field(
+        min_length=1, max_length=MAX_EMAIL_SUBSCRIBERS,
+        description=f"E-mails that receive the team's alerts (at most {MAX_EMAIL_SUBSCRIBERS}: AWS Budgets' limit).",
+    )
     environments: list[str] = Field(min_length=1, description="Names of the platform environments this team uses.")
     settings: TeamSettings = TeamSettings()
+
+    @model_validator(mode="after")
+    def _owners_distinct(self) -> TeamSpec:
+        """Each owner is an SNS subscription whose construct id is the slug of the address."""
+        seen: dict[str, str] = {}
+        problems = []
+        for i, owner in enumerate(self.owners):
+            slug = owner_slug(owner)
+            if slug in seen:
+                problems.append((("owners", i), f"{owner!r} repeats owner {seen[slug]!r} (same address once lower-cased and slugged: {slug})", owner))
+            seen.setdefault(slug, owner)
+        fail("team", problems)
+        return self
 
 
 class PlatformConfig(Strict):
@@ -150,6 +192,8 @@ class PlatformConfig(Strict):
                         f"teams[{i}].name: {prefix!r} (platform-team-environment) is {len(prefix)} characters; "
                         f"at most {MAX_PREFIX} fit in an S3 bucket name"
                     )
+        if not problems:  # names across stacks and rendered sizes, once every reference resolves
+            problems += deploy_problems(self)
         if problems:
             raise ValueError("\n".join(problems))  # one line per problem, each with its own path
         return self
@@ -245,10 +289,55 @@ def load_config(path: str | os.PathLike[str] | None = None) -> PlatformConfig:
 
 
 class _ConfigLoader(yaml.SafeLoader):
-    """YAML's safe loader without implicit timestamps: `2024-02-30` stays text (and gets a path-named
-    error from validation) instead of failing to become a date inside the YAML parser."""
+    """YAML's safe loader, narrowed to what a config needs, each refusal located (line, column):
+
+    - no implicit timestamps: `2024-02-30` stays text (and gets a path-named error from validation)
+      instead of failing to become a date inside the YAML parser;
+    - no explicit tags (`!!timestamp`, `!!bool maybe`, `!!int four`, `!!python/...`): the config needs
+      none, and PyYAML raises plain exceptions (no location) when a tagged value does not convert;
+    - no duplicate keys: PyYAML keeps the last one silently (a second `name:` would rename a team);
+    - no integers longer than MAX_INT_DIGITS digits: Python refuses to convert more than 4,300 digits,
+      and no setting needs more than a few.
+    """
+
+    MAX_INT_DIGITS = 30
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        tag = getattr(event, "tag", None)
+        if tag is not None and not isinstance(event, yaml.AliasEvent):
+            raise yaml.composer.ComposerError(
+                None, None, f"explicit tag {tag!r} is not accepted (write the plain value; the schema gives it its type)", event.start_mark
+            )
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        if isinstance(node, yaml.MappingNode):
+            first: dict[Any, Any] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    earlier = first.setdefault(key, key_node.start_mark)
+                except TypeError:
+                    continue  # an unhashable key: the base class reports it, located
+                if earlier is not key_node.start_mark:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {key!r} (first at line {earlier.line + 1})", key_node.start_mark
+                    )
+        return super().construct_mapping(node, deep=deep)
+
+    def construct_yaml_int(self, node: Any) -> int:
+        text = self.construct_scalar(node)
+        if sum(c.isdigit() for c in text) > self.MAX_INT_DIGITS:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"integer of {sum(c.isdigit() for c in text)} digits is out of range", node.start_mark
+            )
+        return super().construct_yaml_int(node)
 
 
+_ConfigLoader.add_constructor("tag:yaml.org,2002:int", _ConfigLoader.construct_yaml_int)
 _ConfigLoader.yaml_implicit_resolvers = {
     first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()

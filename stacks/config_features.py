@@ -14,8 +14,11 @@ import hashlib
 import json
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, ValidationInfo, field_validator, model_validator
-from pydantic_core import InitErrorDetails, PydanticCustomError
+from pydantic import Field, StringConstraints, ValidationInfo, field_validator, model_validator
+
+from stacks.aws_limits import MAX_COMPOSITE_CHILDREN
+from stacks.config_base import TERRAFORM_ESCAPED, Strict
+from stacks.config_base import fail as _base_fail
 
 SCHEMA = 1
 FEATURE_NAME_PATTERN = r"^[a-zA-Z0-9]([-_]*[a-zA-Z0-9]){0,63}$"  # SageMaker FeatureDefinition.FeatureName
@@ -28,22 +31,19 @@ EVENT_TIME_TYPES = ("Fractional", "String")  # SageMaker's rule for EventTimeFea
 FeatureName = Annotated[str, StringConstraints(pattern=FEATURE_NAME_PATTERN, max_length=64)]
 SetName = Annotated[str, StringConstraints(pattern=FEATURE_NAME_PATTERN, max_length=MAX_SET_NAME)]
 FeatureType = Literal["Integral", "Fractional", "String"]
-Bound = Annotated[float, Field(allow_inf_nan=False)]
-
-
-class Strict(BaseModel):
-    """Unknown keys are errors: a misspelt `categories` must not silently publish a feature without them."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+# Range bounds: magnitudes up to 1e15 keep bin edges and their differences exact enough in doubles (a
+# range such as [-1e308, 1e308] has an infinite width, so every bin edge is NaN and PSI is 0 forever).
+MAX_BOUND = 1e15
+Bound = Annotated[float, Field(ge=-MAX_BOUND, le=MAX_BOUND)]
+# The drift composite alarm names one alarm per model input plus drift-max (at most 100 in all).
+MAX_MODEL_INPUTS = MAX_COMPOSITE_CHILDREN - 1
+# Model inputs get an alarm `<prefix>-drift-<feature>`; these would clash with the platform's own alarms.
+RESERVED_INPUT_NAMES = ("max",)
+NonBlank = Annotated[str, StringConstraints(pattern=r"\S")]
 
 
 def _fail(problems: list[tuple[tuple[str | int, ...], str, Any]]) -> None:
-    """Raise every cross-field problem at once, each at the location of the field it is about."""
-    if problems:
-        raise ValidationError.from_exception_data(
-            "features",
-            [InitErrorDetails(type=PydanticCustomError("value_error", message), loc=loc, input=value) for loc, message, value in problems],
-        )
+    _base_fail("features", problems)
 
 
 def _duplicates(names: list[str]) -> list[str]:
@@ -62,13 +62,17 @@ class FeatureSpec(Strict):
 
     name: FeatureName = Field(description="Feature (column) name; SageMaker's reserved names are refused.")
     type: FeatureType = Field(description="SageMaker feature type: Integral (64-bit int), Fractional (double) or String.")
-    description: str | None = Field(default=None, max_length=255, description="What the feature means, for people.")
+    # Free text: published in features/definitions.json through tfjson.template_literal (escaped for Terraform).
+    description: NonBlank | None = Field(
+        default=None, max_length=255, description="What the feature means, for people.", json_schema_extra=TERRAFORM_ESCAPED
+    )
     range: tuple[Bound, Bound] | None = Field(
         default=None,
+        strict=False,  # YAML gives a list; the bounds themselves stay strict numbers
         description="[low, high] that every value must lie in (inclusive; numeric features only). Ingestion rejects "
         "values outside it, and the drift baselines bin over it.",
     )
-    categories: list[Annotated[str, StringConstraints(min_length=1)]] | None = Field(
+    categories: list[Annotated[NonBlank, StringConstraints(max_length=256)]] | None = Field(
         default=None,
         description="The values a String feature may take (unique, non-empty). Ingestion rejects others; drift "
         "baselines bucket by them.",
@@ -90,6 +94,8 @@ class FeatureSpec(Strict):
             raise ValueError("range applies to Integral and Fractional features, not to a String feature (use categories)")
         if not value[0] < value[1]:
             raise ValueError(f"range low must be below high, got [{value[0]}, {value[1]}]")
+        if info.data.get("type") == "Integral" and not all(float(v).is_integer() for v in value):
+            raise ValueError(f"an Integral feature's range has whole-number bounds, got [{value[0]}, {value[1]}]")
         return value
 
     @field_validator("categories")
@@ -155,7 +161,10 @@ class ModelInputsSpec(Strict):
     """The model's inputs: which set they come from, in which order, and the label it is trained on."""
 
     feature_set: SetName = Field(description="The feature set the model's inputs come from.")
-    features: list[FeatureName] = Field(min_length=1, description="The model's input features, in input order (CSV column order).")
+    features: list[FeatureName] = Field(
+        min_length=1, max_length=MAX_MODEL_INPUTS,
+        description="The model's input features, in input order (CSV column order); one drift alarm each.",
+    )
     label: FeatureName = Field(description="Training label column; not a model input.")
 
 
@@ -192,6 +201,8 @@ class FeaturesSpec(Strict):
                 problems.append((loc, f"{name!r} is the {role} of set {chosen.name!r}, not a model input", name))
             if name in seen:
                 problems.append((loc, f"{name!r} is listed twice", name))
+            if name in RESERVED_INPUT_NAMES:
+                problems.append((loc, f"{name!r} is reserved: its drift alarm would be the platform's drift-{name} alarm", name))
             seen.add(name)
         if inputs.label in inputs.features:
             problems.append((("model_inputs", "label"), f"label {inputs.label!r} must not be a model input (target leakage)", inputs.label))

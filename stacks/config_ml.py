@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, Field, StringConstraints, model_validator
+
+from stacks.aws_limits import MAX_BUDGET_NOTIFICATIONS, MAX_BUDGET_USD, MAX_HYPERPARAMETER_VALUE, MAX_HYPERPARAMETERS, schedule_problem
+from stacks.config_base import TERRAFORM_ESCAPED, Strict
 
 # Known SageMaker instance families and sizes (2026). A type outside these lists is refused with the list.
 GPU_INSTANCE_TYPES = frozenset(
@@ -40,11 +43,16 @@ def has_instance_storage(instance_type: str) -> bool:
 ImageTag = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")]
 ImageDigest = Annotated[str, StringConstraints(pattern=r"^sha256:[0-9a-f]{64}$")]
 S3Uri = Annotated[str, StringConstraints(pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$")]
-ScheduleExpression = Annotated[str, StringConstraints(pattern=r"^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\(.+\))$")]
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+def _schedule(expression: str) -> str:
+    problem = schedule_problem(expression)
+    if problem:
+        raise ValueError(problem)
+    return expression
+
+
+ScheduleExpression = Annotated[str, StringConstraints(max_length=256), AfterValidator(_schedule)]
 
 
 def check_instance_type(instance_type: str, allow_cpu: bool, where: str) -> None:
@@ -82,7 +90,11 @@ class TrainingSettings(Strict):
     max_runtime_hours: int = Field(default=24, ge=1, le=28 * 24)
     spot: bool = Field(default=True, description="Managed spot training (checkpoints go to the artifacts bucket).")
     max_wait_hours: int = Field(default=48, ge=1, le=28 * 24, description="Spot: runtime plus time waiting for capacity.")
-    hyperparameters: dict[Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,256}$")], str] = Field(default_factory=dict)
+    # Free text written into the recipe through tfjson.jsonencode, which escapes it for Terraform.
+    hyperparameters: dict[
+        Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,256}$")],
+        Annotated[str, StringConstraints(max_length=MAX_HYPERPARAMETER_VALUE)],
+    ] = Field(default_factory=dict, max_length=MAX_HYPERPARAMETERS, json_schema_extra=TERRAFORM_ESCAPED)
     vpc: VpcSettings | None = None
     network_isolation: bool = Field(default=False, description="No network access from the training container.")
     code_commit: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{7,40}$|^unknown$")] = Field(
@@ -126,9 +138,9 @@ class ServingSettings(Strict):
     initial_instance_count: int = Field(default=1, ge=1, le=100)
     min_instances: int = Field(default=1, ge=1, le=100)
     max_instances: int = Field(default=4, ge=1, le=100)
-    target_invocations_per_instance: int = Field(default=100, ge=1, description="Autoscaling target (per minute).")
-    scale_in_cooldown_seconds: int = Field(default=300, ge=0)
-    scale_out_cooldown_seconds: int = Field(default=60, ge=0)
+    target_invocations_per_instance: int = Field(default=100, ge=1, le=1_000_000, description="Autoscaling target (per minute).")
+    scale_in_cooldown_seconds: int = Field(default=300, ge=0, le=24 * 3600)
+    scale_out_cooldown_seconds: int = Field(default=60, ge=0, le=24 * 3600)
     data_capture_percent: int = Field(default=100, ge=0, le=100)
     network_isolation: bool = Field(default=True, description="No network access from the serving container.")
     deployment: DeploymentSettings = DeploymentSettings()
@@ -147,21 +159,26 @@ class ServingSettings(Strict):
 
 BINARY_METRICS = ("Accuracy", "Precision", "Recall", "F1", "AUC")
 REGRESSION_METRICS = ("MAE", "RMSE", "R2")
+# Values a metric can take (MAE/RMSE in the label's unit, bounded to keep alarm thresholds sane: CloudWatch
+# takes values within +-2^360; R2 is at most 1 and unbounded below).
+METRIC_RANGES = {**{m: (0.0, 1.0) for m in BINARY_METRICS}, "MAE": (0.0, 1e15), "RMSE": (0.0, 1e15), "R2": (-1e15, 1.0)}
 
 
 class MonitoringSettings(Strict):
     schedule: ScheduleExpression = "rate(1 hour)"
     window_hours: int = Field(default=1, ge=1, le=168)
     drift_threshold_psi: float = Field(default=0.2, gt=0, le=10)
-    feature_thresholds: dict[str, float] = Field(default_factory=dict, description="Per-feature PSI thresholds.")
+    feature_thresholds: dict[str, float] = Field(
+        default_factory=dict, description="Per-feature PSI thresholds; each names one of the model's inputs (features.model_inputs)."
+    )
     problem_type: Literal["binary", "regression"] = "binary"
     quality_metric: str | None = Field(default=None, description="AUC for binary and R2 for regression by default.")
     quality_threshold: float = Field(
         default=0.7, description="Alarm when the metric goes below this (above it for MAE/RMSE, where lower is better)."
     )
-    latency_p99_ms: int = Field(default=500, ge=1)
-    errors_5xx_threshold: int = Field(default=5, ge=1, description="5XX errors per 5 minutes.")
-    min_invocations_per_hour: int = Field(default=0, ge=0, description="Alarm when traffic drops below this (0: off).")
+    latency_p99_ms: int = Field(default=500, ge=1, le=3_600_000)
+    errors_5xx_threshold: int = Field(default=5, ge=1, le=1_000_000_000, description="5XX errors per 5 minutes.")
+    min_invocations_per_hour: int = Field(default=0, ge=0, le=1_000_000_000, description="Alarm when traffic drops below this (0: off).")
 
     @property
     def metric(self) -> str:
@@ -179,19 +196,28 @@ class MonitoringSettings(Strict):
         bad = [name for name, value in self.feature_thresholds.items() if not 0 < value <= 10]
         if bad:
             raise ValueError(f"feature_thresholds must be in (0, 10]: {bad}")
+        low, high = METRIC_RANGES[self.metric]
+        if not low <= self.quality_threshold <= high:
+            raise ValueError(f"quality_threshold {self.quality_threshold} is outside [{low}, {high}], the range of {self.metric}")
         return self
 
 
 class RetrainingSettings(Strict):
-    cooldown_hours: int = Field(default=24, ge=0, le=24 * 30, description="At most one training run per window.")
+    cooldown_hours: int = Field(default=24, ge=1, le=24 * 30, description="At most one training run per window.")
     schedule: ScheduleExpression | None = Field(default=None, description="Retrain on a schedule too, e.g. rate(7 days).")
     on_drift: bool = True
     on_quality: bool = True
 
 
+MAX_ALERT_THRESHOLDS = MAX_BUDGET_NOTIFICATIONS - 1  # the budget module adds one forecast notification
+
+
 class BudgetSettings(Strict):
-    monthly_limit_usd: float = Field(default=1000, gt=0)
-    alert_thresholds_percent: list[int] = Field(default_factory=lambda: [80, 100], min_length=1)
+    monthly_limit_usd: float = Field(default=1000, ge=0.01, le=MAX_BUDGET_USD)
+    alert_thresholds_percent: list[int] = Field(
+        default_factory=lambda: [80, 100], min_length=1, max_length=MAX_ALERT_THRESHOLDS,
+        description=f"Actual-spend alerts; with the forecast alert at most {MAX_BUDGET_NOTIFICATIONS} notifications.",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> BudgetSettings:

@@ -19,9 +19,8 @@ from cdktf_cdktf_provider_aws.budgets_budget import BudgetsBudget, BudgetsBudget
 from constructs import Construct
 
 from modules.naming import TeamContext
+from stacks.aws_limits import MAX_BUDGET_NOTIFICATIONS, MAX_EMAIL_SUBSCRIBERS
 from stacks.config_ml import BudgetSettings
-
-MAX_EMAIL_SUBSCRIBERS = 10  # AWS Budgets: per notification, at most 10 e-mail subscribers and one SNS topic
 FORECAST_PERCENT = 100
 
 
@@ -43,8 +42,8 @@ class Budget(Construct):
         super().__init__(scope, id)
         ctx, settings = props.context, props.settings
         owners = list(dict.fromkeys(props.owners))
-        if len(owners) > MAX_EMAIL_SUBSCRIBERS:
-            raise ValueError(f"a budget notification takes at most {MAX_EMAIL_SUBSCRIBERS} e-mail subscribers, the team has {len(owners)} owners")
+        # Validation (TeamSpec.owners, BudgetSettings) refuses more; reaching these is a bug there.
+        assert len(owners) <= MAX_EMAIL_SUBSCRIBERS, f"{len(owners)} owners: a notification takes {MAX_EMAIL_SUBSCRIBERS}"
 
         def notify(kind: str, percent: int) -> BudgetsBudgetNotification:
             return BudgetsBudgetNotification(
@@ -58,6 +57,7 @@ class Budget(Construct):
 
         notifications = [notify("ACTUAL", percent) for percent in sorted(set(settings.alert_thresholds_percent))]
         notifications.append(notify("FORECASTED", FORECAST_PERCENT))
+        assert len(notifications) <= MAX_BUDGET_NOTIFICATIONS, f"{len(notifications)} budget notifications"
         self.budget = BudgetsBudget(
             self,
             "monthly",

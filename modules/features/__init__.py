@@ -27,6 +27,7 @@ from constructs import Construct
 
 from modules.iam import policy_document, service_trust_policy, trust_policy
 from modules.naming import TeamContext
+from modules.training.tfjson import template_literal
 from stacks.config_features import FeaturesSpec, definitions_document
 
 DEFINITIONS_KEY = "features/definitions.json"
@@ -46,14 +47,15 @@ class Features(Construct):
     def __init__(self, scope: Construct, id: str, props: FeaturesProps):
         super().__init__(scope, id)
         ctx = props.context
-        self._prefix = ctx.prefix
+        self._ctx = ctx
         self.document = definitions_document(ctx.team, props.features)
         self.definitions = S3Object(
             self,
             "definitions",
             bucket=props.artifacts_bucket_name,
             key=DEFINITIONS_KEY,
-            content=json.dumps(self.document, sort_keys=True, indent=1),
+            # Feature descriptions are free text: escaped so Terraform writes them verbatim.
+            content=template_literal(json.dumps(self.document, sort_keys=True, indent=1)),
             content_type="application/json",
             server_side_encryption="aws:kms",
             kms_key_id=props.kms_key_arn,
@@ -140,5 +142,5 @@ class Features(Construct):
             )
 
     def group_name(self, feature_set: str) -> str:
-        return f"{self._prefix}-{feature_set}"
+        return self._ctx.feature_group_name(feature_set)
 

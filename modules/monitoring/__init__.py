@@ -29,7 +29,8 @@ from cdktf_cdktf_provider_aws.sns_topic_policy import SnsTopicPolicy
 from cdktf_cdktf_provider_aws.sns_topic_subscription import SnsTopicSubscription
 from constructs import Construct
 
-from modules.naming import TeamContext
+from modules.naming import DRIFT_MAX_KIND, TeamContext, owner_slug
+from stacks.aws_limits import COMPOSITE_ALARM_RULE_CHARS, MAX_COMPOSITE_CHILDREN
 from stacks.config_ml import MonitoringSettings
 
 NAMESPACE = "MLPlatform"  # docs/CONTRACTS.md
@@ -37,7 +38,6 @@ SAGEMAKER_NAMESPACE = "AWS/SageMaker"
 VARIANT = "primary"
 GOLDEN_SIGNAL_PERIOD = 300  # endpoint metrics arrive every minute; alarm on 5-minute aggregates
 MAX_PERIOD = 7 * 24 * 3600  # CloudWatch: period x evaluation periods <= 7 days (for periods >= 1 hour)
-MAX_COMPOSITE_CHILDREN = 100  # CloudWatch: a composite alarm's rule names at most 100 alarms
 # Services that publish to the topic: alarms, EventBridge rules and the team's budget.
 PUBLISHING_SERVICES = ("cloudwatch.amazonaws.com", "events.amazonaws.com", "budgets.amazonaws.com")
 
@@ -77,13 +77,13 @@ class Monitoring(Construct):
         ctx, settings = props.context, props.settings
         self._ctx = ctx
         features = list(props.feature_names)
-        _check_features(settings, features)
+        _check_features(ctx, settings, features)
         endpoint_name = props.endpoint_name or ctx.endpoint_name
 
         self.topic = SnsTopic(self, "alerts", name=f"{ctx.prefix}-alerts", kms_master_key_id=props.kms_key_arn)
         SnsTopicPolicy(self, "alerts-policy", arn=self.topic.arn, policy=json.dumps(_topic_policy(ctx, self.topic.arn)))
         for owner in props.owners:
-            SnsTopicSubscription(self, f"owner-{_slug(owner)}", topic_arn=self.topic.arn, protocol="email", endpoint=owner)
+            SnsTopicSubscription(self, f"owner-{owner_slug(owner)}", topic_arn=self.topic.arn, protocol="email", endpoint=owner)
 
         self.alarms: list[CloudwatchMetricAlarm] = []
         platform = {"Team": ctx.team, "Environment": ctx.environment, "Endpoint": endpoint_name}
@@ -102,7 +102,7 @@ class Monitoring(Construct):
         # without them it is the only drift alarm, at the default threshold.
         max_threshold = max([settings.drift_threshold_psi, *(feature_threshold(settings, f) for f in features)])
         self.drift_max = self._alarm(
-            "drift-max", NAMESPACE, "MaxFeaturePSI", platform, "Maximum", period, "GreaterThanThreshold",
+            DRIFT_MAX_KIND, NAMESPACE, "MaxFeaturePSI", platform, "Maximum", period, "GreaterThanThreshold",
             max_threshold, "notBreaching", f"Data drift: largest feature PSI on {endpoint_name} above {max_threshold} over the last window",
         )  # fmt: skip
         children = [*self.feature_alarms.values(), self.drift_max]
@@ -113,7 +113,7 @@ class Monitoring(Construct):
             alarm_description=f"Data drift on {endpoint_name}: a feature's PSI above its threshold (starts a retrain)",
             # Plain names keep the rule readable in the console; depends_on orders the creation, since
             # CloudWatch refuses a rule naming an alarm that does not exist yet.
-            alarm_rule=" OR ".join(f'ALARM("{ctx.alarm_name(kind)}")' for kind in self._drift_kinds(features)),
+            alarm_rule=ctx.drift_alarm_rule(features),
             alarm_actions=[self.topic.arn],
             ok_actions=[self.topic.arn],
             depends_on=children,
@@ -150,10 +150,6 @@ class Monitoring(Construct):
         self.rollback_alarm_names = [ctx.alarm_name(k) for k in ("latency-p99", "errors-5xx", "drift-max", "quality")]
         self.retrain_alarm_names = [ctx.alarm_name("drift"), ctx.alarm_name("quality")]
 
-    @staticmethod
-    def _drift_kinds(features: list[str]) -> list[str]:
-        return [*(f"drift-{feature}" for feature in features), "drift-max"]
-
     def _alarm(self, kind, namespace, metric, dimensions, statistic, period, operator, threshold, missing, description):
         percentile = re.fullmatch(r"p\d{1,2}(\.\d+)?", statistic) is not None
         alarm = CloudwatchMetricAlarm(
@@ -178,22 +174,12 @@ class Monitoring(Construct):
         return alarm
 
 
-def _check_features(settings: MonitoringSettings, features: list[str]) -> None:
-    duplicates = sorted({f for f in features if features.count(f) > 1})
-    if duplicates:
-        raise ValueError(f"monitored feature names repeat: {duplicates}")
-    if len(features) + 1 > MAX_COMPOSITE_CHILDREN:
-        raise ValueError(
-            f"{len(features)} monitored features: the drift composite alarm can name at most "
-            f"{MAX_COMPOSITE_CHILDREN} alarms (the features plus drift-max)"
-        )
-    unknown = sorted(set(settings.feature_thresholds) - set(features))
-    if features and unknown:
-        raise ValueError(f"monitoring.feature_thresholds names features the model does not take: {unknown}; inputs: {features}")
-
-
-def _slug(email: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", email.lower()).strip("-")
+def _check_features(ctx: TeamContext, settings: MonitoringSettings, features: list[str]) -> None:
+    """Validation (stacks/config*.py) refuses all of these with a located error; reaching one is a bug there."""
+    assert len(set(features)) == len(features), f"monitored feature names repeat: {features}"
+    assert len(features) + 1 <= MAX_COMPOSITE_CHILDREN, f"{len(features)} monitored features: too many for the drift composite"
+    assert set(settings.feature_thresholds) <= set(features), f"feature_thresholds name non-inputs: {settings.feature_thresholds}"
+    assert len(ctx.drift_alarm_rule(features)) <= COMPOSITE_ALARM_RULE_CHARS, "drift composite rule too long"
 
 
 def _topic_policy(ctx: TeamContext, topic_arn: str) -> dict:

@@ -39,13 +39,13 @@ class Registry(Construct):
             name: SagemakerModelPackageGroup(
                 self,
                 f"group-{name}",
-                model_package_group_name=f"{ctx.prefix}-{name}",
+                model_package_group_name=ctx.model_package_group_name(name),
                 model_package_group_description=f"Models of team {ctx.team} in {ctx.environment}",
             )
             for name in props.model_package_groups
         }
         # Plain name (not a token): event patterns and IAM ARNs of other constructs are built from it.
-        self.primary_group_name = f"{ctx.prefix}-{props.model_package_groups[0]}"
+        self.primary_group_name = ctx.model_package_group_name(props.model_package_groups[0])
         self.repositories: dict[str, EcrRepository] = {}
         for purpose in IMAGE_REPOSITORIES:
             repository = EcrRepository(

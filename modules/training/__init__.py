@@ -27,8 +27,9 @@ from constructs import Construct
 
 from modules.iam import service_trust_policy
 from modules.naming import TeamContext
+from modules.recipes import training_recipe
 from modules.training.tfjson import jsonencode
-from stacks.config_ml import TrainingSettings, has_instance_storage
+from stacks.config_ml import TrainingSettings
 
 # Artifacts bucket prefixes (docs/CONTRACTS.md, "Artifacts bucket layout") the role may read and write.
 READ_WRITE_PREFIXES = ("models/", "checkpoints/", "data-capture/", "baselines/")
@@ -66,7 +67,7 @@ class Training(Construct):
         self.role = IamRole(
             self,
             "execution-role",
-            name=f"{ctx.prefix}-sagemaker",
+            name=ctx.execution_role_name,
             assume_role_policy=service_trust_policy("sagemaker.amazonaws.com", ctx.account_id),
             description=f"SageMaker training jobs and models of {ctx.prefix}",
         )
@@ -93,27 +94,10 @@ class Training(Construct):
 
 def recipe(props: TrainingProps, role_arn: str) -> dict[str, Any]:
     """The training recipe (docs/CONTRACTS.md, "Recipes"); tokens inside are resolved by Terraform."""
-    settings = props.settings
-    artifacts = f"s3://{props.artifacts_bucket_name}"
-    return {
-        "image_uri": settings.image.uri(props.training_repository_url),
-        "instance_type": settings.instance_type,
-        "instance_count": settings.instance_count,
-        "volume_size_gb": settings.volume_size_gb,
-        "max_runtime_seconds": settings.max_runtime_hours * 3600,
-        "spot": {"enabled": settings.spot, "max_wait_seconds": settings.max_wait_hours * 3600 if settings.spot else None},
-        "checkpoint_s3_uri": f"{artifacts}/checkpoints",
-        "output_s3_uri": f"{artifacts}/models",
-        "kms_key_arn": props.kms_key_arn,
-        # The training volume's key: none for types with instance storage, which SageMaker refuses.
-        "volume_kms_key_arn": None if has_instance_storage(settings.instance_type) else props.kms_key_arn,
-        "role_arn": role_arn,
-        "hyperparameters": dict(settings.hyperparameters),
-        "vpc": settings.vpc.model_dump() if settings.vpc else None,
-        "network_isolation": settings.network_isolation,
-        "code_commit": settings.code_commit,
-        "training_data": {"bucket": props.curated_bucket_name, "prefix": settings.data_prefix},
-    }
+    return training_recipe(
+        props.settings, repository_url=props.training_repository_url, artifacts_bucket=props.artifacts_bucket_name,
+        curated_bucket=props.curated_bucket_name, kms_key_arn=props.kms_key_arn, role_arn=role_arn,
+    )
 
 
 def execution_policy(props: TrainingProps) -> dict[str, Any]:

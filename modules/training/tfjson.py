@@ -21,6 +21,14 @@ from cdktf import Fn, Token
 _CONTROL = re.compile(r"[\x00-\x1f]")
 
 
+def template_literal(text: str) -> str:
+    """`text` for a plain string attribute, read back verbatim by Terraform: every string in a Terraform
+    JSON file is a template, so `${` and `%{` are doubled (`$${`, `%%{`). cdktf writes plain attribute
+    strings unchanged, so this is the one escape for free text from the config outside `jsonencode`
+    (inside `Fn.jsonencode` cdktf escapes `${` itself and `_hcl_string` below escapes the rest)."""
+    return text.replace("${", "$${").replace("%{", "%%{")
+
+
 def _hcl_string(value: str) -> str:
     value = value.replace("\\", "\\\\").replace('"', '\\"').replace("%{", "%%{")
     return _CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", value)

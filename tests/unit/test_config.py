@@ -68,7 +68,7 @@ BAD = [
     ("environments.0.account_id", 111111111111, "environments[0].account_id", "string"),
     ("environments.1.state_backend", DELETE, "environments[1]", "needs state_backend"),
     ("environments.2.emulator_endpoint", "localhost:4566", "environments[2].emulator_endpoint", "does not match"),
-    ("platform.region", "moon-1", "platform.region", "does not match"),
+    ("platform.region", "moon-1", "platform.region", "not a region of the aws partition"),
     ("platform.colour", "blue", "platform.colour", "unknown key"),
     ("teams.0.settings.data.noncurrent_version_days", 0, "teams[0].settings.data.noncurrent_version_days", "greater than or equal to 1"),
     ("teams.0.settings.log_retention_days", 42, "teams[0].settings", "log_retention_days must be one of"),

@@ -85,7 +85,7 @@ BAD = [
     ("range low == high", lambda d: feat(d, 2).update(range=[5, 5]), "feature_sets[0].features[2].range", "low must be below high"),
     ("range low > high", lambda d: feat(d, 2).update(range=[10, 1]), "feature_sets[0].features[2].range", "low must be below high"),
     ("range of three", lambda d: feat(d, 2).update(range=[0, 1, 2]), "feature_sets[0].features[2].range", "at most 2 items"),
-    ("infinite range", lambda d: feat(d, 2).update(range=[0, "inf"]), "feature_sets[0].features[2].range[1]", "finite number"),
+    ("infinite range", lambda d: feat(d, 2).update(range=[0, float("inf")]), "feature_sets[0].features[2].range[1]", "finite number"),
     ("categories on numeric", lambda d: feat(d, 2).update(categories=["a"]), "feature_sets[0].features[2].categories", "not to a Fractional feature"),
     ("empty categories", lambda d: feat(d, 3).update(categories=[]), "feature_sets[0].features[3].categories", "must not be empty"),
     ("repeated category", lambda d: feat(d, 3).update(categories=["a", "b", "a"]), "feature_sets[0].features[3].categories", "listed more than once: ['a']"),

@@ -1,0 +1,33 @@
+"""The training recipe document (docs/CONTRACTS.md, "Recipes"), without cdktf: the training construct
+writes it with Terraform tokens inside, and config validation renders it with the names the tokens
+will resolve to, to check it fits in a standard SSM parameter before anything is synthesized."""
+from __future__ import annotations
+
+from typing import Any
+
+from stacks.config_ml import TrainingSettings, has_instance_storage
+
+
+def training_recipe(
+    settings: TrainingSettings, *, repository_url: str, artifacts_bucket: str, curated_bucket: str, kms_key_arn: str, role_arn: str
+) -> dict[str, Any]:
+    artifacts = f"s3://{artifacts_bucket}"
+    return {
+        "image_uri": settings.image.uri(repository_url),
+        "instance_type": settings.instance_type,
+        "instance_count": settings.instance_count,
+        "volume_size_gb": settings.volume_size_gb,
+        "max_runtime_seconds": settings.max_runtime_hours * 3600,
+        "spot": {"enabled": settings.spot, "max_wait_seconds": settings.max_wait_hours * 3600 if settings.spot else None},
+        "checkpoint_s3_uri": f"{artifacts}/checkpoints",
+        "output_s3_uri": f"{artifacts}/models",
+        "kms_key_arn": kms_key_arn,
+        # The training volume's key: none for types with instance storage, which SageMaker refuses.
+        "volume_kms_key_arn": None if has_instance_storage(settings.instance_type) else kms_key_arn,
+        "role_arn": role_arn,
+        "hyperparameters": dict(settings.hyperparameters),
+        "vpc": settings.vpc.model_dump() if settings.vpc else None,
+        "network_isolation": settings.network_isolation,
+        "code_commit": settings.code_commit,
+        "training_data": {"bucket": curated_bucket, "prefix": settings.data_prefix},
+    }
