@@ -87,19 +87,22 @@ def _train(args: argparse.Namespace) -> int:
 
 def parser() -> argparse.ArgumentParser:
     # Options are accepted before or after the command (`main.py --config F validate` and
-    # `main.py validate --config F`): the subcommands repeat them with SUPPRESS as default, so a value
-    # given before the command is not reset by the subcommand's default.
-    common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
-    common.add_argument("--config", help="platform YAML (default: $MLP_CONFIG or platform.yaml)")
-    synth_options = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
-    synth_options.add_argument("--stacks", help="comma-separated stack names (default: $MLP_STACKS or all)")
-    synth_options.add_argument("--outdir", help="output folder (default: cdktf.out, or $CDKTF_OUTDIR under the cdktf CLI)")
+    # `main.py validate --config F`): the subcommands declare them again with SUPPRESS as default, so a
+    # value given before the command is not reset by the subcommand's default. (Separate parser objects:
+    # argparse's `parents` shares action objects, and set_defaults on one would change the other.)
+    def options(synth: bool, default: object) -> argparse.ArgumentParser:
+        holder = argparse.ArgumentParser(add_help=False, argument_default=default)
+        holder.add_argument("--config", help="platform YAML (default: $MLP_CONFIG or platform.yaml)")
+        if synth:
+            holder.add_argument("--stacks", help="comma-separated stack names (default: $MLP_STACKS or all)")
+            holder.add_argument("--outdir", help="output folder (default: cdktf.out, or $CDKTF_OUTDIR under the cdktf CLI)")
+        return holder
 
-    root = argparse.ArgumentParser(prog="main.py", description=__doc__.split("\n\n")[0], parents=[common, synth_options])
-    root.set_defaults(config=None, stacks=None, outdir=None)
+    common, synth_options = options(False, argparse.SUPPRESS), options(True, argparse.SUPPRESS)
+    root = argparse.ArgumentParser(prog="main.py", description=__doc__.split("\n\n")[0], parents=[options(True, None)])
     sub = root.add_subparsers(dest="command")
 
-    sub.add_parser("synth", parents=[common, synth_options], help="synthesize stacks into cdktf.out (the default command)").set_defaults(run=_synth)
+    sub.add_parser("synth", parents=[synth_options], help="synthesize stacks into cdktf.out (the default command)").set_defaults(run=_synth)
     sub.add_parser("validate", parents=[common], help="validate the config and list its stacks").set_defaults(run=_validate)
 
     emulator = sub.add_parser("emulator", help="run the embedded AWS emulator (moto server) in the foreground")

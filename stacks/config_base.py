@@ -42,13 +42,13 @@ def is_escaped(field: Any) -> bool:
     return isinstance(extra, dict) and extra.get("terraform_text") == TERRAFORM_ESCAPED["terraform_text"]
 
 
-def _arms(annotation: Any) -> list[Any]:
+def annotation_arms(annotation: Any) -> list[Any]:
     """The alternatives of `X | None` / `Optional[X]` / `Annotated[X, ...]`, each unwrapped."""
     origin = typing.get_origin(annotation)
     if origin is typing.Annotated:
-        return _arms(typing.get_args(annotation)[0])
+        return annotation_arms(typing.get_args(annotation)[0])
     if origin in (typing.Union, types.UnionType):
-        return [arm for arg in typing.get_args(annotation) for arm in _arms(arg)]
+        return [arm for arg in typing.get_args(annotation) for arm in annotation_arms(arg)]
     return [annotation]
 
 
@@ -61,7 +61,7 @@ def _texts(annotation: Any, value: Any, loc: Loc) -> list[tuple[Loc, str]]:
     are left to their own validator, and the walk follows the declared type only (so a hostile value
     such as an alias bomb in a list of strings is never descended into)."""
     found: list[tuple[Loc, str]] = []
-    for arm in _arms(annotation):
+    for arm in annotation_arms(annotation):
         origin, args = typing.get_origin(arm), typing.get_args(arm)
         if _is_model(arm):
             continue
