@@ -1,5 +1,9 @@
 """Team isolation: no IAM policy in team A's stack grants anything on team B's resources in the same
-environment (account), for every ordered pair of teams of the example config.
+account, for every ordered pair of stacks of the example config and of generated multi-team configs
+(hypothesis: team names built to nest, such as `fraud-dev` or `fraud-dev-tools` beside `fraud`, and
+environments that share an account). A generated config is either refused by validation with a located
+problem naming the nesting or clash, or synthesized and checked over all its pairs; a positive control
+synthesizes a nesting config that bypasses validation and shows the check finds the grants.
 
 Statements are evaluated with moto's IAM evaluator (`moto.iam.access_control.IAMPolicy`), which matches
 wildcards in actions and resources, instead of hand-written string matching. Terraform tokens in A's
@@ -28,11 +32,16 @@ import copy
 import itertools
 import json
 import re
+from collections import Counter
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from moto.iam.access_control import IAMPolicy, PermissionResult
 
-from stacks.config import resource_prefix, stack_name
+from stacks.config import ConfigError, parse_config, resource_prefix, stack_name
+from tests.config_cases import example
+from tests.synth import synth
 
 TOKEN = re.compile(r"\$\{([a-z0-9_]+)\.([^.}]+)\.(arn|id|name|bucket)\}")
 
@@ -67,7 +76,7 @@ ACTIONS = {
     "queue": ["sqs:SendMessage", "sqs:ReceiveMessage", "sqs:PurgeQueue"],
 }
 
-FIGURES = {"pairs": 0, "statements": 0, "evaluations": 0, "trust_statements": 0}
+FIGURES = Counter()
 
 
 def environment_pairs(config):
@@ -78,9 +87,27 @@ def environment_pairs(config):
             yield environment.name, environment.account_id, config.platform.region, a, b
 
 
-def team_resources(platform, team, environment, account, region):
-    """(kind, ARN) of every resource of `team` in `environment` that another team must not touch (CONTRACTS.md)."""
+def account_pairs(config):
+    """((team A, env A), (team B, env B), account) for every ordered pair of distinct stacks in one account."""
+    stacks = [(t, config.environment(e)) for t in config.teams for e in t.environments]
+    for (ta, ea), (tb, eb) in itertools.permutations(stacks, 2):
+        if ea.account_id == eb.account_id:
+            yield (ta, ea.name), (tb, eb.name), ea.account_id
+
+
+def expected_pairs(config):
+    """How many ordered stack pairs share an account: sum over accounts of n * (n - 1)."""
+    per_account = Counter(config.environment(e).account_id for t in config.teams for e in t.environments)
+    return sum(n * (n - 1) for n in per_account.values())
+
+
+def team_resources(platform, team, environment, account, region, spec=None):
+    """(kind, ARN) of every resource of `team` in `environment` that another team must not touch (CONTRACTS.md).
+    `spec` (the TeamSpec) gives the team's own feature sets and model package groups."""
     prefix = resource_prefix(platform, team, environment)
+    feature_sets = ([s.name for s in spec.settings.features.feature_sets] if spec and spec.settings.features
+                    else ["transactions", "sessions"])
+    groups = list(spec.settings.registry.model_package_groups) if spec else ["models"]
     arn = lambda service, rest: f"arn:aws:{service}:{region}:{account}:{rest}"  # noqa: E731
     found = []
     for purpose in ("raw", "curated", "artifacts", "logs"):
@@ -90,11 +117,10 @@ def team_resources(platform, team, environment, account, region):
                   ("models/r1/model.tar.gz", "training/part-0.csv", "features/definitions.json", "x")]
     found += [("kms", arn("kms", f"key/{team}-{environment}-key-id")), ("kms", arn("kms", f"alias/{prefix}"))]
     found += [("ecr", arn("ecr", f"repository/{prefix}-{repo}")) for repo in ("training", "inference")]
-    found += [("model-package-group", arn("sagemaker", f"model-package-group/{prefix}-models")),
-              ("model-package", arn("sagemaker", f"model-package/{prefix}-models/1")),
-              ("feature-group", arn("sagemaker", f"feature-group/{prefix}-transactions")),
-              ("feature-group", arn("sagemaker", f"feature-group/{prefix}-sessions")),
-              ("endpoint", arn("sagemaker", f"endpoint/{prefix}")),
+    found += [("model-package-group", arn("sagemaker", f"model-package-group/{prefix}-{g}")) for g in groups]
+    found += [("model-package", arn("sagemaker", f"model-package/{prefix}-{g}/1")) for g in groups]
+    found += [("feature-group", arn("sagemaker", f"feature-group/{prefix}-{name}")) for name in feature_sets]
+    found += [("endpoint", arn("sagemaker", f"endpoint/{prefix}")),
               ("endpoint-config", arn("sagemaker", f"endpoint-config/{prefix}-v1-abcdef12")),
               ("model", arn("sagemaker", f"model/{prefix}-v1")),
               ("training-job", arn("sagemaker", f"training-job/{prefix}-20240101t000000z-abcdef")),
@@ -169,18 +195,84 @@ def cross_team_grants(statements, foreign_resources):
     return violations
 
 
-def test_no_team_policy_grants_anything_on_another_teams_resources(example_config, stacks):
-    platform = example_config.platform.name
-    checked = 0
-    for environment, account, region, a, b in environment_pairs(example_config):
+def grants_between_stacks(config, stacks):
+    """Every grant of a stack's role policies on another stack's resources in the same account."""
+    platform, region = config.platform.name, config.platform.region
+    violations, checked = [], 0
+    for (team_a, env_a), (team_b, env_b), account in account_pairs(config):
         FIGURES["pairs"] += 1
-        stack = stacks[stack_name(a, environment)]
+        checked += 1
+        stack = stacks[stack_name(team_a.name, env_a)]
         statements = list(identity_statements(stack, account, region))
         assert statements, f"{stack.name}: no role policy statements found; the test would prove nothing"
-        violations = cross_team_grants(statements, team_resources(platform, b, environment, account, region))
-        assert violations == [], f"{stack.name} grants access to {b}-{environment}: {violations}"
-        checked += 1
-    assert checked == 6  # fraud<->recsys in dev, prod and local
+        foreign = team_resources(platform, team_b.name, env_b, account, region, team_b)
+        violations += [(stack.name, stack_name(team_b.name, env_b), *v) for v in cross_team_grants(statements, foreign)]
+    assert checked == expected_pairs(config)
+    return violations
+
+
+def test_no_team_policy_grants_anything_on_another_teams_resources(example_config, stacks):
+    assert grants_between_stacks(example_config, stacks) == []
+
+
+# Team names built from parts that nest (`fraud`, `fraud-dev`, `fraud-dev-tools`, ...).
+NESTING_NAMES = st.lists(st.sampled_from(["fraud", "dev", "tools", "qa"]), min_size=1, max_size=2).map("-".join)
+GENERATED = Counter()
+
+
+@st.composite
+def multi_team_configs(draw):
+    data = example()
+    shared = draw(st.booleans())  # dev and local in one account: stacks of both environments must not nest
+    if shared:
+        data["environments"][2]["account_id"] = data["environments"][0]["account_id"]
+    first = draw(NESTING_NAMES)
+    # Half the time a second team is built to nest in the first one's dev or local prefix.
+    nesting = st.sampled_from(["dev", "local"]).map(lambda env: f"{first}-{env}") | st.sampled_from(["dev-tools", "local-qa"]).map(lambda tail: f"{first}-{tail}")
+    names = list(dict.fromkeys([first, *draw(st.lists(NESTING_NAMES | nesting, min_size=1, max_size=2))]))
+    if len(names) < 2:
+        names.append(f"{first}-qa")
+    template = data["teams"][1]  # recsys: features and defaults
+    teams = []
+    for name in names:
+        team = copy.deepcopy(template)
+        team.update(name=name, owners=[f"{name}@example.com"], environments=draw(
+            st.lists(st.sampled_from(["dev", "local"]), min_size=1, max_size=2, unique=True)))
+        teams.append(team)
+    data["teams"] = teams
+    return data
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(data=multi_team_configs())
+def test_generated_multi_team_configs_are_refused_or_isolated(tmp_path_factory, data):
+    GENERATED["configs"] += 1
+    try:
+        config = parse_config(data)
+    except ConfigError as error:
+        GENERATED["refused (nesting)"] += 1
+        assert error.problems and all("nests inside" in p or "is also" in p for p in error.problems), error.problems
+        return
+    GENERATED["synthesized"] += 1
+    stacks = synth(config, tmp_path_factory.mktemp("teams"))
+    GENERATED["pairs checked"] += expected_pairs(config)
+    assert grants_between_stacks(config, stacks) == []
+
+
+def test_positive_control_a_nesting_config_that_skips_validation_is_flagged(tmp_path):
+    """fraud and fraud-dev-tools in dev (what validation now refuses), built without validation: the
+    check finds fraud-dev's wildcards on fraud-dev-tools-dev's resources, so it can fail."""
+    data = example()
+    data["teams"] = [data["teams"][1], copy.deepcopy(data["teams"][1])]
+    data["teams"][0].update(name="fraud", environments=["dev"])
+    data["teams"][1].update(name="tools", environments=["dev"])
+    config = parse_config(data)
+    nested = config.teams[1].model_copy(update={"name": "fraud-dev-tools"})
+    config = config.model_copy(update={"teams": [config.teams[0], nested]})
+    with pytest.raises(ConfigError, match="nests inside"):
+        parse_config(config.model_dump(mode="json"))
+    violations = grants_between_stacks(config, synth(config, tmp_path))
+    assert any(a == "fraud-dev" and b == "fraud-dev-tools-dev" for a, b, *_ in violations), violations
 
 
 def test_each_team_can_reach_its_own_resources(example_config, stacks):
@@ -276,6 +368,7 @@ def test_no_team_policy_lets_a_principal_retag_itself(example_config, stacks):
 
 
 def test_zz_report_figures():
-    print(f"\nteam isolation: {FIGURES['pairs']} ordered team pairs, {FIGURES['statements']} statement checks, "
-          f"{FIGURES['evaluations']} action/resource evaluations, {FIGURES['trust_statements']} trust statements")
+    print(f"\nteam isolation: {FIGURES['pairs']} ordered stack pairs, {FIGURES['statements']} statement checks, "
+          f"{FIGURES['evaluations']} action/resource evaluations, {FIGURES['trust_statements']} trust statements; "
+          f"generated configs: {dict(GENERATED)}")
     assert FIGURES["evaluations"] > 0
