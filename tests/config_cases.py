@@ -15,6 +15,12 @@ from stacks.config_base import annotation_arms, is_escaped
 
 KEY, VALUE = "<key>", "<value>"  # path elements: a map's (first) key, or its (first) value
 CANARY_FILE = "/etc/hostname"
+# The free-text fields the stack escapes for Terraform (TERRAFORM_ESCAPED) that accept a template: a
+# hyperparameter value (written through tfjson.jsonencode) and a feature description (template_literal).
+ACCEPTED_ESCAPED_FIELDS = (
+    ("teams", 0, "settings", "training", "hyperparameters", VALUE),
+    ("teams", 0, "settings", "features", "feature_sets", 0, "features", 0, "description"),
+)
 CANARIES = (f'${{file("{CANARY_FILE}")}}', f'%{{ if true }}x%{{ endif }}${{file("{CANARY_FILE}")}}')
 
 
