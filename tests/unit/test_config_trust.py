@@ -129,7 +129,7 @@ HOSTILE = [
     ("model data in another team's bucket", lambda d: settings_of(d)["serving"].update(bootstrap_model={"model_data_url": "s3://mlp-recsys-dev-artifacts-111111111111/models/m.tar.gz"}), "teams[0].settings.serving.bootstrap_model.model_data_url", "outside"),
     ("e-mail list in one owner", lambda d: team(d).update(owners=["a,b;c@x.y"]), "teams[0].owners[0]", "does not match"),
     ("e-mail with a display name", lambda d: team(d).update(owners=["Ann <ann@example.com>"]), "teams[0].owners[0]", "does not match"),
-    ("too many budget alerts", lambda d: settings_of(d)["budget"].update(alert_thresholds_percent=[10, 20, 30, 40, 50]), "teams[0].settings.budget.alert_thresholds_percent", "at most 4"),
+    ("too many budget alerts", lambda d: settings_of(d)["budget"].update(alert_thresholds_percent=list(range(10, 110, 10))), "teams[0].settings.budget.alert_thresholds_percent", "at most 9"),
     # valid and meaningless
     ("negative AUC threshold", lambda d: settings_of(d)["monitoring"].update(quality_threshold=-0.5), "teams[0].settings.monitoring", "outside [0.0, 1.0]"),
     ("thresholds without features", lambda d: settings_of(d, 1)["monitoring"].update(feature_thresholds={"x": 0.2}) or settings_of(d, 1).pop("features"), "teams[1].settings.monitoring.feature_thresholds", "need features"),
