@@ -14,8 +14,8 @@ from typing import Annotated, Any
 import yaml
 from pydantic import AfterValidator, Field, StringConstraints, ValidationError, model_validator
 
-from stacks.aws_limits import AWS_REGIONS, MAX_EMAIL_SUBSCRIBERS
 from modules.naming import owner_slug
+from stacks.aws_limits import AWS_REGIONS, MAX_EMAIL_SUBSCRIBERS
 from stacks.config_base import Strict, fail
 from stacks.config_deploy import deploy_problems
 from stacks.config_features import FeaturesSpec
