@@ -35,6 +35,20 @@ if [ "$(cat "$scan_stamp" 2>/dev/null)" != "$scan_want" ]; then
   echo "$scan_want" > "$scan_stamp"
 fi
 
+# The model-code venv (requirements-models.txt: PyTorch CPU, numpy, pandas, scikit-learn): plays the
+# Python of AWS's PyTorch framework containers. Only the tests that run the reference models use it,
+# in child processes (emulator/container.py). About 1.3 GB installed.
+if [ ! -x .venv-models/bin/python ]; then
+  "$python_bin" -m venv .venv-models
+fi
+models_stamp=.venv-models/.requirements.sha256
+models_want="$(sha256sum requirements-models.txt | cut -d' ' -f1)"
+if [ "$(cat "$models_stamp" 2>/dev/null)" != "$models_want" ]; then
+  echo "setup: installing the model-code packages (requirements-models.txt)"
+  .venv-models/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-models.txt
+  echo "$models_want" > "$models_stamp"
+fi
+
 if command -v npm >/dev/null 2>&1; then
   if [ ! -x node_modules/.bin/cdktf ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
     echo "setup: installing cdktf-cli (package-lock.json)"
