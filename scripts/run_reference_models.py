@@ -1,0 +1,89 @@
+"""Train and serve the reference models on this host, with no emulator and no AWS: the GPU check.
+
+    python3 scripts/run_reference_models.py            # both example teams
+    python3 scripts/run_reference_models.py --teams fraud --rows 20000 --keep /tmp/runs
+
+Needs only Python 3 with PyTorch, numpy, pandas and scikit-learn (what AWS's PyTorch framework
+containers carry; no project venv). For each example team it generates training data from the team's
+feature definitions (model_code/examples/<team>.json), packs the team's code bundle, runs its
+training entry point under SageMaker's container contract (emulator/container.py: local files in the
+container layout, the data in a `train` channel), then loads the model with the inference entry point
+and answers a CSV and a JSON request. It prints the device the training used (`cuda` when PyTorch sees
+a GPU) and the holdout metric, and exits non-zero when a run fails.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from emulator import traffic  # noqa: E402  (standard library only)
+from emulator.container import invoke, run_training  # noqa: E402
+from ops.code_bundle import pack  # noqa: E402
+
+EXAMPLES = ROOT / "model_code" / "examples"
+
+
+def run_team(team: str, rows: int, root: Path, python: str, epochs: str | None) -> bool:
+    example = json.loads((EXAMPLES / f"{team}.json").read_text())
+    definitions = example["definitions"]
+    data = traffic.training_csv(definitions, rows, seed=7, problem_type=example["problem_type"])
+    bundle = pack(ROOT / "model_code" / team)
+    hyperparameters = dict(example["hyperparameters"])
+    if epochs:
+        hyperparameters["epochs"] = epochs
+    print(f"[{team}] bundle sha256 {bundle.sha256} ({len(bundle.data)} bytes); {rows} rows; hyperparameters {hyperparameters}", flush=True)
+    result = run_training(bundle.data, root / team, hyperparameters=hyperparameters, python=python, channels={
+        "train": {"train.csv": data},
+        "definitions": {"definitions.json": json.dumps(definitions).encode()},
+    })
+    if result.status != "Completed":
+        print(result.logs[-4000:])
+        print(f"[{team}] training {result.status}: {result.failure_reason}")
+        return False
+    evaluation = json.loads((result.model_dir / "evaluation.json").read_text())
+    print(f"[{team}] device={evaluation['device']} holdout {evaluation['metric']}={evaluation['value']:.4f} "
+          f"({evaluation['holdout_rows']} holdout rows, {evaluation['train_rows']} training rows, "
+          f"{evaluation['epochs']} epochs) in {result.seconds:.1f} s", flush=True)
+
+    sample = list(csv.DictReader(io.StringIO(data.decode())))[:3]
+    order = definitions["model_inputs"]["features"]
+    as_csv = "".join(",".join(row[name] for name in order) + "\n" for row in sample).encode()
+    as_json = json.dumps({"instances": [{name: row[name] for name in order} for row in sample]}).encode()
+    answers = invoke(result.root / "code", result.model_dir, [(as_csv, "text/csv", "text/csv"),
+                                                              (as_json, "application/json", "application/json")], python=python)
+    for answer, kind in zip(answers, ("CSV", "JSON")):
+        print(f"[{team}] inference, {kind} request of {len(sample)} rows -> {answer.status} {answer.body.strip()!r}")
+    return all(answer.status == 200 for answer in answers)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--teams", default=",".join(sorted(p.stem for p in EXAMPLES.glob("*.json"))))
+    parser.add_argument("--rows", type=int, default=5000, help="generated training rows per team")
+    parser.add_argument("--epochs", help="override the team's epochs hyperparameter")
+    parser.add_argument("--keep", type=Path, help="keep the container roots here (default: a temporary directory)")
+    parser.add_argument("--python", default=sys.executable, help="the interpreter that plays the container's Python")
+    args = parser.parse_args(argv)
+    root = args.keep or Path(tempfile.mkdtemp(prefix="mlp-reference-"))
+    if args.keep and args.keep.exists():
+        shutil.rmtree(args.keep)
+    try:
+        ok = [run_team(team, args.rows, root, args.python, args.epochs) for team in args.teams.split(",")]
+    finally:
+        if not args.keep:
+            shutil.rmtree(root, ignore_errors=True)
+    print("all reference runs completed" if all(ok) else "some reference runs FAILED")
+    return 0 if all(ok) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
