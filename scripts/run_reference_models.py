@@ -32,27 +32,33 @@ from ops.code_bundle import pack  # noqa: E402
 EXAMPLES = ROOT / "model_code" / "examples"
 
 
-def run_team(team: str, rows: int, root: Path, python: str, epochs: str | None) -> bool:
+def team_job(team: str, rows: int, epochs: str | None = None) -> dict:
+    """What a local run of `team` trains on: its example inputs, generated data, bundle, hyperparameters, channels."""
     example = json.loads((EXAMPLES / f"{team}.json").read_text())
     definitions = example["definitions"]
     data = traffic.training_csv(definitions, rows, seed=7, problem_type=example["problem_type"])
-    bundle = pack(ROOT / "model_code" / team)
-    hyperparameters = dict(example["hyperparameters"])
-    if epochs:
-        hyperparameters["epochs"] = epochs
-    print(f"[{team}] bundle sha256 {bundle.sha256} ({len(bundle.data)} bytes); {rows} rows; hyperparameters {hyperparameters}", flush=True)
-    result = run_training(bundle.data, root / team, hyperparameters=hyperparameters, python=python, channels={
-        "train": {"train.csv": data},
-        "definitions": {"definitions.json": json.dumps(definitions).encode()},
-    })
+    hyperparameters = dict(example["hyperparameters"], **({"epochs": epochs} if epochs else {}))
+    channels = {"train": {"train.csv": data}, "definitions": {"definitions.json": json.dumps(definitions).encode()}}
+    return {"example": example, "data": data, "bundle": pack(ROOT / "model_code" / team),
+            "hyperparameters": hyperparameters, "channels": channels}
+
+
+def run_team(team: str, rows: int, root: Path, python: str, epochs: str | None) -> bool:
+    job = team_job(team, rows, epochs)
+    definitions, data, bundle = job["example"]["definitions"], job["data"], job["bundle"]
+    print(f"[{team}] bundle sha256 {bundle.sha256} ({len(bundle.data)} bytes); {rows} rows; "
+          f"hyperparameters {job['hyperparameters']}", flush=True)
+    result = run_training(bundle.data, root / team, hyperparameters=job["hyperparameters"], python=python,
+                          channels=job["channels"])
     if result.status != "Completed":
         print(result.logs[-4000:])
         print(f"[{team}] training {result.status}: {result.failure_reason}")
         return False
     evaluation = json.loads((result.model_dir / "evaluation.json").read_text())
+    trained = [line.split("=", 1)[1] for line in result.logs.splitlines() if line.startswith("training_seconds=")]
     print(f"[{team}] device={evaluation['device']} holdout {evaluation['metric']}={evaluation['value']:.4f} "
           f"({evaluation['holdout_rows']} holdout rows, {evaluation['train_rows']} training rows, "
-          f"{evaluation['epochs']} epochs) in {result.seconds:.1f} s", flush=True)
+          f"{evaluation['epochs']} epochs); training {float(trained[-1]):.1f} s, whole job {result.seconds:.1f} s", flush=True)
 
     sample = list(csv.DictReader(io.StringIO(data.decode())))[:3]
     order = definitions["model_inputs"]["features"]
