@@ -87,35 +87,31 @@ class Hyperparameters:
         return self._values.get(name, default)
 
     def integer(self, name: str, default: int, minimum: int | None = None) -> int:
-        text = self._values.get(name)
-        if text is None:
-            return default
-        try:
-            value = int(text)
-        except ValueError:
-            raise HyperparameterError(f"hyperparameter {name}: {text!r} is not an integer") from None
+        value = self._parsed(name, default, int, "an integer")
         if minimum is not None and value < minimum:
             raise HyperparameterError(f"hyperparameter {name}: {value} is below the minimum {minimum}")
         return value
 
     def number(self, name: str, default: float, *, above: float | None = None, at_least: float | None = None,
                below: float | None = None) -> float:
+        value = self._parsed(name, default, float, "a number")
+        if not math.isfinite(value):
+            raise HyperparameterError(f"hyperparameter {name}: {value!r} is not a finite number")
+        for bound, ok, word in ((above, above is None or value > above, "above"),
+                                (at_least, at_least is None or value >= at_least, "at least"),
+                                (below, below is None or value < below, "below")):
+            if not ok:
+                raise HyperparameterError(f"hyperparameter {name}: {value!r} must be {word} {bound!r}")
+        return value
+
+    def _parsed(self, name: str, default: Any, convert: Callable[[str], Any], kind: str) -> Any:
         text = self._values.get(name)
         if text is None:
             return default
         try:
-            value = float(text)
+            return convert(text)
         except ValueError:
-            raise HyperparameterError(f"hyperparameter {name}: {text!r} is not a number") from None
-        bounds = [(above, value > above if above is not None else True, "above"),
-                  (at_least, value >= at_least if at_least is not None else True, "at least"),
-                  (below, value < below if below is not None else True, "below")]
-        if not math.isfinite(value):
-            raise HyperparameterError(f"hyperparameter {name}: {text!r} is not a finite number")
-        for bound, ok, word in bounds:
-            if not ok:
-                raise HyperparameterError(f"hyperparameter {name}: {value!r} must be {word} {bound!r}")
-        return value
+            raise HyperparameterError(f"hyperparameter {name}: {text!r} is not {kind}") from None
 
 
 def _decode(value: Any) -> str:

@@ -80,6 +80,8 @@ def make_handlers(build_network: Callable[[int, Mapping[str, Any]], torch.nn.Mod
         directory = Path(model_dir)
         spec = json.loads((directory / MODEL_SPEC_FILE).read_text())
         where = device()
+        if where.type == "cpu":
+            torch.set_num_threads(1)  # one thread per serving worker: the toolkit scales by workers
         network = build_network(int(spec["input_width"]), spec["network_args"])
         network.load_state_dict(torch.load(directory / MODEL_FILE, map_location=where, weights_only=True))
         network.to(where).eval()

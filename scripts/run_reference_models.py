@@ -18,6 +18,7 @@ import csv
 import io
 import json
 import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -71,6 +72,19 @@ def run_team(team: str, rows: int, root: Path, python: str, epochs: str | None) 
     return all(answer.status == 200 for answer in answers)
 
 
+PREFLIGHT = ("import sys, numpy, pandas, sklearn, torch; cuda = torch.cuda.is_available(); "
+             "print(f'python {sys.version.split()[0]}, torch {torch.__version__}, numpy {numpy.__version__}, '"
+             "f'pandas {pandas.__version__}, scikit-learn {sklearn.__version__}; cuda available: {cuda}'"
+             "+ (f' ({torch.cuda.device_count()} x {torch.cuda.get_device_name(0)})' if cuda else ''))")
+
+
+def preflight(python: str) -> bool:
+    """Say what the container's Python has (and whether PyTorch sees a GPU) before training anything."""
+    done = subprocess.run([python, "-c", PREFLIGHT], capture_output=True, text=True)
+    print(done.stdout.strip() or f"{python} cannot run the reference models: {done.stderr.strip().splitlines()[-1:]}", flush=True)
+    return done.returncode == 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--teams", default=",".join(sorted(p.stem for p in EXAMPLES.glob("*.json"))))
@@ -79,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", type=Path, help="keep the container roots here (default: a temporary directory)")
     parser.add_argument("--python", default=sys.executable, help="the interpreter that plays the container's Python")
     args = parser.parse_args(argv)
+    if not preflight(args.python):
+        return 1
     root = args.keep or Path(tempfile.mkdtemp(prefix="mlp-reference-"))
     if args.keep and args.keep.exists():
         shutil.rmtree(args.keep)

@@ -113,3 +113,30 @@ def test_refuses_a_root_that_is_not_empty(tmp_path: Path):
     (tmp_path / "job" / "left-over").write_text("")
     with pytest.raises(ContainerError, match="not empty"):
         run_training(bundle(), tmp_path / "job", python=sys.executable)
+
+
+def test_hyperparameters_decode_the_sdks_json_strings_and_name_bad_values():
+    from modelkit.container import HyperparameterError, Hyperparameters
+    hp = Hyperparameters({"epochs": "20", "optimizer": '"adam"', "rate": "0.05", "depth": 3, "bad": "2x", "neg": "-1"})
+    assert hp.integer("epochs", 1) == 20 and hp.get("optimizer") == "adam" and hp.integer("depth", 1) == 3
+    assert hp.number("rate", 0.1, above=0.0) == 0.05 and hp.integer("absent", 7) == 7
+    for call, message in [(lambda: hp.integer("bad", 1), "hyperparameter bad: '2x' is not an integer"),
+                          (lambda: hp.integer("neg", 1, minimum=1), "hyperparameter neg: -1 is below the minimum 1"),
+                          (lambda: hp.number("rate", 0.1, below=0.01), "hyperparameter rate: 0.05 must be below 0.01"),
+                          (lambda: Hyperparameters({"x": "nan"}).number("x", 1.0), "x: nan is not a finite number")]:
+        with pytest.raises(HyperparameterError) as error:
+            call()
+        assert message in str(error.value)
+
+
+def test_container_paths_follow_the_sm_variables_and_default_to_opt_ml(tmp_path: Path):
+    from modelkit.container import ContainerPaths
+    (tmp_path / "input" / "data" / "train").mkdir(parents=True)
+    paths = ContainerPaths.from_environ({"SM_INPUT_DIR": str(tmp_path / "input"), "SM_MODEL_DIR": str(tmp_path / "m")})
+    assert paths.channels == {"train": tmp_path / "input" / "data" / "train"} and paths.model_dir == tmp_path / "m"
+    assert paths.input_config_dir == tmp_path / "input" / "config"
+    defaults = ContainerPaths.from_environ({"SM_CHANNELS": '["train"]'})
+    assert (defaults.model_dir, defaults.checkpoint_dir) == (Path("/opt/ml/model"), Path("/opt/ml/checkpoints"))
+    assert defaults.channels == {"train": Path("/opt/ml/input/data/train")}
+    with pytest.raises(FileNotFoundError, match="no input channel 'manifest'; this job has \\['train'\\]"):
+        defaults.channel("manifest")
