@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from common.features import FeatureDefinitions, FeatureValidationError, Value
+from common.training import MANIFEST_SHA_HP
 from modelkit.container import ContainerPaths, Hyperparameters
-from modelkit.transform import ModelInputs
+from modelkit.transform import ModelInputs, parse_value
 
-MANIFEST_SHA_HP = "mlp_manifest_sha256"  # common.training.MANIFEST_SHA_HP (that module needs the Lambda env)
 MAX_REPORTED_PROBLEMS = 20
 
 
@@ -143,6 +143,7 @@ def read_dataset(paths: ContainerPaths, hyperparameters: Hyperparameters, defini
         raise TrainingDataError(f"no training data: expected a 'manifest' or 'train' channel, this job has {sorted(paths.channels)}")
     inputs = ModelInputs(definitions)
     identifier = inputs.feature_set.record_identifier
+    id_feature = inputs.feature_set.feature(identifier)
     label = definitions.model_inputs.label
     order = definitions.model_input_order()
     dataset = Dataset([], [], [], fingerprint)
@@ -164,8 +165,9 @@ def read_dataset(paths: ContainerPaths, hyperparameters: Hyperparameters, defini
                 value = parse_label(row[label] or "")
             except ValueError as error:
                 row_problems.append(f"{label}: {error}")
-            if not row[identifier]:
-                row_problems.append(f"{identifier}: missing (the record identifier decides the holdout split)")
+            _, problem = parse_value(id_feature, row[identifier])
+            if problem:
+                row_problems.append(f"{identifier}: {problem} (the record identifier decides the holdout split)")
             if row_problems:
                 count += 1
                 if len(problems) < MAX_REPORTED_PROBLEMS:

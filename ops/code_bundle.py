@@ -3,7 +3,7 @@
 The bundle is SageMaker script mode's `sourcedir.tar.gz`: the team's directory (`training.source_dir`:
 its entry points at the top) plus the platform code the entry points import, shipped inside so the
 container needs nothing beyond its framework: `modelkit/` and the Lambdas' `common` definitions and
-manifest readers (common/features.py, manifest.py, aws.py). Entries are sorted, with fixed times,
+manifest readers and the training-job names (common/features.py, manifest.py, aws.py, training.py, events.py). Entries are sorted, with fixed times,
 owners and modes, and the gzip header carries no time or name, so packing the same files again (or on
 another machine with the same zlib) gives the same bytes. The git commit is read from git when the
 directory is in a work tree, with whether the packed files differ from it; never typed by hand.
@@ -28,8 +28,10 @@ ROOT = Path(__file__).resolve().parent.parent
 PLATFORM_FILES: tuple[tuple[str, str], ...] = (
     ("common/__init__.py", "lambdas/common/__init__.py"),
     ("common/aws.py", "lambdas/common/aws.py"),
+    ("common/events.py", "lambdas/common/events.py"),
     ("common/features.py", "lambdas/common/features.py"),
     ("common/manifest.py", "lambdas/common/manifest.py"),
+    ("common/training.py", "lambdas/common/training.py"),
 ) + tuple((f"modelkit/{p.name}", f"modelkit/{p.name}") for p in sorted((ROOT / "modelkit").glob("*.py")))
 RESERVED_TOP_LEVEL = {"common", "modelkit"}
 SKIPPED_NAMES = {".git", "__pycache__", ".ipynb_checkpoints", ".pytest_cache", ".mypy_cache", ".venv", ".DS_Store"}

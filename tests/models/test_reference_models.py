@@ -17,6 +17,7 @@ from pathlib import Path
 import boto3
 import pytest
 
+from common.training import MANIFEST_SHA_HP, MANIFEST_URI_HP
 from emulator.container import ROOT, invoke, run_training
 from emulator.server import Emulator
 
@@ -131,7 +132,7 @@ def test_resumed_spot_run_ends_with_the_same_model_as_an_uninterrupted_one(refer
 
 
 @pytest.mark.parametrize("mutate, expected", [
-    (lambda text: text.replace("\n", "\n7-bad-1,-3,casino,3,100,0\n", 1), "train.csv line 2: amount: -3.0 is outside"),
+    (lambda text: text.replace("\n", "\n7-bad-1,-3,casino,3,100,0\n,12.5,fuel,3,100,1\n", 1), "train.csv line 2: amount: -3.0 is outside"),
     (lambda text: text.replace("transaction_id,", "id,", 1), "no column(s) ['transaction_id']"),
 ])
 def test_rows_the_definitions_refuse_fail_the_job_with_file_line_and_feature(script, python, tmp_path, mutate, expected):
@@ -142,6 +143,8 @@ def test_rows_the_definitions_refuse_fail_the_job_with_file_line_and_feature(scr
     assert result.failure_reason.startswith("TrainingDataError:") and expected in result.failure_reason
     if "line 2" in expected:
         assert "'casino' is not one of the declared categories" in result.failure_reason
+        assert "2 row(s) do not match" in result.failure_reason
+        assert "line 3: transaction_id: missing value (the record identifier decides the holdout split)" in result.failure_reason
     assert not (result.model_dir / "model.pt").exists()
 
 
@@ -169,15 +172,15 @@ def test_manifest_channel_reads_the_pinned_object_versions_from_s3(emulator, scr
     body = json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()
     job = script.team_job("fraud", 0)
     channels = {"manifest": {"r1.json": body}, "definitions": job["channels"]["definitions"]}
-    hyperparameters = {**job["hyperparameters"], "epochs": "2", "mlp_manifest_uri": f"s3://{bucket}/manifests/r1.json",
-                       "mlp_manifest_sha256": hashlib.sha256(body).hexdigest()}
+    hyperparameters = {**job["hyperparameters"], "epochs": "2", MANIFEST_URI_HP: f"s3://{bucket}/manifests/r1.json",
+                       MANIFEST_SHA_HP: hashlib.sha256(body).hexdigest()}
     result = run_training(job["bundle"].data, tmp_path / "job", hyperparameters=hyperparameters, channels=channels,
                           python=python, environment=env)
     assert result.status == "Completed", result.logs
     evaluation = json.loads((result.model_dir / "evaluation.json").read_text())
     assert evaluation["holdout_rows"] + evaluation["train_rows"] == 300
-    assert evaluation["data_fingerprint"] == hyperparameters["mlp_manifest_sha256"]
+    assert evaluation["data_fingerprint"] == hyperparameters[MANIFEST_SHA_HP]
 
     tampered = run_training(job["bundle"].data, tmp_path / "tampered", channels=channels, python=python, environment=env,
-                            hyperparameters={**hyperparameters, "mlp_manifest_sha256": "0" * 64})
+                            hyperparameters={**hyperparameters, MANIFEST_SHA_HP: "0" * 64})
     assert tampered.status == "Failed" and "the run pinned " + "0" * 64 in tampered.failure_reason
