@@ -48,16 +48,27 @@ def _score(row: dict[str, Any], specs: list[dict[str, Any]]) -> float:
     return 1 / (1 + math.exp(-(8 * x - 4)))
 
 
-def training_csv(definitions: dict[str, Any], rows: int, seed: int = 7) -> bytes:
+def training_csv(definitions: dict[str, Any], rows: int, seed: int = 7, problem_type: str = "binary") -> bytes:
+    """CSV with the record identifier, the model inputs and the label: a 0/1 label drawn from the score
+    for binary problems, a rating of 1 to 5 around it for regression."""
     rng = random.Random(seed)
     specs = _specs(definitions)
-    label = definitions["model_inputs"]["label"]
+    inputs = definitions["model_inputs"]
+    feature_set = next(s for s in definitions["feature_sets"] if s["name"] == inputs["feature_set"])
+    identifier = feature_set["record_identifier"]
+    numeric_ids = next(f for f in feature_set["features"] if f["name"] == identifier)["type"] != "String"
+    label = inputs["label"]
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=[s["name"] for s in specs] + [label], lineterminator="\n")
+    writer = csv.DictWriter(out, fieldnames=[identifier] + [s["name"] for s in specs] + [label], lineterminator="\n")
     writer.writeheader()
-    for _ in range(rows):
-        row = {s["name"]: _value(s, rng, drifted=False) for s in specs}
-        row[label] = 1 if rng.random() < _score(row, specs) else 0
+    for index in range(rows):
+        row: dict[str, Any] = {identifier: seed * 10_000_000 + index if numeric_ids else f"{seed}-{index:07d}"}
+        row.update({s["name"]: _value(s, rng, drifted=False) for s in specs})
+        score = _score(row, specs)
+        if problem_type == "regression":
+            row[label] = round(min(5.0, max(1.0, 1 + 4 * score + rng.gauss(0, 0.3))), 3)
+        else:
+            row[label] = 1 if rng.random() < score else 0
         writer.writerow(row)
     return out.getvalue().encode()
 

@@ -23,17 +23,22 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
-# The policy scanner (checkov) in a virtualenv of its own; see requirements-scan.txt.
-if [ ! -x .venv-scan/bin/python ]; then
-  "$python_bin" -m venv .venv-scan
-fi
-scan_stamp=.venv-scan/.requirements.sha256
-scan_want="$(sha256sum requirements-scan.txt | cut -d' ' -f1)"
-if [ "$(cat "$scan_stamp" 2>/dev/null)" != "$scan_want" ]; then
-  echo "setup: installing the policy scanner (requirements-scan.txt)"
-  .venv-scan/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-scan.txt
-  echo "$scan_want" > "$scan_stamp"
-fi
+# A virtualenv with the packages of one requirements file, reinstalled when the file changes.
+venv_for() {  # venv_for <dir> <requirements file> <what it is for>
+  [ -x "$1/bin/python" ] || "$python_bin" -m venv "$1"
+  local want; want="$(sha256sum "$2" | cut -d' ' -f1)"
+  if [ "$(cat "$1/.requirements.sha256" 2>/dev/null)" != "$want" ]; then
+    echo "setup: installing $3 ($2)"
+    "$1/bin/python" -m pip install --quiet --disable-pip-version-check -r "$2"
+    echo "$want" > "$1/.requirements.sha256"
+  fi
+}
+# The policy scanner (checkov) in a virtualenv of its own: it pins an older boto3.
+venv_for .venv-scan requirements-scan.txt "the policy scanner"
+# The model-code venv (PyTorch CPU, numpy, pandas, scikit-learn; about 1.3 GB): plays the Python of AWS's
+# PyTorch framework containers. Only the tests that run the reference models use it, in child
+# processes (emulator/container.py); the Lambdas, synth and CLI never import it.
+venv_for .venv-models requirements-models.txt "the model-code packages"
 
 if command -v npm >/dev/null 2>&1; then
   if [ ! -x node_modules/.bin/cdktf ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
