@@ -12,10 +12,9 @@ from common.events import BadEvent
 from common.manifest import read_manifest
 from common.training import job_name, new_run_id, start_training_job
 from retrain.handler import handler
-from tests.lambdas.mlp_aws import ARTIFACTS, PREFIX, aws_env, alarm_event  # noqa: F401  (fixture)
+from tests.lambdas.mlp_aws import ARTIFACTS, PREFIX, aws_env, alarm_event, scheduled_event  # noqa: F401  (fixture)
 
-SCHEDULED = {"version": "0", "source": "aws.events", "detail-type": "Scheduled Event",
-             "resources": ["arn:aws:events:us-east-1:123456789012:rule/mlp-fraud-dev-retrain"], "detail": {}}
+SCHEDULED = scheduled_event()
 MANUAL = {"source": "mlp.manual", "reason": "new labels", "requested_by": "alice"}
 
 
@@ -67,7 +66,7 @@ def test_duplicate_and_cooldown_events_start_exactly_one_job(data):
     before = data.snapshot()
     for event in (alarm_event(), alarm_event(), SCHEDULED, MANUAL):
         result = handler(event, None)
-        assert result["started"] is False and result["reason"] == "cooldown"
+        assert result["started"] is False and result["reason"] == "run in flight"
         assert result["locked_by"] == first["run_id"]
     assert data.snapshot() == before
     assert len(data.training_jobs()) == 1
@@ -113,7 +112,7 @@ def test_create_training_job_failure_releases_the_lock(data, monkeypatch):
             handler(alarm_event(), None)
     assert runs.get_lock() is None
     assert data.training_jobs() == []
-    assert not [i for i in data.table_items() if i["pk"]["S"].startswith("RUN#")]
+    assert [i["status"]["S"] for i in data.table_items() if i["pk"]["S"].startswith("RUN#")] == ["Failed"]
     # Nothing blocks the next attempt for a cooldown.
     assert handler(alarm_event(), None)["started"] is True
 
