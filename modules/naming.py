@@ -47,6 +47,13 @@ class TeamContext:
         quality."""
         return f"{self.prefix}-{kind}"
 
+    @property
+    def metric_namespace(self) -> str:
+        """The CloudWatch namespace of the team's platform metrics: one per team and environment, so the
+        `cloudwatch:namespace` condition on PutMetricData keeps one team from publishing into (and
+        tripping the alarms of) another, whatever dimensions it writes."""
+        return f"MLPlatform/{self.prefix}"
+
     def function_name(self, handler: str) -> str:
         return f"{self.prefix}-{handler.replace('_', '-')}"
 
