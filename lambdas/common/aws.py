@@ -31,10 +31,11 @@ def reset_clients() -> None:
 
 def not_found(error: ClientError) -> bool:
     """Whether a SageMaker Describe* error means "no such resource" (it answers ValidationException
-    "Could not find ..." rather than a not-found code)."""
+    "Could not find ..." / "... not found" rather than a not-found code)."""
     code = error.response.get("Error", {}).get("Code")
+    message = str(error).lower()
     return code in ("ResourceNotFound", "ResourceNotFoundException") or (
-        code == "ValidationException" and "not find" in str(error).lower())
+        code == "ValidationException" and ("not find" in message or "not found" in message))
 
 
 def describe_or_none(describe: Callable[..., Any], **kwargs: Any) -> Any | None:

@@ -127,6 +127,13 @@ class Retraining(Construct):
             "detail-type": ["SageMaker Model Package State Change"],
             "detail": {"ModelPackageGroupName": [props.model_package_group_name], "ModelApprovalStatus": ["Approved"]},
         })  # fmt: skip
+        # The deployed-model pointer follows what the endpoint serves: re-read on each of its state changes
+        # (a completed rollout, an auto-rollback).
+        self._route("endpoint-state", "deploy", pattern={
+            "source": ["aws.sagemaker"],
+            "detail-type": ["SageMaker Endpoint State Change"],
+            "detail": {"EndpointName": [ctx.endpoint_name]},
+        })  # fmt: skip
         self._route("drift-schedule", "drift_check", schedule=props.monitoring.schedule)
         self._route("quality-schedule", "quality_check", schedule=props.monitoring.schedule)
 
@@ -274,6 +281,8 @@ class Retraining(Construct):
                 {"Sid": "ReadRecipe", "Effect": "Allow", "Action": "ssm:GetParameter", "Resource": parameter("serving-recipe")},
                 {"Sid": "RecordDeployedModel", "Effect": "Allow", "Action": ["ssm:GetParameter", "ssm:PutParameter"], "Resource": parameter("deployed-model")},
                 {"Sid": "ReadModelPackage", "Effect": "Allow", "Action": "sagemaker:DescribeModelPackage", "Resource": sm(f"model-package/{p.model_package_group_name}/*")},
+                # The package's stored manifest, to check it still has the sha256 the package records.
+                {"Sid": "ReadManifests", "Effect": "Allow", "Action": "s3:GetObject", "Resource": read_artifacts("manifests/")},
                 {
                     "Sid": "RollOutModel",
                     "Effect": "Allow",
