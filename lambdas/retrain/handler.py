@@ -19,8 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from common import aws, runs
 from common.events import BadEvent, StaleEvent, env, env_list, expect, require_str
@@ -42,8 +41,7 @@ SWEEP_GRACE_SECONDS = 900
 RUNNING = ("InProgress", "Stopping")
 
 
-@dataclass(frozen=True)
-class Trigger:
+class Trigger(NamedTuple):  # (not a dataclass: ops.functions loads handlers outside sys.modules)
     kind: str  # "alarm" | "schedule" | "watch" | "manual"
     label: str
     alarm: str | None = None

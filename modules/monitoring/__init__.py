@@ -40,6 +40,11 @@ VARIANT = "primary"
 GOLDEN_SIGNAL_PERIOD = 300  # endpoint metrics arrive every minute; alarm on 5-minute aggregates
 MAX_PERIOD = 7 * 24 * 3600  # CloudWatch: period x evaluation periods <= 7 days (for periods >= 1 hour)
 MAX_COMPOSITE_CHILDREN = 100  # CloudWatch: a composite alarm's rule names at most 100 alarms
+# A feature missing (null, NaN/inf, absent) in this much more of the window than in the training rows
+# is a drift signal of its own.
+MISSING_RATE_INCREASE_THRESHOLD = 0.1
+# Endpoint-level drift children besides the per-feature PSI alarms: drift-max, missing-max, unscored.
+DRIFT_BACKSTOPS = ("drift-max", "missing-max", "unscored")
 # Services that publish to the topic: alarms, EventBridge rules and the team's budget.
 PUBLISHING_SERVICES = ("cloudwatch.amazonaws.com", "events.amazonaws.com", "budgets.amazonaws.com")
 
@@ -116,7 +121,35 @@ class Monitoring(Construct):
             "drift-max", ctx.metric_namespace, "MaxFeaturePSI", platform, "Maximum", period, "GreaterThanThreshold",
             max_threshold, "notBreaching", f"Data drift: largest feature PSI on {endpoint_name} above {max_threshold} over the last window",
         )  # fmt: skip
-        children = [*self.feature_alarms.values(), self.drift_max]
+        # Missing values: per feature (notify), their maximum and the count of unscored inputs (drift).
+        self.missing_alarms = {feature: self._alarm(
+            f"missing-{feature}", ctx.metric_namespace, "FeatureMissingRateIncrease", {**platform, "Feature": feature},
+            "Maximum", period, "GreaterThanThreshold", MISSING_RATE_INCREASE_THRESHOLD, "notBreaching",
+            f"{feature} missing (null, NaN/inf, absent) in {MISSING_RATE_INCREASE_THRESHOLD:.0%} more of the window "
+            "than in the training rows",
+        ) for feature in features}  # fmt: skip
+        self.missing_max = self._alarm(
+            "missing-max", ctx.metric_namespace, "MaxMissingRateIncrease", platform, "Maximum", period,
+            "GreaterThanThreshold", MISSING_RATE_INCREASE_THRESHOLD, "notBreaching",
+            f"Data drift: a model input of {endpoint_name} missing in {MISSING_RATE_INCREASE_THRESHOLD:.0%} more of the "
+            "window than in the training rows",
+        )  # fmt: skip
+        self.unscored = self._alarm(
+            "unscored", ctx.metric_namespace, "UnscoredFeatures", platform, "Maximum", period,
+            "GreaterThanThreshold", 0, "notBreaching",
+            f"Data drift: a model input of {endpoint_name} could not be scored (no live value, or none in training)",
+        )  # fmt: skip
+        # The capture itself: unreadable records, and a window with no readable record at all.
+        self.capture_malformed = self._alarm(
+            "capture-malformed", ctx.metric_namespace, "MalformedCaptureRecords", platform, "Maximum", period,
+            "GreaterThanThreshold", 0, "notBreaching", f"Unreadable data-capture records of {endpoint_name} in the last window",
+        )  # fmt: skip
+        self.capture_empty = self._alarm(
+            "capture-empty", ctx.metric_namespace, "DriftSampleCount", platform, "Minimum", period,
+            "LessThanThreshold", 1, "notBreaching",
+            f"No readable captured request of {endpoint_name} in the last window (no traffic, or capture broken)",
+        )  # fmt: skip
+        children = [*self.feature_alarms.values(), self.drift_max, self.missing_max, self.unscored]
         self.drift = CloudwatchCompositeAlarm(
             self,
             "drift",
@@ -168,7 +201,7 @@ class Monitoring(Construct):
 
     @staticmethod
     def _drift_kinds(features: list[str]) -> list[str]:
-        return [*(f"drift-{feature}" for feature in features), "drift-max"]
+        return [*(f"drift-{feature}" for feature in features), *DRIFT_BACKSTOPS]
 
     def _alarm(self, kind, namespace, metric, dimensions, statistic, period, operator, threshold, missing, description):
         percentile = re.fullmatch(r"p\d{1,2}(\.\d+)?", statistic) is not None
@@ -198,10 +231,10 @@ def _check_features(settings: MonitoringSettings, features: list[str]) -> None:
     duplicates = sorted({f for f in features if features.count(f) > 1})
     if duplicates:
         raise ValueError(f"monitored feature names repeat: {duplicates}")
-    if len(features) + 1 > MAX_COMPOSITE_CHILDREN:
+    if len(features) + len(DRIFT_BACKSTOPS) > MAX_COMPOSITE_CHILDREN:
         raise ValueError(
             f"{len(features)} monitored features: the drift composite alarm can name at most "
-            f"{MAX_COMPOSITE_CHILDREN} alarms (the features plus drift-max)"
+            f"{MAX_COMPOSITE_CHILDREN} alarms (the features plus {', '.join(DRIFT_BACKSTOPS)})"
         )
     unknown = sorted(set(settings.feature_thresholds) - set(features))
     if features and unknown:

@@ -56,7 +56,9 @@ def test_every_team_alarm_exists_with_the_prefix(stacks):
         team, env = name.split("-")
         prefix = f"mlp-{team}-{env}"
         features = FRAUD_FEATURES if team == "fraud" else ["items_viewed", "dwell_seconds", "device"]
-        expected = {f"{prefix}-{k}" for k in ("drift", "drift-max", "quality", "latency-p99", "errors-5xx", "model-errors")}
+        expected = {f"{prefix}-{k}" for k in ("drift", "drift-max", "quality", "latency-p99", "errors-5xx", "model-errors",
+                                               "missing-max", "unscored", "capture-malformed", "capture-empty")}
+        expected |= {f"{prefix}-missing-{f}" for f in features}
         expected |= {f"{prefix}-drift-{f}" for f in features}
         assert set(alarms(stack.document)) == expected, name  # invocations-low is off (min 0)
 
@@ -84,11 +86,30 @@ def test_drift_max_and_composite(stacks):
     assert drift_max["treat_missing_data"] == "notBreaching"
     composite = found["mlp-fraud-dev-drift"]
     assert composite["alarm_rule"] == " OR ".join(
-        f'ALARM("mlp-fraud-dev-{kind}")' for kind in [*(f"drift-{f}" for f in FRAUD_FEATURES), "drift-max"]
+        f'ALARM("mlp-fraud-dev-{kind}")'
+        for kind in [*(f"drift-{f}" for f in FRAUD_FEATURES), "drift-max", "missing-max", "unscored"]
     )
     # Created after its children (CloudWatch refuses a rule naming a missing alarm).
-    children = [d for d in composite["depends_on"] if d.startswith("aws_cloudwatch_metric_alarm.monitoring_drift-")]
-    assert len(children) == len(FRAUD_FEATURES) + 1
+    children = [d for d in composite["depends_on"] if d.startswith("aws_cloudwatch_metric_alarm.monitoring_")]
+    assert len(children) == len(FRAUD_FEATURES) + 3
+
+
+def test_missing_values_and_the_capture_have_alarms_of_their_own(stacks):
+    found = alarms(stacks["fraud-dev"].document)
+    namespace = "MLPlatform/mlp-fraud-dev"
+    platform = {"Team": "fraud", "Environment": "dev", "Endpoint": "mlp-fraud-dev"}
+    for feature in FRAUD_FEATURES:  # a missing-rate alarm per feature
+        alarm = found[f"mlp-fraud-dev-missing-{feature}"]
+        assert (alarm["namespace"], alarm["metric_name"], alarm["threshold"]) == (namespace, "FeatureMissingRateIncrease", 0.1)
+        assert alarm["dimensions"] == {**platform, "Feature": feature}
+    expected = {"missing-max": ("MaxMissingRateIncrease", "GreaterThanThreshold", 0.1),
+                "unscored": ("UnscoredFeatures", "GreaterThanThreshold", 0),
+                "capture-malformed": ("MalformedCaptureRecords", "GreaterThanThreshold", 0),
+                "capture-empty": ("DriftSampleCount", "LessThanThreshold", 1)}
+    for kind, (metric, operator, threshold) in expected.items():
+        alarm = found[f"mlp-fraud-dev-{kind}"]
+        assert (alarm["metric_name"], alarm["comparison_operator"], alarm["threshold"]) == (metric, operator, threshold)
+        assert alarm["namespace"] == namespace and alarm["dimensions"] == platform
 
 
 def test_quality_alarm_direction_follows_the_metric(stacks):
@@ -207,12 +228,13 @@ def test_construct_with_feature_names_and_a_raised_override():
     assert found["mlp-fraud-dev-drift-max"]["threshold"] == 0.5
     assert found["mlp-fraud-dev-drift"]["alarm_rule"] == (
         'ALARM("mlp-fraud-dev-drift-amount") OR ALARM("mlp-fraud-dev-drift-merchant_category") OR ALARM("mlp-fraud-dev-drift-max")'
+        ' OR ALARM("mlp-fraud-dev-missing-max") OR ALARM("mlp-fraud-dev-unscored")'
     )
     monitoring = document["_construct"]
     assert monitoring.rollback_alarm_names == [f"mlp-fraud-dev-{k}" for k in ("latency-p99", "errors-5xx", "model-errors")]
     assert monitoring.retrain_alarm_names == ["mlp-fraud-dev-drift", "mlp-fraud-dev-quality"]
-    # 2 features, max, quality, latency, errors, model errors
-    assert len(monitoring.alarms) == len(resources(document, "aws_cloudwatch_metric_alarm")) == 7
+    # 2 features x (drift, missing), drift-max, missing-max, unscored, capture x 2, quality, latency, errors, model errors
+    assert len(monitoring.alarms) == len(resources(document, "aws_cloudwatch_metric_alarm")) == 13
 
 
 def test_without_feature_names_drift_max_alone_at_the_default_threshold():
@@ -220,7 +242,8 @@ def test_without_feature_names_drift_max_alone_at_the_default_threshold():
     found = alarms(document)
     assert not [n for n in found if n.startswith("mlp-fraud-dev-drift-") and n != "mlp-fraud-dev-drift-max"]
     assert found["mlp-fraud-dev-drift-max"]["threshold"] == 0.3
-    assert found["mlp-fraud-dev-drift"]["alarm_rule"] == 'ALARM("mlp-fraud-dev-drift-max")'
+    assert found["mlp-fraud-dev-drift"]["alarm_rule"] == \
+        'ALARM("mlp-fraud-dev-drift-max") OR ALARM("mlp-fraud-dev-missing-max") OR ALARM("mlp-fraud-dev-unscored")'
 
 
 def test_lower_is_better_metric_and_low_traffic_alarm():
