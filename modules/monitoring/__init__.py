@@ -128,27 +128,25 @@ class Monitoring(Construct):
             f"{feature} missing (null, NaN/inf, absent) in {MISSING_RATE_INCREASE_THRESHOLD:.0%} more of the window "
             "than in the training rows",
         ) for feature in features}  # fmt: skip
-        self.missing_max = self._alarm(
-            "missing-max", ctx.metric_namespace, "MaxMissingRateIncrease", platform, "Maximum", period,
-            "GreaterThanThreshold", MISSING_RATE_INCREASE_THRESHOLD, "notBreaching",
-            f"Data drift: a model input of {endpoint_name} missing in {MISSING_RATE_INCREASE_THRESHOLD:.0%} more of the "
-            "window than in the training rows",
-        )  # fmt: skip
-        self.unscored = self._alarm(
-            "unscored", ctx.metric_namespace, "UnscoredFeatures", platform, "Maximum", period,
-            "GreaterThanThreshold", 0, "notBreaching",
-            f"Data drift: a model input of {endpoint_name} could not be scored (no live value, or none in training)",
-        )  # fmt: skip
-        # The capture itself: unreadable records, and a window with no readable record at all.
-        self.capture_malformed = self._alarm(
-            "capture-malformed", ctx.metric_namespace, "MalformedCaptureRecords", platform, "Maximum", period,
-            "GreaterThanThreshold", 0, "notBreaching", f"Unreadable data-capture records of {endpoint_name} in the last window",
-        )  # fmt: skip
-        self.capture_empty = self._alarm(
-            "capture-empty", ctx.metric_namespace, "DriftSampleCount", platform, "Minimum", period,
-            "LessThanThreshold", 1, "notBreaching",
-            f"No readable captured request of {endpoint_name} in the last window (no traffic, or capture broken)",
-        )  # fmt: skip
+        # Endpoint-level signals: missing-max and unscored are drift (composite children); the capture
+        # alarms (unreadable records, a window with no readable record) notify only.
+        signals = {
+            "missing-max": ("MaxMissingRateIncrease", "Maximum", "GreaterThanThreshold", MISSING_RATE_INCREASE_THRESHOLD,
+                            f"Data drift: a model input of {endpoint_name} missing in {MISSING_RATE_INCREASE_THRESHOLD:.0%} "
+                            "more of the window than in the training rows"),
+            "unscored": ("UnscoredFeatures", "Maximum", "GreaterThanThreshold", 0,
+                         f"Data drift: a model input of {endpoint_name} could not be scored (no live value, or none in training)"),
+            "capture-malformed": ("MalformedCaptureRecords", "Maximum", "GreaterThanThreshold", 0,
+                                  f"Unreadable data-capture records of {endpoint_name} in the last window"),
+            "capture-empty": ("DriftSampleCount", "Minimum", "LessThanThreshold", 1,
+                              f"No readable captured request of {endpoint_name} in the last window (no traffic, or capture broken)"),
+        }
+        self.signal_alarms = {
+            kind: self._alarm(kind, ctx.metric_namespace, metric, platform, statistic, period, operator, threshold,
+                              "notBreaching", description)
+            for kind, (metric, statistic, operator, threshold, description) in signals.items()
+        }
+        self.missing_max, self.unscored = self.signal_alarms["missing-max"], self.signal_alarms["unscored"]
         children = [*self.feature_alarms.values(), self.drift_max, self.missing_max, self.unscored]
         self.drift = CloudwatchCompositeAlarm(
             self,
