@@ -94,7 +94,7 @@ def handler(event: dict, context: Any) -> dict[str, Any]:
     prefix = env("PREFIX")
     trigger = trigger_of(event, prefix)
     now = dt.datetime.now(dt.timezone.utc)
-    swept: list[str] = []
+    swept: list[str] | None = None  # a watch tick reports what it swept, even nothing
     if trigger.kind == "watch":
         swept = sweep_orphan_jobs(prefix, now)
         states = alarm_states(sorted(retrain_alarms()))
@@ -112,7 +112,7 @@ def handler(event: dict, context: Any) -> dict[str, Any]:
     run_id = run_id_for_event(event_id, _event_time(event, now)) if isinstance(event_id, str) and event_id \
         else new_run_id(now)
     result = start_run(prefix, run_id, trigger.label, recipe, now)
-    return {**result, "swept": swept} if swept else result
+    return result if swept is None else {**result, "swept": swept}
 
 
 def _event_time(event: dict, default: dt.datetime) -> dt.datetime:
