@@ -1,7 +1,7 @@
 """Evaluate the team's alarms on the platform's own metrics, as CloudWatch would (the emulator stores
 alarms and metrics but never evaluates one against the other).
 
-For each deployed metric alarm in the MLPlatform namespace: read the metric's statistic over the
+For each deployed metric alarm in the team's platform namespace (`MLPlatform/<prefix>`): read the metric's statistic over the
 alarm's evaluation range, compare with the alarm's own threshold and operator, apply its missing-data
 treatment, and set the new state. Composite alarms follow from their children (`ALARM(a) OR ALARM(b)`).
 Every state change is returned as the `CloudWatch Alarm State Change` detail AWS would send.
@@ -17,7 +17,6 @@ import boto3
 from emulator.patches_monitoring import rule_alarm_names
 from modules.naming import TeamContext
 
-NAMESPACE = "MLPlatform"
 COMPARE = {
     "GreaterThanThreshold": lambda v, t: v > t,
     "GreaterThanOrEqualToThreshold": lambda v, t: v >= t,
@@ -52,7 +51,7 @@ def evaluate(ctx: TeamContext, now: dt.datetime | None = None) -> list[Transitio
     alarms = cloudwatch.describe_alarms(AlarmNamePrefix=f"{ctx.prefix}-", AlarmTypes=["MetricAlarm"])["MetricAlarms"]
     for alarm in alarms:
         states[alarm["AlarmName"]] = alarm["StateValue"]
-        if alarm.get("Namespace") != NAMESPACE:
+        if alarm.get("Namespace") != ctx.metric_namespace:
             continue  # AWS/SageMaker golden signals: the emulator's endpoint serves no traffic
         value = _latest_value(cloudwatch, alarm, now)
         if value is None:

@@ -116,5 +116,6 @@ class LoopDriver:
     def redeliver_alarm(self, alarm_name: str) -> list[eventbridge.Delivery]:
         """EventBridge delivers at least once: the same ALARM event again."""
         detail = alarms.Transition(alarm_name, "OK", "ALARM", None, "redelivery").event_detail(self.ctx)
-        event = eventbridge.envelope("aws.cloudwatch", "CloudWatch Alarm State Change", detail, self.ctx)
+        event = eventbridge.envelope("aws.cloudwatch", "CloudWatch Alarm State Change", detail, self.ctx,
+                                     [self.ctx.arn("cloudwatch", f"alarm:{alarm_name}")])
         return eventbridge.deliver(self.ctx, event)

@@ -110,8 +110,42 @@ def sagemaker_delete_model_package(set_attribute: Callable[..., None] = builtins
     set_attribute(SageMakerResponse, "delete_model_package", delete_model_package)
 
 
+def sagemaker_stop_training_job(set_attribute: Callable[..., None] = builtins.setattr) -> None:
+    """moto: SageMaker `StopTrainingJob` is not implemented ("not yet implemented"), so nothing could
+    ever stop an orphaned GPU job on the emulator.
+
+    Patched: an InProgress job becomes Stopped at once (SageMaker passes through Stopping; moto has no
+    clock for jobs), with the job's SecondaryStatus following. As on AWS, stopping a missing job or one
+    that is no longer InProgress is a ValidationException.
+    """
+    from moto.core.responses import EmptyResult
+    from moto.core.utils import utcnow
+    from moto.sagemaker.exceptions import ValidationError
+    from moto.sagemaker.models import FakeTrainingJob
+    from moto.sagemaker.responses import SageMakerResponse
+
+    def stop_training_job(self: SageMakerResponse) -> EmptyResult:
+        backend = self.sagemaker_backend
+        name = self._get_param("TrainingJobName")
+        job = backend.training_jobs.get(name)
+        if job is None:
+            arn = FakeTrainingJob.arn_formatter(name, backend.account_id, backend.region_name)
+            raise ValidationError(message=f"Could not find training job '{arn}'.")
+        if job.training_job_status != "InProgress":
+            raise ValidationError(message=f"The request was rejected because the training job is in status {job.training_job_status}.")
+        job.training_job_status = job.secondary_status = "Stopped"
+        job.last_modified_time = utcnow()
+        return EmptyResult()
+
+    if hasattr(SageMakerResponse, "stop_training_job") and not getattr(SageMakerResponse.stop_training_job, "_mlp_patch", False):
+        raise AssertionError("moto implements StopTrainingJob now: drop this patch")
+    stop_training_job._mlp_patch = True
+    set_attribute(SageMakerResponse, "stop_training_job", stop_training_job)
+
+
 PATCHES: list[Callable[[], None]] = [
     sagemaker_update_endpoint,
     sagemaker_update_model_package_partial,
     sagemaker_delete_model_package,
+    sagemaker_stop_training_job,
 ]

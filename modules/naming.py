@@ -8,8 +8,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-# Drift alarms: one per model input (`drift-<feature>`) and the backstop on the largest PSI.
+# Drift alarms: one per model input (`drift-<feature>`), the backstop on the largest PSI, and the
+# endpoint-level missing-value and unscored-input signals: together the drift composite's children.
 DRIFT_MAX_KIND = "drift-max"
+DRIFT_BACKSTOPS = (DRIFT_MAX_KIND, "missing-max", "unscored")
 
 
 def owner_slug(email: str) -> str:
@@ -18,7 +20,7 @@ def owner_slug(email: str) -> str:
 
 
 def drift_alarm_kinds(features: list[str]) -> list[str]:
-    return [*(f"drift-{feature}" for feature in features), DRIFT_MAX_KIND]
+    return [*(f"drift-{feature}" for feature in features), *DRIFT_BACKSTOPS]
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,7 @@ class TeamContext:
         return f"{self.prefix}-{kind}"
 
     def drift_alarm_rule(self, features: list[str]) -> str:
-        """The drift composite alarm's rule: any per-feature alarm or drift-max in ALARM."""
+        """The drift composite alarm's rule: any of its children (drift_alarm_kinds) in ALARM."""
         return " OR ".join(f'ALARM("{self.alarm_name(kind)}")' for kind in drift_alarm_kinds(features))
 
     def feature_group_name(self, feature_set: str) -> str:
@@ -82,6 +84,13 @@ class TeamContext:
     def repository_url(self, purpose: str) -> str:
         """ECR repository URL (`training`, `inference`), as the provider reports `repository_url`."""
         return f"{self.account_id}.dkr.ecr.{self.region}.amazonaws.com/{self.prefix}-{purpose}"
+
+    @property
+    def metric_namespace(self) -> str:
+        """The CloudWatch namespace of the team's platform metrics: one per team and environment, so the
+        `cloudwatch:namespace` condition on PutMetricData keeps one team from publishing into (and
+        tripping the alarms of) another, whatever dimensions it writes."""
+        return f"MLPlatform/{self.prefix}"
 
     def function_name(self, handler: str) -> str:
         return f"{self.prefix}-{handler.replace('_', '-')}"

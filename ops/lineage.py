@@ -73,7 +73,7 @@ def trace(ctx: TeamContext) -> Lineage:
     )
 
     pointer = deployed_pointer(ctx)
-    if not pointer or pointer.get("endpoint_config_name") != config_name:
+    if not pointer or not pointer.get("model_package_arn") or pointer.get("endpoint_config_name") != config_name:
         return lineage  # the bootstrap model from config: no training run behind it
     package = sagemaker.describe_model_package(ModelPackageName=pointer["model_package_arn"])
     metadata = package.get("CustomerMetadataProperties") or {}

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, ValidationInfo, field_validator, model_validator
 
+from modules.naming import DRIFT_BACKSTOPS
 from stacks.aws_limits import MAX_COMPOSITE_CHILDREN
 from stacks.config_base import TERRAFORM_ESCAPED, Strict
 from stacks.config_base import fail as _base_fail
@@ -35,9 +36,10 @@ FeatureType = Literal["Integral", "Fractional", "String"]
 # range such as [-1e308, 1e308] has an infinite width, so every bin edge is NaN and PSI is 0 forever).
 MAX_BOUND = 1e15
 Bound = Annotated[float, Field(ge=-MAX_BOUND, le=MAX_BOUND)]
-# The drift composite alarm names one alarm per model input plus drift-max (at most 100 in all).
-MAX_MODEL_INPUTS = MAX_COMPOSITE_CHILDREN - 1
-# Model inputs get an alarm `<prefix>-drift-<feature>`; these would clash with the platform's own alarms.
+# The drift composite alarm names one alarm per model input plus the backstops (at most 100 in all).
+MAX_MODEL_INPUTS = MAX_COMPOSITE_CHILDREN - len(DRIFT_BACKSTOPS)
+# Model inputs get alarms `<prefix>-drift-<feature>` and `<prefix>-missing-<feature>`; these would clash
+# with the platform's own alarms (drift-max, missing-max).
 RESERVED_INPUT_NAMES = ("max",)
 NonBlank = Annotated[str, StringConstraints(pattern=r"\S")]
 

@@ -9,7 +9,7 @@ from constructs import Construct
 from modules.budget import Budget, BudgetProps
 from modules.data_lake import DataLake, DataLakeProps
 from modules.features import Features, FeaturesProps
-from modules.monitoring import Monitoring, MonitoringProps
+from modules.monitoring import Monitoring, MonitoringProps, rollback_alarm_names
 from modules.registry import Registry, RegistryProps
 from modules.retraining import Bucket, Retraining, RetrainingProps
 from modules.serving import Serving, ServingProps
@@ -78,7 +78,7 @@ class TeamStack(TerraformStack):
             curated_bucket_name=lake.curated.bucket, curated_bucket_arn=lake.curated.arn,
             artifacts_bucket_name=lake.artifacts.bucket, artifacts_bucket_arn=lake.artifacts.arn,
             training_repository_url=self.registry.repositories["training"].repository_url,
-            repository_arns=repository_arns,
+            repository_arns=repository_arns, rollback_alarm_names=tuple(rollback_alarm_names(ctx)),
         ))  # fmt: skip
         monitored = list(settings.features.model_inputs.features) if settings.features else []
         self.monitoring = Monitoring(self, "monitoring", MonitoringProps(

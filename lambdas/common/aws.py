@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Callable
+from typing import Any
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 RETRY_CONFIG = Config(retries={"mode": "standard", "max_attempts": int(os.environ.get("MLP_MAX_ATTEMPTS", "5"))})
 
@@ -24,3 +27,22 @@ def client(service: str):
 def reset_clients() -> None:
     """Forget cached clients (tests switch endpoints and credentials between cases)."""
     client.cache_clear()
+
+
+def not_found(error: ClientError) -> bool:
+    """Whether a SageMaker Describe* error means "no such resource" (it answers ValidationException
+    "Could not find ..." / "... not found" rather than a not-found code)."""
+    code = error.response.get("Error", {}).get("Code")
+    message = str(error).lower()
+    return code in ("ResourceNotFound", "ResourceNotFoundException") or (
+        code == "ValidationException" and ("not find" in message or "not found" in message))
+
+
+def describe_or_none(describe: Callable[..., Any], **kwargs: Any) -> Any | None:
+    """The Describe* answer, or None when the resource does not exist."""
+    try:
+        return describe(**kwargs)
+    except ClientError as error:
+        if not_found(error):
+            return None
+        raise

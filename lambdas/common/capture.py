@@ -17,6 +17,7 @@ import csv
 import io
 import json
 import logging
+import math
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +33,9 @@ CAPTURE_PREFIX = "data-capture"
 GROUND_TRUTH_PREFIX = "ground-truth"
 READ_CHUNK_BYTES = 1 << 16
 MAX_METRICS_PER_CALL = 1000
+# CloudWatch refuses a value outside +-2^360, and NaN/inf (the whole PutMetricData call fails; moto
+# accepts them): values are clamped into range, infinities to its ends, NaN is not published.
+CLOUDWATCH_MAX_VALUE = 2.0 ** 360
 
 
 # --------------------------------------------------------------------------------------------------
@@ -386,11 +390,26 @@ def datum(name: str, value: float, timestamp: datetime, unit: str = "None",
     The checks stamp data with the window end. CloudWatch refuses timestamps more than two weeks old
     (moto does not check), so an explicit back-fill window older than that fails at PutMetricData."""
     dimensions = base_dimensions() + [{"Name": k, "Value": v} for k, v in (extra or {}).items()]
-    return {"MetricName": name, "Dimensions": dimensions, "Timestamp": timestamp, "Value": float(value), "Unit": unit}
+    return {"MetricName": name, "Dimensions": dimensions, "Timestamp": timestamp, "Value": cloudwatch_value(value),
+            "Unit": unit}
+
+
+def cloudwatch_value(value: float) -> float:
+    """`value` within CloudWatch's range (+-2^360; an infinity goes to the end of its side). NaN stays
+    NaN: `publish` leaves it out (no number is the honest answer)."""
+    number = float(value)
+    if math.isnan(number):
+        return number
+    return max(-CLOUDWATCH_MAX_VALUE, min(CLOUDWATCH_MAX_VALUE, number))
 
 
 def publish(namespace: str, data: Sequence[Mapping[str, Any]]) -> int:
-    """PutMetricData in batches of at most 1000 data (the API limit); returns the number of calls."""
+    """PutMetricData in batches of at most 1000 data (the API limit); returns the number of calls.
+    Data whose value is NaN are left out (logged): CloudWatch would refuse the whole call."""
+    nan = [d["MetricName"] for d in data if math.isnan(d["Value"])]
+    if nan:
+        log.warning("not publishing NaN values of %s", sorted(set(nan)))
+        data = [d for d in data if not math.isnan(d["Value"])]
     cloudwatch = aws.client("cloudwatch")
     calls = 0
     for offset in range(0, len(data), MAX_METRICS_PER_CALL):

@@ -15,7 +15,10 @@ Bins (the baseline JSON shape is in docs/CONTRACTS.md):
 
 Missing values (absent, None, empty string) and unparseable or non-finite numbers are counted per
 feature and skipped; they never raise and never land in a bucket. Proportions are over the values that
-did land in a bucket.
+did land in a bucket. Missing values are a drift signal of their own: the baseline records each
+feature's `missing_rate` in the training rows, and the live window's rate is compared with it
+(`WindowHistogram.missing_rates`), so a feature gone 90% null (or NaN) is caught even though the
+values that remain may still fit the training distribution.
 """
 from __future__ import annotations
 
@@ -174,11 +177,13 @@ class FeatureBins:
             return [0.0] * len(self.counts)
         return [c / total for c in self.counts]
 
-    def to_baseline(self) -> dict[str, Any]:
+    def to_baseline(self, missing_rate: float) -> dict[str, Any]:
         """This feature in the baseline JSON shape."""
         if self.kind == "numeric":
-            return {"kind": "numeric", "edges": list(self.edges), "proportions": self.proportions()}
-        return {"kind": "categorical", "categories": list(self.categories), "proportions": self.proportions()}
+            shape = {"kind": "numeric", "edges": list(self.edges), "proportions": self.proportions()}
+        else:
+            shape = {"kind": "categorical", "categories": list(self.categories), "proportions": self.proportions()}
+        return {**shape, "missing_rate": missing_rate}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -267,6 +272,7 @@ class BaselineBuilder:
     def result(self) -> dict[str, Any]:
         """The baseline document (CONTRACTS.md shape)."""
         features: dict[str, Any] = {}
+        missing = self.missing
         for name in self._order:
             if name in self._fixed:
                 bins = self._fixed[name]
@@ -282,7 +288,7 @@ class BaselineBuilder:
                 bins = FeatureBins(name, "categorical", categories=[label for label, _ in top])
                 for label, count in counter.items():
                     bins.counts[bins.bin_of(label)] += count
-            features[name] = bins.to_baseline()
+            features[name] = bins.to_baseline(missing[name] / self.sample_count if self.sample_count else 1.0)
         return {
             "schema": BASELINE_SCHEMA,
             "definitions_version": self.definitions_version,
@@ -320,6 +326,7 @@ class WindowHistogram:
         for name, bins in self.features.items():
             if len(self.expected[name]) != len(bins.counts):
                 raise ValueError(f"baseline feature {name}: proportions do not match its bins")
+        self.baseline_missing = {name: spec.get("missing_rate") for name, spec in baseline["features"].items()}
         self.sample_count = 0
         self._bins = list(self.features.items())
 
@@ -328,6 +335,18 @@ class WindowHistogram:
         self.sample_count += 1
         for name, bins in self._bins:
             bins.add(record.get(name))
+
+    def missing_rates(self) -> dict[str, float]:
+        """{feature: share of this window's records where it was absent, null, unparseable or NaN/inf}."""
+        if not self.sample_count:
+            return {}
+        return {name: bins.missing / self.sample_count for name, bins in self.features.items()}
+
+    def missing_rate_increases(self) -> dict[str, float]:
+        """{feature: live missing rate minus the training rows' (at least 0)}; a baseline written before
+        missing rates were recorded counts as 0% missing."""
+        return {name: max(0.0, rate - float(self.baseline_missing.get(name) or 0.0))
+                for name, rate in self.missing_rates().items()}
 
     def scores(self) -> dict[str, dict[str, float]]:
         """{feature: {"psi", "js_distance"}} for every feature with at least one counted value on both

@@ -13,6 +13,12 @@ class BadEvent(ValueError):
     """The event has the wrong shape or belongs to another team; nothing was changed."""
 
 
+class StaleEvent(BadEvent):
+    """The event is well-formed but disagrees with the AWS state it names (a job's real status, the run
+    recorded for it, the model the endpoint serves): the handler decides from that state, so it refuses
+    the event and changes nothing."""
+
+
 def require(mapping: Any, path: str) -> Any:
     """Return the value at a dotted `path` (e.g. "detail.state.value") or raise BadEvent naming it."""
     current = mapping
@@ -40,6 +46,11 @@ def expect(mapping: Any, path: str, allowed: set[str] | tuple[str, ...]) -> str:
     if value not in allowed:
         raise BadEvent(f"event.{path} is {value!r}; expected one of {sorted(allowed)}")
     return value
+
+
+def env_list(name: str) -> list[str]:
+    """A comma-separated environment variable of the function (empty when unset)."""
+    return [item for item in os.environ.get(name, "").split(",") if item]
 
 
 def env(name: str) -> str:

@@ -2,6 +2,11 @@
 
 Every write that a duplicate or concurrent event could repeat is conditional, so EventBridge's
 at-least-once delivery never starts two jobs in one cooldown or applies a status change twice.
+
+The lock lives as long as the run it guards (docs/CONTRACTS.md, "Runs table"): a short lease while the
+retrain handler starts the job (a crashed handler's lease simply runs out), then the job's longest
+possible life (max runtime or spot wait, whichever is longer), then, once the job has ended and its
+model is registered, the cooldown counted from that end. A failed or stopped job releases it.
 """
 from __future__ import annotations
 
@@ -17,6 +22,11 @@ from common.events import env
 
 LOCK_PK = "LOCK"
 RUN_PREFIX = "RUN#"
+# Run statuses: a run is in flight while Starting (record written, job being created) or Training.
+STARTING, TRAINING, REGISTERED, FAILED = "Starting", "Training", "Registered", "Failed"
+IN_FLIGHT = (STARTING, TRAINING)
+# Lock phases (the `phase` attribute of the lock item).
+PHASE_STARTING, PHASE_TRAINING, PHASE_COOLDOWN = "starting", "training", "cooldown"
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -61,10 +71,11 @@ def _condition_failed(error: ClientError) -> bool:
 # Lock
 # --------------------------------------------------------------------------------------------------
 
-def acquire_lock(run_id: str, trigger: str, cooldown_seconds: int, now: float) -> bool:
-    """Take the retrain lock for `run_id` unless another run holds it and its cooldown has not ended.
+def acquire_lock(run_id: str, trigger: str, lease_seconds: int, now: float) -> bool:
+    """Take the retrain lock for `run_id` unless another run holds it and its expiry has not passed.
 
-    `now` is epoch seconds. Returns False (and writes nothing) when another run holds the lock.
+    `now` is epoch seconds; the lock is a lease of `lease_seconds` (phase "starting") until
+    `extend_lock` moves it on. Returns False (and writes nothing) when another run holds the lock.
     """
     now_s = int(now)
     try:
@@ -75,7 +86,8 @@ def acquire_lock(run_id: str, trigger: str, cooldown_seconds: int, now: float) -
                 "run_id": run_id,
                 "trigger": trigger,
                 "acquired_at": now_s,
-                "expires_at": now_s + int(cooldown_seconds),
+                "expires_at": now_s + int(lease_seconds),
+                "phase": PHASE_STARTING,
             }),
             ConditionExpression="attribute_not_exists(pk) OR expires_at < :now",
             ExpressionAttributeValues={":now": {"N": str(now_s)}},
@@ -85,6 +97,25 @@ def acquire_lock(run_id: str, trigger: str, cooldown_seconds: int, now: float) -
             # The SDK retries a write whose response was lost; the retry then fails its condition
             # against our own lock. The lock is ours when it holds our run id.
             return (get_lock() or {}).get("run_id") == run_id
+        raise
+    return True
+
+
+def extend_lock(run_id: str, expires_at: float, phase: str) -> bool:
+    """Move the lock held by `run_id` to a new expiry and phase; False (nothing written) when another
+    run holds it or it is gone."""
+    try:
+        aws.client("dynamodb").update_item(
+            TableName=_table(),
+            Key={"pk": {"S": LOCK_PK}},
+            UpdateExpression="SET expires_at = :e, phase = :p",
+            ConditionExpression="run_id = :run_id",
+            ExpressionAttributeValues={":e": {"N": str(int(expires_at))}, ":p": {"S": phase},
+                                       ":run_id": {"S": run_id}},
+        )
+    except ClientError as error:
+        if _condition_failed(error):
+            return False
         raise
     return True
 

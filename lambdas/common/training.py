@@ -6,10 +6,12 @@ image, hyperparameters and commit), so both build byte-for-byte the same request
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import secrets
 from collections.abc import Mapping
 from typing import Any
 
+from common import runs
 from common.events import env
 
 MAX_JOB_NAME = 63
@@ -27,8 +29,40 @@ def new_run_id(now: dt.datetime | None = None) -> str:
     return f"{moment:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}".lower()
 
 
+def run_id_for_event(event_id: str, at: dt.datetime) -> str:
+    """The run id of an EventBridge event: the same for every delivery and Lambda retry of that event
+    (so a retry finds the run, and the job, the first attempt started), distinct for distinct events."""
+    moment = at.astimezone(dt.timezone.utc)
+    return f"{moment:%Y%m%dT%H%M%SZ}-{hashlib.sha256(event_id.encode()).hexdigest()[:6]}".lower()
+
+
+def job_life_seconds(recipe: Mapping[str, Any]) -> int:
+    """The longest a job of this recipe can live: SageMaker stops it at MaxRuntimeInSeconds, or with
+    managed spot at MaxWaitTimeInSeconds (which includes the time spent waiting for capacity)."""
+    spot = recipe.get("spot") or {}
+    wait = int(spot.get("max_wait_seconds") or 0) if spot.get("enabled") else 0
+    return max(int(recipe.get("max_runtime_seconds") or 0), wait)
+
+
 def job_name(prefix: str, run_id: str) -> str:
     return f"{prefix}-{run_id}"[:MAX_JOB_NAME].rstrip("-")
+
+
+def run_of_job(sagemaker_client: Any, prefix: str, name: str, arn: str) -> dict[str, Any] | None:
+    """The run that recorded job `name` as its own, or None.
+
+    The candidates come from the job's name (`prefix-<run_id>`) and its `mlp:run-id` tag; both are only
+    hints (anyone who may tag a job can write the tag): the run record decides, by naming this job.
+    """
+    candidates = [name[len(prefix) + 1:]] if name.startswith(f"{prefix}-") else []
+    if not candidates or runs.get_run(candidates[0]) is None:
+        tags = sagemaker_client.list_tags(ResourceArn=arn).get("Tags", [])
+        candidates += [t["Value"] for t in tags if t["Key"] == "mlp:run-id"]
+    for run_id in candidates:
+        run = runs.get_run(run_id)
+        if run is not None and run.get("training_job_name") == name:
+            return run
+    return None
 
 
 def _need(recipe: Mapping[str, Any], key: str) -> Any:

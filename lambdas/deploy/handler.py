@@ -3,28 +3,44 @@
 Creates the model `prefix-v<version>` and an endpoint config named after the version and a hash of the
 serving recipe (a changed recipe gives a new config), then updates the endpoint with the recipe's
 deployment config (blue/green with alarm rollback). Every step checks what already exists, so a
-duplicate event updates the endpoint at most once. Finally it writes the deployed-model pointer that
-the drift and quality checks read.
+duplicate event updates the endpoint at most once.
+
+Decided from AWS state, not from the event:
+
+- only a package that carries the platform's lineage is deployed (`check_lineage`): its image in one
+  of the team's repositories, its model data and baseline in the team's artifacts bucket under its
+  run, its manifest stored there with the sha256 the package records;
+- deploys are monotonic (`check_monotonic`): a package older than the model the endpoint serves (or is
+  rolling out) is never deployed by an approval event; only an operator's explicit rollback request
+  (`{"source": "mlp.operator", "action": "rollback", ...}`) does that, and the pointer records it;
+- the deployed-model pointer the drift and quality checks read follows what the endpoint really serves
+  (`reconcile`): written when the endpoint is InService on the new config, and rewritten on every
+  `SageMaker Endpoint State Change` of the endpoint (e.g. after an auto-rollback).
 """
 from __future__ import annotations
 
 import datetime as dt
 import json
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from common import aws
-from common.events import BadEvent, env, expect, require_str
-from common.manifest import canonical_json, sha256_hex
+from common.events import BadEvent, StaleEvent, env, expect, require, require_str
+from common.manifest import canonical_json, parse_s3_uri, sha256_hex
 
 log = logging.getLogger()
 log.setLevel(logging.INFO)
 
 DETAIL_TYPE = "SageMaker Model Package State Change"
+ENDPOINT_DETAIL_TYPE = "SageMaker Endpoint State Change"
+OPERATOR_SOURCE = "mlp.operator"
 MAX_NAME = 63
+LINEAGE_KEYS = ("run_id", "manifest_uri", "manifest_sha256", "training_job_arn", "baseline_uri")
+NO_BASELINE = "none"  # register's marker for a team without features
 
 
 def parse_event(event: Any, group: str) -> tuple[str, str]:
@@ -46,7 +62,10 @@ def names(prefix: str, version: int, recipe: dict[str, Any]) -> tuple[str, str]:
 
 
 def handler(event: dict, context: Any) -> dict[str, Any]:
-    prefix = env("PREFIX")
+    if isinstance(event, dict) and event.get("source") == OPERATOR_SOURCE:
+        return rollback(event)
+    if isinstance(event, dict) and event.get("detail-type") == ENDPOINT_DETAIL_TYPE:
+        return reconcile(event)
     package_arn, approval = parse_event(event, env("MODEL_PACKAGE_GROUP"))
     if approval != "Approved":
         return {"deployed": False, "reason": f"model package is {approval}, not Approved",
@@ -61,13 +80,23 @@ def handler(event: dict, context: Any) -> dict[str, Any]:
     if package.get("ModelPackageGroupName") != env("MODEL_PACKAGE_GROUP"):
         raise BadEvent(f"model package {package_arn} belongs to {package.get('ModelPackageGroupName')!r}, "
                        f"not {env('MODEL_PACKAGE_GROUP')!r}")
+    check_lineage(package)
+    # Terraform creates the endpoint; read it before creating anything so a missing one changes nothing.
+    endpoint = sagemaker.describe_endpoint(EndpointName=env("ENDPOINT_NAME"))
+    check_monotonic(sagemaker, endpoint, int(package["ModelPackageVersion"]))
+    return roll_out(sagemaker, package, endpoint)
+
+
+def roll_out(sagemaker: Any, package: dict[str, Any], endpoint: dict[str, Any],
+             record: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Create the package's model and endpoint config if missing and move the endpoint to them."""
+    prefix = env("PREFIX")
+    package_arn = package["ModelPackageArn"]
     recipe = json.loads(aws.client("ssm").get_parameter(Name=env("SERVING_RECIPE_PARAMETER"))["Parameter"]["Value"])
     version = int(package["ModelPackageVersion"])
     metadata = package.get("CustomerMetadataProperties") or {}
     model_name, config_name = names(prefix, version, recipe)
     endpoint_name = env("ENDPOINT_NAME")
-    # Terraform creates the endpoint; read it before creating anything so a missing one changes nothing.
-    endpoint = sagemaker.describe_endpoint(EndpointName=endpoint_name)
     tags = [{"Key": "Team", "Value": env("TEAM")}, {"Key": "Environment", "Value": env("ENVIRONMENT")},
             {"Key": "mlp:run-id", "Value": metadata.get("run_id", "unknown")},
             {"Key": "mlp:model-package-version", "Value": str(version)}]
@@ -94,8 +123,144 @@ def handler(event: dict, context: Any) -> dict[str, Any]:
     else:
         log.info("endpoint %s already on %s; no update", endpoint_name, config_name)
 
-    pointer = write_pointer(package_arn, version, model_name, config_name, metadata)
-    return {"deployed": True, "updated": updated, "endpoint_name": endpoint_name, **pointer}
+    result = {"deployed": True, "updated": updated, "endpoint_name": endpoint_name, "model_package_arn": package_arn,
+              "model_package_version": version, "model_name": model_name, "endpoint_config_name": config_name}
+    # The pointer names what the endpoint serves: only once the rollout has completed (else the
+    # endpoint's state-change event writes it, whichever model the rollout ends on).
+    now = sagemaker.describe_endpoint(EndpointName=endpoint_name)
+    if now.get("EndpointStatus") == "InService" and now.get("EndpointConfigName") == config_name:
+        return {**result, **write_pointer(package_arn, version, model_name, config_name, metadata, record)}
+    log.info("endpoint %s is %s; the pointer is written when the rollout completes", endpoint_name,
+             now.get("EndpointStatus"))
+    return {**result, "pointer": "pending"}
+
+
+# --------------------------------------------------------------------------------------------------
+# What the handler can vouch for: lineage and order
+# --------------------------------------------------------------------------------------------------
+
+def check_lineage(package: dict[str, Any]) -> None:
+    """Refuse (BadEvent) a package that does not carry the platform's lineage: made by hand, from a
+    foreign image or bucket, or whose stored manifest no longer has the recorded sha256."""
+    arn = package["ModelPackageArn"]
+    metadata = package.get("CustomerMetadataProperties") or {}
+    missing = [key for key in LINEAGE_KEYS if not metadata.get(key)]
+    if missing:
+        raise BadEvent(f"model package {arn} has no lineage {missing}: it was not registered by the platform")
+    prefix, bucket, run_id = env("PREFIX"), env("ARTIFACT_BUCKET"), metadata["run_id"]
+    _, _, _, region, account, _ = arn.split(":", 5)
+    container = package["InferenceSpecification"]["Containers"][0]
+    problems = []
+    if not container.get("Image", "").startswith(f"{account}.dkr.ecr.{region}.amazonaws.com/{prefix}-"):
+        problems.append(f"image {container.get('Image')!r} is not in the team's repositories")
+    if not container.get("ModelDataUrl", "").startswith(f"s3://{bucket}/models/{run_id}/"):
+        problems.append(f"model data {container.get('ModelDataUrl')!r} is not under s3://{bucket}/models/{run_id}/")
+    if metadata["baseline_uri"] not in (f"s3://{bucket}/baselines/{run_id}.json", NO_BASELINE):
+        problems.append(f"baseline {metadata['baseline_uri']!r} is not the run's")
+    if f":training-job/{prefix}-" not in metadata["training_job_arn"]:
+        problems.append(f"training job {metadata['training_job_arn']!r} is not the team's")
+    if metadata["manifest_uri"] != f"s3://{bucket}/manifests/{run_id}.json":
+        problems.append(f"manifest {metadata['manifest_uri']!r} is not the run's")
+    else:
+        stored = _stored_sha256(metadata["manifest_uri"])
+        if stored != metadata["manifest_sha256"]:
+            problems.append(f"the stored manifest has sha256 {stored}, the package records {metadata['manifest_sha256']}")
+    if problems:
+        raise BadEvent(f"model package {arn} cannot be vouched for: {'; '.join(problems)}")
+
+
+def _stored_sha256(uri: str) -> str:
+    bucket, key = parse_s3_uri(uri)
+    try:
+        return sha256_hex(aws.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
+            return "(missing)"
+        raise
+
+
+def served_version(sagemaker: Any, config_name: str | None) -> int:
+    """The package version of the model an endpoint config serves; 0 for the bootstrap model."""
+    if not config_name:
+        return 0
+    config = sagemaker.describe_endpoint_config(EndpointConfigName=config_name)
+    match = re.fullmatch(rf"{re.escape(env('PREFIX'))}-v(\d+)", config["ProductionVariants"][0]["ModelName"])
+    return int(match.group(1)) if match else 0
+
+
+def live_version(sagemaker: Any, endpoint: dict[str, Any]) -> int:
+    """The newest version the endpoint serves or is rolling out."""
+    pending = (endpoint.get("PendingDeploymentSummary") or {}).get("EndpointConfigName")
+    return max(served_version(sagemaker, endpoint.get("EndpointConfigName")), served_version(sagemaker, pending))
+
+
+def check_monotonic(sagemaker: Any, endpoint: dict[str, Any], version: int) -> None:
+    live = live_version(sagemaker, endpoint)
+    if version < live:
+        raise StaleEvent(f"model package v{version} is older than v{live} on {endpoint['EndpointName']}: an approval "
+                         "event never rolls production back (an operator rollback request does)")
+
+
+# --------------------------------------------------------------------------------------------------
+# The operator's explicit rollback, and the pointer following the endpoint
+# --------------------------------------------------------------------------------------------------
+
+def rollback(event: dict[str, Any]) -> dict[str, Any]:
+    """`{"source": "mlp.operator", "action": "rollback", "model_package_version": N, "requested_by",
+    "reason"}`: put an older approved package of the group back, recorded in the pointer."""
+    expect(event, "action", ("rollback",))
+    version = require(event, "model_package_version")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise BadEvent(f"event.model_package_version must be a positive integer, got {version!r}")
+    requested_by, reason = require_str(event, "requested_by"), require_str(event, "reason")
+    sagemaker = aws.client("sagemaker")
+    endpoint = sagemaker.describe_endpoint(EndpointName=env("ENDPOINT_NAME"))
+    live = live_version(sagemaker, endpoint)
+    if version >= live:
+        raise BadEvent(f"v{version} is not older than v{live}: a rollback goes back; approve newer packages instead")
+    package = _package_of_version(sagemaker, endpoint["EndpointArn"], version)
+    if package.get("ModelApprovalStatus") != "Approved":
+        raise BadEvent(f"model package v{version} is {package.get('ModelApprovalStatus')}, not Approved")
+    check_lineage(package)
+    at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    record = {"rollback": {"from_version": live, "requested_by": requested_by, "reason": reason, "at": at}}
+    log.warning("operator rollback of %s from v%d to v%d by %s: %s", env("ENDPOINT_NAME"), live, version,
+                requested_by, reason)
+    return {**roll_out(sagemaker, package, endpoint, record), **record}
+
+
+def _package_of_version(sagemaker: Any, endpoint_arn: str, version: int) -> dict[str, Any]:
+    """Version N of the team's group (its ARN is `model-package/<group>/<N>` in the endpoint's account)."""
+    group = env("MODEL_PACKAGE_GROUP")
+    _, partition, _, region, account, _ = endpoint_arn.split(":", 5)
+    arn = f"arn:{partition}:sagemaker:{region}:{account}:model-package/{group.lower()}/{version}"
+    package = aws.describe_or_none(sagemaker.describe_model_package, ModelPackageName=arn)
+    if package is None:
+        raise BadEvent(f"model package group {group} has no version {version}")
+    return package
+
+
+def reconcile(event: dict[str, Any]) -> dict[str, Any]:
+    """On the endpoint's state change: point the pointer at the model the endpoint serves now (after a
+    completed rollout, or after SageMaker rolled a deployment back)."""
+    expect(event, "source", ("aws.sagemaker",))
+    name = require_str(event, "detail.EndpointName")
+    if name != env("ENDPOINT_NAME"):
+        raise BadEvent(f"event.detail.EndpointName {name!r} is not this team's endpoint {env('ENDPOINT_NAME')!r}")
+    sagemaker = aws.client("sagemaker")
+    endpoint = sagemaker.describe_endpoint(EndpointName=name)
+    if endpoint.get("EndpointStatus") != "InService":
+        return {"reconciled": False, "reason": f"endpoint is {endpoint.get('EndpointStatus')}"}
+    config_name = endpoint["EndpointConfigName"]
+    version = served_version(sagemaker, config_name)
+    model_name = sagemaker.describe_endpoint_config(EndpointConfigName=config_name)["ProductionVariants"][0]["ModelName"]
+    if version == 0:
+        pointer = write_pointer(None, 0, model_name, config_name, {})
+    else:
+        package = _package_of_version(sagemaker, endpoint["EndpointArn"], version)
+        pointer = write_pointer(package["ModelPackageArn"], version, model_name, config_name,
+                                package.get("CustomerMetadataProperties") or {})
+    return {"reconciled": True, **pointer}
 
 
 def endpoint_config_request(config_name: str, model_name: str, recipe: dict[str, Any],
@@ -128,9 +293,10 @@ def endpoint_config_request(config_name: str, model_name: str, recipe: dict[str,
     return request
 
 
-def write_pointer(package_arn: str, version: int, model_name: str, config_name: str,
-                  metadata: dict[str, str]) -> dict[str, Any]:
-    """The deployed-model pointer (CONTRACTS.md); left as is when it already names this deployment."""
+def write_pointer(package_arn: str | None, version: int, model_name: str, config_name: str,
+                  metadata: dict[str, str], record: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The deployed-model pointer (CONTRACTS.md); left as is when it already names this deployment.
+    `package_arn` None: the endpoint serves the bootstrap model (no package, no baseline)."""
     ssm = aws.client("ssm")
     parameter = env("DEPLOYED_MODEL_PARAMETER")
     try:
@@ -141,27 +307,24 @@ def write_pointer(package_arn: str, version: int, model_name: str, config_name: 
         existing = {}
     except ValueError:
         existing = {}
-    if existing.get("model_package_arn") == package_arn and existing.get("endpoint_config_name") == config_name:
+    if existing.get("model_package_arn") == package_arn and existing.get("endpoint_config_name") == config_name \
+            and not record:
         return existing
+    baseline = metadata.get("baseline_uri")
     pointer = {
         "model_package_arn": package_arn,
         "model_package_version": version,
         "model_name": model_name,
         "endpoint_config_name": config_name,
-        "baseline_uri": metadata.get("baseline_uri"),
+        "baseline_uri": None if baseline == NO_BASELINE else baseline,
         "run_id": metadata.get("run_id"),
         "deployed_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        **(record or {}),
     }
     ssm.put_parameter(Name=parameter, Value=json.dumps(pointer, sort_keys=True), Type="String", Overwrite=True)
     return pointer
 
 
 def _exists(describe: Callable[[], Any]) -> bool:
-    """Whether a Describe* call finds its resource (SageMaker answers "Could not find" otherwise)."""
-    try:
-        describe()
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") == "ValidationException" and "not find" in str(error).lower():
-            return False
-        raise
-    return True
+    """Whether a Describe* call finds its resource."""
+    return aws.describe_or_none(lambda: describe()) is not None

@@ -5,9 +5,15 @@ the window into the baseline's bins and publishes, per feature, the PSI and the 
 (plus their maximum PSI, the sample count and the malformed-record count) to CloudWatch, where the
 team's drift alarm triggers a retrain.
 
+Missing values are drift signals of their own: with samples, each feature's FeatureMissingRate (absent,
+null, unparseable or NaN/inf) and its increase over the training rows' rate, their maximum, and
+UnscoredFeatures (model inputs that got no PSI: no live value, or none in the training rows) are
+published too. A feature 100% null publishes no PSI but a missing-rate increase of up to 1.
+
 An empty window publishes DriftSampleCount=0 (and the malformed count) but no PSI/JS value at all: a
-zero would read as "no drift" and keep an alarm OK on no evidence. Without a deployed-model pointer or
-its baseline there is nothing to compare against, so nothing is published.
+zero would read as "no drift" and keep an alarm OK on no evidence; the empty window and unreadable
+capture have alarms of their own on those two counts. Without a deployed-model pointer or its baseline
+there is nothing to compare against, so nothing is published.
 """
 from __future__ import annotations
 
@@ -110,6 +116,16 @@ def handler(event: dict, context: Any) -> dict[str, Any]:
         data.append(capture.datum("FeatureJSDistance", s["js_distance"], at, extra={"Feature": name}))
     if max_psi is not None:
         data.append(capture.datum("MaxFeaturePSI", max_psi, at))
+    missing = histogram.missing_rates()
+    increases = histogram.missing_rate_increases()
+    unscored = sorted(set(histogram.features) - set(scores)) if histogram.sample_count else []
+    for name, rate in missing.items():
+        data.append(capture.datum("FeatureMissingRate", rate, at, extra={"Feature": name}))
+        data.append(capture.datum("FeatureMissingRateIncrease", increases[name], at, extra={"Feature": name}))
+    if increases:
+        data.append(capture.datum("MaxMissingRateIncrease", max(increases.values()), at))
+    if histogram.sample_count:
+        data.append(capture.datum("UnscoredFeatures", len(unscored), at, "Count"))
     calls = capture.publish(namespace, data)
 
     result = {
@@ -122,8 +138,11 @@ def handler(event: dict, context: Any) -> dict[str, Any]:
         "psi": psi,
         "js_distance": {name: s["js_distance"] for name, s in scores.items()},
         "max_psi": max_psi,
+        "missing_rate": missing,
+        "max_missing_rate_increase": max(increases.values()) if increases else None,
+        "unscored_features": unscored,
         "metrics_published": len(data),
         "put_metric_data_calls": calls,
     }
-    log.info("drift check %s", json.dumps({k: v for k, v in result.items() if k not in ("psi", "js_distance")}))
+    log.info("drift check %s", json.dumps({k: v for k, v in result.items() if k not in ("psi", "js_distance", "missing_rate")}))
     return result

@@ -1,12 +1,19 @@
 """Register: turn a finished training job of this team into a versioned model package with lineage.
 
-Completed: compute the drift baseline over the exact pinned training rows, create one model package
-(approved automatically only when AUTO_APPROVE is "true") and mark the run Registered. Failed/Stopped:
-mark the run Failed, release the retrain lock and alert. The run's status transition is conditional,
-so a duplicate event neither creates a second package nor alerts twice.
+The event only says which job to look at. The decision comes from AWS state: DescribeTrainingJob's
+real status (it must agree with the event's), the run record that names this exact job as its own (a
+tag is only a hint), and the job's output in this team's artifacts bucket under the run's prefix with
+the run's manifest and image. Where they disagree the event is refused (StaleEvent) and nothing changes.
+
+Completed: compute the drift baseline over the exact pinned training rows (or, for a team without a
+`features:` block, record that the baseline is skipped), create one model package (approved
+automatically only when AUTO_APPROVE is "true"), mark the run Registered and start the cooldown from
+now. Failed/Stopped: mark the run Failed, release the retrain lock and alert. The run's status
+transition is conditional, so a duplicate event neither creates a second package nor alerts twice.
 """
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import logging
@@ -17,14 +24,18 @@ from botocore.exceptions import ClientError
 
 from common import aws, runs
 from common.drift import compute_baseline
-from common.events import BadEvent, env, expect, require_str
+from common.events import BadEvent, StaleEvent, env, expect, require_str
 from common.manifest import canonical_json, iter_manifest_csv_rows, put_json, read_manifest
+from common.training import MANIFEST_SHA_HP, MANIFEST_URI_HP, run_of_job
 
 log = logging.getLogger()
 log.setLevel(logging.INFO)
 
 DETAIL_TYPE = "SageMaker Training Job State Change"
 TERMINAL = ("Completed", "Failed", "Stopped")
+# The baseline_uri recorded when the team declares no features (no features/definitions.json).
+NO_BASELINE = "none"
+NO_BASELINE_NOTE = "skipped: the team declares no features (no model inputs to baseline); drift is not checked"
 CONTENT_TYPES = ["text/csv", "application/json"]
 METADATA_VALUE_MAX = 256  # CreateModelPackage limit on each CustomerMetadataProperties value
 ECR_IMAGE = re.compile(r"^(?P<account>\d{12})\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?/(?P<repo>[^:@]+)(?::(?P<tag>[^@]+))?$")
@@ -43,27 +54,49 @@ def parse_event(event: Any, prefix: str) -> tuple[str, str]:
 
 
 def handler(event: dict, context: Any) -> dict[str, Any]:
-    job_name, status = parse_event(event, env("PREFIX"))
+    prefix = env("PREFIX")
+    job_name, claimed = parse_event(event, prefix)
     sagemaker = aws.client("sagemaker")
     job = sagemaker.describe_training_job(TrainingJobName=job_name)
-    tags = {t["Key"]: t["Value"] for t in sagemaker.list_tags(ResourceArn=job["TrainingJobArn"]).get("Tags", [])}
-    run_id = tags.get("mlp:run-id")
-    if not run_id:
-        raise RuntimeError(f"training job {job_name} has no mlp:run-id tag; it was not started by retrain")
-    run = runs.get_run(run_id)
+    status = job["TrainingJobStatus"]
+    if status != claimed:
+        raise StaleEvent(f"training job {job_name} is {status}, the event says {claimed}: nothing done")
+    run = run_of_job(sagemaker, prefix, job_name, job["TrainingJobArn"])
     if run is None:
-        raise RuntimeError(f"training job {job_name} names run {run_id}, which is not in the runs table")
+        raise StaleEvent(f"training job {job_name} is not the job of any run in the runs table; "
+                         "it was not started by this platform (a tag does not make it one)")
     if status == "Completed":
         return register(job, run)
     return fail(job, run, status)
 
 
+def check_output(job: dict[str, Any], run: dict[str, Any]) -> str:
+    """The job's model artifact, after checking the job is the run's: its output in this team's artifacts
+    bucket under the run's prefix, trained on the run's manifest with the run's image."""
+    run_id = run["run_id"]
+    artifact = (job.get("ModelArtifacts") or {}).get("S3ModelArtifacts") or ""
+    expected = f"s3://{env('ARTIFACT_BUCKET')}/models/{run_id}/"
+    problems = []
+    if not artifact.startswith(expected):
+        problems.append(f"ModelDataUrl {artifact!r} is not under {expected}")
+    hyperparameters = job.get("HyperParameters") or {}
+    if hyperparameters.get(MANIFEST_URI_HP) != run["manifest_uri"] or hyperparameters.get(MANIFEST_SHA_HP) != run["manifest_sha256"]:
+        problems.append("its manifest is not the run's")
+    image = (job.get("AlgorithmSpecification") or {}).get("TrainingImage")
+    if run.get("image_uri") and image != run["image_uri"]:
+        problems.append(f"its image {image!r} is not the run's {run['image_uri']!r}")
+    if problems:
+        raise StaleEvent(f"training job {job['TrainingJobName']} does not match run {run_id}: {'; '.join(problems)}")
+    return artifact
+
+
 def register(job: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
     run_id = run["run_id"]
-    if run["status"] != "Training":
+    if run["status"] not in runs.IN_FLIGHT:
         log.info("run %s is already %s; duplicate event ignored", run_id, run["status"])
         return {"registered": False, "reason": f"run already {run['status']}", "run_id": run_id,
                 "model_package_arn": run.get("model_package_arn")}
+    model_data_url = check_output(job, run)
 
     baseline_uri = write_baseline(run)
     image_uri = run["image_uri"]
@@ -80,38 +113,50 @@ def register(job: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
         "training_job_arn": job["TrainingJobArn"],
         "baseline_uri": baseline_uri,
     }
+    if baseline_uri == NO_BASELINE:
+        metadata["baseline"] = NO_BASELINE_NOTE
     approval = "Approved" if env("AUTO_APPROVE").lower() == "true" else "PendingManualApproval"
     package_arn = aws.client("sagemaker").create_model_package(
         ModelPackageGroupName=env("MODEL_PACKAGE_GROUP"),
         ModelPackageDescription=f"run {run_id} ({job['TrainingJobName']})",
         InferenceSpecification={
-            "Containers": [{"Image": inference_image, "ModelDataUrl": job["ModelArtifacts"]["S3ModelArtifacts"]}],
+            "Containers": [{"Image": inference_image, "ModelDataUrl": model_data_url}],
             "SupportedContentTypes": CONTENT_TYPES,
             "SupportedResponseMIMETypes": CONTENT_TYPES,
         },
         ModelApprovalStatus=approval,
         CustomerMetadataProperties={k: fit_metadata(v) for k, v in metadata.items()},
         # SageMaker returns the first package for a repeated token: closes the race between two
-        # concurrent deliveries that both saw the run in Training.
+        # concurrent deliveries that both saw the run in flight.
         ClientToken=hashlib.sha256(f"register:{run_id}".encode()).hexdigest()[:36],
         Tags=[{"Key": "mlp:run-id", "Value": run_id}, {"Key": "Team", "Value": env("TEAM")},
               {"Key": "Environment", "Value": env("ENVIRONMENT")}],
     )["ModelPackageArn"]
-    applied = runs.update_run_status(run_id, "Training", "Registered", model_package_arn=package_arn,
+    applied = runs.update_run_status(run_id, run["status"], runs.REGISTERED, model_package_arn=package_arn,
                                      baseline_uri=baseline_uri, training_job_arn=job["TrainingJobArn"],
-                                     model_data_url=job["ModelArtifacts"]["S3ModelArtifacts"],
-                                     approval_status=approval)
+                                     model_data_url=model_data_url, approval_status=approval)
     if not applied:
         log.warning("run %s changed status while registering %s", run_id, package_arn)
+    # The job has ended: the lock's cooldown counts from now, not from the run's start.
+    cooldown_from = dt.datetime.now(dt.timezone.utc).timestamp()
+    runs.extend_lock(run_id, cooldown_from + int(env("COOLDOWN_SECONDS")), runs.PHASE_COOLDOWN)
     log.info("registered %s for run %s (%s)", package_arn, run_id, approval)
     return {"registered": True, "run_id": run_id, "model_package_arn": package_arn, "approval_status": approval,
             "baseline_uri": baseline_uri}
 
 
 def write_baseline(run: dict[str, Any]) -> str:
-    """Baseline of the model inputs over the run's pinned training rows, at baselines/<run_id>.json."""
+    """Baseline of the model inputs over the run's pinned training rows, at baselines/<run_id>.json;
+    NO_BASELINE when the team declares no features (the stack then writes no definitions)."""
     bucket = env("ARTIFACT_BUCKET")
-    definitions_body = aws.client("s3").get_object(Bucket=bucket, Key=env("FEATURE_DEFINITIONS_KEY"))["Body"].read()
+    try:
+        definitions_body = aws.client("s3").get_object(Bucket=bucket, Key=env("FEATURE_DEFINITIONS_KEY"))["Body"].read()
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") not in ("NoSuchKey", "404", "NotFound"):
+            raise
+        log.warning("run %s: no feature definitions at s3://%s/%s; baseline %s", run["run_id"], bucket,
+                    env("FEATURE_DEFINITIONS_KEY"), NO_BASELINE_NOTE)
+        return NO_BASELINE
     manifest = read_manifest(run["manifest_uri"], run["manifest_sha256"])
     baseline = compute_baseline(json.loads(definitions_body), iter_manifest_csv_rows(manifest))
     uri, _ = put_json(bucket, f"baselines/{run['run_id']}.json", baseline, env("KMS_KEY_ARN"))
@@ -144,9 +189,15 @@ def fit_metadata(value: str) -> str:
 
 
 def fail(job: dict[str, Any], run: dict[str, Any], status: str) -> dict[str, Any]:
+    """The run's job really ended Failed/Stopped: fail the run (once), release its lock, alert once.
+    A run already Registered is left alone (a stale Stopped event must not free the cooldown)."""
     run_id = run["run_id"]
     reason = job.get("FailureReason") or "(no FailureReason)"
-    applied = runs.update_run_status(run_id, "Training", "Failed", training_status=status, failure_reason=reason)
+    if run["status"] == runs.REGISTERED:
+        raise StaleEvent(f"run {run_id} is already Registered; a {status} event for {job['TrainingJobName']} changes nothing")
+    applied = run["status"] in runs.IN_FLIGHT and runs.update_run_status(
+        run_id, run["status"], runs.FAILED, training_status=status, failure_reason=reason)
+    # Failed already (a duplicate, or a retry after a crash before the release): the release is idempotent.
     released = runs.release_lock(run_id)
     if applied:
         aws.client("sns").publish(

@@ -3,16 +3,19 @@ signals, all notifying an SNS topic (encrypted with the team key) that e-mails t
 
 Why the platform's own metrics: SageMaker Model Monitor is closed to new customers and the provider
 has no model-quality job definition, so the drift_check and quality_check handlers publish to the
-`MLPlatform` namespace (docs/CONTRACTS.md, "Metrics") once per schedule tick, stamped with the end of
+team's own `MLPlatform/<prefix>` namespace (docs/CONTRACTS.md, "Metrics") once per schedule tick, stamped with the end of
 the window they cover. So:
 
 - every alarm on those metrics has one period per tick (the schedule's rate; the window length for a
   cron schedule), evaluated once: CloudWatch then compares the latest published value;
 - an empty window publishes no PSI and a window without labels no quality value, so those alarms treat
   missing data as not breaching: no traffic is not drift;
-- the endpoint's auto-rollback list takes metric alarms only (SageMaker refuses composite alarms), so
-  `rollback_alarm_names` carries drift-max, not the drift composite; the retraining rule matches the
-  composite (`retrain_alarm_names`), which fires once however many features drift together.
+- the endpoint's auto-rollback list (`rollback_alarm_names`) is the serving variant's own health:
+  p99 model latency, 5XX errors and model invocation errors of `EndpointName`/`VariantName`. Never
+  the drift or quality alarms: they are what starts a retrain, so they are still in ALARM when the
+  retrained model arrives and would roll it back on arrival; they also judge the data, not the fleet;
+- the retraining rule matches the drift composite and the quality alarm (`retrain_alarm_names`); the
+  composite fires once however many features drift together.
 
 Construct ids are Terraform addresses: keep them. See README.md beside this file.
 """
@@ -29,20 +32,31 @@ from cdktf_cdktf_provider_aws.sns_topic_policy import SnsTopicPolicy
 from cdktf_cdktf_provider_aws.sns_topic_subscription import SnsTopicSubscription
 from constructs import Construct
 
-from modules.naming import DRIFT_MAX_KIND, TeamContext, owner_slug
+from modules.naming import DRIFT_BACKSTOPS, DRIFT_MAX_KIND, TeamContext, owner_slug
 from stacks.aws_limits import COMPOSITE_ALARM_RULE_CHARS, MAX_COMPOSITE_CHILDREN
 from stacks.config_ml import MonitoringSettings
 
-NAMESPACE = "MLPlatform"  # docs/CONTRACTS.md
 SAGEMAKER_NAMESPACE = "AWS/SageMaker"
 VARIANT = "primary"
 GOLDEN_SIGNAL_PERIOD = 300  # endpoint metrics arrive every minute; alarm on 5-minute aggregates
 MAX_PERIOD = 7 * 24 * 3600  # CloudWatch: period x evaluation periods <= 7 days (for periods >= 1 hour)
+# A feature missing (null, NaN/inf, absent) in this much more of the window than in the training rows
+# is a drift signal of its own.
+MISSING_RATE_INCREASE_THRESHOLD = 0.1
 # Services that publish to the topic: alarms, EventBridge rules and the team's budget.
 PUBLISHING_SERVICES = ("cloudwatch.amazonaws.com", "events.amazonaws.com", "budgets.amazonaws.com")
 
 _RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
 _UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
+
+
+# The alarms that roll a blue/green deployment back (see the module docstring); the SageMaker execution
+# role may describe exactly these (SageMaker reads them with that role during a deployment).
+ROLLBACK_KINDS = ("latency-p99", "errors-5xx", "model-errors")
+
+
+def rollback_alarm_names(ctx: TeamContext) -> list[str]:
+    return [ctx.alarm_name(kind) for kind in ROLLBACK_KINDS]
 
 
 @dataclass(frozen=True)
@@ -93,7 +107,7 @@ class Monitoring(Construct):
         for feature in features:
             threshold = feature_threshold(settings, feature)
             self.feature_alarms[feature] = self._alarm(
-                f"drift-{feature}", NAMESPACE, "FeaturePSI", {**platform, "Feature": feature}, "Maximum", period,
+                f"drift-{feature}", ctx.metric_namespace, "FeaturePSI", {**platform, "Feature": feature}, "Maximum", period,
                 "GreaterThanThreshold", threshold, "notBreaching",
                 f"Data drift: PSI of {feature} on {endpoint_name} above {threshold} over the last window",
             )  # fmt: skip
@@ -102,10 +116,36 @@ class Monitoring(Construct):
         # without them it is the only drift alarm, at the default threshold.
         max_threshold = max([settings.drift_threshold_psi, *(feature_threshold(settings, f) for f in features)])
         self.drift_max = self._alarm(
-            DRIFT_MAX_KIND, NAMESPACE, "MaxFeaturePSI", platform, "Maximum", period, "GreaterThanThreshold",
+            DRIFT_MAX_KIND, ctx.metric_namespace, "MaxFeaturePSI", platform, "Maximum", period, "GreaterThanThreshold",
             max_threshold, "notBreaching", f"Data drift: largest feature PSI on {endpoint_name} above {max_threshold} over the last window",
         )  # fmt: skip
-        children = [*self.feature_alarms.values(), self.drift_max]
+        # Missing values: per feature (notify), their maximum and the count of unscored inputs (drift).
+        self.missing_alarms = {feature: self._alarm(
+            f"missing-{feature}", ctx.metric_namespace, "FeatureMissingRateIncrease", {**platform, "Feature": feature},
+            "Maximum", period, "GreaterThanThreshold", MISSING_RATE_INCREASE_THRESHOLD, "notBreaching",
+            f"{feature} missing (null, NaN/inf, absent) in {MISSING_RATE_INCREASE_THRESHOLD:.0%} more of the window "
+            "than in the training rows",
+        ) for feature in features}  # fmt: skip
+        # Endpoint-level signals: missing-max and unscored are drift (composite children); the capture
+        # alarms (unreadable records, a window with no readable record) notify only.
+        signals = {
+            "missing-max": ("MaxMissingRateIncrease", "Maximum", "GreaterThanThreshold", MISSING_RATE_INCREASE_THRESHOLD,
+                            f"Data drift: a model input of {endpoint_name} missing in {MISSING_RATE_INCREASE_THRESHOLD:.0%} "
+                            "more of the window than in the training rows"),
+            "unscored": ("UnscoredFeatures", "Maximum", "GreaterThanThreshold", 0,
+                         f"Data drift: a model input of {endpoint_name} could not be scored (no live value, or none in training)"),
+            "capture-malformed": ("MalformedCaptureRecords", "Maximum", "GreaterThanThreshold", 0,
+                                  f"Unreadable data-capture records of {endpoint_name} in the last window"),
+            "capture-empty": ("DriftSampleCount", "Minimum", "LessThanThreshold", 1,
+                              f"No readable captured request of {endpoint_name} in the last window (no traffic, or capture broken)"),
+        }
+        self.signal_alarms = {
+            kind: self._alarm(kind, ctx.metric_namespace, metric, platform, statistic, period, operator, threshold,
+                              "notBreaching", description)
+            for kind, (metric, statistic, operator, threshold, description) in signals.items()
+        }
+        self.missing_max, self.unscored = self.signal_alarms["missing-max"], self.signal_alarms["unscored"]
+        children = [*self.feature_alarms.values(), self.drift_max, self.missing_max, self.unscored]
         self.drift = CloudwatchCompositeAlarm(
             self,
             "drift",
@@ -122,7 +162,7 @@ class Monitoring(Construct):
         metric = settings.metric
         below = not settings.lower_is_better
         self.quality = self._alarm(
-            "quality", NAMESPACE, metric, platform, "Average", period,
+            "quality", ctx.metric_namespace, metric, platform, "Average", period,
             "LessThanThreshold" if below else "GreaterThanThreshold", settings.quality_threshold, "notBreaching",
             f"Model quality: {metric} against ground truth {'below' if below else 'above'} {settings.quality_threshold} "
             "over the last window (concept drift; starts a retrain)",
@@ -139,6 +179,11 @@ class Monitoring(Construct):
             "GreaterThanThreshold", settings.errors_5xx_threshold, "notBreaching",
             f"More than {settings.errors_5xx_threshold} 5XX errors from the model in 5 minutes",
         )  # fmt: skip
+        self.model_errors = self._alarm(
+            "model-errors", SAGEMAKER_NAMESPACE, "InvocationModelErrors", endpoint, "Sum", GOLDEN_SIGNAL_PERIOD,
+            "GreaterThanThreshold", settings.errors_5xx_threshold, "notBreaching",
+            f"More than {settings.errors_5xx_threshold} failed model invocations (non-2XX, timeouts) in 5 minutes",
+        )  # fmt: skip
         self.invocations_low = None
         if settings.min_invocations_per_hour > 0:
             # No invocations publish no datapoint at all: here missing data is the thing to alarm on.
@@ -147,7 +192,7 @@ class Monitoring(Construct):
                 settings.min_invocations_per_hour, "breaching", f"Fewer than {settings.min_invocations_per_hour} invocations in an hour",
             )  # fmt: skip
 
-        self.rollback_alarm_names = [ctx.alarm_name(k) for k in ("latency-p99", "errors-5xx", "drift-max", "quality")]
+        self.rollback_alarm_names = rollback_alarm_names(ctx)
         self.retrain_alarm_names = [ctx.alarm_name("drift"), ctx.alarm_name("quality")]
 
     def _alarm(self, kind, namespace, metric, dimensions, statistic, period, operator, threshold, missing, description):
@@ -177,7 +222,7 @@ class Monitoring(Construct):
 def _check_features(ctx: TeamContext, settings: MonitoringSettings, features: list[str]) -> None:
     """Validation (stacks/config*.py) refuses all of these with a located error; reaching one is a bug there."""
     assert len(set(features)) == len(features), f"monitored feature names repeat: {features}"
-    assert len(features) + 1 <= MAX_COMPOSITE_CHILDREN, f"{len(features)} monitored features: too many for the drift composite"
+    assert len(features) + len(DRIFT_BACKSTOPS) <= MAX_COMPOSITE_CHILDREN, f"{len(features)} monitored features: too many for the drift composite"
     assert set(settings.feature_thresholds) <= set(features), f"feature_thresholds name non-inputs: {settings.feature_thresholds}"
     assert len(ctx.drift_alarm_rule(features)) <= COMPOSITE_ALARM_RULE_CHARS, "drift composite rule too long"
 

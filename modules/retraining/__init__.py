@@ -5,7 +5,12 @@ EventBridge wiring that closes the loop.
     schedules           -> drift_check, quality_check (publish the metrics the alarms watch)
 
 Why a DynamoDB lock: EventBridge delivers at least once and several alarms can fire together, so the
-retrain handler takes a conditional-write lock per cooldown window (docs/CONTRACTS.md, "Runs table").
+retrain handler takes a conditional-write lock that lives as long as the run, then its cooldown
+(docs/CONTRACTS.md, "Runs table").
+
+Why a watch schedule: an alarm that stays in ALARM sends no second event, so a trigger lost to a
+crashed invocation would never come back; every hour the retrain handler re-examines its alarms (and
+stops training jobs that no run owns).
 """
 from __future__ import annotations
 
@@ -27,8 +32,8 @@ from modules.functions import FunctionProps, PlatformFunction
 from modules.naming import TeamContext
 from stacks.config_ml import MonitoringSettings, RetrainingSettings
 
-METRIC_NAMESPACE = "MLPlatform"
 FEATURE_DEFINITIONS_KEY = "features/definitions.json"
+WATCH_SCHEDULE = "rate(1 hour)"
 
 
 @dataclass(frozen=True)
@@ -108,6 +113,7 @@ class Retraining(Construct):
             })  # fmt: skip
         if props.retraining.schedule:
             self._route("retrain-schedule", "retrain", schedule=props.retraining.schedule)
+        self._route("retrain-watch", "retrain", schedule=WATCH_SCHEDULE)
         self._route("training-state", "register", pattern={
             "source": ["aws.sagemaker"],
             "detail-type": ["SageMaker Training Job State Change"],
@@ -121,6 +127,13 @@ class Retraining(Construct):
             "detail-type": ["SageMaker Model Package State Change"],
             "detail": {"ModelPackageGroupName": [props.model_package_group_name], "ModelApprovalStatus": ["Approved"]},
         })  # fmt: skip
+        # The deployed-model pointer follows what the endpoint serves: re-read on each of its state changes
+        # (a completed rollout, an auto-rollback).
+        self._route("endpoint-state", "deploy", pattern={
+            "source": ["aws.sagemaker"],
+            "detail-type": ["SageMaker Endpoint State Change"],
+            "detail": {"EndpointName": [ctx.endpoint_name]},
+        })  # fmt: skip
         self._route("drift-schedule", "drift_check", schedule=props.monitoring.schedule)
         self._route("quality-schedule", "quality_check", schedule=props.monitoring.schedule)
 
@@ -129,6 +142,12 @@ class Retraining(Construct):
         ctx, settings = self.props.context, self.props.retraining
         wanted = {ctx.alarm_name("drift"): settings.on_drift, ctx.alarm_name("quality"): settings.on_quality}
         return [name for name in self.props.retrain_alarm_names if wanted.get(name, True)]
+
+    def _rule_arn(self, id: str) -> str:
+        return self.props.context.arn("events", f"rule/{self.props.context.prefix}-{id}")
+
+    def _retrain_alarm_arns(self) -> list[str]:
+        return [self.props.context.arn("cloudwatch", f"alarm:{name}") for name in self._retrain_alarms()]
 
     def _route(self, id: str, handler: str, pattern: dict | None = None, schedule: str | None = None) -> None:
         ctx = self.props.context
@@ -176,7 +195,11 @@ class Retraining(Construct):
             "SERVING_RECIPE_PARAMETER": ctx.parameter_name("serving-recipe"),
             "DEPLOYED_MODEL_PARAMETER": ctx.parameter_name("deployed-model"),
             "FEATURE_DEFINITIONS_KEY": FEATURE_DEFINITIONS_KEY,
-            "METRIC_NAMESPACE": METRIC_NAMESPACE,
+            "METRIC_NAMESPACE": ctx.metric_namespace,
+            # What the retrain handler accepts: its own retrain alarms (by ARN) and its own rules.
+            "RETRAIN_ALARM_ARNS": ",".join(self._retrain_alarm_arns()),
+            "WATCH_RULE_ARN": self._rule_arn("retrain-watch"),
+            "RETRAIN_SCHEDULE_RULE_ARNS": self._rule_arn("retrain-schedule") if p.retraining.schedule else "",
             "ALERT_TOPIC_ARN": p.alert_topic_arn,
             "COOLDOWN_SECONDS": str(p.retraining.cooldown_hours * 3600),
             "AUTO_APPROVE": "true" if p.auto_approve else "false",
@@ -196,7 +219,7 @@ class Retraining(Construct):
             "Effect": "Allow",
             "Action": "cloudwatch:PutMetricData",
             "Resource": "*",  # PutMetricData has no resource-level permissions; the namespace condition scopes it
-            "Condition": {"StringEquals": {"cloudwatch:namespace": METRIC_NAMESPACE}},
+            "Condition": {"StringEquals": {"cloudwatch:namespace": ctx.metric_namespace}},
         }
         list_artifacts = lambda *prefixes: {  # noqa: E731
             "Sid": "ListArtifacts",
@@ -225,6 +248,12 @@ class Retraining(Construct):
                 },
                 {"Sid": "WriteManifests", "Effect": "Allow", "Action": "s3:PutObject", "Resource": f"{p.artifacts.arn}/manifests/*"},
                 {"Sid": "StartTraining", "Effect": "Allow", "Action": ["sagemaker:CreateTrainingJob", "sagemaker:AddTags"], "Resource": sm(f"training-job/{ctx.prefix}-*")},
+                # Find the job a retry's first attempt started; stop the team's jobs that no run owns.
+                {"Sid": "WatchTraining", "Effect": "Allow", "Action": ["sagemaker:DescribeTrainingJob", "sagemaker:ListTags", "sagemaker:StopTrainingJob"], "Resource": sm(f"training-job/{ctx.prefix}-*")},
+                # ListTrainingJobs has no resource-level permissions: "*" is the only form AWS accepts.
+                {"Sid": "ListTrainingJobs", "Effect": "Allow", "Action": "sagemaker:ListTrainingJobs", "Resource": "*"},
+                *([{"Sid": "ReadRetrainAlarms", "Effect": "Allow", "Action": "cloudwatch:DescribeAlarms", "Resource": self._retrain_alarm_arns()}]
+                  if self._retrain_alarms() else []),
                 pass_training_role,
             ],
             "register": [
@@ -252,6 +281,8 @@ class Retraining(Construct):
                 {"Sid": "ReadRecipe", "Effect": "Allow", "Action": "ssm:GetParameter", "Resource": parameter("serving-recipe")},
                 {"Sid": "RecordDeployedModel", "Effect": "Allow", "Action": ["ssm:GetParameter", "ssm:PutParameter"], "Resource": parameter("deployed-model")},
                 {"Sid": "ReadModelPackage", "Effect": "Allow", "Action": "sagemaker:DescribeModelPackage", "Resource": sm(f"model-package/{p.model_package_group_name}/*")},
+                # The package's stored manifest, to check it still has the sha256 the package records.
+                {"Sid": "ReadManifests", "Effect": "Allow", "Action": "s3:GetObject", "Resource": read_artifacts("manifests/")},
                 {
                     "Sid": "RollOutModel",
                     "Effect": "Allow",

@@ -54,6 +54,8 @@ class TrainingProps:
     training_repository_url: str
     # The team's ECR repositories (training and inference): the role pulls from these only.
     repository_arns: list[str]
+    # The endpoint's auto-rollback alarms: SageMaker reads them with this role during a deployment.
+    rollback_alarm_names: tuple[str, ...] = ()
 
 
 class Training(Construct):
@@ -126,17 +128,34 @@ def execution_policy(props: TrainingProps) -> dict[str, Any]:
         {"Sid": "TeamKey", "Effect": "Allow",
          "Action": ["kms:Decrypt", "kms:GenerateDataKey", "kms:Encrypt", "kms:CreateGrant", "kms:DescribeKey"],
          "Resource": props.kms_key_arn},
+        # Only the team's own log streams: its training jobs' streams are named after the job
+        # (`<prefix>-<run>/algo-1-...`), its endpoint has its own group.
         {"Sid": "SageMakerLogs", "Effect": "Allow",
          "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:CreateLogGroup", "logs:DescribeLogStreams"],
-         "Resource": ctx.arn("logs", "log-group:/aws/sagemaker/*")},
+         "Resource": sagemaker_log_resources(ctx)},
         # PutMetricData has no resource-level permissions: Resource "*", scoped by the namespace condition
         # to SageMaker's own training and endpoint namespaces.
         {"Sid": "SageMakerMetrics", "Effect": "Allow", "Action": "cloudwatch:PutMetricData", "Resource": "*",
          "Condition": {"StringEquals": {"cloudwatch:namespace": list(SAGEMAKER_METRIC_NAMESPACES)}}},
     ]  # fmt: skip
+    if props.rollback_alarm_names:
+        # AWS: the execution role needs DescribeAlarms on the auto-rollback alarms, and on nothing else.
+        statements.append({"Sid": "ReadRollbackAlarms", "Effect": "Allow", "Action": "cloudwatch:DescribeAlarms",
+                           "Resource": [ctx.arn("cloudwatch", f"alarm:{name}") for name in props.rollback_alarm_names]})
     if settings.vpc:
         statements += vpc_statements(ctx, settings)
     return {"Version": "2012-10-17", "Statement": statements}
+
+
+def sagemaker_log_resources(ctx: TeamContext) -> list[str]:
+    """The SageMaker log groups and the team's own streams in them (not `/aws/sagemaker/*`)."""
+    training, endpoint = "/aws/sagemaker/TrainingJobs", f"/aws/sagemaker/Endpoints/{ctx.endpoint_name}"
+    return [
+        ctx.arn("logs", f"log-group:{training}"),
+        ctx.arn("logs", f"log-group:{training}:log-stream:{ctx.prefix}-*"),
+        ctx.arn("logs", f"log-group:{endpoint}"),
+        ctx.arn("logs", f"log-group:{endpoint}:log-stream:*"),
+    ]
 
 
 def vpc_statements(ctx: TeamContext, settings: TrainingSettings) -> list[dict[str, Any]]:

@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from common.events import BadEvent
+from common.events import BadEvent, StaleEvent
 from emulator import eventbridge
 from emulator.loop import LoopDriver
 from ops.functions import invoke
@@ -119,11 +119,51 @@ def test_drift_alarm_retrains_exactly_once_and_deploys(loop, state):
     assert lock(loop) == started[0]["run_id"]
 
     produced, registered, deployed = train_to_deployment(loop, started[0]["training_job_name"])
+    state["second_job"] = started[0]["training_job_name"]
     assert registered["model_package_arn"] != state["first"]
     state["rows"] = produced["rows"]
     state["second"] = registered["model_package_arn"]
     duplicate = next(d.result for d in loop.package_state_changed(registered["model_package_arn"]) if d.handler == "deploy")
     assert duplicate["updated"] is False  # a duplicate approval event updates nothing
+
+
+def pointer(loop):
+    import boto3
+
+    return json.loads(boto3.client("ssm").get_parameter(Name=loop.env["DEPLOYED_MODEL_PARAMETER"])["Parameter"]["Value"])
+
+
+def test_stale_and_hostile_events_across_the_loop_change_nothing(loop, state):
+    """After the retrained model is live: events that disagree with AWS state, delivered through the
+    deployed rules or invoked directly, are refused by each handler and leave jobs, lock and pointer."""
+    import boto3
+
+    before = (training_jobs(), lock(loop), pointer(loop))
+    assert pointer(loop)["model_package_arn"] == state["second"]
+    # A redelivered approval of the first model (older than the live one): no rollback by an event.
+    with pytest.raises(StaleEvent, match="older than"):
+        loop.package_state_changed(state["first"])
+    # A Failed event for the job that really Completed: the run and its cooldown lock stay.
+    failed = eventbridge.envelope("aws.sagemaker", "SageMaker Training Job State Change",
+                                  {"TrainingJobName": state["second_job"], "TrainingJobStatus": "Failed"}, loop.ctx)
+    with pytest.raises(StaleEvent, match="is Completed, the event says Failed"):
+        eventbridge.deliver(loop.ctx, failed)
+    # The hourly watch: the drift alarm is still in ALARM, but the run's cooldown holds the lock.
+    watch = eventbridge.envelope("aws.events", "Scheduled Event", {}, loop.ctx,
+                                 [loop.ctx.arn("events", f"rule/{loop.ctx.prefix}-retrain-watch")])
+    watched = invoke(loop.ctx, "retrain", watch)
+    assert watched["started"] is False and watched["reason"] == "cooldown" and watched["swept"] == []
+    # A schedule from a rule that is not the function's: refused.
+    with pytest.raises(BadEvent, match="not one of this function's rules"):
+        invoke(loop.ctx, "retrain", {**watch, "resources": [loop.ctx.arn("events", "rule/someone-else")]})
+    # The endpoint's state change: the pointer already names what it serves.
+    endpoint = eventbridge.envelope("aws.sagemaker", "SageMaker Endpoint State Change",
+                                    {"EndpointName": loop.ctx.endpoint_name, "EndpointStatus": "InService"}, loop.ctx)
+    [reconciled] = [d.result for d in eventbridge.deliver(loop.ctx, endpoint) if d.handler == "deploy"]
+    assert reconciled["reconciled"] is True and reconciled["model_package_arn"] == state["second"]
+    served = boto3.client("sagemaker").describe_endpoint(EndpointName=loop.ctx.endpoint_name)["EndpointConfigName"]
+    assert served == pointer(loop)["endpoint_config_name"]
+    assert (training_jobs(), lock(loop), pointer(loop)) == before
 
 
 def test_lineage_names_the_deployed_model_and_its_inputs(loop, state):

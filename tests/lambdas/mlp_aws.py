@@ -23,6 +23,9 @@ RAW = f"{PREFIX}-raw-{ACCOUNT}"
 TABLE = f"{PREFIX}-runs"
 GROUP = f"{PREFIX}-models"
 ENDPOINT = PREFIX
+RETRAIN_ALARMS = (f"{PREFIX}-feature-drift", f"{PREFIX}-quality")
+WATCH_RULE_ARN = f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{PREFIX}-retrain-watch"
+SCHEDULE_RULE_ARN = f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{PREFIX}-retrain-schedule"
 TRAINING_IMAGE = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{PREFIX}-training:v1"
 DEFINITIONS = {
     "schema": 1,
@@ -149,12 +152,22 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsEnv]:
             "FEATURE_DEFINITIONS_KEY": "features/definitions.json", "METRIC_NAMESPACE": "MLPlatform",
             "ALERT_TOPIC_ARN": topic_arn, "COOLDOWN_SECONDS": "3600", "AUTO_APPROVE": "false",
             "WINDOW_HOURS": "24", "PROBLEM_TYPE": "binary",
+            "RETRAIN_ALARM_ARNS": ",".join(alarm_arn(name) for name in RETRAIN_ALARMS),
+            "WATCH_RULE_ARN": WATCH_RULE_ARN, "RETRAIN_SCHEDULE_RULE_ARNS": SCHEDULE_RULE_ARN,
         }
         for name, value in env.items():
             monkeypatch.setenv(name, value)
         ssm = boto3.client("ssm", region_name=REGION)
         ssm.put_parameter(Name=env["TRAINING_RECIPE_PARAMETER"], Value=json.dumps(training_recipe), Type="String")
         ssm.put_parameter(Name=env["SERVING_RECIPE_PARAMETER"], Value=json.dumps(serving_recipe), Type="String")
+
+        # The retrain alarms as the monitoring construct creates them; the drift one is firing.
+        cloudwatch = boto3.client("cloudwatch", region_name=REGION)
+        for name in RETRAIN_ALARMS:
+            cloudwatch.put_metric_alarm(AlarmName=name, Namespace="MLPlatform", MetricName="MaxFeaturePSI",
+                                        Statistic="Maximum", Period=3600, EvaluationPeriods=1, Threshold=0.2,
+                                        ComparisonOperator="GreaterThanThreshold")
+        cloudwatch.set_alarm_state(AlarmName=RETRAIN_ALARMS[0], StateValue="ALARM", StateReason="drift")
 
         sagemaker = boto3.client("sagemaker", region_name=REGION)
         sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
@@ -170,11 +183,21 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsEnv]:
     aws.reset_clients()
 
 
+def alarm_arn(name: str) -> str:
+    return f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{name}"
+
+
 def alarm_event(name: str = f"{PREFIX}-feature-drift", state: str = "ALARM") -> dict[str, Any]:
     return {"version": "0", "source": "aws.cloudwatch", "detail-type": "CloudWatch Alarm State Change",
-            "account": ACCOUNT, "region": REGION, "resources": [f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{name}"],
+            "account": ACCOUNT, "region": REGION, "resources": [alarm_arn(name)],
             "detail": {"alarmName": name, "state": {"value": state, "reason": "threshold crossed"},
                        "previousState": {"value": "OK"}}}
+
+
+def scheduled_event(rule_arn: str = SCHEDULE_RULE_ARN, event_id: str | None = None) -> dict[str, Any]:
+    event = {"version": "0", "source": "aws.events", "detail-type": "Scheduled Event", "account": ACCOUNT,
+             "region": REGION, "resources": [rule_arn], "detail": {}}
+    return {**event, "id": event_id} if event_id else event
 
 
 def training_job_event(name: str, status: str = "Completed") -> dict[str, Any]:

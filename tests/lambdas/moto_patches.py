@@ -20,3 +20,7 @@ def sagemaker_update_endpoint(monkeypatch: pytest.MonkeyPatch) -> list[dict[str,
 
 def sagemaker_update_model_package_partial(monkeypatch: pytest.MonkeyPatch) -> None:
     patches_loop.sagemaker_update_model_package_partial(_setter(monkeypatch))
+
+
+def sagemaker_stop_training_job(monkeypatch: pytest.MonkeyPatch) -> None:
+    patches_loop.sagemaker_stop_training_job(_setter(monkeypatch))

@@ -198,3 +198,156 @@ def test_update_model_package_patch_keeps_omitted_fields(aws_env, monkeypatch):
 def test_update_endpoint_patch_is_undone(aws_env):
     from moto.sagemaker.responses import SageMakerResponse
     assert not hasattr(SageMakerResponse, "update_endpoint")  # the previous test's patch did not leak
+
+
+# --- deploy decides from AWS state: lineage, order, what the endpoint serves ----------------------
+
+from common import runs  # noqa: E402
+from common.events import StaleEvent  # noqa: E402
+from moto.sagemaker.models import sagemaker_backends  # noqa: E402
+from tests.lambdas.mlp_aws import ACCOUNT, REGION  # noqa: E402
+
+MANUAL = {"source": "mlp.manual", "reason": "test", "requested_by": "ci"}
+
+
+def another_package(env) -> dict:
+    """The next registered (auto-approved) version, from a new run."""
+    runs.release_lock((runs.get_lock() or {}).get("run_id", ""))
+    run = retrain(MANUAL, None)
+    return register(training_job_event(run["training_job_name"]), None)
+
+
+def pointer(env) -> dict:
+    return json.loads(env.client("ssm").get_parameter(Name=env.env["DEPLOYED_MODEL_PARAMETER"])["Parameter"]["Value"])
+
+
+def endpoint_event(name: str = ENDPOINT, status: str = "InService") -> dict:
+    return {"version": "0", "source": "aws.sagemaker", "detail-type": "SageMaker Endpoint State Change",
+            "account": ACCOUNT, "region": REGION, "detail": {"EndpointName": name, "EndpointStatus": status}}
+
+
+def test_a_redelivered_older_approval_never_rolls_production_back(package, updates):
+    env, v1 = package
+    handler(package_event(v1["model_package_arn"]), None)
+    v2 = another_package(env)
+    handler(package_event(v2["model_package_arn"]), None)
+    before = env.snapshot()
+    with pytest.raises(StaleEvent, match="v1 is older than v2"):
+        handler(package_event(v1["model_package_arn"]), None)
+    assert env.snapshot() == before and len(updates) == 2
+    assert pointer(env)["model_package_version"] == 2
+
+
+def hand_made(env, image: str, model_data: str, metadata: dict | None) -> str:
+    kwargs = {"CustomerMetadataProperties": metadata} if metadata else {}
+    return env.client("sagemaker").create_model_package(
+        ModelPackageGroupName=GROUP, ModelApprovalStatus="Approved",
+        InferenceSpecification={"Containers": [{"Image": image, "ModelDataUrl": model_data}],
+                                "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["text/csv"]},
+        **kwargs)["ModelPackageArn"]
+
+
+@pytest.mark.parametrize("case, message", [
+    ("no-lineage", "has no lineage"),
+    ("foreign-image", "is not in the team's repositories"),
+    ("other-bucket", "is not under s3://"),
+    ("other-baseline", "baseline"),
+])
+def test_packages_the_platform_cannot_vouch_for_are_refused(package, updates, case, message):
+    env, v1 = package
+    metadata = env.client("sagemaker").describe_model_package(
+        ModelPackageName=v1["model_package_arn"])["CustomerMetadataProperties"]
+    container = env.client("sagemaker").describe_model_package(
+        ModelPackageName=v1["model_package_arn"])["InferenceSpecification"]["Containers"][0]
+    image, data = container["Image"], container["ModelDataUrl"]
+    if case == "foreign-image":
+        image = "999999999999.dkr.ecr.us-east-1.amazonaws.com/mlp-fraud-dev-training:v1"
+    if case == "other-bucket":
+        data = "s3://mlp-recsys-dev-artifacts-123456789012/models/x/model.tar.gz"
+    if case == "other-baseline":
+        metadata = {**metadata, "baseline_uri": "s3://mlp-recsys-dev-artifacts-123456789012/baselines/x.json"}
+    arn = hand_made(env, image, data, None if case == "no-lineage" else metadata)
+    before = env.snapshot()
+    with pytest.raises(BadEvent, match=message):
+        handler(package_event(arn), None)
+    assert env.snapshot() == before and updates == []
+
+
+def test_a_package_whose_stored_manifest_changed_is_refused(package, updates):
+    env, v1 = package
+    metadata = env.client("sagemaker").describe_model_package(
+        ModelPackageName=v1["model_package_arn"])["CustomerMetadataProperties"]
+    key = metadata["manifest_uri"].split("/", 3)[3]
+    env.client("s3").put_object(Bucket=ARTIFACTS, Key=key, Body=b'{"bucket":"x","objects":[]}')
+    before = env.snapshot()
+    with pytest.raises(BadEvent, match="the stored manifest has sha256"):
+        handler(package_event(v1["model_package_arn"]), None)
+    assert env.snapshot() == before and updates == []
+
+
+def test_the_pointer_follows_what_the_endpoint_serves(package, updates, monkeypatch):
+    env, v1 = package
+    handler(package_event(v1["model_package_arn"]), None)
+    v2 = another_package(env)
+    backend_endpoint = sagemaker_backends[ACCOUNT][REGION].endpoints[ENDPOINT]
+    v1_config = backend_endpoint.endpoint_config_name
+    # A real UpdateEndpoint returns while the endpoint is Updating, still serving the old config.
+    from common import aws
+    client = aws.client("sagemaker")
+    real_update = client.update_endpoint
+
+    def updating(**kwargs):
+        response = real_update(**kwargs)
+        backend_endpoint.endpoint_config_name, backend_endpoint.endpoint_status = v1_config, "Updating"
+        return response
+
+    monkeypatch.setattr(client, "update_endpoint", updating)
+    result = handler(package_event(v2["model_package_arn"]), None)
+    assert result["updated"] is True and result["pointer"] == "pending"
+    assert pointer(env)["model_package_version"] == 1  # not yet: v1 still serves
+    assert handler(endpoint_event(status="Updating"), None) == {"reconciled": False, "reason": "endpoint is Updating"}
+
+    # SageMaker's auto-rollback: the endpoint ends InService on v1 again; its state change corrects nothing
+    # to a model that never served.
+    backend_endpoint.endpoint_status = "InService"
+    reconciled = handler(endpoint_event(), None)
+    assert reconciled["reconciled"] is True and pointer(env)["model_package_version"] == 1
+    # The rollout that completes instead: the pointer moves to v2 then.
+    backend_endpoint.endpoint_config_name = result["endpoint_config_name"]
+    assert handler(endpoint_event(), None)["model_package_version"] == 2
+    assert pointer(env)["baseline_uri"] == v2["baseline_uri"]
+
+
+def test_an_operator_rollback_is_explicit_and_recorded(package, updates):
+    env, v1 = package
+    handler(package_event(v1["model_package_arn"]), None)
+    v2 = another_package(env)
+    handler(package_event(v2["model_package_arn"]), None)
+    request = {"source": "mlp.operator", "action": "rollback", "model_package_version": 1,
+               "requested_by": "alice", "reason": "v2 misbehaves"}
+    result = handler(request, None)
+    assert result["updated"] is True and result["model_package_version"] == 1
+    recorded = pointer(env)
+    assert recorded["model_package_version"] == 1 and recorded["rollback"]["from_version"] == 2
+    assert recorded["rollback"]["requested_by"] == "alice" and recorded["rollback"]["reason"] == "v2 misbehaves"
+    before = env.snapshot()
+    for bad, message in (({**request, "model_package_version": 1}, "not older than v1"),
+                         ({**request, "model_package_version": "1"}, "positive integer"),
+                         ({**request, "action": "delete"}, "action"),
+                         ({**request, "requested_by": ""}, "requested_by")):
+        with pytest.raises(BadEvent, match=message):
+            handler(bad, None)
+    assert env.snapshot() == before
+
+
+@pytest.mark.parametrize("event, message", [
+    (endpoint_event("mlp-recsys-dev"), "not this team's endpoint"),
+    ({**endpoint_event(), "source": "mlp.fake"}, "source"),
+    ({**endpoint_event(), "detail": {}}, "EndpointName"),
+])
+def test_foreign_endpoint_events_change_nothing(package, updates, event, message):
+    env, _ = package
+    before = env.snapshot()
+    with pytest.raises(BadEvent, match=message):
+        handler(event, None)
+    assert env.snapshot() == before

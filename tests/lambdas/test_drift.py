@@ -46,12 +46,14 @@ def test_baseline_shape_declared_range_and_categories():
     assert baseline["schema"] == 1 and baseline["definitions_version"] == "0123456789abcdef"
     assert baseline["sample_count"] == 9
     amount = baseline["features"]["amount"]
-    assert set(amount) == {"kind", "edges", "proportions"} and amount["kind"] == "numeric"
+    assert set(amount) == {"kind", "edges", "proportions", "missing_rate"} and amount["kind"] == "numeric"
+    assert amount["missing_rate"] == pytest.approx(3 / 9)  # unparseable, NaN, absent
     assert amount["edges"] == pytest.approx([0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100])
     counted = [1, 2, 1, 0, 0, 0, 0, 0, 0, 0, 1, 1]  # under, 10 bins, over
     assert amount["proportions"] == pytest.approx([c / 6 for c in counted])
     category = baseline["features"]["category"]
-    assert category == {"kind": "categorical", "categories": ["a", "b"], "proportions": pytest.approx([3 / 6, 2 / 6, 1 / 6])}
+    assert category == {"kind": "categorical", "categories": ["a", "b"], "proportions": pytest.approx([3 / 6, 2 / 6, 1 / 6]),
+                        "missing_rate": pytest.approx(3 / 9)}
     assert list(baseline["features"]) == ["amount", "category"]
 
 

@@ -120,6 +120,7 @@ def test_shifted_window_psi_equals_reference(aws_env):
     assert metric_values("MaxFeaturePSI", dims()) == [pytest.approx(max(expected.values()))]
     assert metric_values("DriftSampleCount", dims()) == [1000]
     assert metric_values("MalformedCaptureRecords", dims()) == [0]
+    assert metric_values("MaxMissingRateIncrease", dims()) == [0] and metric_values("UnscoredFeatures", dims()) == [0]
 
 
 def test_window_without_shift_stays_under_threshold(aws_env):
@@ -190,3 +191,52 @@ def test_bad_events_raise_and_publish_nothing(aws_env, event):
     with pytest.raises(BadEvent):
         handler(event, None)
     assert metric_names() == set()
+
+
+# --- missing values, NaN/inf and unscored features are drift signals --------------------------------
+
+def write_records(records: list[dict]) -> None:
+    at = WINDOW_END - timedelta(hours=1)
+    put_lines(capture_key(at, "records"), [capture_line(json.dumps(r), encoding="JSON", event_id=f"e{i}", at=at)
+                                           for i, r in enumerate(records)])
+
+
+@pytest.mark.parametrize("value, share", [(None, 1.0), (float("nan"), 1.0), ("inf", 1.0), (None, 0.9)])
+def test_a_feature_gone_null_or_nan_is_a_drift_signal(aws_env, value, share):
+    deploy()
+    rng = random.Random(9)
+    live = draw(rng, 200, 0, 100, {"a": 0.5, "b": 0.3, "c": 0.2})
+    missing = int(len(live) * share)
+    records = [{"amount": value if i < missing else amount, "category": category}
+               for i, (amount, category) in enumerate(live)]
+    # json.dumps writes NaN for float("nan"): the capture carries what the endpoint received
+    write_records(records)
+    result = handler(EVENT, None)
+    assert result["missing_rate"]["amount"] == pytest.approx(share)
+    assert metric_values("FeatureMissingRate", dims("amount")) == [pytest.approx(share)]
+    assert metric_values("FeatureMissingRateIncrease", dims("amount")) == [pytest.approx(share)]  # training had none
+    assert metric_values("MaxMissingRateIncrease", dims()) == [pytest.approx(share)]
+    if share == 1.0:  # no PSI can be computed for it: counted as unscored
+        assert result["unscored_features"] == ["amount"] and metric_values("UnscoredFeatures", dims()) == [1]
+        assert "amount" not in result["psi"]
+
+
+def test_a_feature_absent_from_the_training_rows_is_unscored(aws_env):
+    s3 = boto3.client("s3")
+    deploy()
+    rows = ({"category": c, "y": "0"} for _, c in TRAINING)  # no amount column at all
+    s3.put_object(Bucket=BUCKET, Key="baselines/run-1.json", Body=json.dumps(drift.compute_baseline(DEFINITIONS, rows)).encode())
+    write_window(draw(random.Random(10), 100, 0, 100, {"a": 1}))
+    result = handler(EVENT, None)
+    assert result["unscored_features"] == ["amount"] and metric_values("UnscoredFeatures", dims()) == [1]
+    assert metric_values("FeatureMissingRateIncrease", dims("amount")) == [0]  # as missing as in training
+
+
+def test_published_values_are_finite_and_within_cloudwatch_range(aws_env):
+    from common import capture
+
+    assert capture.cloudwatch_value(float("inf")) == 2.0 ** 360 and capture.cloudwatch_value(-1e400) == -(2.0 ** 360)
+    assert capture.cloudwatch_value(1e100) == 1e100 and capture.cloudwatch_value(1e200) == 2.0 ** 360  # 2^360 ~ 2.3e108
+    at = WINDOW_END
+    calls = capture.publish("MLPlatform", [capture.datum("A", float("nan"), at), capture.datum("B", float("inf"), at)])
+    assert calls == 1 and metric_names() == {"B"} and metric_values("B") == [2.0 ** 360]

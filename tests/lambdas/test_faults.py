@@ -117,6 +117,11 @@ def run_records(env: AwsEnv) -> list[dict]:
     return [i for i in env.table_items() if i["pk"]["S"].startswith("RUN#")]
 
 
+def in_flight_runs(env: AwsEnv) -> list[dict]:
+    """Run records still Starting or Training (a failed start leaves a Failed record, for the audit)."""
+    return [r for r in run_records(env) if r["status"]["S"] in runs.IN_FLIGHT]
+
+
 # ------------------------------------------------------------------------------------------------
 # (a) throttling is retried
 # ------------------------------------------------------------------------------------------------
@@ -176,7 +181,7 @@ def test_sdk_failure_after_the_lock_releases_it(data, sleeps, service, operation
     # MLP_MAX_ATTEMPTS=5 becomes botocore's retries.max_attempts, which counts *retries*: 1 + 5 attempts.
     assert faults.attempts == (1 if times == 1 else 6)
     assert runs.get_lock() is None
-    assert data.training_jobs() == [] and run_records(data) == []
+    assert data.training_jobs() == [] and in_flight_runs(data) == []
 
     faults.times = 0  # the fault clears
     later = retrain(alarm_event(), None)
@@ -184,20 +189,40 @@ def test_sdk_failure_after_the_lock_releases_it(data, sleeps, service, operation
     assert runs.get_lock()["run_id"] == later["run_id"]
 
 
-def test_failure_writing_the_run_record_releases_the_lock_but_orphans_the_job(data, sleeps):
-    """The job is already started when put_run fails: the lock is released (as documented) and the job
-    is left without a run record, so its completion cannot be registered -- recorded here as behaviour."""
+def test_failure_writing_the_run_record_starts_no_job_and_releases_the_lock(data, sleeps):
+    """The run record (with its job name) is written before CreateTrainingJob: when that write fails,
+    no job exists, so the lock is released and nothing is orphaned."""
     faults = Faults("dynamodb", "PutItem", VALIDATION, times=1, when=lambda r: b'"RUN#' in r.body)
     with pytest.raises(Exception, match="ValidationException"):
         retrain(alarm_event(), None)
     assert faults.injected == 1 and runs.get_lock() is None and run_records(data) == []
-    orphans = data.training_jobs()
-    assert len(orphans) == 1
-    with pytest.raises(RuntimeError, match="not in the runs table"):
-        register(training_job_event(orphans[0]), None)
+    assert data.training_jobs() == []
 
     later = retrain(alarm_event(), None)
-    assert later["started"] is True and len(data.training_jobs()) == 2
+    assert later["started"] is True and data.training_jobs() == [later["training_job_name"]]
+
+
+def test_retry_after_create_training_job_adopts_the_job_instead_of_starting_another(data, sleeps):
+    """CreateTrainingJob succeeded, then the handler failed (here: the run update; a timeout or OOM
+    alike). The lock and the Starting run are kept; Lambda's retry of the same event (same id, so the
+    same run) finds the job by its recorded name and starts no second GPU job."""
+    event = {**alarm_event(), "id": "5d1b0f0e-retry", "time": "2026-01-01T00:00:00Z"}
+    faults = Faults("dynamodb", "UpdateItem", VALIDATION, times=1, when=lambda r: b'"Training"' in r.body)
+    with pytest.raises(Exception, match="ValidationException"):
+        retrain(event, None)
+    assert faults.injected == 1
+    [job] = data.training_jobs()
+    [run] = run_records(data)
+    assert run["status"]["S"] == "Starting" and runs.get_lock()["run_id"] == run["run_id"]["S"]
+
+    retried = retrain(event, None)
+    assert retried["started"] is True and retried["training_job_name"] == job
+    assert data.training_jobs() == [job]
+    assert runs.get_run(retried["run_id"])["status"] == "Training"
+    assert runs.get_lock()["phase"] == "training"
+    # A third delivery of the same event: the run is in flight, nothing new.
+    again = retrain(event, None)
+    assert data.training_jobs() == [job] and again["run_id"] == retried["run_id"]
 
 
 def test_lock_write_applied_but_response_lost_still_starts_the_run(data, sleeps):

@@ -165,3 +165,17 @@ def test_bad_events_raise_and_publish_nothing(aws_env, event):
     with pytest.raises(BadEvent):
         handler(event, None)
     assert metric_names() == set()
+
+
+def test_one_huge_regression_prediction_publishes_finite_values_in_range(aws_env, monkeypatch):
+    """One prediction of 1e200 makes the squared error overflow: RMSE inf, R2 -inf. CloudWatch refuses
+    those (the whole call); what is published is clamped into +-2^360."""
+    monkeypatch.setenv("PROBLEM_TYPE", "regression")
+    write_captures([1e200, 1.0, 2.0])
+    write_labels({0: 1.0, 1: 1.0, 2: 3.0})
+    result = handler(EVENT, None)
+    assert result["metrics"]["RMSE"] == math.inf
+    for name in ("MAE", "RMSE", "R2"):
+        for value in metric_values(name, dims()):
+            assert math.isfinite(value) and abs(value) <= 2.0 ** 360, (name, value)
+    assert metric_values("RMSE", dims()) == [2.0 ** 360] and metric_values("R2", dims()) == [-(2.0 ** 360)]

@@ -8,7 +8,7 @@ import pytest
 from moto.sagemaker.models import sagemaker_backends
 
 from common import runs
-from common.events import BadEvent
+from common.events import BadEvent, StaleEvent
 from register.handler import handler, image_digest
 from retrain.handler import handler as retrain
 from tests.lambdas.mlp_aws import (ACCOUNT, ARTIFACTS, GROUP, PREFIX, REGION, aws_env,  # noqa: F401  (fixture)
@@ -149,3 +149,76 @@ def test_image_digest_sources(aws_env):
     assert image_digest(f"999999999999.dkr.ecr.{REGION}.amazonaws.com/repo:v1", ACCOUNT) == "unknown"
     assert image_digest(f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/missing:v1", ACCOUNT) == "unknown"
     assert image_digest("public.ecr.aws/org/image:1", ACCOUNT) == "unknown"
+
+
+# --- the event is a hint; AWS state decides (hostile and stale events) ------------------------------
+
+def foreign_job(env, name: str, run_id: str, bucket: str = "someone-elses-bucket") -> str:
+    """A job not started by the platform, named in the team's prefix and tagged with an in-flight run id."""
+    env.client("sagemaker").create_training_job(
+        TrainingJobName=name, RoleArn=env.role_arn,
+        AlgorithmSpecification={"TrainingImage": "999999999999.dkr.ecr.us-east-1.amazonaws.com/evil:1",
+                                "TrainingInputMode": "File"},
+        OutputDataConfig={"S3OutputPath": f"s3://{bucket}/out"},
+        ResourceConfig={"InstanceType": "ml.g5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 10},
+        StoppingCondition={"MaxRuntimeInSeconds": 60},
+        Tags=[{"Key": "mlp:run-id", "Value": run_id}])
+    return name
+
+
+def test_team_without_features_gets_a_model_registered_without_a_baseline(started):
+    env, result = started
+    env.client("s3").delete_object(Bucket=ARTIFACTS, Key="features/definitions.json")  # no `features:` block
+    registered = handler(training_job_event(result["training_job_name"]), None)
+    assert registered["registered"] is True and registered["baseline_uri"] == "none"
+    metadata = env.client("sagemaker").describe_model_package(
+        ModelPackageName=registered["model_package_arn"])["CustomerMetadataProperties"]
+    assert metadata["baseline_uri"] == "none" and metadata["baseline"].startswith("skipped: the team declares no features")
+    assert runs.get_run(result["run_id"])["status"] == "Registered"
+    assert runs.get_lock()["phase"] == "cooldown"  # the run ended: the lock moved to its cooldown
+
+
+def test_foreign_job_tagged_with_an_in_flight_run_is_refused_and_the_real_one_registers(started):
+    env, result = started
+    name = foreign_job(env, f"{PREFIX}-not-ours", result["run_id"])
+    before = env.snapshot()
+    with pytest.raises(StaleEvent, match="not the job of any run"):
+        handler(training_job_event(name), None)
+    assert env.snapshot() == before
+    real = handler(training_job_event(result["training_job_name"]), None)
+    assert real["registered"] is True
+
+
+def test_job_of_a_run_with_output_outside_the_team_bucket_is_refused(started):
+    env, result = started
+    runs.put_run("r-x", "Training", training_job_name=f"{PREFIX}-r-x", manifest_uri=result["manifest_uri"],
+                 manifest_sha256=result["manifest_sha256"], image_uri="i")
+    foreign_job(env, f"{PREFIX}-r-x", "r-x")
+    before = env.snapshot()
+    with pytest.raises(StaleEvent, match="is not under s3://"):
+        handler(training_job_event(f"{PREFIX}-r-x"), None)
+    assert env.snapshot() == before
+
+
+@pytest.mark.parametrize("real, claimed", [("Failed", "Completed"), ("Completed", "Failed"),
+                                           ("Completed", "Stopped"), ("InProgress", "Completed"),
+                                           ("Stopped", "Failed")])
+def test_event_status_that_disagrees_with_the_job_changes_nothing(started, real, claimed):
+    env, result = started
+    set_job_outcome(result["training_job_name"], real, "AlgorithmError" if real != "Completed" else None)
+    before = env.snapshot()
+    with pytest.raises(StaleEvent, match=f"is {real}, the event says {claimed}"):
+        handler(training_job_event(result["training_job_name"], claimed), None)
+    assert env.snapshot() == before
+    assert runs.get_run(result["run_id"])["status"] == "Training" and runs.get_lock()["run_id"] == result["run_id"]
+
+
+def test_stale_stopped_event_after_registration_keeps_the_cooldown(started):
+    env, result = started
+    handler(training_job_event(result["training_job_name"]), None)
+    lock = runs.get_lock()
+    set_job_outcome(result["training_job_name"], "Stopped", "stopped by hand, after the fact")
+    before = env.snapshot()
+    with pytest.raises(StaleEvent, match="already Registered"):
+        handler(training_job_event(result["training_job_name"], "Stopped"), None)
+    assert env.snapshot() == before and runs.get_lock() == lock

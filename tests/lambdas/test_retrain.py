@@ -12,10 +12,9 @@ from common.events import BadEvent
 from common.manifest import read_manifest
 from common.training import job_name, new_run_id, start_training_job
 from retrain.handler import handler
-from tests.lambdas.mlp_aws import ARTIFACTS, PREFIX, aws_env, alarm_event  # noqa: F401  (fixture)
+from tests.lambdas.mlp_aws import ARTIFACTS, PREFIX, aws_env, alarm_event, scheduled_event  # noqa: F401  (fixture)
 
-SCHEDULED = {"version": "0", "source": "aws.events", "detail-type": "Scheduled Event",
-             "resources": ["arn:aws:events:us-east-1:123456789012:rule/mlp-fraud-dev-retrain"], "detail": {}}
+SCHEDULED = scheduled_event()
 MANUAL = {"source": "mlp.manual", "reason": "new labels", "requested_by": "alice"}
 
 
@@ -67,7 +66,7 @@ def test_duplicate_and_cooldown_events_start_exactly_one_job(data):
     before = data.snapshot()
     for event in (alarm_event(), alarm_event(), SCHEDULED, MANUAL):
         result = handler(event, None)
-        assert result["started"] is False and result["reason"] == "cooldown"
+        assert result["started"] is False and result["reason"] == "run in flight"
         assert result["locked_by"] == first["run_id"]
     assert data.snapshot() == before
     assert len(data.training_jobs()) == 1
@@ -113,7 +112,7 @@ def test_create_training_job_failure_releases_the_lock(data, monkeypatch):
             handler(alarm_event(), None)
     assert runs.get_lock() is None
     assert data.training_jobs() == []
-    assert not [i for i in data.table_items() if i["pk"]["S"].startswith("RUN#")]
+    assert [i["status"]["S"] for i in data.table_items() if i["pk"]["S"].startswith("RUN#")] == ["Failed"]
     # Nothing blocks the next attempt for a cooldown.
     assert handler(alarm_event(), None)["started"] is True
 
@@ -172,3 +171,137 @@ def test_run_ids_sort_by_time():
     early = new_run_id(dt.datetime(2024, 1, 1, 9, tzinfo=dt.timezone.utc))
     late = new_run_id(dt.datetime(2024, 1, 1, 10, tzinfo=dt.timezone.utc))
     assert early < late and early.startswith("20240101t090000z-")
+
+
+# --- AWS state decides: alarms, rules, the lock's life, lost triggers and orphaned jobs -----------
+
+from moto.sagemaker.models import sagemaker_backends  # noqa: E402
+
+from common.events import StaleEvent  # noqa: E402
+from retrain.handler import LEASE_SECONDS  # noqa: E402
+from tests.lambdas.moto_patches import sagemaker_stop_training_job  # noqa: E402
+from tests.lambdas.mlp_aws import ACCOUNT, REGION, WATCH_RULE_ARN, alarm_arn  # noqa: E402
+
+
+def job_state(name: str, status: str | None = None, age_seconds: int | None = None):
+    """moto finishes every job at once; set the state SageMaker would report (still running, and since when)."""
+    job = sagemaker_backends[ACCOUNT][REGION].training_jobs[name]
+    if status:
+        job.training_job_status = status
+    if age_seconds is not None:
+        job.creation_time = job.creation_time - dt.timedelta(seconds=age_seconds)
+    return job
+
+
+def expire_lock(env) -> None:
+    env.client("dynamodb").update_item(TableName=env.env["RUNS_TABLE"], Key={"pk": {"S": "LOCK"}},
+                                       UpdateExpression="SET expires_at = :e", ExpressionAttributeValues={":e": {"N": "1"}})
+
+
+def test_alarm_event_for_an_alarm_no_longer_in_alarm_starts_nothing(data):
+    data.client("cloudwatch").set_alarm_state(AlarmName=f"{PREFIX}-feature-drift", StateValue="OK", StateReason="t")
+    before = data.snapshot()
+    with pytest.raises(StaleEvent, match="is OK now, not ALARM"):
+        handler(alarm_event(), None)
+    assert data.snapshot() == before
+
+
+@pytest.mark.parametrize("event, message", [
+    (alarm_event(f"{PREFIX}-latency-p99"), "not one of this team's retrain alarms"),
+    ({**alarm_event(), "resources": [alarm_arn(f"{PREFIX}-quality")]}, "does not name the alarm"),
+    ({**alarm_event(), "resources": []}, "does not name the alarm"),
+    (scheduled_event(f"arn:aws:events:{REGION}:{ACCOUNT}:rule/someone-elses-rule"), "not one of this function's rules"),
+    ({**scheduled_event(), "resources": [WATCH_RULE_ARN, WATCH_RULE_ARN]}, "not one of this function's rules"),
+    ({**scheduled_event(), "resources": None}, "not one of this function's rules"),
+])
+def test_only_its_own_rules_and_retrain_alarms_are_accepted(data, event, message):
+    before = data.snapshot()
+    with pytest.raises(BadEvent, match=message):
+        handler(event, None)
+    assert data.snapshot() == before
+
+
+def test_the_lock_lasts_as_long_as_the_job_not_the_cooldown(data):
+    first = handler(alarm_event(), None)
+    lock = runs.get_lock()
+    # cooldown 1 h, spot max wait 48 h: the lock covers the job's longest life.
+    assert lock["phase"] == "training" and lock["expires_at"] - lock["acquired_at"] >= 172800
+    # Even past that (a clock or a recipe changed), a trigger looks at the run's job before taking over.
+    job_state(first["training_job_name"], "InProgress")
+    expire_lock(data)
+    second = handler(alarm_event(), None)
+    assert second["started"] is False and second["locked_by"] == first["run_id"]
+    assert data.training_jobs() == [first["training_job_name"]]
+    assert runs.get_lock()["expires_at"] > 1  # extended by a lease
+
+
+def test_a_crashed_handlers_lease_runs_out_and_the_next_trigger_starts(data):
+    # Timeout / out of memory after the lock and the run record, before CreateTrainingJob.
+    now = dt.datetime.now(dt.timezone.utc).timestamp()
+    assert runs.acquire_lock("crashed", "alarm:x", LEASE_SECONDS, now)
+    runs.put_run("crashed", "Starting", training_job_name=f"{PREFIX}-crashed", manifest_uri="s3://x/m",
+                 manifest_sha256="0" * 64)
+    assert handler(alarm_event(), None)["started"] is False  # the lease still runs
+    expire_lock(data)
+    result = handler(alarm_event(), None)
+    assert result["started"] is True
+    assert runs.get_run("crashed")["status"] == "Failed"
+    assert data.training_jobs() == [result["training_job_name"]]
+
+
+def test_the_watch_schedule_re_examines_a_still_alarm_alarm(data):
+    # A lost trigger: the alarm stays in ALARM (no new event) and the lock holder crashed.
+    assert runs.acquire_lock("crashed", "alarm:x", LEASE_SECONDS, 1)
+    watch = scheduled_event(WATCH_RULE_ARN, event_id="tick-1")
+    result = handler(watch, None)
+    assert result["started"] is True and result["trigger"] == f"watch:alarm:{PREFIX}-feature-drift"
+    assert handler(watch, None)["run_id"] == result["run_id"]  # redelivery of the tick: the same run
+    assert len(data.training_jobs()) == 1
+
+
+def test_the_watch_schedule_with_no_alarm_firing_starts_nothing(data):
+    data.client("cloudwatch").set_alarm_state(AlarmName=f"{PREFIX}-feature-drift", StateValue="OK", StateReason="t")
+    before = data.snapshot()
+    result = handler(scheduled_event(WATCH_RULE_ARN), None)
+    assert result == {"started": False, "reason": "no retrain alarm in ALARM",
+                      "trigger": f"watch:{WATCH_RULE_ARN}", "swept": []}
+    assert data.snapshot() == before
+
+
+def test_the_sweeper_stops_jobs_no_in_flight_run_owns(data, monkeypatch):
+    sagemaker_stop_training_job(monkeypatch)
+    data.client("cloudwatch").set_alarm_state(AlarmName=f"{PREFIX}-feature-drift", StateValue="OK", StateReason="t")
+    ours = handler(MANUAL, None)
+    job_state(ours["training_job_name"], "InProgress", age_seconds=7200)
+    sagemaker = data.client("sagemaker")
+    for name, age in ((f"{PREFIX}-orphan", 7200), (f"{PREFIX}-just-started", 10), ("other-team-job", 7200)):
+        sagemaker.create_training_job(
+            TrainingJobName=name, RoleArn=data.role_arn, StoppingCondition={"MaxRuntimeInSeconds": 60},
+            AlgorithmSpecification={"TrainingImage": data.training_recipe["image_uri"], "TrainingInputMode": "File"},
+            OutputDataConfig={"S3OutputPath": f"s3://{ARTIFACTS}/x"},
+            ResourceConfig={"InstanceType": "ml.g5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 10},
+            Tags=[{"Key": "mlp:run-id", "Value": ours["run_id"]}])  # a tag claiming our run: only a hint
+        job_state(name, "InProgress", age_seconds=age)
+
+    result = handler(scheduled_event(WATCH_RULE_ARN), None)
+
+    assert result["swept"] == [f"{PREFIX}-orphan"]
+    status = {j["TrainingJobName"]: j["TrainingJobStatus"] for j in sagemaker.list_training_jobs()["TrainingJobSummaries"]}
+    assert status == {ours["training_job_name"]: "InProgress", f"{PREFIX}-orphan": "Stopped",
+                      f"{PREFIX}-just-started": "InProgress", "other-team-job": "InProgress"}
+
+
+def test_stop_training_job_patch(aws_env, monkeypatch):
+    from botocore.exceptions import ClientError
+
+    sagemaker_stop_training_job(monkeypatch)
+    aws_env.put_training_data("training/a.csv", "amount\n1\n")
+    name = handler(MANUAL, None)["training_job_name"]
+    sagemaker = aws_env.client("sagemaker")
+    with pytest.raises(ClientError, match="in status Completed"):
+        sagemaker.stop_training_job(TrainingJobName=name)
+    job_state(name, "InProgress")
+    sagemaker.stop_training_job(TrainingJobName=name)
+    assert sagemaker.describe_training_job(TrainingJobName=name)["TrainingJobStatus"] == "Stopped"
+    with pytest.raises(ClientError, match="Could not find training job"):
+        sagemaker.stop_training_job(TrainingJobName="missing")

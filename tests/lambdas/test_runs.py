@@ -10,9 +10,20 @@ def test_lock_is_exclusive_until_the_cooldown_ends(aws_env):
     assert not runs.acquire_lock("r2", "alarm:x", 600, now=1_001)
     assert not runs.acquire_lock("r2", "alarm:x", 600, now=1_600)  # expires_at is not < now yet
     lock = runs.get_lock()
-    assert lock == {"pk": "LOCK", "run_id": "r1", "trigger": "alarm:x", "acquired_at": 1_000, "expires_at": 1_600}
+    assert lock == {"pk": "LOCK", "run_id": "r1", "trigger": "alarm:x", "acquired_at": 1_000, "expires_at": 1_600,
+                    "phase": "starting"}
     assert runs.acquire_lock("r2", "schedule", 600, now=1_601)
     assert runs.get_lock()["run_id"] == "r2"
+
+
+def test_extend_only_by_the_holder(aws_env):
+    assert runs.acquire_lock("r1", "manual", 600, now=1_000)
+    assert not runs.extend_lock("r2", 99_999, runs.PHASE_TRAINING)
+    assert runs.get_lock()["expires_at"] == 1_600
+    assert runs.extend_lock("r1", 99_999, runs.PHASE_TRAINING)
+    assert runs.get_lock()["expires_at"] == 99_999 and runs.get_lock()["phase"] == "training"
+    assert not runs.acquire_lock("r2", "manual", 600, now=50_000)  # held for the job's life, not a lease
+    assert runs.release_lock("r1") and not runs.extend_lock("r1", 1, runs.PHASE_COOLDOWN)
 
 
 def test_release_only_by_the_holder(aws_env):

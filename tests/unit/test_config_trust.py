@@ -113,10 +113,10 @@ HOSTILE = [
     ("threshold names a non-input", lambda d: settings_of(d)["monitoring"].update(feature_thresholds={"amout": 0.2}), "teams[0].settings.monitoring.feature_thresholds", "not a model input"),
     ("input named max", lambda d: inputs(d, ["max"]), "teams[0].settings.features.model_inputs.features[0]", "reserved"),
     ("duplicate model package groups", lambda d: settings_of(d).update(registry={"model_package_groups": ["models", "models"]}), "teams[0].settings.registry.model_package_groups[1]", "duplicate"),
-    ("100 model inputs", lambda d: inputs(d, [f"f{i}" for i in range(100)]), "teams[0].settings.features.model_inputs.features", "at most 99"),
+    ("100 model inputs", lambda d: inputs(d, [f"f{i}" for i in range(98)]), "teams[0].settings.features.model_inputs.features", "at most 97"),
     # valid here, refused by AWS
     ("training recipe over 4 KB", lambda d: settings_of(d)["training"].update(hyperparameters={f"p{i}": "v" * 200 for i in range(25)}), "teams[0].settings.training", "standard SSM parameter"),
-    ("composite rule over 10,240", lambda d: d["platform"].update(name="mlplatformxyzabc") or inputs(d, [f"{'f' * 61}_{i:02d}" for i in range(99)]), "teams[0].settings.features.model_inputs.features", "CloudWatch takes 10240"),
+    ("composite rule over 10,240", lambda d: d["platform"].update(name="mlplatformxyzabc") or inputs(d, [f"{'f' * 61}_{i:02d}" for i in range(97)]), "teams[0].settings.features.model_inputs.features", "CloudWatch takes 10240"),
     ("rate(0 minutes)", lambda d: settings_of(d)["monitoring"].update(schedule="rate(0 minutes)"), "teams[0].settings.monitoring.schedule", "at least 1"),
     ("rate(1 hours)", lambda d: settings_of(d)["monitoring"].update(schedule="rate(1 hours)"), "teams[0].settings.monitoring.schedule", "singular"),
     ("malformed cron", lambda d: settings_of(d)["retraining"].update(schedule="cron(0 25 * * ? *)"), "teams[0].settings.retraining.schedule", "hours"),

@@ -56,7 +56,9 @@ def test_every_team_alarm_exists_with_the_prefix(stacks):
         team, env = name.split("-")
         prefix = f"mlp-{team}-{env}"
         features = FRAUD_FEATURES if team == "fraud" else ["items_viewed", "dwell_seconds", "device"]
-        expected = {f"{prefix}-{k}" for k in ("drift", "drift-max", "quality", "latency-p99", "errors-5xx")}
+        expected = {f"{prefix}-{k}" for k in ("drift", "drift-max", "quality", "latency-p99", "errors-5xx", "model-errors",
+                                               "missing-max", "unscored", "capture-malformed", "capture-empty")}
+        expected |= {f"{prefix}-missing-{f}" for f in features}
         expected |= {f"{prefix}-drift-{f}" for f in features}
         assert set(alarms(stack.document)) == expected, name  # invocations-low is off (min 0)
 
@@ -65,7 +67,7 @@ def test_feature_drift_alarms(stacks):
     found = alarms(stacks["fraud-dev"].document)
     for feature in FRAUD_FEATURES:
         alarm = found[f"mlp-fraud-dev-drift-{feature}"]
-        assert alarm["namespace"] == "MLPlatform" and alarm["metric_name"] == "FeaturePSI"
+        assert alarm["namespace"] == "MLPlatform/mlp-fraud-dev" and alarm["metric_name"] == "FeaturePSI"
         assert alarm["dimensions"] == {"Team": "fraud", "Environment": "dev", "Endpoint": "mlp-fraud-dev", "Feature": feature}
         assert alarm["statistic"] == "Maximum" and "extended_statistic" not in alarm
         assert alarm["comparison_operator"] == "GreaterThanThreshold"
@@ -78,17 +80,36 @@ def test_feature_drift_alarms(stacks):
 def test_drift_max_and_composite(stacks):
     found = alarms(stacks["fraud-dev"].document)
     drift_max = found["mlp-fraud-dev-drift-max"]
-    assert drift_max["metric_name"] == "MaxFeaturePSI" and drift_max["namespace"] == "MLPlatform"
+    assert drift_max["metric_name"] == "MaxFeaturePSI" and drift_max["namespace"] == "MLPlatform/mlp-fraud-dev"
     assert drift_max["dimensions"] == {"Team": "fraud", "Environment": "dev", "Endpoint": "mlp-fraud-dev"}
     assert drift_max["threshold"] == 0.2 and drift_max["comparison_operator"] == "GreaterThanThreshold"
     assert drift_max["treat_missing_data"] == "notBreaching"
     composite = found["mlp-fraud-dev-drift"]
     assert composite["alarm_rule"] == " OR ".join(
-        f'ALARM("mlp-fraud-dev-{kind}")' for kind in [*(f"drift-{f}" for f in FRAUD_FEATURES), "drift-max"]
+        f'ALARM("mlp-fraud-dev-{kind}")'
+        for kind in [*(f"drift-{f}" for f in FRAUD_FEATURES), "drift-max", "missing-max", "unscored"]
     )
     # Created after its children (CloudWatch refuses a rule naming a missing alarm).
-    children = [d for d in composite["depends_on"] if d.startswith("aws_cloudwatch_metric_alarm.monitoring_drift-")]
-    assert len(children) == len(FRAUD_FEATURES) + 1
+    children = [d for d in composite["depends_on"] if d.startswith("aws_cloudwatch_metric_alarm.monitoring_")]
+    assert len(children) == len(FRAUD_FEATURES) + 3
+
+
+def test_missing_values_and_the_capture_have_alarms_of_their_own(stacks):
+    found = alarms(stacks["fraud-dev"].document)
+    namespace = "MLPlatform/mlp-fraud-dev"
+    platform = {"Team": "fraud", "Environment": "dev", "Endpoint": "mlp-fraud-dev"}
+    for feature in FRAUD_FEATURES:  # a missing-rate alarm per feature
+        alarm = found[f"mlp-fraud-dev-missing-{feature}"]
+        assert (alarm["namespace"], alarm["metric_name"], alarm["threshold"]) == (namespace, "FeatureMissingRateIncrease", 0.1)
+        assert alarm["dimensions"] == {**platform, "Feature": feature}
+    expected = {"missing-max": ("MaxMissingRateIncrease", "GreaterThanThreshold", 0.1),
+                "unscored": ("UnscoredFeatures", "GreaterThanThreshold", 0),
+                "capture-malformed": ("MalformedCaptureRecords", "GreaterThanThreshold", 0),
+                "capture-empty": ("DriftSampleCount", "LessThanThreshold", 1)}
+    for kind, (metric, operator, threshold) in expected.items():
+        alarm = found[f"mlp-fraud-dev-{kind}"]
+        assert (alarm["metric_name"], alarm["comparison_operator"], alarm["threshold"]) == (metric, operator, threshold)
+        assert alarm["namespace"] == namespace and alarm["dimensions"] == platform
 
 
 def test_quality_alarm_direction_follows_the_metric(stacks):
@@ -96,8 +117,8 @@ def test_quality_alarm_direction_follows_the_metric(stacks):
     assert (fraud["metric_name"], fraud["comparison_operator"], fraud["threshold"]) == ("AUC", "LessThanThreshold", 0.75)
     recsys = alarms(stacks["recsys-prod"].document)["mlp-recsys-prod-quality"]
     assert (recsys["metric_name"], recsys["comparison_operator"], recsys["threshold"]) == ("RMSE", "GreaterThanThreshold", 1.5)
-    for alarm in (fraud, recsys):
-        assert alarm["namespace"] == "MLPlatform" and alarm["treat_missing_data"] == "notBreaching"
+    for alarm, prefix in ((fraud, "mlp-fraud-dev"), (recsys, "mlp-recsys-prod")):
+        assert alarm["namespace"] == f"MLPlatform/{prefix}" and alarm["treat_missing_data"] == "notBreaching"
         assert set(alarm["dimensions"]) == {"Team", "Environment", "Endpoint"}
         assert alarm["period"] == 3600
 
@@ -115,6 +136,9 @@ def test_golden_signals_on_the_endpoint_variant(stacks):
     assert errors["metric_name"] == "Invocation5XXErrors" and errors["dimensions"] == dims
     assert (errors["statistic"], errors["period"], errors["threshold"]) == ("Sum", 300, 5)
     assert errors["treat_missing_data"] == "notBreaching"
+    failures = found["mlp-fraud-prod-model-errors"]
+    assert failures["metric_name"] == "InvocationModelErrors" and failures["dimensions"] == dims
+    assert (failures["statistic"], failures["period"], failures["threshold"]) == ("Sum", 300, 5)
 
 
 def test_every_alarm_notifies_the_topic_on_alarm_and_ok(stacks):
@@ -153,10 +177,12 @@ def test_rollback_and_retrain_wiring(stacks):
     stack = stacks["fraud-dev"]
     endpoint = stack.only("aws_sagemaker_endpoint")
     rollback = [a["alarm_name"] for a in endpoint["deployment_config"]["auto_rollback_configuration"]["alarms"]]
-    assert rollback == [f"mlp-fraud-dev-{k}" for k in ("latency-p99", "errors-5xx", "drift-max", "quality")]
-    assert "mlp-fraud-dev-drift" not in rollback  # SageMaker refuses composite alarms there
+    # The serving variant's own health only: never the drift/quality alarms that start a retrain (they
+    # are still in ALARM when the retrained model arrives and would roll it back on arrival).
+    assert rollback == [f"mlp-fraud-dev-{k}" for k in ("latency-p99", "errors-5xx", "model-errors")]
+    assert not [a for a in rollback if "drift" in a or "quality" in a]
     # The endpoint waits for its rollback alarms (SageMaker checks they exist).
-    assert sum(d.startswith("aws_cloudwatch_metric_alarm.monitoring_") for d in endpoint["depends_on"]) >= 4
+    assert sum(d.startswith("aws_cloudwatch_metric_alarm.monitoring_") for d in endpoint["depends_on"]) >= 3
     rule = json.loads(stack.by_path("retraining/retrain-on-alarm-rule")["event_pattern"])
     assert rule["detail"]["alarmName"] == ["mlp-fraud-dev-drift", "mlp-fraud-dev-quality"]
 
@@ -202,11 +228,13 @@ def test_construct_with_feature_names_and_a_raised_override():
     assert found["mlp-fraud-dev-drift-max"]["threshold"] == 0.5
     assert found["mlp-fraud-dev-drift"]["alarm_rule"] == (
         'ALARM("mlp-fraud-dev-drift-amount") OR ALARM("mlp-fraud-dev-drift-merchant_category") OR ALARM("mlp-fraud-dev-drift-max")'
+        ' OR ALARM("mlp-fraud-dev-missing-max") OR ALARM("mlp-fraud-dev-unscored")'
     )
     monitoring = document["_construct"]
-    assert monitoring.rollback_alarm_names == [f"mlp-fraud-dev-{k}" for k in ("latency-p99", "errors-5xx", "drift-max", "quality")]
+    assert monitoring.rollback_alarm_names == [f"mlp-fraud-dev-{k}" for k in ("latency-p99", "errors-5xx", "model-errors")]
     assert monitoring.retrain_alarm_names == ["mlp-fraud-dev-drift", "mlp-fraud-dev-quality"]
-    assert len(monitoring.alarms) == len(resources(document, "aws_cloudwatch_metric_alarm")) == 6  # 2 features, max, quality, latency, errors
+    # 2 features x (drift, missing), drift-max, missing-max, unscored, capture x 2, quality, latency, errors, model errors
+    assert len(monitoring.alarms) == len(resources(document, "aws_cloudwatch_metric_alarm")) == 13
 
 
 def test_without_feature_names_drift_max_alone_at_the_default_threshold():
@@ -214,7 +242,8 @@ def test_without_feature_names_drift_max_alone_at_the_default_threshold():
     found = alarms(document)
     assert not [n for n in found if n.startswith("mlp-fraud-dev-drift-") and n != "mlp-fraud-dev-drift-max"]
     assert found["mlp-fraud-dev-drift-max"]["threshold"] == 0.3
-    assert found["mlp-fraud-dev-drift"]["alarm_rule"] == 'ALARM("mlp-fraud-dev-drift-max")'
+    assert found["mlp-fraud-dev-drift"]["alarm_rule"] == \
+        'ALARM("mlp-fraud-dev-drift-max") OR ALARM("mlp-fraud-dev-missing-max") OR ALARM("mlp-fraud-dev-unscored")'
 
 
 def test_lower_is_better_metric_and_low_traffic_alarm():

@@ -56,7 +56,10 @@ def test_every_handler_is_deployed_with_dlq_encrypted_env_and_logs(stacks):
         assert "aws_kms_key.data-lake_key" in function["kms_key_arn"]
         assert "filebase64sha256" in function["source_code_hash"]
         env = function["environment"]["variables"]
-        assert env["PREFIX"] == "mlp-fraud-dev" and env["METRIC_NAMESPACE"] == "MLPlatform"
+        assert env["PREFIX"] == "mlp-fraud-dev" and env["METRIC_NAMESPACE"] == "MLPlatform/mlp-fraud-dev"
+        assert env["RETRAIN_ALARM_ARNS"] == ",".join(
+            f"arn:aws:cloudwatch:us-east-1:111111111111:alarm:mlp-fraud-dev-{k}" for k in ("drift", "quality"))
+        assert env["WATCH_RULE_ARN"] == "arn:aws:events:us-east-1:111111111111:rule/mlp-fraud-dev-retrain-watch"
         assert env["AUTO_APPROVE"] == "true"  # dev auto-approves in platform.yaml
     for group in stack.resources("aws_cloudwatch_log_group").values():
         assert group["retention_in_days"] == 365 and group["kms_key_id"]
@@ -81,6 +84,8 @@ def test_events_close_the_loop(stacks):
     approved = json.loads(by_name["mlp-fraud-dev-package-approved"]["event_pattern"])
     assert approved["detail"] == {"ModelPackageGroupName": ["mlp-fraud-dev-models"], "ModelApprovalStatus": ["Approved"]}
     assert by_name["mlp-fraud-dev-drift-schedule"]["schedule_expression"] == "rate(1 hour)"
+    # A retrain alarm that stays in ALARM sends no second event: the watch re-examines it every hour.
+    assert by_name["mlp-fraud-dev-retrain-watch"]["schedule_expression"] == "rate(1 hour)"
     targets = {t["rule"]: t for t in stack.resources("aws_cloudwatch_event_target").values()}
     assert len(targets) == len(by_name)
     permissions = stack.resources("aws_lambda_permission").values()
@@ -111,9 +116,10 @@ def test_handler_policies_have_no_wildcards_and_stay_in_team(stacks, handler):
         assert statement["Effect"] == "Allow"
         assert all("*" not in action for action in as_list(statement["Action"])), statement
         for resource in as_list(statement["Resource"]):
-            if resource == "*":  # only PutMetricData, which has no resource-level permissions
-                assert statement["Action"] == "cloudwatch:PutMetricData"
-                assert statement["Condition"] == {"StringEquals": {"cloudwatch:namespace": "MLPlatform"}}
+            if resource == "*":  # only actions without resource-level permissions
+                assert statement["Action"] in ("cloudwatch:PutMetricData", "sagemaker:ListTrainingJobs")
+                if statement["Action"] == "cloudwatch:PutMetricData":  # the team's own namespace only
+                    assert statement["Condition"] == {"StringEquals": {"cloudwatch:namespace": "MLPlatform/mlp-fraud-dev"}}
             else:
                 assert "mlp-fraud-dev" in resource or "/mlp/fraud/dev/" in resource or resource.startswith("${"), resource
                 assert "recsys" not in resource

@@ -218,6 +218,7 @@ def test_no_team_policy_grants_anything_on_another_teams_resources(example_confi
 # Team names built from parts that nest (`fraud`, `fraud-dev`, `fraud-dev-tools`, ...).
 NESTING_NAMES = st.lists(st.sampled_from(["fraud", "dev", "tools", "qa"]), min_size=1, max_size=2).map("-".join)
 GENERATED = Counter()
+MAX_TEAM_NAME = 20  # stacks/config.py Name
 
 
 @st.composite
@@ -230,6 +231,7 @@ def multi_team_configs(draw):
     # Half the time a second team is built to nest in the first one's dev or local prefix.
     nesting = st.sampled_from(["dev", "local"]).map(lambda env: f"{first}-{env}") | st.sampled_from(["dev-tools", "local-qa"]).map(lambda tail: f"{first}-{tail}")
     names = list(dict.fromkeys([first, *draw(st.lists(NESTING_NAMES | nesting, min_size=1, max_size=2))]))
+    names = [name for name in names if len(name) <= MAX_TEAM_NAME]  # longer names are refused for their length
     if len(names) < 2:
         names.append(f"{first}-qa")
     template = data["teams"][1]  # recsys: features and defaults

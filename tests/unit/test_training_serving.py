@@ -21,7 +21,7 @@ from stacks.config import DEFAULT_CONFIG_FILE, parse_config
 from stacks.config_ml import CPU_INSTANCE_TYPES, GPU_INSTANCE_TYPES, DeploymentSettings
 from tests.synth import synth
 
-ROLLBACK_KINDS = ("latency-p99", "errors-5xx", "drift-max", "quality")
+ROLLBACK_KINDS = ("latency-p99", "errors-5xx", "model-errors")
 TRAINING_RECIPE_KEYS = {
     "image_uri", "instance_type", "instance_count", "volume_size_gb", "max_runtime_seconds", "spot",
     "checkpoint_s3_uri", "output_s3_uri", "kms_key_arn", "volume_kms_key_arn", "role_arn", "hyperparameters",
@@ -413,8 +413,13 @@ def test_every_resource_is_the_teams_own(stacks, variants):
                     assert actions in (["ecr:GetAuthorizationToken"], ["cloudwatch:PutMetricData"]) or all(
                         a.startswith("ec2:Describe") for a in actions), statement
                     continue
-                if resource.startswith("arn:aws:logs:"):
-                    assert resource == f"arn:aws:logs:us-east-1:{account}:log-group:/aws/sagemaker/*"
+                prefix_ = f"mlp-{team_env}"
+                if resource.startswith("arn:aws:logs:"):  # the SageMaker groups, the team's own streams
+                    groups = f"arn:aws:logs:us-east-1:{account}:log-group:/aws/sagemaker/"
+                    assert resource in (f"{groups}TrainingJobs", f"{groups}TrainingJobs:log-stream:{prefix_}-*",
+                                        f"{groups}Endpoints/{prefix_}", f"{groups}Endpoints/{prefix_}:log-stream:*"), resource
+                elif resource.startswith("arn:aws:cloudwatch:"):  # the endpoint's rollback alarms
+                    assert resource.startswith(f"arn:aws:cloudwatch:us-east-1:{account}:alarm:{prefix_}-"), resource
                 elif resource.startswith("arn:aws:ec2:"):
                     assert resource.startswith(f"arn:aws:ec2:us-east-1:{account}:"), resource
                     assert resource.split(":", 5)[5] in (
@@ -445,8 +450,9 @@ def test_s3_access_is_scoped_to_prefixes(stacks):
     assert s3_actions == {"s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:PutObject", "s3:AbortMultipartUpload"}
 
 
-def test_ecr_kms_logs_and_metrics_statements(stacks):
-    for stack in stacks.values():
+def test_ecr_kms_logs_and_metrics_statements(stacks, example_config):
+    for name, stack in stacks.items():
+        account = example_config.environment(name.split("-")[1]).account_id
         by_sid = {s["Sid"]: s for s in execution_policy(stack)}
         assert sorted(by_sid["PullTeamImages"]["Resource"]) == sorted(
             [ref(stack, "registry/training", "arn"), ref(stack, "registry/inference", "arn")])
@@ -455,6 +461,15 @@ def test_ecr_kms_logs_and_metrics_statements(stacks):
         assert by_sid["TeamKey"]["Resource"] == ref(stack, "data-lake/key", "arn")
         assert set(by_sid["SageMakerLogs"]["Action"]) == {
             "logs:CreateLogStream", "logs:PutLogEvents", "logs:CreateLogGroup", "logs:DescribeLogStreams"}
+        # The team's own streams only, never /aws/sagemaker/* (another team's jobs and endpoints).
+        p, logs = prefix(name), f"arn:aws:logs:us-east-1:{account}:log-group:/aws/sagemaker"
+        assert by_sid["SageMakerLogs"]["Resource"] == [
+            f"{logs}/TrainingJobs", f"{logs}/TrainingJobs:log-stream:{p}-*",
+            f"{logs}/Endpoints/{p}", f"{logs}/Endpoints/{p}:log-stream:*"]
+        # AWS: auto-rollback needs DescribeAlarms on the rollback alarms for the execution role; exactly them.
+        assert by_sid["ReadRollbackAlarms"] == {
+            "Sid": "ReadRollbackAlarms", "Effect": "Allow", "Action": "cloudwatch:DescribeAlarms",
+            "Resource": [f"arn:aws:cloudwatch:us-east-1:{account}:alarm:{p}-{k}" for k in ROLLBACK_KINDS]}
         metrics = by_sid["SageMakerMetrics"]
         assert metrics["Action"] == "cloudwatch:PutMetricData" and metrics["Resource"] == "*"
         assert metrics["Condition"] == {"StringEquals": {"cloudwatch:namespace": ["/aws/sagemaker/TrainingJobs", "/aws/sagemaker/Endpoints"]}}
