@@ -17,6 +17,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from common import aws
+from common import endpoint as endpoint_lifecycle
 from common.events import BadEvent, env, expect, require_str
 from common.manifest import canonical_json, sha256_hex
 
@@ -46,6 +47,8 @@ def names(prefix: str, version: int, recipe: dict[str, Any]) -> tuple[str, str]:
 
 
 def handler(event: dict, context: Any) -> dict[str, Any]:
+    if endpoint_lifecycle.is_state_event(event):  # the endpoint came InService: register autoscaling
+        return endpoint_lifecycle.on_state_change(event, env("ENDPOINT_NAME"), read_recipe())
     prefix = env("PREFIX")
     package_arn, approval = parse_event(event, env("MODEL_PACKAGE_GROUP"))
     if approval != "Approved":
@@ -61,13 +64,13 @@ def handler(event: dict, context: Any) -> dict[str, Any]:
     if package.get("ModelPackageGroupName") != env("MODEL_PACKAGE_GROUP"):
         raise BadEvent(f"model package {package_arn} belongs to {package.get('ModelPackageGroupName')!r}, "
                        f"not {env('MODEL_PACKAGE_GROUP')!r}")
-    recipe = json.loads(aws.client("ssm").get_parameter(Name=env("SERVING_RECIPE_PARAMETER"))["Parameter"]["Value"])
+    recipe = read_recipe()
     version = int(package["ModelPackageVersion"])
     metadata = package.get("CustomerMetadataProperties") or {}
     model_name, config_name = names(prefix, version, recipe)
     endpoint_name = env("ENDPOINT_NAME")
-    # Terraform creates the endpoint; read it before creating anything so a missing one changes nothing.
-    endpoint = sagemaker.describe_endpoint(EndpointName=endpoint_name)
+    # None before the first approved model: then this deployment creates the endpoint.
+    endpoint = endpoint_lifecycle.describe(endpoint_name)
     tags = [{"Key": "Team", "Value": env("TEAM")}, {"Key": "Environment", "Value": env("ENVIRONMENT")},
             {"Key": "mlp:run-id", "Value": metadata.get("run_id", "unknown")},
             {"Key": "mlp:model-package-version", "Value": str(version)}]
@@ -85,6 +88,11 @@ def handler(event: dict, context: Any) -> dict[str, Any]:
     if not _exists(lambda: sagemaker.describe_endpoint_config(EndpointConfigName=config_name)):
         sagemaker.create_endpoint_config(**endpoint_config_request(config_name, model_name, recipe, tags))
 
+    if endpoint is None:
+        endpoint_lifecycle.create(endpoint_name, config_name, recipe, tags)
+        endpoint_lifecycle.ensure_autoscaling(endpoint_name, recipe)  # at once if already InService
+        pointer = write_pointer(package_arn, version, model_name, config_name, metadata)
+        return {"deployed": True, "updated": True, "created": True, "endpoint_name": endpoint_name, **pointer}
     current = {endpoint.get("EndpointConfigName"), (endpoint.get("PendingDeploymentSummary") or {}).get("EndpointConfigName")}
     updated = config_name not in current
     if updated:
@@ -96,6 +104,10 @@ def handler(event: dict, context: Any) -> dict[str, Any]:
 
     pointer = write_pointer(package_arn, version, model_name, config_name, metadata)
     return {"deployed": True, "updated": updated, "endpoint_name": endpoint_name, **pointer}
+
+
+def read_recipe() -> dict[str, Any]:
+    return json.loads(aws.client("ssm").get_parameter(Name=env("SERVING_RECIPE_PARAMETER"))["Parameter"]["Value"])
 
 
 def endpoint_config_request(config_name: str, model_name: str, recipe: dict[str, Any],
