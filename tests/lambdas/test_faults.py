@@ -153,10 +153,18 @@ def test_register_and_deploy_survive_throttling(data, sleeps, monkeypatch):
     assert registered["registered"] is True and data.model_packages() == [registered["model_package_arn"]]
     assert create_package.attempts == 3 and read_definitions.attempts == 3
 
-    update = Faults("sagemaker", "UpdateEndpoint", JSON_THROTTLE, times=2)
+    create = Faults("sagemaker", "CreateEndpoint", JSON_THROTTLE, times=2)  # the first deployment creates it
     pointer = Faults("ssm", "PutParameter", JSON_THROTTLE, times=2)
     deployed = deploy(package_event(registered["model_package_arn"]), None)
-    assert deployed["updated"] is True and update.attempts == 3 and pointer.attempts == 3
+    assert deployed["created"] is True and create.attempts == 3 and pointer.attempts == 3
+    assert len(data.client("sagemaker").list_endpoints()["Endpoints"]) == 1  # throttled attempts never reached it
+
+    data.client("dynamodb").delete_item(TableName=TABLE, Key={"pk": {"S": "LOCK"}})  # past the cooldown
+    second = retrain(MANUAL, None)
+    registered = register(training_job_event(second["training_job_name"]), None)
+    update = Faults("sagemaker", "UpdateEndpoint", JSON_THROTTLE, times=2)
+    deployed = deploy(package_event(registered["model_package_arn"]), None)
+    assert deployed["updated"] is True and update.attempts == 3
     assert len(updates) == 1  # the two throttled attempts never reached the service
 
 
