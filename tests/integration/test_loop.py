@@ -63,10 +63,33 @@ def train_to_deployment(loop, job_name):
     assert registered["registered"] and registered["approval_status"] == "PendingManualApproval"  # local: manual approval
     deployed = next(d.result for d in loop.approve(registered["model_package_arn"]) if d.handler == "deploy")
     assert deployed["deployed"] and deployed["updated"]
+    # SageMaker reports the endpoint InService (the strict emulator checks image and model data first);
+    # the deploy handler then registers autoscaling.
+    settled = next(d.result for d in loop.endpoint_state_changed() if d.handler == "deploy")
+    assert settled == {"endpoint_name": loop.ctx.endpoint_name, "autoscaling_registered": True}
     return produced, registered, deployed
 
 
+def test_no_endpoint_runs_before_the_first_approved_model(loop):
+    """A fresh stack bills no GPU: no endpoint, model or config until a model is approved."""
+    sagemaker = loop.sagemaker
+    assert not [e for e in sagemaker.list_endpoints()["Endpoints"] if e["EndpointName"] == loop.ctx.endpoint_name]
+    assert not sagemaker.list_endpoint_configs(NameContains=loop.ctx.prefix)["EndpointConfigs"]
+
+
+def test_a_run_without_the_teams_image_fails_like_on_aws(loop):
+    """Before the team pushes its image, SageMaker fails the job (the strict emulator checks ECR); the
+    register handler records the failure and registers nothing."""
+    loop.upload_training_data(rows=200)
+    run = train(loop.ctx, "before the image is pushed")
+    produced, deliveries = loop.complete_training(run["training_job_name"])
+    assert "not found" in produced["failure_reason"]
+    registered = next(d.result for d in deliveries if d.handler == "register")
+    assert not registered.get("registered")
+
+
 def test_first_model_is_trained_registered_approved_and_deployed(loop, state):
+    loop.push_team_image()
     loop.upload_training_data(rows=1500)
     first = train(loop.ctx, "first model")
     _, registered, deployed = train_to_deployment(loop, first["training_job_name"])

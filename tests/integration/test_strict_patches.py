@@ -9,16 +9,12 @@ import uuid
 import pytest
 from botocore.exceptions import ClientError
 
+from emulator.images import manifest
 from emulator.patches_strict import condition_matches, put_object_context
 from emulator.server import running_emulator
 from tests.integration.clients import client_factory
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
-MANIFEST = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-                       "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 2,
-                                  "digest": "sha256:" + "1" * 64}, "layers": []})
-
-
 @pytest.fixture(scope="module")
 def aws():
     with running_emulator() as emulator:
@@ -34,7 +30,7 @@ def _image(aws, tag: str | None) -> str:
     repository = _name("mlp-strict")
     aws("ecr").create_repository(repositoryName=repository)
     if tag:
-        aws("ecr").put_image(repositoryName=repository, imageManifest=MANIFEST, imageTag=tag)
+        aws("ecr").put_image(repositoryName=repository, imageManifest=manifest(repository), imageTag=tag)
     return f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{repository}:{tag or 'v1'}"
 
 
