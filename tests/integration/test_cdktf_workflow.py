@@ -63,7 +63,7 @@ def test_cdktf_deploy_diff_destroy_of_a_team_stack(tmp_path):
         assert sagemaker.list_models()["Models"] == [] and sagemaker.list_endpoint_configs()["EndpointConfigs"] == []
         assert aws("lambda").list_functions()["Functions"] == []
         assert aws("application-autoscaling").describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"] == []
-    state = json.loads((workdir / f"terraform.{STACK}.tfstate").read_text())
+    state = json.loads((workdir / "cdktf.out" / "stacks" / STACK / f"terraform.{STACK}.tfstate").read_text())
     assert state["resources"] == []
 
 
