@@ -19,7 +19,8 @@ from emulator import alarms, eventbridge, traffic
 from emulator.images import push_image
 from emulator.training_job import run_training_job
 from modules.naming import TeamContext
-from ops.functions import deployed_environment, invoke
+from emulator.iam_check import authorized_invoke
+from ops.functions import deployed_environment
 
 VARIANT = "primary"
 
@@ -72,7 +73,7 @@ class LoopDriver:
 
     # --- the loop's events ----------------------------------------------------------------------
     def retrain_by_hand(self, reason: str) -> Any:
-        return invoke(self.ctx, "retrain", {"source": "mlp.manual", "reason": reason, "requested_by": "demo"})
+        return authorized_invoke(self.ctx, "retrain", {"source": "mlp.manual", "reason": reason, "requested_by": "demo"})
 
     def complete_training(self, job_name: str) -> tuple[dict[str, Any], list[eventbridge.Delivery]]:
         """The container's work, then SageMaker's `Training Job State Change` event: Completed, or Failed
@@ -124,7 +125,7 @@ class LoopDriver:
             "window_start": (now - dt.timedelta(hours=window_hours)).isoformat(timespec="seconds"),
             "window_end": (now + dt.timedelta(minutes=1)).isoformat(timespec="seconds"),
         }
-        return invoke(self.ctx, handler, window)
+        return authorized_invoke(self.ctx, handler, window)
 
     def evaluate_alarms(self) -> tuple[list[alarms.Transition], list[eventbridge.Delivery]]:
         """CloudWatch's evaluation, then EventBridge's delivery of each resulting state change."""
