@@ -56,8 +56,28 @@ class Request:
 
 @dataclass
 class Checked:
+    """What was checked, per role: the calls and the IAM requests they became."""
+
     calls: list[Call] = field(default_factory=list)
-    requests: int = 0
+    requests: dict[str, list[Request]] = field(default_factory=dict)
+    statements: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def excess(self) -> dict[str, list[str]]:
+        """Per role: `Sid action` of each allowed action no checked request used (a grant the loop never
+        needed: excess, or needed by AWS itself, which the caller must list with its reason)."""
+        found = {}
+        for role, statements in self.statements.items():
+            requests = self.requests.get(role, [])
+            unused = []
+            for statement in statements:
+                if statement.get("Effect") != "Allow":
+                    continue
+                for action in _list(statement.get("Action")):
+                    probe = {**statement, "Action": action}
+                    if not any(_applies(probe, r) for r in requests):
+                        unused.append(f"{statement.get('Sid', '?')} {action}")
+            found[role.rsplit("/", 1)[-1]] = unused
+        return found
 
 
 @contextmanager
@@ -116,7 +136,8 @@ def authorized_invoke(ctx: TeamContext, handler: str, event: Any) -> Any:
                 result = load_handler(handler).handler(event, None)
             except Exception as raised:  # noqa: BLE001  (re-raised below, after the check)
                 error = raised
-        denied = check_calls(calls, statements, ctx, CHECKED)
+        CHECKED.statements[role_arn] = statements
+        denied = check_calls(calls, statements, ctx, CHECKED, role_arn)
     if denied:
         raise Unauthorized(f"{handler} (role {role_arn}) made calls its role does not allow:\n  " + "\n  ".join(denied)) from error
     if error is not None:
@@ -124,7 +145,8 @@ def authorized_invoke(ctx: TeamContext, handler: str, event: Any) -> Any:
     return result
 
 
-def check_calls(calls: list[Call], statements: list[dict[str, Any]], ctx: TeamContext, checked: Checked | None = None) -> list[str]:
+def check_calls(calls: list[Call], statements: list[dict[str, Any]], ctx: TeamContext, checked: Checked | None = None,
+                role_arn: str = "") -> list[str]:
     denied = []
     for call in calls:
         try:
@@ -139,7 +161,7 @@ def check_calls(calls: list[Call], statements: list[dict[str, Any]], ctx: TeamCo
                 denied.append(f"{call}: {request.action} on {request.resource} {request.context or ''} ({why})")
         if checked is not None:
             checked.calls.append(call)
-            checked.requests += len(requests)
+            checked.requests.setdefault(role_arn, []).extend(requests)
     return denied
 
 
