@@ -3,13 +3,14 @@
 
     python main.py [synth] [--config FILE] [--stacks fraud-dev,recsys-dev] [--outdir DIR]
     python main.py validate [--config FILE]
+    python main.py bootstrap dev                # once per account: the state bucket and key a first deploy needs
     python main.py emulator [--port N]          # run the embedded AWS emulator in the foreground
     python main.py demo                         # the main job on the embedded emulator
     python main.py lineage fraud-dev [--json]   # which exact model is in production
     python main.py rebuild fraud-dev [--version N]   # retrain with exactly that model's inputs
     python main.py train fraud-dev              # a training run now, on the current data
 
-lineage and rebuild talk to AWS with the usual credentials, or to an emulator when AWS_ENDPOINT_URL
+bootstrap, lineage, train and rebuild talk to AWS with the usual credentials, or to an emulator when AWS_ENDPOINT_URL
 is set.
 
 `cdktf synth|diff|deploy` runs `python main.py` with no arguments: the config comes from $MLP_CONFIG
@@ -19,10 +20,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
-from ops.errors import LineageError
+from ops.errors import BootstrapError, LineageError
 from stacks.app import UnknownStackError, build_app, requested_from_env
 from stacks.config import ConfigError, load_config
+
+CLI_CONFIG_DIR = Path(__file__).resolve().parent / ".mlp" / "terraform"
 
 
 def _synth(args: argparse.Namespace) -> int:
@@ -42,8 +46,23 @@ def _validate(args: argparse.Namespace) -> int:
 
 def _emulator(args: argparse.Namespace) -> int:
     from emulator.server import run_forever
+    from emulator.terraform import TerraformError, write_cli_config
 
+    # Terraform (and `npx cdktf deploy`) install the provider from the offline mirror with this CLI config.
+    try:
+        print(f"Terraform CLI config (offline provider mirror):\n  export TF_CLI_CONFIG_FILE={write_cli_config(CLI_CONFIG_DIR)}")
+    except TerraformError as error:
+        print(f"warning: no Terraform CLI config written: {error}", file=sys.stderr)
     run_forever(port=args.port)
+    return 0
+
+
+def _bootstrap(args: argparse.Namespace) -> int:
+    import json
+
+    from ops.bootstrap import bootstrap
+
+    print(json.dumps(bootstrap(load_config(args.config), args.environment), indent=2))
     return 0
 
 
@@ -105,6 +124,10 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("synth", parents=[synth_options], help="synthesize stacks into cdktf.out (the default command)").set_defaults(run=_synth)
     sub.add_parser("validate", parents=[common], help="validate the config and list its stacks").set_defaults(run=_validate)
 
+    bootstrap = sub.add_parser("bootstrap", help="create what a fresh account needs before the first deploy (idempotent)")
+    bootstrap.add_argument("environment", help="an environment of the config, e.g. dev")
+    bootstrap.set_defaults(run=_bootstrap)
+
     emulator = sub.add_parser("emulator", help="run the embedded AWS emulator (moto server) in the foreground")
     emulator.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
     emulator.set_defaults(run=_emulator)
@@ -142,9 +165,27 @@ def main(argv: list[str] | None = None) -> int:
     except UnknownStackError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except LineageError as error:
+    except (LineageError, BootstrapError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    except Exception as error:  # noqa: BLE001  (AWS said no, or could not be reached: one line, no traceback)
+        message = operation_error(error)
+        if message is None:
+            raise
+        print(f"error: {message}", file=sys.stderr)
+        return 1
+
+
+def operation_error(error: Exception) -> str | None:
+    """One line for a failure of AWS or of the data it holds (unreachable endpoint, missing credentials,
+    an undeployed stack, no training data), else None (a bug: let the traceback show)."""
+    module = type(error).__module__
+    if module.startswith(("botocore", "boto3")) or module == "common.manifest":
+        hint = ""
+        if "ResourceNotFoundException" in str(error) and "Function not found" in str(error):
+            hint = " (is the stack deployed? `npx cdktf deploy <team>-<env>`)"
+        return f"{' '.join(str(error).split())}{hint}"
+    return None
 
 
 if __name__ == "__main__":

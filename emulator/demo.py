@@ -107,6 +107,15 @@ def _run(progress: Progress, config_path: str | None, stack: str) -> None:
     expect(all(deployed_code_matches(ctx, h) for h in handlers), "a deployed Lambda package differs from the local source")
     progress.say("every deployed Lambda package is byte-identical to the local source's deterministic zip")
 
+    endpoints = [e for e in driver.sagemaker.list_endpoints()["Endpoints"] if e["EndpointName"] == ctx.endpoint_name]
+    expect(not endpoints, "an endpoint exists before any model was approved")
+    progress.say("no endpoint yet: nothing bills until the first approved model (the deploy handler creates it)")
+
+    progress.step("The team pushes its training image (docker push)")
+    progress.emulated("no registry runs: an image manifest is put through ECR PutImage")
+    image, digest = driver.push_team_image()
+    progress.say(f"{image} ({digest[:19]}...)")
+
     progress.step("Uploading a training dataset to the versioned curated bucket")
     upload = driver.upload_training_data()
     progress.say(f"{upload['rows']} rows -> {upload['uri']} (VersionId {upload['version_id']})")
@@ -181,5 +190,10 @@ def _train_register_deploy(progress: Progress, driver, job_name: str) -> str:
         deliveries = driver.package_state_changed(registered["model_package_arn"])
     deployed = next(d.result for d in deliveries if d.handler == "deploy")
     expect(deployed.get("deployed"), f"deploy did not deploy: {deployed}")
-    progress.say(f"deploy: endpoint {deployed['endpoint_name']} -> config {deployed['endpoint_config_name']}")
+    verb = "created on" if deployed.get("created") else "->"
+    progress.say(f"deploy: endpoint {deployed['endpoint_name']} {verb} config {deployed['endpoint_config_name']}")
+    progress.emulated("the endpoint settles (image in ECR and model data in S3 checked); SageMaker's state change is delivered")
+    settled = next(d.result for d in driver.endpoint_state_changed() if d.handler == "deploy")
+    expect(settled.get("autoscaling_registered"), f"the endpoint did not come InService: {settled}")
+    progress.say(f"endpoint InService; deploy: autoscaling registered on {settled['endpoint_name']}")
     return registered["model_package_arn"]

@@ -3,7 +3,7 @@
 The emulator stores rules and targets but neither matches events nor runs Lambda code. Here each
 deployed rule of the team is read back from the emulator, matched against the event by moto's
 implementation of EventBridge's pattern language, and every matching rule's Lambda target runs in
-this process with its deployed configuration (ops.functions.invoke).
+this process with its deployed configuration under its deployed role (emulator.iam_check.authorized_invoke).
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from typing import Any
 import boto3
 
 from modules.naming import TeamContext
-from ops.functions import invoke
+from emulator.iam_check import authorized_invoke
 
 
 @dataclass
@@ -56,7 +56,7 @@ def deliver(ctx: TeamContext, event: dict[str, Any]) -> list[Delivery]:
         for target in events.list_targets_by_rule(Rule=rule["Name"])["Targets"]:
             function_name = target["Arn"].rsplit(":", 1)[-1]
             handler = _handler_of(ctx, function_name)
-            deliveries.append(Delivery(rule["Name"], handler, invoke(ctx, handler, json.loads(json.dumps(event)))))
+            deliveries.append(Delivery(rule["Name"], handler, authorized_invoke(ctx, handler, json.loads(json.dumps(event)))))
     return deliveries
 
 

@@ -16,9 +16,11 @@ from typing import Any
 import boto3
 
 from emulator import alarms, eventbridge, traffic
+from emulator.images import push_image
 from emulator.training_job import run_training_job
 from modules.naming import TeamContext
-from ops.functions import deployed_environment, invoke
+from emulator.iam_check import authorized_invoke
+from ops.functions import deployed_environment
 
 VARIANT = "primary"
 
@@ -37,9 +39,18 @@ class LoopDriver:
         body = self.s3.get_object(Bucket=self.env["ARTIFACT_BUCKET"], Key=self.env["FEATURE_DEFINITIONS_KEY"])["Body"]
         return json.loads(body.read())
 
+    def training_recipe(self) -> dict[str, Any]:
+        return json.loads(boto3.client("ssm").get_parameter(Name=self.env["TRAINING_RECIPE_PARAMETER"])["Parameter"]["Value"])
+
     def training_prefix(self) -> tuple[str, str]:
-        recipe = json.loads(boto3.client("ssm").get_parameter(Name=self.env["TRAINING_RECIPE_PARAMETER"])["Parameter"]["Value"])
+        recipe = self.training_recipe()
         return recipe["training_data"]["bucket"], recipe["training_data"]["prefix"]
+
+    def push_team_image(self) -> tuple[str, str]:
+        """What the team does before its first run: `docker push` its training image (which also serves,
+        unless the run names an inference image). (image URI, digest)"""
+        image = self.training_recipe()["image_uri"]
+        return image, push_image(image)
 
     def upload_training_data(self, rows: int = 2000, seed: int = 7) -> dict[str, Any]:
         bucket, prefix = self.training_prefix()
@@ -62,16 +73,18 @@ class LoopDriver:
 
     # --- the loop's events ----------------------------------------------------------------------
     def retrain_by_hand(self, reason: str) -> Any:
-        return invoke(self.ctx, "retrain", {"source": "mlp.manual", "reason": reason, "requested_by": "demo"})
+        return authorized_invoke(self.ctx, "retrain", {"source": "mlp.manual", "reason": reason, "requested_by": "demo"})
 
     def complete_training(self, job_name: str) -> tuple[dict[str, Any], list[eventbridge.Delivery]]:
-        """The container's work, then SageMaker's `Training Job State Change` (Completed) event."""
-        produced = run_training_job(job_name, self.definitions())
+        """The container's work, then SageMaker's `Training Job State Change` event: Completed, or Failed
+        (no container ran) when SageMaker failed the job, e.g. on an image that is not in ECR."""
         job = self.sagemaker.describe_training_job(TrainingJobName=job_name)
+        failed = job["TrainingJobStatus"] == "Failed"
+        produced = {"failure_reason": job.get("FailureReason")} if failed else run_training_job(job_name, self.definitions())
         event = eventbridge.envelope(
             "aws.sagemaker", "SageMaker Training Job State Change",
-            {"TrainingJobName": job_name, "TrainingJobArn": job["TrainingJobArn"], "TrainingJobStatus": "Completed",
-             "ModelArtifacts": job["ModelArtifacts"]},
+            {"TrainingJobName": job_name, "TrainingJobArn": job["TrainingJobArn"],
+             "TrainingJobStatus": "Failed" if failed else "Completed", "ModelArtifacts": job["ModelArtifacts"]},
             self.ctx, [job["TrainingJobArn"]],
         )  # fmt: skip
         return produced, eventbridge.deliver(self.ctx, event)
@@ -93,13 +106,26 @@ class LoopDriver:
         )  # fmt: skip
         return eventbridge.deliver(self.ctx, event)
 
+    def endpoint_state_changed(self) -> list[eventbridge.Delivery]:
+        """SageMaker's `Endpoint State Change` once the endpoint the deploy handler created or updated has
+        settled (the emulator settles it on the next Describe): IN_SERVICE, FAILED..."""
+        endpoint = self.sagemaker.describe_endpoint(EndpointName=self.ctx.endpoint_name)
+        status = {"InService": "IN_SERVICE", "Failed": "FAILED"}.get(endpoint["EndpointStatus"], endpoint["EndpointStatus"].upper())
+        event = eventbridge.envelope(
+            "aws.sagemaker", "SageMaker Endpoint State Change",
+            {"EndpointName": endpoint["EndpointName"], "EndpointArn": endpoint["EndpointArn"],
+             "EndpointConfigName": endpoint["EndpointConfigName"], "EndpointStatus": status},
+            self.ctx, [endpoint["EndpointArn"]],
+        )  # fmt: skip
+        return eventbridge.deliver(self.ctx, event)
+
     def run_check(self, handler: str, window_hours: float = 1.0, now: dt.datetime | None = None) -> Any:
         now = now or dt.datetime.now(dt.timezone.utc)
         window = {
             "window_start": (now - dt.timedelta(hours=window_hours)).isoformat(timespec="seconds"),
             "window_end": (now + dt.timedelta(minutes=1)).isoformat(timespec="seconds"),
         }
-        return invoke(self.ctx, handler, window)
+        return authorized_invoke(self.ctx, handler, window)
 
     def evaluate_alarms(self) -> tuple[list[alarms.Transition], list[eventbridge.Delivery]]:
         """CloudWatch's evaluation, then EventBridge's delivery of each resulting state change."""

@@ -3,3 +3,7 @@
 
 class LineageError(RuntimeError):
     """The chain endpoint -> model -> package -> job cannot be followed (names what is missing)."""
+
+
+class BootstrapError(RuntimeError):
+    """A fresh account cannot be prepared as asked (wrong account, a missing key...); nothing was changed."""

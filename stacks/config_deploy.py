@@ -18,10 +18,6 @@ from stacks.aws_limits import COMPOSITE_ALARM_RULE_CHARS, KMS_KEY_ID_LENGTH, SSM
 if TYPE_CHECKING:
     from stacks.config import PlatformConfig
 
-# Where the bootstrap model's data may live: the team's artifacts bucket, under the prefix its SageMaker
-# execution role reads models from (modules/training READ_WRITE_PREFIXES; docs/CONTRACTS.md).
-BOOTSTRAP_MODEL_PREFIX = "models/"
-
 
 def deploy_problems(config: PlatformConfig) -> list[str]:
     """One line per problem, each starting with the path of the field to change."""
@@ -69,12 +65,6 @@ def deploy_problems(config: PlatformConfig) -> list[str]:
                 problems.append(f"{where}.settings.features.model_inputs.features: the drift composite alarm rule of {stack} is "
                                 f"{len(rule)} characters; CloudWatch takes {COMPOSITE_ALARM_RULE_CHARS} (fewer or shorter inputs)")  # fmt: skip
 
-            url = settings.serving.bootstrap_model.model_data_url
-            own = f"s3://{ctx.bucket_name('artifacts')}/{BOOTSTRAP_MODEL_PREFIX}"
-            if url is not None and not url.startswith(own):
-                problems.append(f"{where}.settings.serving.bootstrap_model.model_data_url: {url!r} is outside {own} for stack {stack}; "
-                                "the endpoint's role reads models only from the team's own artifacts bucket (omit the key for "
-                                "the default, which works in every environment)")  # fmt: skip
     for account, prefixes in stacks_by_account.items():
         problems += _nested_prefixes(account, prefixes)
     return problems

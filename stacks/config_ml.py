@@ -42,7 +42,6 @@ def has_instance_storage(instance_type: str) -> bool:
 
 ImageTag = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")]
 ImageDigest = Annotated[str, StringConstraints(pattern=r"^sha256:[0-9a-f]{64}$")]
-S3Uri = Annotated[str, StringConstraints(pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$")]
 
 
 def _schedule(expression: str) -> str:
@@ -112,15 +111,6 @@ class TrainingSettings(Strict):
         return self
 
 
-class BootstrapModel(Strict):
-    """The model an endpoint serves before the first training run has produced one."""
-
-    image: ImageRef = ImageRef(tag="bootstrap")
-    model_data_url: S3Uri | None = Field(
-        default=None, description="model.tar.gz; default s3://<artifacts bucket>/models/bootstrap/model.tar.gz"
-    )
-
-
 class DeploymentSettings(Strict):
     """Blue/green traffic shifting for model updates, rolled back automatically on the team's alarms."""
 
@@ -144,7 +134,6 @@ class ServingSettings(Strict):
     data_capture_percent: int = Field(default=100, ge=0, le=100)
     network_isolation: bool = Field(default=True, description="No network access from the serving container.")
     deployment: DeploymentSettings = DeploymentSettings()
-    bootstrap_model: BootstrapModel = BootstrapModel()
 
     @model_validator(mode="after")
     def _check(self) -> ServingSettings:

@@ -87,7 +87,6 @@ class TeamStack(TerraformStack):
         self.serving = Serving(self, "serving", ServingProps(
             context=ctx, settings=settings.serving, execution_role_arn=self.training.role.arn, kms_key_arn=key,
             artifacts_bucket_name=lake.artifacts.bucket,
-            inference_repository_url=self.registry.repositories["inference"].repository_url,
             rollback_alarm_names=self.monitoring.rollback_alarm_names,
             depends_on=self.monitoring.alarms,  # SageMaker checks the rollback alarms exist
         ))  # fmt: skip
@@ -152,7 +151,7 @@ class TeamStack(TerraformStack):
         TerraformOutput(self, "model-package-group", value=self.registry.primary_group.model_package_group_name)
         for purpose, repository in self.registry.repositories.items():
             TerraformOutput(self, f"{purpose}-repository", value=repository.repository_url)
-        TerraformOutput(self, "endpoint", value=self.serving.endpoint.name)
+        TerraformOutput(self, "endpoint", value=self.serving.endpoint_name)  # created by the deploy handler
         TerraformOutput(self, "training-recipe-parameter", value=self.training.recipe_parameter.name)
         TerraformOutput(self, "serving-recipe-parameter", value=self.serving.recipe_parameter.name)
         TerraformOutput(self, "alerts-topic", value=self.monitoring.topic.arn)

@@ -33,14 +33,11 @@ def full_example() -> dict[str, Any]:
     data = example()
     data["environments"][0]["state_backend"].update(key_prefix="ml/state", region="us-east-2", kms_key_id="alias/state")
     fraud = data["teams"][0]
-    fraud["environments"] = ["dev"]  # an explicit bootstrap model URL names one environment's bucket
     settings = fraud["settings"]
     settings["training"].update(
         image={"tag": "v1", "digest": "sha256:" + "a" * 64}, data_prefix="training/",
         vpc={"subnet_ids": ["subnet-0123abcd"], "security_group_ids": ["sg-0123abcd"]},
     )
-    settings["serving"]["bootstrap_model"] = {
-        "image": {"tag": "bootstrap"}, "model_data_url": "s3://mlp-fraud-dev-artifacts-111111111111/models/bootstrap/model.tar.gz"}
     settings["retraining"]["schedule"] = "rate(7 days)"
     settings["features"]["feature_sets"][0]["features"][0]["description"] = "Transaction id"
     return data

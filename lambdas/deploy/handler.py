@@ -3,7 +3,9 @@
 Creates the model `prefix-v<version>` and an endpoint config named after the version and a hash of the
 serving recipe (a changed recipe gives a new config), then updates the endpoint with the recipe's
 deployment config (blue/green with alarm rollback). Every step checks what already exists, so a
-duplicate event updates the endpoint at most once.
+duplicate event updates the endpoint at most once. No endpoint exists before the first approved model
+(no GPU bills with nothing to serve): the first deployment creates it, and its autoscaling is
+registered once SageMaker reports it InService (common/endpoint.py owns that life cycle).
 
 Decided from AWS state, not from the event:
 
@@ -29,6 +31,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from common import aws
+from common import endpoint as endpoint_lifecycle
 from common.events import BadEvent, StaleEvent, env, expect, require, require_str
 from common.manifest import canonical_json, parse_s3_uri, sha256_hex
 
@@ -36,7 +39,6 @@ log = logging.getLogger()
 log.setLevel(logging.INFO)
 
 DETAIL_TYPE = "SageMaker Model Package State Change"
-ENDPOINT_DETAIL_TYPE = "SageMaker Endpoint State Change"
 OPERATOR_SOURCE = "mlp.operator"
 MAX_NAME = 63
 LINEAGE_KEYS = ("run_id", "manifest_uri", "manifest_sha256", "training_job_arn", "baseline_uri")
@@ -64,8 +66,8 @@ def names(prefix: str, version: int, recipe: dict[str, Any]) -> tuple[str, str]:
 def handler(event: dict, context: Any) -> dict[str, Any]:
     if isinstance(event, dict) and event.get("source") == OPERATOR_SOURCE:
         return rollback(event)
-    if isinstance(event, dict) and event.get("detail-type") == ENDPOINT_DETAIL_TYPE:
-        return reconcile(event)
+    if endpoint_lifecycle.is_state_event(event):
+        return on_endpoint_state(event)
     package_arn, approval = parse_event(event, env("MODEL_PACKAGE_GROUP"))
     if approval != "Approved":
         return {"deployed": False, "reason": f"model package is {approval}, not Approved",
@@ -81,18 +83,20 @@ def handler(event: dict, context: Any) -> dict[str, Any]:
         raise BadEvent(f"model package {package_arn} belongs to {package.get('ModelPackageGroupName')!r}, "
                        f"not {env('MODEL_PACKAGE_GROUP')!r}")
     check_lineage(package)
-    # Terraform creates the endpoint; read it before creating anything so a missing one changes nothing.
-    endpoint = sagemaker.describe_endpoint(EndpointName=env("ENDPOINT_NAME"))
-    check_monotonic(sagemaker, endpoint, int(package["ModelPackageVersion"]))
+    # None before the first approved model: then this deployment creates the endpoint.
+    endpoint = endpoint_lifecycle.describe(env("ENDPOINT_NAME"))
+    if endpoint is not None:
+        check_monotonic(sagemaker, endpoint, int(package["ModelPackageVersion"]))
     return roll_out(sagemaker, package, endpoint)
 
 
-def roll_out(sagemaker: Any, package: dict[str, Any], endpoint: dict[str, Any],
+def roll_out(sagemaker: Any, package: dict[str, Any], endpoint: dict[str, Any] | None,
              record: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Create the package's model and endpoint config if missing and move the endpoint to them."""
+    """Create the package's model and endpoint config if missing and move the endpoint to them (or
+    create the endpoint on them: the first deployment)."""
     prefix = env("PREFIX")
     package_arn = package["ModelPackageArn"]
-    recipe = json.loads(aws.client("ssm").get_parameter(Name=env("SERVING_RECIPE_PARAMETER"))["Parameter"]["Value"])
+    recipe = read_recipe()
     version = int(package["ModelPackageVersion"])
     metadata = package.get("CustomerMetadataProperties") or {}
     model_name, config_name = names(prefix, version, recipe)
@@ -114,16 +118,25 @@ def roll_out(sagemaker: Any, package: dict[str, Any], endpoint: dict[str, Any],
     if not _exists(lambda: sagemaker.describe_endpoint_config(EndpointConfigName=config_name)):
         sagemaker.create_endpoint_config(**endpoint_config_request(config_name, model_name, recipe, tags))
 
-    current = {endpoint.get("EndpointConfigName"), (endpoint.get("PendingDeploymentSummary") or {}).get("EndpointConfigName")}
-    updated = config_name not in current
-    if updated:
+    created = endpoint is None
+    if created:
+        endpoint_lifecycle.create(endpoint_name, config_name, recipe, tags)
+        endpoint_lifecycle.ensure_autoscaling(endpoint_name, recipe)  # at once if already InService
+        updated = True
+    else:
+        current = {endpoint.get("EndpointConfigName"), (endpoint.get("PendingDeploymentSummary") or {}).get("EndpointConfigName")}
+        updated = config_name not in current
+    if created:
+        log.info("endpoint %s created on %s (package %s)", endpoint_name, config_name, package_arn)
+    elif updated:
         sagemaker.update_endpoint(EndpointName=endpoint_name, EndpointConfigName=config_name,
                                   DeploymentConfig=recipe["deployment_config"])
         log.info("endpoint %s updating to %s (package %s)", endpoint_name, config_name, package_arn)
     else:
         log.info("endpoint %s already on %s; no update", endpoint_name, config_name)
 
-    result = {"deployed": True, "updated": updated, "endpoint_name": endpoint_name, "model_package_arn": package_arn,
+    result = {"deployed": True, "updated": updated, "created": created, "endpoint_name": endpoint_name,
+              "model_package_arn": package_arn,
               "model_package_version": version, "model_name": model_name, "endpoint_config_name": config_name}
     # The pointer names what the endpoint serves: only once the rollout has completed (else the
     # endpoint's state-change event writes it, whichever model the rollout ends on).
@@ -214,7 +227,9 @@ def rollback(event: dict[str, Any]) -> dict[str, Any]:
         raise BadEvent(f"event.model_package_version must be a positive integer, got {version!r}")
     requested_by, reason = require_str(event, "requested_by"), require_str(event, "reason")
     sagemaker = aws.client("sagemaker")
-    endpoint = sagemaker.describe_endpoint(EndpointName=env("ENDPOINT_NAME"))
+    endpoint = endpoint_lifecycle.describe(env("ENDPOINT_NAME"))
+    if endpoint is None:
+        raise BadEvent(f"endpoint {env('ENDPOINT_NAME')} does not exist: there is nothing to roll back")
     live = live_version(sagemaker, endpoint)
     if version >= live:
         raise BadEvent(f"v{version} is not older than v{live}: a rollback goes back; approve newer packages instead")
@@ -240,15 +255,20 @@ def _package_of_version(sagemaker: Any, endpoint_arn: str, version: int) -> dict
     return package
 
 
-def reconcile(event: dict[str, Any]) -> dict[str, Any]:
-    """On the endpoint's state change: point the pointer at the model the endpoint serves now (after a
-    completed rollout, or after SageMaker rolled a deployment back)."""
-    expect(event, "source", ("aws.sagemaker",))
-    name = require_str(event, "detail.EndpointName")
-    if name != env("ENDPOINT_NAME"):
-        raise BadEvent(f"event.detail.EndpointName {name!r} is not this team's endpoint {env('ENDPOINT_NAME')!r}")
+def on_endpoint_state(event: dict[str, Any]) -> dict[str, Any]:
+    """`SageMaker Endpoint State Change` of the team's endpoint (the event only says when to look):
+    register autoscaling once it is InService, and point the pointer at what it serves now."""
+    scaling = endpoint_lifecycle.on_state_change(event, env("ENDPOINT_NAME"), read_recipe())
+    return {**scaling, **reconcile(env("ENDPOINT_NAME"))}
+
+
+def reconcile(name: str) -> dict[str, Any]:
+    """Point the pointer at the model the endpoint serves now (after a completed rollout, or after
+    SageMaker rolled a deployment back)."""
     sagemaker = aws.client("sagemaker")
-    endpoint = sagemaker.describe_endpoint(EndpointName=name)
+    endpoint = endpoint_lifecycle.describe(name)
+    if endpoint is None:
+        return {"reconciled": False, "reason": "endpoint does not exist"}
     if endpoint.get("EndpointStatus") != "InService":
         return {"reconciled": False, "reason": f"endpoint is {endpoint.get('EndpointStatus')}"}
     config_name = endpoint["EndpointConfigName"]
@@ -261,6 +281,10 @@ def reconcile(event: dict[str, Any]) -> dict[str, Any]:
         pointer = write_pointer(package["ModelPackageArn"], version, model_name, config_name,
                                 package.get("CustomerMetadataProperties") or {})
     return {"reconciled": True, **pointer}
+
+
+def read_recipe() -> dict[str, Any]:
+    return json.loads(aws.client("ssm").get_parameter(Name=env("SERVING_RECIPE_PARAMETER"))["Parameter"]["Value"])
 
 
 def endpoint_config_request(config_name: str, model_name: str, recipe: dict[str, Any],

@@ -128,7 +128,7 @@ class Retraining(Construct):
             "detail": {"ModelPackageGroupName": [props.model_package_group_name], "ModelApprovalStatus": ["Approved"]},
         })  # fmt: skip
         # The deployed-model pointer follows what the endpoint serves: re-read on each of its state changes
-        # (a completed rollout, an auto-rollback).
+        # (a completed rollout, an auto-rollback), and registers autoscaling once it is InService.
         self._route("endpoint-state", "deploy", pattern={
             "source": ["aws.sagemaker"],
             "detail-type": ["SageMaker Endpoint State Change"],
@@ -293,6 +293,42 @@ class Retraining(Construct):
                     ],
                     "Resource": [sm(f"model/{ctx.prefix}-*"), sm(f"endpoint-config/{ctx.prefix}-*"), sm(f"endpoint/{ctx.endpoint_name}")],
                 },  # fmt: skip
+                {
+                    "Sid": "CreateEndpoint",  # the first approved model creates the endpoint (modules/serving)
+                    "Effect": "Allow",
+                    "Action": "sagemaker:CreateEndpoint",
+                    "Resource": [sm(f"endpoint/{ctx.endpoint_name}"), sm(f"endpoint-config/{ctx.prefix}-*")],
+                },
+                {
+                    # No ARN exists before registration: scoped by the team tag the handler must send, then
+                    # by the tag the target carries.
+                    "Sid": "RegisterAutoscaling",
+                    "Effect": "Allow",
+                    "Action": "application-autoscaling:RegisterScalableTarget",
+                    "Resource": "*",
+                    "Condition": {"StringEquals": {"aws:RequestTag/Team": ctx.team, "aws:RequestTag/Environment": ctx.environment}},
+                },
+                {
+                    "Sid": "ScalingPolicy",
+                    "Effect": "Allow",
+                    "Action": "application-autoscaling:PutScalingPolicy",
+                    "Resource": "*",
+                    "Condition": {"StringEquals": {"aws:ResourceTag/Team": ctx.team, "aws:ResourceTag/Environment": ctx.environment}},
+                },
+                {
+                    "Sid": "TargetTrackingAlarms",  # target tracking creates and reads its own alarms
+                    "Effect": "Allow",
+                    "Action": ["cloudwatch:PutMetricAlarm", "cloudwatch:DescribeAlarms", "cloudwatch:DeleteAlarms"],
+                    "Resource": ctx.arn("cloudwatch", f"alarm:TargetTracking-endpoint/{ctx.endpoint_name}/*"),
+                },
+                {
+                    "Sid": "AutoscalingServiceLinkedRole",  # created by the first registration in an account
+                    "Effect": "Allow",
+                    "Action": "iam:CreateServiceLinkedRole",
+                    "Resource": ctx.arn("iam", "role/aws-service-role/sagemaker.application-autoscaling.amazonaws.com/"
+                                               "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint", region=False),
+                    "Condition": {"StringLike": {"iam:AWSServiceName": "sagemaker.application-autoscaling.amazonaws.com"}},
+                },
                 {
                     "Sid": "EndpointConfigKeyGrant",  # SageMaker creates grants on the key for the new config
                     "Effect": "Allow",

@@ -1,51 +1,34 @@
-"""GPU serving: the endpoint (bootstrap model, GPU variant, data capture, blue/green with auto-rollback),
-autoscaling, and the serving recipe the deploy handler reads (`/<platform>/<team>/<env>/serving-recipe`).
+"""GPU serving: the serving recipe the deploy handler reads (`/<platform>/<team>/<env>/serving-recipe`)
+and a destroy-time teardown of what that handler creates. No endpoint exists before an approved model.
 
-Who owns the endpoint's current config: Terraform creates the endpoint on the bootstrap model from
-config and then ignores `endpoint_config_name`; the deploy handler moves it to each approved model
-(blue/green). So `terraform plan` after a deploy does not try to roll the model back, and a config
-change in Terraform (instance type, capture, deployment policy) reaches the next deploy through the
-serving recipe.
+Who owns the endpoint: the deploy handler (lambdas/common/endpoint.py). On a fresh account there is
+no model to serve, so Terraform creates no endpoint, model or endpoint config (a bootstrap model would
+need an image and model data that the same apply cannot provide, and its GPU instance would bill with
+nothing to serve). The first approved model package makes the handler create the endpoint (data
+capture, blue/green with auto-rollback, from this recipe); its `SageMaker Endpoint State Change`
+(InService) makes the handler register autoscaling and write the pointer; later approvals update the endpoint. So
+`terraform plan` never fights the handler, and config changes reach the next deploy through the recipe.
+
+`cdktf destroy` still removes what the handler created: `serving/teardown` (a `terraform_data`) runs
+`python -m ops.endpoint_teardown` when it is destroyed, before the recipe, role, key, bucket and alarms
+it depends on go (autoscaling, endpoint, the handler's endpoint configs and models, by their names).
 
 Why no volume KMS key on GPU endpoints: every GPU family we allow except ml.p3 has NVMe instance
 storage, encrypted by a hardware module on the instance, and SageMaker refuses an endpoint config with
 `KmsKeyId` for such instance types ("If you specify a value for KmsKeyId when using any nitro-based
-instances with local storage, the call to CreateEndpointConfig fails"). The key is set for EBS-only types
-(ml.p3, the CPU types); data capture is always encrypted with the team key.
+instances with local storage, the call to CreateEndpointConfig fails"). The recipe names the key for
+EBS-only types (ml.p3, the CPU types); data capture is always encrypted with the team key.
 
-Construct ids are Terraform addresses (`serving/bootstrap-model`, `serving/bootstrap-config`,
-`serving/endpoint`, `serving/scaling-target`, `serving/scaling-policy`, `serving/recipe`): keep them.
+Construct ids are Terraform addresses (`serving/recipe`, `serving/teardown`): keep them.
 See README.md beside this file.
 """
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from cdktf import TerraformResourceLifecycle
-from cdktf_cdktf_provider_aws.appautoscaling_policy import (
-    AppautoscalingPolicy,
-    AppautoscalingPolicyTargetTrackingScalingPolicyConfiguration,
-    AppautoscalingPolicyTargetTrackingScalingPolicyConfigurationPredefinedMetricSpecification,
-)
-from cdktf_cdktf_provider_aws.appautoscaling_target import AppautoscalingTarget
-from cdktf_cdktf_provider_aws.sagemaker_endpoint import (
-    SagemakerEndpoint,
-    SagemakerEndpointDeploymentConfig,
-    SagemakerEndpointDeploymentConfigAutoRollbackConfiguration,
-    SagemakerEndpointDeploymentConfigAutoRollbackConfigurationAlarms,
-    SagemakerEndpointDeploymentConfigBlueGreenUpdatePolicy,
-    SagemakerEndpointDeploymentConfigBlueGreenUpdatePolicyTrafficRoutingConfiguration,
-    SagemakerEndpointDeploymentConfigBlueGreenUpdatePolicyTrafficRoutingConfigurationCanarySize,
-    SagemakerEndpointDeploymentConfigBlueGreenUpdatePolicyTrafficRoutingConfigurationLinearStepSize,
-)
-from cdktf_cdktf_provider_aws.sagemaker_endpoint_configuration import (
-    SagemakerEndpointConfiguration,
-    SagemakerEndpointConfigurationDataCaptureConfig,
-    SagemakerEndpointConfigurationDataCaptureConfigCaptureContentTypeHeader,
-    SagemakerEndpointConfigurationDataCaptureConfigCaptureOptions,
-    SagemakerEndpointConfigurationProductionVariants,
-)
-from cdktf_cdktf_provider_aws.sagemaker_model import SagemakerModel, SagemakerModelPrimaryContainer
+from cdktf import LocalExecProvisioner, TerraformResource
 from cdktf_cdktf_provider_aws.ssm_parameter import SsmParameter
 from constructs import Construct
 
@@ -53,30 +36,30 @@ from modules.naming import TeamContext
 from modules.training.tfjson import jsonencode
 from stacks.config_ml import DeploymentSettings, ServingSettings, has_instance_storage
 
+ROOT = Path(__file__).resolve().parents[2]  # where `python -m ops.endpoint_teardown` runs
 VARIANT = "primary"
 CAPTURE_PREFIX = "data-capture"
-CAPTURE_CSV_TYPES = ["text/csv"]
-CAPTURE_JSON_TYPES = ["application/json"]
+
+
 @dataclass(frozen=True)
 class ServingProps:
-    """What serving needs: the execution role from training, the team key, the artifacts bucket, the
-    inference repository and the names of the alarms that roll a deployment back."""
+    """What serving needs: the execution role from training, the team key, the artifacts bucket (data
+    capture) and the names of the alarms that roll a deployment back."""
 
     context: TeamContext
     settings: ServingSettings
     execution_role_arn: str
     kms_key_arn: str
     artifacts_bucket_name: str
-    inference_repository_url: str
     rollback_alarm_names: list[str]
-    # Resources the endpoint waits for: SageMaker checks that the rollback alarms exist when the endpoint
-    # is created, so the stack passes the monitoring construct's alarms here.
+    # Resources the recipe waits for: SageMaker checks that the rollback alarms exist when the handler
+    # creates the endpoint, so the stack passes the monitoring construct's alarms here.
     depends_on: list = field(default_factory=list)
 
 
 def deployment_config(settings: DeploymentSettings, rollback_alarm_names: list[str]) -> dict:
     """Blue/green policy in the SageMaker API's own shape: the deploy handler passes it to UpdateEndpoint
-    unchanged, and the endpoint resource below is built from this same dict, so the two cannot differ."""
+    and CreateEndpoint unchanged."""
     routing: dict = {"Type": {"canary": "CANARY", "linear": "LINEAR", "all_at_once": "ALL_AT_ONCE"}[settings.strategy],
                      "WaitIntervalInSeconds": settings.wait_minutes * 60}  # fmt: skip
     if settings.strategy == "canary":
@@ -93,116 +76,17 @@ def deployment_config(settings: DeploymentSettings, rollback_alarm_names: list[s
     }
 
 
-def _endpoint_deployment_config(api: dict) -> SagemakerEndpointDeploymentConfig:
-    policy = api["BlueGreenUpdatePolicy"]
-    routing = policy["TrafficRoutingConfiguration"]
-    canary, linear = routing.get("CanarySize"), routing.get("LinearStepSize")
-    return SagemakerEndpointDeploymentConfig(
-        blue_green_update_policy=SagemakerEndpointDeploymentConfigBlueGreenUpdatePolicy(
-            traffic_routing_configuration=SagemakerEndpointDeploymentConfigBlueGreenUpdatePolicyTrafficRoutingConfiguration(
-                type=routing["Type"],
-                wait_interval_in_seconds=routing["WaitIntervalInSeconds"],
-                canary_size=SagemakerEndpointDeploymentConfigBlueGreenUpdatePolicyTrafficRoutingConfigurationCanarySize(
-                    type=canary["Type"], value=canary["Value"]) if canary else None,
-                linear_step_size=SagemakerEndpointDeploymentConfigBlueGreenUpdatePolicyTrafficRoutingConfigurationLinearStepSize(
-                    type=linear["Type"], value=linear["Value"]) if linear else None,
-            ),
-            termination_wait_in_seconds=policy["TerminationWaitInSeconds"],
-            maximum_execution_timeout_in_seconds=policy["MaximumExecutionTimeoutInSeconds"],
-        ),
-        auto_rollback_configuration=SagemakerEndpointDeploymentConfigAutoRollbackConfiguration(
-            alarms=[SagemakerEndpointDeploymentConfigAutoRollbackConfigurationAlarms(alarm_name=a["AlarmName"])
-                    for a in api["AutoRollbackConfiguration"]["Alarms"]],
-        ),
-    )  # fmt: skip
-
-
 class Serving(Construct):
-    """Bootstrap model, GPU endpoint config with data capture, blue/green endpoint, autoscaling, recipe."""
+    """The serving recipe (endpoint, variant, capture, deployment policy, autoscaling) and its teardown."""
 
     def __init__(self, scope: Construct, id: str, props: ServingProps):
         super().__init__(scope, id)
         ctx, settings = props.context, props.settings
-        bootstrap = settings.bootstrap_model
         capture_uri = f"s3://{props.artifacts_bucket_name}/{CAPTURE_PREFIX}"
-        self.model = SagemakerModel(
-            self,
-            "bootstrap-model",
-            name=f"{ctx.prefix}-bootstrap",
-            execution_role_arn=props.execution_role_arn,
-            enable_network_isolation=settings.network_isolation,
-            primary_container=SagemakerModelPrimaryContainer(
-                image=bootstrap.image.uri(props.inference_repository_url),
-                model_data_url=bootstrap.model_data_url or f"s3://{props.artifacts_bucket_name}/models/bootstrap/model.tar.gz",
-            ),
-        )
-        self.endpoint_config = SagemakerEndpointConfiguration(
-            self,
-            "bootstrap-config",
-            name=f"{ctx.prefix}-bootstrap",
-            # Volume encryption: see the module docstring (refused by SageMaker on instance storage types).
-            kms_key_arn=None if has_instance_storage(settings.instance_type) else props.kms_key_arn,
-            production_variants=[SagemakerEndpointConfigurationProductionVariants(
-                variant_name=VARIANT,
-                model_name=self.model.name,
-                instance_type=settings.instance_type,
-                initial_instance_count=settings.initial_instance_count,
-                initial_variant_weight=1,
-            )],
-            data_capture_config=SagemakerEndpointConfigurationDataCaptureConfig(
-                enable_capture=True,
-                initial_sampling_percentage=settings.data_capture_percent,
-                destination_s3_uri=capture_uri,
-                kms_key_id=props.kms_key_arn,
-                capture_options=[SagemakerEndpointConfigurationDataCaptureConfigCaptureOptions(capture_mode=mode)
-                                 for mode in ("Input", "Output")],
-                capture_content_type_header=SagemakerEndpointConfigurationDataCaptureConfigCaptureContentTypeHeader(
-                    csv_content_types=CAPTURE_CSV_TYPES, json_content_types=CAPTURE_JSON_TYPES),
-            ),
-        )  # fmt: skip
+        self.endpoint_name = ctx.endpoint_name
         self.deployment = deployment_config(settings.deployment, props.rollback_alarm_names)
-        self.endpoint = SagemakerEndpoint(
-            self,
-            "endpoint",
-            name=ctx.endpoint_name,
-            endpoint_config_name=self.endpoint_config.name,
-            deployment_config=_endpoint_deployment_config(self.deployment),
-            # The deploy handler owns the endpoint's current config after the first approved model
-            # (docs/CONTRACTS.md): without this, the next `terraform apply` would roll production back
-            # to the bootstrap model. Config changes reach later deploys through the serving recipe.
-            lifecycle=TerraformResourceLifecycle(ignore_changes=["endpoint_config_name"]),
-            depends_on=props.depends_on or None,
-        )
-        resource_id = f"endpoint/{ctx.endpoint_name}/variant/{VARIANT}"
-        # Application Auto Scaling addresses the variant by name; the deploy handler keeps the variant
-        # name ("primary") in every config it creates, so the target outlives blue/green deploys.
-        self.scaling_target = target = AppautoscalingTarget(
-            self,
-            "scaling-target",
-            service_namespace="sagemaker",
-            resource_id=resource_id,
-            scalable_dimension="sagemaker:variant:DesiredInstanceCount",
-            min_capacity=settings.min_instances,
-            max_capacity=settings.max_instances,
-            depends_on=[self.endpoint],
-        )
-        self.scaling_policy = AppautoscalingPolicy(
-            self,
-            "scaling-policy",
-            name=f"{ctx.prefix}-invocations-per-instance",
-            policy_type="TargetTrackingScaling",
-            service_namespace=target.service_namespace,
-            resource_id=target.resource_id,
-            scalable_dimension=target.scalable_dimension,
-            target_tracking_scaling_policy_configuration=AppautoscalingPolicyTargetTrackingScalingPolicyConfiguration(
-                target_value=settings.target_invocations_per_instance,
-                predefined_metric_specification=AppautoscalingPolicyTargetTrackingScalingPolicyConfigurationPredefinedMetricSpecification(
-                    predefined_metric_type="SageMakerVariantInvocationsPerInstance"),
-                scale_in_cooldown=settings.scale_in_cooldown_seconds,
-                scale_out_cooldown=settings.scale_out_cooldown_seconds,
-            ),
-        )  # fmt: skip
         self.recipe = {
+            "endpoint_name": ctx.endpoint_name,
             "instance_type": settings.instance_type,
             "initial_instance_count": settings.initial_instance_count,
             "variant_name": VARIANT,
@@ -213,6 +97,16 @@ class Serving(Construct):
             "network_isolation": settings.network_isolation,
             "data_capture": {"percent": settings.data_capture_percent, "destination_s3_uri": capture_uri},
             "deployment_config": self.deployment,
+            # Registered by the deploy handler once the endpoint is InService (Application Auto Scaling
+            # addresses the variant by name, which every config the handler creates keeps).
+            "autoscaling": {
+                "min_capacity": settings.min_instances,
+                "max_capacity": settings.max_instances,
+                "policy_name": f"{ctx.prefix}-invocations-per-instance",
+                "target_invocations_per_instance": settings.target_invocations_per_instance,
+                "scale_in_cooldown_seconds": settings.scale_in_cooldown_seconds,
+                "scale_out_cooldown_seconds": settings.scale_out_cooldown_seconds,
+            },
         }
         self.recipe_parameter = SsmParameter(
             self,
@@ -222,4 +116,34 @@ class Serving(Construct):
             # Terraform writes the JSON (tokens resolved, strings escaped by Terraform): see tfjson.py.
             value=jsonencode(self.recipe),
             description=f"Serving recipe of {ctx.prefix} (read by the deploy handler)",
+            # The handler creates the endpoint from this recipe, and SageMaker checks that the rollback
+            # alarms exist when it does: the recipe appears only once they do.
+            depends_on=props.depends_on or None,
         )
+        self.teardown = endpoint_teardown(self, "teardown", ctx, [self.recipe_parameter])
+
+
+def endpoint_teardown(scope: Construct, id: str, ctx: TeamContext, depends_on: list) -> TerraformResource:
+    """A `terraform_data` whose destroy runs `python -m ops.endpoint_teardown` with the deployer's own
+    credentials (those Terraform runs with). It depends on the recipe, which depends on the execution
+    role, key, bucket and alarms, so Terraform destroys it first: the endpoint goes before what it uses.
+    The Python that synthesized the stack runs it, from this repository (a destroy-time provisioner may
+    refer only to its own resource, hence everything through `self.input`)."""
+    teardown = TerraformResource(
+        scope,
+        id,
+        terraform_resource_type="terraform_data",
+        depends_on=depends_on,
+        provisioners=[LocalExecProvisioner(
+            type="local-exec",
+            when="destroy",
+            interpreter=[sys.executable, "-m", "ops.endpoint_teardown"],
+            command="${self.input.endpoint_name}",
+            working_dir=str(ROOT),
+            environment={"MLP_TEAM": "${self.input.team}", "MLP_ENVIRONMENT": "${self.input.environment}",
+                         "AWS_REGION": "${self.input.region}", "AWS_DEFAULT_REGION": "${self.input.region}"},
+        )],
+    )  # fmt: skip
+    teardown.add_override("input", {"endpoint_name": ctx.endpoint_name, "team": ctx.team,
+                                    "environment": ctx.environment, "region": ctx.region})
+    return teardown

@@ -91,9 +91,15 @@ class AwsEnv:
             "packages": self.model_packages(),
             "models": sorted(m["ModelName"] for m in sagemaker.list_models()["Models"]),
             "configs": sorted(c["EndpointConfigName"] for c in sagemaker.list_endpoint_configs()["EndpointConfigs"]),
-            "endpoint": sagemaker.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"],
+            "endpoint": endpoint_config(sagemaker),
             "parameters": sorted((p["Name"], p["Version"]) for p in ssm.describe_parameters()["Parameters"]),
         }
+
+
+def endpoint_config(sagemaker) -> str | None:
+    """The endpoint's current config, or None before the first deployment created it."""
+    endpoints = {e["EndpointName"] for e in sagemaker.list_endpoints()["Endpoints"]}
+    return sagemaker.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"] if ENDPOINT in endpoints else None
 
 
 @pytest.fixture
@@ -132,7 +138,10 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsEnv]:
         # moto's endpoint-config validator lacks the g5 family; g4dn is a GPU type it accepts.
         serving_recipe = {
             "instance_type": "ml.g4dn.xlarge", "initial_instance_count": 1, "variant_name": "primary",
-            "execution_role_arn": role_arn, "kms_key_arn": kms_key_arn,
+            "execution_role_arn": role_arn, "kms_key_arn": kms_key_arn, "endpoint_name": ENDPOINT,
+            "autoscaling": {"min_capacity": 1, "max_capacity": 4, "policy_name": f"{PREFIX}-invocations-per-instance",
+                            "target_invocations_per_instance": 100, "scale_in_cooldown_seconds": 300,
+                            "scale_out_cooldown_seconds": 60},
             "data_capture": {"percent": 100, "destination_s3_uri": f"s3://{ARTIFACTS}/data-capture"},
             "deployment_config": {
                 "BlueGreenUpdatePolicy": {
@@ -171,13 +180,7 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsEnv]:
 
         sagemaker = boto3.client("sagemaker", region_name=REGION)
         sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
-        # The endpoint as Terraform leaves it: serving the bootstrap model.
-        sagemaker.create_model(ModelName=f"{PREFIX}-bootstrap", ExecutionRoleArn=role_arn,
-                               PrimaryContainer={"Image": TRAINING_IMAGE})
-        sagemaker.create_endpoint_config(EndpointConfigName=f"{PREFIX}-bootstrap", ProductionVariants=[{
-            "VariantName": "primary", "ModelName": f"{PREFIX}-bootstrap", "InstanceType": "ml.g4dn.xlarge",
-            "InitialInstanceCount": 1}])
-        sagemaker.create_endpoint(EndpointName=ENDPOINT, EndpointConfigName=f"{PREFIX}-bootstrap")
+        # No endpoint: the first approved model's deployment creates it (modules/serving).
 
         yield AwsEnv(kms_key_arn, role_arn, topic_arn, env, training_recipe, serving_recipe)
     aws.reset_clients()

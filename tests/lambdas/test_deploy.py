@@ -31,20 +31,30 @@ def package(aws_env, updates, monkeypatch):
     return aws_env, registered
 
 
-def test_approved_package_goes_on_a_new_config_once(package, updates):
+def test_first_approved_package_creates_the_endpoint_once(package, updates):
+    """No endpoint before the first approved model: its deployment creates it (data capture, blue/green,
+    auto-rollback) and registers autoscaling; a duplicate event changes nothing."""
     env, registered = package
     arn = registered["model_package_arn"]
+    assert env.snapshot()["endpoint"] is None
 
     first = handler(package_event(arn), None)
     second = handler(package_event(arn), None)
 
     sagemaker = env.client("sagemaker")
     model_name, config_name = names(PREFIX, 1, env.serving_recipe)
-    assert first["updated"] is True and second["updated"] is False
+    assert first["created"] is True and first["updated"] is True and second["updated"] is False
     assert first["endpoint_config_name"] == config_name == second["endpoint_config_name"]
-    assert [u["EndpointConfigName"] for u in updates] == [config_name]
-    assert updates[0]["DeploymentConfig"] == env.serving_recipe["deployment_config"]
-    assert sagemaker.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"] == config_name
+    assert updates == []  # created on its config, not updated
+    endpoint = sagemaker.describe_endpoint(EndpointName=ENDPOINT)
+    assert endpoint["EndpointConfigName"] == config_name
+    assert {t["Key"]: t["Value"] for t in sagemaker.list_tags(ResourceArn=endpoint["EndpointArn"])["Tags"]}["Team"] == "fraud"
+    targets = env.client("application-autoscaling").describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"]
+    assert [(t["ResourceId"], t["MinCapacity"], t["MaxCapacity"]) for t in targets] == [
+        (f"endpoint/{ENDPOINT}/variant/primary", 1, 4)]
+    (policy,) = env.client("application-autoscaling").describe_scaling_policies(ServiceNamespace="sagemaker")["ScalingPolicies"]
+    assert policy["PolicyName"] == f"{PREFIX}-invocations-per-instance" and policy["PolicyType"] == "TargetTrackingScaling"
+    assert policy["TargetTrackingScalingPolicyConfiguration"]["TargetValue"] == 100
 
     config = sagemaker.describe_endpoint_config(EndpointConfigName=config_name)
     variant = config["ProductionVariants"][0]
@@ -61,7 +71,7 @@ def test_approved_package_goes_on_a_new_config_once(package, updates):
     assert model["PrimaryContainer"]["Image"] == container["Image"]
     assert model["PrimaryContainer"]["ModelDataUrl"] == container["ModelDataUrl"]
     assert model["ExecutionRoleArn"] == env.role_arn
-    assert len(sagemaker.list_models()["Models"]) == 2  # bootstrap + v1
+    assert len(sagemaker.list_models()["Models"]) == 1
 
     pointer = json.loads(env.client("ssm").get_parameter(Name=env.env["DEPLOYED_MODEL_PARAMETER"])["Parameter"]["Value"])
     assert pointer == {k: first[k] for k in pointer}
@@ -80,7 +90,7 @@ def test_changed_serving_recipe_gives_a_new_config(package, updates):
                                     Type="String")
     second = handler(package_event(registered["model_package_arn"]), None)
     assert second["updated"] is True and second["endpoint_config_name"] == names(PREFIX, 1, recipe)[1]
-    assert len({u["EndpointConfigName"] for u in updates}) == 2
+    assert [u["EndpointConfigName"] for u in updates] == [second["endpoint_config_name"]]  # the first one created
 
 
 def test_existing_model_and_config_are_reused_without_a_second_update(package, updates):
@@ -90,7 +100,7 @@ def test_existing_model_and_config_are_reused_without_a_second_update(package, u
     # A retry after a crash between writing the pointer and returning: everything exists already.
     env.client("ssm").delete_parameter(Name=env.env["DEPLOYED_MODEL_PARAMETER"])
     result = handler(package_event(arn), None)
-    assert result["updated"] is False and len(updates) == 1
+    assert result["updated"] is False and updates == []
     assert json.loads(env.client("ssm").get_parameter(
         Name=env.env["DEPLOYED_MODEL_PARAMETER"])["Parameter"]["Value"])["model_package_arn"] == arn
 
@@ -148,22 +158,55 @@ def test_foreign_or_malformed_events_change_nothing(package, updates, event, mes
     assert env.snapshot() == before and updates == []
 
 
-def test_missing_endpoint_fails_before_creating_anything(package, updates):
+def test_endpoint_state_change_registers_autoscaling_from_aws_state(package, updates):
+    """`SageMaker Endpoint State Change`: autoscaling is registered when SageMaker says the endpoint is
+    InService (whatever the event claims); another endpoint's event is refused, changing nothing."""
     env, registered = package
-    env.client("sagemaker").delete_endpoint(EndpointName=ENDPOINT)
-    models = env.client("sagemaker").list_models()["Models"]
-    with pytest.raises(ClientError, match="Could not find endpoint"):
-        handler(package_event(registered["model_package_arn"]), None)
-    assert env.client("sagemaker").list_models()["Models"] == models and updates == []
+    state = {"version": "0", "source": "aws.sagemaker", "detail-type": "SageMaker Endpoint State Change",
+             "detail": {"EndpointName": ENDPOINT, "EndpointStatus": "IN_SERVICE"}}
+    first = handler(state, None)  # no endpoint yet: nothing to register, no pointer to write
+    assert (first["autoscaling_registered"], first["reconciled"]) == (False, False)
+    scaling = env.client("application-autoscaling")
+    assert scaling.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"] == []
+    handler(package_event(registered["model_package_arn"]), None)
+    scaling.deregister_scalable_target(ServiceNamespace="sagemaker", ResourceId=f"endpoint/{ENDPOINT}/variant/primary",
+                                       ScalableDimension="sagemaker:variant:DesiredInstanceCount")
+    assert handler(state, None)["autoscaling_registered"] is True
+    assert len(scaling.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"]) == 1
+    before = env.snapshot()
+    with pytest.raises(BadEvent, match="'mlp-recsys-dev'; this function manages"):
+        handler({**state, "detail": {"EndpointName": "mlp-recsys-dev", "EndpointStatus": "IN_SERVICE"}}, None)
+    assert env.snapshot() == before
+
+
+def test_teardown_removes_what_the_handler_created(package, updates):
+    """What `cdktf destroy` runs (ops.endpoint_teardown): autoscaling, endpoint, the handler's configs and
+    models go; another team's model with a similar name stays; a second run finds nothing to do."""
+    from common.endpoint import teardown
+
+    env, registered = package
+    handler(package_event(registered["model_package_arn"]), None)
+    sagemaker = env.client("sagemaker")
+    sagemaker.create_model(ModelName=f"{PREFIX}-x-v1", ExecutionRoleArn=env.role_arn, PrimaryContainer={"Image": "i"},
+                           Tags=[{"Key": "Team", "Value": "fraud-dev-x"}, {"Key": "mlp:model-package-version", "Value": "1"}])
+    removed = teardown(ENDPOINT, "fraud", "dev")
+    assert removed == {"scaling": [f"endpoint/{ENDPOINT}/variant/primary"], "endpoint": [ENDPOINT],
+                       "configs": [names(PREFIX, 1, env.serving_recipe)[1]], "models": [f"{PREFIX}-v1"]}
+    assert env.snapshot()["endpoint"] is None
+    assert [m["ModelName"] for m in sagemaker.list_models()["Models"]] == [f"{PREFIX}-x-v1"]
+    assert teardown(ENDPOINT, "fraud", "dev") == {"scaling": [], "endpoint": [], "configs": [], "models": []}
 
 
 # --- the moto patch itself ------------------------------------------------------------------------
 
 def test_update_endpoint_patch(aws_env, updates):
     sagemaker = aws_env.client("sagemaker")
-    sagemaker.create_endpoint_config(EndpointConfigName="next", ProductionVariants=[{
-        "VariantName": "blue", "ModelName": f"{PREFIX}-bootstrap", "InstanceType": "ml.g4dn.xlarge",
-        "InitialInstanceCount": 2}])
+    sagemaker.create_model(ModelName=f"{PREFIX}-v0", ExecutionRoleArn=aws_env.role_arn, PrimaryContainer={"Image": "i"})
+    for name, count in (("first", 1), ("next", 2)):
+        sagemaker.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[{
+            "VariantName": "blue", "ModelName": f"{PREFIX}-v0", "InstanceType": "ml.g4dn.xlarge",
+            "InitialInstanceCount": count}])
+    sagemaker.create_endpoint(EndpointName=ENDPOINT, EndpointConfigName="first")
     response = sagemaker.update_endpoint(EndpointName=ENDPOINT, EndpointConfigName="next",
                                          DeploymentConfig=aws_env.serving_recipe["deployment_config"])
     endpoint = sagemaker.describe_endpoint(EndpointName=ENDPOINT)
@@ -234,7 +277,7 @@ def test_a_redelivered_older_approval_never_rolls_production_back(package, updat
     before = env.snapshot()
     with pytest.raises(StaleEvent, match="v1 is older than v2"):
         handler(package_event(v1["model_package_arn"]), None)
-    assert env.snapshot() == before and len(updates) == 2
+    assert env.snapshot() == before and len(updates) == 1  # v1 created the endpoint; v2 updated it
     assert pointer(env)["model_package_version"] == 2
 
 
@@ -305,7 +348,8 @@ def test_the_pointer_follows_what_the_endpoint_serves(package, updates, monkeypa
     result = handler(package_event(v2["model_package_arn"]), None)
     assert result["updated"] is True and result["pointer"] == "pending"
     assert pointer(env)["model_package_version"] == 1  # not yet: v1 still serves
-    assert handler(endpoint_event(status="Updating"), None) == {"reconciled": False, "reason": "endpoint is Updating"}
+    updating_state = handler(endpoint_event(status="Updating"), None)
+    assert (updating_state["reconciled"], updating_state["reason"]) == (False, "endpoint is Updating")
 
     # SageMaker's auto-rollback: the endpoint ends InService on v1 again; its state change corrects nothing
     # to a model that never served.
@@ -341,7 +385,7 @@ def test_an_operator_rollback_is_explicit_and_recorded(package, updates):
 
 
 @pytest.mark.parametrize("event, message", [
-    (endpoint_event("mlp-recsys-dev"), "not this team's endpoint"),
+    (endpoint_event("mlp-recsys-dev"), "this function manages 'mlp-fraud-dev'"),
     ({**endpoint_event(), "source": "mlp.fake"}, "source"),
     ({**endpoint_event(), "detail": {}}, "EndpointName"),
 ])

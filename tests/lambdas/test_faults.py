@@ -34,7 +34,7 @@ from quality_check.handler import handler as quality_check
 from register.handler import handler as register
 from retrain.handler import handler as retrain
 from tests.lambdas.moto_patches import sagemaker_update_endpoint
-from tests.lambdas.mlp_aws import (ACCOUNT, ENDPOINT, GROUP, PREFIX, REGION, TABLE, AwsEnv,  # noqa: F401
+from tests.lambdas.mlp_aws import (ACCOUNT, ENDPOINT, GROUP, PREFIX, REGION, TABLE, AwsEnv, endpoint_config,  # noqa: F401
                                    alarm_event, aws_env, package_event, training_job_event)
 
 FIGURES = {"faults_injected": 0, "sdk_attempts": 0, "deliveries": 0, "bad_events": 0}
@@ -158,10 +158,18 @@ def test_register_and_deploy_survive_throttling(data, sleeps, monkeypatch):
     assert registered["registered"] is True and data.model_packages() == [registered["model_package_arn"]]
     assert create_package.attempts == 3 and read_definitions.attempts == 3
 
-    update = Faults("sagemaker", "UpdateEndpoint", JSON_THROTTLE, times=2)
+    create = Faults("sagemaker", "CreateEndpoint", JSON_THROTTLE, times=2)  # the first deployment creates it
     pointer = Faults("ssm", "PutParameter", JSON_THROTTLE, times=2)
     deployed = deploy(package_event(registered["model_package_arn"]), None)
-    assert deployed["updated"] is True and update.attempts == 3 and pointer.attempts == 3
+    assert deployed["created"] is True and create.attempts == 3 and pointer.attempts == 3
+    assert len(data.client("sagemaker").list_endpoints()["Endpoints"]) == 1  # throttled attempts never reached it
+
+    data.client("dynamodb").delete_item(TableName=TABLE, Key={"pk": {"S": "LOCK"}})  # past the cooldown
+    second = retrain(MANUAL, None)
+    registered = register(training_job_event(second["training_job_name"]), None)
+    update = Faults("sagemaker", "UpdateEndpoint", JSON_THROTTLE, times=2)
+    deployed = deploy(package_event(registered["model_package_arn"]), None)
+    assert deployed["updated"] is True and update.attempts == 3
     assert len(updates) == 1  # the two throttled attempts never reached the service
 
 
@@ -262,11 +270,13 @@ def test_five_deliveries_of_each_event_give_one_job_one_package_one_update(data,
     deployed = [deploy(package_event(arn), None) for _ in range(5)]
     FIGURES["deliveries"] += 5
     assert [d["updated"] for d in deployed] == [True, False, False, False, False]
-    assert len(updates) == 1 and {d["endpoint_config_name"] for d in deployed} == {updates[0]["EndpointConfigName"]}
+    # The first deployment creates the endpoint (no UpdateEndpoint); the duplicates change nothing.
+    config = deployed[0]["endpoint_config_name"]
+    assert deployed[0]["created"] and updates == [] and {d["endpoint_config_name"] for d in deployed} == {config}
     sagemaker = data.client("sagemaker")
-    assert sagemaker.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"] == updates[0]["EndpointConfigName"]
-    assert len(sagemaker.list_models()["Models"]) == 2  # bootstrap + v1
-    assert len(sagemaker.list_endpoint_configs()["EndpointConfigs"]) == 2
+    assert sagemaker.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"] == config
+    assert len(sagemaker.list_models()["Models"]) == 1  # v1
+    assert len(sagemaker.list_endpoint_configs()["EndpointConfigs"]) == 1
     parameter = data.client("ssm").get_parameter(Name=data.env["DEPLOYED_MODEL_PARAMETER"])["Parameter"]
     assert parameter["Version"] == 1 and json.loads(parameter["Value"])["model_package_arn"] == arn
     assert runs.get_run(started[0]["run_id"])["status"] == "Registered"
@@ -293,7 +303,7 @@ def full_snapshot(env: AwsEnv) -> dict[str, Any]:
                        sagemaker.list_training_jobs()["TrainingJobSummaries"]),
         "packages": sorted((p["ModelPackageArn"], p["ModelApprovalStatus"]) for p in
                            sagemaker.list_model_packages(ModelPackageGroupName=GROUP)["ModelPackageSummaryList"]),
-        "endpoint": sagemaker.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"],
+        "endpoint": endpoint_config(sagemaker),
         "parameters": sorted((p["Name"], p["Version"], ssm.get_parameter(Name=p["Name"])["Parameter"]["Value"])
                              for p in ssm.describe_parameters()["Parameters"]),
         "metrics": sorted(json.dumps(m, sort_keys=True) for m in env.client("cloudwatch").list_metrics()["Metrics"]),

@@ -46,7 +46,7 @@ ACCEPTED_ESCAPED = set(ACCEPTED_ESCAPED_FIELDS)
 def test_the_schema_walk_finds_every_kind_of_string_field():
     paths = {yaml_path(p) for p, _ in FIELDS}
     assert len(FIELDS) >= 40
-    for expected in ("teams[0].owners[0]", "teams[0].settings.serving.bootstrap_model.model_data_url",
+    for expected in ("teams[0].owners[0]", "teams[0].settings.training.vpc.subnet_ids[0]",
                      "teams[0].settings.features.feature_sets[0].features[0].categories[0]",
                      "teams[0].settings.monitoring.feature_thresholds", "environments[0].state_backend.kms_key_id"):
         assert expected in paths
@@ -96,7 +96,6 @@ def inputs(data, names):
 HOSTILE = [
     # injection
     ("owner e-mail template", lambda d: team(d).update(owners=['${trimspace(file("/etc/hostname"))}@example.com']), "teams[0].owners[0]", "Terraform would evaluate"),
-    ("model data URL template", lambda d: settings_of(d)["serving"].update(bootstrap_model={"model_data_url": 's3://mlp-fraud-dev-artifacts-111111111111/${base64encode(file("x"))}'}), "teams[0].settings.serving.bootstrap_model.model_data_url", "Terraform would evaluate"),
     ("category template", lambda d: settings_of(d)["features"]["feature_sets"][0]["features"][3].update(categories=["${file(\"x\")}"]), "teams[0].settings.features.feature_sets[0].features[3].categories[0]", "Terraform would evaluate"),
     # names that nest or collide in one account
     ("team fraud-dev-tools beside fraud", lambda d: add_team(d, "fraud-dev-tools"), "teams[2].environments[0]", "nests inside stack fraud-dev"),
@@ -126,7 +125,6 @@ HOSTILE = [
     ("GovCloud region", lambda d: d["platform"].update(region="us-gov-west-1"), "platform.region", "not a region"),
     ("budget inf", lambda d: settings_of(d)["budget"].update(monthly_limit_usd=float("inf")), "teams[0].settings.budget.monthly_limit_usd", "finite"),
     ("budget 1e300", lambda d: settings_of(d)["budget"].update(monthly_limit_usd=1e300), "teams[0].settings.budget.monthly_limit_usd", "less than or equal"),
-    ("model data in another team's bucket", lambda d: settings_of(d)["serving"].update(bootstrap_model={"model_data_url": "s3://mlp-recsys-dev-artifacts-111111111111/models/m.tar.gz"}), "teams[0].settings.serving.bootstrap_model.model_data_url", "outside"),
     ("e-mail list in one owner", lambda d: team(d).update(owners=["a,b;c@x.y"]), "teams[0].owners[0]", "does not match"),
     ("e-mail with a display name", lambda d: team(d).update(owners=["Ann <ann@example.com>"]), "teams[0].owners[0]", "does not match"),
     ("too many budget alerts", lambda d: settings_of(d)["budget"].update(alert_thresholds_percent=list(range(10, 110, 10))), "teams[0].settings.budget.alert_thresholds_percent", "at most 9"),

@@ -68,10 +68,15 @@ def test_no_wildcard_actions_no_mutation_on_star_no_full_access(stacks):
             assert all(a != "*" and not a.endswith(":*") for a in actions), f"{stack.name}: {address} wildcard action {actions}"
             if "*" in resources and resource_type not in ("aws_kms_key",):
                 mutating = [a for a in actions if MUTATING.search(a)]
-                allowed = {"cloudwatch:PutMetricData", "ecr:GetAuthorizationToken"}  # no resource-level permissions
+                # No resource-level permissions (or no ARN before creation): each conditioned instead.
+                tagged = {"application-autoscaling:RegisterScalableTarget", "application-autoscaling:PutScalingPolicy"}
+                allowed = {"cloudwatch:PutMetricData", "ecr:GetAuthorizationToken", *tagged}
                 assert set(mutating) <= allowed, f"{stack.name}: {address} mutating {mutating} on *"
                 if set(mutating) & {"cloudwatch:PutMetricData"}:
                     assert "cloudwatch:namespace" in json.dumps(statement.get("Condition", {})), address
+                if set(mutating) & tagged:
+                    condition = statement.get("Condition", {}).get("StringEquals", {})
+                    assert {k.split("/")[-1] for k in condition} == {"Team", "Environment"}, address
         for attachment in stack.resources("aws_iam_role_policy_attachment").values():
             assert "FullAccess" not in attachment["policy_arn"], f"{stack.name}: {attachment['policy_arn']}"
         for role in stack.resources("aws_iam_role").values():

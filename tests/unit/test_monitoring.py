@@ -11,6 +11,7 @@ from modules.budget import Budget, BudgetProps
 from modules.monitoring import Monitoring, MonitoringProps, metric_period_seconds
 from modules.naming import TeamContext
 from stacks.config_ml import BudgetSettings, MonitoringSettings
+from tests.unit.test_training_serving import recipe
 
 KEY_ARN = "arn:aws:kms:us-east-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 TOPIC = "aws_sns_topic.monitoring_alerts"
@@ -175,14 +176,16 @@ def test_topic_policy_services_of_this_account_only_and_tls(stacks):
 
 def test_rollback_and_retrain_wiring(stacks):
     stack = stacks["fraud-dev"]
-    endpoint = stack.only("aws_sagemaker_endpoint")
-    rollback = [a["alarm_name"] for a in endpoint["deployment_config"]["auto_rollback_configuration"]["alarms"]]
-    # The serving variant's own health only: never the drift/quality alarms that start a retrain (they
-    # are still in ALARM when the retrained model arrives and would roll it back on arrival).
+    # The deploy handler creates the endpoint with the serving recipe's rollback alarms: the serving
+    # variant's own health only, never the drift/quality alarms that start a retrain (they are still in
+    # ALARM when the retrained model arrives and would roll it back on arrival).
+    deployment = recipe(stack, "serving")["deployment_config"]
+    rollback = [a["AlarmName"] for a in deployment["AutoRollbackConfiguration"]["Alarms"]]
     assert rollback == [f"mlp-fraud-dev-{k}" for k in ("latency-p99", "errors-5xx", "model-errors")]
     assert not [a for a in rollback if "drift" in a or "quality" in a]
-    # The endpoint waits for its rollback alarms (SageMaker checks they exist).
-    assert sum(d.startswith("aws_cloudwatch_metric_alarm.monitoring_") for d in endpoint["depends_on"]) >= 3
+    # The recipe waits for its rollback alarms (SageMaker checks they exist when the endpoint is created).
+    depends_on = stack.by_path("serving/recipe")["depends_on"]
+    assert sum(d.startswith("aws_cloudwatch_metric_alarm.monitoring_") for d in depends_on) >= 3
     rule = json.loads(stack.by_path("retraining/retrain-on-alarm-rule")["event_pattern"])
     assert rule["detail"]["alarmName"] == ["mlp-fraud-dev-drift", "mlp-fraud-dev-quality"]
 

@@ -116,10 +116,20 @@ def test_handler_policies_have_no_wildcards_and_stay_in_team(stacks, handler):
         assert statement["Effect"] == "Allow"
         assert all("*" not in action for action in as_list(statement["Action"])), statement
         for resource in as_list(statement["Resource"]):
-            if resource == "*":  # only actions without resource-level permissions
-                assert statement["Action"] in ("cloudwatch:PutMetricData", "sagemaker:ListTrainingJobs")
-                if statement["Action"] == "cloudwatch:PutMetricData":  # the team's own namespace only
-                    assert statement["Condition"] == {"StringEquals": {"cloudwatch:namespace": "MLPlatform/mlp-fraud-dev"}}
+            if resource == "*" and statement["Action"] == "cloudwatch:PutMetricData":  # no resource-level permissions
+                # the team's own namespace only
+                assert statement["Condition"] == {"StringEquals": {"cloudwatch:namespace": "MLPlatform/mlp-fraud-dev"}}
+            elif resource == "*" and statement["Action"] == "sagemaker:ListTrainingJobs":  # no resource-level permissions
+                assert "Condition" not in statement or statement["Condition"]
+            elif resource == "*":  # a scalable target has no ARN before it exists: the team's tags scope it
+                assert statement["Action"] in ("application-autoscaling:RegisterScalableTarget",
+                                               "application-autoscaling:PutScalingPolicy")
+                (condition,) = statement["Condition"].values()
+                assert sorted(condition.values()) == ["dev", "fraud"], statement
+            elif statement["Action"] == "iam:CreateServiceLinkedRole":  # the account's one autoscaling role
+                assert resource.endswith("/AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint")
+                assert statement["Condition"] == {
+                    "StringLike": {"iam:AWSServiceName": "sagemaker.application-autoscaling.amazonaws.com"}}
             else:
                 assert "mlp-fraud-dev" in resource or "/mlp/fraud/dev/" in resource or resource.startswith("${"), resource
                 assert "recsys" not in resource

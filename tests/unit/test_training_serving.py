@@ -28,7 +28,7 @@ TRAINING_RECIPE_KEYS = {
     "vpc", "network_isolation", "code_commit", "training_data",
 }  # fmt: skip  (docs/CONTRACTS.md, "Recipes")
 SERVING_RECIPE_KEYS = {
-    "instance_type", "initial_instance_count", "variant_name", "execution_role_arn", "kms_key_arn",
+    "endpoint_name", "autoscaling", "instance_type", "initial_instance_count", "variant_name", "execution_role_arn", "kms_key_arn",
     "volume_kms_key_arn", "network_isolation", "data_capture", "deployment_config",
 }  # fmt: skip
 TRICKY_HYPERPARAMETERS = {
@@ -89,15 +89,6 @@ def as_list(value) -> list:
     return value if isinstance(value, list) else [value]
 
 
-def snake_to_api(value):
-    """The provider's snake_case deployment_config block in the SageMaker API's PascalCase shape."""
-    if isinstance(value, dict):
-        return {"".join(p.capitalize() for p in k.split("_")): snake_to_api(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [snake_to_api(v) for v in value]
-    return value
-
-
 @pytest.fixture(scope="module")
 def variant_config():
     data = yaml.safe_load(DEFAULT_CONFIG_FILE.read_text())
@@ -116,30 +107,34 @@ def variants(variant_config, tmp_path_factory):
     return synth(variant_config, tmp_path_factory.mktemp("variants"), ["fraud-dev", "recsys-dev"])
 
 
-# --- serving: endpoint config, model, data capture ----------------------------------------------------
+# --- serving: no endpoint before a model; the recipe the deploy handler creates it from ------------
 
-def test_endpoint_config_has_one_gpu_variant_from_config(stacks, example_config):
+def test_no_endpoint_model_or_scaling_before_an_approved_model(stacks):
+    """A fresh account gets no GPU endpoint: nothing to serve yet, and nothing a first apply could start
+    (no image, no model data). The deploy handler creates the endpoint from the recipe."""
     for name, stack in stacks.items():
-        serving = team_of(example_config, name).settings.serving
-        config = stack.by_path("serving/bootstrap-config")
-        assert config["name"] == f"{prefix(name)}-bootstrap"
-        (variant,) = config["production_variants"]
-        assert variant["instance_type"] == serving.instance_type
-        assert variant["instance_type"] in GPU_INSTANCE_TYPES and variant["instance_type"].startswith(("ml.g", "ml.p"))
-        assert variant["initial_instance_count"] == serving.initial_instance_count
-        assert variant["variant_name"] == "primary" and variant["initial_variant_weight"] == 1
-        assert variant["model_name"] == ref(stack, "serving/bootstrap-model", "name")
-    assert stacks["fraud-dev"].by_path("serving/bootstrap-config")["production_variants"][0]["instance_type"] == "ml.g5.xlarge"
-    assert stacks["recsys-dev"].by_path("serving/bootstrap-config")["production_variants"][0]["instance_type"] == "ml.g6.2xlarge"
+        for resource_type in ("aws_sagemaker_endpoint", "aws_sagemaker_endpoint_configuration", "aws_sagemaker_model",
+                              "aws_appautoscaling_target", "aws_appautoscaling_policy"):
+            assert not stack.resources(resource_type), f"{name}: {resource_type}"
+        assert recipe(stack, "serving")["endpoint_name"] == prefix(name)
+
+
+def test_recipe_variant_from_config(stacks, example_config):
+    for name, stack in stacks.items():
+        serving, document = team_of(example_config, name).settings.serving, recipe(stack, "serving")
+        assert document["instance_type"] == serving.instance_type and document["instance_type"].startswith(("ml.g", "ml.p"))
+        assert document["initial_instance_count"] == serving.initial_instance_count
+    assert recipe(stacks["fraud-dev"], "serving")["instance_type"] == "ml.g5.xlarge"
+    assert recipe(stacks["recsys-dev"], "serving")["instance_type"] == "ml.g6.2xlarge"
 
 
 def test_volume_key_only_where_sagemaker_accepts_one(stacks, variants):
     # g5/g6 carry NVMe instance storage (hardware-encrypted): SageMaker refuses a KmsKeyId for them.
     for stack in stacks.values():
-        assert "kms_key_arn" not in stack.by_path("serving/bootstrap-config")
+        assert recipe(stack, "serving")["volume_kms_key_arn"] is None
     # ml.p3 is EBS-only: its volume is encrypted with the team key.
     stack = variants["fraud-dev"]
-    assert stack.by_path("serving/bootstrap-config")["kms_key_arn"] == ref(stack, "data-lake/key", "arn")
+    assert recipe(stack, "serving")["volume_kms_key_arn"] == ref(stack, "data-lake/key", "arn")
 
 
 def test_instance_storage_families():
@@ -150,84 +145,62 @@ def test_instance_storage_families():
     assert {t for t in GPU_INSTANCE_TYPES if not has_instance_storage(t)} == {"ml.p3.2xlarge", "ml.p3.8xlarge", "ml.p3.16xlarge"}
 
 
-def test_data_capture_input_and_output_encrypted_to_artifacts(stacks, example_config, variants):
-    for name, stack in [*stacks.items(), ("fraud-dev (25%)", variants["fraud-dev"])]:
-        capture = stack.by_path("serving/bootstrap-config")["data_capture_config"]
-        assert capture["enable_capture"] is True
-        expected = 25 if "25%" in name else team_of(example_config, name).settings.serving.data_capture_percent
-        assert capture["initial_sampling_percentage"] == expected
-        assert capture["destination_s3_uri"] == f"s3://{ref(stack, 'data-lake/artifacts', 'bucket')}/data-capture"
-        assert capture["kms_key_id"] == ref(stack, "data-lake/key", "arn")
-        assert sorted(o["capture_mode"] for o in capture["capture_options"]) == ["Input", "Output"]
-        assert capture["capture_content_type_header"] == {"csv_content_types": ["text/csv"], "json_content_types": ["application/json"]}
-    assert stacks["fraud-dev"].by_path("serving/bootstrap-config")["data_capture_config"]["initial_sampling_percentage"] == 100
-
-
-def test_bootstrap_model_from_inference_repository(stacks):
+def test_data_capture_percent_from_config(stacks, example_config, variants):
     for name, stack in stacks.items():
-        model = stack.by_path("serving/bootstrap-model")
-        assert model["name"] == f"{prefix(name)}-bootstrap"
-        assert model["execution_role_arn"] == ref(stack, "training/execution-role", "arn")
-        assert model["enable_network_isolation"] is True
-        container = model["primary_container"]
-        assert container["image"] == f"{ref(stack, 'registry/inference', 'repository_url')}:bootstrap"
-        assert container["model_data_url"] == f"s3://{ref(stack, 'data-lake/artifacts', 'bucket')}/models/bootstrap/model.tar.gz"
-        assert "vpc_config" not in model
+        capture = recipe(stack, "serving")["data_capture"]
+        assert capture["percent"] == team_of(example_config, name).settings.serving.data_capture_percent
+    assert recipe(variants["fraud-dev"], "serving")["data_capture"]["percent"] == 25
 
 
-# --- serving: endpoint, blue/green, rollback ----------------------------------------------------------
-
-def test_endpoint_named_by_contract_and_config_owned_by_deploy_handler(stacks):
+def test_teardown_runs_at_destroy_before_what_the_endpoint_uses(stacks):
+    """`cdktf destroy` removes what the deploy handler created: a destroy-time provisioner on
+    `serving/teardown`, which depends on the recipe (so it is destroyed before the role, key and alarms)."""
     for name, stack in stacks.items():
-        endpoint = stack.by_path("serving/endpoint")
-        assert endpoint["name"] == prefix(name)
-        assert endpoint["endpoint_config_name"] == ref(stack, "serving/bootstrap-config", "name")
-        assert endpoint["lifecycle"] == {"ignore_changes": ["endpoint_config_name"]}
+        teardown = stack.by_path("serving/teardown")
+        team, env = name.split("-")
+        assert teardown["input"] == {"endpoint_name": prefix(name), "team": team, "environment": env, "region": "us-east-1"}
+        (provisioner,) = [p["local-exec"] for p in teardown["provisioner"]]
+        assert provisioner["when"] == "destroy" and provisioner["interpreter"][1:] == ["-m", "ops.endpoint_teardown"]
+        assert provisioner["command"] == "${self.input.endpoint_name}"
+        assert provisioner["environment"]["MLP_TEAM"] == "${self.input.team}"
+        recipe_address = ref(stack, "serving/recipe", "x")[2:-1].rsplit(".", 1)[0]
+        assert recipe_address in teardown["depends_on"]
 
+
+# --- serving: blue/green, rollback --------------------------------------------------------------------
 
 def test_canary_blue_green(stacks):
-    policy = stacks["fraud-dev"].by_path("serving/endpoint")["deployment_config"]["blue_green_update_policy"]
-    assert policy["traffic_routing_configuration"] == {
-        "type": "CANARY", "canary_size": {"type": "CAPACITY_PERCENT", "value": 10}, "wait_interval_in_seconds": 600,
+    policy = recipe(stacks["fraud-dev"], "serving")["deployment_config"]["BlueGreenUpdatePolicy"]
+    assert policy["TrafficRoutingConfiguration"] == {
+        "Type": "CANARY", "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 10}, "WaitIntervalInSeconds": 600,
     }  # fmt: skip
-    assert policy["termination_wait_in_seconds"] == 300
-    assert policy["maximum_execution_timeout_in_seconds"] == 7200
+    assert policy["TerminationWaitInSeconds"] == 300
+    assert policy["MaximumExecutionTimeoutInSeconds"] == 7200
 
 
 def test_linear_blue_green(stacks, variants):
-    routing = stacks["recsys-dev"].by_path("serving/endpoint")["deployment_config"]["blue_green_update_policy"]["traffic_routing_configuration"]
-    assert routing == {"type": "LINEAR", "linear_step_size": {"type": "CAPACITY_PERCENT", "value": 25}, "wait_interval_in_seconds": 300}
-    routing = variants["fraud-dev"].by_path("serving/endpoint")["deployment_config"]["blue_green_update_policy"]["traffic_routing_configuration"]
-    assert routing == {"type": "LINEAR", "linear_step_size": {"type": "CAPACITY_PERCENT", "value": 20}, "wait_interval_in_seconds": 180}
+    routing = recipe(stacks["recsys-dev"], "serving")["deployment_config"]["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]
+    assert routing == {"Type": "LINEAR", "LinearStepSize": {"Type": "CAPACITY_PERCENT", "Value": 25}, "WaitIntervalInSeconds": 300}
+    routing = recipe(variants["fraud-dev"], "serving")["deployment_config"]["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]
+    assert routing == {"Type": "LINEAR", "LinearStepSize": {"Type": "CAPACITY_PERCENT", "Value": 20}, "WaitIntervalInSeconds": 180}
 
 
 def test_all_at_once_blue_green(variants):
-    policy = variants["recsys-dev"].by_path("serving/endpoint")["deployment_config"]["blue_green_update_policy"]
-    assert policy["traffic_routing_configuration"] == {"type": "ALL_AT_ONCE", "wait_interval_in_seconds": 0}
-    assert policy["termination_wait_in_seconds"] == 0
+    policy = recipe(variants["recsys-dev"], "serving")["deployment_config"]["BlueGreenUpdatePolicy"]
+    assert policy["TrafficRoutingConfiguration"] == {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 0}
+    assert policy["TerminationWaitInSeconds"] == 0
 
 
 def test_auto_rollback_on_the_teams_alarms(stacks):
     for name, stack in stacks.items():
-        endpoint = stack.by_path("serving/endpoint")
-        alarms = endpoint["deployment_config"]["auto_rollback_configuration"]["alarms"]
-        assert [a["alarm_name"] for a in alarms] == [f"{prefix(name)}-{kind}" for kind in ROLLBACK_KINDS]
-        # The alarms exist in the same stack, and the endpoint waits for them (SageMaker checks they exist).
+        alarms = recipe(stack, "serving")["deployment_config"]["AutoRollbackConfiguration"]["Alarms"]
+        assert [a["AlarmName"] for a in alarms] == [f"{prefix(name)}-{kind}" for kind in ROLLBACK_KINDS]
+        # The alarms exist in the same stack, and the recipe waits for them (SageMaker checks they exist
+        # when the handler creates the endpoint).
         defined = {body["alarm_name"]: key for key, body in stack.resources("aws_cloudwatch_metric_alarm").items()}
+        depends_on = stack.by_path("serving/recipe")["depends_on"]
         for alarm in alarms:
-            assert f"aws_cloudwatch_metric_alarm.{defined[alarm['alarm_name']]}" in endpoint["depends_on"]
-
-
-def test_one_function_shapes_deployment_config_for_endpoint_and_recipe(stacks, variants):
-    """The recipe's API-shaped deployment_config (passed to UpdateEndpoint unchanged) equals the
-    endpoint resource's deployment_config, for every strategy."""
-    strategies = set()
-    for stack in [*stacks.values(), *variants.values()]:
-        endpoint = stack.by_path("serving/endpoint")["deployment_config"]
-        in_recipe = recipe(stack, "serving")["deployment_config"]
-        assert in_recipe == snake_to_api(endpoint)
-        strategies.add(in_recipe["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]["Type"])
-    assert strategies == {"CANARY", "LINEAR", "ALL_AT_ONCE"}
+            assert f"aws_cloudwatch_metric_alarm.{defined[alarm['AlarmName']]}" in depends_on
 
 
 @pytest.mark.parametrize(("strategy", "extra"), [
@@ -248,31 +221,22 @@ def test_deployment_config_api_shape(strategy, extra):
     }
 
 
-# --- serving: autoscaling -----------------------------------------------------------------------------
+# --- serving: autoscaling (registered by the deploy handler from the recipe) ---------------------------
 
-def test_autoscaling_target_and_policy(stacks, example_config, variants, variant_config):
+def test_autoscaling_in_recipe(stacks, example_config, variants, variant_config):
     cases = [(name, stack, team_of(example_config, name).settings.serving) for name, stack in stacks.items()]
     cases.append(("recsys-dev", variants["recsys-dev"], team_of(variant_config, "recsys-dev").settings.serving))
     for name, stack, serving in cases:
-        target = stack.by_path("serving/scaling-target")
-        assert target["service_namespace"] == "sagemaker"
-        assert target["resource_id"] == f"endpoint/{prefix(name)}/variant/primary"
-        assert target["scalable_dimension"] == "sagemaker:variant:DesiredInstanceCount"
-        assert (target["min_capacity"], target["max_capacity"]) == (serving.min_instances, serving.max_instances)
-        assert f"aws_sagemaker_endpoint.{ref(stack, 'serving/endpoint', 'x').split('.')[1]}" in target["depends_on"]
-        policy = stack.by_path("serving/scaling-policy")
-        assert policy["policy_type"] == "TargetTrackingScaling"
-        assert policy["resource_id"] == ref(stack, "serving/scaling-target", "resource_id")
-        assert policy["scalable_dimension"] == ref(stack, "serving/scaling-target", "scalable_dimension")
-        tracking = policy["target_tracking_scaling_policy_configuration"]
-        assert tracking["predefined_metric_specification"] == {"predefined_metric_type": "SageMakerVariantInvocationsPerInstance"}
-        assert tracking["target_value"] == serving.target_invocations_per_instance
-        assert tracking["scale_in_cooldown"] == serving.scale_in_cooldown_seconds
-        assert tracking["scale_out_cooldown"] == serving.scale_out_cooldown_seconds
-    target = variants["recsys-dev"].by_path("serving/scaling-target")
-    assert (target["min_capacity"], target["max_capacity"]) == (2, 8)
-    assert variants["recsys-dev"].by_path("serving/scaling-policy")["target_tracking_scaling_policy_configuration"]["target_value"] == 750
-    assert stacks["fraud-dev"].by_path("serving/scaling-target")["max_capacity"] == 4
+        assert recipe(stack, "serving")["autoscaling"] == {
+            "min_capacity": serving.min_instances, "max_capacity": serving.max_instances,
+            "policy_name": f"{prefix(name)}-invocations-per-instance",
+            "target_invocations_per_instance": serving.target_invocations_per_instance,
+            "scale_in_cooldown_seconds": serving.scale_in_cooldown_seconds,
+            "scale_out_cooldown_seconds": serving.scale_out_cooldown_seconds,
+        }  # fmt: skip
+    scaling = recipe(variants["recsys-dev"], "serving")["autoscaling"]
+    assert (scaling["min_capacity"], scaling["max_capacity"], scaling["target_invocations_per_instance"]) == (2, 8, 750)
+    assert recipe(stacks["fraud-dev"], "serving")["autoscaling"]["max_capacity"] == 4
 
 
 # --- recipes ------------------------------------------------------------------------------------------
@@ -491,13 +455,12 @@ def test_vpc_network_interface_actions_only_with_a_vpc(stacks, variants):
 def test_outputs_and_construct_addresses(stacks):
     for stack in stacks.values():
         outputs = stack.document["output"]
-        assert outputs["endpoint"]["value"] == ref(stack, "serving/endpoint", "name")
+        assert outputs["endpoint"]["value"] == recipe(stack, "serving")["endpoint_name"]
         assert outputs["training-recipe-parameter"]["value"] == ref(stack, "training/recipe", "name")
         assert outputs["serving-recipe-parameter"]["value"] == ref(stack, "serving/recipe", "name")
         assert {
             "training/execution-role", "training/execution-policy", "training/recipe",
-            "serving/bootstrap-model", "serving/bootstrap-config", "serving/endpoint",
-            "serving/scaling-target", "serving/scaling-policy", "serving/recipe",
+            "serving/recipe", "serving/teardown",
         } <= stack.addresses()  # fmt: skip
 
 
