@@ -1,6 +1,8 @@
 """Synth assertions for the retraining loop wiring and the Lambda packaging."""
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import zipfile
 
@@ -54,7 +56,6 @@ def test_every_handler_is_deployed_with_dlq_encrypted_env_and_logs(stacks):
         assert function["runtime"] == "python3.11" and function["handler"] == "handler.handler"
         assert "aws_sqs_queue" in function["dead_letter_config"]["target_arn"]
         assert "aws_kms_key.data-lake_key" in function["kms_key_arn"]
-        assert "filebase64sha256" in function["source_code_hash"]
         env = function["environment"]["variables"]
         assert env["PREFIX"] == "mlp-fraud-dev" and env["METRIC_NAMESPACE"] == "MLPlatform"
         assert env["AUTO_APPROVE"] == "true"  # dev auto-approves in platform.yaml
@@ -63,6 +64,22 @@ def test_every_handler_is_deployed_with_dlq_encrypted_env_and_logs(stacks):
     for queue in stack.resources("aws_sqs_queue").values():
         assert queue["kms_master_key_id"]
     assert functions(stacks["fraud-prod"])["mlp-fraud-prod-retrain"]["environment"]["variables"]["AUTO_APPROVE"] == "false"
+
+
+def test_code_is_delivered_as_a_kms_encrypted_s3_object_keyed_by_its_hash(stacks):
+    stack = stacks["fraud-dev"]
+    objects = stack.resources("aws_s3_object")
+    for handler in HANDLERS:
+        function = functions(stack)[f"mlp-fraud-dev-{handler.replace('_', '-')}"]
+        name = function["s3_key"].removeprefix("${aws_s3_object.").removesuffix(".key}")
+        code = objects[name]
+        assert "filename" not in function and function["s3_bucket"] == f"${{aws_s3_object.{name}.bucket}}"
+        assert "aws_s3_bucket.data-lake_artifacts" in code["bucket"]
+        assert code["server_side_encryption"] == "aws:kms" and "aws_kms_key.data-lake_key" in code["kms_key_id"]
+        package = (stack.directory / code["source"]).read_bytes()
+        digest = hashlib.sha256(package).digest()
+        assert code["key"] == f"lambda-code/{handler}/{digest.hex()}.zip"
+        assert function["source_code_hash"] == base64.b64encode(digest).decode()  # Lambda's CodeSha256
 
 
 def rules(stack):
