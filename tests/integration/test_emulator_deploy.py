@@ -47,7 +47,7 @@ def test_key_rotation_enabled(deployed_stack, aws):
     assert kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"] is True
 
 
-def test_plan_after_apply_has_no_changes(deployed_stack):
-    terraform, _ = deployed_stack
+def test_plan_after_apply_has_no_changes(pristine_stack):
+    terraform, _ = pristine_stack
     changes = terraform.plan_changes()
     assert changes is None, f"plan after apply wants changes:\n{changes[-3000:]}"
