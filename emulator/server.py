@@ -141,9 +141,12 @@ def serve(port: int = 0, announce=print) -> None:
     from werkzeug.serving import make_server
 
     from emulator import patches
+    from emulator.serialized import serialized, sqs_long_poll_releases_the_lock
 
     patches.apply_all()
-    app = with_snapshots(DomainDispatcherApplication(create_backend_app))
+    sqs_long_poll_releases_the_lock()
+    # One request at a time into moto (its backends have no locks: emulator/serialized.py); snapshots too.
+    app = serialized(with_snapshots(DomainDispatcherApplication(create_backend_app)))
     # What moto's ThreadedMotoServer does, with our app: a thread per connection.
     server = make_server("127.0.0.1", port, app, threaded=True, request_handler=MotoRequestHandler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
