@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import fnmatch
 import hashlib
 import json
 import zipfile
@@ -143,3 +144,18 @@ def test_only_the_loop_handlers_may_pass_the_training_role(stacks):
             assert passes and passes[0]["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
         else:
             assert not passes
+
+
+def test_no_role_of_the_stack_can_overwrite_function_code(stacks):
+    """The code objects are written by the deployer only: no handler or training role may put or delete
+    under lambda-code/ (a role that could would change what the next deploy ships)."""
+    code_object = "lambda-code/retrain/0123abcd.zip"
+    for stack in stacks.values():
+        for policy in stack.resources("aws_iam_role_policy").values():
+            for statement in json.loads(policy["policy"])["Statement"]:
+                actions = [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
+                resources = [statement["Resource"]] if isinstance(statement["Resource"], str) else statement["Resource"]
+                writes = [a for a in actions if fnmatch.fnmatch("s3:PutObject", a) or fnmatch.fnmatch("s3:DeleteObject", a)]
+                on_code = [r for r in resources if "data-lake_artifacts.arn}" in r
+                           and fnmatch.fnmatch(code_object, r.split(".arn}", 1)[1].lstrip("/") or "-")]
+                assert statement["Effect"] == "Deny" or not (writes and on_code), (stack.name, policy["name"], statement)
