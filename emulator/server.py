@@ -3,6 +3,8 @@
 The server runs in a child process (`python -m emulator.server`) that applies the narrow patches in
 `emulator.patches` to its own moto backends. A child process keeps the emulator's state apart from
 tests that use moto's in-process `mock_aws` (which resets backends) and keeps the patches out of them.
+Requests are served on a thread per connection and enter moto one at a time (emulator/serialized.py);
+POST /mlp-api/snapshots/<name>[/restore] saves and restores the whole state (emulator/snapshots.py).
 """
 from __future__ import annotations
 

@@ -10,13 +10,14 @@ the apply is restored (about a second) instead of applying again (a minute or mo
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import boto3
 import pytest
 from botocore.config import Config
 
-from emulator.server import Emulator
+from emulator.server import ROOT, Emulator
 from emulator.terraform import Terraform
 from stacks.config import load_config, with_emulator_override
 from tests.synth import synth
@@ -33,7 +34,12 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture(scope="session")
 def emulator():
-    server = Emulator().start()
+    # The server's stderr (a line per request, tracebacks) is kept per xdist worker: evidence if a run fails.
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    log = ROOT / ".mlp" / "logs" / f"emulator-{worker}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_bytes(b"")
+    server = Emulator(log=log).start()
     yield server
     server.stop()
 
