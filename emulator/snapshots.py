@@ -14,24 +14,41 @@ from __future__ import annotations
 import copy
 import copyreg
 import threading
+from collections import defaultdict
 from typing import Any
 
 _snapshots: dict[str, list[tuple[Any, dict]]] = {}
 
 
-def _copyable_locks() -> None:
+def _copyable_types() -> None:
     """Locks cannot be deep-copied, and a copied Condition (an SQS queue's) would keep the original's
-    lock methods: a copy gets a new, unheld lock or condition instead."""
+    lock methods: a copy gets a new, unheld lock or condition instead. A defaultdict subclass whose
+    constructor takes other arguments (SSM's ParameterDict) is rebuilt without calling it."""
     for kind, factory in ((type(threading.Lock()), threading.Lock), (type(threading.RLock()), threading.RLock),
                           (threading.Condition, threading.Condition)):  # fmt: skip
         copyreg.pickle(kind, lambda _lock, factory=factory: (factory, ()))
+    pending = list(defaultdict.__subclasses__())
+    while pending:
+        kind = pending.pop()
+        pending.extend(kind.__subclasses__())
+        copyreg.pickle(kind, _reduce_defaultdict)
+
+
+def _reduce_defaultdict(mapping: defaultdict) -> tuple:
+    return _new_defaultdict, (type(mapping), mapping.default_factory), vars(mapping) or None, None, iter(mapping.items())
+
+
+def _new_defaultdict(kind: type, factory: Any) -> defaultdict:
+    mapping = kind.__new__(kind)
+    defaultdict.__init__(mapping, factory)
+    return mapping
 
 
 def take(name: str) -> int:
     """Save the state of every service in use under `name`; returns how many services it holds."""
     from moto.core.base_backend import BackendDict, backend_lock
 
-    _copyable_locks()
+    _copyable_types()
     with backend_lock:
         services = list(BackendDict._instances)
         contents = copy.deepcopy([dict(service) for service in services])
