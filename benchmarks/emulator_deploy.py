@@ -1,24 +1,30 @@
 #!/usr/bin/env python3
-"""Emulator deploy: `terraform apply` of one team stack on the embedded emulator, against a baseline.
+"""Emulator deploy: `terraform apply` of one team stack, and the demo end to end, against a baseline.
 
-    .venv/bin/python benchmarks/emulator_deploy.py [--stack fraud-local]
+    .venv/bin/python benchmarks/emulator_deploy.py [--stack fraud-local] [--rounds 3] [--no-demo]
 
-Times init, apply, plan and destroy of the team stack, and, in the same run, of a baseline stack that
-holds a single S3 bucket with one lifecycle configuration: the AWS provider (5.100.0) waits for a
-lifecycle configuration to read back identically many times in a row (about 55 s, whatever the
-emulator answers), which bounds any stack that has one. Needs $MLP_TF_PROVIDER_MIRROR (scripts/setup.sh).
+Times init, apply, plan and destroy of the team stack, and, in the same rounds (interleaved, so a
+shared machine's load falls on both), of a baseline stack that holds a single S3 bucket with one
+lifecycle configuration: the AWS provider (5.100.0) waits for a lifecycle configuration to read back
+identically many times in a row (about 55 s, whatever the emulator answers), which bounds any stack that
+has one. Also times `python main.py demo` end to end (emulator start, synth, apply, plan, the whole
+loop). Prints medians and the ratios to the baseline apply. Goals: team apply <= 1.05x, demo <= 1.4x.
+Needs $MLP_TF_PROVIDER_MIRROR (scripts/setup.sh).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
 from emulator.server import running_emulator  # noqa: E402
 from emulator.terraform import Terraform  # noqa: E402
@@ -58,27 +64,54 @@ def baseline_stack(directory: Path, endpoint: str) -> Path:
     return directory
 
 
+def demo_seconds(stack: str) -> float:
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, "main.py", "demo", "--stack", stack], cwd=ROOT, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"the demo failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
+    return time.perf_counter() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--stack", default="fraud-local")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--no-demo", action="store_true", help="time the applies only")
     args = parser.parse_args()
     from stacks.app import build_app
-    from stacks.config import load_config
+    from stacks.config import load_config, with_emulator_override
 
-    with running_emulator() as emulator, tempfile.TemporaryDirectory() as tmp:
-        os.environ.update(emulator.client_env())
-        env = {k: v for k, v in emulator.client_env().items() if k.startswith("AWS_")}
-        base = timed(Terraform(baseline_stack(Path(tmp) / "baseline", emulator.endpoint), env=env))
-        start = time.perf_counter()
-        build_app(load_config(), [args.stack], outdir=str(Path(tmp) / "out")).synth()
-        synth = time.perf_counter() - start
-        stack_dir = Path(tmp) / "out" / "stacks" / args.stack
-        resources = sum(len(v) for v in json.loads((stack_dir / "cdk.tf.json").read_text())["resource"].values())
-        team = timed(Terraform(stack_dir, env=env))
+    rounds: list[dict[str, dict[str, float]]] = []
+    for number in range(1, args.rounds + 1):
+        with running_emulator() as emulator, tempfile.TemporaryDirectory() as tmp:
+            os.environ.update(emulator.client_env())
+            env = {k: v for k, v in emulator.client_env().items() if k.startswith("AWS_")}
+            base = timed(Terraform(baseline_stack(Path(tmp) / "baseline", emulator.endpoint), env=env))
+            start = time.perf_counter()
+            build_app(with_emulator_override(load_config()), [args.stack], outdir=str(Path(tmp) / "out")).synth()
+            synth = time.perf_counter() - start
+            stack_dir = Path(tmp) / "out" / "stacks" / args.stack
+            resources = sum(len(v) for v in json.loads((stack_dir / "cdk.tf.json").read_text())["resource"].values())
+            team = {"synth": synth, **timed(Terraform(stack_dir, env=env))}
+        if not args.no_demo:
+            team["demo"] = demo_seconds(args.stack)
+        rounds.append({"base": base, "team": team})
+        print(f"round {number}: baseline apply {base['apply']:.1f}s, {args.stack} apply {team['apply']:.1f}s"
+              + ("" if args.no_demo else f", demo {team['demo']:.1f}s"), flush=True)
+
+    def median(side: str, step: str) -> float:
+        return statistics.median(r[side][step] for r in rounds)
+
+    print(f"\nmedians of {args.rounds} interleaved rounds")
     print(f"{'step':<10}{'baseline (1 bucket + lifecycle)':>34}{args.stack + f' ({resources} resources)':>34}{'ratio':>8}")
-    print(f"{'synth':<10}{'-':>34}{synth:>33.1f}s{'':>8}")
+    print(f"{'synth':<10}{'-':>34}{median('team', 'synth'):>33.1f}s{'':>8}")
     for step in ("init", "apply", "plan", "destroy"):
-        print(f"{step:<10}{base[step]:>33.1f}s{team[step]:>33.1f}s{team[step] / base[step]:>7.2f}x")
+        print(f"{step:<10}{median('base', step):>33.1f}s{median('team', step):>33.1f}s{median('team', step) / median('base', step):>7.2f}x")
+    apply_ratio = median("team", "apply") / median("base", "apply")
+    print(f"\nteam-stack apply / baseline apply: {apply_ratio:.2f}x (goal <= 1.05x)")
+    if not args.no_demo:
+        demo_ratio = median("team", "demo") / median("base", "apply")
+        print(f"demo end to end {median('team', 'demo'):.1f}s / baseline apply: {demo_ratio:.2f}x (goal <= 1.4x)")
 
 
 if __name__ == "__main__":

@@ -13,9 +13,10 @@ from typing import Any
 # ECR image URIs SageMaker pulls: <registry>.dkr.ecr.<region>.amazonaws.com/<repository>[:tag][@digest]
 ECR_IMAGE = re.compile(r"^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com/([^:@]+)(?::([^@]+))?(?:@(sha256:[0-9a-f]{64}))?$")
 
-# Endpoints created or updated onto broken models, per (account, region, endpoint): the failure reason
-# SageMaker reports once the asynchronous create or update has run (the next Describe).
-_pending_failures: dict[tuple[str, str, str], str | None] = {}
+# An endpoint created or updated carries, until the next Describe, the outcome SageMaker reports once
+# the asynchronous create or update has run: `(failure reason or None,)`. Kept on moto's endpoint object
+# so the emulator's snapshots (emulator/snapshots.py) include it.
+PENDING_OUTCOME = "_mlp_pending_outcome"
 
 
 def image_problem(image: str, account_id: str) -> str | None:
@@ -84,14 +85,11 @@ def sagemaker_endpoint_needs_image_and_model_data() -> None:
     create, update, describe = SageMakerResponse.create_endpoint, SageMakerResponse.update_endpoint, \
         SageMakerModelBackend.describe_endpoint
 
-    def key(backend, name: str) -> tuple[str, str, str]:
-        return backend.account_id, backend.region_name, name
-
     def create_endpoint(self):
         result = create(self)
         backend, name = self.sagemaker_backend, self._get_param("EndpointName")
         backend.endpoints[name].endpoint_status = "Creating"
-        _pending_failures[key(backend, name)] = _config_problem(backend, self._get_param("EndpointConfigName"))
+        setattr(backend.endpoints[name], PENDING_OUTCOME, (_config_problem(backend, self._get_param("EndpointConfigName")),))
         return result
 
     def update_endpoint(self):
@@ -102,15 +100,16 @@ def sagemaker_endpoint_needs_image_and_model_data() -> None:
         backend.describe_endpoint_config(self._get_param("EndpointConfigName"))  # raises like AWS when missing
         endpoint = backend.endpoints[name]
         endpoint.endpoint_status = "Updating"
-        _pending_failures[key(backend, name)] = problem
+        setattr(endpoint, PENDING_OUTCOME, (problem,))
         from moto.core.responses import ActionResult
         return ActionResult({"EndpointArn": endpoint.arn})
 
     def describe_endpoint(self, endpoint_name: str) -> dict[str, Any]:
         endpoint = self.endpoints.get(endpoint_name)
-        pending = key(self, endpoint_name)
-        if endpoint is not None and pending in _pending_failures:
-            problem = _pending_failures.pop(pending)
+        outcome = getattr(endpoint, PENDING_OUTCOME, None) if endpoint is not None else None
+        if outcome is not None:
+            delattr(endpoint, PENDING_OUTCOME)
+            (problem,) = outcome
             endpoint.endpoint_status = "Failed" if problem else "InService"
             endpoint.failure_reason = problem
         return describe(self, endpoint_name)

@@ -3,6 +3,8 @@
 The server runs in a child process (`python -m emulator.server`) that applies the narrow patches in
 `emulator.patches` to its own moto backends. A child process keeps the emulator's state apart from
 tests that use moto's in-process `mock_aws` (which resets backends) and keeps the patches out of them.
+Requests are served on a thread per connection and enter moto one at a time (emulator/serialized.py);
+POST /mlp-api/snapshots/<name>[/restore] saves and restores the whole state (emulator/snapshots.py).
 """
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ import signal
 import subprocess
 import sys
 import threading
+import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,6 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 EMULATOR_REGION = "us-east-1"
 EMULATOR_ACCOUNT = "123456789012"  # moto's default account; the example config's `local` environment uses it
 READY = "mlp-emulator listening on "
+SNAPSHOTS_PATH = "/mlp-api/snapshots/"  # POST <name> saves, POST <name>/restore puts back
 
 
 class EmulatorError(RuntimeError):
@@ -28,19 +33,23 @@ class EmulatorError(RuntimeError):
 
 
 class Emulator:
-    def __init__(self, port: int = 0):
+    def __init__(self, port: int = 0, log: Path | None = None):
         self._requested_port = port
+        self._log = log  # the server's stderr (request errors), else discarded
         self._process: subprocess.Popen[str] | None = None
         self.endpoint: str | None = None
 
     def start(self, timeout: float = 60) -> Emulator:
+        stderr = open(self._log, "ab") if self._log else subprocess.DEVNULL  # noqa: SIM115 (the child keeps it)
         self._process = subprocess.Popen(
             [sys.executable, "-m", "emulator.server", "--port", str(self._requested_port)],
             cwd=ROOT,
             stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
+            stderr=stderr,
             text=True,
         )
+        if self._log:
+            stderr.close()
         timer = threading.Timer(timeout, self._process.kill)
         timer.start()
         try:
@@ -80,32 +89,78 @@ class Emulator:
         """Forget every resource (moto's reset API), e.g. between independent tests."""
         urllib.request.urlopen(urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")).read()
 
+    def snapshot(self, name: str) -> None:
+        """Save the whole emulator state under `name` (emulator/snapshots.py)."""
+        self._snapshots(name)
+
+    def restore(self, name: str) -> None:
+        """Put back the state saved under `name`: e.g. an applied stack as it was right after the apply."""
+        self._snapshots(f"{name}/restore")
+
+    def _snapshots(self, path: str) -> None:
+        request = urllib.request.Request(f"{self.endpoint}{SNAPSHOTS_PATH}{urllib.parse.quote(path)}", method="POST")
+        try:
+            urllib.request.urlopen(request).read()
+        except urllib.error.HTTPError as error:
+            raise EmulatorError(error.read().decode() or str(error)) from None
+
 
 @contextmanager
-def running_emulator(port: int = 0) -> Iterator[Emulator]:
-    emulator = Emulator(port).start()
+def running_emulator(port: int = 0, log: Path | None = None) -> Iterator[Emulator]:
+    emulator = Emulator(port, log).start()
     try:
         yield emulator
     finally:
         emulator.stop()
 
 
+def with_snapshots(app):
+    """The WSGI app, plus POST /mlp-api/snapshots/<name>[/restore] (everything else goes to moto)."""
+    from emulator import snapshots
+
+    def dispatch(environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if not path.startswith(SNAPSHOTS_PATH) or environ["REQUEST_METHOD"] != "POST":
+            return app(environ, start_response)
+        name = urllib.parse.unquote(path[len(SNAPSHOTS_PATH):])
+        try:
+            if name.endswith("/restore"):
+                services = snapshots.restore(name[: -len("/restore")])
+            else:
+                services = snapshots.take(name)
+        except KeyError as error:
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [error.args[0].encode()]
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [f"{services} services\n".encode()]
+
+    return dispatch
+
+
 def serve(port: int = 0, announce=print) -> None:
     """Serve in this process until SIGINT/SIGTERM (what the child process and `main.py emulator` run)."""
-    from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+    from werkzeug.serving import make_server
 
     from emulator import patches
+    from emulator.serialized import serialized, sqs_long_poll_releases_the_lock
 
     patches.apply_all()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    host, bound = server.get_host_and_port()
+    sqs_long_poll_releases_the_lock()
+    # One request at a time into moto (its backends have no locks: emulator/serialized.py); snapshots too.
+    app = serialized(with_snapshots(DomainDispatcherApplication(create_backend_app)))
+    # What moto's ThreadedMotoServer does, with our app: a thread per connection.
+    server = make_server("127.0.0.1", port, app, threaded=True, request_handler=MotoRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    host, bound = server.server_address[:2]
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     announce(f"http://{host}:{bound}")
     stop.wait()
-    server.stop()
+    server.shutdown()
+    thread.join()
 
 
 def run_forever(port: int = 0) -> None:

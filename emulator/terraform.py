@@ -67,6 +67,13 @@ class Terraform:
             "CHECKPOINT_DISABLE": "1",
         }
 
+    def set_log(self, path: Path | None) -> None:
+        """Write Terraform's DEBUG log (every provider request and response) of the next runs to `path`."""
+        for key in ("TF_LOG", "TF_LOG_PATH"):
+            self._env.pop(key, None)
+        if path is not None:
+            self._env.update(TF_LOG="DEBUG", TF_LOG_PATH=str(path))
+
     def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         result = subprocess.run([self.binary, *args], cwd=self.workdir, env=self._env, capture_output=True, text=True)
         if check and result.returncode != 0:

@@ -6,8 +6,6 @@ the deployed function (GetFunctionConfiguration), never from a second copy of th
 """
 from __future__ import annotations
 
-import base64
-import hashlib
 import importlib.util
 import os
 from collections.abc import Iterator
@@ -19,7 +17,7 @@ import boto3
 
 import ops  # noqa: F401  (puts lambdas/ on sys.path)
 from common import aws as common_aws
-from modules.functions.packaging import LAMBDAS_DIR, build_package
+from modules.functions.packaging import LAMBDAS_DIR, build_package, code_sha256
 from modules.naming import TeamContext
 
 
@@ -31,8 +29,7 @@ def deployed_environment(ctx: TeamContext, handler: str) -> dict[str, str]:
 def deployed_code_matches(ctx: TeamContext, handler: str) -> bool:
     """Whether the deployed package is exactly the local source's deterministic package."""
     deployed = boto3.client("lambda").get_function_configuration(FunctionName=ctx.function_name(handler))["CodeSha256"]
-    local = base64.b64encode(hashlib.sha256(build_package(handler).read_bytes()).digest()).decode()
-    return deployed == local
+    return deployed == code_sha256(build_package(handler))
 
 
 @contextmanager

@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # Set up, then run every test: unit (synth), Lambda handlers (moto), integration (real Terraform on
 # the embedded emulator). Extra arguments go to pytest.
+#
+# Tests run in $MLP_TEST_WORKERS parallel pytest-xdist workers (default 2, one per core on CI; 0 runs
+# them in this process). An apply is mostly the provider's client-side waits, so the other worker runs
+# unit and handler tests meanwhile. `--dist loadgroup` keeps the tests that share an applied stack on
+# one worker (tests/integration/conftest.py groups them).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 . "$root/scripts/setup.sh"
 cd "$root"
-exec .venv/bin/python -m pytest "$@"
+exec .venv/bin/python -m pytest -n "${MLP_TEST_WORKERS:-2}" --dist loadgroup "$@"

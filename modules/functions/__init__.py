@@ -1,12 +1,19 @@
 """A platform Lambda function: deterministic package, own role (least privilege), own encrypted log
 group with retention, an encrypted dead-letter queue for failed asynchronous invocations (EventBridge
 invokes asynchronously), and environment variables encrypted with the team key.
+
+Why the code goes through S3: hashicorp/aws 5.100.0 holds a provider-wide lock while it creates a
+function from a local `filename` (it reads the whole zip into memory), so a stack's functions are
+created one after another. From an S3 object they are created in parallel. The object is the
+deterministic zip, keyed by its own SHA-256 (a code change is a new key, an unchanged package the same
+key: no update), encrypted with the team key (SSE-KMS, as the bucket policy demands of every upload).
 """
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 
-from cdktf import AssetType, Fn, TerraformAsset
+from cdktf import AssetType, TerraformAsset
 from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from cdktf_cdktf_provider_aws.iam_role import IamRole
 from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
@@ -16,14 +23,21 @@ from cdktf_cdktf_provider_aws.lambda_function import (
     LambdaFunctionEnvironment,
     LambdaFunctionLoggingConfig,
 )
+from cdktf_cdktf_provider_aws.s3_object import S3Object
 from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue
 from constructs import Construct
 
-from modules.functions.packaging import build_package
+from modules.functions.packaging import build_package, code_sha256
 from modules.iam import policy_document, service_trust_policy
 from modules.naming import TeamContext
 
 RUNTIME = "python3.11"
+CODE_PREFIX = "lambda-code/"  # in the code bucket: lambda-code/<handler>/<sha256 of the zip>.zip
+
+
+def code_key(handler: str, code_sha256: str) -> str:
+    """The object key of a package: its handler and the SHA-256 of its bytes (hex)."""
+    return f"{CODE_PREFIX}{handler}/{base64.b64decode(code_sha256).hex()}.zip"
 
 
 @dataclass(frozen=True)
@@ -33,6 +47,7 @@ class FunctionProps:
     statements: list[dict]  # IAM statements of this function's own permissions
     environment: dict[str, str]
     kms_key_arn: str
+    code_bucket: str  # bucket name (a reference, so the upload waits for the bucket) the package goes to
     log_retention_days: int = 365
     timeout_seconds: int = 120
     memory_mb: int = 512
@@ -46,7 +61,18 @@ class PlatformFunction(Construct):
         name = ctx.function_name(props.handler)
         self.function_name = name
 
-        package = TerraformAsset(self, "package", path=str(build_package(props.handler)), type=AssetType.FILE)
+        built = build_package(props.handler)
+        sha256 = code_sha256(built)
+        package = TerraformAsset(self, "package", path=str(built), type=AssetType.FILE)
+        self.code = S3Object(
+            self,
+            "code",
+            bucket=props.code_bucket,
+            key=code_key(props.handler, sha256),
+            source=package.path,
+            server_side_encryption="aws:kms",
+            kms_key_id=props.kms_key_arn,
+        )
 
         log_group = CloudwatchLogGroup(
             self, "logs", name=f"/aws/lambda/{name}", retention_in_days=props.log_retention_days, kms_key_id=props.kms_key_arn
@@ -92,8 +118,9 @@ class PlatformFunction(Construct):
             "function",
             function_name=name,
             description=props.description or f"{props.handler} handler of {ctx.prefix}",
-            filename=package.path,
-            source_code_hash=Fn.filebase64sha256(package.path),
+            s3_bucket=self.code.bucket,
+            s3_key=self.code.key,
+            source_code_hash=sha256,  # Lambda's CodeSha256 of the package: a new package updates the function
             handler="handler.handler",
             runtime=RUNTIME,
             role=self.role.arn,

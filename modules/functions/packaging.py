@@ -6,6 +6,7 @@ shared `common/` package, nothing else (no tests, no caches).
 """
 from __future__ import annotations
 
+import base64
 import hashlib
 import zipfile
 from pathlib import Path
@@ -44,3 +45,8 @@ def build_package(handler: str, lambdas_dir: Path = LAMBDAS_DIR, build_dir: Path
             archive.writestr(info, path.read_bytes(), compresslevel=9)
     partial.replace(target)
     return target
+
+
+def code_sha256(package: Path) -> str:
+    """What Lambda reports as a function's CodeSha256: the base64 SHA-256 of its package's bytes."""
+    return base64.b64encode(hashlib.sha256(package.read_bytes()).digest()).decode()

@@ -98,6 +98,7 @@ class Retraining(Construct):
                     statements=policies[handler],
                     environment=environment,
                     kms_key_arn=props.kms_key_arn,
+                    code_bucket=props.artifacts.name,
                     log_retention_days=props.log_retention_days,
                     timeout_seconds=timeout,
                     memory_mb=memory,

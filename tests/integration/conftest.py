@@ -1,23 +1,45 @@
-"""The embedded emulator and a deployed team stack, shared by the integration tests."""
+"""The embedded emulator and a deployed team stack, shared by the integration tests.
+
+Under pytest-xdist every worker has its own session (its own emulator and fixtures), so the tests that
+read or drive the applied stack are put in one xdist group: `--dist loadgroup` runs them on one worker,
+in file order, and the stack is applied once. Every other test is spread over the workers.
+
+Tests that only read share the applied stack as it is (`deployed_stack`). A test that needs it exactly
+as applied, after others changed it, asks for `pristine_stack`: the emulator state saved right after
+the apply is restored (about a second) instead of applying again (a minute or more).
+"""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import boto3
 import pytest
 from botocore.config import Config
 
-from emulator.server import Emulator
+from emulator.server import ROOT, Emulator
 from emulator.terraform import Terraform
 from stacks.config import load_config, with_emulator_override
 from tests.synth import synth
 
 STACK = "fraud-local"
+STACK_GROUP = f"applied-{STACK}"
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "deployed_stack" in item.fixturenames:  # pristine_stack and loop depend on it too
+            item.add_marker(pytest.mark.xdist_group(STACK_GROUP))
 
 
 @pytest.fixture(scope="session")
 def emulator():
-    server = Emulator().start()
+    # The server's stderr (a line per request, tracebacks) is kept per xdist worker: evidence if a run fails.
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    log = ROOT / ".mlp" / "logs" / f"emulator-{worker}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_bytes(b"")
+    server = Emulator(log=log).start()
     yield server
     server.stop()
 
@@ -47,6 +69,7 @@ def deployed_stack(emulator, tmp_path_factory, monkeypatch_session):
     terraform = Terraform(Path(synthesized.directory), env=emulator.client_env())
     terraform.init()
     terraform.apply()
+    emulator.snapshot(STACK)
     yield terraform, synthesized
     # Like AWS, a model package group with packages cannot be deleted: the loop tests register some.
     sagemaker = boto3.client("sagemaker", endpoint_url=emulator.endpoint, region_name="us-east-1",
@@ -55,6 +78,13 @@ def deployed_stack(emulator, tmp_path_factory, monkeypatch_session):
     for package in sagemaker.list_model_packages(ModelPackageGroupName=group)["ModelPackageSummaryList"]:
         sagemaker.delete_model_package(ModelPackageName=package["ModelPackageArn"])
     terraform.destroy()
+
+
+@pytest.fixture
+def pristine_stack(deployed_stack, emulator):
+    """`deployed_stack` as it was right after the apply (whatever earlier tests changed)."""
+    emulator.restore(STACK)
+    return deployed_stack
 
 
 @pytest.fixture(scope="session")

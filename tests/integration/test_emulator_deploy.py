@@ -47,7 +47,29 @@ def test_key_rotation_enabled(deployed_stack, aws):
     assert kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"] is True
 
 
-def test_plan_after_apply_has_no_changes(deployed_stack):
-    terraform, _ = deployed_stack
+def test_plan_after_apply_has_no_changes(pristine_stack):
+    terraform, _ = pristine_stack
     changes = terraform.plan_changes()
     assert changes is None, f"plan after apply wants changes:\n{changes[-3000:]}"
+
+
+def test_functions_run_the_local_packages_delivered_through_s3(deployed_stack, aws, emulator, monkeypatch):
+    """The demo's check: each function's CodeSha256 is the local deterministic zip's, and its code is the
+    SSE-KMS object keyed by that hash in the artifacts bucket."""
+    from modules.functions import CODE_PREFIX
+    from ops.functions import deployed_code_matches
+    from stacks.app import context_for
+    from stacks.config import load_config, with_emulator_override
+
+    for name, value in emulator.client_env().items():
+        monkeypatch.setenv(name, value)
+    ctx = context_for(with_emulator_override(load_config()), "fraud-local")
+    s3, kms = aws("s3"), aws("kms")
+    bucket = f"{PREFIX}-artifacts-{ACCOUNT}"
+    key = kms.describe_key(KeyId=f"alias/{PREFIX}")["KeyMetadata"]
+    for handler in ("retrain", "register", "deploy", "drift_check", "quality_check"):
+        assert deployed_code_matches(ctx, handler)  # CodeSha256 == the local deterministic zip's
+        objects = s3.list_objects_v2(Bucket=bucket, Prefix=f"{CODE_PREFIX}{handler}/")["Contents"]
+        assert len(objects) == 1
+        head = s3.head_object(Bucket=bucket, Key=objects[0]["Key"])
+        assert head["ServerSideEncryption"] == "aws:kms" and head["SSEKMSKeyId"] in (key["Arn"], key["KeyId"])

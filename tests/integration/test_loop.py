@@ -21,15 +21,17 @@ from ops.lineage import trace
 from ops.training_runs import rebuild, train
 from stacks.app import context_for
 from stacks.config import load_config, with_emulator_override
+from tests.integration.conftest import STACK
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def loop(deployed_stack, emulator, monkeypatch_module):
+    emulator.restore(STACK)  # the loop starts from the stack as applied, whatever ran before
     for name, value in emulator.client_env().items():
         monkeypatch_module.setenv(name, value)
-    ctx = context_for(with_emulator_override(load_config()), "fraud-local")
+    ctx = context_for(with_emulator_override(load_config()), STACK)
     return LoopDriver(ctx)
 
 

@@ -1,6 +1,9 @@
 """Synth assertions for the retraining loop wiring and the Lambda packaging."""
 from __future__ import annotations
 
+import base64
+import fnmatch
+import hashlib
 import json
 import zipfile
 
@@ -54,7 +57,6 @@ def test_every_handler_is_deployed_with_dlq_encrypted_env_and_logs(stacks):
         assert function["runtime"] == "python3.11" and function["handler"] == "handler.handler"
         assert "aws_sqs_queue" in function["dead_letter_config"]["target_arn"]
         assert "aws_kms_key.data-lake_key" in function["kms_key_arn"]
-        assert "filebase64sha256" in function["source_code_hash"]
         env = function["environment"]["variables"]
         assert env["PREFIX"] == "mlp-fraud-dev" and env["METRIC_NAMESPACE"] == "MLPlatform/mlp-fraud-dev"
         assert env["RETRAIN_ALARM_ARNS"] == ",".join(
@@ -66,6 +68,22 @@ def test_every_handler_is_deployed_with_dlq_encrypted_env_and_logs(stacks):
     for queue in stack.resources("aws_sqs_queue").values():
         assert queue["kms_master_key_id"]
     assert functions(stacks["fraud-prod"])["mlp-fraud-prod-retrain"]["environment"]["variables"]["AUTO_APPROVE"] == "false"
+
+
+def test_code_is_delivered_as_a_kms_encrypted_s3_object_keyed_by_its_hash(stacks):
+    stack = stacks["fraud-dev"]
+    objects = stack.resources("aws_s3_object")
+    for handler in HANDLERS:
+        function = functions(stack)[f"mlp-fraud-dev-{handler.replace('_', '-')}"]
+        name = function["s3_key"].removeprefix("${aws_s3_object.").removesuffix(".key}")
+        code = objects[name]
+        assert "filename" not in function and function["s3_bucket"] == f"${{aws_s3_object.{name}.bucket}}"
+        assert "aws_s3_bucket.data-lake_artifacts" in code["bucket"]
+        assert code["server_side_encryption"] == "aws:kms" and "aws_kms_key.data-lake_key" in code["kms_key_id"]
+        package = (stack.directory / code["source"]).read_bytes()
+        digest = hashlib.sha256(package).digest()
+        assert code["key"] == f"lambda-code/{handler}/{digest.hex()}.zip"
+        assert function["source_code_hash"] == base64.b64encode(digest).decode()  # Lambda's CodeSha256
 
 
 def rules(stack):
@@ -142,3 +160,18 @@ def test_only_the_loop_handlers_may_pass_the_training_role(stacks):
             assert passes and passes[0]["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
         else:
             assert not passes
+
+
+def test_no_role_of_the_stack_can_overwrite_function_code(stacks):
+    """The code objects are written by the deployer only: no handler or training role may put or delete
+    under lambda-code/ (a role that could would change what the next deploy ships)."""
+    code_object = "lambda-code/retrain/0123abcd.zip"
+    for stack in stacks.values():
+        for policy in stack.resources("aws_iam_role_policy").values():
+            for statement in json.loads(policy["policy"])["Statement"]:
+                actions = [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
+                resources = [statement["Resource"]] if isinstance(statement["Resource"], str) else statement["Resource"]
+                writes = [a for a in actions if fnmatch.fnmatch("s3:PutObject", a) or fnmatch.fnmatch("s3:DeleteObject", a)]
+                on_code = [r for r in resources if "data-lake_artifacts.arn}" in r
+                           and fnmatch.fnmatch(code_object, r.split(".arn}", 1)[1].lstrip("/") or "-")]
+                assert statement["Effect"] == "Deny" or not (writes and on_code), (stack.name, policy["name"], statement)

@@ -1,0 +1,76 @@
+"""Named snapshots of the emulator's whole state, restored in about a second.
+
+Why: a test that changes an applied stack (trains, deploys, deletes) would otherwise need a fresh
+`terraform apply`, a minute or more, most of it the provider's own client-side waits. Restoring the
+snapshot taken right after the apply gives the next test the stack exactly as applied.
+
+All of moto's state lives in its `BackendDict`s (one per service in use; the harness patches keep
+theirs as attributes of the backends, so it comes along). A snapshot is one deep copy of all of them,
+taken in one `deepcopy` call so references between them stay consistent. Runs in the emulator process
+only (`emulator.server` serves it under /mlp-api/snapshots/).
+"""
+from __future__ import annotations
+
+import copy
+import copyreg
+import threading
+from collections import defaultdict
+from typing import Any
+
+_snapshots: dict[str, list[tuple[Any, dict]]] = {}
+
+
+def _copyable_types() -> None:
+    """Locks cannot be deep-copied, and a copied Condition (an SQS queue's) would keep the original's
+    lock methods: a copy gets a new, unheld lock or condition instead. A defaultdict subclass whose
+    constructor takes other arguments (SSM's ParameterDict) is rebuilt without calling it."""
+    for kind, factory in ((type(threading.Lock()), threading.Lock), (type(threading.RLock()), threading.RLock),
+                          (threading.Condition, threading.Condition)):  # fmt: skip
+        copyreg.pickle(kind, lambda _lock, factory=factory: (factory, ()))
+    pending = list(defaultdict.__subclasses__())
+    while pending:
+        kind = pending.pop()
+        pending.extend(kind.__subclasses__())
+        copyreg.pickle(kind, _reduce_defaultdict)
+
+
+def _reduce_defaultdict(mapping: defaultdict) -> tuple:
+    return _new_defaultdict, (type(mapping), mapping.default_factory), vars(mapping) or None, None, iter(mapping.items())
+
+
+def _new_defaultdict(kind: type, factory: Any) -> defaultdict:
+    mapping = kind.__new__(kind)
+    defaultdict.__init__(mapping, factory)
+    return mapping
+
+
+def take(name: str) -> int:
+    """Save the state of every service in use under `name`; returns how many services it holds."""
+    from moto.core.base_backend import BackendDict, backend_lock
+
+    _copyable_types()
+    with backend_lock:
+        services = list(BackendDict._instances)
+        contents = copy.deepcopy([dict(service) for service in services])
+    _snapshots[name] = list(zip(services, contents))
+    return len(services)
+
+
+def restore(name: str) -> int:
+    """Put back the state saved under `name` (services first used since then are emptied)."""
+    from moto.core.base_backend import BackendDict, backend_lock
+
+    if name not in _snapshots:
+        raise KeyError(f"no emulator snapshot named {name!r} (taken: {sorted(_snapshots)})")
+    saved = _snapshots[name]
+    contents = copy.deepcopy([state for _, state in saved])
+    with backend_lock:
+        kept = {id(service) for service, _ in saved}
+        for service in BackendDict._instances:
+            if id(service) not in kept:
+                dict.clear(service)
+        for (service, _), state in zip(saved, contents):
+            dict.clear(service)
+            dict.update(service, state)
+        BackendDict._instances[:] = [service for service, _ in saved]
+    return len(saved)
