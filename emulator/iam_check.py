@@ -237,6 +237,8 @@ def _sagemaker(call: Call, ctx: TeamContext) -> list[Request]:
     resource_of = {
         "DescribeTrainingJob": lambda: [arn(f"training-job/{p['TrainingJobName']}")],
         "CreateTrainingJob": lambda: [arn(f"training-job/{p['TrainingJobName']}")],
+        "StopTrainingJob": lambda: [arn(f"training-job/{p['TrainingJobName']}")],
+        "ListTrainingJobs": lambda: ["*"],  # no resource-level permissions (AWS's service authorization table)
         "ListTags": lambda: [p["ResourceArn"]],
         "CreateModelPackage": lambda: [arn(f"model-package-group/{p['ModelPackageGroupName']}"),
                                        arn(f"model-package/{p['ModelPackageGroupName']}/*")],
@@ -309,9 +311,13 @@ def _target_tags(resource_id: str) -> dict[str, str]:
     return {}
 
 
-def _cloudwatch(call: Call) -> list[Request]:
-    """CloudWatch (botocore's signing name "monitoring"); PutMetricData has no resources, only a namespace."""
-    return {"PutMetricData": lambda: [Request("cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": call.params["Namespace"]})],
+def _cloudwatch(call: Call, ctx: TeamContext) -> list[Request]:
+    """CloudWatch (botocore's signing name "monitoring"); PutMetricData has no resources, only a namespace;
+    DescribeAlarms is authorized per alarm named (all alarms, `*`, when it names none)."""
+    p = call.params
+    return {"PutMetricData": lambda: [Request("cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": p["Namespace"]})],
+            "DescribeAlarms": lambda: [Request("cloudwatch:DescribeAlarms", ctx.arn("cloudwatch", f"alarm:{name}"))
+                                       for name in p.get("AlarmNames", [])] or [Request("cloudwatch:DescribeAlarms", "*")],
             }[call.operation]()
 
 
@@ -322,6 +328,6 @@ MAPPINGS: dict[str, Callable[[Call, TeamContext], list[Request]]] = {
     "ssm": _simple(lambda c, ctx: ctx.arn("ssm", f"parameter{c.params['Name']}")),
     "sns": _simple(lambda c, ctx: c.params["TopicArn"]),
     "ecr": _simple(lambda c, ctx: ctx.arn("ecr", f"repository/{c.params['repositoryName']}")),
-    "monitoring": lambda c, ctx: _cloudwatch(c),
+    "monitoring": _cloudwatch,
     "application-autoscaling": _autoscaling,
 }

@@ -31,6 +31,7 @@ PLATFORM_FILES: tuple[tuple[str, str], ...] = (
     ("common/events.py", "lambdas/common/events.py"),
     ("common/features.py", "lambdas/common/features.py"),
     ("common/manifest.py", "lambdas/common/manifest.py"),
+    ("common/runs.py", "lambdas/common/runs.py"),  # common.training imports it (the run's job name)
     ("common/training.py", "lambdas/common/training.py"),
 ) + tuple((f"modelkit/{p.name}", f"modelkit/{p.name}") for p in sorted((ROOT / "modelkit").glob("*.py")))
 RESERVED_TOP_LEVEL = {"common", "modelkit"}

@@ -67,11 +67,15 @@ class Faults:
         self.error, self.times, self.when, self.applied = error, times, when, applied
         self.attempts = 0
         self.injected = 0
-        self.urls: dict[int, str] = {}
+        # Diverted requests by id(), with the request itself: holding it keeps its id from being reused by
+        # a later request (which would otherwise be sent to the diverted request's URL).
+        self.diverted: dict[int, tuple[Any, str]] = {}
         aws.client(service).meta.events.register_first(f"before-send.{service}.{operation}", self)
 
     def __call__(self, request, **_: Any):
-        request.url = self.urls.get(id(request), request.url)  # undo a previous attempt's diversion
+        earlier = self.diverted.pop(id(request), None)
+        if earlier is not None and earlier[0] is request:
+            request.url = earlier[1]  # undo a previous attempt's diversion
         if not self.when(request):
             return None
         self.attempts += 1
@@ -83,7 +87,7 @@ class Faults:
         status, headers, body = self.error
         response = AWSResponse(request.url, status, headers, MockRawResponse(body))
         if not self.applied:
-            self.urls[id(request)] = request.url
+            self.diverted[id(request)] = (request, request.url)
             request.url = self.DIVERTED
         return response
 
