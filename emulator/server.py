@@ -94,12 +94,13 @@ def serve(port: int = 0, announce=print) -> None:
     """Serve in this process until SIGINT/SIGTERM (what the child process and `main.py emulator` run)."""
     from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
-    from emulator import patches
+    from emulator import patches, patches_training
 
     patches.apply_all()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     host, bound = server.get_host_and_port()
+    os.environ[patches_training.SELF_ENDPOINT_VARIABLE] = f"http://{host}:{bound}"  # the training containers' AWS
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
