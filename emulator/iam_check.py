@@ -309,9 +309,12 @@ def _target_tags(resource_id: str) -> dict[str, str]:
     return {}
 
 
-def _cloudwatch(call: Call) -> list[Request]:
+def _cloudwatch(call: Call, ctx: TeamContext) -> list[Request]:
     """CloudWatch (botocore's signing name "monitoring"); PutMetricData has no resources, only a namespace."""
     return {"PutMetricData": lambda: [Request("cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": call.params["Namespace"]})],
+            # DescribeAlarms by name: authorized per alarm ARN (without names it needs "*").
+            "DescribeAlarms": lambda: [Request("cloudwatch:DescribeAlarms", ctx.arn("cloudwatch", f"alarm:{name}"))
+                                       for name in call.params.get("AlarmNames") or []] or [Request("cloudwatch:DescribeAlarms", "*")],
             }[call.operation]()
 
 
@@ -322,6 +325,6 @@ MAPPINGS: dict[str, Callable[[Call, TeamContext], list[Request]]] = {
     "ssm": _simple(lambda c, ctx: ctx.arn("ssm", f"parameter{c.params['Name']}")),
     "sns": _simple(lambda c, ctx: c.params["TopicArn"]),
     "ecr": _simple(lambda c, ctx: ctx.arn("ecr", f"repository/{c.params['repositoryName']}")),
-    "monitoring": lambda c, ctx: _cloudwatch(c),
+    "monitoring": _cloudwatch,
     "application-autoscaling": _autoscaling,
 }

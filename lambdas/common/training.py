@@ -17,7 +17,6 @@ import secrets
 from collections.abc import Mapping
 from typing import Any
 
-from common import runs
 from common.events import env
 
 MAX_JOB_NAME = 63
@@ -69,6 +68,8 @@ def run_of_job(sagemaker_client: Any, prefix: str, name: str, arn: str) -> dict[
     The candidates come from the job's name (`prefix-<run_id>`) and its `mlp:run-id` tag; both are only
     hints (anyone who may tag a job can write the tag): the run record decides, by naming this job.
     """
+    from common import runs  # (here: this module ships in code bundles, which carry no runs table code)
+
     candidates = [name[len(prefix) + 1:]] if name.startswith(f"{prefix}-") else []
     if not candidates or runs.get_run(candidates[0]) is None:
         tags = sagemaker_client.list_tags(ResourceArn=arn).get("Tags", [])
