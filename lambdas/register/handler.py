@@ -17,7 +17,6 @@ import datetime as dt
 import hashlib
 import json
 import logging
-import re
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -27,7 +26,7 @@ from common.drift import compute_baseline
 from common.events import BadEvent, StaleEvent, env, expect, require_str
 from common.manifest import canonical_json, iter_manifest_csv_rows, put_json, read_manifest
 from common.model_artifact import ArtifactError, read_evaluation
-from common.training import CODE_SHA_HP, MANIFEST_SHA_HP, MANIFEST_URI_HP, run_of_job
+from common.training import CODE_SHA_HP, ECR_IMAGE, MANIFEST_SHA_HP, MANIFEST_URI_HP, run_of_job
 
 log = logging.getLogger()
 log.setLevel(logging.INFO)
@@ -39,7 +38,6 @@ NO_BASELINE = "none"
 NO_BASELINE_NOTE = "skipped: the team declares no features (no model inputs to baseline); drift is not checked"
 CONTENT_TYPES = ["text/csv", "application/json"]
 METADATA_VALUE_MAX = 256  # CreateModelPackage limit on each CustomerMetadataProperties value
-ECR_IMAGE = re.compile(r"^(?P<account>\d{12})\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?/(?P<repo>[^:@]+)(?::(?P<tag>[^@]+))?$")
 
 
 def parse_event(event: Any, prefix: str) -> tuple[str, str]:
