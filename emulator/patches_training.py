@@ -5,7 +5,9 @@ runs. Patched: an accepted job is InProgress while the emulator plays its contai
 the emulator's process (emulator.training_job: channels, code bundle and checkpoints downloaded, the
 entry point run under the container contract, model.tar.gz uploaded), then Completed, Failed with the
 script's reason, or Stopped. A job the strict emulator already failed (image not in ECR) runs nothing.
-Tests in tests/integration/test_training_patches.py. Written against moto 5.2.5.
+Tests: tests/models/test_training_job.py (the container step) and tests/integration/test_loop.py (jobs
+InProgress then Completed with the team's model, or Failed with the script's reason). Written against
+moto 5.2.5.
 """
 from __future__ import annotations
 
