@@ -8,7 +8,8 @@
     python main.py demo                         # the main job on the embedded emulator
     python main.py lineage fraud-dev [--json]   # which exact model is in production
     python main.py rebuild fraud-dev [--version N]   # retrain with exactly that model's inputs
-    python main.py train fraud-dev              # a training run now, on the current data
+    python main.py train fraud-dev              # a training run now, on the current data and code
+    python main.py publish-code fraud-dev       # pack the team's model code, upload it, point runs at it
 
 bootstrap, lineage, train and rebuild talk to AWS with the usual credentials, or to an emulator when AWS_ENDPOINT_URL
 is set.
@@ -22,6 +23,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from ops.code_bundle import BundleError
 from ops.errors import BootstrapError, LineageError
 from stacks.app import UnknownStackError, build_app, requested_from_env
 from stacks.config import ConfigError, load_config
@@ -100,7 +102,29 @@ def _train(args: argparse.Namespace) -> int:
     from ops.training_runs import train
     from stacks.app import context_for
 
-    print(json.dumps(train(context_for(load_config(args.config), args.stack), args.reason), indent=2))
+    config = load_config(args.config)
+    print(json.dumps(train(context_for(config, args.stack), source_dir_of(config, args.stack), args.reason), indent=2))
+    return 0
+
+
+def source_dir_of(config, stack: str) -> Path:
+    """The stack's team's model code directory (`training.source_dir`, default model_code/<team>)."""
+    from stacks.app import context_for
+    from stacks.config_ml import source_dir_path
+
+    team = context_for(config, stack).team
+    settings = next(t for t in config.teams if t.name == team).settings
+    return source_dir_path(settings.training.source_dir, team)
+
+
+def _publish_code(args: argparse.Namespace) -> int:
+    import json
+
+    from ops.code_publish import publish_code
+    from stacks.app import context_for
+
+    config = load_config(args.config)
+    print(json.dumps(publish_code(context_for(config, args.stack), source_dir_of(config, args.stack)), indent=2))
     return 0
 
 
@@ -146,6 +170,10 @@ def parser() -> argparse.ArgumentParser:
     train.add_argument("--reason", default="operator", help="recorded as the run's trigger")
     train.set_defaults(run=_train)
 
+    publish = sub.add_parser("publish-code", parents=[common], help="pack the team's model code, upload it by sha256, point new runs at it")
+    publish.add_argument("stack", help="<team>-<env>")
+    publish.set_defaults(run=_publish_code)
+
     rebuild = sub.add_parser("rebuild", parents=[common], help="start a training job with exactly a registered model's inputs")
     rebuild.add_argument("stack", help="<team>-<env>")
     rebuild.add_argument("--version", type=int, help="model package version (default: the deployed one)")
@@ -165,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     except UnknownStackError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except (LineageError, BootstrapError) as error:
+    except (LineageError, BootstrapError, BundleError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     except Exception as error:  # noqa: BLE001  (AWS said no, or could not be reached: one line, no traceback)
@@ -180,7 +208,7 @@ def operation_error(error: Exception) -> str | None:
     """One line for a failure of AWS or of the data it holds (unreachable endpoint, missing credentials,
     an undeployed stack, no training data), else None (a bug: let the traceback show)."""
     module = type(error).__module__
-    if module.startswith(("botocore", "boto3")) or module == "common.manifest":
+    if module.startswith(("botocore", "boto3")) or module in ("common.manifest", "common.training"):
         hint = ""
         if "ResourceNotFoundException" in str(error) and "Function not found" in str(error):
             hint = " (is the stack deployed? `npx cdktf deploy <team>-<env>`)"

@@ -77,6 +77,7 @@ def _run(progress: Progress, config_path: str | None, stack: str) -> None:
     from emulator.terraform import Terraform
     from ops.functions import deployed_code_matches
     from ops.lineage import render, trace
+    from main import source_dir_of
     from ops.training_runs import rebuild, train
     from stacks.app import build_app, context_for
     from stacks.config import load_config
@@ -111,7 +112,7 @@ def _run(progress: Progress, config_path: str | None, stack: str) -> None:
     expect(not endpoints, "an endpoint exists before any model was approved")
     progress.say("no endpoint yet: nothing bills until the first approved model (the deploy handler creates it)")
 
-    progress.step("The team pushes its training image (docker push)")
+    progress.step("The team pushes its training and inference images (docker push)")
     progress.emulated("no registry runs: an image manifest is put through ECR PutImage")
     image, digest = driver.push_team_image()
     progress.say(f"{image} ({digest[:19]}...)")
@@ -121,7 +122,10 @@ def _run(progress: Progress, config_path: str | None, stack: str) -> None:
     progress.say(f"{upload['rows']} rows -> {upload['uri']} (VersionId {upload['version_id']})")
 
     progress.step("First model: a training run started by an operator (python main.py train)")
-    first = train(ctx, "first model")
+    first = train(ctx, source_dir_of(config, stack), "first model")
+    code = first["inputs"]["code"]
+    progress.say(f"code bundle {code['sha256'][:16]}... -> {code['uri']} (VersionId {code['version_id']}, commit {code['git_commit']})")
+    progress.say(f"image pinned: {first['inputs']['image_uri']}")
     progress.say(f"run {first['run_id']}: job {first['training_job_name']}, manifest {first['inputs']['manifest_uri']}")
     first_package = _train_register_deploy(progress, driver, first["training_job_name"])
 
@@ -165,19 +169,29 @@ def _run(progress: Progress, config_path: str | None, stack: str) -> None:
 
     progress.step(f"Rebuild (python main.py rebuild {stack} --version {lineage.model_package_version})")
     rebuilt = rebuild(ctx, lineage.model_package_version)
-    same = rebuilt["inputs"] == {
-        "manifest_uri": lineage.manifest_uri, "manifest_sha256": lineage.manifest_sha256,
-        "image_uri": lineage.training_image, "hyperparameters": lineage.hyperparameters, "code_commit": lineage.code_commit,
-    }  # fmt: skip
-    expect(same, f"the rebuild's inputs differ from the original's: {rebuilt['inputs']}")
-    progress.say(f"started {rebuilt['training_job_name']} with the original's manifest, image, hyperparameters and commit")
+    inputs = rebuilt["inputs"]
+    same = (inputs["manifest_uri"], inputs["manifest_sha256"], inputs["image_uri"], inputs["hyperparameters"],
+            inputs["code"]["sha256"], inputs["code"]["version_id"]) == (
+        lineage.manifest_uri, lineage.manifest_sha256, lineage.training_image, lineage.hyperparameters,
+        lineage.code_sha256, lineage.code_version_id)  # fmt: skip
+    expect(same, f"the rebuild's inputs differ from the original's: {inputs}")
+    progress.say(f"started {rebuilt['training_job_name']} with the original's manifest, image digest, hyperparameters and code bundle")
+    job = driver.wait_for_job(rebuilt["training_job_name"])
+    expect(job["TrainingJobStatus"] == "Completed", f"the rebuild failed: {job.get('FailureReason')}")
+    from common.model_artifact import read_evaluation
+
+    evaluation = read_evaluation(job["ModelArtifacts"]["S3ModelArtifacts"])
+    progress.say(f"rebuild's holdout {evaluation['metric']} = {evaluation['value']} (original {lineage.holdout_value})")
 
 
 def _train_register_deploy(progress: Progress, driver, job_name: str) -> str:
     progress.step(f"Training job {job_name} runs")
-    progress.emulated("no container runs: this process reads the manifest by VersionId and writes model.tar.gz")
+    progress.emulated("the team's train.py runs in a child process under SageMaker's container contract")
     produced, deliveries = driver.complete_training(job_name)
-    progress.say(f"trained on {produced['rows']} pinned rows -> {produced['model_artifact']}")
+    expect(produced["status"] == "Completed", f"training job {job_name} {produced['status']}: {produced['failure_reason']}")
+    evaluation = produced["evaluation"]
+    progress.say(f"holdout {evaluation['metric']} = {evaluation['value']:.4f} on {evaluation['holdout_rows']} rows "
+                 f"({evaluation['train_rows']} trained, {evaluation['device']}) -> {produced['model_artifact']}")
     registered = next(d.result for d in deliveries if d.handler == "register")
     expect(registered.get("registered"), f"register did not register: {registered}")
     progress.say(f"register: {registered['model_package_arn']} ({registered['approval_status']}), baseline {registered['baseline_uri']}")

@@ -2,14 +2,16 @@
 
 Each step does what AWS does between the deployed pieces and nothing more: EventBridge delivers
 events to the deployed rules (emulator.eventbridge), CloudWatch evaluates alarms (emulator.alarms),
-the training container reads its manifest and writes its model (emulator.training_job), and a human
-approves a model package. The handlers themselves are the deployed functions' code and configuration.
+SageMaker runs the team's training code (the emulator's container step, emulator.training_job, runs in
+the emulator when the job is created: this driver waits for the job to end), and a human approves a
+model package. The handlers themselves are the deployed functions' code and configuration.
 Used by the demo (`python main.py demo`) and the loop's integration test.
 """
 from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,10 +19,10 @@ import boto3
 
 from emulator import alarms, eventbridge, traffic
 from emulator.images import push_image
-from emulator.training_job import run_training_job
 from modules.naming import TeamContext
 from emulator.iam_check import authorized_invoke
 from ops.functions import deployed_environment
+from common.model_artifact import read_evaluation  # (after ops: lambdas/ on sys.path)
 
 VARIANT = "primary"
 
@@ -47,10 +49,11 @@ class LoopDriver:
         return recipe["training_data"]["bucket"], recipe["training_data"]["prefix"]
 
     def push_team_image(self) -> tuple[str, str]:
-        """What the team does before its first run: `docker push` its training image (which also serves,
-        unless the run names an inference image). (image URI, digest)"""
-        image = self.training_recipe()["image_uri"]
-        return image, push_image(image)
+        """What the team does before its first run: `docker push` its training and inference images.
+        (training image URI, its digest)"""
+        recipe = self.training_recipe()
+        push_image(recipe["inference_image_uri"])
+        return recipe["image_uri"], push_image(recipe["image_uri"])
 
     def upload_training_data(self, rows: int = 2000, seed: int = 7) -> dict[str, Any]:
         bucket, prefix = self.training_prefix()
@@ -75,16 +78,30 @@ class LoopDriver:
     def retrain_by_hand(self, reason: str) -> Any:
         return authorized_invoke(self.ctx, "retrain", {"source": "mlp.manual", "reason": reason, "requested_by": "demo"})
 
+    def wait_for_job(self, job_name: str, timeout: float = 900) -> dict[str, Any]:
+        """DescribeTrainingJob until the job has ended (the team's code runs in the emulator meanwhile)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            job = self.sagemaker.describe_training_job(TrainingJobName=job_name)
+            if job["TrainingJobStatus"] not in ("InProgress", "Stopping"):
+                return job
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"training job {job_name} still {job['TrainingJobStatus']} after {timeout} s")
+            time.sleep(1)
+
     def complete_training(self, job_name: str) -> tuple[dict[str, Any], list[eventbridge.Delivery]]:
-        """The container's work, then SageMaker's `Training Job State Change` event: Completed, or Failed
-        (no container ran) when SageMaker failed the job, e.g. on an image that is not in ECR."""
-        job = self.sagemaker.describe_training_job(TrainingJobName=job_name)
-        failed = job["TrainingJobStatus"] == "Failed"
-        produced = {"failure_reason": job.get("FailureReason")} if failed else run_training_job(job_name, self.definitions())
+        """Wait for the job's end, then SageMaker's `Training Job State Change` event. (what ended: status,
+        failure reason, model artifact and its evaluation.json when Completed; the deliveries)"""
+        job = self.wait_for_job(job_name)
+        status = job["TrainingJobStatus"]
+        produced: dict[str, Any] = {"status": status, "failure_reason": job.get("FailureReason"),
+                                    "model_artifact": job["ModelArtifacts"]["S3ModelArtifacts"]}
+        if status == "Completed":
+            produced["evaluation"] = read_evaluation(produced["model_artifact"])
         event = eventbridge.envelope(
             "aws.sagemaker", "SageMaker Training Job State Change",
             {"TrainingJobName": job_name, "TrainingJobArn": job["TrainingJobArn"],
-             "TrainingJobStatus": "Failed" if failed else "Completed", "ModelArtifacts": job["ModelArtifacts"]},
+             "TrainingJobStatus": status, "ModelArtifacts": job["ModelArtifacts"]},
             self.ctx, [job["TrainingJobArn"]],
         )  # fmt: skip
         return produced, eventbridge.deliver(self.ctx, event)

@@ -142,7 +142,7 @@ def serve(port: int = 0, announce=print) -> None:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
     from werkzeug.serving import make_server
 
-    from emulator import patches
+    from emulator import patches, patches_training
     from emulator.serialized import serialized, sqs_long_poll_releases_the_lock
 
     patches.apply_all()
@@ -154,6 +154,7 @@ def serve(port: int = 0, announce=print) -> None:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     host, bound = server.server_address[:2]
+    os.environ[patches_training.SELF_ENDPOINT_VARIABLE] = f"http://{host}:{bound}"  # the training containers' AWS
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -1,77 +1,113 @@
-"""Play the training container for a job the emulator accepted (the emulator runs no containers).
+"""The container step of a training job, played by the emulator under AWS's contract.
 
-It does what the team's training image does at its edges, with the platform's own code: read the
-`manifest` channel and each pinned object by VersionId (common.manifest, the same reader a real
-training script uses), fit a small model, and write `model.tar.gz` where SageMaker would upload it
-(the job's S3ModelArtifacts, encrypted with the job's output key). The model is a nearest-centroid
-classifier over the model's input features: enough to have a real artifact whose bytes depend on the
-pinned data, not a stand-in for the team's own algorithm.
+On AWS, once CreateTrainingJob is accepted, SageMaker pulls the image, downloads each S3 input channel
+into /opt/ml/input/data/<channel>, the script-mode code (`sagemaker_submit_directory`, a
+sourcedir.tar.gz) into /opt/ml/code and any checkpoints (CheckpointConfig.S3Uri) into the checkpoint
+directory, runs the entry point (`sagemaker_program`) with the hyperparameters, uploads the checkpoints
+back and `model.tar.gz` of /opt/ml/model to ModelArtifacts.S3ModelArtifacts (with the job's output
+KMS key), and ends the job Completed, or Failed with the reason the script wrote to
+/opt/ml/output/failure, or Stopped at MaxRuntimeInSeconds.
+
+The emulator does exactly that with the team's own code, in a child process with the model-code Python
+(emulator/container.py plays the framework container). Nothing here trains anything: a job whose
+bundle has no entry point, or whose script fails, ends Failed with that reason. The image itself is not
+run (no registry runs here): the strict emulator has checked it exists in ECR.
 """
 from __future__ import annotations
 
-import io
-import json
-import tarfile
-from collections import Counter, defaultdict
+import posixpath
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-import boto3
-
 import ops  # noqa: F401  (puts lambdas/ on sys.path)
-from common.manifest import iter_manifest_csv_rows, parse_s3_uri, read_manifest
-from common.training import MANIFEST_SHA_HP, MANIFEST_URI_HP
+from common.manifest import parse_s3_uri
+from common.training import PROGRAM_HP, SUBMIT_DIRECTORY_HP
+from emulator.container import ContainerError, run_training
+
+SCRIPT_MODE_PREFIX = "sagemaker_"  # the toolkit's own hyperparameters: not passed to the script as arguments
 
 
-def fit_centroids(rows, inputs: list[str], label: str) -> dict[str, Any]:
-    """Per class: mean of each numeric input and the most frequent value of each categorical one."""
-    sums: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-    counts: dict[str, int] = Counter()
-    categories: dict[str, dict[str, Counter]] = defaultdict(lambda: defaultdict(Counter))
-    for row in rows:
-        cls = row.get(label, "")
-        counts[cls] += 1
-        for name in inputs:
-            value = row.get(name, "")
-            try:
-                sums[cls][name] += float(value)
-            except ValueError:
-                categories[cls][name][value] += 1
-    return {
-        "kind": "nearest-centroid",
-        "inputs": inputs,
-        "label": label,
-        "classes": {
-            cls: {
-                "count": n,
-                "means": {k: v / n for k, v in sums[cls].items()},
-                "modes": {k: c.most_common(1)[0][0] for k, c in categories[cls].items()},
-            }
-            for cls, n in sorted(counts.items())
-        },
-    }
+@dataclass(frozen=True)
+class Outcome:
+    status: str  # Completed, Failed or Stopped
+    secondary_status: str
+    failure_reason: str | None
+    model_artifact: str | None
+    seconds: float
+    logs: str
 
 
-def run_training_job(job_name: str, definitions: dict[str, Any]) -> dict[str, Any]:
-    sagemaker = boto3.client("sagemaker")
-    job = sagemaker.describe_training_job(TrainingJobName=job_name)
-    hyperparameters = job["HyperParameters"]
-    manifest = read_manifest(hyperparameters[MANIFEST_URI_HP], hyperparameters[MANIFEST_SHA_HP])
-    inputs = definitions["model_inputs"]["features"]
-    model = fit_centroids(iter_manifest_csv_rows(manifest), inputs, definitions["model_inputs"]["label"])
-    model["trained_on"] = {"manifest": hyperparameters[MANIFEST_URI_HP], "sha256": hyperparameters[MANIFEST_SHA_HP]}
+def _download_prefix(s3: Any, uri: str) -> dict[str, bytes]:
+    """The objects an S3Prefix data source names, by their path under the prefix's folder (SageMaker's layout)."""
+    bucket, prefix = parse_s3_uri(uri)
+    folder = posixpath.dirname(prefix) if not prefix.endswith("/") else prefix.rstrip("/")
+    files = {}
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for summary in page.get("Contents", []):
+            relative = summary["Key"][len(folder):].lstrip("/") if folder else summary["Key"]
+            files[relative] = s3.get_object(Bucket=bucket, Key=summary["Key"])["Body"].read()
+    return files
 
-    archive = io.BytesIO()
-    with tarfile.open(fileobj=archive, mode="w:gz") as tar:
-        payload = json.dumps(model, sort_keys=True, indent=1).encode()
-        info = tarfile.TarInfo("model.json")
-        info.size = len(payload)
-        tar.addfile(info, io.BytesIO(payload))
-    bucket, key = parse_s3_uri(job["ModelArtifacts"]["S3ModelArtifacts"])
-    boto3.client("s3").put_object(
-        Bucket=bucket,
-        Key=key,
-        Body=archive.getvalue(),
-        ServerSideEncryption="aws:kms",
-        SSEKMSKeyId=job["OutputDataConfig"]["KmsKeyId"],
-    )
-    return {"model_artifact": f"s3://{bucket}/{key}", "rows": sum(c["count"] for c in model["classes"].values())}
+
+def _channels(s3: Any, input_data_config: list[Mapping[str, Any]]) -> dict[str, dict[str, bytes]]:
+    channels = {}
+    for channel in input_data_config:
+        source = channel["DataSource"]["S3DataSource"]
+        files = _download_prefix(s3, source["S3Uri"])
+        if not files:  # AWS fails the job before it starts: ClientError, no objects under the prefix
+            raise ContainerError(f"ClientError: no S3 objects found under S3 URL \"{source['S3Uri']}\" given in input "
+                                 f"data source {channel['ChannelName']}")
+        channels[channel["ChannelName"]] = files
+    return channels
+
+
+def _upload_checkpoints(s3: Any, directory: Path, uri: str, kms_key: str | None) -> None:
+    bucket, prefix = parse_s3_uri(uri.rstrip("/") + "/")
+    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+        extra = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": kms_key} if kms_key else {}
+        s3.put_object(Bucket=bucket, Key=prefix + path.relative_to(directory).as_posix(), Body=path.read_bytes(), **extra)
+
+
+def run_job(job: Mapping[str, Any], s3: Any, environment: Mapping[str, str]) -> Outcome:
+    """Run the job described by `job` (DescribeTrainingJob's shape) to its end; `environment` is what the
+    container gets to reach AWS (endpoint, region, credentials)."""
+    hyperparameters = dict(job.get("HyperParameters") or {})
+    program, submit = hyperparameters.get(PROGRAM_HP), hyperparameters.get(SUBMIT_DIRECTORY_HP)
+    if not program or not submit:
+        return Outcome("Failed", "Failed", f"AlgorithmError: the job names no script-mode code ({PROGRAM_HP} and "
+                       f"{SUBMIT_DIRECTORY_HP} hyperparameters): nothing to run", None, 0.0, "")
+    output_key = (job.get("OutputDataConfig") or {}).get("KmsKeyId")
+    checkpoint_uri = (job.get("CheckpointConfig") or {}).get("S3Uri")
+    with tempfile.TemporaryDirectory(prefix="mlp-training-") as work:
+        root = Path(work) / "opt-ml"
+        try:
+            bucket, key = parse_s3_uri(submit)
+            bundle = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            channels = _channels(s3, job.get("InputDataConfig") or [])
+            checkpoints = Path(work) / "checkpoints"
+            checkpoints.mkdir()
+            if checkpoint_uri:  # managed spot: a restarted job finds the checkpoints it wrote before
+                for name, body in _download_prefix(s3, checkpoint_uri.rstrip("/") + "/").items():
+                    (checkpoints / name).parent.mkdir(parents=True, exist_ok=True)
+                    (checkpoints / name).write_bytes(body)
+            result = run_training(
+                bundle, root, entry_point=program, checkpoint_dir=checkpoints, environment=environment,
+                hyperparameters={k: v for k, v in hyperparameters.items() if not k.startswith(SCRIPT_MODE_PREFIX)},
+                channels=channels, max_runtime_seconds=(job.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds"),
+            )  # fmt: skip
+        except (ContainerError, ValueError) as error:
+            return Outcome("Failed", "Failed", str(error)[:1024], None, 0.0, "")
+        except Exception as error:  # noqa: BLE001  (an S3 error: SageMaker reports it as the job's failure)
+            return Outcome("Failed", "Failed", f"ClientError: {error}"[:1024], None, 0.0, "")
+        if checkpoint_uri:
+            _upload_checkpoints(s3, checkpoints, checkpoint_uri, output_key)
+        if result.status != "Completed":
+            return Outcome(result.status, result.secondary_status, result.failure_reason, None, result.seconds, result.logs)
+        artifact = job["ModelArtifacts"]["S3ModelArtifacts"]
+        bucket, key = parse_s3_uri(artifact)
+        extra = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": output_key} if output_key else {}
+        s3.put_object(Bucket=bucket, Key=key, Body=result.model_archive(), **extra)
+        return Outcome("Completed", "Completed", None, artifact, result.seconds, result.logs)

@@ -9,11 +9,16 @@ from stacks.config_ml import TrainingSettings, has_instance_storage
 
 
 def training_recipe(
-    settings: TrainingSettings, *, repository_url: str, artifacts_bucket: str, curated_bucket: str, kms_key_arn: str, role_arn: str
+    settings: TrainingSettings, *, repository_url: str, inference_repository_url: str, artifacts_bucket: str,
+    curated_bucket: str, kms_key_arn: str, role_arn: str, definitions_key: str,
 ) -> dict[str, Any]:
     artifacts = f"s3://{artifacts_bucket}"
     return {
         "image_uri": settings.image.uri(repository_url),
+        # Registered models are served with the inference image (same tag); both are pinned by digest
+        # when a run starts.
+        "inference_image_uri": settings.image.uri(inference_repository_url),
+        "definitions_s3_uri": f"{artifacts}/{definitions_key}",
         "instance_type": settings.instance_type,
         "instance_count": settings.instance_count,
         "volume_size_gb": settings.volume_size_gb,
@@ -28,6 +33,5 @@ def training_recipe(
         "hyperparameters": dict(settings.hyperparameters),
         "vpc": settings.vpc.model_dump() if settings.vpc else None,
         "network_isolation": settings.network_isolation,
-        "code_commit": settings.code_commit,
         "training_data": {"bucket": curated_bucket, "prefix": settings.data_prefix},
     }

@@ -1,7 +1,8 @@
 """Which exact model is in production, and how to rebuild it.
 
     endpoint -> endpoint config -> model -> model package version -> training job
-             -> image (digest), hyperparameters, code commit, data manifest (verified by sha256)
+             -> images (digests), hyperparameters, code bundle (sha256, S3 VersionId, git commit),
+                data manifest (verified by sha256), holdout metric (the artifact's evaluation.json)
 
 Everything is read from AWS (or the emulator): the endpoint's live config, the deployed-model pointer
 the deploy handler writes, and the lineage metadata the register handler puts on the model package.
@@ -39,7 +40,14 @@ class Lineage:
     training_image: str | None = None
     image_digest: str | None = None
     hyperparameters: dict[str, str] = field(default_factory=dict)
-    code_commit: str | None = None
+    inference_image_digest: str | None = None
+    code_uri: str | None = None
+    code_sha256: str | None = None
+    code_version_id: str | None = None
+    code_git_commit: str | None = None
+    holdout_metric: str | None = None
+    holdout_value: float | None = None
+    holdout_rows: str | None = None
     manifest_uri: str | None = None
     manifest_sha256: str | None = None
     manifest_verified: bool = False
@@ -83,7 +91,14 @@ def trace(ctx: TeamContext) -> Lineage:
     lineage.run_id = metadata.get("run_id")
     lineage.image_digest = metadata.get("image_digest")
     lineage.hyperparameters = json.loads(metadata.get("hyperparameters") or "{}")
-    lineage.code_commit = metadata.get("code_commit")
+    lineage.inference_image_digest = metadata.get("inference_image_digest")
+    lineage.code_uri = metadata.get("code_uri")
+    lineage.code_sha256 = metadata.get("code_sha256")
+    lineage.code_version_id = metadata.get("code_version_id")
+    lineage.code_git_commit = metadata.get("code_git_commit")
+    lineage.holdout_metric = metadata.get("holdout_metric")
+    lineage.holdout_value = float(metadata["holdout_value"]) if metadata.get("holdout_value") else None
+    lineage.holdout_rows = metadata.get("holdout_rows")
     lineage.manifest_uri = metadata.get("manifest_uri")
     lineage.manifest_sha256 = metadata.get("manifest_sha256")
     lineage.baseline_uri = metadata.get("baseline_uri")
@@ -133,11 +148,15 @@ def render(lineage: Lineage, stack: str) -> str:
         f"  training job      {lineage.training_job} ({lineage.training_job_status})",
         f"  training image    {lineage.training_image} (digest {lineage.image_digest})",
         f"  hyperparameters   {json.dumps(lineage.hyperparameters, sort_keys=True)}",
-        f"  code commit       {lineage.code_commit}",
+        f"  serving image     digest {lineage.inference_image_digest}",
+        f"  code bundle       sha256 {lineage.code_sha256}",
+        f"                    {lineage.code_uri} (VersionId {lineage.code_version_id})",
+        f"                    git commit {lineage.code_git_commit}",
         f"  data manifest     {lineage.manifest_uri}",
         f"                    {lineage.manifest_objects} object version(s), {lineage.manifest_bytes} bytes, {verified}",
+        f"  holdout metric    {lineage.holdout_metric} = {lineage.holdout_value} on {lineage.holdout_rows} rows (evaluation.json)",
         f"  drift baseline    {lineage.baseline_uri}",
-        "How to rebuild it (same data versions, image, hyperparameters and commit):",
+        "How to rebuild it (same data versions, image, hyperparameters and code bundle):",
         f"  python main.py rebuild {stack} --version {lineage.model_package_version}",
     ]
     return "\n".join(lines)

@@ -7,14 +7,16 @@ Rebuild: a new training job with exactly the inputs of the original run.
 
 Inputs come from the model package's lineage (and the run record, which holds values too long for
 package metadata): the data manifest (object keys + VersionIds, verified by sha256, so the job reads
-the same bytes even if the data has changed since), the training image, the hyperparameters and the
-code commit. The job is started by the same `common.training.start_training_job` the retrain handler
+the same bytes even if the data has changed since), the training image (pinned by digest), the
+hyperparameters and the code bundle (its sha256-named object, checked to still be the recorded
+VersionId with the recorded sha256). The job is started by the same `common.training.start_training_job` the retrain handler
 uses, and recorded as a run so the register handler registers its result like any other.
 """
 from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -22,10 +24,11 @@ import boto3
 import ops  # noqa: F401  (puts lambdas/ on sys.path)
 from common import aws, runs
 from common.manifest import read_manifest, write_manifest
-from common.training import new_run_id, start_training_job
+from common.training import check_code, new_run_id, pin_image, start_training_job
 from modules.naming import TeamContext
 from ops.functions import deployed_environment, function_environment
 from ops.errors import LineageError
+from ops.code_publish import publish_code
 from ops.lineage import deployed_pointer
 
 
@@ -52,14 +55,24 @@ def original_inputs(package: dict[str, Any]) -> dict[str, Any]:
     hyperparameters = source.get("hyperparameters") or {}
     if isinstance(hyperparameters, str):
         hyperparameters = json.loads(hyperparameters)
+    code = source.get("code") or {k: metadata.get(f"code_{k}") for k in ("uri", "sha256", "version_id", "git_commit")}
     return {
         "run_id": metadata.get("run_id"),
         "manifest_uri": source["manifest_uri"],
         "manifest_sha256": source["manifest_sha256"],
         "image_uri": source["image_uri"],
+        "inference_image_uri": source.get("inference_image_uri") or metadata.get("inference_image_uri"),
         "hyperparameters": hyperparameters,
-        "code_commit": source.get("code_commit") or "unknown",
+        "code": check_code(code),
     }
+
+
+def check_bundle_version(code: dict[str, str]) -> None:
+    """The recorded bundle must still be in S3 at its recorded VersionId, with its recorded sha256."""
+    bucket, key = code["uri"].removeprefix("s3://").split("/", 1)
+    head = aws.client("s3").head_object(Bucket=bucket, Key=key, VersionId=code["version_id"])
+    if head.get("Metadata", {}).get("sha256") != code["sha256"]:
+        raise LineageError(f"code bundle {code['uri']} version {code['version_id']} is not the recorded sha256 {code['sha256']}")
 
 
 def _recipe() -> dict[str, Any]:
@@ -67,37 +80,46 @@ def _recipe() -> dict[str, Any]:
 
 
 def _start_run(recipe: dict[str, Any], run_id: str, manifest_uri: str, manifest_sha256: str, object_count: int,
-               trigger: str, image_uri: str | None = None, hyperparameters: dict[str, str] | None = None,
-               code_commit: str | None = None, **extra: str) -> dict[str, Any]:
-    """Start the job (the handlers' own start_training_job) and record the run the register handler reads."""
+               trigger: str, code: dict[str, str], image_uri: str | None = None, inference_image_uri: str | None = None,
+               hyperparameters: dict[str, str] | None = None, **extra: str) -> dict[str, Any]:
+    """Start the job (the handlers' own start_training_job) and record the run the register handler reads.
+    Images default to the recipe's, pinned by digest now."""
+    ecr = aws.client("ecr")
+    image_uri = image_uri or pin_image(ecr, recipe["image_uri"])
+    inference_image_uri = inference_image_uri or pin_image(ecr, recipe["inference_image_uri"])
     job = start_training_job(
-        aws.client("sagemaker"), recipe, run_id, manifest_uri, manifest_sha256,
-        image_uri=image_uri, hyperparameters=hyperparameters, code_commit=code_commit,
+        aws.client("sagemaker"), recipe, run_id, manifest_uri, manifest_sha256, image_uri, code,
+        hyperparameters=hyperparameters,
     )  # fmt: skip
     runs.put_run(
         run_id, "Training",
         training_job_name=job["training_job_name"], training_job_arn=job["training_job_arn"],
         manifest_uri=manifest_uri, manifest_sha256=manifest_sha256, object_count=object_count,
-        image_uri=job["image_uri"], inference_image_uri=recipe.get("inference_image_uri") or job["image_uri"],
-        hyperparameters=job["hyperparameters"], code_commit=job["code_commit"], trigger=trigger, **extra,
+        image_uri=job["image_uri"], inference_image_uri=inference_image_uri,
+        hyperparameters=job["hyperparameters"], code=job["code"], trigger=trigger, **extra,
     )  # fmt: skip
     return {
         "run_id": run_id,
         "training_job_name": job["training_job_name"],
         "inputs": {
             "manifest_uri": manifest_uri, "manifest_sha256": manifest_sha256, "image_uri": job["image_uri"],
-            "hyperparameters": job["hyperparameters"], "code_commit": job["code_commit"],
+            "inference_image_uri": inference_image_uri, "hyperparameters": job["hyperparameters"], "code": job["code"],
         },
     }  # fmt: skip
 
 
-def train(ctx: TeamContext, reason: str = "operator") -> dict[str, Any]:
-    """A training run on the data as it is now (pinned by a new manifest), from the deployed recipe."""
+def train(ctx: TeamContext, source_dir: Path, reason: str = "operator") -> dict[str, Any]:
+    """A training run on the data and code as they are now (the code published, the data pinned by a new
+    manifest), from the deployed recipe."""
+    code = check_code(publish_code(ctx, source_dir))
     with function_environment(deployed_environment(ctx, "retrain")):
         recipe = _recipe()
+        ecr = aws.client("ecr")
+        image, inference_image = pin_image(ecr, recipe["image_uri"]), pin_image(ecr, recipe["inference_image_uri"])
         run_id = new_run_id()
         stored = write_manifest(run_id, recipe.get("training_data") or {}, os.environ["ARTIFACT_BUCKET"], os.environ["KMS_KEY_ARN"])
-        return _start_run(recipe, run_id, stored.uri, stored.sha256, len(stored.manifest["objects"]), f"operator:{reason}")
+        return _start_run(recipe, run_id, stored.uri, stored.sha256, len(stored.manifest["objects"]), f"operator:{reason}",
+                          code, image, inference_image)
 
 
 def rebuild(ctx: TeamContext, version: int | None = None) -> dict[str, Any]:
@@ -105,10 +127,11 @@ def rebuild(ctx: TeamContext, version: int | None = None) -> dict[str, Any]:
         package = find_package(ctx, os.environ["MODEL_PACKAGE_GROUP"], version)
         inputs = original_inputs(package)
         manifest = read_manifest(inputs["manifest_uri"], inputs["manifest_sha256"])  # refuses a changed manifest
+        check_bundle_version(inputs["code"])
         started = _start_run(
             _recipe(), new_run_id(), inputs["manifest_uri"], inputs["manifest_sha256"], len(manifest["objects"]),
-            f"rebuild:v{package.get('ModelPackageVersion')}", image_uri=inputs["image_uri"],
-            hyperparameters=inputs["hyperparameters"], code_commit=inputs["code_commit"],
+            f"rebuild:v{package.get('ModelPackageVersion')}", inputs["code"], image_uri=inputs["image_uri"],
+            inference_image_uri=inputs["inference_image_uri"], hyperparameters=inputs["hyperparameters"],
             rebuild_of=package["ModelPackageArn"],
         )  # fmt: skip
     return {**started, "rebuild_of": package["ModelPackageArn"], "original_run_id": inputs["run_id"]}

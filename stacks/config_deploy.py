@@ -50,7 +50,9 @@ def deploy_problems(config: PlatformConfig) -> list[str]:
 
             key_arn = ctx.arn("kms", "key/" + "0" * KMS_KEY_ID_LENGTH)
             recipe = training_recipe(
-                settings.training, repository_url=ctx.repository_url("training"), artifacts_bucket=ctx.bucket_name("artifacts"),
+                settings.training, repository_url=ctx.repository_url("training"),
+                inference_repository_url=ctx.repository_url("inference"), artifacts_bucket=ctx.bucket_name("artifacts"),
+                definitions_key="features/definitions.json",
                 curated_bucket=ctx.bucket_name("curated"), kms_key_arn=key_arn,
                 role_arn=f"arn:aws:iam::{ctx.account_id}:role/{ctx.execution_role_name}",
             )  # fmt: skip

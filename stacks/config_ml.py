@@ -6,6 +6,7 @@ says `allow_cpu: true` (a CPU endpoint serving a GPU-trained model is usually a 
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, StringConstraints, model_validator
@@ -75,6 +76,27 @@ class ImageRef(Strict):
         return f"{repository_url}@{self.digest}" if self.digest else f"{repository_url}:{self.tag}"
 
 
+REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
+ENTRY_POINTS = ("train.py", "inference.py")
+
+
+def source_dir_path(source_dir: str | None, team: str) -> Path:
+    """Where a team's model code is: `training.source_dir`, else model_code/<team>, under the repository."""
+    return REPOSITORY_ROOT / (source_dir or f"model_code/{team}")
+
+
+def check_source_dir(source_dir: str) -> None:
+    """A named source_dir must be a directory inside the repository holding the entry points."""
+    path = (REPOSITORY_ROOT / source_dir).resolve()
+    if not path.is_relative_to(REPOSITORY_ROOT):
+        raise ValueError(f"source_dir {source_dir!r} is outside the repository")
+    if not path.is_dir():
+        raise ValueError(f"source_dir {source_dir!r} is not a directory")
+    missing = [name for name in ENTRY_POINTS if not (path / name).is_file()]
+    if missing:
+        raise ValueError(f"source_dir {source_dir!r} has no {missing} at its top (the training and inference entry points)")
+
+
 class VpcSettings(Strict):
     subnet_ids: list[Annotated[str, StringConstraints(pattern=r"^subnet-[0-9a-f]{8,17}$")]] = Field(min_length=1)
     security_group_ids: list[Annotated[str, StringConstraints(pattern=r"^sg-[0-9a-f]{8,17}$")]] = Field(min_length=1)
@@ -96,9 +118,9 @@ class TrainingSettings(Strict):
     ] = Field(default_factory=dict, max_length=MAX_HYPERPARAMETERS, json_schema_extra=TERRAFORM_ESCAPED)
     vpc: VpcSettings | None = None
     network_isolation: bool = Field(default=False, description="No network access from the training container.")
-    code_commit: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{7,40}$|^unknown$")] = Field(
-        default="unknown", description="Git commit of the training code baked into the image (recorded as lineage)."
-    )
+    source_dir: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_./-]{1,200}$")] | None = Field(
+        default=None, description="The team's model code (train.py, inference.py at its top), relative to the repository "
+        "root; default model_code/<team>. Packed into a code bundle by `main.py publish-code` (git commit read from git).")
     data_prefix: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_./-]*/$")] = Field(
         default="training/", description="Prefix of the training data in the curated bucket."
     )
@@ -106,6 +128,8 @@ class TrainingSettings(Strict):
     @model_validator(mode="after")
     def _check(self) -> TrainingSettings:
         check_instance_type(self.instance_type, self.allow_cpu, "instance_type")
+        if self.source_dir is not None:
+            check_source_dir(self.source_dir)
         if self.spot and self.max_wait_hours < self.max_runtime_hours:
             raise ValueError(f"max_wait_hours ({self.max_wait_hours}) must be >= max_runtime_hours ({self.max_runtime_hours}) with spot")
         return self

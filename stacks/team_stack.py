@@ -78,6 +78,7 @@ class TeamStack(TerraformStack):
             curated_bucket_name=lake.curated.bucket, curated_bucket_arn=lake.curated.arn,
             artifacts_bucket_name=lake.artifacts.bucket, artifacts_bucket_arn=lake.artifacts.arn,
             training_repository_url=self.registry.repositories["training"].repository_url,
+            inference_repository_url=self.registry.repositories["inference"].repository_url,
             repository_arns=repository_arns, rollback_alarm_names=tuple(rollback_alarm_names(ctx)),
         ))  # fmt: skip
         monitored = list(settings.features.model_inputs.features) if settings.features else []

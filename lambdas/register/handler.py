@@ -17,7 +17,6 @@ import datetime as dt
 import hashlib
 import json
 import logging
-import re
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -26,7 +25,8 @@ from common import aws, runs
 from common.drift import compute_baseline
 from common.events import BadEvent, StaleEvent, env, expect, require_str
 from common.manifest import canonical_json, iter_manifest_csv_rows, put_json, read_manifest
-from common.training import MANIFEST_SHA_HP, MANIFEST_URI_HP, run_of_job
+from common.model_artifact import ArtifactError, read_evaluation
+from common.training import CODE_SHA_HP, ECR_IMAGE, MANIFEST_SHA_HP, MANIFEST_URI_HP, run_of_job
 
 log = logging.getLogger()
 log.setLevel(logging.INFO)
@@ -38,7 +38,6 @@ NO_BASELINE = "none"
 NO_BASELINE_NOTE = "skipped: the team declares no features (no model inputs to baseline); drift is not checked"
 CONTENT_TYPES = ["text/csv", "application/json"]
 METADATA_VALUE_MAX = 256  # CreateModelPackage limit on each CustomerMetadataProperties value
-ECR_IMAGE = re.compile(r"^(?P<account>\d{12})\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?/(?P<repo>[^:@]+)(?::(?P<tag>[^@]+))?$")
 
 
 def parse_event(event: Any, prefix: str) -> tuple[str, str]:
@@ -85,6 +84,8 @@ def check_output(job: dict[str, Any], run: dict[str, Any]) -> str:
     image = (job.get("AlgorithmSpecification") or {}).get("TrainingImage")
     if run.get("image_uri") and image != run["image_uri"]:
         problems.append(f"its image {image!r} is not the run's {run['image_uri']!r}")
+    if hyperparameters.get(CODE_SHA_HP) != (run.get("code") or {}).get("sha256"):
+        problems.append("its code bundle is not the run's")
     if problems:
         raise StaleEvent(f"training job {job['TrainingJobName']} does not match run {run_id}: {'; '.join(problems)}")
     return artifact
@@ -98,10 +99,16 @@ def register(job: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
                 "model_package_arn": run.get("model_package_arn")}
     model_data_url = check_output(job, run)
 
+    try:
+        evaluation = read_evaluation(model_data_url)
+    except ArtifactError as error:
+        # A Completed job whose artifact says nothing about its quality is not registered: fail the run.
+        return fail({**job, "FailureReason": f"model artifact unusable: {error}"}, run, "Completed")
     baseline_uri = write_baseline(run)
     image_uri = run["image_uri"]
     inference_image = run.get("inference_image_uri") or image_uri
     account = job["TrainingJobArn"].split(":")[4]
+    code = run.get("code") or {}
     metadata = {
         "run_id": run_id,
         "manifest_uri": run["manifest_uri"],
@@ -109,7 +116,15 @@ def register(job: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
         "image_uri": image_uri,
         "image_digest": image_digest(image_uri, account),
         "hyperparameters": canonical_json(run.get("hyperparameters") or {}).decode(),
-        "code_commit": run.get("code_commit") or "unknown",
+        "inference_image_uri": inference_image,
+        "inference_image_digest": image_digest(inference_image, account),
+        "code_uri": code.get("uri", "unknown"),
+        "code_sha256": code.get("sha256", "unknown"),
+        "code_version_id": code.get("version_id", "unknown"),
+        "code_git_commit": code.get("git_commit", "unknown"),
+        "holdout_metric": str(evaluation["metric"]),
+        "holdout_value": repr(float(evaluation["value"])),
+        "holdout_rows": str(evaluation.get("holdout_rows", "unknown")),
         "training_job_arn": job["TrainingJobArn"],
         "baseline_uri": baseline_uri,
     }
@@ -142,7 +157,7 @@ def register(job: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
     runs.extend_lock(run_id, cooldown_from + int(env("COOLDOWN_SECONDS")), runs.PHASE_COOLDOWN)
     log.info("registered %s for run %s (%s)", package_arn, run_id, approval)
     return {"registered": True, "run_id": run_id, "model_package_arn": package_arn, "approval_status": approval,
-            "baseline_uri": baseline_uri}
+            "baseline_uri": baseline_uri, "evaluation": {"metric": evaluation["metric"], "value": evaluation["value"]}}
 
 
 def write_baseline(run: dict[str, Any]) -> str:

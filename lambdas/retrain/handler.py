@@ -24,8 +24,8 @@ from typing import Any, NamedTuple
 from common import aws, runs
 from common.events import BadEvent, StaleEvent, env, env_list, expect, require_str
 from common.manifest import write_manifest
-from common.training import (build_training_job_request, job_life_seconds, new_run_id, run_id_for_event,
-                             run_of_job, user_hyperparameters)
+from common.training import (build_training_job_request, check_code, job_life_seconds, new_run_id, pin_image,
+                             run_id_for_event, run_of_job, user_hyperparameters)
 
 log = logging.getLogger()
 log.setLevel(logging.INFO)
@@ -148,19 +148,22 @@ def start_run(prefix: str, run_id: str, trigger: str, recipe: dict[str, Any], no
     sagemaker = aws.client("sagemaker")
     try:
         if run is None:
+            code = check_code(current_code())
+            ecr = aws.client("ecr")
+            image, inference_image = (pin_image(ecr, recipe.get(key) or "") for key in ("image_uri", "inference_image_uri"))
             stored = write_manifest(run_id, recipe.get("training_data") or {}, env("ARTIFACT_BUCKET"),
                                     env("KMS_KEY_ARN"), now)
-            request = _request(recipe, run_id, stored.uri, stored.sha256)
+            request = _request(recipe, run_id, stored.uri, stored.sha256, image, code)
             run = runs.put_run(
                 run_id, runs.STARTING,
                 training_job_name=request["TrainingJobName"],
                 manifest_uri=stored.uri,
                 manifest_sha256=stored.sha256,
                 object_count=len(stored.manifest["objects"]),
-                image_uri=request["AlgorithmSpecification"]["TrainingImage"],
-                inference_image_uri=recipe.get("inference_image_uri") or request["AlgorithmSpecification"]["TrainingImage"],
+                image_uri=image,
+                inference_image_uri=inference_image,
                 hyperparameters=user_hyperparameters(request["HyperParameters"]),
-                code_commit=_tag(request, "mlp:code-commit"),
+                code=code,
                 trigger=trigger,
             )
         job = start_or_find_job(sagemaker, recipe, run)
@@ -176,13 +179,19 @@ def start_run(prefix: str, run_id: str, trigger: str, recipe: dict[str, Any], no
             "manifest_uri": run["manifest_uri"], "manifest_sha256": run["manifest_sha256"], "trigger": trigger}
 
 
-def _request(recipe: dict[str, Any], run_id: str, manifest_uri: str, manifest_sha256: str) -> dict[str, Any]:
-    return build_training_job_request(recipe, run_id, manifest_uri, manifest_sha256, prefix=env("PREFIX"),
-                                      team=env("TEAM"), environment=env("ENVIRONMENT"))
+def current_code() -> dict[str, Any] | None:
+    """The team's published code bundle (the pointer `main.py publish-code` writes), or None."""
+    try:
+        value = aws.client("ssm").get_parameter(Name=env("CODE_BUNDLE_PARAMETER"))["Parameter"]["Value"]
+    except aws.client("ssm").exceptions.ParameterNotFound:
+        return None
+    return json.loads(value)
 
 
-def _tag(request: dict[str, Any], key: str) -> str:
-    return next(t["Value"] for t in request["Tags"] if t["Key"] == key)
+def _request(recipe: dict[str, Any], run_id: str, manifest_uri: str, manifest_sha256: str, image_uri: str,
+             code: dict[str, Any]) -> dict[str, Any]:
+    return build_training_job_request(recipe, run_id, manifest_uri, manifest_sha256, image_uri, code,
+                                      prefix=env("PREFIX"), team=env("TEAM"), environment=env("ENVIRONMENT"))
 
 
 def start_or_find_job(sagemaker: Any, recipe: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
@@ -190,7 +199,7 @@ def start_or_find_job(sagemaker: Any, recipe: dict[str, Any], run: dict[str, Any
     name = run["training_job_name"]
     job = aws.describe_or_none(sagemaker.describe_training_job, TrainingJobName=name)
     if job is None:
-        request = _request(recipe, run["run_id"], run["manifest_uri"], run["manifest_sha256"])
+        request = _request(recipe, run["run_id"], run["manifest_uri"], run["manifest_sha256"], run["image_uri"], run["code"])
         if request["TrainingJobName"] != name:
             raise RuntimeError(f"run {run['run_id']} recorded job {name}, the recipe now names {request['TrainingJobName']}")
         sagemaker.create_training_job(**request)

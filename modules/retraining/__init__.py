@@ -195,6 +195,8 @@ class Retraining(Construct):
             "TRAINING_RECIPE_PARAMETER": ctx.parameter_name("training-recipe"),
             "SERVING_RECIPE_PARAMETER": ctx.parameter_name("serving-recipe"),
             "DEPLOYED_MODEL_PARAMETER": ctx.parameter_name("deployed-model"),
+            # Written by `main.py publish-code`: the team's current code bundle (uri, sha256, VersionId, commit).
+            "CODE_BUNDLE_PARAMETER": ctx.parameter_name("code-bundle"),
             "FEATURE_DEFINITIONS_KEY": FEATURE_DEFINITIONS_KEY,
             "METRIC_NAMESPACE": ctx.metric_namespace,
             # What the retrain handler accepts: its own retrain alarms (by ARN) and its own rules.
@@ -238,7 +240,9 @@ class Retraining(Construct):
         }
         return {
             "retrain": [
-                {"Sid": "ReadRecipe", "Effect": "Allow", "Action": "ssm:GetParameter", "Resource": parameter("training-recipe")},
+                {"Sid": "ReadRecipe", "Effect": "Allow", "Action": "ssm:GetParameter", "Resource": [parameter("training-recipe"), parameter("code-bundle")]},
+                # A run pins the recipe's image tags to digests.
+                {"Sid": "PinImages", "Effect": "Allow", "Action": "ecr:DescribeImages", "Resource": p.repository_arns},
                 {"Sid": "RunsTable", "Effect": "Allow", "Action": ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"], "Resource": runs_table},
                 {
                     "Sid": "ListTrainingDataVersions",

@@ -33,9 +33,9 @@ from stacks.config_ml import TrainingSettings
 
 # Artifacts bucket prefixes (docs/CONTRACTS.md, "Artifacts bucket layout") the role may read and write.
 READ_WRITE_PREFIXES = ("models/", "checkpoints/", "data-capture/", "baselines/")
-# Read only: data manifests (written by the retrain handler) and the feature definitions (written by the
-# stack; the training code reads the model's input order from it).
-READ_ONLY_PREFIXES = ("manifests/",)
+# Read only: data manifests (written by the retrain handler), code bundles (`main.py publish-code`) and
+# the feature definitions (written by the stack; the training code reads the model's input order from it).
+READ_ONLY_PREFIXES = ("manifests/", "code/")
 FEATURE_DEFINITIONS_KEY = "features/definitions.json"
 SAGEMAKER_METRIC_NAMESPACES = ("/aws/sagemaker/TrainingJobs", "/aws/sagemaker/Endpoints")
 
@@ -52,6 +52,7 @@ class TrainingProps:
     artifacts_bucket_name: str
     artifacts_bucket_arn: str
     training_repository_url: str
+    inference_repository_url: str
     # The team's ECR repositories (training and inference): the role pulls from these only.
     repository_arns: list[str]
     # The endpoint's auto-rollback alarms: SageMaker reads them with this role during a deployment.
@@ -97,7 +98,9 @@ class Training(Construct):
 def recipe(props: TrainingProps, role_arn: str) -> dict[str, Any]:
     """The training recipe (docs/CONTRACTS.md, "Recipes"); tokens inside are resolved by Terraform."""
     return training_recipe(
-        props.settings, repository_url=props.training_repository_url, artifacts_bucket=props.artifacts_bucket_name,
+        props.settings, repository_url=props.training_repository_url,
+        inference_repository_url=props.inference_repository_url, artifacts_bucket=props.artifacts_bucket_name,
+        definitions_key=FEATURE_DEFINITIONS_KEY,
         curated_bucket=props.curated_bucket_name, kms_key_arn=props.kms_key_arn, role_arn=role_arn,
     )
 

@@ -3,6 +3,7 @@ and the Lambda environment of CONTRACTS.md. Import the `aws_env` fixture into a 
 """
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ import pytest
 from moto import mock_aws
 
 from common import aws
+from emulator.images import manifest as image_manifest
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -27,6 +29,9 @@ RETRAIN_ALARMS = (f"{PREFIX}-feature-drift", f"{PREFIX}-quality")
 WATCH_RULE_ARN = f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{PREFIX}-retrain-watch"
 SCHEDULE_RULE_ARN = f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{PREFIX}-retrain-schedule"
 TRAINING_IMAGE = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{PREFIX}-training:v1"
+INFERENCE_IMAGE = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{PREFIX}-inference:v1"
+CODE_SHA = "c0de" * 16
+CODE_KEY = f"code/{CODE_SHA}/sourcedir.tar.gz"
 DEFINITIONS = {
     "schema": 1,
     "version": "0123456789abcdef",
@@ -53,6 +58,8 @@ class AwsEnv:
     env: dict[str, str]
     training_recipe: dict[str, Any]
     serving_recipe: dict[str, Any]
+    code: dict[str, str]
+    digests: dict[str, str]  # image URI (by tag) -> its digest in ECR
 
     def client(self, service: str) -> Any:
         return boto3.client(service, region_name=REGION)
@@ -102,6 +109,37 @@ def endpoint_config(sagemaker) -> str | None:
     return sagemaker.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"] if ENDPOINT in endpoints else None
 
 
+EVALUATION = {"problem_type": "binary", "metric": "AUC", "value": 0.875, "holdout_rows": 3, "train_rows": 9}
+
+
+def model_archive(evaluation: dict[str, Any] | None = EVALUATION) -> bytes:
+    """model.tar.gz as a training entry point leaves it (the model plus evaluation.json)."""
+    from ops.code_bundle import deterministic_tar_gz
+
+    entries = [("model.pt", b"weights", False)]
+    if evaluation is not None:
+        entries.append(("evaluation.json", json.dumps(evaluation).encode(), False))
+    return deterministic_tar_gz(entries)
+
+
+def containers_write_models(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The handler tests run no container: each accepted training job's model artifact is written as the
+    team's entry point would write it, so the register handler finds a real model.tar.gz."""
+    from moto.sagemaker.models import SageMakerModelBackend
+
+    original = SageMakerModelBackend.create_training_job
+
+    def create_training_job(self, *args: Any, **kwargs: Any):
+        job = original(self, *args, **kwargs)
+        bucket, key = job.model_artifacts["S3ModelArtifacts"][5:].split("/", 1)
+        s3 = boto3.client("s3", region_name=REGION)
+        if bucket in {b["Name"] for b in s3.list_buckets()["Buckets"]}:  # a foreign job's bucket may not exist
+            s3.put_object(Bucket=bucket, Key=key, Body=model_archive())
+        return job
+
+    monkeypatch.setattr(SageMakerModelBackend, "create_training_job", create_training_job)
+
+
 @pytest.fixture
 def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsEnv]:
     for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
@@ -110,6 +148,7 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsEnv]:
     for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "MLP_EMULATOR_ENDPOINT"):
         monkeypatch.delenv(name, raising=False)
     aws.reset_clients()
+    containers_write_models(monkeypatch)
     with mock_aws():
         s3 = boto3.client("s3", region_name=REGION)
         for bucket in (ARTIFACTS, CURATED, RAW):
@@ -132,9 +171,20 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsEnv]:
             "max_runtime_seconds": 86400, "spot": {"enabled": True, "max_wait_seconds": 172800},
             "checkpoint_s3_uri": f"s3://{ARTIFACTS}/checkpoints", "output_s3_uri": f"s3://{ARTIFACTS}/models",
             "kms_key_arn": kms_key_arn, "role_arn": role_arn, "hyperparameters": {"epochs": "10", "lr": 0.1},
-            "vpc": None, "network_isolation": False, "code_commit": "abc123",
+            "vpc": None, "network_isolation": False, "inference_image_uri": INFERENCE_IMAGE,
+            "definitions_s3_uri": f"s3://{ARTIFACTS}/features/definitions.json",
             "training_data": {"bucket": CURATED, "prefix": "training/"},
         }
+        # The team's images as `docker push` leaves them, and its published code bundle (main.py publish-code).
+        ecr = boto3.client("ecr", region_name=REGION)
+        digests = {}
+        for image in (TRAINING_IMAGE, INFERENCE_IMAGE):
+            repository, tag = image.split("/", 1)[1].split(":")
+            ecr.create_repository(repositoryName=repository)
+            digests[image] = ecr.put_image(repositoryName=repository, imageManifest=image_manifest(image),
+                                           imageTag=tag)["image"]["imageId"]["imageDigest"]
+        code_version = s3.put_object(Bucket=ARTIFACTS, Key=CODE_KEY, Body=b"bundle", Metadata={"sha256": CODE_SHA})["VersionId"]
+        code = {"uri": f"s3://{ARTIFACTS}/{CODE_KEY}", "sha256": CODE_SHA, "version_id": code_version, "git_commit": "abc123"}
         # moto's endpoint-config validator lacks the g5 family; g4dn is a GPU type it accepts.
         serving_recipe = {
             "instance_type": "ml.g4dn.xlarge", "initial_instance_count": 1, "variant_name": "primary",
@@ -158,6 +208,7 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsEnv]:
             "TRAINING_RECIPE_PARAMETER": "/mlp/fraud/dev/training-recipe",
             "SERVING_RECIPE_PARAMETER": "/mlp/fraud/dev/serving-recipe",
             "DEPLOYED_MODEL_PARAMETER": "/mlp/fraud/dev/deployed-model",
+            "CODE_BUNDLE_PARAMETER": "/mlp/fraud/dev/code-bundle",
             "FEATURE_DEFINITIONS_KEY": "features/definitions.json", "METRIC_NAMESPACE": "MLPlatform",
             "ALERT_TOPIC_ARN": topic_arn, "COOLDOWN_SECONDS": "3600", "AUTO_APPROVE": "false",
             "WINDOW_HOURS": "24", "PROBLEM_TYPE": "binary",
@@ -169,6 +220,7 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsEnv]:
         ssm = boto3.client("ssm", region_name=REGION)
         ssm.put_parameter(Name=env["TRAINING_RECIPE_PARAMETER"], Value=json.dumps(training_recipe), Type="String")
         ssm.put_parameter(Name=env["SERVING_RECIPE_PARAMETER"], Value=json.dumps(serving_recipe), Type="String")
+        ssm.put_parameter(Name=env["CODE_BUNDLE_PARAMETER"], Value=json.dumps(code), Type="String")
 
         # The retrain alarms as the monitoring construct creates them; the drift one is firing.
         cloudwatch = boto3.client("cloudwatch", region_name=REGION)
@@ -182,7 +234,7 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsEnv]:
         sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
         # No endpoint: the first approved model's deployment creates it (modules/serving).
 
-        yield AwsEnv(kms_key_arn, role_arn, topic_arn, env, training_recipe, serving_recipe)
+        yield AwsEnv(kms_key_arn, role_arn, topic_arn, env, training_recipe, serving_recipe, code, digests)
     aws.reset_clients()
 
 
@@ -198,8 +250,10 @@ def alarm_event(name: str = f"{PREFIX}-feature-drift", state: str = "ALARM") -> 
 
 
 def scheduled_event(rule_arn: str = SCHEDULE_RULE_ARN, event_id: str | None = None) -> dict[str, Any]:
+    # EventBridge stamps every event with its time: a redelivery carries the same one.
     event = {"version": "0", "source": "aws.events", "detail-type": "Scheduled Event", "account": ACCOUNT,
-             "region": REGION, "resources": [rule_arn], "detail": {}}
+             "region": REGION, "resources": [rule_arn], "detail": {},
+             "time": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
     return {**event, "id": event_id} if event_id else event
 
 

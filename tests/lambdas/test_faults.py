@@ -131,7 +131,7 @@ def in_flight_runs(env: AwsEnv) -> list[dict]:
 # ------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("service, operation, error, when", [
-    ("ssm", "GetParameter", JSON_THROTTLE, lambda r: True),
+    ("ssm", "GetParameter", JSON_THROTTLE, lambda r: b"training-recipe" in r.body),
     ("dynamodb", "PutItem", JSON_THROTTLE, lambda r: b'"LOCK"' in r.body),
     ("dynamodb", "PutItem", JSON_THROTTLE, lambda r: b'"RUN#' in r.body),
     ("s3", "ListObjectVersions", S3_SLOWDOWN, lambda r: True),

@@ -12,23 +12,18 @@ from common.events import BadEvent, StaleEvent
 from register.handler import handler, image_digest
 from retrain.handler import handler as retrain
 from tests.lambdas.mlp_aws import (ACCOUNT, ARTIFACTS, GROUP, PREFIX, REGION, aws_env,  # noqa: F401  (fixture)
-                                   alarm_event, training_job_event)
+                                   alarm_event, model_archive, training_job_event)
 
 MANUAL = {"source": "mlp.manual", "reason": "test", "requested_by": "ci"}
 
 
 @pytest.fixture
 def started(aws_env):
-    """A run started by retrain (moto reports every training job Completed at once)."""
+    """A run started by retrain (moto reports every training job Completed at once; the fixture writes
+    its model artifact as the entry point would)."""
     aws_env.put_training_data("training/part-0.csv",
                               "amount,merchant_category,is_fraud\n10,grocery,0\n20,grocery,0\n")
     aws_env.put_training_data("training/part-1.csv", "amount,merchant_category,is_fraud\n90,travel,1\n95,other,1\n")
-    ecr = aws_env.client("ecr")
-    ecr.create_repository(repositoryName=f"{PREFIX}-training")
-    ecr.put_image(repositoryName=f"{PREFIX}-training", imageTag="v1", imageManifest=json.dumps(
-        {"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-         "config": {"digest": "sha256:" + "1" * 64, "size": 1, "mediaType": "application/vnd.docker.container.image.v1+json"},
-         "layers": []}))
     result = retrain(MANUAL, None)
     return aws_env, result
 
@@ -55,19 +50,29 @@ def test_completed_job_registers_one_package_with_lineage(started):
     assert package["ModelPackageGroupName"] == GROUP and package["ModelApprovalStatus"] == "PendingManualApproval"
     job = sagemaker.describe_training_job(TrainingJobName=result["training_job_name"])
     container = package["InferenceSpecification"]["Containers"][0]
-    assert container == {"Image": env.training_recipe["image_uri"],
-                         "ModelDataUrl": job["ModelArtifacts"]["S3ModelArtifacts"]}
+    # Served with the inference image, pinned by digest when the run started (not the training image).
+    serving = env.training_recipe["inference_image_uri"]
+    serving_pinned = serving.rsplit(":", 1)[0] + "@" + env.digests[serving]
+    assert container == {"Image": serving_pinned, "ModelDataUrl": job["ModelArtifacts"]["S3ModelArtifacts"]}
     assert package["InferenceSpecification"]["SupportedContentTypes"] == ["text/csv", "application/json"]
-    digest = env.client("ecr").describe_images(repositoryName=f"{PREFIX}-training")["imageDetails"][0]["imageDigest"]
+    digest = env.digests[env.training_recipe["image_uri"]]
     run_id = result["run_id"]
     assert package["CustomerMetadataProperties"] == {
         "run_id": run_id,
         "manifest_uri": result["manifest_uri"],
         "manifest_sha256": result["manifest_sha256"],
-        "image_uri": env.training_recipe["image_uri"],
+        "image_uri": env.training_recipe["image_uri"].rsplit(":", 1)[0] + "@" + digest,
         "image_digest": digest,
+        "inference_image_uri": serving_pinned,
+        "inference_image_digest": env.digests[serving],
         "hyperparameters": '{"epochs":"10","lr":"0.1"}',
-        "code_commit": "abc123",
+        "code_uri": env.code["uri"],
+        "code_sha256": env.code["sha256"],
+        "code_version_id": env.code["version_id"],
+        "code_git_commit": "abc123",
+        "holdout_metric": "AUC",
+        "holdout_value": "0.875",
+        "holdout_rows": "3",
         "training_job_arn": job["TrainingJobArn"],
         "baseline_uri": f"s3://{ARTIFACTS}/baselines/{run_id}.json",
     }
@@ -90,16 +95,18 @@ def test_auto_approve(started, monkeypatch):
     assert env.client("sagemaker").describe_model_package(ModelPackageName=arn)["ModelApprovalStatus"] == "Approved"
 
 
-def test_inference_image_from_the_recipe(aws_env):
-    aws_env.put_training_data("training/a.csv", "amount,merchant_category\n1,grocery\n")
-    aws_env.set_training_recipe({**aws_env.training_recipe, "inference_image_uri": "example.com/serve@sha256:" + "a" * 64})
-    result = retrain(MANUAL, None)
-    arn = handler(training_job_event(result["training_job_name"]), None)["model_package_arn"]
-    package = aws_env.client("sagemaker").describe_model_package(ModelPackageName=arn)
-    assert package["InferenceSpecification"]["Containers"][0]["Image"] == "example.com/serve@sha256:" + "a" * 64
-    # the lineage names the training image; it is not in ECR here, so its digest is unknown
-    assert package["CustomerMetadataProperties"]["image_uri"] == aws_env.training_recipe["image_uri"]
-    assert package["CustomerMetadataProperties"]["image_digest"] == "unknown"
+@pytest.mark.parametrize("evaluation, problem", [
+    (None, "holds no evaluation.json"), ({"metric": "AUC"}, "numeric value"), ({"value": 1}, "metric name")])
+def test_a_model_without_a_readable_evaluation_is_not_registered(started, evaluation, problem):
+    """The holdout metric is part of the lineage: an artifact without it fails the run, registers nothing."""
+    env, result = started
+    artifact = env.client("sagemaker").describe_training_job(TrainingJobName=result["training_job_name"])["ModelArtifacts"]["S3ModelArtifacts"]
+    bucket, key = artifact[5:].split("/", 1)
+    env.client("s3").put_object(Bucket=bucket, Key=key, Body=model_archive(evaluation) if evaluation is not None
+                                else model_archive(None))
+    outcome = handler(training_job_event(result["training_job_name"]), None)
+    assert outcome["registered"] is False and problem in outcome["failure_reason"]
+    assert env.model_packages() == [] and runs.get_run(result["run_id"])["status"] == "Failed"
 
 
 @pytest.mark.parametrize("status", ["Failed", "Stopped"])

@@ -10,7 +10,7 @@ import pytest
 from common import aws, runs
 from common.events import BadEvent
 from common.manifest import read_manifest
-from common.training import job_name, new_run_id, start_training_job
+from common.training import job_name, new_run_id, pin_image, start_training_job
 from retrain.handler import handler
 from tests.lambdas.mlp_aws import ARTIFACTS, PREFIX, aws_env, alarm_event, scheduled_event  # noqa: F401  (fixture)
 
@@ -33,11 +33,15 @@ def test_alarm_starts_one_job_with_the_recipe(data):
     sagemaker = data.client("sagemaker")
     job = sagemaker.describe_training_job(TrainingJobName=result["training_job_name"])
     assert job["TrainingJobName"] == f"{PREFIX}-{run_id}"
-    assert job["AlgorithmSpecification"]["TrainingImage"] == data.training_recipe["image_uri"]
+    # The recipe's tag is pinned to the digest ECR has for it when the run starts.
+    pinned = data.training_recipe["image_uri"].rsplit(":", 1)[0] + "@" + data.digests[data.training_recipe["image_uri"]]
+    assert job["AlgorithmSpecification"]["TrainingImage"] == pinned
     assert job["AlgorithmSpecification"]["TrainingInputMode"] == "File"
     assert job["RoleArn"] == data.role_arn
     assert job["InputDataConfig"][0]["ChannelName"] == "manifest"
     assert job["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"] == result["manifest_uri"]
+    assert job["InputDataConfig"][1]["ChannelName"] == "definitions"
+    assert job["InputDataConfig"][1]["DataSource"]["S3DataSource"]["S3Uri"] == f"s3://{ARTIFACTS}/features/definitions.json"
     assert job["OutputDataConfig"] == {"S3OutputPath": f"s3://{ARTIFACTS}/models/{run_id}", "KmsKeyId": data.kms_key_arn}
     assert job["ResourceConfig"] == {"InstanceType": "ml.g5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 50,
                                      "VolumeKmsKeyId": data.kms_key_arn}
@@ -45,11 +49,13 @@ def test_alarm_starts_one_job_with_the_recipe(data):
     assert job["EnableManagedSpotTraining"] is True
     assert job["CheckpointConfig"] == {"S3Uri": f"s3://{ARTIFACTS}/checkpoints/{run_id}"}
     assert job["HyperParameters"] == {"epochs": "10", "lr": "0.1", "mlp_manifest_uri": result["manifest_uri"],
-                                      "mlp_manifest_sha256": result["manifest_sha256"]}
+                                      "mlp_manifest_sha256": result["manifest_sha256"], "sagemaker_program": "train.py",
+                                      "sagemaker_submit_directory": data.code["uri"], "mlp_code_sha256": data.code["sha256"]}
     assert "VpcConfig" not in job and not job.get("EnableNetworkIsolation")
     tags = {t["Key"]: t["Value"] for t in sagemaker.list_tags(ResourceArn=job["TrainingJobArn"])["Tags"]}
     assert tags == {"mlp:run-id": run_id, "mlp:manifest-uri": result["manifest_uri"],
                     "mlp:manifest-sha256": result["manifest_sha256"], "mlp:code-commit": "abc123",
+                    "mlp:code-sha256": data.code["sha256"],
                     "Team": "fraud", "Environment": "dev"}
 
     manifest = read_manifest(result["manifest_uri"], result["manifest_sha256"])
@@ -57,7 +63,9 @@ def test_alarm_starts_one_job_with_the_recipe(data):
     run = runs.get_run(run_id)
     assert run["status"] == "Training" and run["training_job_name"] == job["TrainingJobName"]
     assert run["manifest_sha256"] == result["manifest_sha256"] and run["hyperparameters"] == {"epochs": "10", "lr": "0.1"}
-    assert run["image_uri"] == data.training_recipe["image_uri"] and run["code_commit"] == "abc123"
+    assert run["image_uri"] == pinned and run["code"] == data.code
+    inference = data.training_recipe["inference_image_uri"]
+    assert run["inference_image_uri"] == inference.rsplit(":", 1)[0] + "@" + data.digests[inference]
     assert runs.get_lock()["run_id"] == run_id
 
 
@@ -128,16 +136,17 @@ def test_empty_training_data_releases_the_lock(aws_env):
 def test_rebuild_from_a_previous_runs_inputs_reproduces_the_job(data):
     original = handler(alarm_event(), None)
     run = runs.get_run(original["run_id"])
-    # The recipe moves on (new image, new hyperparameters, new commit) and new data arrives ...
+    # The recipe moves on (new image, new hyperparameters), new code is published and new data arrives ...
     data.set_training_recipe({**data.training_recipe, "image_uri": "example.com/other:v2",
-                              "hyperparameters": {"epochs": "99"}, "code_commit": "fff999"})
+                              "hyperparameters": {"epochs": "99"}})
+    data.client("ssm").put_parameter(Name=data.env["CODE_BUNDLE_PARAMETER"], Overwrite=True, Type="String",
+                                     Value=json.dumps({**data.code, "sha256": "f" * 64, "git_commit": "fff999"}))
     data.put_training_data("training/part-2.csv", "amount\n5\n")
     # ... yet a rebuild from the run's recorded inputs reads the same manifest with the same image and parameters.
     rebuild_id = new_run_id()
     rebuilt = start_training_job(aws.client("sagemaker"), json.loads(data.client("ssm").get_parameter(
         Name=data.env["TRAINING_RECIPE_PARAMETER"])["Parameter"]["Value"]), rebuild_id, run["manifest_uri"],
-        run["manifest_sha256"], image_uri=run["image_uri"], hyperparameters=run["hyperparameters"],
-        code_commit=run["code_commit"])
+        run["manifest_sha256"], run["image_uri"], run["code"], hyperparameters=run["hyperparameters"])
 
     sagemaker = data.client("sagemaker")
     a = sagemaker.describe_training_job(TrainingJobName=original["training_job_name"])
@@ -159,12 +168,36 @@ def test_job_name_is_cut_to_63_characters_and_vpc_isolation_pass_through(aws_env
     assert job_name("p" * 62, "20240101t000000z-abcdef") == "p" * 62  # no trailing dash after the cut
     recipe = {**aws_env.training_recipe, "vpc": {"subnet_ids": ["subnet-1"], "security_group_ids": ["sg-1"]},
               "network_isolation": True, "spot": {"enabled": False}}
-    job = start_training_job(aws.client("sagemaker"), recipe, "r1", "s3://b/manifests/r1.json", "ab" * 32)
+    job = start_training_job(aws.client("sagemaker"), recipe, "r1", "s3://b/manifests/r1.json", "ab" * 32,
+                             recipe["image_uri"], aws_env.code)
     request = job["request"]
     assert request["VpcConfig"] == {"Subnets": ["subnet-1"], "SecurityGroupIds": ["sg-1"]}
     assert request["EnableNetworkIsolation"] is True
     assert request["StoppingCondition"] == {"MaxRuntimeInSeconds": 86400}
     assert request["EnableManagedSpotTraining"] is False
+
+
+def test_no_published_code_or_unpushed_image_starts_nothing(data):
+    """A run needs the team's published code bundle and its images in ECR: without either, a clear error,
+    the lock released and no job."""
+    data.client("ssm").delete_parameter(Name=data.env["CODE_BUNDLE_PARAMETER"])
+    with pytest.raises(ValueError, match="publish-code"):
+        handler(MANUAL, None)
+    assert runs.get_lock() is None and data.training_jobs() == []
+    data.client("ssm").put_parameter(Name=data.env["CODE_BUNDLE_PARAMETER"], Value=json.dumps(data.code), Type="String")
+    data.set_training_recipe({**data.training_recipe, "image_uri": data.training_recipe["image_uri"].replace(":v1", ":v9")})
+    with pytest.raises(ValueError, match="not in ECR"):
+        handler(MANUAL, None)
+    assert runs.get_lock() is None and data.training_jobs() == []
+
+
+def test_pin_image_keeps_a_pinned_image_and_refuses_foreign_ones(aws_env):
+    ecr = aws.client("ecr")
+    pinned = "123456789012.dkr.ecr.us-east-1.amazonaws.com/repo@sha256:" + "a" * 64
+    assert pin_image(ecr, pinned) == pinned
+    for bad in ("example.com/other:v2", "", "123456789012.dkr.ecr.us-east-1.amazonaws.com/missing:v1"):
+        with pytest.raises(ValueError):
+            pin_image(ecr, bad)
 
 
 def test_run_ids_sort_by_time():
@@ -255,7 +288,8 @@ def test_the_watch_schedule_re_examines_a_still_alarm_alarm(data):
     watch = scheduled_event(WATCH_RULE_ARN, event_id="tick-1")
     result = handler(watch, None)
     assert result["started"] is True and result["trigger"] == f"watch:alarm:{PREFIX}-feature-drift"
-    assert handler(watch, None)["run_id"] == result["run_id"]  # redelivery of the tick: the same run
+    again = handler(watch, None)
+    assert again.get("run_id") == result["run_id"], again  # redelivery of the tick: the same run
     assert len(data.training_jobs()) == 1
 
 

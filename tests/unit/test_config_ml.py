@@ -106,3 +106,26 @@ def test_every_problem_is_reported_at_once(example):
     assert [p.split(":", 1)[0] for p in problems] == [
         "teams[0].settings.training", "teams[0].settings.serving", "teams[1].settings.training",
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize("source_dir, message", [
+    ("model_code/nowhere", "is not a directory"),
+    ("model_code/examples", "has no ['train.py', 'inference.py']"),
+    ("../outside", "outside the repository"),
+    ("model_code/fraud/train.py", "is not a directory"),
+])
+def test_a_named_source_dir_must_hold_the_entry_points(example, source_dir, message):
+    settings(example, FRAUD, "training")["source_dir"] = source_dir
+    problem = only_problem(example)
+    assert problem.startswith("teams[0].settings.training") and message in problem
+
+
+def test_the_typed_code_commit_is_gone_and_the_default_source_dir_is_the_teams(example):
+    settings(example, FRAUD, "training")["code_commit"] = "3f9c2e1"
+    assert "code_commit" in only_problem(example)
+    del settings(example, FRAUD, "training")["code_commit"]
+    settings(example, FRAUD, "training")["source_dir"] = "model_code/recsys"
+    assert parse_config(example).teams[FRAUD].settings.training.source_dir == "model_code/recsys"
+    from stacks.config_ml import REPOSITORY_ROOT, source_dir_path
+
+    assert source_dir_path(None, "fraud") == REPOSITORY_ROOT / "model_code" / "fraud"

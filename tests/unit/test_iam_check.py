@@ -59,3 +59,12 @@ def test_missing_permission_and_unmapped_call_are_named():
     with pytest.raises(Unauthorized, match="NumericLessThan"):
         evaluate([{"Effect": "Allow", "Action": "*", "Resource": "*", "Condition": {"NumericLessThan": {"x": "1"}}}],
                  Request("s3:GetObject", "arn:aws:s3:::b/k", {"x": "0"}))
+
+
+def test_describe_alarms_is_authorized_per_named_alarm():
+    call = Call("monitoring", "DescribeAlarms", {"AlarmNames": ["mlp-fraud-dev-drift", "mlp-fraud-dev-quality"]})
+    assert requests_of(call, CTX) == [
+        Request("cloudwatch:DescribeAlarms", "arn:aws:cloudwatch:us-east-1:111111111111:alarm:mlp-fraud-dev-drift"),
+        Request("cloudwatch:DescribeAlarms", "arn:aws:cloudwatch:us-east-1:111111111111:alarm:mlp-fraud-dev-quality"),
+    ]
+    assert requests_of(Call("monitoring", "DescribeAlarms", {}), CTX) == [Request("cloudwatch:DescribeAlarms", "*")]

@@ -25,7 +25,7 @@ ROLLBACK_KINDS = ("latency-p99", "errors-5xx", "model-errors")
 TRAINING_RECIPE_KEYS = {
     "image_uri", "instance_type", "instance_count", "volume_size_gb", "max_runtime_seconds", "spot",
     "checkpoint_s3_uri", "output_s3_uri", "kms_key_arn", "volume_kms_key_arn", "role_arn", "hyperparameters",
-    "vpc", "network_isolation", "code_commit", "training_data",
+    "vpc", "network_isolation", "training_data", "inference_image_uri", "definitions_s3_uri",
 }  # fmt: skip  (docs/CONTRACTS.md, "Recipes")
 SERVING_RECIPE_KEYS = {
     "endpoint_name", "autoscaling", "instance_type", "initial_instance_count", "variant_name", "execution_role_arn", "kms_key_arn",
@@ -272,11 +272,13 @@ def test_training_recipe_matches_contract(stacks, example_config):
         assert document["role_arn"] == ref(stack, "training/execution-role", "arn")
         assert document["hyperparameters"] == training.hyperparameters
         assert document["vpc"] is None and document["network_isolation"] is False
-        assert document["code_commit"] == training.code_commit
+        # Registered models are served with the inference image, not the training image.
+        assert document["inference_image_uri"] == f"{ref(stack, 'registry/inference', 'repository_url')}:latest"
+        assert document["definitions_s3_uri"] == f"s3://{artifacts}/features/definitions.json"
         assert document["training_data"] == {"bucket": ref(stack, "data-lake/curated", "bucket"), "prefix": "training/"}
     fraud, recsys = recipe(stacks["fraud-dev"], "training"), recipe(stacks["recsys-dev"], "training")
     assert fraud["instance_type"] == "ml.g5.2xlarge" and fraud["hyperparameters"] == {"epochs": "20", "learning_rate": "0.05"}
-    assert fraud["code_commit"] == "3f9c2e1"
+    assert "code_commit" not in fraud  # the code is pinned by its bundle when a run starts, never typed
     assert recsys["instance_type"] == "ml.p4d.24xlarge"
     assert recsys["max_runtime_seconds"] == 12 * 3600 and recsys["spot"]["max_wait_seconds"] == 36 * 3600
 
@@ -405,11 +407,11 @@ def test_s3_access_is_scoped_to_prefixes(stacks):
     }  # fmt: skip
     rw = {"models", "checkpoints", "data-capture", "baselines"}
     written = {r.removeprefix(f"{artifacts}/").removesuffix("/*") for r in by_sid["WriteArtifacts"]["Resource"]}
-    assert written == rw  # manifests are read only
+    assert written == rw  # manifests and code bundles are read only
     read = {r.removeprefix(f"{artifacts}/").removesuffix("/*") for r in by_sid["ReadArtifacts"]["Resource"]}
-    assert read == rw | {"manifests", "features/definitions.json"}
+    assert read == rw | {"manifests", "code", "features/definitions.json"}
     assert by_sid["ListArtifacts"]["Resource"] == artifacts
-    assert set(by_sid["ListArtifacts"]["Condition"]["StringLike"]["s3:prefix"]) == {f"{p}/*" for p in rw | {"manifests"}}
+    assert set(by_sid["ListArtifacts"]["Condition"]["StringLike"]["s3:prefix"]) == {f"{p}/*" for p in rw | {"manifests", "code"}}
     s3_actions = {a for s in execution_policy(stack) for a in as_list(s["Action"]) if a.startswith("s3:")}
     assert s3_actions == {"s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:PutObject", "s3:AbortMultipartUpload"}
 
