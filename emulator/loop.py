@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,7 @@ import boto3
 
 from emulator import alarms, eventbridge, traffic
 from emulator.images import push_image
+from emulator.patches_cost import record_training_time
 from emulator.training_job import run_training_job
 from modules.naming import TeamContext
 from emulator.iam_check import authorized_invoke
@@ -80,7 +82,10 @@ class LoopDriver:
         (no container ran) when SageMaker failed the job, e.g. on an image that is not in ECR."""
         job = self.sagemaker.describe_training_job(TrainingJobName=job_name)
         failed = job["TrainingJobStatus"] == "Failed"
+        started = time.monotonic()
         produced = {"failure_reason": job.get("FailureReason")} if failed else run_training_job(job_name, self.definitions())
+        if not failed:  # SageMaker's measure of the job: what the container took
+            record_training_time(job_name, round(time.monotonic() - started))
         event = eventbridge.envelope(
             "aws.sagemaker", "SageMaker Training Job State Change",
             {"TrainingJobName": job_name, "TrainingJobArn": job["TrainingJobArn"],

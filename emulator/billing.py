@@ -1,0 +1,54 @@
+"""What AWS does around the team's costs, played on the emulator one step at a time.
+
+- `set_actual_spend`: billing's figure in AWS Budgets (moto keeps none: it reports 0 spend), so a
+  test or the demo can reach the budget's acting percentage;
+- `notify_topic`: SNS delivering a message on the team's alert topic to its Lambda subscribers (a
+  budget notification arrives there), each invoked under its deployed role;
+- `play_schedule`: EventBridge Scheduler firing one of the team's deployed schedules: its target and
+  input are read from the deployed schedule, never assumed.
+"""
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import boto3
+
+from emulator.eventbridge import Delivery, _handler_of
+from emulator.iam_check import authorized_invoke
+from modules.naming import TeamContext
+
+
+def set_actual_spend(ctx: TeamContext, amount_usd: float) -> None:
+    from moto.budgets.models import budgets_backends
+
+    name = f"{ctx.prefix}-monthly"
+    for backend in budgets_backends[ctx.account_id].values():
+        budget = backend.budgets.get(ctx.account_id, {}).get(name)
+        if budget is not None:
+            budget.budget["CalculatedSpend"] = {"ActualSpend": {"Amount": f"{amount_usd:.2f}", "Unit": "USD"},
+                                                "ForecastedSpend": {"Amount": f"{amount_usd:.2f}", "Unit": "USD"}}
+            return
+    raise LookupError(f"budget {name} is not deployed")
+
+
+def notify_topic(ctx: TeamContext, topic_arn: str, subject: str, message: str) -> list[Delivery]:
+    sns, deliveries = boto3.client("sns"), []
+    for subscription in sns.list_subscriptions_by_topic(TopicArn=topic_arn)["Subscriptions"]:
+        if subscription["Protocol"] != "lambda":
+            continue  # e-mail: the owners read it
+        handler = _handler_of(ctx, subscription["Endpoint"].rsplit(":", 1)[-1])
+        record = {"EventSource": "aws:sns", "EventVersion": "1.0", "EventSubscriptionArn": subscription["SubscriptionArn"],
+                  "Sns": {"Type": "Notification", "MessageId": str(uuid.uuid4()), "TopicArn": topic_arn,
+                          "Subject": subject, "Message": message, "MessageAttributes": {}}}  # fmt: skip
+        deliveries.append(Delivery(subscription["SubscriptionArn"], handler, authorized_invoke(ctx, handler, {"Records": [record]})))
+    return deliveries
+
+
+def play_schedule(ctx: TeamContext, name: str) -> Delivery:
+    schedule = boto3.client("scheduler").get_schedule(Name=name)
+    target = schedule["Target"]
+    handler = _handler_of(ctx, target["Arn"].rsplit(":", 1)[-1])
+    event: Any = json.loads(target.get("Input") or "{}")
+    return Delivery(name, handler, authorized_invoke(ctx, handler, event))
