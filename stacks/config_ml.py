@@ -212,16 +212,20 @@ class BudgetSettings(Strict):
         description=f"Actual-spend alerts; with the forecast alert at most {MAX_BUDGET_NOTIFICATIONS} notifications.",
     )
 
-    act_at_percent: int = Field(
-        default=100, description="At this actual-spend percentage non-production endpoints are switched off and "
-        "scheduled retraining paused (production is only alerted); one of alert_thresholds_percent.",
+    act_at_percent: int | None = Field(
+        default=None, description="At this actual-spend percentage non-production endpoints are switched off and "
+        "scheduled retraining paused (production is only alerted); one of alert_thresholds_percent (default: the highest).",
     )
+
+    @property
+    def acting_percent(self) -> int:
+        return self.act_at_percent if self.act_at_percent is not None else max(self.alert_thresholds_percent)
 
     @model_validator(mode="after")
     def _check(self) -> BudgetSettings:
         if any(not 1 <= t <= 1000 for t in self.alert_thresholds_percent):
             raise ValueError("alert_thresholds_percent must be between 1 and 1000")
-        if self.act_at_percent not in self.alert_thresholds_percent:
+        if self.act_at_percent is not None and self.act_at_percent not in self.alert_thresholds_percent:
             fail("budget", [(("act_at_percent",), f"{self.act_at_percent} is not one of alert_thresholds_percent "
                              f"{self.alert_thresholds_percent}: no notification would arrive at that percentage", self.act_at_percent)])
         return self

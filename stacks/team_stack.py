@@ -101,7 +101,7 @@ class TeamStack(TerraformStack):
             retraining=settings.retraining, monitoring=settings.monitoring,
             training_data_prefix=settings.training.data_prefix,
             auto_approve=environment.auto_approve_models, log_retention_days=settings.log_retention_days,
-            production=environment.production, budget_act_percent=settings.budget.act_at_percent,
+            production=environment.production, budget_act_percent=settings.budget.acting_percent,
         ))  # fmt: skip
         self.budget = Budget(self, "budget", BudgetProps(
             context=ctx, settings=settings.budget, owners=list(team.owners), topic_arn=self.monitoring.topic.arn,
@@ -109,7 +109,7 @@ class TeamStack(TerraformStack):
         deploy = self.retraining.functions["deploy"]
         self.off_hours = OffHours(self, "off-hours", OffHoursProps(
             context=ctx, function_arn=deploy.arn, function_name=deploy.function.function_name,
-            alert_topic_arn=self.monitoring.topic.arn, off_hours=environment.off_hours,
+            alert_topic_arn=self.monitoring.topic.arn, kms_key_arn=key, off_hours=environment.off_hours,
         ))  # fmt: skip
 
     def _provider(self, environment: EnvironmentSpec) -> None:

@@ -41,6 +41,7 @@ class OffHoursProps:
     function_arn: str
     function_name: str
     alert_topic_arn: str
+    kms_key_arn: str
     off_hours: OffHoursSpec | None
 
 
@@ -58,13 +59,17 @@ class OffHours(Construct):
         self.role = IamRole(self, "scheduler-role", name=f"{ctx.prefix}-off-hours-scheduler", assume_role_policy=service_trust_policy(
             "scheduler.amazonaws.com", ctx.account_id))
         IamRolePolicy(self, "scheduler-policy", name="invoke-deploy", role=self.role.id, policy=policy_document([
-            {"Sid": "InvokeDeploy", "Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": props.function_arn}]))
+            {"Sid": "InvokeDeploy", "Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": props.function_arn},
+            # The schedules' input is encrypted with the team key (Scheduler decrypts it as this role).
+            {"Sid": "ScheduleInputKey", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": props.kms_key_arn},
+        ]))
         for action, expression in (("off", props.off_hours.switch_off), ("on", props.off_hours.switch_on)):
             SchedulerSchedule(
                 self, f"switch-{action}",
                 name=f"{ctx.prefix}-switch-{action}",
                 schedule_expression=expression,
                 schedule_expression_timezone=props.off_hours.timezone,
+                kms_key_arn=props.kms_key_arn,
                 flexible_time_window=SchedulerScheduleFlexibleTimeWindow(mode="OFF"),
                 target=SchedulerScheduleTarget(
                     arn=props.function_arn, role_arn=self.role.arn,

@@ -90,3 +90,11 @@ def test_switch_times_are_local_time_across_daylight_saving():
 ])  # fmt: skip
 def test_on_fraction_plays_the_switches(switch_on, switch_off, fraction):
     assert on_fraction(switch_on, switch_off, "Europe/Paris") == pytest.approx(fraction)
+
+
+def test_budget_acts_only_at_a_percentage_a_notification_arrives_at(example):
+    team = example["teams"][0]["settings"]
+    assert parse_config(example).teams[0].settings.budget.acting_percent == 100  # the highest of [80, 100]
+    team["budget"]["act_at_percent"] = 90
+    assert only_problem(example) == ("teams[0].settings.budget.act_at_percent: 90 is not one of alert_thresholds_percent "
+                                     "[80, 100]: no notification would arrive at that percentage")
