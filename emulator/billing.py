@@ -21,16 +21,12 @@ from modules.naming import TeamContext
 
 
 def set_actual_spend(ctx: TeamContext, amount_usd: float) -> None:
-    from moto.budgets.models import budgets_backends
-
-    name = f"{ctx.prefix}-monthly"
-    for backend in budgets_backends[ctx.account_id].values():
-        budget = backend.budgets.get(ctx.account_id, {}).get(name)
-        if budget is not None:
-            budget.budget["CalculatedSpend"] = {"ActualSpend": {"Amount": f"{amount_usd:.2f}", "Unit": "USD"},
-                                                "ForecastedSpend": {"Amount": f"{amount_usd:.2f}", "Unit": "USD"}}
-            return
-    raise LookupError(f"budget {name} is not deployed")
+    """Billing's figure on the deployed budget (through UpdateBudget, emulator/patches_cost.py)."""
+    budgets = boto3.client("budgets")
+    budget = budgets.describe_budget(AccountId=ctx.account_id, BudgetName=f"{ctx.prefix}-monthly")["Budget"]
+    spend = {"Amount": f"{amount_usd:.2f}", "Unit": "USD"}
+    budget["CalculatedSpend"] = {"ActualSpend": spend, "ForecastedSpend": spend}
+    budgets.update_budget(AccountId=ctx.account_id, NewBudget=budget)
 
 
 def notify_topic(ctx: TeamContext, topic_arn: str, subject: str, message: str) -> list[Delivery]:

@@ -85,7 +85,7 @@ class LoopDriver:
         started = time.monotonic()
         produced = {"failure_reason": job.get("FailureReason")} if failed else run_training_job(job_name, self.definitions())
         if not failed:  # SageMaker's measure of the job: what the container took
-            record_training_time(job_name, round(time.monotonic() - started))
+            record_training_time(job_name, time.monotonic() - started)
         event = eventbridge.envelope(
             "aws.sagemaker", "SageMaker Training Job State Change",
             {"TrainingJobName": job_name, "TrainingJobArn": job["TrainingJobArn"],

@@ -2,16 +2,23 @@
 from __future__ import annotations
 
 import builtins
+import json
 from collections.abc import Callable
+
+import boto3
+
+
+TRAINING_SECONDS_TAG = "mlp-emulator:training-seconds"  # set by the emulator's SageMaker (record_training_time)
 
 
 def sagemaker_training_job_times(set_attribute: Callable[..., None] = builtins.setattr) -> None:
     """moto: DescribeTrainingJob has no TrainingTimeInSeconds or BillableTimeInSeconds (AWS reports both
     for an ended job; managed spot bills less than it ran), and its jobs end the moment they start.
 
-    Patched: a job the emulator's training container ran (`record_training_time`) reports the seconds
-    the container took as both figures (no spot interruption is played, so no saving is claimed);
-    other jobs are answered as before.
+    Patched: a job the emulator's training container ran reports the seconds the container took as both
+    figures (no spot interruption is played, so no saving is claimed). The container runs in the
+    driving process, the server in another, so the figure travels as the job's tag
+    `mlp-emulator:training-seconds` (`record_training_time`); jobs without it are answered as before.
     """
     from moto.sagemaker.models import FakeTrainingJob
 
@@ -21,9 +28,9 @@ def sagemaker_training_job_times(set_attribute: Callable[..., None] = builtins.s
 
     def response_object(self: FakeTrainingJob) -> dict:
         response = original.fget(self)
-        seconds = getattr(self, "mlp_training_seconds", None)
+        seconds = next((t["Value"] for t in self.tags if t.get("Key") == TRAINING_SECONDS_TAG), None)
         if seconds is not None:
-            response["TrainingTimeInSeconds"] = response["BillableTimeInSeconds"] = seconds
+            response["TrainingTimeInSeconds"] = response["BillableTimeInSeconds"] = int(seconds)
         return response
 
     patched = property(response_object)
@@ -31,17 +38,32 @@ def sagemaker_training_job_times(set_attribute: Callable[..., None] = builtins.s
     set_attribute(FakeTrainingJob, "response_object", patched)
 
 
-def record_training_time(job_name: str, seconds: int) -> None:
+def record_training_time(job_name: str, seconds: float) -> None:
     """What SageMaker measures of a job the emulator's container ran (at least 1 s: AWS rounds up)."""
-    from moto.sagemaker.models import sagemaker_backends
-
-    for regions in sagemaker_backends.values():
-        for backend in regions.values():
-            job = backend.training_jobs.get(job_name)
-            if job is not None:
-                job.mlp_training_seconds = max(1, int(seconds))
-                return
-    raise LookupError(f"training job {job_name} is not in the emulator")
+    sagemaker = boto3.client("sagemaker")
+    arn = sagemaker.describe_training_job(TrainingJobName=job_name)["TrainingJobArn"]
+    sagemaker.add_tags(ResourceArn=arn, Tags=[{"Key": TRAINING_SECONDS_TAG, "Value": str(max(1, round(seconds)))}])
 
 
-PATCHES: list[Callable[[], None]] = [sagemaker_training_job_times]
+def budgets_update_budget(set_attribute: Callable[..., None] = builtins.setattr) -> None:
+    """moto: Budgets `UpdateBudget` is not implemented (and moto reports 0 actual spend for ever).
+
+    Patched: UpdateBudget replaces the stored budget with NewBudget (its notifications stay), as AWS
+    does; the emulator's billing (emulator/billing.py) uses it to set the actual spend AWS would
+    compute, which the budget-breach handler reads.
+    """
+    from moto.budgets.exceptions import NotFoundException
+    from moto.budgets.responses import BudgetsResponse
+
+    def update_budget(self: BudgetsResponse) -> str:
+        account_id, new = self._get_param("AccountId"), self._get_param("NewBudget")
+        budget = self.backend.budgets.get(account_id, {}).get(new["BudgetName"])
+        if budget is None:
+            raise NotFoundException(f"Unable to update budget: {new['BudgetName']} - the budget doesn't exist.")
+        budget.budget.update(new)
+        return json.dumps({})
+
+    set_attribute(BudgetsResponse, "update_budget", update_budget)
+
+
+PATCHES: list[Callable[[], None]] = [sagemaker_training_job_times, budgets_update_budget]

@@ -163,3 +163,21 @@ def test_malformed_or_foreign_requests_change_nothing(live, event):
     with pytest.raises(BadEvent):
         handler(event, None)
     assert _state(env) == before
+
+
+def test_emulator_update_budget_sets_the_spend_and_refuses_an_unknown_budget(aws_env, monkeypatch):
+    """emulator/patches_cost.budgets_update_budget: moto has no UpdateBudget."""
+    from botocore.exceptions import ClientError
+
+    from emulator.patches_cost import budgets_update_budget
+
+    budgets_update_budget(lambda owner, name, value: monkeypatch.setattr(owner, name, value, raising=False))
+    _budget(spend=0)
+    client = boto3.client("budgets", region_name=REGION)
+    budget = client.describe_budget(AccountId="123456789012", BudgetName=f"{PREFIX}-monthly")["Budget"]
+    budget["CalculatedSpend"] = {"ActualSpend": {"Amount": "812.5", "Unit": "USD"}}
+    client.update_budget(AccountId="123456789012", NewBudget=budget)
+    after = client.describe_budget(AccountId="123456789012", BudgetName=f"{PREFIX}-monthly")["Budget"]
+    assert after["CalculatedSpend"]["ActualSpend"]["Amount"] == "812.5" and after["BudgetLimit"] == budget["BudgetLimit"]
+    with pytest.raises(ClientError, match="doesn't exist"):
+        client.update_budget(AccountId="123456789012", NewBudget={**budget, "BudgetName": "someone-else"})
