@@ -296,7 +296,7 @@ def _autoscaling(call: Call, ctx: TeamContext) -> list[Request]:
     if call.operation == "RegisterScalableTarget":
         tags = {f"aws:RequestTag/{k}": v for k, v in (p.get("Tags") or {}).items()}
         return [Request(action, "*", tags)]
-    if call.operation == "PutScalingPolicy":
+    if call.operation in ("PutScalingPolicy", "DeregisterScalableTarget"):
         return [Request(action, "*", {f"aws:ResourceTag/{k}": v for k, v in _target_tags(p["ResourceId"]).items()})]
     return {"DescribeScalableTargets": lambda: [Request(action, "*")]}[call.operation]()
 
@@ -309,9 +309,12 @@ def _target_tags(resource_id: str) -> dict[str, str]:
     return {}
 
 
-def _cloudwatch(call: Call) -> list[Request]:
+def _cloudwatch(call: Call, ctx: TeamContext) -> list[Request]:
     """CloudWatch (botocore's signing name "monitoring"); PutMetricData has no resources, only a namespace."""
     return {"PutMetricData": lambda: [Request("cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": call.params["Namespace"]})],
+            # One request per named alarm (DescribeAlarms is authorized on alarm ARNs).
+            "DescribeAlarms": lambda: [Request("cloudwatch:DescribeAlarms", ctx.arn("cloudwatch", f"alarm:{name}"))
+                                       for name in call.params.get("AlarmNames") or ["*"]],
             }[call.operation]()
 
 
@@ -322,6 +325,9 @@ MAPPINGS: dict[str, Callable[[Call, TeamContext], list[Request]]] = {
     "ssm": _simple(lambda c, ctx: ctx.arn("ssm", f"parameter{c.params['Name']}")),
     "sns": _simple(lambda c, ctx: c.params["TopicArn"]),
     "ecr": _simple(lambda c, ctx: ctx.arn("ecr", f"repository/{c.params['repositoryName']}")),
-    "monitoring": lambda c, ctx: _cloudwatch(c),
+    "monitoring": _cloudwatch,
+    "events": _simple(lambda c, ctx: ctx.arn("events", f"rule/{c.params['Name']}")),
+    # DescribeBudget is authorized as budgets:ViewBudget on the budget (a global ARN, no region).
+    "budgets": lambda c, ctx: [Request("budgets:ViewBudget", ctx.arn("budgets", f"budget/{c.params['BudgetName']}", region=False))],
     "application-autoscaling": _autoscaling,
 }
