@@ -247,6 +247,7 @@ def _sagemaker(call: Call, ctx: TeamContext) -> list[Request]:
         "DescribeEndpointConfig": lambda: [arn(f"endpoint-config/{p['EndpointConfigName']}")],
         "CreateEndpointConfig": lambda: [arn(f"endpoint-config/{p['EndpointConfigName']}")],
         "DescribeEndpoint": lambda: [arn(f"endpoint/{p['EndpointName']}")],
+        "DeleteEndpoint": lambda: [arn(f"endpoint/{p['EndpointName']}")],
         "CreateEndpoint": lambda: [arn(f"endpoint/{p['EndpointName']}"), arn(f"endpoint-config/{p['EndpointConfigName']}")],
         "UpdateEndpoint": lambda: [arn(f"endpoint/{p['EndpointName']}"), arn(f"endpoint-config/{p['EndpointConfigName']}")],
     }[op]
@@ -294,6 +295,7 @@ def _simple(resource: Callable[[Call, TeamContext], str], context: Callable[[Cal
 def _autoscaling(call: Call, ctx: TeamContext) -> list[Request]:
     p, action = call.params, f"application-autoscaling:{call.operation}"
     if call.operation == "RegisterScalableTarget":
+        _REGISTERED_TAGS[p["ResourceId"]] = dict(p.get("Tags") or {})
         tags = {f"aws:RequestTag/{k}": v for k, v in (p.get("Tags") or {}).items()}
         return [Request(action, "*", tags)]
     if call.operation in ("PutScalingPolicy", "DeregisterScalableTarget"):
@@ -301,12 +303,18 @@ def _autoscaling(call: Call, ctx: TeamContext) -> list[Request]:
     return {"DescribeScalableTargets": lambda: [Request(action, "*")]}[call.operation]()
 
 
+# Tags each target was registered with: calls are evaluated after they ran, when a deregistered target
+# no longer answers for its tags (AWS evaluates them before).
+_REGISTERED_TAGS: dict[str, dict[str, str]] = {}
+
+
 def _target_tags(resource_id: str) -> dict[str, str]:
-    """The scalable target's tags as the emulator holds them (the ResourceTag context of a policy call)."""
+    """The scalable target's tags as the emulator holds them (the ResourceTag context of a policy call),
+    or as it was registered when it is gone since (a DeregisterScalableTarget call)."""
     client = boto3.client("application-autoscaling")
     for target in client.describe_scalable_targets(ServiceNamespace="sagemaker", ResourceIds=[resource_id])["ScalableTargets"]:
         return client.list_tags_for_resource(ResourceARN=target["ScalableTargetARN"]).get("Tags", {})
-    return {}
+    return _REGISTERED_TAGS.get(resource_id, {})
 
 
 def _cloudwatch(call: Call, ctx: TeamContext) -> list[Request]:
