@@ -128,6 +128,39 @@ def _publish_code(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cost(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from ops.cost import report
+    from stacks.app import context_for
+
+    until = _utc(args.until) if args.until else dt.datetime.now(dt.timezone.utc)
+    since = _utc(args.since) if args.since else until.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    print("\n".join(report(context_for(load_config(args.config), args.stack), since, until).lines()))
+    return 0
+
+
+def _utc(text: str):
+    import datetime as dt
+
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise SystemExit(f"error: {text!r} is not an ISO date or time (2026-11-01 or 2026-11-01T08:00)") from None
+    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+
+
+def _resume(args: argparse.Namespace) -> int:
+    import json
+
+    from ops.functions import invoke
+    from stacks.app import context_for
+
+    event = {"source": "mlp.operator", "action": "resume", "requested_by": args.requested_by}
+    print(json.dumps(invoke(context_for(load_config(args.config), args.stack), "deploy", event), indent=2, default=str))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     # Options are accepted before or after the command (`main.py --config F validate` and
     # `main.py validate --config F`): the subcommands declare them again with SUPPRESS as default, so a
@@ -178,6 +211,17 @@ def parser() -> argparse.ArgumentParser:
     rebuild.add_argument("stack", help="<team>-<env>")
     rebuild.add_argument("--version", type=int, help="model package version (default: the deployed one)")
     rebuild.set_defaults(run=_rebuild)
+
+    cost = sub.add_parser("cost", parents=[common], help="GPU hours and their on-demand price (training, serving), with the budget")
+    cost.add_argument("stack", help="<team>-<env>")
+    cost.add_argument("--since", help="ISO date/time, UTC unless it says (default: the first of this month)")
+    cost.add_argument("--until", help="ISO date/time (default: now)")
+    cost.set_defaults(run=_cost)
+
+    resume = sub.add_parser("resume", parents=[common], help="after a budget pause: retraining rules on, the endpoint back")
+    resume.add_argument("stack", help="<team>-<env>")
+    resume.add_argument("--requested-by", default="operator", help="recorded in the handler's log")
+    resume.set_defaults(run=_resume)
 
     root.set_defaults(run=_synth)
     return root

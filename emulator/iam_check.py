@@ -249,6 +249,7 @@ def _sagemaker(call: Call, ctx: TeamContext) -> list[Request]:
         "DescribeEndpointConfig": lambda: [arn(f"endpoint-config/{p['EndpointConfigName']}")],
         "CreateEndpointConfig": lambda: [arn(f"endpoint-config/{p['EndpointConfigName']}")],
         "DescribeEndpoint": lambda: [arn(f"endpoint/{p['EndpointName']}")],
+        "DeleteEndpoint": lambda: [arn(f"endpoint/{p['EndpointName']}")],
         "CreateEndpoint": lambda: [arn(f"endpoint/{p['EndpointName']}"), arn(f"endpoint-config/{p['EndpointConfigName']}")],
         "UpdateEndpoint": lambda: [arn(f"endpoint/{p['EndpointName']}"), arn(f"endpoint-config/{p['EndpointConfigName']}")],
     }[op]
@@ -296,19 +297,26 @@ def _simple(resource: Callable[[Call, TeamContext], str], context: Callable[[Cal
 def _autoscaling(call: Call, ctx: TeamContext) -> list[Request]:
     p, action = call.params, f"application-autoscaling:{call.operation}"
     if call.operation == "RegisterScalableTarget":
+        _REGISTERED_TAGS[p["ResourceId"]] = dict(p.get("Tags") or {})
         tags = {f"aws:RequestTag/{k}": v for k, v in (p.get("Tags") or {}).items()}
         return [Request(action, "*", tags)]
-    if call.operation == "PutScalingPolicy":
+    if call.operation in ("PutScalingPolicy", "DeregisterScalableTarget"):
         return [Request(action, "*", {f"aws:ResourceTag/{k}": v for k, v in _target_tags(p["ResourceId"]).items()})]
     return {"DescribeScalableTargets": lambda: [Request(action, "*")]}[call.operation]()
 
 
+# Tags each target was registered with: calls are evaluated after they ran, when a deregistered target
+# no longer answers for its tags (AWS evaluates them before).
+_REGISTERED_TAGS: dict[str, dict[str, str]] = {}
+
+
 def _target_tags(resource_id: str) -> dict[str, str]:
-    """The scalable target's tags as the emulator holds them (the ResourceTag context of a policy call)."""
+    """The scalable target's tags as the emulator holds them (the ResourceTag context of a policy call),
+    or as it was registered when it is gone since (a DeregisterScalableTarget call)."""
     client = boto3.client("application-autoscaling")
     for target in client.describe_scalable_targets(ServiceNamespace="sagemaker", ResourceIds=[resource_id])["ScalableTargets"]:
         return client.list_tags_for_resource(ResourceARN=target["ScalableTargetARN"]).get("Tags", {})
-    return {}
+    return _REGISTERED_TAGS.get(resource_id, {})
 
 
 def _cloudwatch(call: Call, ctx: TeamContext) -> list[Request]:
@@ -329,5 +337,8 @@ MAPPINGS: dict[str, Callable[[Call, TeamContext], list[Request]]] = {
     "sns": _simple(lambda c, ctx: c.params["TopicArn"]),
     "ecr": _simple(lambda c, ctx: ctx.arn("ecr", f"repository/{c.params['repositoryName']}")),
     "monitoring": _cloudwatch,
+    "events": _simple(lambda c, ctx: ctx.arn("events", f"rule/{c.params['Name']}")),
+    # DescribeBudget is authorized as budgets:ViewBudget on the budget (a global ARN, no region).
+    "budgets": lambda c, ctx: [Request("budgets:ViewBudget", ctx.arn("budgets", f"budget/{c.params['BudgetName']}", region=False))],
     "application-autoscaling": _autoscaling,
 }

@@ -15,7 +15,8 @@ _applied = False
 # Patches are grouped by area, one module each (emulator/patches_<area>.py, each with a PATCHES list),
 # so the people working on different services do not edit one file.
 AREA_MODULES = ("emulator.patches_serving", "emulator.patches_monitoring", "emulator.patches_features", "emulator.patches_loop",
-                "emulator.patches_lambda", "emulator.patches_strict", "emulator.patches_training")
+                "emulator.patches_lambda", "emulator.patches_strict", "emulator.patches_training",
+                "emulator.patches_cost")
 
 
 def all_patches() -> list[Callable[[], None]]:

@@ -15,8 +15,11 @@ import datetime as dt
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
+
+from emulator.patches_cost import TRAINING_SECONDS_TAG
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +43,7 @@ def _finish(job: Any, region: str) -> None:
     environment = container_environment(region)
     s3 = boto3.client("s3", endpoint_url=environment["AWS_ENDPOINT_URL"], region_name=region,
                       aws_access_key_id="test", aws_secret_access_key="test", aws_session_token="test")
+    started = time.monotonic()
     try:
         outcome = run_job(job.response_object, s3, environment)
     except Exception as error:  # noqa: BLE001  (the job must end whatever happens: SageMaker says InternalServerError)
@@ -53,6 +57,8 @@ def _finish(job: Any, region: str) -> None:
         return
     now = dt.datetime.now(dt.timezone.utc)
     job.training_end_time = job.last_modified_time = now
+    # SageMaker's measure of the job (TrainingTimeInSeconds/BillableTimeInSeconds: emulator.patches_cost).
+    job.tags = [*(job.tags or []), {"Key": TRAINING_SECONDS_TAG, "Value": str(max(1, round(time.monotonic() - started)))}]
     job.secondary_status = secondary
     if reason:
         job.failure_reason = reason

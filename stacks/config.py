@@ -26,6 +26,7 @@ from stacks.config_ml import (
     ServingSettings,
     TrainingSettings,
 )
+from stacks.off_hours import OffHoursSpec
 
 DEFAULT_CONFIG_FILE = Path(__file__).resolve().parent.parent / "platform.yaml"
 CONFIG_ENV_VAR = "MLP_CONFIG"
@@ -80,10 +81,21 @@ class EnvironmentSpec(Strict):
     )
     state_backend: StateBackendSpec | None = None
     auto_approve_models: bool = Field(default=False, description="Register new models as Approved (deploys at once).")
+    production: bool = Field(default=False, description="Serves real traffic: never switched off (off-hours, budget breach).")
+    off_hours: OffHoursSpec | None = Field(
+        default=None, description="Non-production only: when the team endpoints run; outside it they are deleted (no GPU bills)."
+    )
 
     @property
     def is_emulator(self) -> bool:
         return self.emulator_endpoint is not None
+
+    @model_validator(mode="after")
+    def _production_never_switched_off(self) -> EnvironmentSpec:
+        if self.production and self.off_hours is not None:
+            fail("environment", [(("off_hours",), "a production environment is never switched off: remove off_hours "
+                                  "(or set production: false if this environment serves no real traffic)", "off_hours")])
+        return self
 
     @model_validator(mode="after")
     def _real_environments_need_remote_state(self) -> EnvironmentSpec:

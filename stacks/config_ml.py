@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
 from stacks.aws_limits import MAX_BUDGET_NOTIFICATIONS, MAX_BUDGET_USD, MAX_HYPERPARAMETER_VALUE, MAX_HYPERPARAMETERS, schedule_problem
-from stacks.config_base import TERRAFORM_ESCAPED, Strict
+from stacks.config_base import TERRAFORM_ESCAPED, Strict, fail
 
 # Known SageMaker instance families and sizes (2026). A type outside these lists is refused with the list.
 GPU_INSTANCE_TYPES = frozenset(
@@ -150,7 +150,7 @@ class ServingSettings(Strict):
     instance_type: str = "ml.g5.xlarge"
     allow_cpu: bool = False
     initial_instance_count: int = Field(default=1, ge=1, le=100)
-    min_instances: int = Field(default=1, ge=1, le=100)
+    min_instances: int = Field(default=1, ge=0, le=100, description="At least 1: see _check for why not 0.")
     max_instances: int = Field(default=4, ge=1, le=100)
     target_invocations_per_instance: int = Field(default=100, ge=1, le=1_000_000, description="Autoscaling target (per minute).")
     scale_in_cooldown_seconds: int = Field(default=300, ge=0, le=24 * 3600)
@@ -162,6 +162,10 @@ class ServingSettings(Strict):
     @model_validator(mode="after")
     def _check(self) -> ServingSettings:
         check_instance_type(self.instance_type, self.allow_cpu, "instance_type")
+        if self.min_instances == 0:
+            fail("serving", [(("min_instances",), "0 is not possible: the endpoint's production variant cannot scale to zero "
+                              "instances (SageMaker scales to zero only with inference components, which the platform does "
+                              "not use); an environment's off_hours delete a non-production endpoint outside its hours instead", 0)])
         if not self.min_instances <= self.initial_instance_count <= self.max_instances:
             raise ValueError(
                 f"need min_instances <= initial_instance_count <= max_instances, got "
@@ -232,9 +236,21 @@ class BudgetSettings(Strict):
         description=f"Actual-spend alerts; with the forecast alert at most {MAX_BUDGET_NOTIFICATIONS} notifications.",
     )
 
+    act_at_percent: int | None = Field(
+        default=None, description="At this actual-spend percentage non-production endpoints are switched off and "
+        "scheduled retraining paused (production is only alerted); one of alert_thresholds_percent (default: the highest).",
+    )
+
+    @property
+    def acting_percent(self) -> int:
+        return self.act_at_percent if self.act_at_percent is not None else max(self.alert_thresholds_percent)
+
     @model_validator(mode="after")
     def _check(self) -> BudgetSettings:
         if any(not 1 <= t <= 1000 for t in self.alert_thresholds_percent):
             raise ValueError("alert_thresholds_percent must be between 1 and 1000")
+        if self.act_at_percent is not None and self.act_at_percent not in self.alert_thresholds_percent:
+            fail("budget", [(("act_at_percent",), f"{self.act_at_percent} is not one of alert_thresholds_percent "
+                             f"{self.alert_thresholds_percent}: no notification would arrive at that percentage", self.act_at_percent)])
         return self
 

@@ -7,6 +7,7 @@ from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderDefaultTag
 from constructs import Construct
 
 from modules.budget import Budget, BudgetProps
+from modules.off_hours import OffHours, OffHoursProps
 from modules.data_lake import DataLake, DataLakeProps
 from modules.features import Features, FeaturesProps
 from modules.monitoring import Monitoring, MonitoringProps, rollback_alarm_names
@@ -23,7 +24,7 @@ AWS_PROVIDER_VERSION = "5.100.0"
 # emulator's URL. Keep this list in step with the resources the modules create.
 EMULATED_SERVICES = (
     "s3", "kms", "iam", "sts", "sagemaker", "ecr", "ssm", "dynamodb", "lambda_", "cloudwatch",
-    "cloudwatchlogs", "cloudwatchevents", "sns", "sqs", "applicationautoscaling", "budgets",
+    "cloudwatchlogs", "cloudwatchevents", "sns", "sqs", "applicationautoscaling", "budgets", "scheduler",
 )  # fmt: skip
 
 
@@ -101,9 +102,15 @@ class TeamStack(TerraformStack):
             retraining=settings.retraining, monitoring=settings.monitoring,
             training_data_prefix=settings.training.data_prefix,
             auto_approve=environment.auto_approve_models, log_retention_days=settings.log_retention_days,
+            production=environment.production, budget_act_percent=settings.budget.acting_percent,
         ))  # fmt: skip
         self.budget = Budget(self, "budget", BudgetProps(
             context=ctx, settings=settings.budget, owners=list(team.owners), topic_arn=self.monitoring.topic.arn,
+        ))  # fmt: skip
+        deploy = self.retraining.functions["deploy"]
+        self.off_hours = OffHours(self, "off-hours", OffHoursProps(
+            context=ctx, function_arn=deploy.arn, function_name=deploy.function.function_name,
+            alert_topic_arn=self.monitoring.topic.arn, kms_key_arn=key, off_hours=environment.off_hours,
         ))  # fmt: skip
 
     def _provider(self, environment: EnvironmentSpec) -> None:

@@ -10,6 +10,7 @@ Kept apart from the deploy handler's model and pointer logic so the two change i
 """
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -24,6 +25,11 @@ STATE_DETAIL_TYPE = "SageMaker Endpoint State Change"
 IN_SERVICE = "InService"
 SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 OWNED_TAG = "mlp:model-package-version"  # every model and config the deploy handler creates carries it
+
+
+def read_recipe() -> dict[str, Any]:
+    """The serving recipe (modules/serving) the stack publishes for the handlers."""
+    return json.loads(aws.client("ssm").get_parameter(Name=env("SERVING_RECIPE_PARAMETER"))["Parameter"]["Value"])
 
 
 def describe(endpoint_name: str) -> dict[str, Any] | None:
@@ -42,6 +48,25 @@ def create(endpoint_name: str, config_name: str, recipe: dict[str, Any], tags: l
     aws.client("sagemaker").create_endpoint(EndpointName=endpoint_name, EndpointConfigName=config_name,
                                             DeploymentConfig=recipe["deployment_config"], Tags=tags)
     log.info("endpoint %s created on %s", endpoint_name, config_name)
+
+
+def owned_tags(run_id: str, version: int) -> list[dict[str, str]]:
+    """The tags of everything the deploy handler creates for a package version (teardown reads them)."""
+    return [{"Key": "Team", "Value": env("TEAM")}, {"Key": "Environment", "Value": env("ENVIRONMENT")},
+            {"Key": "mlp:run-id", "Value": run_id}, {"Key": OWNED_TAG, "Value": str(version)}]
+
+
+def delete_keeping_configs(endpoint_name: str, variant: str = "primary") -> bool:
+    """Switch off: the scalable target and the endpoint go (no instance bills); the endpoint configs and
+    models stay, so `create` brings back exactly what was served. Does not wait for the deletion (a
+    Lambda has 15 minutes; SageMaker takes a few). Returns whether an endpoint was there."""
+    _deregister_scaling(f"endpoint/{endpoint_name}/variant/{variant}")
+    endpoint = describe(endpoint_name)
+    if endpoint is None or endpoint.get("EndpointStatus") == "Deleting":
+        return False
+    aws.client("sagemaker").delete_endpoint(EndpointName=endpoint_name)
+    log.info("endpoint %s deleted (switched off); its configs and models are kept", endpoint_name)
+    return True
 
 
 def scaling_resource_id(endpoint_name: str, recipe: dict[str, Any]) -> str:
@@ -99,14 +124,8 @@ def teardown(endpoint_name: str, team: str, environment: str, variant: str = "pr
     Idempotent: what is already gone is skipped."""
     sagemaker, removed = aws.client("sagemaker"), {"scaling": [], "endpoint": [], "configs": [], "models": []}
     resource_id = f"endpoint/{endpoint_name}/variant/{variant}"
-    try:
-        aws.client("application-autoscaling").deregister_scalable_target(
-            ServiceNamespace="sagemaker", ResourceId=resource_id, ScalableDimension=SCALABLE_DIMENSION)
+    if _deregister_scaling(resource_id):
         removed["scaling"].append(resource_id)
-    except ClientError as error:
-        # AWS: ObjectNotFoundException; moto answers ValidationException "No scalable target found".
-        if error.response.get("Error", {}).get("Code") != "ObjectNotFoundException" and "No scalable target" not in str(error):
-            raise
     if describe(endpoint_name) is not None:
         sagemaker.delete_endpoint(EndpointName=endpoint_name)
         sagemaker.get_waiter("endpoint_deleted").wait(EndpointName=endpoint_name, WaiterConfig={"Delay": 15, "MaxAttempts": 80})
@@ -123,6 +142,19 @@ def teardown(endpoint_name: str, team: str, environment: str, variant: str = "pr
                 sagemaker.delete_model(ModelName=model["ModelName"])
                 removed["models"].append(model["ModelName"])
     return removed
+
+
+def _deregister_scaling(resource_id: str) -> bool:
+    """Deregister the variant's scalable target (its policies go with it); False if there was none."""
+    try:
+        aws.client("application-autoscaling").deregister_scalable_target(
+            ServiceNamespace="sagemaker", ResourceId=resource_id, ScalableDimension=SCALABLE_DIMENSION)
+        return True
+    except ClientError as error:
+        # AWS: ObjectNotFoundException; moto answers ValidationException "No scalable target found".
+        if error.response.get("Error", {}).get("Code") != "ObjectNotFoundException" and "No scalable target" not in str(error):
+            raise
+        return False
 
 
 def _owned(sagemaker, arn: str, team: str, environment: str) -> bool:

@@ -22,7 +22,6 @@ Decided from AWS state, not from the event:
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import re
 from collections.abc import Callable
@@ -32,6 +31,7 @@ from botocore.exceptions import ClientError
 
 from common import aws
 from common import endpoint as endpoint_lifecycle
+from common import power
 from common.events import BadEvent, StaleEvent, env, expect, require, require_str
 from common.manifest import canonical_json, parse_s3_uri, sha256_hex
 
@@ -65,9 +65,13 @@ def names(prefix: str, version: int, recipe: dict[str, Any]) -> tuple[str, str]:
 
 def handler(event: dict, context: Any) -> dict[str, Any]:
     if isinstance(event, dict) and event.get("source") == OPERATOR_SOURCE:
-        return rollback(event)
+        return operator(event)
     if endpoint_lifecycle.is_state_event(event):
         return on_endpoint_state(event)
+    if power.is_schedule_event(event):
+        return power.on_schedule(event)
+    if power.is_topic_notice(event):
+        return power.on_topic_notice(event)
     package_arn, approval = parse_event(event, env("MODEL_PACKAGE_GROUP"))
     if approval != "Approved":
         return {"deployed": False, "reason": f"model package is {approval}, not Approved",
@@ -83,27 +87,32 @@ def handler(event: dict, context: Any) -> dict[str, Any]:
         raise BadEvent(f"model package {package_arn} belongs to {package.get('ModelPackageGroupName')!r}, "
                        f"not {env('MODEL_PACKAGE_GROUP')!r}")
     check_lineage(package)
-    # None before the first approved model: then this deployment creates the endpoint.
+    # None before the first approved model (this deployment creates the endpoint) or while switched off.
     endpoint = endpoint_lifecycle.describe(env("ENDPOINT_NAME"))
+    off = power.switched_off() if endpoint is None else None
     if endpoint is not None:
         check_monotonic(sagemaker, endpoint, int(package["ModelPackageVersion"]))
-    return roll_out(sagemaker, package, endpoint)
+    elif off is not None:
+        pointed = int(power.read_pointer().get("model_package_version") or 0)
+        if int(package["ModelPackageVersion"]) < pointed:
+            raise StaleEvent(f"model package v{package['ModelPackageVersion']} is older than v{pointed}, which the "
+                             "switched-off endpoint serves when it is switched on")
+    return roll_out(sagemaker, package, endpoint, off=off)
 
 
 def roll_out(sagemaker: Any, package: dict[str, Any], endpoint: dict[str, Any] | None,
-             record: dict[str, Any] | None = None) -> dict[str, Any]:
+             record: dict[str, Any] | None = None, off: dict[str, Any] | None = None) -> dict[str, Any]:
     """Create the package's model and endpoint config if missing and move the endpoint to them (or
-    create the endpoint on them: the first deployment)."""
+    create the endpoint on them: the first deployment). While the endpoint is switched off (`off`, the
+    pointer's power state) only the pointer moves: the next switch-on serves the new config."""
     prefix = env("PREFIX")
     package_arn = package["ModelPackageArn"]
-    recipe = read_recipe()
+    recipe = endpoint_lifecycle.read_recipe()
     version = int(package["ModelPackageVersion"])
     metadata = package.get("CustomerMetadataProperties") or {}
     model_name, config_name = names(prefix, version, recipe)
     endpoint_name = env("ENDPOINT_NAME")
-    tags = [{"Key": "Team", "Value": env("TEAM")}, {"Key": "Environment", "Value": env("ENVIRONMENT")},
-            {"Key": "mlp:run-id", "Value": metadata.get("run_id", "unknown")},
-            {"Key": "mlp:model-package-version", "Value": str(version)}]
+    tags = endpoint_lifecycle.owned_tags(metadata.get("run_id", "unknown"), version)
 
     container = package["InferenceSpecification"]["Containers"][0]
     if not _exists(lambda: sagemaker.describe_model(ModelName=model_name)):
@@ -118,6 +127,13 @@ def roll_out(sagemaker: Any, package: dict[str, Any], endpoint: dict[str, Any] |
     if not _exists(lambda: sagemaker.describe_endpoint_config(EndpointConfigName=config_name)):
         sagemaker.create_endpoint_config(**endpoint_config_request(config_name, model_name, recipe, tags))
 
+    if off is not None:
+        log.info("endpoint %s is switched off (%s): %s is served from the next switch-on", endpoint_name,
+                 off.get("reason"), config_name)
+        pointer = write_pointer(package_arn, version, model_name, config_name, metadata, {**(record or {}), "power": off})
+        return {"deployed": True, "updated": False, "created": False, "switched_off": True, "endpoint_name": endpoint_name,
+                "model_package_arn": package_arn, "model_package_version": version, "model_name": model_name,
+                "endpoint_config_name": config_name, **pointer}
     created = endpoint is None
     if created:
         endpoint_lifecycle.create(endpoint_name, config_name, recipe, tags)
@@ -218,6 +234,14 @@ def check_monotonic(sagemaker: Any, endpoint: dict[str, Any], version: int) -> N
 # The operator's explicit rollback, and the pointer following the endpoint
 # --------------------------------------------------------------------------------------------------
 
+def operator(event: dict[str, Any]) -> dict[str, Any]:
+    """An operator's request: `rollback` (below) or `resume` after a budget pause (common/power.py)."""
+    if expect(event, "action", ("rollback", "resume")) == "resume":
+        require_str(event, "requested_by")
+        return power.resume()
+    return rollback(event)
+
+
 def rollback(event: dict[str, Any]) -> dict[str, Any]:
     """`{"source": "mlp.operator", "action": "rollback", "model_package_version": N, "requested_by",
     "reason"}`: put an older approved package of the group back, recorded in the pointer."""
@@ -258,7 +282,7 @@ def _package_of_version(sagemaker: Any, endpoint_arn: str, version: int) -> dict
 def on_endpoint_state(event: dict[str, Any]) -> dict[str, Any]:
     """`SageMaker Endpoint State Change` of the team's endpoint (the event only says when to look):
     register autoscaling once it is InService, and point the pointer at what it serves now."""
-    scaling = endpoint_lifecycle.on_state_change(event, env("ENDPOINT_NAME"), read_recipe())
+    scaling = endpoint_lifecycle.on_state_change(event, env("ENDPOINT_NAME"), endpoint_lifecycle.read_recipe())
     return {**scaling, **reconcile(env("ENDPOINT_NAME"))}
 
 
@@ -281,10 +305,6 @@ def reconcile(name: str) -> dict[str, Any]:
         pointer = write_pointer(package["ModelPackageArn"], version, model_name, config_name,
                                 package.get("CustomerMetadataProperties") or {})
     return {"reconciled": True, **pointer}
-
-
-def read_recipe() -> dict[str, Any]:
-    return json.loads(aws.client("ssm").get_parameter(Name=env("SERVING_RECIPE_PARAMETER"))["Parameter"]["Value"])
 
 
 def endpoint_config_request(config_name: str, model_name: str, recipe: dict[str, Any],
@@ -321,16 +341,7 @@ def write_pointer(package_arn: str | None, version: int, model_name: str, config
                   metadata: dict[str, str], record: dict[str, Any] | None = None) -> dict[str, Any]:
     """The deployed-model pointer (CONTRACTS.md); left as is when it already names this deployment.
     `package_arn` None: the endpoint serves the bootstrap model (no package, no baseline)."""
-    ssm = aws.client("ssm")
-    parameter = env("DEPLOYED_MODEL_PARAMETER")
-    try:
-        existing = json.loads(ssm.get_parameter(Name=parameter)["Parameter"]["Value"])
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") != "ParameterNotFound":
-            raise
-        existing = {}
-    except ValueError:
-        existing = {}
+    existing = power.read_pointer()
     if existing.get("model_package_arn") == package_arn and existing.get("endpoint_config_name") == config_name \
             and not record:
         return existing
@@ -345,7 +356,7 @@ def write_pointer(package_arn: str | None, version: int, model_name: str, config
         "deployed_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         **(record or {}),
     }
-    ssm.put_parameter(Name=parameter, Value=json.dumps(pointer, sort_keys=True), Type="String", Overwrite=True)
+    power.put_pointer(pointer)
     return pointer
 
 

@@ -127,6 +127,7 @@ def register(job: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
         "holdout_rows": str(evaluation.get("holdout_rows", "unknown")),
         "training_job_arn": job["TrainingJobArn"],
         "baseline_uri": baseline_uri,
+        **gpu_usage(job),
     }
     if baseline_uri == NO_BASELINE:
         metadata["baseline"] = NO_BASELINE_NOTE
@@ -148,7 +149,7 @@ def register(job: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
               {"Key": "Environment", "Value": env("ENVIRONMENT")}],
     )["ModelPackageArn"]
     applied = runs.update_run_status(run_id, run["status"], runs.REGISTERED, model_package_arn=package_arn,
-                                     baseline_uri=baseline_uri, training_job_arn=job["TrainingJobArn"],
+                                     baseline_uri=baseline_uri, training_job_arn=job["TrainingJobArn"], **gpu_usage(job),
                                      model_data_url=model_data_url, approval_status=approval)
     if not applied:
         log.warning("run %s changed status while registering %s", run_id, package_arn)
@@ -158,6 +159,19 @@ def register(job: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
     log.info("registered %s for run %s (%s)", package_arn, run_id, approval)
     return {"registered": True, "run_id": run_id, "model_package_arn": package_arn, "approval_status": approval,
             "baseline_uri": baseline_uri, "evaluation": {"metric": evaluation["metric"], "value": evaluation["value"]}}
+
+
+def gpu_usage(job: dict[str, Any]) -> dict[str, str]:
+    """What the job cost, as SageMaker reports it (DescribeTrainingJob): billable seconds (less than the
+    training seconds with managed spot: the difference is the saving) and instance type and count.
+    "unknown" where SageMaker reports nothing."""
+    config = job.get("ResourceConfig") or {}
+    return {
+        "instance_type": str(config.get("InstanceType") or "unknown"),
+        "instance_count": str(config.get("InstanceCount") or "unknown"),
+        "billable_seconds": str(job.get("BillableTimeInSeconds", "unknown")),
+        "training_seconds": str(job.get("TrainingTimeInSeconds", "unknown")),
+    }
 
 
 def write_baseline(run: dict[str, Any]) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from cdktf import TerraformResourceLifecycle
 from cdktf_cdktf_provider_aws.cloudwatch_event_rule import CloudwatchEventRule
 from cdktf_cdktf_provider_aws.cloudwatch_event_target import CloudwatchEventTarget, CloudwatchEventTargetRetryPolicy
 from cdktf_cdktf_provider_aws.dynamodb_table import (
@@ -34,6 +35,7 @@ from stacks.config_ml import MonitoringSettings, RetrainingSettings
 
 FEATURE_DEFINITIONS_KEY = "features/definitions.json"
 WATCH_SCHEDULE = "rate(1 hour)"
+PAUSABLE_RULES = ("retrain-schedule", "retrain-on-alarm")  # lambdas/common/power.py PAUSED_RULES
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,8 @@ class RetrainingProps:
     training_data_prefix: str = "training/"
     auto_approve: bool = False
     log_retention_days: int = 365
+    production: bool = False
+    budget_act_percent: int = 100
 
 
 class Retraining(Construct):
@@ -159,6 +163,9 @@ class Retraining(Construct):
             name=f"{ctx.prefix}-{id}",
             event_pattern=json.dumps(pattern) if pattern else None,
             schedule_expression=schedule,
+            # A budget breach pauses these rules (lambdas/common/power.py) until an operator resumes:
+            # Terraform leaves their state to the handler, so a deploy does not undo a pause.
+            lifecycle=TerraformResourceLifecycle(ignore_changes=["state", "is_enabled"]) if id in PAUSABLE_RULES else None,
         )
         CloudwatchEventTarget(
             self,
@@ -208,7 +215,34 @@ class Retraining(Construct):
             "AUTO_APPROVE": "true" if p.auto_approve else "false",
             "WINDOW_HOURS": str(p.monitoring.window_hours),
             "PROBLEM_TYPE": p.monitoring.problem_type,
+            # Off-hours and budget breaches (lambdas/common/power.py): production is never switched off.
+            "PRODUCTION": "true" if p.production else "false",
+            "BUDGET_ACT_PERCENT": str(p.budget_act_percent),
         }
+
+    def _switch_statements(self) -> list[dict]:
+        """The deploy handler's off switch and budget breach (lambdas/common/power.py); none in production,
+        which is never switched off (its handler only reads the budget)."""
+        p, ctx = self.props, self.props.context
+        budget = {"Sid": "ReadBudget", "Effect": "Allow", "Action": "budgets:ViewBudget",
+                  "Resource": ctx.arn("budgets", f"budget/{ctx.prefix}-monthly", region=False)}
+        if p.production:
+            return [budget]
+        return [
+            budget,
+            {"Sid": "SwitchEndpointOff", "Effect": "Allow", "Action": "sagemaker:DeleteEndpoint",
+             "Resource": ctx.arn("sagemaker", f"endpoint/{ctx.endpoint_name}")},
+            {
+                "Sid": "DeregisterAutoscaling",
+                "Effect": "Allow",
+                "Action": "application-autoscaling:DeregisterScalableTarget",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"aws:ResourceTag/Team": ctx.team, "aws:ResourceTag/Environment": ctx.environment}},
+            },
+            {"Sid": "PauseRetraining", "Effect": "Allow", "Action": ["events:DisableRule", "events:EnableRule"],
+             "Resource": [self._rule_arn("retrain-schedule"), self._rule_arn("retrain-on-alarm")]},
+            {"Sid": "AlertOwners", "Effect": "Allow", "Action": "sns:Publish", "Resource": p.alert_topic_arn},
+        ]
 
     def _statements(self) -> dict[str, list[dict]]:
         """Each handler's own permissions, every resource scoped to this team and environment."""
@@ -342,6 +376,7 @@ class Retraining(Construct):
                     "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}},
                 },
                 pass_training_role,
+                *self._switch_statements(),
             ],
             "drift_check": [
                 {"Sid": "ReadDeployedModel", "Effect": "Allow", "Action": "ssm:GetParameter", "Resource": parameter("deployed-model")},

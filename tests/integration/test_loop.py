@@ -16,8 +16,8 @@ import pytest
 
 from common.events import BadEvent, StaleEvent
 from common.training import RecipeError
-from emulator import eventbridge
-from emulator.iam_check import CHECKED
+from emulator import billing, eventbridge
+from emulator.iam_check import CHECKED, authorized_invoke
 from emulator.loop import LoopDriver
 from ops.functions import invoke
 from ops.lineage import trace
@@ -238,6 +238,73 @@ def test_rebuild_starts_a_job_with_the_original_inputs(loop, state):
     evaluation, original = produced["evaluation"], state["evaluation"]
     assert (evaluation["train_rows"], evaluation["holdout_rows"]) == (original["train_rows"], original["holdout_rows"])
     assert evaluation["value"] == pytest.approx(original["value"], abs=1e-6)
+
+
+def test_off_hours_cycle_serves_the_same_model_and_leaves_plan_empty(loop, state, deployed_stack):
+    """The deployed schedules played as Scheduler fires them: off deletes the endpoint, on brings back
+    the pointer's model (autoscaling with its InService state change); Terraform sees no change."""
+    import boto3
+
+    terraform, _ = deployed_stack
+    sagemaker, name = boto3.client("sagemaker"), loop.ctx.endpoint_name
+    served = sagemaker.describe_endpoint(EndpointName=name)["EndpointConfigName"]
+    off = billing.play_schedule(loop.ctx, f"{loop.ctx.prefix}-switch-off")
+    assert off.handler == "deploy" and off.result["endpoint_deleted"] is True
+    assert name not in [e["EndpointName"] for e in sagemaker.list_endpoints()["Endpoints"]]
+    assert terraform.plan_changes() is None
+    on = billing.play_schedule(loop.ctx, f"{loop.ctx.prefix}-switch-on")
+    assert on.result["switched"] == "on" and sagemaker.describe_endpoint(EndpointName=name)["EndpointConfigName"] == served
+    loop.endpoint_state_changed()
+    targets = boto3.client("application-autoscaling").describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"]
+    assert [t["ResourceId"] for t in targets] == [f"endpoint/{name}/variant/primary"]
+    assert pointer(loop)["model_package_arn"] == state["second"] and "power" not in pointer(loop)
+    assert terraform.plan_changes() is None
+
+
+def test_budget_breach_switches_the_endpoint_off_and_resume_brings_it_back(loop, state, deployed_stack):
+    import boto3
+
+    terraform, _ = deployed_stack
+    topic = loop.env["ALERT_TOPIC_ARN"]
+    billing.set_actual_spend(loop.ctx, 10.0)  # far below the limit: a notice changes nothing
+    [quiet] = billing.notify_topic(loop.ctx, topic, "AWS Budgets: notice", "spend")
+    assert quiet.handler == "deploy" and quiet.result["acted"] is False
+    billing.set_actual_spend(loop.ctx, 1_000_000.0)
+    [acted] = billing.notify_topic(loop.ctx, topic, "AWS Budgets: exceeded", "spend")
+    assert acted.result["acted"] is True and acted.result["endpoint_deleted"] is True
+    assert boto3.client("events").describe_rule(Name=f"{loop.ctx.prefix}-retrain-on-alarm")["State"] == "DISABLED"
+    assert billing.play_schedule(loop.ctx, f"{loop.ctx.prefix}-switch-on").result["switched"] is None  # stays off
+    assert terraform.plan_changes() is None  # Terraform leaves the paused rules' state to the handler
+    resumed = authorized_invoke(loop.ctx, "deploy", {"source": "mlp.operator", "action": "resume", "requested_by": "ci"})
+    assert resumed["switched"] == "on" and f"{loop.ctx.prefix}-retrain-on-alarm" in resumed["resumed_rules"]
+    loop.endpoint_state_changed()
+    assert pointer(loop)["model_package_arn"] == state["second"]
+    billing.set_actual_spend(loop.ctx, 0.0)
+    assert terraform.plan_changes() is None
+
+
+def test_cost_sums_the_jobs_the_loop_ran(loop, state):
+    """`python main.py cost`: every training job of the team in the period, priced, with the budget."""
+    import boto3
+
+    from ops.cost import PRICES, report
+
+    until = dt.datetime.now(dt.timezone.utc)
+    costs = report(loop.ctx, until - dt.timedelta(days=1), until)
+    sagemaker = boto3.client("sagemaker")
+    jobs = {j: sagemaker.describe_training_job(TrainingJobName=j) for j in training_jobs() if j.startswith(f"{loop.ctx.prefix}-")}
+    completed = {j for j, d in jobs.items() if d.get("BillableTimeInSeconds")}
+    assert state["second_job"] in completed and len(completed) >= 2  # the jobs the loop ran, as SageMaker measured them
+    training = {u.name: u for u in costs.usage if u.kind == "training"}
+    assert set(training) == set(jobs)
+    assert all(training[j].billable_seconds == jobs[j]["BillableTimeInSeconds"] for j in completed)
+    hours, usd = costs.total("training")
+    expected = sum(d.get("BillableTimeInSeconds", 0) * d["ResourceConfig"]["InstanceCount"] for d in jobs.values()) / 3600
+    assert hours == pytest.approx(expected) and hours > 0
+    assert usd == pytest.approx(sum(u.gpu_hours * PRICES[u.instance_type] for u in training.values()), abs=1e-3)
+    assert [u.name for u in costs.usage if u.kind == "serving"] == [loop.ctx.endpoint_name]
+    assert costs.budget_usd == 5000.0  # fraud's monthly_limit_usd in platform.yaml
+    print("\n".join(costs.lines()))
 
 
 def test_every_call_was_authorized_and_every_grant_is_needed():

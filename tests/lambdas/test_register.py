@@ -75,6 +75,8 @@ def test_completed_job_registers_one_package_with_lineage(started):
         "holdout_rows": "3",
         "training_job_arn": job["TrainingJobArn"],
         "baseline_uri": f"s3://{ARTIFACTS}/baselines/{run_id}.json",
+        # moto reports no times for a job (emulator/patches_cost.py adds them; test_register_records_gpu_usage)
+        "instance_type": "ml.g5.xlarge", "instance_count": "1", "billable_seconds": "unknown", "training_seconds": "unknown",
     }
     baseline_object = env.client("s3").get_object(Bucket=ARTIFACTS, Key=f"baselines/{run_id}.json")
     assert baseline_object["ServerSideEncryption"] == "aws:kms"
@@ -229,3 +231,20 @@ def test_stale_stopped_event_after_registration_keeps_the_cooldown(started):
     with pytest.raises(StaleEvent, match="already Registered"):
         handler(training_job_event(result["training_job_name"], "Stopped"), None)
     assert env.snapshot() == before and runs.get_lock() == lock
+
+
+def test_register_records_gpu_usage_as_sagemaker_reports_it(aws_env, monkeypatch):
+    """Billable and training seconds (spot saving) and instance type from DescribeTrainingJob go on the
+    package and the run record; the emulator patch plays a job that ran 42 s."""
+    from emulator.patches_cost import record_training_time, sagemaker_training_job_times
+
+    sagemaker_training_job_times(monkeypatch.setattr)
+    aws_env.put_training_data("training/a.csv", "amount,merchant_category,is_fraud\n10,grocery,0\n")
+    run = retrain({"source": "mlp.manual", "reason": "test", "requested_by": "ci"}, None)
+    record_training_time(run["training_job_name"], 42)
+    registered = handler(training_job_event(run["training_job_name"]), None)
+    metadata = aws_env.client("sagemaker").describe_model_package(
+        ModelPackageName=registered["model_package_arn"])["CustomerMetadataProperties"]
+    usage = {"instance_type": "ml.g5.xlarge", "instance_count": "1", "billable_seconds": "42", "training_seconds": "42"}
+    assert {k: metadata[k] for k in usage} == usage
+    assert {k: runs.get_run(run["run_id"])[k] for k in usage} == usage

@@ -54,8 +54,8 @@ def test_missing_permission_and_unmapped_call_are_named():
     call = Call("sagemaker", "CreateModel", {"ModelName": "mlp-fraud-dev-v1", "ExecutionRoleArn": ROLE})
     (denied,) = check_calls([call], statements, CTX)
     assert denied.startswith("sagemaker:CreateModel(ModelName=mlp-fraud-dev-v1): iam:PassRole on " + ROLE)
-    (unmapped,) = check_calls([Call("sagemaker", "DeleteEndpoint", {"EndpointName": "e"})], statements, CTX)
-    assert "no IAM mapping for 'DeleteEndpoint'" in unmapped
+    (unmapped,) = check_calls([Call("sagemaker", "DeleteModelPackageGroup", {"ModelPackageGroupName": "g"})], statements, CTX)
+    assert "no IAM mapping for 'DeleteModelPackageGroup'" in unmapped
     with pytest.raises(Unauthorized, match="NumericLessThan"):
         evaluate([{"Effect": "Allow", "Action": "*", "Resource": "*", "Condition": {"NumericLessThan": {"x": "1"}}}],
                  Request("s3:GetObject", "arn:aws:s3:::b/k", {"x": "0"}))

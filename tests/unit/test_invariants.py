@@ -69,7 +69,8 @@ def test_no_wildcard_actions_no_mutation_on_star_no_full_access(stacks):
             if "*" in resources and resource_type not in ("aws_kms_key",):
                 mutating = [a for a in actions if MUTATING.search(a)]
                 # No resource-level permissions (or no ARN before creation): each conditioned instead.
-                tagged = {"application-autoscaling:RegisterScalableTarget", "application-autoscaling:PutScalingPolicy"}
+                tagged = {"application-autoscaling:RegisterScalableTarget", "application-autoscaling:PutScalingPolicy",
+                          "application-autoscaling:DeregisterScalableTarget"}
                 allowed = {"cloudwatch:PutMetricData", "ecr:GetAuthorizationToken", *tagged}
                 assert set(mutating) <= allowed, f"{stack.name}: {address} mutating {mutating} on *"
                 if set(mutating) & {"cloudwatch:PutMetricData"}:

@@ -157,8 +157,11 @@ def test_topic_encrypted_with_the_team_key_and_owners_subscribed(stacks):
         assert topic["kms_master_key_id"].startswith("${aws_kms_key.data-lake_key")
         subscriptions = stack.resources("aws_sns_topic_subscription").values()
         owners = {"fraud-dev": {"fraud-ml@example.com"}, "recsys-prod": {"recsys-ml@example.com", "ml-oncall@example.com"}}[name]
-        assert {s["endpoint"] for s in subscriptions} == owners
-        assert all(s["protocol"] == "email" and s["topic_arn"].startswith(f"${{{TOPIC}") for s in subscriptions)
+        assert {s["endpoint"] for s in subscriptions if s["protocol"] == "email"} == owners
+        # ... and the deploy function, which acts on the budget's notices (modules/off_hours)
+        (deploy,) = [s for s in subscriptions if s["protocol"] != "email"]
+        assert deploy["protocol"] == "lambda" and deploy["endpoint"].startswith("${aws_lambda_function.retraining_deploy_function")
+        assert all(s["topic_arn"].startswith(f"${{{TOPIC}") for s in subscriptions)
 
 
 def test_topic_policy_services_of_this_account_only_and_tls(stacks):

@@ -107,8 +107,11 @@ def test_events_close_the_loop(stacks):
     targets = {t["rule"]: t for t in stack.resources("aws_cloudwatch_event_target").values()}
     assert len(targets) == len(by_name)
     permissions = stack.resources("aws_lambda_permission").values()
-    assert {p["principal"] for p in permissions} == {"events.amazonaws.com"}
-    assert len(permissions) == len(by_name)
+    # Every rule's, and the alert topic's delivery of budget notices to the deploy function (modules/off_hours).
+    assert {p["principal"] for p in permissions} == {"events.amazonaws.com", "sns.amazonaws.com"}
+    assert len([p for p in permissions if p["principal"] == "events.amazonaws.com"]) == len(by_name)
+    (sns,) = [p for p in permissions if p["principal"] == "sns.amazonaws.com"]
+    assert sns["function_name"].startswith("${aws_lambda_function.retraining_deploy_function")
 
 
 def test_runs_table_encrypted_with_recovery_and_protected_in_real_envs(stacks):
@@ -141,7 +144,8 @@ def test_handler_policies_have_no_wildcards_and_stay_in_team(stacks, handler):
                 assert "Condition" not in statement or statement["Condition"]
             elif resource == "*":  # a scalable target has no ARN before it exists: the team's tags scope it
                 assert statement["Action"] in ("application-autoscaling:RegisterScalableTarget",
-                                               "application-autoscaling:PutScalingPolicy")
+                                               "application-autoscaling:PutScalingPolicy",
+                                               "application-autoscaling:DeregisterScalableTarget")
                 (condition,) = statement["Condition"].values()
                 assert sorted(condition.values()) == ["dev", "fraud"], statement
             elif statement["Action"] == "iam:CreateServiceLinkedRole":  # the account's one autoscaling role

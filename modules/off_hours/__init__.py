@@ -1,0 +1,79 @@
+"""Off-hours of a non-production team endpoint, and the budget's way to the deploy handler.
+
+Two EventBridge Scheduler schedules (Scheduler, unlike EventBridge rules, evaluates cron in a time zone:
+`schedule_expression_timezone`) invoke the deploy function with `{"source": "mlp.off-hours",
+"action": "off" | "on"}`; the handler deletes the endpoint or recreates it from the deployed-model
+pointer (lambdas/common/power.py). The endpoint is not in Terraform's state, so a switch leaves
+`plan` empty, and `destroy` removes it (serving/teardown) whether it is on or off.
+
+The deploy function also hears the team's alert topic, where the budget's notifications arrive: on
+each message it reads the budget from AWS Budgets and acts at the configured percentage.
+
+Construct ids are Terraform addresses: keep them.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from cdktf_cdktf_provider_aws.iam_role import IamRole
+from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
+from cdktf_cdktf_provider_aws.lambda_permission import LambdaPermission
+from cdktf_cdktf_provider_aws.scheduler_schedule import (
+    SchedulerSchedule,
+    SchedulerScheduleFlexibleTimeWindow,
+    SchedulerScheduleTarget,
+    SchedulerScheduleTargetRetryPolicy,
+)
+from cdktf_cdktf_provider_aws.sns_topic_subscription import SnsTopicSubscription
+from constructs import Construct
+
+from modules.iam import policy_document, service_trust_policy
+from modules.naming import TeamContext
+from stacks.off_hours import OffHoursSpec
+
+SWITCH_SOURCE = "mlp.off-hours"  # lambdas/common/power.py SCHEDULE_SOURCE
+
+
+@dataclass(frozen=True)
+class OffHoursProps:
+    context: TeamContext
+    function_arn: str
+    function_name: str
+    alert_topic_arn: str
+    kms_key_arn: str
+    off_hours: OffHoursSpec | None
+
+
+class OffHours(Construct):
+    def __init__(self, scope: Construct, id: str, props: OffHoursProps):
+        super().__init__(scope, id)
+        ctx = props.context
+        SnsTopicSubscription(self, "budget-notices", topic_arn=props.alert_topic_arn, protocol="lambda",
+                             endpoint=props.function_arn)
+        LambdaPermission(self, "budget-notices-permission", statement_id="sns-alert-topic", action="lambda:InvokeFunction",
+                         function_name=props.function_name, principal="sns.amazonaws.com", source_arn=props.alert_topic_arn)
+        if props.off_hours is None:
+            return
+        # Scheduler assumes this role to invoke the function; only this account's schedules may.
+        self.role = IamRole(self, "scheduler-role", name=f"{ctx.prefix}-off-hours-scheduler", assume_role_policy=service_trust_policy(
+            "scheduler.amazonaws.com", ctx.account_id))
+        IamRolePolicy(self, "scheduler-policy", name="invoke-deploy", role=self.role.id, policy=policy_document([
+            {"Sid": "InvokeDeploy", "Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": props.function_arn},
+            # The schedules' input is encrypted with the team key (Scheduler decrypts it as this role).
+            {"Sid": "ScheduleInputKey", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": props.kms_key_arn},
+        ]))
+        for action, expression in (("off", props.off_hours.switch_off), ("on", props.off_hours.switch_on)):
+            SchedulerSchedule(
+                self, f"switch-{action}",
+                name=f"{ctx.prefix}-switch-{action}",
+                schedule_expression=expression,
+                schedule_expression_timezone=props.off_hours.timezone,
+                kms_key_arn=props.kms_key_arn,
+                flexible_time_window=SchedulerScheduleFlexibleTimeWindow(mode="OFF"),
+                target=SchedulerScheduleTarget(
+                    arn=props.function_arn, role_arn=self.role.arn,
+                    input=json.dumps({"source": SWITCH_SOURCE, "action": action}),
+                    retry_policy=SchedulerScheduleTargetRetryPolicy(maximum_event_age_in_seconds=3600, maximum_retry_attempts=8),
+                ),
+            )  # fmt: skip
