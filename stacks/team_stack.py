@@ -130,7 +130,10 @@ class TeamStack(TerraformStack):
                 skip_region_validation=True,
                 s3_use_path_style=True,
                 # A 500 from an emulator is not transient: fail in seconds, not after minutes of retries.
-                max_retries=1,
+                # One retry beyond the first attempt: a clean clone's CI run still saw a 200 whose body the
+                # SDK could not read (PutTargets) after the emulator's request serialization; AWS SDKs retry
+                # such a read themselves. The cause is not found yet (issue 18 stays open).
+                max_retries=2,
                 endpoints=[AwsProviderEndpoints(**{service: url for service in EMULATED_SERVICES})],
             )
         else:

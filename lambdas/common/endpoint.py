@@ -34,12 +34,7 @@ def read_recipe() -> dict[str, Any]:
 
 def describe(endpoint_name: str) -> dict[str, Any] | None:
     """The endpoint, or None when it does not exist (before the first approved model)."""
-    try:
-        return aws.client("sagemaker").describe_endpoint(EndpointName=endpoint_name)
-    except ClientError as error:
-        if _not_found(error):
-            return None
-        raise
+    return aws.describe_or_none(aws.client("sagemaker").describe_endpoint, EndpointName=endpoint_name)
 
 
 def create(endpoint_name: str, config_name: str, recipe: dict[str, Any], tags: list[dict[str, str]]) -> None:
@@ -162,6 +157,3 @@ def _owned(sagemaker, arn: str, team: str, environment: str) -> bool:
     tags = {t["Key"]: t["Value"] for t in sagemaker.list_tags(ResourceArn=arn).get("Tags", [])}
     return OWNED_TAG in tags and tags.get("Team") == team and tags.get("Environment") == environment
 
-
-def _not_found(error: ClientError) -> bool:
-    return error.response.get("Error", {}).get("Code") == "ValidationException" and "not find" in str(error).lower()

@@ -98,7 +98,9 @@ def test_training_job_fails_without_its_image(aws, pushed):
     )  # fmt: skip
     described = sagemaker.describe_training_job(TrainingJobName=job)
     if pushed:
-        assert described["TrainingJobStatus"] == "Completed"
+        # Accepted: the emulator then runs the job's code (patches_training); this job names none, so it
+        # ends Failed saying so, never Completed without a model.
+        assert described["TrainingJobStatus"] in ("InProgress", "Failed")
     else:
         assert described["TrainingJobStatus"] == "Failed" and image in described["FailureReason"]
 

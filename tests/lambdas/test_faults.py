@@ -37,6 +37,10 @@ from tests.lambdas.moto_patches import sagemaker_update_endpoint
 from tests.lambdas.mlp_aws import (ACCOUNT, ENDPOINT, GROUP, PREFIX, REGION, TABLE, AwsEnv, endpoint_config,  # noqa: F401
                                    alarm_event, aws_env, package_event, training_job_event)
 
+
+# The last test reports figures the others gathered in this process: keep the module on one xdist worker.
+pytestmark = pytest.mark.xdist_group("test_faults")
+
 FIGURES = {"faults_injected": 0, "sdk_attempts": 0, "deliveries": 0, "bad_events": 0}
 MANUAL = {"source": "mlp.manual", "reason": "faults", "requested_by": "ci"}
 

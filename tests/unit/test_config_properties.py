@@ -22,6 +22,10 @@ from hypothesis import strategies as st
 
 from stacks.config import DEFAULT_CONFIG_FILE, ConfigError, PlatformConfig, load_config, parse_config
 
+
+# The last test reports figures the others gathered in this process: keep the module on one xdist worker.
+pytestmark = pytest.mark.xdist_group("test_config_properties")
+
 INPUTS = {"structures": 0, "mutations": 0, "texts": 0, "bytes": 0, "dumped": 0}
 
 SEGMENT = r"(?:[A-Za-z_][A-Za-z0-9_]*|\[\d+\])"

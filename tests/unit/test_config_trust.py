@@ -27,6 +27,10 @@ from stacks.config import ConfigError, PlatformConfig, load_config, parse_config
 from tests.config_cases import ACCEPTED_ESCAPED_FIELDS, CANARIES, KEY, VALUE, example, full_example, plant, string_fields, write, yaml_path
 from tests.synth import synth
 
+
+# The last test reports figures the others gathered in this process: keep the module on one xdist worker.
+pytestmark = pytest.mark.xdist_group("test_config_trust")
+
 ROOT = Path(__file__).resolve().parents[2]
 OUTCOMES: Counter = Counter()
 

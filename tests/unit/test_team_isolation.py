@@ -43,6 +43,10 @@ from stacks.config import ConfigError, parse_config, resource_prefix, stack_name
 from tests.config_cases import example
 from tests.synth import synth
 
+
+# The last test reports figures the others gathered in this process: keep the module on one xdist worker.
+pytestmark = pytest.mark.xdist_group("test_team_isolation")
+
 TOKEN = re.compile(r"\$\{([a-z0-9_]+)\.([^.}]+)\.(arn|id|name|bucket)\}")
 
 # Representative actions per kind of resource: reads, writes and administration.
