@@ -37,4 +37,22 @@ def lambda_keeps_dead_letter_and_logging_config() -> None:
     LambdaFunction.update_configuration = patched_update_configuration
 
 
-PATCHES: list[Callable[[], None]] = [lambda_keeps_dead_letter_and_logging_config]
+def sns_publish_does_not_run_lambda_subscribers() -> None:
+    """moto: Publish to a topic with a Lambda subscription runs the function in a Docker container at once,
+    inside the Publish request; with no Docker here (and, after a snapshot restore, no Docker client on the
+    copied function) that raises, and Publish answers 500. On AWS a Publish never fails because of a
+    subscriber: SNS delivers to Lambda asynchronously. Patched: the delivery to Lambda subscribers is
+    skipped (logged); the emulator runs no Lambda code, and the demo and tests deliver the message to the
+    deployed handler in-process (emulator.billing.notify_topic). More lenient than moto, as AWS is."""
+    import logging
+
+    from moto.awslambda.models import LambdaBackend
+
+    def send_sns_message(self, function_name, message, subject=None, qualifier=None):  # noqa: ANN001
+        logging.getLogger(__name__).info("SNS message for Lambda %s not run by the emulator: %s", function_name,
+                                         (subject or "")[:100])
+
+    LambdaBackend.send_sns_message = send_sns_message
+
+
+PATCHES: list[Callable[[], None]] = [lambda_keeps_dead_letter_and_logging_config, sns_publish_does_not_run_lambda_subscribers]
