@@ -165,7 +165,8 @@ def test_the_endpoint_serves_the_fraud_model_and_captures_as_sagemaker(loop):
     assert "amount" in error.value.response["OriginalMessage"]  # the definitions' own check names the feature
     stats = ReadStats()
     records = [r for r in iter_capture(loop.env["ARTIFACT_BUCKET"], loop.ctx.endpoint_name,
-                                       Window(at - dt.timedelta(seconds=1), at + dt.timedelta(minutes=1)), ["amount"], stats)
+                                       Window(at - dt.timedelta(seconds=1), at + dt.timedelta(minutes=1)),
+                                       loop.definitions()["model_inputs"]["features"], stats)
                if r.inference_id == "loop-json-1"]  # fmt: skip
     assert len(records) == 1 and records[0].instances[0]["merchant_category"] == "grocery" and stats.malformed == 0
 
