@@ -291,22 +291,43 @@ def capture_key(destination: str, endpoint_name: str, variant_name: str, at: dt.
     return bucket, "/".join(part for part in (prefix, endpoint_name, variant_name, f"{at:%Y/%m/%d/%H}", name) if part)
 
 
-def write_capture(s3: Any, config: Mapping[str, Any] | None, endpoint_name: str, variant_name: str,
+# SageMaker buffers captured records and writes them in files of many lines. Here a file stays open for
+# up to this many records or seconds within one hour prefix; it is rewritten with each new line, so
+# what was captured is readable at once (on AWS it appears when the file is flushed, minutes later).
+CAPTURE_FILE_RECORDS = 100
+CAPTURE_FILE_SECONDS = 60
+OPEN_CAPTURE_FILES = "_mlp_capture_files"  # on moto's endpoint: {variant: (bucket, key, opened at, lines)}
+
+
+def write_capture(s3: Any, endpoint: Any, config: Mapping[str, Any] | None, variant_name: str,
                   record: Mapping[str, Any], at: dt.datetime) -> str | None:
-    """Put one capture object when the config enables capture and the request is sampled; its key, or None.
+    """Add a sampled request's line to the variant's open capture file (a new file when none is open,
+    it is full or old, or the hour changed) when the config enables capture; the file's key, or None.
     A capture that cannot be written is logged, never the request's failure (as on AWS)."""
     if not config or not config.get("EnableCapture", True):
         return None
     if random.random() * 100 >= float(config.get("InitialSamplingPercentage", 100)):
         return None
-    bucket, key = capture_key(config["DestinationS3Uri"], endpoint_name, variant_name, at)
+    files = getattr(endpoint, OPEN_CAPTURE_FILES, None)
+    if files is None:
+        files = {}
+        setattr(endpoint, OPEN_CAPTURE_FILES, files)  # on moto's object, so the emulator's snapshots keep it
+    bucket, key = capture_key(config["DestinationS3Uri"], endpoint.endpoint_name, variant_name, at)
+    lines = b""
+    opened = files.get(variant_name)
+    if opened and opened[0] == bucket and opened[1].rsplit("/", 1)[0] == key.rsplit("/", 1)[0] \
+            and opened[3] < CAPTURE_FILE_RECORDS and (at - opened[2]).total_seconds() < CAPTURE_FILE_SECONDS:
+        stored = s3.get_object(bucket, opened[1]) if bucket in s3.buckets else None
+        if stored is not None:
+            key, lines = opened[1], stored.value
     kms = config.get("KmsKeyId")
     try:
-        s3.put_object(bucket, key, (json.dumps(record) + "\n").encode(), encryption="aws:kms" if kms else None,
+        s3.put_object(bucket, key, lines + (json.dumps(record) + "\n").encode(), encryption="aws:kms" if kms else None,
                       kms_key_id=kms or None)
     except Exception:  # noqa: BLE001
-        log.exception("data capture of %s/%s could not be written to s3://%s/%s", endpoint_name, variant_name, bucket, key)
+        log.exception("data capture of %s/%s could not be written to s3://%s/%s", endpoint.endpoint_name, variant_name, bucket, key)
         return None
+    files[variant_name] = (bucket, key, opened[2] if lines else at, (opened[3] if lines else 0) + 1)
     return key
 
 
@@ -423,5 +444,5 @@ def _serve(sagemaker: Any, s3: Any, cloudwatch: Any, endpoint_name: str, body: b
     capture = config.data_capture_config or {}
     if capture:
         record = capture_record(capture, body, content_type, answer.body, answer.content_type, inference_id, at)
-        write_capture(s3, capture, endpoint_name, variant_name, record, at)
+        write_capture(s3, endpoint, capture, variant_name, record, at)
     return 200, {"Content-Type": answer.content_type, "x-Amzn-Invoked-Production-Variant": variant_name}, answer.body

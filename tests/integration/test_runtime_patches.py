@@ -115,9 +115,11 @@ def _invoke(aws, endpoint: str, body: str, **extra) -> dict:
     return {**response, "Body": json.loads(response["Body"].read())}
 
 
-def _captured(aws, bucket: str, endpoint: str) -> list[tuple[str, dict]]:
+def _captured(aws, bucket: str, endpoint: str) -> list[tuple[str, dict, list[dict]]]:
+    """(key, GetObject answer, its JSON lines) of each capture object of the endpoint."""
     listed = aws("s3").list_objects_v2(Bucket=bucket, Prefix=f"capture/{endpoint}/").get("Contents", [])
-    return [(item["Key"], aws("s3").get_object(Bucket=bucket, Key=item["Key"])) for item in listed]
+    objects = [(item["Key"], aws("s3").get_object(Bucket=bucket, Key=item["Key"])) for item in listed]
+    return [(key, obj, [json.loads(line) for line in obj["Body"].read().splitlines()]) for key, obj in objects]
 
 
 def _alive(pid: int) -> bool:
@@ -197,9 +199,10 @@ def test_data_capture_is_written_where_and_as_sagemaker_writes_it(aws, bucket):
     with pytest.raises(ClientError):
         _invoke(aws, endpoint, "-1,2")  # a failed request has no output: not captured
     captured = _captured(aws, bucket, endpoint)
-    assert len(captured) == 2 and all(CAPTURE_KEY.match(key) for key, _ in captured)
-    assert {(obj["ServerSideEncryption"], obj["SSEKMSKeyId"]) for _, obj in captured} == {("aws:kms", kms)}
-    records = [json.loads(obj["Body"].read()) for _, obj in captured]
+    assert len(captured) == 1 and CAPTURE_KEY.match(captured[0][0])  # one file collects the variant's lines
+    assert (captured[0][1]["ServerSideEncryption"], captured[0][1]["SSEKMSKeyId"]) == ("aws:kms", kms)
+    records = captured[0][2]
+    assert len(records) == 2
     first = next(r for r in records if r["eventMetadata"].get("inferenceId") == "request-1")
     assert first["captureData"]["endpointInput"] == {"observedContentType": "text/csv", "mode": "INPUT", "data": "1,2", "encoding": "CSV"}
     output = first["captureData"]["endpointOutput"]
@@ -223,7 +226,7 @@ def test_data_capture_follows_the_configs_sampling_and_content_types(aws, bucket
     half = _endpoint(aws, _config(aws, bucket, _model(aws, bucket, [1.0]), capture_percent=50))
     for _ in range(60):
         _invoke(aws, half, "1")
-    assert 0 < len(_captured(aws, bucket, half)) < 60  # sampled (both ends have probability 2^-60)
+    assert 0 < sum(len(lines) for _, _, lines in _captured(aws, bucket, half)) < 60  # sampled (both ends: probability 2^-60)
 
     # Content types the config does not list are captured BASE64.
     odd = _name()
@@ -233,8 +236,7 @@ def test_data_capture_follows_the_configs_sampling_and_content_types(aws, bucket
                            "CaptureOptions": [{"CaptureMode": "Input"}]})
     endpoint = _endpoint(aws, odd)
     _invoke(aws, endpoint, "7")
-    (_, obj), = _captured(aws, bucket, endpoint)
-    record = json.loads(obj["Body"].read())
+    (_, _, (record,)), = _captured(aws, bucket, endpoint)
     assert record["captureData"] == {"endpointInput": {"observedContentType": "text/csv", "mode": "INPUT", "data": "Nw==", "encoding": "BASE64"}}
 
 
@@ -304,3 +306,19 @@ def test_golden_signal_alarms_are_evaluated_on_real_invocations(aws, bucket, emu
             _invoke(aws, endpoint, body)
     transitions = {t.alarm: t for t in alarms.evaluate(ctx)}
     assert transitions[ctx.alarm_name("model-errors")].state == "ALARM" and transitions[ctx.alarm_name("model-errors")].value == 3
+
+
+def test_capture_files_hold_at_most_their_share_of_records(aws, bucket):
+    """Patch sagemaker_runtime_invoke_endpoint_runs_the_model: SageMaker writes captured records in files of
+    many lines; a file takes CAPTURE_FILE_RECORDS lines at most, then the next one starts. Unpatched:
+    nothing is captured."""
+    from emulator.endpoint_runtime import CAPTURE_FILE_RECORDS
+
+    endpoint = _endpoint(aws, _config(aws, bucket, _model(aws, bucket, [1.0])))
+    for index in range(CAPTURE_FILE_RECORDS + 3):
+        _invoke(aws, endpoint, "1", InferenceId=f"r{index}")
+    files = _captured(aws, bucket, endpoint)
+    ids = [record["eventMetadata"]["inferenceId"] for _, _, lines in files for record in lines]
+    # Two files, unless an hour or a minute of file age passed meanwhile (then one more).
+    assert max(len(lines) for _, _, lines in files) <= CAPTURE_FILE_RECORDS and len(files) >= 2
+    assert sorted(ids) == sorted(f"r{index}" for index in range(CAPTURE_FILE_RECORDS + 3))  # each request exactly once
