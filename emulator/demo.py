@@ -6,9 +6,10 @@ end to end, printing progress at each step.
                   -> retrain (duplicate delivery: no second job) -> training -> register -> approve -> deploy
     answer:       lineage (which exact model is in production) and a rebuild with the same inputs
 
-What the emulator cannot do (run Lambda code, deliver EventBridge events, evaluate alarms) is done in
-this process with the deployed resources' own configuration; each such
-step says so.
+Traffic goes through SageMaker's runtime API (InvokeEndpoint): the deployed model's inference code
+answers and the endpoint writes its data capture and metrics (emulator/endpoint_runtime.py). What the
+emulator cannot do (run Lambda code, deliver EventBridge events, evaluate alarms) is done in this
+process with the deployed resources' own configuration; each such step says so.
 """
 from __future__ import annotations
 
