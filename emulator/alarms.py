@@ -1,8 +1,9 @@
 """Evaluate the team's alarms on the platform's own metrics, as CloudWatch would (the emulator stores
 alarms and metrics but never evaluates one against the other).
 
-For each deployed metric alarm in the team's platform namespace (`MLPlatform/<prefix>`): read the metric's statistic over the
-alarm's evaluation range, compare with the alarm's own threshold and operator, apply its missing-data
+For each deployed metric alarm of the team (its platform namespace `MLPlatform/<prefix>`, and the
+endpoint's golden signals in `AWS/SageMaker`, published by the emulator's InvokeEndpoint as SageMaker
+publishes them): read the metric's statistic (or percentile) over the alarm's evaluation range, compare with the alarm's own threshold and operator, apply its missing-data
 treatment, and set the new state. Composite alarms follow from their children (`ALARM(a) OR ALARM(b)`).
 Every state change is returned as the `CloudWatch Alarm State Change` detail AWS would send.
 """
@@ -51,8 +52,6 @@ def evaluate(ctx: TeamContext, now: dt.datetime | None = None) -> list[Transitio
     alarms = cloudwatch.describe_alarms(AlarmNamePrefix=f"{ctx.prefix}-", AlarmTypes=["MetricAlarm"])["MetricAlarms"]
     for alarm in alarms:
         states[alarm["AlarmName"]] = alarm["StateValue"]
-        if alarm.get("Namespace") != ctx.metric_namespace:
-            continue  # AWS/SageMaker golden signals: the emulator's endpoint serves no traffic
         value = _latest_value(cloudwatch, alarm, now)
         if value is None:
             breaching = alarm.get("TreatMissingData") == "breaching"
@@ -77,7 +76,9 @@ def evaluate(ctx: TeamContext, now: dt.datetime | None = None) -> list[Transitio
 def _latest_value(cloudwatch, alarm: dict[str, Any], now: dt.datetime) -> float | None:
     period = alarm["Period"]
     span = period * alarm.get("EvaluationPeriods", 1)
-    statistic = alarm.get("Statistic", "Maximum")
+    percentile = alarm.get("ExtendedStatistic")  # e.g. p99 of ModelLatency
+    statistic = percentile or alarm.get("Statistic", "Maximum")
+    asked = {"ExtendedStatistics": [statistic]} if percentile else {"Statistics": [statistic]}
     # The checks stamp their data with the window end, up to a minute ahead; the statistics API only
     # returns whole periods inside [start, end), so the range is shifted to end two minutes ahead.
     end = now + dt.timedelta(seconds=120)
@@ -88,11 +89,12 @@ def _latest_value(cloudwatch, alarm: dict[str, Any], now: dt.datetime) -> float 
         StartTime=end - dt.timedelta(seconds=span),
         EndTime=end,
         Period=period,
-        Statistics=[statistic],
+        **asked,
     )["Datapoints"]
     if not datapoints:
         return None
-    return max(datapoints, key=lambda d: d["Timestamp"])[statistic]
+    latest = max(datapoints, key=lambda d: d["Timestamp"])
+    return (latest.get("ExtendedStatistics") or {}).get(statistic) if percentile else latest[statistic]
 
 
 def _set(cloudwatch, name: str, previous: str, state: str, value: float | None, reason: str) -> list[Transition]:

@@ -6,9 +6,10 @@ end to end, printing progress at each step.
                   -> retrain (duplicate delivery: no second job) -> training -> register -> approve -> deploy
     answer:       lineage (which exact model is in production) and a rebuild with the same inputs
 
-What the emulator cannot do (run Lambda code, deliver EventBridge events, evaluate alarms, run a
-training container) is done in this process with the deployed resources' own configuration; each such
-step says so.
+Traffic goes through SageMaker's runtime API (InvokeEndpoint): the deployed model's inference code
+answers and the endpoint writes its data capture and metrics (emulator/endpoint_runtime.py). What the
+emulator cannot do (run Lambda code, deliver EventBridge events, evaluate alarms) is done in this
+process with the deployed resources' own configuration; each such step says so.
 """
 from __future__ import annotations
 
@@ -129,17 +130,19 @@ def _run(progress: Progress, config_path: str | None, stack: str) -> None:
     progress.say(f"run {first['run_id']}: job {first['training_job_name']}, manifest {first['inputs']['manifest_uri']}")
     first_package = _train_register_deploy(progress, driver, first["training_job_name"])
 
-    progress.step("Clean traffic: 400 requests like the training data, then the drift check")
-    earlier = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=3)
-    driver.send_traffic(400, drifted=False, when=earlier)
-    progress.emulated("the endpoint serves no traffic here: requests are written as SageMaker data capture")
-    clean = driver.run_check("drift_check", now=earlier)
+    progress.step("Clean traffic: 400 requests like the training data (InvokeEndpoint), then the drift check")
+    started = dt.datetime.now(dt.timezone.utc)
+    sent = driver.send_traffic(400, drifted=False)
+    progress.say(f"the fraud model answered {len(sent)} requests (InferenceId {sent[0]['inference_id']}...: "
+                 f"p(fraud) {sent[0]['prediction']:.3f}); SageMaker's data capture recorded them")
+    clean = driver.run_check("drift_check", since=started)
     progress.say(f"max PSI {clean['max_psi']:.3f} over {clean['sample_count']} requests: under the 0.2 threshold")
-    expect(clean["max_psi"] < 0.2, f"clean traffic drifted: {clean}")
+    expect(clean["max_psi"] < 0.2 and clean["sample_count"] == len(sent), f"clean traffic drifted: {clean}")
 
     progress.step("The world changes: 400 drifted requests, then the drift check")
+    started = dt.datetime.now(dt.timezone.utc)
     driver.send_traffic(400, drifted=True)
-    drifted = driver.run_check("drift_check")
+    drifted = driver.run_check("drift_check", since=started)
     for feature, psi in sorted(drifted["psi"].items()):
         progress.say(f"{feature:<20} PSI {psi:.3f}  JS distance {drifted['js_distance'][feature]:.3f}")
     expect(drifted["max_psi"] > 0.2, f"drifted traffic was not detected: {drifted}")

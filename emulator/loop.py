@@ -3,8 +3,9 @@
 Each step does what AWS does between the deployed pieces and nothing more: EventBridge delivers
 events to the deployed rules (emulator.eventbridge), CloudWatch evaluates alarms (emulator.alarms),
 SageMaker runs the team's training code (the emulator's container step, emulator.training_job, runs in
-the emulator when the job is created: this driver waits for the job to end), and a human approves a
-model package. The handlers themselves are the deployed functions' code and configuration.
+the emulator when the job is created: this driver waits for the job to end), the endpoint answers
+requests with the team's inference code and writes their data capture (emulator.endpoint_runtime), and
+a human approves a model package. The handlers themselves are the deployed functions' code and configuration.
 Used by the demo (`python main.py demo`) and the loop's integration test.
 """
 from __future__ import annotations
@@ -23,8 +24,6 @@ from modules.naming import TeamContext
 from emulator.iam_check import authorized_invoke
 from ops.functions import deployed_environment
 from common.model_artifact import read_evaluation  # (after ops: lambdas/ on sys.path)
-
-VARIANT = "primary"
 
 
 @dataclass
@@ -64,14 +63,19 @@ class LoopDriver:
         )  # fmt: skip
         return {"uri": f"s3://{bucket}/{key}", "version_id": response["VersionId"], "rows": rows}
 
-    def send_traffic(self, requests: int, drifted: bool, when: dt.datetime | None = None) -> list[dict[str, Any]]:
-        """Requests the endpoint served, written as SageMaker writes its data capture."""
-        when = when or dt.datetime.now(dt.timezone.utc)
-        body, sent = traffic.capture_lines(self.definitions(), requests, drifted, when)
-        self.s3.put_object(
-            Bucket=self.env["ARTIFACT_BUCKET"], Key=traffic.capture_key(self.ctx.endpoint_name, VARIANT, when),
-            Body=body, ServerSideEncryption="aws:kms", SSEKMSKeyId=self.env["KMS_KEY_ARN"],
-        )  # fmt: skip
+    def send_traffic(self, requests: int, drifted: bool) -> list[dict[str, Any]]:
+        """Requests sent to the endpoint through SageMaker's runtime API, one CSV row each with an
+        InferenceId (what ground truth is joined on): the deployed model answers, and the endpoint's data
+        capture records them as SageMaker does. [{inference_id, row, score ('true' probability), prediction}]"""
+        runtime = boto3.client("sagemaker-runtime")
+        batch = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+        sent = []
+        for index, request in enumerate(traffic.live_requests(self.definitions(), requests, drifted)):
+            inference_id = f"{batch}-{index:05d}"
+            response = runtime.invoke_endpoint(EndpointName=self.ctx.endpoint_name, Body=request["body"].encode(),
+                                               ContentType="text/csv", Accept="application/json", InferenceId=inference_id)
+            prediction = json.loads(response["Body"].read())["predictions"][0]
+            sent.append({"inference_id": inference_id, "row": request["row"], "score": request["score"], "prediction": prediction})
         return sent
 
     # --- the loop's events ----------------------------------------------------------------------
@@ -136,10 +140,12 @@ class LoopDriver:
         )  # fmt: skip
         return eventbridge.deliver(self.ctx, event)
 
-    def run_check(self, handler: str, window_hours: float = 1.0, now: dt.datetime | None = None) -> Any:
+    def run_check(self, handler: str, window_hours: float = 1.0, now: dt.datetime | None = None,
+                  since: dt.datetime | None = None) -> Any:
+        """The check over the `window_hours` before `now` (or from `since`), as its schedule would run it."""
         now = now or dt.datetime.now(dt.timezone.utc)
         window = {
-            "window_start": (now - dt.timedelta(hours=window_hours)).isoformat(timespec="seconds"),
+            "window_start": (since or now - dt.timedelta(hours=window_hours)).isoformat(timespec="seconds"),
             "window_end": (now + dt.timedelta(minutes=1)).isoformat(timespec="seconds"),
         }
         return authorized_invoke(self.ctx, handler, window)

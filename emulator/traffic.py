@@ -3,17 +3,15 @@
 Training rows and live requests come from the same definitions (the platform's one source of feature
 truth). `drifted=True` moves every numeric feature's distribution up by 40% of its declared range and
 turns categorical proportions around: the shape of a real data drift the checks must catch. Requests
-are written as SageMaker data-capture JSON Lines, where and how SageMaker writes them.
+are CSV rows in model input order, sent to the endpoint through InvokeEndpoint (emulator/loop.py):
+the model answers and SageMaker's data capture records them.
 """
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
-import json
 import math
 import random
-import uuid
 from typing import Any
 
 
@@ -73,28 +71,12 @@ def training_csv(definitions: dict[str, Any], rows: int, seed: int = 7, problem_
     return out.getvalue().encode()
 
 
-def capture_lines(definitions: dict[str, Any], requests: int, drifted: bool, when: dt.datetime, seed: int = 11) -> tuple[bytes, list[dict[str, Any]]]:
-    """(JSON Lines of SageMaker data capture, [{event_id, score, row}] for ground truth)."""
+def live_requests(definitions: dict[str, Any], requests: int, drifted: bool, seed: int = 11) -> list[dict[str, Any]]:
+    """[{body (CSV, model input order), row, score (the 'true' probability behind a label)}]."""
     rng = random.Random(seed + (1 if drifted else 0))
     specs = _specs(definitions)
-    lines, sent = [], []
-    for index in range(requests):
+    sent = []
+    for _ in range(requests):
         row = {s["name"]: _value(s, rng, drifted) for s in specs}
-        score = round(_score(row, specs), 4)
-        event_id = str(uuid.UUID(int=rng.getrandbits(128)))
-        at = when - dt.timedelta(seconds=requests - index)
-        lines.append(json.dumps({
-            "captureData": {
-                "endpointInput": {"observedContentType": "text/csv", "mode": "INPUT",
-                                  "data": ",".join(str(row[s["name"]]) for s in specs), "encoding": "CSV"},
-                "endpointOutput": {"observedContentType": "text/csv", "mode": "OUTPUT", "data": str(score), "encoding": "CSV"},
-            },
-            "eventMetadata": {"eventId": event_id, "inferenceTime": at.strftime("%Y-%m-%dT%H:%M:%SZ")},
-            "eventVersion": "0",
-        }))  # fmt: skip
-        sent.append({"event_id": event_id, "score": score, "row": row})
-    return ("\n".join(lines) + "\n").encode(), sent
-
-
-def capture_key(endpoint: str, variant: str, when: dt.datetime) -> str:
-    return f"data-capture/{endpoint}/{variant}/{when:%Y/%m/%d/%H}/{when:%M-%S}-{uuid.uuid4().hex[:8]}.jsonl"
+        sent.append({"body": ",".join(str(row[s["name"]]) for s in specs), "row": row, "score": round(_score(row, specs), 4)})
+    return sent

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import sys
 import traceback
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 DEFAULT_ROOT = "/opt/ml"
+SERVING_CODE_DIR = "code"  # the serving toolkit imports the inference script from /opt/ml/model/code
 CHECKPOINT_DIR_VARIABLE = "MLP_CHECKPOINT_DIR"
 MAX_FAILURE_REASON = 1024  # SageMaker's FailureReason length limit
 
@@ -130,12 +132,26 @@ def write_failure(paths: ContainerPaths, reason: str) -> None:
     (paths.output_dir / "failure").write_text(reason[:MAX_FAILURE_REASON], encoding="utf-8")
 
 
+def ship_code_with_model(paths: ContainerPaths, code_dir: Path | None = None) -> Path:
+    """Copy the running code (the bundle script mode unpacked: the entry point's directory) into the
+    model directory's `code/`, where the framework inference containers' serving toolkit imports the
+    inference script from (what the SageMaker Python SDK's repack does): the model artifact then serves
+    with exactly the code it was trained with, also with network isolation."""
+    source = Path(code_dir) if code_dir is not None else Path(sys.argv[0]).resolve().parent
+    target = paths.model_dir / SERVING_CODE_DIR
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    return target
+
+
 def run_entry_point(main: Callable[[ContainerPaths], None]) -> None:
     """Run `main` as a training entry point: on any error, write the reason to the failure file (what
-    SageMaker shows as FailureReason), print the traceback, and exit non-zero."""
+    SageMaker shows as FailureReason), print the traceback, and exit non-zero. On success the code is
+    shipped in the model directory (`ship_code_with_model`)."""
     paths = ContainerPaths.from_environ()
     try:
         main(paths)
+        ship_code_with_model(paths)
     except Exception as error:  # noqa: BLE001 - every error must end as a failure reason
         traceback.print_exc()
         write_failure(paths, f"{type(error).__name__}: {error}")

@@ -65,7 +65,7 @@ def run_team(team: str, rows: int, root: Path, python: str, epochs: str | None) 
     order = definitions["model_inputs"]["features"]
     as_csv = "".join(",".join(row[name] for name in order) + "\n" for row in sample).encode()
     as_json = json.dumps({"instances": [{name: row[name] for name in order} for row in sample]}).encode()
-    answers = invoke(result.root / "code", result.model_dir, [(as_csv, "text/csv", "text/csv"),
+    answers = invoke(result.model_dir / "code", result.model_dir, [(as_csv, "text/csv", "text/csv"),
                                                               (as_json, "application/json", "application/json")], python=python)
     for answer, kind in zip(answers, ("CSV", "JSON")):
         print(f"[{team}] inference, {kind} request of {len(sample)} rows -> {answer.status} {answer.body.strip()!r}")

@@ -39,6 +39,9 @@ venv_for .venv-scan requirements-scan.txt "the policy scanner"
 # PyTorch framework containers. Only the tests that run the reference models use it, in child
 # processes (emulator/container.py); the Lambdas, synth and CLI never import it.
 venv_for .venv-models requirements-models.txt "the model-code packages"
+# The SageMaker Python SDK extra (sagemaker-core; about 450 MB, 53 packages): a notebook's kernel for
+# notebook_sdk/. Its own virtualenv: it wants a newer boto3 than the project pins.
+venv_for .venv-sdk requirements-sdk.txt "the SageMaker Python SDK extra"
 
 if command -v npm >/dev/null 2>&1; then
   if [ ! -x node_modules/.bin/cdktf ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then

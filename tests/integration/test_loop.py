@@ -120,13 +120,55 @@ def test_first_model_is_trained_registered_approved_and_deployed(loop, state):
 
 
 def test_clean_traffic_stays_under_threshold_and_alarms_stay_ok(loop):
-    earlier = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=3)
-    loop.send_traffic(400, drifted=False, when=earlier)
-    clean = loop.run_check("drift_check", now=earlier)
+    started = dt.datetime.now(dt.timezone.utc)
+    sent = loop.send_traffic(400, drifted=False)
+    clean = loop.run_check("drift_check", since=started)
     assert clean["sample_count"] == 400 and clean["max_psi"] < 0.2
     transitions, deliveries = loop.evaluate_alarms()
     assert not [t for t in transitions if t.state == "ALARM"]
     assert not deliveries
+    assert len({s["inference_id"] for s in sent}) == 400 and all(0 <= s["prediction"] <= 1 for s in sent)
+    # The rollback alarms' own metrics carry the served requests' figures (AWS/SageMaker, per variant).
+    import boto3
+
+    cloudwatch = boto3.client("cloudwatch")
+    for kind, statistic in (("latency-p99", "p99"), ("model-errors", "Sum"), ("errors-5xx", "Sum")):
+        alarm = cloudwatch.describe_alarms(AlarmNames=[loop.ctx.alarm_name(kind)])["MetricAlarms"][0]
+        asked = {"ExtendedStatistics": [statistic]} if statistic.startswith("p") else {"Statistics": [statistic]}
+        points = cloudwatch.get_metric_statistics(
+            Namespace=alarm["Namespace"], MetricName=alarm["MetricName"], Dimensions=alarm["Dimensions"], Period=3600,
+            StartTime=started - dt.timedelta(minutes=1), EndTime=started + dt.timedelta(hours=1), **asked)["Datapoints"]
+        values = [p["ExtendedStatistics"][statistic] if statistic.startswith("p") else p[statistic] for p in points]
+        assert alarm["StateValue"] == "OK" and values and max(values) <= alarm["Threshold"], (kind, values)
+        if kind == "latency-p99":
+            assert 0 < max(values)  # microseconds the model took
+
+
+def test_the_endpoint_serves_the_fraud_model_and_captures_as_sagemaker(loop):
+    """InvokeEndpoint runs the deployed model's inference.py from its artifact: real answers, SageMaker's
+    errors for a bad payload, and capture lines the drift and quality checks read unchanged."""
+    import boto3
+    from botocore.exceptions import ClientError
+
+    from common.capture import iter_capture, ReadStats, Window
+
+    runtime = boto3.client("sagemaker-runtime")
+    body = b'{"instances": [{"amount": 12.5, "merchant_category": "grocery", "hour_of_day": 3, "account_age_days": 100}]}'
+    at = dt.datetime.now(dt.timezone.utc)
+    answer = runtime.invoke_endpoint(EndpointName=loop.ctx.endpoint_name, Body=body, ContentType="application/json",
+                                     InferenceId="loop-json-1")
+    assert answer["ContentType"] == "application/json" and answer["InvokedProductionVariant"] == "primary"
+    assert 0 <= json.loads(answer["Body"].read())["predictions"][0] <= 1
+    with pytest.raises(ClientError) as error:
+        runtime.invoke_endpoint(EndpointName=loop.ctx.endpoint_name, Body=b"-3,casino,3,100\n", ContentType="text/csv")
+    assert error.value.response["Error"]["Code"] == "ModelError" and error.value.response["OriginalStatusCode"] == 400
+    assert "amount" in error.value.response["OriginalMessage"]  # the definitions' own check names the feature
+    stats = ReadStats()
+    records = [r for r in iter_capture(loop.env["ARTIFACT_BUCKET"], loop.ctx.endpoint_name,
+                                       Window(at - dt.timedelta(seconds=1), at + dt.timedelta(minutes=1)),
+                                       loop.definitions()["model_inputs"]["features"], stats)
+               if r.inference_id == "loop-json-1"]  # fmt: skip
+    assert len(records) == 1 and records[0].instances[0]["merchant_category"] == "grocery" and stats.malformed == 0
 
 
 def test_events_of_other_teams_and_malformed_events_change_nothing(loop):
@@ -150,8 +192,9 @@ def test_events_of_other_teams_and_malformed_events_change_nothing(loop):
 
 def test_drift_alarm_retrains_exactly_once_and_deploys(loop, state):
     jobs_before = training_jobs()
+    started = dt.datetime.now(dt.timezone.utc)
     loop.send_traffic(400, drifted=True)
-    drifted = loop.run_check("drift_check")
+    drifted = loop.run_check("drift_check", since=started)
     assert drifted["max_psi"] > 0.2
     transitions, deliveries = loop.evaluate_alarms()
     assert any(t.alarm == loop.ctx.alarm_name("drift") and t.state == "ALARM" for t in transitions)

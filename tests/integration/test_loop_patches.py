@@ -80,6 +80,18 @@ def test_function_keeps_dead_letter_and_logging_config(aws):
     assert function.get_function_configuration(FunctionName="patch-function")["DeadLetterConfig"]["TargetArn"].endswith(":other")
 
 
+def test_publish_to_a_topic_with_a_lambda_subscriber_succeeds(aws):
+    """Patch sns_leaves_lambda_delivery_to_the_emulator (on the running server). Unpatched: Publish answers 500 (moto runs the
+    function in Docker inside the request)."""
+    aws("iam").create_role(RoleName="emulator-sns-test", AssumeRolePolicyDocument="{}")
+    arn = aws("lambda").create_function(
+        FunctionName="patch-sns-subscriber", Runtime="python3.11", Role=ROLE, Handler="handler.handler",
+        Code={"ZipFile": _zip()})["FunctionArn"]
+    topic = aws("sns").create_topic(Name="patch-alerts")["TopicArn"]
+    aws("sns").subscribe(TopicArn=topic, Protocol="lambda", Endpoint=arn)
+    assert aws("sns").publish(TopicArn=topic, Message="budget exceeded")["MessageId"]
+
+
 def test_feature_group_online_store_tags_and_delete(aws):
     sagemaker = aws("sagemaker")
     arn = sagemaker.create_feature_group(

@@ -61,7 +61,11 @@ def test_gpu_check_command_trains_and_serves_both_teams(reference):
     assert "all reference runs completed" in done.stdout
     for team in ("fraud", "recsys"):
         model = keep / team / "model"
-        assert sorted(p.name for p in model.iterdir()) == ["evaluation.json", "model.json", "model.pt", "transform.json"]
+        assert sorted(p.name for p in model.iterdir()) == ["code", "evaluation.json", "model.json", "model.pt", "transform.json"]
+        # The model serves with the code it was trained with (/opt/ml/model/code): the bundle, byte for byte.
+        shipped = {p.relative_to(model / "code").as_posix(): p.read_bytes() for p in (model / "code").rglob("*") if p.is_file()}
+        assert shipped == {p.relative_to(keep / team / "code").as_posix(): p.read_bytes()
+                           for p in (keep / team / "code").rglob("*") if p.is_file() and "__pycache__" not in p.parts}
         assert (keep / team / "checkpoints" / "checkpoint.pt").is_file()
         answers = [line for line in done.stdout.splitlines() if line.startswith(f"[{team}] inference")]
         assert len(answers) == 2 and all("-> 200 " in line for line in answers)
