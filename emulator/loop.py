@@ -55,7 +55,7 @@ class LoopDriver:
         push_image(recipe["inference_image_uri"])
         return recipe["image_uri"], push_image(recipe["image_uri"])
 
-    def upload_training_data(self, rows: int = 2000, seed: int = 7) -> dict[str, Any]:
+    def upload_training_data(self, rows: int = 1500, seed: int = 7) -> dict[str, Any]:
         bucket, prefix = self.training_prefix()
         key = f"{prefix}transactions.csv"
         response = self.s3.put_object(
@@ -64,15 +64,25 @@ class LoopDriver:
         )  # fmt: skip
         return {"uri": f"s3://{bucket}/{key}", "version_id": response["VersionId"], "rows": rows}
 
-    def send_traffic(self, requests: int, drifted: bool, when: dt.datetime | None = None) -> list[dict[str, Any]]:
+    def send_traffic(self, requests: int, drifted: bool, when: dt.datetime | None = None, seed: int = 11) -> list[dict[str, Any]]:
         """Requests the endpoint served, written as SageMaker writes its data capture."""
         when = when or dt.datetime.now(dt.timezone.utc)
-        body, sent = traffic.capture_lines(self.definitions(), requests, drifted, when)
+        body, sent = traffic.capture_lines(self.definitions(), requests, drifted, when, seed)
         self.s3.put_object(
             Bucket=self.env["ARTIFACT_BUCKET"], Key=traffic.capture_key(self.ctx.endpoint_name, VARIANT, when),
             Body=body, ServerSideEncryption="aws:kms", SSEKMSKeyId=self.env["KMS_KEY_ARN"],
         )  # fmt: skip
         return sent
+
+    def upload_labels(self, sent: list[dict[str, Any]], world: str, when: dt.datetime | None = None) -> int:
+        """The team's ground truth for requests it sent, filed under the hour it uploads them (CONTRACTS.md)."""
+        when = when or dt.datetime.now(dt.timezone.utc)
+        self.s3.put_object(
+            Bucket=self.env["ARTIFACT_BUCKET"], Key=traffic.ground_truth_key(self.ctx.endpoint_name, when),
+            Body=traffic.label_lines(self.definitions(), sent, world), ServerSideEncryption="aws:kms",
+            SSEKMSKeyId=self.env["KMS_KEY_ARN"],
+        )  # fmt: skip
+        return len(sent)
 
     # --- the loop's events ----------------------------------------------------------------------
     def retrain_by_hand(self, reason: str) -> Any:
@@ -144,9 +154,10 @@ class LoopDriver:
         }
         return authorized_invoke(self.ctx, handler, window)
 
-    def evaluate_alarms(self) -> tuple[list[alarms.Transition], list[eventbridge.Delivery]]:
-        """CloudWatch's evaluation, then EventBridge's delivery of each resulting state change."""
-        transitions = alarms.evaluate(self.ctx)
+    def evaluate_alarms(self, now: dt.datetime | None = None) -> tuple[list[alarms.Transition], list[eventbridge.Delivery]]:
+        """CloudWatch's evaluation (at `now`, default the present), then EventBridge's delivery of each
+        resulting state change."""
+        transitions = alarms.evaluate(self.ctx, now)
         deliveries = []
         for transition in transitions:
             event = eventbridge.envelope(
