@@ -30,7 +30,7 @@ from botocore.exceptions import ClientError
 
 from common import aws, capture
 from common.features import FeatureDefinitions, parse_value
-from common.labels import LabelSet
+from common.labels import LabelSet, joined
 
 LABELLED_DIR = "labelled/"
 REPORT_METADATA = "mlp-report"
@@ -126,13 +126,7 @@ def curate(definitions: FeatureDefinitions, *, artifact_bucket: str, endpoint: s
     rows: dict[str, list[dict[str, str]]] = {tag: [] for tag in counts}
     reach = capture.Window(span.start - timedelta(hours=label_delay_hours), span.end)
     capture_stats = capture.ReadStats()
-    for record in capture.iter_capture(artifact_bucket, endpoint, reach, order, capture_stats):
-        if not len(labels):
-            break
-        taken = labels.take(record.inference_id, record.event_id)
-        if taken is None:
-            continue
-        label, tag = taken
+    for record, label, tag in joined(capture.iter_capture(artifact_bucket, endpoint, reach, order, capture_stats), labels):
         window = counts.setdefault(tag, WindowCounts())
         request_id = record.inference_id or record.event_id or ""
         if len(record.instances) != 1:

@@ -29,14 +29,11 @@ from typing import Any
 
 from common import aws
 from common.curation import REPORT_METADATA
+from common.data_policy import recipe_block
 from common.features import FeatureDefinitions, parse_value
 from common.manifest import iter_manifest_objects
 
 MAX_EXAMPLES = 10
-
-
-class GateError(ValueError):
-    """The recipe's data gate is malformed."""
 
 
 @dataclass(frozen=True)
@@ -48,13 +45,7 @@ class GatePolicy:
 
     @classmethod
     def from_recipe(cls, recipe: Mapping[str, Any]) -> GatePolicy:
-        raw = recipe.get("data_gate") or {}
-        if not isinstance(raw, Mapping):
-            raise GateError(f"training recipe data_gate must be an object, got {type(raw).__name__}")
-        unknown = sorted(set(raw) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise GateError(f"training recipe data_gate has unknown keys {unknown}")
-        return cls(**raw)
+        return recipe_block(recipe, "data_gate", cls)
 
 
 def parse_label(text: str | None, problem_type: str) -> tuple[float | None, str | None]:

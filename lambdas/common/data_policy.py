@@ -33,6 +33,18 @@ class PolicyError(ValueError):
     """The recipe's data policy is malformed."""
 
 
+def recipe_block(recipe: Mapping[str, Any], name: str, cls: type) -> Any:
+    """The recipe's block `name` as dataclass `cls` (its defaults where the recipe is silent); PolicyError
+    naming the block for a malformed one."""
+    raw = recipe.get(name) or {}
+    if not isinstance(raw, Mapping):
+        raise PolicyError(f"training recipe {name} must be an object, got {type(raw).__name__}")
+    unknown = sorted(set(raw) - set(cls.__dataclass_fields__))
+    if unknown:
+        raise PolicyError(f"training recipe {name} has unknown keys {unknown}")
+    return cls(**raw)
+
+
 @dataclass(frozen=True)
 class DataPolicy:
     include_base: bool = True
@@ -44,13 +56,7 @@ class DataPolicy:
 
     @classmethod
     def from_recipe(cls, recipe: Mapping[str, Any]) -> DataPolicy:
-        raw = recipe.get("data_policy") or {}
-        if not isinstance(raw, Mapping):
-            raise PolicyError(f"training recipe data_policy must be an object, got {type(raw).__name__}")
-        unknown = sorted(set(raw) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise PolicyError(f"training recipe data_policy has unknown keys {unknown}")
-        policy = cls(**raw)
+        policy = recipe_block(recipe, "data_policy", cls)
         if policy.labelled_windows not in WINDOW_CHOICES:
             raise PolicyError(f"data_policy.labelled_windows {policy.labelled_windows!r} is not one of {WINDOW_CHOICES}")
         return policy

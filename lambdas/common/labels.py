@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,3 +99,14 @@ class LabelSet:
 
     def counts(self) -> dict[str, int]:
         return {"malformed": self.malformed, "duplicate": self.duplicate, "conflicting": self.conflicting}
+
+
+def joined(records: Iterable[Any], labels: LabelSet) -> Iterator[tuple[Any, float, str]]:
+    """(captured record, its label, the hour the label was filed under) for each record a label names,
+    each label used once; stops reading once every label has found its record."""
+    for record in records:
+        if not len(labels):
+            return
+        taken = labels.take(record.inference_id, record.event_id)
+        if taken is not None:
+            yield record, taken[0], taken[1]

@@ -22,7 +22,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from common import aws, capture, curation, data_gate
-from common.data_policy import DataPolicy, select
+from common.data_policy import DataPolicy, PolicyError, select
 from common.features import FeatureDefinitions
 from common.manifest import MANIFEST_PREFIX, StoredManifest, put_json, store_manifest
 
@@ -60,7 +60,7 @@ def prepare(run_id: str, recipe: Mapping[str, Any], now: dt.datetime, *, artifac
     training_data = recipe.get("training_data") or {}
     bucket, prefix = training_data.get("bucket"), training_data.get("prefix", "")
     if not bucket:
-        raise data_gate.GateError("training recipe has no training_data.bucket")
+        raise PolicyError("training recipe has no training_data.bucket")
     policy = DataPolicy.from_recipe(recipe)
     gate = data_gate.GatePolicy.from_recipe(recipe)
     definitions = load_definitions(artifact_bucket, definitions_key)

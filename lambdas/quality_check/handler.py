@@ -23,7 +23,7 @@ from typing import Any
 
 from common import capture
 from common.events import env
-from common.labels import PROBLEM_TYPES, LabelSet
+from common.labels import PROBLEM_TYPES, LabelSet, joined
 
 log = logging.getLogger()
 log.setLevel(logging.INFO)
@@ -114,13 +114,7 @@ def handler(event: dict, context: Any) -> dict[str, Any]:
     labels: list[float] = []
     capture_stats = capture.ReadStats()
     if labels_loaded:
-        for record in capture.iter_capture(bucket, endpoint, window, None, capture_stats):
-            if not len(truth):
-                break
-            taken = truth.take(record.inference_id, record.event_id)
-            if taken is None:
-                continue
-            label = taken[0]
+        for record, label, _ in joined(capture.iter_capture(bucket, endpoint, window, None, capture_stats), truth):
             score = record.prediction()
             if score is None or not math.isfinite(score):
                 capture_stats.reject(f"unreadable prediction for {record.inference_id or record.event_id}")
