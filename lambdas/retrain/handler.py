@@ -10,6 +10,10 @@ Decided from AWS state, not from the event (docs/CONTRACTS.md, "Runs table"):
 - the run id of an EventBridge event is derived from the event's id, and the run record (with its job
   name) is written before CreateTrainingJob, so a Lambda retry finds the run and the job the first
   attempt started instead of starting another;
+- the data is prepared before any job (common.training_data): fresh labels curated into windows, the
+  recipe's data policy pinned by VersionId, every pinned row through the data gate; a refused run starts
+  no job, records why, alerts the owners and releases the lock; the live model goes to the job as the
+  champion (common.champion), scored on the same holdout;
 - the watch schedule re-examines the retrain alarms (one that stays in ALARM sends no new event, so a
   trigger lost to a crash would otherwise never come back) and stops this team's training jobs that
   no in-flight run owns.
