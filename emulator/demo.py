@@ -2,8 +2,10 @@
 end to end, printing progress at each step.
 
     first model:  upload data -> train (operator) -> register -> approve -> deploy
-    decay:        clean traffic (no drift) -> drifted traffic -> drift check -> alarm -> EventBridge
-                  -> retrain (duplicate delivery: no second job) -> training -> register -> approve -> deploy
+    decay:        clean traffic (no drift) -> drifted traffic, labelled by the team -> drift check -> alarm
+                  -> EventBridge -> retrain (duplicate delivery: no second job; labels curated, data pinned
+                  and gated) -> training (champion scored on the same holdout) -> register -> approve
+                  -> deploy -> the next hour's drift check is under threshold, the alarm returns to OK
     answer:       lineage (which exact model is in production) and a rebuild with the same inputs
 
 What the emulator cannot do (run Lambda code, deliver EventBridge events, evaluate alarms, run a
@@ -231,6 +233,7 @@ def _show_data(progress: Progress, retrain: dict) -> None:
 
     import boto3
 
+    progress.step("What the retrain pinned: the team's labels curated, the data policy, the data gate")
     bucket, key = f"{retrain['manifest_uri'][:-len('.json')]}.data-report.json"[5:].split("/", 1)
     report = json.loads(boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
     for window in report["curated_windows"]:
