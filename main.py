@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 
 from ops.code_bundle import BundleError
-from ops.errors import BootstrapError, LineageError
+from ops.errors import BootstrapError, DataRefused, LineageError
 from stacks.app import UnknownStackError, build_app, requested_from_env
 from stacks.config import ConfigError, load_config
 
@@ -237,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     except UnknownStackError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except (LineageError, BootstrapError, BundleError) as error:
+    except (LineageError, BootstrapError, BundleError, DataRefused) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     except Exception as error:  # noqa: BLE001  (AWS said no, or could not be reached: one line, no traceback)

@@ -2,8 +2,10 @@
 end to end, printing progress at each step.
 
     first model:  upload data -> train (operator) -> register -> approve -> deploy
-    decay:        clean traffic (no drift) -> drifted traffic -> drift check -> alarm -> EventBridge
-                  -> retrain (duplicate delivery: no second job) -> training -> register -> approve -> deploy
+    decay:        clean traffic (no drift) -> drifted traffic, labelled by the team -> drift check -> alarm
+                  -> EventBridge -> retrain (duplicate delivery: no second job; labels curated, data pinned
+                  and gated) -> training (champion scored on the same holdout) -> register -> approve
+                  -> deploy -> the next hour's drift check is under threshold, the alarm returns to OK
     answer:       lineage (which exact model is in production) and a rebuild with the same inputs
 
 Traffic goes through SageMaker's runtime API (InvokeEndpoint): the deployed model's inference code
@@ -131,18 +133,21 @@ def _run(progress: Progress, config_path: str | None, stack: str) -> None:
     first_package = _train_register_deploy(progress, driver, first["training_job_name"])
 
     progress.step("Clean traffic: 400 requests like the training data (InvokeEndpoint), then the drift check")
-    started = dt.datetime.now(dt.timezone.utc)
-    sent = driver.send_traffic(400, drifted=False)
+    earlier = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=3)
+    sent = driver.send_traffic(400, drifted=False, when=earlier)
+    progress.emulated("the requests are played three hours ago (the emulator's own request header), so the "
+                      "later hours' checks see only their own traffic")
     progress.say(f"the fraud model answered {len(sent)} requests (InferenceId {sent[0]['inference_id']}...: "
                  f"p(fraud) {sent[0]['prediction']:.3f}); SageMaker's data capture recorded them")
-    clean = driver.run_check("drift_check", since=started)
+    clean = driver.run_check("drift_check", now=earlier)
     progress.say(f"max PSI {clean['max_psi']:.3f} over {clean['sample_count']} requests: under the 0.2 threshold")
     expect(clean["max_psi"] < 0.2 and clean["sample_count"] == len(sent), f"clean traffic drifted: {clean}")
 
-    progress.step("The world changes: 400 drifted requests, then the drift check")
-    started = dt.datetime.now(dt.timezone.utc)
-    driver.send_traffic(400, drifted=True)
-    drifted = driver.run_check("drift_check", since=started)
+    progress.step("The world changes: 400 drifted requests, the team labels them, then the drift check")
+    sent = driver.send_traffic(400, drifted=True)
+    driver.upload_labels(sent, world="after")
+    progress.say(f"{len(sent)} labels uploaded under ground-truth/{ctx.endpoint_name}/ (the changed world's fraud pattern)")
+    drifted = driver.run_check("drift_check")
     for feature, psi in sorted(drifted["psi"].items()):
         progress.say(f"{feature:<20} PSI {psi:.3f}  JS distance {drifted['js_distance'][feature]:.3f}")
     expect(drifted["max_psi"] > 0.2, f"drifted traffic was not detected: {drifted}")
@@ -162,8 +167,10 @@ def _run(progress: Progress, config_path: str | None, stack: str) -> None:
     expect(all(not d.result.get("started") for d in again), f"a duplicate event started a job: {again}")
     progress.say(f"retrain: {again[0].result['reason']} (lock held by run {again[0].result.get('locked_by')})")
 
+    _show_data(progress, retrain)
     second_package = _train_register_deploy(progress, driver, retrain["training_job_name"])
     expect(second_package != first_package, "the retrained model was not deployed")
+    _drift_clears(progress, driver, ctx)
 
     progress.step("Which exact model is in production, and how do I rebuild it?")
     lineage = trace(ctx)
@@ -198,6 +205,14 @@ def _train_register_deploy(progress: Progress, driver, job_name: str) -> str:
     registered = next(d.result for d in deliveries if d.handler == "register")
     expect(registered.get("registered"), f"register did not register: {registered}")
     progress.say(f"register: {registered['model_package_arn']} ({registered['approval_status']}), baseline {registered['baseline_uri']}")
+    decision = registered["decision"]
+    if decision["champion"] is None:
+        progress.say(f"champion/challenger gate: no champion yet; {decision['metric']} {decision['challenger']:.4f}: {decision['reason']}")
+    else:
+        progress.say(f"champion/challenger gate, same holdout of the new data: challenger {decision['metric']} "
+                     f"{decision['challenger']:.4f}, champion {decision['champion']:.4f}")
+        progress.say(f"  -> {decision['status']}: {decision['reason']}")
+    expect(registered["approval_status"] != "Rejected", f"the model was rejected: {decision['reason']}")
 
     progress.step("Approval, then deploy (blue/green with auto-rollback on the team's alarms)")
     if registered["approval_status"] != "Approved":
@@ -214,3 +229,44 @@ def _train_register_deploy(progress: Progress, driver, job_name: str) -> str:
     expect(settled.get("autoscaling_registered"), f"the endpoint did not come InService: {settled}")
     progress.say(f"endpoint InService; deploy: autoscaling registered on {settled['endpoint_name']}")
     return registered["model_package_arn"]
+
+
+def _show_data(progress: Progress, retrain: dict) -> None:
+    """What the retrain pinned: the curated label windows and the data gate's verdict (its report)."""
+    import json
+
+    import boto3
+
+    progress.step("What the retrain pinned: the team's labels curated, the data policy, the data gate")
+    bucket, key = f"{retrain['manifest_uri'][:-len('.json')]}.data-report.json"[5:].split("/", 1)
+    report = json.loads(boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
+    for window in report["curated_windows"]:
+        progress.say(f"curated {window['key']}: {window['rows']} rows from {window['labels']} labels "
+                     f"({window['unmatched']} unmatched, {window['conflicting']} conflicting, {window['malformed']} malformed) "
+                     f"-> {window['status']}")
+    for entry in report["selection"]["objects"]:
+        progress.say(f"pinned {entry['key']}@{entry['version_id']} ({entry['kind']}, {entry['rows']} rows)")
+    for entry in report["selection"]["left_out"]:
+        progress.say(f"left out {entry['key']}: {entry['reason']}")
+    progress.say(f"data gate: {'passed' if report['passed'] else 'REFUSED'} on {report.get('rows')} rows "
+                 f"({len(report['checks'])} checks; report s3://{bucket}/{key})")
+
+
+def _drift_clears(progress: Progress, driver, ctx) -> None:
+    """The next hour: traffic like the changed world the new model learnt; drift clears, nothing retrains."""
+    progress.step("The next hour: 400 more requests of the changed world, the drift check against the new baseline")
+    next_hour = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)
+    jobs = {j["TrainingJobName"] for j in driver.sagemaker.list_training_jobs(MaxResults=100)["TrainingJobSummaries"]}
+    driver.send_traffic(400, drifted=True, when=next_hour, seed=29)
+    check = driver.run_check("drift_check", now=next_hour)
+    progress.say(f"max PSI {check['max_psi']:.3f} over {check['sample_count']} requests (the new model's baseline)")
+    progress.emulated("the alarms are evaluated an hour later, in-process against the deployed alarms")
+    transitions, deliveries = driver.evaluate_alarms(now=next_hour)
+    for transition in transitions:
+        progress.say(f"{transition.alarm}: {transition.previous} -> {transition.state}")
+    cleared = any(t.alarm == ctx.alarm_name("drift") and t.state == "OK" for t in transitions)
+    expect(cleared, f"the drift alarm did not return to OK: {[(t.alarm, t.state) for t in transitions]}")
+    started = [d for d in deliveries if d.handler == "retrain" and d.result.get("started")]
+    after = {j["TrainingJobName"] for j in driver.sagemaker.list_training_jobs(MaxResults=100)["TrainingJobSummaries"]}
+    expect(not started and after == jobs, "a retrain started after the drift cleared")
+    progress.say("the drift alarm is OK again; no further retrain")

@@ -357,7 +357,21 @@ def invocation_metrics(endpoint_name: str, variant_name: str, status: int | None
     return data
 
 
-def now() -> dt.datetime:
+# Not a SageMaker header: the emulator's own, sent only by emulator/loop.send_traffic. The demo and the
+# tests play requests at another hour (a drift check's window, a later hour's traffic) without waiting
+# for it; capture keys, eventMetadata.inferenceTime and metric timestamps then carry that time.
+PLAYED_AT = "X-Mlp-Emulator-Played-At"
+
+
+def now(headers: Mapping[str, str] | None = None) -> dt.datetime:
+    """The request's time: the played time when the emulator's own header names one, else the clock."""
+    played = (headers or {}).get(PLAYED_AT)
+    if played:
+        try:
+            at = dt.datetime.fromisoformat(played)
+        except ValueError:
+            raise InvocationError("ValidationError", 400, f"{PLAYED_AT} is not an ISO 8601 time: {played!r}") from None
+        return at if at.tzinfo else at.replace(tzinfo=dt.timezone.utc)
     return dt.datetime.now(dt.timezone.utc)
 
 
@@ -429,7 +443,7 @@ def _serve(sagemaker: Any, s3: Any, cloudwatch: Any, endpoint_name: str, body: b
     variant_name = variant["VariantName"]
     serving = container_for(sagemaker, s3, endpoint, variant)
     content_type = headers.get("Content-Type") or "application/octet-stream"
-    at = now()
+    at = now(headers)
     try:
         with release_while_waiting():  # the container works without holding moto's lock
             answer = serving.ask(body, content_type, headers.get("Accept"))

@@ -18,7 +18,7 @@ from typing import Any
 
 import boto3
 
-from emulator import alarms, eventbridge, traffic
+from emulator import alarms, endpoint_runtime, eventbridge, traffic
 from emulator.images import push_image
 from modules.naming import TeamContext
 from emulator.iam_check import authorized_invoke
@@ -54,7 +54,7 @@ class LoopDriver:
         push_image(recipe["inference_image_uri"])
         return recipe["image_uri"], push_image(recipe["image_uri"])
 
-    def upload_training_data(self, rows: int = 2000, seed: int = 7) -> dict[str, Any]:
+    def upload_training_data(self, rows: int = 1500, seed: int = 7) -> dict[str, Any]:
         bucket, prefix = self.training_prefix()
         key = f"{prefix}transactions.csv"
         response = self.s3.put_object(
@@ -63,20 +63,37 @@ class LoopDriver:
         )  # fmt: skip
         return {"uri": f"s3://{bucket}/{key}", "version_id": response["VersionId"], "rows": rows}
 
-    def send_traffic(self, requests: int, drifted: bool) -> list[dict[str, Any]]:
+    def send_traffic(self, requests: int, drifted: bool, when: dt.datetime | None = None, seed: int = 11) -> list[dict[str, Any]]:
         """Requests sent to the endpoint through SageMaker's runtime API, one CSV row each with an
         InferenceId (what ground truth is joined on): the deployed model answers, and the endpoint's data
-        capture records them as SageMaker does. [{inference_id, row, score ('true' probability), prediction}]"""
-        runtime = boto3.client("sagemaker-runtime")
-        batch = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+        capture records them as SageMaker does. `when`: the hour the requests are played at (the demo
+        cannot wait hours; the emulator stamps capture and metrics with it, endpoint_runtime.PLAYED_AT).
+        [{inference_id, row, score ('true' probability), prediction}]"""
+        runtime, played = boto3.client("sagemaker-runtime"), {}
+        if when is not None:  # one second apart, the last a second before `when`
+            runtime.meta.events.register("before-sign.sagemaker-runtime.InvokeEndpoint",
+                                         lambda request, **_: request.headers.__setitem__(endpoint_runtime.PLAYED_AT, played["at"]))
+        batch = f"{seed}-" + dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%f")
         sent = []
-        for index, request in enumerate(traffic.live_requests(self.definitions(), requests, drifted)):
+        for index, request in enumerate(traffic.live_requests(self.definitions(), requests, drifted, seed)):
             inference_id = f"{batch}-{index:05d}"
+            if when is not None:
+                played["at"] = (when - dt.timedelta(seconds=requests - index)).astimezone(dt.timezone.utc).isoformat()
             response = runtime.invoke_endpoint(EndpointName=self.ctx.endpoint_name, Body=request["body"].encode(),
                                                ContentType="text/csv", Accept="application/json", InferenceId=inference_id)
             prediction = json.loads(response["Body"].read())["predictions"][0]
             sent.append({"inference_id": inference_id, "row": request["row"], "score": request["score"], "prediction": prediction})
         return sent
+
+    def upload_labels(self, sent: list[dict[str, Any]], world: str, when: dt.datetime | None = None) -> int:
+        """The team's ground truth for requests it sent, filed under the hour it uploads them (CONTRACTS.md)."""
+        when = when or dt.datetime.now(dt.timezone.utc)
+        self.s3.put_object(
+            Bucket=self.env["ARTIFACT_BUCKET"], Key=traffic.ground_truth_key(self.ctx.endpoint_name, when),
+            Body=traffic.label_lines(self.definitions(), sent, world), ServerSideEncryption="aws:kms",
+            SSEKMSKeyId=self.env["KMS_KEY_ARN"],
+        )  # fmt: skip
+        return len(sent)
 
     # --- the loop's events ----------------------------------------------------------------------
     def retrain_by_hand(self, reason: str) -> Any:
@@ -150,9 +167,10 @@ class LoopDriver:
         }
         return authorized_invoke(self.ctx, handler, window)
 
-    def evaluate_alarms(self) -> tuple[list[alarms.Transition], list[eventbridge.Delivery]]:
-        """CloudWatch's evaluation, then EventBridge's delivery of each resulting state change."""
-        transitions = alarms.evaluate(self.ctx)
+    def evaluate_alarms(self, now: dt.datetime | None = None) -> tuple[list[alarms.Transition], list[eventbridge.Delivery]]:
+        """CloudWatch's evaluation (at `now`, default the present), then EventBridge's delivery of each
+        resulting state change."""
+        transitions = alarms.evaluate(self.ctx, now)
         deliveries = []
         for transition in transitions:
             event = eventbridge.envelope(

@@ -21,7 +21,8 @@ def sagemaker_runtime_invoke_endpoint_runs_the_model() -> None:
     one long-lived child process per variant), with SageMaker's errors (ValidationError for a missing or
     not-InService endpoint, ModelError with the script's message and original status), its data capture
     (config's destination, sampling, modes, encodings and KMS key) and its invocation metrics. The
-    request body is taken raw (moto decodes it as UTF-8, which a binary payload would fail)."""
+    request body is taken raw (moto decodes it as UTF-8, which a binary payload would fail). The emulator's
+    own header endpoint_runtime.PLAYED_AT (sent only by emulator/loop.py) plays a request at another hour."""
     from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
 
     from emulator import endpoint_runtime
@@ -30,7 +31,8 @@ def sagemaker_runtime_invoke_endpoint_runs_the_model() -> None:
         name = urllib.parse.unquote(self.path.split("/")[2])
         body = self.raw_body if isinstance(self.raw_body, bytes) else (self.raw_body or "").encode("utf-8")
         headers = {key: self.headers.get(key) for key in (
-            "Content-Type", "Accept", "X-Amzn-SageMaker-Inference-Id", "X-Amzn-SageMaker-Target-Variant") if self.headers.get(key)}
+            "Content-Type", "Accept", "X-Amzn-SageMaker-Inference-Id", "X-Amzn-SageMaker-Target-Variant",
+            endpoint_runtime.PLAYED_AT) if self.headers.get(key)}
         return endpoint_runtime.serve(self.current_account, self.region, name, body, headers)
 
     SageMakerRuntimeResponse.use_raw_body = True

@@ -4,14 +4,18 @@ Training rows and live requests come from the same definitions (the platform's o
 truth). `drifted=True` moves every numeric feature's distribution up by 40% of its declared range and
 turns categorical proportions around: the shape of a real data drift the checks must catch. Requests
 are CSV rows in model input order, sent to the endpoint through InvokeEndpoint (emulator/loop.py):
-the model answers and SageMaker's data capture records them.
+the model answers and SageMaker's data capture records them. The team's labels for them (`label_lines`)
+follow the relation of the world `before` or `after` a change (`_score`).
 """
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
+import json
 import math
 import random
+import uuid
 from typing import Any
 
 
@@ -36,14 +40,38 @@ def _value(spec: dict[str, Any], rng: random.Random, drifted: bool) -> Any:
     return int(round(value)) if spec["type"] == "Integral" else round(value, 4)
 
 
-def _score(row: dict[str, Any], specs: list[dict[str, Any]]) -> float:
-    """A smooth function of the first numeric input: the 'true' probability behind the labels."""
-    numeric = next((s for s in specs if s["type"] != "String"), None)
-    if numeric is None:
+def _normalised(row: dict[str, Any], spec: dict[str, Any] | None) -> float | None:
+    if spec is None:
+        return None
+    low, high = spec.get("range") or (0.0, 1.0)
+    return (float(row[spec["name"]]) - low) / (high - low)
+
+
+def _score(row: dict[str, Any], specs: list[dict[str, Any]], world: str = "before") -> float:
+    """The 'true' probability behind the labels: in the world `before` the change, a smooth function of
+    the first numeric input; `after` it, of the last one, the other way round (what was safe is not: the
+    relation the first model learnt no longer ranks the requests)."""
+    numeric = [s for s in specs if s["type"] != "String"]
+    if not numeric:
         return 0.5
-    low, high = numeric.get("range") or (0.0, 1.0)
-    x = (float(row[numeric["name"]]) - low) / (high - low)
-    return 1 / (1 + math.exp(-(8 * x - 4)))
+    if world == "after":
+        return 1 / (1 + math.exp(-16 * (0.65 - _normalised(row, numeric[-1]))))
+    return 1 / (1 + math.exp(-16 * (_normalised(row, numeric[0]) - 0.35)))
+
+
+def label_lines(definitions: dict[str, Any], sent: list[dict[str, Any]], world: str, seed: int = 13,
+                problem_type: str = "binary") -> bytes:
+    """The team's ground truth for requests it sent (emulator/loop.send_traffic's answer), as it uploads
+    it (`{"inference_id": ..., "label": ...}` per line), drawn from the relation of `world` ("before"/"after")."""
+    rng = random.Random(seed)
+    specs = _specs(definitions)
+    lines = []
+    for request in sent:
+        score = _score(request["row"], specs, world)
+        label: float = (round(min(5.0, max(1.0, 1 + 4 * score + rng.gauss(0, 0.3))), 3) if problem_type == "regression"
+                        else 1 if rng.random() < score else 0)
+        lines.append(json.dumps({"inference_id": request["inference_id"], "label": label}))
+    return ("\n".join(lines) + "\n").encode()
 
 
 def training_csv(definitions: dict[str, Any], rows: int, seed: int = 7, problem_type: str = "binary") -> bytes:
@@ -80,3 +108,7 @@ def live_requests(definitions: dict[str, Any], requests: int, drifted: bool, see
         row = {s["name"]: _value(s, rng, drifted) for s in specs}
         sent.append({"body": ",".join(str(row[s["name"]]) for s in specs), "row": row, "score": round(_score(row, specs), 4)})
     return sent
+
+
+def ground_truth_key(endpoint: str, when: dt.datetime) -> str:
+    return f"ground-truth/{endpoint}/{when:%Y/%m/%d/%H}/labels-{uuid.uuid4().hex[:8]}.jsonl"

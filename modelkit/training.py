@@ -14,9 +14,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tarfile
+import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,6 +28,7 @@ from sklearn import metrics as sk
 
 from modelkit.container import ContainerPaths, Hyperparameters
 from modelkit.data import Dataset, TrainingDataError, binary_label, load_definitions, numeric_label, read_dataset
+from common.training import CHAMPION_CHANNEL
 from modelkit.transform import FeatureTransform
 
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -75,6 +79,31 @@ def predict(network: torch.nn.Module, inputs: torch.Tensor, problem_type: str) -
     """The network's answer: a probability for binary problems, the value for regression."""
     output = network(inputs).reshape(-1)
     return torch.sigmoid(output) if problem_type == "binary" else output
+
+
+def score_champion(spec: TrainingSpec, channel: Path, holdout_rows: list[list[Any]], holdout_labels: np.ndarray) -> dict[str, Any]:
+    """The live model (the `champion` channel's model.tar.gz) scored on this run's holdout, through its own
+    saved transform and network (what serving runs). A champion that cannot be loaded or cannot read these
+    rows is reported with the error, never scored as zero: register then leaves the decision to a reviewer."""
+    from modelkit.serving import make_handlers  # (serving imports this module)
+
+    archives = sorted(p for p in channel.rglob("*") if p.is_file())
+    try:
+        if len(archives) != 1:
+            raise ValueError(f"the champion channel must hold one model.tar.gz, found {[p.name for p in archives]}")
+        with tempfile.TemporaryDirectory(prefix="champion-") as work:
+            with tarfile.open(archives[0], mode="r:gz") as archive:
+                archive.extractall(work, filter="data")
+            handlers = make_handlers(spec.build_network)
+            model = handlers["model_fn"](work)
+            if model.problem_type != spec.problem_type:
+                raise ValueError(f"the champion is a {model.problem_type} model, this run trains {spec.problem_type}")
+            inputs = model.transform.encode([model.transform.typed_row(list(row)) for row in holdout_rows])
+            predictions = handlers["predict_fn"](inputs, model)
+    except Exception as error:  # noqa: BLE001 - any failure is reported as the champion's, not the run's
+        return {"error": f"{type(error).__name__}: {error}"[:500]}
+    scores = evaluate(spec.problem_type, holdout_labels, np.asarray(predictions))
+    return {"metric": spec.metric, "value": scores[spec.metric], "metrics": scores, "holdout_rows": len(holdout_rows)}
 
 
 def _fingerprint(dataset: Dataset, hyperparameters: Hyperparameters) -> str:
@@ -167,6 +196,9 @@ def train(spec: TrainingSpec, paths: ContainerPaths) -> dict[str, Any]:
         "split": f"sha256 of {transform.feature_set.record_identifier}", "data_fingerprint": dataset.fingerprint,
         "definitions_version": definitions.version, "device": where.type, "epochs": epochs,
     }
+    if CHAMPION_CHANNEL in paths.channels:
+        evaluation["champion"] = score_champion(spec, paths.channels[CHAMPION_CHANNEL], [dataset.rows[i] for i in holdout_index],
+                                                labels[holdout_index])
     paths.model_dir.mkdir(parents=True, exist_ok=True)
     torch.save({k: v.cpu() for k, v in network.state_dict().items()}, paths.model_dir / MODEL_FILE)
     (paths.model_dir / MODEL_SPEC_FILE).write_text(json.dumps(
@@ -176,5 +208,8 @@ def train(spec: TrainingSpec, paths: ContainerPaths) -> dict[str, Any]:
     # SageMaker metric definitions read metrics from the log with a regex: one `name=value` per line.
     for name, value in scores.items():
         print(f"holdout_{name}={value:.6f}", flush=True)
+    champion = evaluation.get("champion") or {}
+    for name, value in (champion.get("metrics") or {}).items():
+        print(f"champion_holdout_{name}={value:.6f}", flush=True)
     print(f"training_seconds={time.monotonic() - started:.3f}", flush=True)
     return evaluation

@@ -5,12 +5,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from stacks.config_ml import TrainingSettings, has_instance_storage
+from stacks.config_ml import MonitoringSettings, RetrainingSettings, TrainingSettings, has_instance_storage
+
+
+def learning_recipe(retraining: RetrainingSettings, monitoring: MonitoringSettings) -> dict[str, Any]:
+    """The recipe's learning-loop blocks: what a retrain pins (`data_policy`), the data gate (`data_gate`)
+    and the champion/challenger gate (`promotion`: the team's quality metric and threshold)."""
+    return {
+        "data_policy": retraining.training_data.model_dump(),
+        "data_gate": retraining.data_gate.model_dump(),
+        "promotion": {"metric": monitoring.metric, "threshold": monitoring.quality_threshold,
+                      "lower_is_better": monitoring.lower_is_better, "min_improvement": retraining.promotion.min_improvement},
+    }
 
 
 def training_recipe(
     settings: TrainingSettings, *, repository_url: str, inference_repository_url: str, artifacts_bucket: str,
     curated_bucket: str, kms_key_arn: str, role_arn: str, definitions_key: str,
+    learning: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     artifacts = f"s3://{artifacts_bucket}"
     return {
@@ -34,4 +46,5 @@ def training_recipe(
         "vpc": settings.vpc.model_dump() if settings.vpc else None,
         "network_isolation": settings.network_isolation,
         "training_data": {"bucket": curated_bucket, "prefix": settings.data_prefix},
+        **(learning or {}),
     }

@@ -7,3 +7,7 @@ class LineageError(RuntimeError):
 
 class BootstrapError(RuntimeError):
     """A fresh account cannot be prepared as asked (wrong account, a missing key...); nothing was changed."""
+
+
+class DataRefused(RuntimeError):
+    """The data gate refused a run's data before any job (the report says why)."""

@@ -54,6 +54,13 @@ class Lineage:
     manifest_objects: int = 0
     manifest_bytes: int = 0
     baseline_uri: str | None = None
+    manifest_versions: list[str] = field(default_factory=list)  # key@VersionId of every pinned object
+    data_report_uri: str | None = None
+    metrics_uri: str | None = None
+    decision: str | None = None
+    description: str | None = None
+    champion_package_arn: str | None = None
+    champion_value: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -102,6 +109,13 @@ def trace(ctx: TeamContext) -> Lineage:
     lineage.manifest_uri = metadata.get("manifest_uri")
     lineage.manifest_sha256 = metadata.get("manifest_sha256")
     lineage.baseline_uri = metadata.get("baseline_uri")
+    lineage.data_report_uri = metadata.get("data_report_uri")
+    lineage.metrics_uri = metadata.get("metrics_uri")
+    lineage.decision = metadata.get("decision")
+    lineage.description = package.get("ModelPackageDescription")
+    lineage.champion_package_arn = metadata.get("champion_package_arn")
+    champion_value = metadata.get("champion_value")
+    lineage.champion_value = float(champion_value) if champion_value not in (None, "", "none") else None
     job_arn = metadata.get("training_job_arn", "")
     if job_arn:
         job = sagemaker.describe_training_job(TrainingJobName=job_arn.rsplit("/", 1)[-1])
@@ -114,6 +128,7 @@ def trace(ctx: TeamContext) -> Lineage:
             lineage.manifest_verified = True
             lineage.manifest_objects = len(manifest["objects"])
             lineage.manifest_bytes = sum(int(o.get("size", 0)) for o in manifest["objects"])
+            lineage.manifest_versions = [f"{o['key']}@{o['version_id']}" for o in manifest["objects"]]
         except ManifestError:
             lineage.manifest_verified = False
     return lineage
@@ -154,7 +169,12 @@ def render(lineage: Lineage, stack: str) -> str:
         f"                    git commit {lineage.code_git_commit}",
         f"  data manifest     {lineage.manifest_uri}",
         f"                    {lineage.manifest_objects} object version(s), {lineage.manifest_bytes} bytes, {verified}",
+        *[f"                    s3://.../{version}" for version in lineage.manifest_versions],
+        f"  data gate report  {lineage.data_report_uri}",
         f"  holdout metric    {lineage.holdout_metric} = {lineage.holdout_value} on {lineage.holdout_rows} rows (evaluation.json)",
+        f"  champion          {lineage.champion_package_arn} ({lineage.holdout_metric} {lineage.champion_value} on the same holdout)",
+        f"  registration      {lineage.description}",
+        f"  model metrics     {lineage.metrics_uri}",
         f"  drift baseline    {lineage.baseline_uri}",
         "How to rebuild it (same data versions, image, hyperparameters and code bundle):",
         f"  python main.py rebuild {stack} --version {lineage.model_package_version}",

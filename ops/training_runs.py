@@ -14,6 +14,7 @@ uses, and recorded as a run so the register handler registers its result like an
 """
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 from pathlib import Path
@@ -23,11 +24,13 @@ import boto3
 
 import ops  # noqa: F401  (puts lambdas/ on sys.path)
 from common import aws, runs
-from common.manifest import read_manifest, write_manifest
+from common.champion import live_champion
+from common.manifest import read_manifest
+from common.training_data import prepare
 from common.training import check_code, new_run_id, pin_image, start_training_job
 from modules.naming import TeamContext
 from ops.functions import deployed_environment, function_environment
-from ops.errors import LineageError
+from ops.errors import DataRefused, LineageError
 from ops.code_publish import publish_code
 from ops.lineage import deployed_pointer
 
@@ -64,6 +67,10 @@ def original_inputs(package: dict[str, Any]) -> dict[str, Any]:
         "inference_image_uri": source.get("inference_image_uri") or metadata.get("inference_image_uri"),
         "hyperparameters": hyperparameters,
         "code": check_code(code),
+        # The original's champion (scored again on the same holdout) and its data report (the same data).
+        "champion_model_uri": (run or {}).get("champion_model_uri"),
+        "champion_package_arn": (run or {}).get("champion_package_arn"),
+        "data_report_uri": (run or {}).get("data_report_uri") or metadata.get("data_report_uri"),
     }
 
 
@@ -81,7 +88,8 @@ def _recipe() -> dict[str, Any]:
 
 def _start_run(recipe: dict[str, Any], run_id: str, manifest_uri: str, manifest_sha256: str, object_count: int,
                trigger: str, code: dict[str, str], image_uri: str | None = None, inference_image_uri: str | None = None,
-               hyperparameters: dict[str, str] | None = None, **extra: str) -> dict[str, Any]:
+               hyperparameters: dict[str, str] | None = None, champion_model_uri: str | None = None,
+               **extra: str | None) -> dict[str, Any]:
     """Start the job (the handlers' own start_training_job) and record the run the register handler reads.
     Images default to the recipe's, pinned by digest now."""
     ecr = aws.client("ecr")
@@ -89,14 +97,15 @@ def _start_run(recipe: dict[str, Any], run_id: str, manifest_uri: str, manifest_
     inference_image_uri = inference_image_uri or pin_image(ecr, recipe["inference_image_uri"])
     job = start_training_job(
         aws.client("sagemaker"), recipe, run_id, manifest_uri, manifest_sha256, image_uri, code,
-        hyperparameters=hyperparameters,
+        hyperparameters=hyperparameters, champion_model_uri=champion_model_uri,
     )  # fmt: skip
     runs.put_run(
         run_id, "Training",
         training_job_name=job["training_job_name"], training_job_arn=job["training_job_arn"],
         manifest_uri=manifest_uri, manifest_sha256=manifest_sha256, object_count=object_count,
         image_uri=job["image_uri"], inference_image_uri=inference_image_uri,
-        hyperparameters=job["hyperparameters"], code=job["code"], trigger=trigger, **extra,
+        hyperparameters=job["hyperparameters"], code=job["code"], trigger=trigger,
+        champion_model_uri=champion_model_uri, **extra,
     )  # fmt: skip
     return {
         "run_id": run_id,
@@ -117,9 +126,23 @@ def train(ctx: TeamContext, source_dir: Path, reason: str = "operator") -> dict[
         ecr = aws.client("ecr")
         image, inference_image = pin_image(ecr, recipe["image_uri"]), pin_image(ecr, recipe["inference_image_uri"])
         run_id = new_run_id()
-        stored = write_manifest(run_id, recipe.get("training_data") or {}, os.environ["ARTIFACT_BUCKET"], os.environ["KMS_KEY_ARN"])
+        # The same data path as the retrain handler: fresh labels curated, the policy's versions pinned, the
+        # data gate before any job; the live model (if any) goes in as the champion.
+        champion = live_champion()
+        prepared = prepare(
+            run_id, recipe, dt.datetime.now(dt.timezone.utc), artifact_bucket=os.environ["ARTIFACT_BUCKET"],
+            kms_key_arn=os.environ["KMS_KEY_ARN"], endpoint=os.environ["ENDPOINT_NAME"],
+            problem_type=os.environ["PROBLEM_TYPE"], definitions_key=os.environ["FEATURE_DEFINITIONS_KEY"],
+            last_manifest=champion.manifest if champion else None,
+        )  # fmt: skip
+        if not prepared.passed:
+            raise DataRefused(f"the data gate refused run {run_id}: {'; '.join(prepared.report['reasons'])} "
+                              f"(report {prepared.report_uri}); no training job was started")
+        stored = prepared.manifest
         return _start_run(recipe, run_id, stored.uri, stored.sha256, len(stored.manifest["objects"]), f"operator:{reason}",
-                          code, image, inference_image)
+                          code, image, inference_image, champion_model_uri=champion.model_data_url if champion else None,
+                          champion_package_arn=champion.package_arn if champion else None,
+                          data_report_uri=prepared.report_uri)
 
 
 def rebuild(ctx: TeamContext, version: int | None = None) -> dict[str, Any]:
@@ -132,6 +155,7 @@ def rebuild(ctx: TeamContext, version: int | None = None) -> dict[str, Any]:
             _recipe(), new_run_id(), inputs["manifest_uri"], inputs["manifest_sha256"], len(manifest["objects"]),
             f"rebuild:v{package.get('ModelPackageVersion')}", inputs["code"], image_uri=inputs["image_uri"],
             inference_image_uri=inputs["inference_image_uri"], hyperparameters=inputs["hyperparameters"],
-            rebuild_of=package["ModelPackageArn"],
+            champion_model_uri=inputs["champion_model_uri"], champion_package_arn=inputs["champion_package_arn"],
+            data_report_uri=inputs["data_report_uri"], rebuild_of=package["ModelPackageArn"],
         )  # fmt: skip
     return {**started, "rebuild_of": package["ModelPackageArn"], "original_run_id": inputs["run_id"]}

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 def deploy_problems(config: PlatformConfig) -> list[str]:
     """One line per problem, each starting with the path of the field to change."""
     from modules.naming import TeamContext
-    from modules.recipes import training_recipe
+    from modules.recipes import learning_recipe, training_recipe
 
     problems: list[str] = []
     owners: dict[str, dict[str, str]] = defaultdict(dict)  # account -> name -> (path, stack) that owns it
@@ -55,6 +55,7 @@ def deploy_problems(config: PlatformConfig) -> list[str]:
                 definitions_key="features/definitions.json",
                 curated_bucket=ctx.bucket_name("curated"), kms_key_arn=key_arn,
                 role_arn=f"arn:aws:iam::{ctx.account_id}:role/{ctx.execution_role_name}",
+                learning=learning_recipe(settings.retraining, settings.monitoring),
             )  # fmt: skip
             size = terraform_jsonencode_size(recipe)
             if size > SSM_STANDARD_VALUE_BYTES:

@@ -219,11 +219,45 @@ class MonitoringSettings(Strict):
         return self
 
 
+class TrainingDataPolicy(Strict):
+    """What a retrain pins (lambdas/common/data_policy.py): the base data under `training.data_prefix`, and
+    the windows curated from the team's labels joined with the data capture (`<data_prefix>labelled/`)."""
+
+    include_base: bool = Field(default=True, description="Pin the base data (objects outside labelled/) too.")
+    labelled_windows: Literal["all", "since_last_run"] = Field(
+        default="all", description="all: every labelled window within recency_hours; since_last_run: only window "
+        "versions the live model's manifest did not pin (labels that arrived since).")
+    recency_hours: int = Field(default=168, ge=1, le=24 * 366, description="Labelled windows older than this are left out.")
+    max_rows: int | None = Field(default=None, ge=1, le=10**9, description="Row cap: newest windows first, then the base data.")
+    min_labels: int = Field(default=50, ge=1, le=10**7, description="A window with fewer usable labelled rows is not curated.")
+    label_delay_hours: int = Field(default=24, ge=0, le=24 * 30, description="How long after a request its label may be filed.")
+
+
+class DataGateSettings(Strict):
+    """The data gate before a GPU job (lambdas/common/data_gate.py): rates over the pinned rows."""
+
+    min_rows: int = Field(default=100, ge=1, le=10**9)
+    max_invalid_rate: float = Field(default=0.01, ge=0, le=1, description="Rows or captured requests the definitions refuse.")
+    max_missing_rate: float = Field(default=0.05, ge=0, le=1, description="Per model input.")
+    max_label_problem_rate: float = Field(default=0.2, ge=0, le=1,
+                                          description="Labels malformed, conflicting or matching no captured request.")
+
+
+class PromotionSettings(Strict):
+    """The champion/challenger gate at registration (lambdas/common/promotion.py)."""
+
+    min_improvement: float = Field(default=0.01, ge=0, le=1e15, description="How much better than the champion, on the "
+                                   "same holdout, a new model must be to be approved automatically (metric units).")
+
+
 class RetrainingSettings(Strict):
     cooldown_hours: int = Field(default=24, ge=1, le=24 * 30, description="At most one training run per window.")
     schedule: ScheduleExpression | None = Field(default=None, description="Retrain on a schedule too, e.g. rate(7 days).")
     on_drift: bool = True
     on_quality: bool = True
+    training_data: TrainingDataPolicy = TrainingDataPolicy()
+    data_gate: DataGateSettings = DataGateSettings()
+    promotion: PromotionSettings = PromotionSettings()
 
 
 MAX_ALERT_THRESHOLDS = MAX_BUDGET_NOTIFICATIONS - 1  # the budget module adds one forecast notification

@@ -12,6 +12,7 @@ from modules.data_lake import DataLake, DataLakeProps
 from modules.features import Features, FeaturesProps
 from modules.monitoring import Monitoring, MonitoringProps, rollback_alarm_names
 from modules.registry import Registry, RegistryProps
+from modules.recipes import learning_recipe
 from modules.retraining import Bucket, Retraining, RetrainingProps
 from modules.serving import Serving, ServingProps
 from modules.training import Training, TrainingProps
@@ -81,6 +82,7 @@ class TeamStack(TerraformStack):
             training_repository_url=self.registry.repositories["training"].repository_url,
             inference_repository_url=self.registry.repositories["inference"].repository_url,
             repository_arns=repository_arns, rollback_alarm_names=tuple(rollback_alarm_names(ctx)),
+            learning=learning_recipe(settings.retraining, settings.monitoring),
         ))  # fmt: skip
         monitored = list(settings.features.model_inputs.features) if settings.features else []
         self.monitoring = Monitoring(self, "monitoring", MonitoringProps(

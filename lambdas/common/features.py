@@ -96,6 +96,21 @@ class Feature:
         return text
 
 
+def parse_value(feature: Feature, raw: Any) -> tuple[Value | None, str | None]:
+    """(typed value, None) or (None, problem). A string is read by the feature's type (CSV cells, JSON
+    strings); any other JSON value must already have the feature's type."""
+    if raw is None or (isinstance(raw, str) and raw == ""):
+        return None, "missing value"
+    value: Any = raw
+    if isinstance(raw, str) and feature.type != "String":
+        try:
+            value = feature.from_string(raw.strip())
+        except ValueError:
+            return None, f"{raw!r} is not a{'n integer' if feature.type == 'Integral' else ' number'} ({feature.type})"
+    problem = feature.problem(value)
+    return (None, problem) if problem else (value, None)
+
+
 @dataclass(frozen=True)
 class FeatureSet:
     """One feature set (SageMaker feature group) of the definitions."""

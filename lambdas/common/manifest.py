@@ -91,7 +91,12 @@ def write_manifest(run_id: str, training_data: Mapping[str, str], artifact_bucke
     bucket, prefix = training_data.get("bucket"), training_data.get("prefix", "")
     if not bucket:
         raise ManifestError("training recipe has no training_data.bucket")
-    objects = list_current_objects(bucket, prefix)
+    return store_manifest(run_id, bucket, prefix, list_current_objects(bucket, prefix), artifact_bucket, kms_key_arn, now)
+
+
+def store_manifest(run_id: str, bucket: str, prefix: str, objects: list[dict[str, Any]], artifact_bucket: str,
+                   kms_key_arn: str, now: dt.datetime | None = None) -> StoredManifest:
+    """Store the manifest pinning exactly `objects` (entries of list_current_objects); refuses none."""
     if not objects:
         raise EmptyTrainingData(f"no objects under s3://{bucket}/{prefix}: refusing to train on no data")
     created_at = (now or dt.datetime.now(dt.timezone.utc)).isoformat(timespec="seconds")

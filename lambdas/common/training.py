@@ -28,6 +28,7 @@ SUBMIT_DIRECTORY_HP = "sagemaker_submit_directory"
 CODE_SHA_HP = "mlp_code_sha256"
 PLATFORM_HPS = (MANIFEST_URI_HP, MANIFEST_SHA_HP, PROGRAM_HP, SUBMIT_DIRECTORY_HP, CODE_SHA_HP)
 TRAINING_PROGRAM = "train.py"
+CHAMPION_CHANNEL = "champion"  # the live model's artifact, scored on the same holdout (common.champion)
 CODE_KEYS = ("uri", "sha256", "version_id", "git_commit")
 ECR_IMAGE = re.compile(r"^(?P<registry>(?P<account>\d{12})\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?)/"
                        r"(?P<repo>[^:@]+)(?::(?P<tag>[^@]+))?(?:@(?P<digest>sha256:[0-9a-f]{64}))?$")
@@ -132,9 +133,11 @@ def _vpc_config(vpc: Mapping[str, Any]) -> dict[str, list[str]]:
 
 def build_training_job_request(recipe: Mapping[str, Any], run_id: str, manifest_uri: str, manifest_sha256: str,
                                image_uri: str, code: Mapping[str, Any], hyperparameters: Mapping[str, Any] | None = None,
-                               *, prefix: str, team: str, environment: str) -> dict[str, Any]:
+                               *, prefix: str, team: str, environment: str,
+                               champion_model_uri: str | None = None) -> dict[str, Any]:
     """CreateTrainingJob parameters for the pinned image and code bundle; explicit hyperparameters
-    override the recipe's."""
+    override the recipe's. With `champion_model_uri` (the live model's model.tar.gz) the job gets a
+    `champion` channel and scores that model on its holdout too."""
     image = image_uri
     bundle = check_code(code)
     chosen = recipe.get("hyperparameters") or {} if hyperparameters is None else hyperparameters
@@ -196,6 +199,17 @@ def build_training_job_request(recipe: Mapping[str, Any], run_id: str, manifest_
             {"Key": "Environment", "Value": environment},
         ],
     }
+    if champion_model_uri:
+        request["InputDataConfig"].append({
+            "ChannelName": CHAMPION_CHANNEL,
+            "DataSource": {"S3DataSource": {
+                "S3DataType": "S3Prefix",
+                "S3Uri": champion_model_uri,
+                "S3DataDistributionType": "FullyReplicated",
+            }},
+            "ContentType": "application/x-gzip",
+            "CompressionType": "None",
+        })
     # SageMaker refuses a volume key for instance types with (hardware-encrypted) instance storage:
     # the recipe says which key, if any (an older recipe without the field gets the team key).
     volume_key = recipe["volume_kms_key_arn"] if "volume_kms_key_arn" in recipe else kms_key
@@ -211,7 +225,7 @@ def build_training_job_request(recipe: Mapping[str, Any], run_id: str, manifest_
 def start_training_job(sagemaker_client: Any, recipe: dict, run_id: str, manifest_uri: str, manifest_sha256: str,
                        image_uri: str, code: Mapping[str, Any], hyperparameters: Mapping[str, Any] | None = None,
                        *, prefix: str | None = None, team: str | None = None,
-                       environment: str | None = None) -> dict[str, Any]:
+                       environment: str | None = None, champion_model_uri: str | None = None) -> dict[str, Any]:
     """Start the job; returns its name and ARN, the resolved inputs (image_uri, hyperparameters without
     the platform's, code: what a rebuild passes back in) and the full request.
 
@@ -221,6 +235,7 @@ def start_training_job(sagemaker_client: Any, recipe: dict, run_id: str, manifes
     request = build_training_job_request(
         recipe, run_id, manifest_uri, manifest_sha256, image_uri, code, hyperparameters,
         prefix=prefix or env("PREFIX"), team=team or env("TEAM"), environment=environment or env("ENVIRONMENT"),
+        champion_model_uri=champion_model_uri,
     )
     response = sagemaker_client.create_training_job(**request)
     return {

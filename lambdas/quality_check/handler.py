@@ -1,7 +1,8 @@
 """Scheduled quality check: the endpoint's predictions of a window joined with the team's labels.
 
 Labels (`ground-truth/<endpoint>/yyyy/mm/dd/hh/*.jsonl`, `{"inference_id"|"event_id": ..., "label": n}`)
-are loaded for the window first (they are the smaller side: one per labelled request), then the captured
+are loaded for the window first (common.labels: wrong types counted malformed, duplicates kept once,
+conflicting labels of one id dropped and counted) (they are the smaller side: one per labelled request), then the captured
 requests of the same window are streamed and joined by inference id, falling back to event id. The
 labels' hour prefix is the hour the team files them under; the window applies to both sides.
 
@@ -18,63 +19,16 @@ import json
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from common import capture
 from common.events import env
+from common.labels import PROBLEM_TYPES, LabelSet, joined
 
 log = logging.getLogger()
 log.setLevel(logging.INFO)
 
 THRESHOLD = 0.5
-PROBLEM_TYPES = ("binary", "regression")
-
-
-@dataclass
-class GroundTruth:
-    """Labels of the window keyed by the id the team gave (inference id or event id)."""
-
-    by_inference_id: dict[str, float] = field(default_factory=dict)
-    by_event_id: dict[str, float] = field(default_factory=dict)
-    malformed: int = 0
-
-    def take(self, record: capture.CaptureRecord) -> float | None:
-        """The label of a captured record, removed so each label joins once."""
-        if record.inference_id is not None and record.inference_id in self.by_inference_id:
-            return self.by_inference_id.pop(record.inference_id)
-        if record.event_id is not None and record.event_id in self.by_event_id:
-            return self.by_event_id.pop(record.event_id)
-        return None
-
-    def __len__(self) -> int:
-        return len(self.by_inference_id) + len(self.by_event_id)
-
-
-def parse_label_line(line: bytes, truth: GroundTruth, problem_type: str) -> None:
-    """Add one ground-truth line to `truth`, or count it malformed."""
-    try:
-        item = json.loads(line)
-    except ValueError:
-        truth.malformed += 1
-        return
-    if not isinstance(item, dict):
-        truth.malformed += 1
-        return
-    label = item.get("label")
-    if isinstance(label, bool) or not isinstance(label, (int, float)) or not math.isfinite(label):
-        truth.malformed += 1
-        return
-    if problem_type == "binary" and label not in (0, 1):
-        truth.malformed += 1
-        return
-    inference_id, event_id = item.get("inference_id"), item.get("event_id")
-    if isinstance(inference_id, str) and inference_id:
-        truth.by_inference_id[inference_id] = float(label)
-    elif isinstance(event_id, str) and event_id:
-        truth.by_event_id[event_id] = float(label)
-    else:
-        truth.malformed += 1
 
 
 def average_ranks(values: Sequence[float]) -> list[float]:
@@ -150,22 +104,17 @@ def handler(event: dict, context: Any) -> dict[str, Any]:
     endpoint = env("ENDPOINT_NAME")
     namespace = env("METRIC_NAMESPACE")
 
-    truth = GroundTruth()
+    truth = LabelSet(problem_type)
     label_stats = capture.ReadStats()
     for line in capture.iter_window_lines(bucket, f"{capture.GROUND_TRUTH_PREFIX}/{endpoint}", window, label_stats):
-        parse_label_line(line, truth, problem_type)
+        truth.add_line(line)
     labels_loaded = len(truth)
 
     predictions: list[float] = []
     labels: list[float] = []
     capture_stats = capture.ReadStats()
     if labels_loaded:
-        for record in capture.iter_capture(bucket, endpoint, window, None, capture_stats):
-            if not len(truth):
-                break
-            label = truth.take(record)
-            if label is None:
-                continue
+        for record, label, _ in joined(capture.iter_capture(bucket, endpoint, window, None, capture_stats), truth):
             score = record.prediction()
             if score is None or not math.isfinite(score):
                 capture_stats.reject(f"unreadable prediction for {record.inference_id or record.event_id}")
@@ -191,6 +140,8 @@ def handler(event: dict, context: Any) -> dict[str, Any]:
         "sample_count": len(labels),
         "unmatched_ground_truth": unmatched,
         "malformed_ground_truth": truth.malformed,
+        "duplicate_ground_truth": truth.duplicate,
+        "conflicting_ground_truth": truth.conflicting,
         "malformed_capture": capture_stats.malformed,
         "metrics": values,
         "metrics_published": len(data),

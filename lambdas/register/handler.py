@@ -6,8 +6,9 @@ tag is only a hint), and the job's output in this team's artifacts bucket under 
 the run's manifest and image. Where they disagree the event is refused (StaleEvent) and nothing changes.
 
 Completed: compute the drift baseline over the exact pinned training rows (or, for a team without a
-`features:` block, record that the baseline is skipped), create one model package (approved
-automatically only when AUTO_APPROVE is "true"), mark the run Registered and start the cooldown from
+`features:` block, record that the baseline is skipped), decide the package's approval by the
+champion/challenger gate (common.promotion: the recipe's policy, AUTO_APPROVE, the champion's score on the
+same holdout), store both models' metrics as the package's ModelMetrics, create one model package, mark the run Registered and start the cooldown from
 now. Failed/Stopped: mark the run Failed, release the retrain lock and alert. The run's status
 transition is conditional, so a duplicate event neither creates a second package nor alerts twice.
 """
@@ -26,6 +27,7 @@ from common.drift import compute_baseline
 from common.events import BadEvent, StaleEvent, env, expect, require_str
 from common.manifest import canonical_json, iter_manifest_csv_rows, put_json, read_manifest
 from common.model_artifact import ArtifactError, read_evaluation
+from common.promotion import decide
 from common.training import CODE_SHA_HP, ECR_IMAGE, MANIFEST_SHA_HP, MANIFEST_URI_HP, run_of_job
 
 log = logging.getLogger()
@@ -37,6 +39,7 @@ TERMINAL = ("Completed", "Failed", "Stopped")
 NO_BASELINE = "none"
 NO_BASELINE_NOTE = "skipped: the team declares no features (no model inputs to baseline); drift is not checked"
 CONTENT_TYPES = ["text/csv", "application/json"]
+MAX_DESCRIPTION = 1024  # CreateModelPackage's ModelPackageDescription limit
 METADATA_VALUE_MAX = 256  # CreateModelPackage limit on each CustomerMetadataProperties value
 
 
@@ -105,6 +108,9 @@ def register(job: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
         # A Completed job whose artifact says nothing about its quality is not registered: fail the run.
         return fail({**job, "FailureReason": f"model artifact unusable: {error}"}, run, "Completed")
     baseline_uri = write_baseline(run)
+    decision = decide(evaluation, training_recipe().get("promotion"), env("AUTO_APPROVE").lower() == "true",
+                      had_champion=bool(run.get("champion_model_uri")))
+    metrics_uri = write_metrics(run_id, evaluation, decision)
     image_uri = run["image_uri"]
     inference_image = run.get("inference_image_uri") or image_uri
     account = job["TrainingJobArn"].split(":")[4]
@@ -127,14 +133,20 @@ def register(job: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
         "holdout_rows": str(evaluation.get("holdout_rows", "unknown")),
         "training_job_arn": job["TrainingJobArn"],
         "baseline_uri": baseline_uri,
+        "metrics_uri": metrics_uri,
+        "data_report_uri": run.get("data_report_uri", "none"),
+        "champion_package_arn": run.get("champion_package_arn", "none"),
+        "champion_value": "none" if decision.champion is None else repr(decision.champion),
+        "decision": decision.status,
         **gpu_usage(job),
     }
     if baseline_uri == NO_BASELINE:
         metadata["baseline"] = NO_BASELINE_NOTE
-    approval = "Approved" if env("AUTO_APPROVE").lower() == "true" else "PendingManualApproval"
+    approval = decision.status
     package_arn = aws.client("sagemaker").create_model_package(
         ModelPackageGroupName=env("MODEL_PACKAGE_GROUP"),
-        ModelPackageDescription=f"run {run_id} ({job['TrainingJobName']})",
+        ModelPackageDescription=f"run {run_id} ({job['TrainingJobName']}): {decision.summary()}"[:MAX_DESCRIPTION],
+        ModelMetrics={"ModelQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": metrics_uri}}},
         InferenceSpecification={
             "Containers": [{"Image": inference_image, "ModelDataUrl": model_data_url}],
             "SupportedContentTypes": CONTENT_TYPES,
@@ -158,7 +170,23 @@ def register(job: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
     runs.extend_lock(run_id, cooldown_from + int(env("COOLDOWN_SECONDS")), runs.PHASE_COOLDOWN)
     log.info("registered %s for run %s (%s)", package_arn, run_id, approval)
     return {"registered": True, "run_id": run_id, "model_package_arn": package_arn, "approval_status": approval,
-            "baseline_uri": baseline_uri, "evaluation": {"metric": evaluation["metric"], "value": evaluation["value"]}}
+            "baseline_uri": baseline_uri, "evaluation": {"metric": evaluation["metric"], "value": evaluation["value"]},
+            "decision": {"status": decision.status, "reason": decision.reason, "metric": decision.metric,
+                         "challenger": decision.challenger, "champion": decision.champion},
+            "metrics_uri": metrics_uri}
+
+
+def training_recipe() -> dict[str, Any]:
+    return json.loads(aws.client("ssm").get_parameter(Name=env("TRAINING_RECIPE_PARAMETER"))["Parameter"]["Value"])
+
+
+def write_metrics(run_id: str, evaluation: dict[str, Any], decision: Any) -> str:
+    """The package's ModelMetrics document (`evaluations/<run_id>.json`): both models' holdout metrics and
+    the decision taken on them."""
+    document = {"run_id": run_id, "metric": decision.metric, "challenger": evaluation,
+                "champion": evaluation.get("champion"), "decision": decision.status, "reason": decision.reason}
+    uri, _ = put_json(env("ARTIFACT_BUCKET"), f"evaluations/{run_id}.json", document, env("KMS_KEY_ARN"))
+    return uri
 
 
 def gpu_usage(job: dict[str, Any]) -> dict[str, str]:

@@ -10,6 +10,10 @@ Decided from AWS state, not from the event (docs/CONTRACTS.md, "Runs table"):
 - the run id of an EventBridge event is derived from the event's id, and the run record (with its job
   name) is written before CreateTrainingJob, so a Lambda retry finds the run and the job the first
   attempt started instead of starting another;
+- the data is prepared before any job (common.training_data): fresh labels curated into windows, the
+  recipe's data policy pinned by VersionId, every pinned row through the data gate; a refused run starts
+  no job, records why, alerts the owners and releases the lock; the live model goes to the job as the
+  champion (common.champion), scored on the same holdout;
 - the watch schedule re-examines the retrain alarms (one that stays in ALARM sends no new event, so a
   trigger lost to a crash would otherwise never come back) and stops this team's training jobs that
   no in-flight run owns.
@@ -23,7 +27,8 @@ from typing import Any, NamedTuple
 
 from common import aws, runs
 from common.events import BadEvent, StaleEvent, env, env_list, expect, require_str
-from common.manifest import write_manifest
+from common.champion import live_champion
+from common.training_data import prepare
 from common.training import (build_training_job_request, check_code, job_life_seconds, new_run_id, pin_image,
                              run_id_for_event, run_of_job, user_hyperparameters)
 
@@ -151,15 +156,23 @@ def start_run(prefix: str, run_id: str, trigger: str, recipe: dict[str, Any], no
             code = check_code(current_code())
             ecr = aws.client("ecr")
             image, inference_image = (pin_image(ecr, recipe.get(key) or "") for key in ("image_uri", "inference_image_uri"))
-            stored = write_manifest(run_id, recipe.get("training_data") or {}, env("ARTIFACT_BUCKET"),
-                                    env("KMS_KEY_ARN"), now)
-            request = _request(recipe, run_id, stored.uri, stored.sha256, image, code)
+            champion = live_champion()
+            prepared = prepare_data(run_id, recipe, now, champion)
+            if not prepared.passed:
+                return refuse_data(run_id, trigger, prepared)
+            stored = prepared.manifest
+            champion_uri = champion.model_data_url if champion else None
+            request = _request(recipe, run_id, stored.uri, stored.sha256, image, code, champion_uri)
             run = runs.put_run(
                 run_id, runs.STARTING,
                 training_job_name=request["TrainingJobName"],
                 manifest_uri=stored.uri,
                 manifest_sha256=stored.sha256,
                 object_count=len(stored.manifest["objects"]),
+                data_report_uri=prepared.report_uri,
+                training_rows=prepared.report.get("rows"),
+                champion_package_arn=champion.package_arn if champion else None,
+                champion_model_uri=champion_uri,
                 image_uri=image,
                 inference_image_uri=inference_image,
                 hyperparameters=user_hyperparameters(request["HyperParameters"]),
@@ -179,6 +192,33 @@ def start_run(prefix: str, run_id: str, trigger: str, recipe: dict[str, Any], no
             "manifest_uri": run["manifest_uri"], "manifest_sha256": run["manifest_sha256"], "trigger": trigger}
 
 
+def prepare_data(run_id: str, recipe: dict[str, Any], now: dt.datetime, champion: Any) -> Any:
+    """Curate the fresh labels, pin the policy's data and gate it (common.training_data)."""
+    return prepare(run_id, recipe, now, artifact_bucket=env("ARTIFACT_BUCKET"), kms_key_arn=env("KMS_KEY_ARN"),
+                   endpoint=env("ENDPOINT_NAME"), problem_type=env("PROBLEM_TYPE"),
+                   definitions_key=env("FEATURE_DEFINITIONS_KEY"), last_manifest=champion.manifest if champion else None)
+
+
+def refuse_data(run_id: str, trigger: str, prepared: Any) -> dict[str, Any]:
+    """The data gate refused the run's data: no job. The run records why, the owners are alerted, and the
+    lock is released so the next data (or the next trigger) can start a run."""
+    reasons = prepared.report.get("reasons") or ["the data gate failed"]
+    reason = "data gate: " + "; ".join(reasons)
+    runs.put_run(run_id, runs.FAILED, failure_reason=reason[:1000], data_report_uri=prepared.report_uri,
+                 manifest_uri=prepared.manifest.uri if prepared.manifest else None,
+                 manifest_sha256=prepared.manifest.sha256 if prepared.manifest else None, trigger=trigger)
+    released = runs.release_lock(run_id)
+    aws.client("sns").publish(
+        TopicArn=env("ALERT_TOPIC_ARN"),
+        Subject=f"[{env('PREFIX')}] retrain refused by the data gate"[:100],
+        Message=json.dumps({"run_id": run_id, "trigger": trigger, "reasons": reasons,
+                            "data_report_uri": prepared.report_uri}, indent=2),
+    )
+    log.warning("run %s: %s (report %s); lock released: %s", run_id, reason, prepared.report_uri, released)
+    return {"started": False, "reason": "data gate failed", "run_id": run_id, "trigger": trigger,
+            "failures": reasons, "data_report_uri": prepared.report_uri}
+
+
 def current_code() -> dict[str, Any] | None:
     """The team's published code bundle (the pointer `main.py publish-code` writes), or None."""
     try:
@@ -189,9 +229,10 @@ def current_code() -> dict[str, Any] | None:
 
 
 def _request(recipe: dict[str, Any], run_id: str, manifest_uri: str, manifest_sha256: str, image_uri: str,
-             code: dict[str, Any]) -> dict[str, Any]:
+             code: dict[str, Any], champion_model_uri: str | None) -> dict[str, Any]:
     return build_training_job_request(recipe, run_id, manifest_uri, manifest_sha256, image_uri, code,
-                                      prefix=env("PREFIX"), team=env("TEAM"), environment=env("ENVIRONMENT"))
+                                      prefix=env("PREFIX"), team=env("TEAM"), environment=env("ENVIRONMENT"),
+                                      champion_model_uri=champion_model_uri)
 
 
 def start_or_find_job(sagemaker: Any, recipe: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
@@ -199,7 +240,8 @@ def start_or_find_job(sagemaker: Any, recipe: dict[str, Any], run: dict[str, Any
     name = run["training_job_name"]
     job = aws.describe_or_none(sagemaker.describe_training_job, TrainingJobName=name)
     if job is None:
-        request = _request(recipe, run["run_id"], run["manifest_uri"], run["manifest_sha256"], run["image_uri"], run["code"])
+        request = _request(recipe, run["run_id"], run["manifest_uri"], run["manifest_sha256"], run["image_uri"], run["code"],
+                           run.get("champion_model_uri"))
         if request["TrainingJobName"] != name:
             raise RuntimeError(f"run {run['run_id']} recorded job {name}, the recipe now names {request['TrainingJobName']}")
         sagemaker.create_training_job(**request)

@@ -286,6 +286,21 @@ class Retraining(Construct):
                     "Condition": {"StringLike": {"s3:prefix": [f"{p.training_data_prefix}*"]}},
                 },
                 {"Sid": "WriteManifests", "Effect": "Allow", "Action": "s3:PutObject", "Resource": f"{p.artifacts.arn}/manifests/*"},
+                # Curation (lambdas/common/curation.py): labels joined with the data capture become curated
+                # windows under the training prefix; the data policy reads their row counts and the data gate
+                # reads every pinned row (by VersionId) against the feature definitions.
+                list_artifacts("ground-truth/", "data-capture/"),
+                {"Sid": "ReadLabelsCaptureDefinitionsManifests", "Effect": "Allow", "Action": "s3:GetObject",
+                 "Resource": read_artifacts("ground-truth/", "data-capture/", "features/", "manifests/")},
+                {"Sid": "ReadTrainingData", "Effect": "Allow", "Action": ["s3:GetObject", "s3:GetObjectVersion"],
+                 "Resource": f"{p.curated.arn}/{p.training_data_prefix}*"},
+                {"Sid": "WriteCuratedWindows", "Effect": "Allow", "Action": "s3:PutObject",
+                 "Resource": f"{p.curated.arn}/{p.training_data_prefix}labelled/*"},
+                # The champion: the deployed-model pointer and its package (lambdas/common/champion.py).
+                {"Sid": "ReadChampion", "Effect": "Allow", "Action": ["ssm:GetParameter", "sagemaker:DescribeModelPackage"],
+                 "Resource": [parameter("deployed-model"), sm(f"model-package/{p.model_package_group_name}/*")]},
+                # A run the data gate refuses alerts the owners.
+                {"Sid": "AlertOwners", "Effect": "Allow", "Action": "sns:Publish", "Resource": p.alert_topic_arn},
                 {"Sid": "StartTraining", "Effect": "Allow", "Action": ["sagemaker:CreateTrainingJob", "sagemaker:AddTags"], "Resource": sm(f"training-job/{ctx.prefix}-*")},
                 # Find the job a retry's first attempt started; stop the team's jobs that no run owns.
                 {"Sid": "WatchTraining", "Effect": "Allow", "Action": ["sagemaker:DescribeTrainingJob", "sagemaker:ListTags", "sagemaker:StopTrainingJob"], "Resource": sm(f"training-job/{ctx.prefix}-*")},
@@ -312,7 +327,9 @@ class Retraining(Construct):
                     "Resource": f"{p.curated.arn}/{p.training_data_prefix}*",
                 },
                 {"Sid": "ReadManifestsAndDefinitions", "Effect": "Allow", "Action": ["s3:GetObject", "s3:GetObjectVersion"], "Resource": read_artifacts("manifests/", "features/", "models/")},
-                {"Sid": "WriteBaselines", "Effect": "Allow", "Action": "s3:PutObject", "Resource": f"{p.artifacts.arn}/baselines/*"},
+                # Drift baselines, and the ModelMetrics document of each package (both models' holdout metrics).
+                {"Sid": "WriteBaselines", "Effect": "Allow", "Action": "s3:PutObject",
+                 "Resource": [f"{p.artifacts.arn}/baselines/*", f"{p.artifacts.arn}/evaluations/*"]},
                 {"Sid": "ImageDigests", "Effect": "Allow", "Action": "ecr:DescribeImages", "Resource": p.repository_arns},
                 {"Sid": "AlertOwners", "Effect": "Allow", "Action": "sns:Publish", "Resource": p.alert_topic_arn},
             ],

@@ -57,6 +57,8 @@ class TrainingProps:
     repository_arns: list[str]
     # The endpoint's auto-rollback alarms: SageMaker reads them with this role during a deployment.
     rollback_alarm_names: tuple[str, ...] = ()
+    # The learning loop's recipe blocks (modules.recipes.learning_recipe): data policy, data gate, promotion.
+    learning: dict[str, Any] | None = None
 
 
 class Training(Construct):
@@ -102,6 +104,7 @@ def recipe(props: TrainingProps, role_arn: str) -> dict[str, Any]:
         inference_repository_url=props.inference_repository_url, artifacts_bucket=props.artifacts_bucket_name,
         definitions_key=FEATURE_DEFINITIONS_KEY,
         curated_bucket=props.curated_bucket_name, kms_key_arn=props.kms_key_arn, role_arn=role_arn,
+        learning=props.learning,
     )
 
 

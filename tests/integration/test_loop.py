@@ -120,11 +120,11 @@ def test_first_model_is_trained_registered_approved_and_deployed(loop, state):
 
 
 def test_clean_traffic_stays_under_threshold_and_alarms_stay_ok(loop):
-    started = dt.datetime.now(dt.timezone.utc)
-    sent = loop.send_traffic(400, drifted=False)
-    clean = loop.run_check("drift_check", since=started)
+    earlier = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=3)  # played then: later checks see only their own traffic
+    sent = loop.send_traffic(400, drifted=False, when=earlier)
+    clean = loop.run_check("drift_check", now=earlier)
     assert clean["sample_count"] == 400 and clean["max_psi"] < 0.2
-    transitions, deliveries = loop.evaluate_alarms()
+    transitions, deliveries = loop.evaluate_alarms(now=earlier)
     assert not [t for t in transitions if t.state == "ALARM"]
     assert not deliveries
     assert len({s["inference_id"] for s in sent}) == 400 and all(0 <= s["prediction"] <= 1 for s in sent)
@@ -137,7 +137,7 @@ def test_clean_traffic_stays_under_threshold_and_alarms_stay_ok(loop):
         asked = {"ExtendedStatistics": [statistic]} if statistic.startswith("p") else {"Statistics": [statistic]}
         points = cloudwatch.get_metric_statistics(
             Namespace=alarm["Namespace"], MetricName=alarm["MetricName"], Dimensions=alarm["Dimensions"], Period=3600,
-            StartTime=started - dt.timedelta(minutes=1), EndTime=started + dt.timedelta(hours=1), **asked)["Datapoints"]
+            StartTime=earlier - dt.timedelta(hours=1), EndTime=earlier + dt.timedelta(minutes=1), **asked)["Datapoints"]
         values = [p["ExtendedStatistics"][statistic] if statistic.startswith("p") else p[statistic] for p in points]
         assert alarm["StateValue"] == "OK" and values and max(values) <= alarm["Threshold"], (kind, values)
         if kind == "latency-p99":
@@ -192,9 +192,9 @@ def test_events_of_other_teams_and_malformed_events_change_nothing(loop):
 
 def test_drift_alarm_retrains_exactly_once_and_deploys(loop, state):
     jobs_before = training_jobs()
-    started = dt.datetime.now(dt.timezone.utc)
-    loop.send_traffic(400, drifted=True)
-    drifted = loop.run_check("drift_check", since=started)
+    sent = loop.send_traffic(400, drifted=True)
+    loop.upload_labels(sent, world="after")  # the team labels the changed world's requests
+    drifted = loop.run_check("drift_check")
     assert drifted["max_psi"] > 0.2
     transitions, deliveries = loop.evaluate_alarms()
     assert any(t.alarm == loop.ctx.alarm_name("drift") and t.state == "ALARM" for t in transitions)
@@ -206,12 +206,39 @@ def test_drift_alarm_retrains_exactly_once_and_deploys(loop, state):
     assert lock(loop) == started[0]["run_id"]
 
     produced, registered, deployed = train_to_deployment(loop, started[0]["training_job_name"])
+    # The retrain learnt the changed world: it trained on the curated window of labelled drifted requests
+    # (the row cap, newest first, left the old base data out) and beats the champion on the same holdout.
+    run = run_record(loop, started[0]["run_id"])
+    report = read_json(run["data_report_uri"])
+    assert report["passed"] and [o["kind"] for o in report["selection"]["objects"]] == ["labelled"]
+    assert report["curated_windows"][0]["rows"] == 400 and report["curated_windows"][0]["unmatched"] == 0
+    decision = registered["decision"]
+    assert decision["champion"] is not None and decision["challenger"] >= decision["champion"] + 0.01
+    assert decision["challenger"] >= 0.75  # fraud's quality threshold (platform.yaml)
+    state["decision"] = decision
     state["second_job"] = started[0]["training_job_name"]
     assert registered["model_package_arn"] != state["first"]
     state["evaluation"] = produced["evaluation"]
     state["second"] = registered["model_package_arn"]
     duplicate = next(d.result for d in loop.package_state_changed(registered["model_package_arn"]) if d.handler == "deploy")
     assert duplicate["updated"] is False  # a duplicate approval event updates nothing
+
+
+def run_record(loop, run_id):
+    """The run record, read with the operator's credentials."""
+    import boto3
+
+    from boto3.dynamodb.types import TypeDeserializer
+
+    item = boto3.client("dynamodb").get_item(TableName=loop.env["RUNS_TABLE"], Key={"pk": {"S": f"RUN#{run_id}"}})["Item"]
+    return {k: TypeDeserializer().deserialize(v) for k, v in item.items()}
+
+
+def read_json(uri):
+    import boto3
+
+    bucket, key = uri[5:].split("/", 1)
+    return json.loads(boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
 
 
 def pointer(loop):
@@ -251,6 +278,20 @@ def test_stale_and_hostile_events_across_the_loop_change_nothing(loop, state):
     served = boto3.client("sagemaker").describe_endpoint(EndpointName=loop.ctx.endpoint_name)["EndpointConfigName"]
     assert served == pointer(loop)["endpoint_config_name"]
     assert (training_jobs(), lock(loop), pointer(loop)) == before
+
+
+def test_after_the_retrain_drift_clears_and_nothing_retrains(loop, state):
+    """The next hour's traffic is like the drifted data the new model was trained on: the drift check
+    against the new baseline is under threshold, the drift alarm returns to OK, no retrain starts."""
+    jobs_before = training_jobs()
+    next_hour = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)
+    loop.send_traffic(400, drifted=True, when=next_hour, seed=29)
+    check = loop.run_check("drift_check", now=next_hour)
+    assert check["sample_count"] == 400 and check["max_psi"] < 0.15, check
+    transitions, deliveries = loop.evaluate_alarms(now=next_hour)
+    assert (loop.ctx.alarm_name("drift"), "ALARM", "OK") in {(t.alarm, t.previous, t.state) for t in transitions}
+    assert not [d for d in deliveries if d.handler == "retrain" and d.result.get("started")]
+    assert training_jobs() == jobs_before
 
 
 def test_lineage_names_the_deployed_model_and_its_inputs(loop, state):
@@ -369,10 +410,10 @@ LAMBDA_SERVICE = ["OwnLogs logs:CreateLogStream", "OwnLogs logs:PutLogEvents", "
 EXCESS_EXPECTED: dict[str, list[str]] = {
     "mlp-fraud-local-register-role": [
         *LAMBDA_SERVICE, "TeamKey kms:DescribeKey",
-        # Not exercised by this loop (candidates for issue 13's least-privilege review): the training
-        # recipe (read on no path taken here), DescribeModelPackage (a re-registration), GetObject of
-        # training data without VersionId and GetObjectVersion of manifests/definitions.
-        "ReadRecipe ssm:GetParameter", "RegisterModel sagemaker:DescribeModelPackage",
+        # Not exercised by this loop (candidates for issue 13's least-privilege review): DescribeModelPackage
+        # (a re-registration), GetObject of training data without VersionId and GetObjectVersion of
+        # manifests/definitions. (The training recipe is read now: its promotion policy.)
+        "RegisterModel sagemaker:DescribeModelPackage",
         "ReadTrainingData s3:GetObject", "ReadManifestsAndDefinitions s3:GetObjectVersion",
         # Runs pin images by digest now: ECR is asked only for a run recorded with a tag (before pinning),
         # and a job's tags only when its name does not lead to its run.
@@ -394,6 +435,8 @@ EXCESS_EXPECTED: dict[str, list[str]] = {
         # tests/lambdas/test_faults.py); ListBucket on the curated bucket: the handler lists versions
         # only (s3:ListBucketVersions), so this one is excess (issue 13's review).
         "RunsTable dynamodb:DeleteItem", "ListTrainingDataVersions s3:ListBucket",
+        # The data gate's alert: the loop's data passes the gate (refusals: tests/lambdas/test_curation.py).
+        "AlertOwners sns:Publish",
         # The watch tick's sweep of orphaned jobs (tests/lambdas/test_retrain.py) is not run by this loop.
         "WatchTraining sagemaker:ListTags", "WatchTraining sagemaker:StopTrainingJob", "ListTrainingJobs sagemaker:ListTrainingJobs",
     ],

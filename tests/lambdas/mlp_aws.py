@@ -110,6 +110,7 @@ def endpoint_config(sagemaker) -> str | None:
 
 
 EVALUATION = {"problem_type": "binary", "metric": "AUC", "value": 0.875, "holdout_rows": 3, "train_rows": 9}
+CHAMPION_SCORE = {"metric": "AUC", "value": 0.8, "metrics": {"AUC": 0.8}, "holdout_rows": 3}
 
 
 def model_archive(evaluation: dict[str, Any] | None = EVALUATION) -> bytes:
@@ -134,7 +135,11 @@ def containers_write_models(monkeypatch: pytest.MonkeyPatch) -> None:
         bucket, key = job.model_artifacts["S3ModelArtifacts"][5:].split("/", 1)
         s3 = boto3.client("s3", region_name=REGION)
         if bucket in {b["Name"] for b in s3.list_buckets()["Buckets"]}:  # a foreign job's bucket may not exist
-            s3.put_object(Bucket=bucket, Key=key, Body=model_archive())
+            # With a champion channel the entry point scores the live model on the same holdout too.
+            config = kwargs.get("input_data_config", args[4] if len(args) > 4 else None) or []
+            channels = {c["ChannelName"] for c in config}
+            evaluation = {**EVALUATION, "champion": CHAMPION_SCORE} if "champion" in channels else EVALUATION
+            s3.put_object(Bucket=bucket, Key=key, Body=model_archive(evaluation))
         return job
 
     monkeypatch.setattr(SageMakerModelBackend, "create_training_job", create_training_job)
@@ -174,6 +179,11 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsEnv]:
             "vpc": None, "network_isolation": False, "inference_image_uri": INFERENCE_IMAGE,
             "definitions_s3_uri": f"s3://{ARTIFACTS}/features/definitions.json",
             "training_data": {"bucket": CURATED, "prefix": "training/"},
+            # The learning loop's blocks as modules.recipes.learning_recipe writes them (small data here).
+            "data_policy": {"include_base": True, "labelled_windows": "all", "recency_hours": 168, "max_rows": None,
+                            "min_labels": 2, "label_delay_hours": 24},
+            "data_gate": {"min_rows": 2, "max_invalid_rate": 0.01, "max_missing_rate": 0.05, "max_label_problem_rate": 0.2},
+            "promotion": {"metric": "AUC", "threshold": 0.7, "lower_is_better": False, "min_improvement": 0.01},
         }
         # The team's images as `docker push` leaves them, and its published code bundle (main.py publish-code).
         ecr = boto3.client("ecr", region_name=REGION)

@@ -25,7 +25,7 @@ def updates(monkeypatch):
 def package(aws_env, updates, monkeypatch):
     """A package registered (and auto-approved) from a real retrain run."""
     monkeypatch.setenv("AUTO_APPROVE", "true")
-    aws_env.put_training_data("training/a.csv", "amount,merchant_category,is_fraud\n10,grocery,0\n")
+    aws_env.put_training_data("training/a.csv", "transaction_id,amount,merchant_category,is_fraud\nt0-659,10,grocery,0\nt1-1,90,travel,1\n")
     run = retrain({"source": "mlp.manual", "reason": "test", "requested_by": "ci"}, None)
     registered = register(training_job_event(run["training_job_name"]), None)
     return aws_env, registered
@@ -107,7 +107,7 @@ def test_existing_model_and_config_are_reused_without_a_second_update(package, u
 
 def test_manual_approval_deploys_with_the_lineage(aws_env, updates, monkeypatch):
     sagemaker_update_model_package_partial(monkeypatch)
-    aws_env.put_training_data("training/a.csv", "amount,merchant_category,is_fraud\n10,grocery,0\n")
+    aws_env.put_training_data("training/a.csv", "transaction_id,amount,merchant_category,is_fraud\nt0-659,10,grocery,0\nt1-1,90,travel,1\n")
     run = retrain({"source": "mlp.manual", "reason": "test", "requested_by": "ci"}, None)
     registered = register(training_job_event(run["training_job_name"]), None)
     assert registered["approval_status"] == "PendingManualApproval"

@@ -116,8 +116,8 @@ def sleeps(monkeypatch) -> list[float]:
 
 @pytest.fixture
 def data(aws_env: AwsEnv) -> AwsEnv:
-    aws_env.put_training_data("training/part-0.csv", "amount,merchant_category,is_fraud\n10,grocery,0\n")
-    aws_env.put_training_data("training/part-1.csv", "amount,merchant_category,is_fraud\n90,travel,1\n")
+    aws_env.put_training_data("training/part-0.csv", "transaction_id,amount,merchant_category,is_fraud\nt0-659,10,grocery,0\n")
+    aws_env.put_training_data("training/part-1.csv", "transaction_id,amount,merchant_category,is_fraud\nt0-929,90,travel,1\n")
     return aws_env
 
 

@@ -30,7 +30,7 @@ def live(aws_env, monkeypatch):
     events = boto3.client("events", region_name=REGION)
     for rule in ("retrain-schedule", "retrain-on-alarm", "retrain-watch"):
         events.put_rule(Name=f"{PREFIX}-{rule}", ScheduleExpression="rate(1 day)")
-    aws_env.put_training_data("training/a.csv", "amount,merchant_category,is_fraud\n10,grocery,0\n")
+    aws_env.put_training_data("training/a.csv", "transaction_id,amount,merchant_category,is_fraud\nt0-659,10,grocery,0\nt1-1,90,travel,1\n")
     deployed = handler(package_event(_register()["model_package_arn"]), None)
     assert deployed["created"] is True
     return aws_env, deployed

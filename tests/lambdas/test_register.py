@@ -22,8 +22,8 @@ def started(aws_env):
     """A run started by retrain (moto reports every training job Completed at once; the fixture writes
     its model artifact as the entry point would)."""
     aws_env.put_training_data("training/part-0.csv",
-                              "amount,merchant_category,is_fraud\n10,grocery,0\n20,grocery,0\n")
-    aws_env.put_training_data("training/part-1.csv", "amount,merchant_category,is_fraud\n90,travel,1\n95,other,1\n")
+                              "transaction_id,amount,merchant_category,is_fraud\nt0-659,10,grocery,0\nt1-281,20,grocery,0\n")
+    aws_env.put_training_data("training/part-1.csv", "transaction_id,amount,merchant_category,is_fraud\nt0-929,90,travel,1\nt1-871,95,travel,1\n")
     result = retrain(MANUAL, None)
     return aws_env, result
 
@@ -75,6 +75,10 @@ def test_completed_job_registers_one_package_with_lineage(started):
         "holdout_rows": "3",
         "training_job_arn": job["TrainingJobArn"],
         "baseline_uri": f"s3://{ARTIFACTS}/baselines/{run_id}.json",
+        # The learning loop: the data gate's report, both models' metrics, the champion/challenger decision.
+        "data_report_uri": f"s3://{ARTIFACTS}/manifests/{run_id}.data-report.json",
+        "metrics_uri": f"s3://{ARTIFACTS}/evaluations/{run_id}.json",
+        "champion_package_arn": "none", "champion_value": "none", "decision": "PendingManualApproval",
         # moto reports no times for a job (emulator/patches_cost.py adds them; test_register_records_gpu_usage)
         "instance_type": "ml.g5.xlarge", "instance_count": "1", "billable_seconds": "unknown", "training_seconds": "unknown",
     }
@@ -83,7 +87,7 @@ def test_completed_job_registers_one_package_with_lineage(started):
     baseline = json.loads(baseline_object["Body"].read())
     assert baseline["sample_count"] == 4 and baseline["definitions_version"] == "0123456789abcdef"
     assert baseline["features"]["merchant_category"]["categories"] == ["grocery", "travel"]
-    assert baseline["features"]["merchant_category"]["proportions"] == pytest.approx([0.5, 0.25, 0.25])
+    assert baseline["features"]["merchant_category"]["proportions"] == pytest.approx([0.5, 0.5, 0.0])
     run = runs.get_run(run_id)
     assert run["status"] == "Registered" and run["model_package_arn"] == first["model_package_arn"]
     assert run["baseline_uri"] == first["baseline_uri"]
@@ -239,7 +243,7 @@ def test_register_records_gpu_usage_as_sagemaker_reports_it(aws_env, monkeypatch
     from emulator.patches_cost import record_training_time, sagemaker_training_job_times
 
     sagemaker_training_job_times(monkeypatch.setattr)
-    aws_env.put_training_data("training/a.csv", "amount,merchant_category,is_fraud\n10,grocery,0\n")
+    aws_env.put_training_data("training/a.csv", "transaction_id,amount,merchant_category,is_fraud\nt0-659,10,grocery,0\nt1-1,90,travel,1\n")
     run = retrain({"source": "mlp.manual", "reason": "test", "requested_by": "ci"}, None)
     record_training_time(run["training_job_name"], 42)
     registered = handler(training_job_event(run["training_job_name"]), None)

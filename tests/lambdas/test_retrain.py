@@ -20,8 +20,8 @@ MANUAL = {"source": "mlp.manual", "reason": "new labels", "requested_by": "alice
 
 @pytest.fixture
 def data(aws_env):
-    aws_env.put_training_data("training/part-0.csv", "amount,merchant_category,is_fraud\n10,grocery,0\n")
-    aws_env.put_training_data("training/part-1.csv", "amount,merchant_category,is_fraud\n90,travel,1\n")
+    aws_env.put_training_data("training/part-0.csv", "transaction_id,amount,merchant_category,is_fraud\nt0-659,10,grocery,0\n")
+    aws_env.put_training_data("training/part-1.csv", "transaction_id,amount,merchant_category,is_fraud\nt0-929,90,travel,1\n")
     return aws_env
 
 
@@ -126,10 +126,10 @@ def test_create_training_job_failure_releases_the_lock(data, monkeypatch):
 
 
 def test_empty_training_data_releases_the_lock(aws_env):
-    with pytest.raises(ValueError, match="refusing to train"):
-        handler(MANUAL, None)
+    refused = handler(MANUAL, None)
+    assert refused["started"] is False and refused["failures"] == ["the data policy selected no object to train on"]
     assert runs.get_lock() is None and aws_env.training_jobs() == []
-    aws_env.put_training_data("training/part-0.csv", "amount\n1\n")
+    aws_env.put_training_data("training/part-0.csv", "transaction_id,amount,merchant_category,is_fraud\na,1,grocery,0\nb,2,travel,1\n")
     assert handler(MANUAL, None)["started"] is True
 
 
@@ -329,7 +329,7 @@ def test_stop_training_job_patch(aws_env, monkeypatch):
     from botocore.exceptions import ClientError
 
     sagemaker_stop_training_job(monkeypatch)
-    aws_env.put_training_data("training/a.csv", "amount\n1\n")
+    aws_env.put_training_data("training/a.csv", "transaction_id,amount,merchant_category,is_fraud\na,1,grocery,0\nb,2,travel,1\n")
     name = handler(MANUAL, None)["training_job_name"]
     sagemaker = aws_env.client("sagemaker")
     with pytest.raises(ClientError, match="in status Completed"):

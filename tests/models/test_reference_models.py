@@ -188,3 +188,28 @@ def test_manifest_channel_reads_the_pinned_object_versions_from_s3(emulator, scr
     tampered = run_training(job["bundle"].data, tmp_path / "tampered", channels=channels, python=python, environment=env,
                             hyperparameters={**hyperparameters, MANIFEST_SHA_HP: "0" * 64})
     assert tampered.status == "Failed" and "the run pinned " + "0" * 64 in tampered.failure_reason
+
+
+def test_the_champion_is_scored_on_the_same_holdout_as_the_new_model(reference, python, script, tmp_path):
+    """A `champion` channel (the live model's model.tar.gz) is scored through its own saved transform and
+    network on this run's holdout; a champion that cannot be read is reported, never scored as zero."""
+    from ops.code_bundle import deterministic_tar_gz
+
+    live = reference[1] / "fraud" / "model"
+    archive = deterministic_tar_gz([(p.name, p.read_bytes(), False) for p in sorted(live.iterdir())])
+    job = script.team_job("fraud", ROWS)
+    result = run_training(job["bundle"].data, tmp_path / "challenger", hyperparameters={**job["hyperparameters"], "seed": "3"},
+                          channels={**job["channels"], "champion": {"model.tar.gz": archive}}, python=python)
+    assert result.status == "Completed", result.logs
+    evaluation = json.loads((result.model_dir / "evaluation.json").read_text())
+    original = json.loads((live / "evaluation.json").read_text())
+    champion = evaluation["champion"]
+    # The same rows were held out (split by record id), and the champion scores on them as it did when trained.
+    assert champion["holdout_rows"] == evaluation["holdout_rows"] == original["holdout_rows"]
+    assert champion["metric"] == "AUC" and champion["value"] == pytest.approx(original["value"], abs=1e-6)
+    assert "champion_holdout_AUC=" in result.logs
+
+    broken = run_training(job["bundle"].data, tmp_path / "broken", hyperparameters=job["hyperparameters"],
+                          channels={**job["channels"], "champion": {"model.tar.gz": b"not a tar"}}, python=python)
+    assert broken.status == "Completed", broken.logs
+    assert json.loads((broken.model_dir / "evaluation.json").read_text())["champion"]["error"].startswith("ReadError")
