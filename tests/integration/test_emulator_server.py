@@ -1,8 +1,10 @@
 """The emulator server under concurrent clients, as Terraform drives it (ten and more requests at once)."""
 from __future__ import annotations
 
+import io
 import json
 import socket
+import threading
 import time
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
@@ -163,3 +165,40 @@ def test_concurrent_answers_arrive_whole(emulator, aws):
         for name in iam.list_role_policies(RoleName=f"mlp-transport-{number}")["PolicyNames"]:
             iam.delete_role_policy(RoleName=f"mlp-transport-{number}", PolicyName=name)
         iam.delete_role(RoleName=f"mlp-transport-{number}")
+
+
+def test_read_body_hands_the_app_the_whole_body_whatever_the_framing():
+    """Read before the lock: exactly Content-Length bytes (the next bytes on the socket are not the
+    request's), to the end when chunked, nothing when the length is absent or not a number."""
+    from emulator.serialized import read_body
+
+    cases = [({"CONTENT_LENGTH": "5"}, b"hello, and more", b"hello"),
+             ({"wsgi.input_terminated": True}, b"all of it", b"all of it"),
+             ({"CONTENT_LENGTH": ""}, b"ignored", b""),
+             ({"CONTENT_LENGTH": "five"}, b"ignored", b""),
+             ({"CONTENT_LENGTH": "9"}, b"short", b"short")]  # the client closed early: what came
+    for environ, sent, expected in cases:
+        environ = {**environ, "wsgi.input": io.BytesIO(sent)}
+        read_body(environ)
+        assert environ["wsgi.input"].read() == expected, environ
+
+
+def test_exclusive_keeps_requests_out_of_moto_while_held():
+    """Work outside a request (a training job ending) changes moto's state under the request lock: no
+    request runs in moto meanwhile, and requests go on once it is released."""
+    from emulator.serialized import exclusive, serialized
+
+    entered = threading.Event()
+
+    def app(environ, start_response):
+        entered.set()
+        start_response("200 OK", [])
+        return [b"done"]
+
+    call = serialized(app)
+    environ = {"wsgi.input": io.BytesIO(b""), "CONTENT_LENGTH": "0"}
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        with exclusive():
+            answer = pool.submit(call, environ, lambda status, headers: None)
+            assert not entered.wait(0.5)  # held out while the lock is held
+        assert answer.result(timeout=10) == [b"done"] and entered.is_set()
