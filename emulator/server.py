@@ -147,11 +147,12 @@ def with_snapshots(app):
     return dispatch
 
 
-def close_after_client(connection: socket.socket, linger: float = LINGER_SECONDS) -> int:
+def close_after_client(connection: socket.socket, linger: float = LINGER_SECONDS) -> tuple[int, OSError | None]:
     """Close an answered connection in stages (RFC 9112, 9.6): shut the write side (the client reads the
     whole answer, then end of stream), read and drop whatever the client still sends until it closes or
-    `linger` seconds pass, then close. Returns how many bytes the client sent after its answer."""
-    late = 0
+    `linger` seconds pass, then close. Returns how many bytes the client sent after its answer and the
+    error that ended the wait, if any (a reset: the client closed without reading all it was sent)."""
+    late, error = 0, None
     try:
         connection.shutdown(socket.SHUT_WR)
         connection.settimeout(linger)
@@ -161,11 +162,11 @@ def close_after_client(connection: socket.socket, linger: float = LINGER_SECONDS
             if not data:
                 break
             late += len(data)
-    except OSError:  # the client reset or vanished: nothing left to protect
-        pass
+    except OSError as raised:  # reset, timeout or gone: nothing left to protect
+        error = raised
     finally:
         connection.close()
-    return late
+    return late, error
 
 
 def make_emulator_server(port: int, app):
@@ -181,16 +182,26 @@ def make_emulator_server(port: int, app):
             # The status line and headers, then the body, go out as written: no wait for the client's ACK.
             self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
+        def address_string(self) -> str:
+            # host:port on each request's log line: the port is how the SDK's errors name a connection.
+            return f"{self.client_address[0]}:{self.client_address[1]}"
+
         def connection_dropped(self, error: BaseException, environ=None) -> None:
             # werkzeug ignores these; a client that did not get its answer is worth a line in the log.
             request = f"{environ['REQUEST_METHOD']} {environ.get('PATH_INFO', '')}" if environ else "a request"
-            self.log_error("connection lost while answering %s: %r", request, error)
+            self.log_error("client port %s: connection lost while answering %s: %r", self.client_address[1], request, error)
 
     class Server(ThreadedWSGIServer):
         def shutdown_request(self, request: socket.socket) -> None:
-            late = close_after_client(request)
+            try:
+                port = request.getpeername()[1]  # the client's port, as the SDK's errors name it
+            except OSError:
+                port = "?"
+            late, error = close_after_client(request)
             if late:
-                self.log("info", f"client sent {late} bytes after its answer (read and dropped)\n")
+                self.log("info", f"client port {port} sent {late} bytes after its answer (read and dropped)\n")
+            if error is not None and not isinstance(error, TimeoutError):
+                self.log("info", f"client port {port} ended the connection after its answer with {error!r}\n")
 
     return Server("127.0.0.1", port, app, handler=RequestHandler)
 

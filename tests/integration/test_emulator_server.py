@@ -108,6 +108,14 @@ def test_bytes_sent_after_an_answer_get_no_reset(emulator, aws):
         sock.sendall(request)  # ... and this write then fails (EPIPE / ECONNRESET)
         sock.shutdown(socket.SHUT_WR)
         assert sock.recv(65536) == b""  # a clean end of stream, not ConnectionResetError
+        port = sock.getsockname()[1]
+    # The server's log names the connection by the client's port, as the SDK's errors do.
+    expected = f"client port {port} sent {3 * len(request) - len(request)} bytes after its answer"
+    for _ in range(50):
+        if expected in emulator._log.read_text():
+            break
+        time.sleep(0.1)
+    assert expected in emulator._log.read_text()
 
 
 def test_a_client_slow_to_send_its_body_holds_up_no_one(emulator, aws):
