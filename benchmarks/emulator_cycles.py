@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """Emulator reliability: apply and destroy one team stack N times in a row, and count the failures.
 
-    .venv/bin/python benchmarks/emulator_cycles.py [--cycles 30] [--stack fraud-local] [--log-dir DIR [--terraform-debug]]
+    .venv/bin/python benchmarks/emulator_cycles.py [--cycles 30] [--stack fraud-local] [--log-dir DIR [--terraform-debug [--keep-logs]]]
 
 One emulator and one synthesized stack for all cycles (a destroy must leave the emulator able to take
 the next apply, as AWS would). Prints one line per cycle as it ends, then the count of failed runs and
 each failure's Terraform error lines. Goal: 0 failures in 30 cycles. `--log-dir` keeps the emulator's
-stderr (one line per request, tracebacks) and, with `--terraform-debug`, Terraform's DEBUG log of every
-run, to trace a failure to the request that failed (DEBUG logging changes the provider's timing).
+stderr (one line per request, tracebacks, transport errors) and, with `--terraform-debug`, Terraform's
+DEBUG log of each failed run (`--keep-logs`: of every run), to trace a failure to the request that
+failed (DEBUG logging changes the provider's timing). A failure's error lines are printed as it happens.
 Needs $MLP_TF_PROVIDER_MIRROR (scripts/setup.sh).
 """
 from __future__ import annotations
@@ -39,7 +40,8 @@ def main() -> None:
     parser.add_argument("--cycles", type=int, default=30)
     parser.add_argument("--stack", default="fraud-local")
     parser.add_argument("--log-dir", type=Path, help="keep the emulator's stderr here")
-    parser.add_argument("--terraform-debug", action="store_true", help="and Terraform's DEBUG log of every run")
+    parser.add_argument("--terraform-debug", action="store_true", help="and Terraform's DEBUG log of each failed run")
+    parser.add_argument("--keep-logs", action="store_true", help="with --terraform-debug: keep the logs of runs that passed too")
     args = parser.parse_args()
     from stacks.app import build_app
     from stacks.config import load_config, with_emulator_override
@@ -65,8 +67,10 @@ def main() -> None:
                     outcome = "ok"
                 except TerraformError as error:
                     failures.append((cycle, step, error_lines(error)))
-                    outcome = "FAILED"
+                    outcome = "FAILED: " + " | ".join(failures[-1][2])  # at once: a long run may be stopped
                 print(f"cycle {cycle:>2} {step:<8}{time.perf_counter() - start:>6.1f}s {outcome}", flush=True)
+                if outcome == "ok" and args.log_dir and args.terraform_debug and not args.keep_logs:
+                    (args.log_dir / f"cycle{cycle:02d}-{step}.log").unlink()  # ~3.5 MB each: keep the failed ones
             if failures and failures[-1][0] == cycle:
                 terraform.destroy()  # leave nothing behind for the next cycle (a failure here ends the run)
         elapsed = time.perf_counter() - started

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Emulator deploy: `terraform apply` of one team stack, and the demo end to end, against a baseline.
 
-    .venv/bin/python benchmarks/emulator_deploy.py [--stack fraud-local] [--rounds 3] [--no-demo]
+    .venv/bin/python benchmarks/emulator_deploy.py [--stack fraud-local] [--rounds 3] [--no-demo] [--trace-dir DIR]
 
 Times init, apply, plan and destroy of the team stack, and, in the same rounds (interleaved, so a
 shared machine's load falls on both), of a baseline stack that holds a single S3 bucket with one
@@ -9,6 +9,8 @@ lifecycle configuration: the AWS provider (5.100.0) waits for a lifecycle config
 identically many times in a row (about 55 s, whatever the emulator answers), which bounds any stack that
 has one. Also times `python main.py demo` end to end (emulator start, synth, apply, plan, the whole
 loop). Prints medians and the ratios to the baseline apply. Goals: team apply <= 1.05x, demo <= 1.4x.
+`--trace-dir` keeps Terraform's DEBUG log of each apply there and prints the critical path of both
+applies of the last round (benchmarks/apply_trace.py; DEBUG logging slows the provider a little).
 Needs $MLP_TF_PROVIDER_MIRROR (scripts/setup.sh).
 """
 from __future__ import annotations
@@ -30,9 +32,10 @@ from emulator.server import running_emulator  # noqa: E402
 from emulator.terraform import Terraform  # noqa: E402
 
 
-def timed(terraform: Terraform) -> dict[str, float]:
+def timed(terraform: Terraform, trace: Path | None = None) -> dict[str, float]:
     figures = {}
     for step, run in (("init", terraform.init), ("apply", terraform.apply), ("plan", terraform.plan_changes), ("destroy", terraform.destroy)):
+        terraform.set_log(trace if step == "apply" else None)
         start = time.perf_counter()
         result = run()
         figures[step] = time.perf_counter() - start
@@ -77,7 +80,14 @@ def main() -> None:
     parser.add_argument("--stack", default="fraud-local")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--no-demo", action="store_true", help="time the applies only")
+    parser.add_argument("--trace-dir", type=Path, help="keep Terraform's DEBUG log of each apply here and print the critical paths")
     args = parser.parse_args()
+    if args.trace_dir:
+        args.trace_dir.mkdir(parents=True, exist_ok=True)
+
+    def trace(side: str, number: int) -> Path | None:
+        return args.trace_dir / f"round{number}-{side}-apply.log" if args.trace_dir else None
+
     from stacks.app import build_app
     from stacks.config import load_config, with_emulator_override
 
@@ -86,13 +96,13 @@ def main() -> None:
         with running_emulator() as emulator, tempfile.TemporaryDirectory() as tmp:
             os.environ.update(emulator.client_env())
             env = {k: v for k, v in emulator.client_env().items() if k.startswith("AWS_")}
-            base = timed(Terraform(baseline_stack(Path(tmp) / "baseline", emulator.endpoint), env=env))
+            base = timed(Terraform(baseline_stack(Path(tmp) / "baseline", emulator.endpoint), env=env), trace("baseline", number))
             start = time.perf_counter()
             build_app(with_emulator_override(load_config()), [args.stack], outdir=str(Path(tmp) / "out")).synth()
             synth = time.perf_counter() - start
             stack_dir = Path(tmp) / "out" / "stacks" / args.stack
             resources = sum(len(v) for v in json.loads((stack_dir / "cdk.tf.json").read_text())["resource"].values())
-            team = {"synth": synth, **timed(Terraform(stack_dir, env=env))}
+            team = {"synth": synth, **timed(Terraform(stack_dir, env=env), trace("team", number))}
         if not args.no_demo:
             team["demo"] = demo_seconds(args.stack)
         rounds.append({"base": base, "team": team})
@@ -112,6 +122,11 @@ def main() -> None:
     if not args.no_demo:
         demo_ratio = median("team", "demo") / median("base", "apply")
         print(f"demo end to end {median('team', 'demo'):.1f}s / baseline apply: {demo_ratio:.2f}x (goal <= 1.4x)")
+    if args.trace_dir:
+        from benchmarks.apply_trace import parse, report
+
+        for side in ("baseline", "team"):
+            print(f"\n{side} apply, round {args.rounds}:\n{report(parse(trace(side, args.rounds)))}")
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from emulator.patches_cost import TRAINING_SECONDS_TAG
+from emulator.serialized import exclusive
 
 log = logging.getLogger(__name__)
 
@@ -53,16 +54,18 @@ def _finish(job: Any, region: str) -> None:
         status, secondary, reason = outcome.status, outcome.secondary_status, outcome.failure_reason
         if outcome.logs:
             log.info("training job %s logs:\n%s", job.training_job_name, outcome.logs[-4000:])
-    if job.training_job_status in ("Stopping", "Stopped"):  # StopTrainingJob while it ran: it stays stopped
-        return
-    now = dt.datetime.now(dt.timezone.utc)
-    job.training_end_time = job.last_modified_time = now
-    # SageMaker's measure of the job (TrainingTimeInSeconds/BillableTimeInSeconds: emulator.patches_cost).
-    job.tags = [*(job.tags or []), {"Key": TRAINING_SECONDS_TAG, "Value": str(max(1, round(time.monotonic() - started)))}]
-    job.secondary_status = secondary
-    if reason:
-        job.failure_reason = reason
-    job.training_job_status = status
+    seconds = max(1, round(time.monotonic() - started))
+    with exclusive():  # moto's state changes under the server's request lock, as a request's would
+        if job.training_job_status in ("Stopping", "Stopped"):  # StopTrainingJob while it ran: it stays stopped
+            return
+        now = dt.datetime.now(dt.timezone.utc)
+        job.training_end_time = job.last_modified_time = now
+        # SageMaker's measure of the job (TrainingTimeInSeconds/BillableTimeInSeconds: emulator.patches_cost).
+        job.tags = [*(job.tags or []), {"Key": TRAINING_SECONDS_TAG, "Value": str(seconds)}]
+        job.secondary_status = secondary
+        if reason:
+            job.failure_reason = reason
+        job.training_job_status = status
 
 
 def sagemaker_training_job_runs_the_container() -> None:

@@ -5,15 +5,24 @@ The server runs in a child process (`python -m emulator.server`) that applies th
 tests that use moto's in-process `mock_aws` (which resets backends) and keeps the patches out of them.
 Requests are served on a thread per connection and enter moto one at a time (emulator/serialized.py);
 POST /mlp-api/snapshots/<name>[/restore] saves and restores the whole state (emulator/snapshots.py).
+
+Every answer ends its connection (werkzeug sends `Connection: close`), and the connection is closed the
+way HTTP/1.1 asks a server to (RFC 9112, section 9.6, "Tear-down"): write side first, then read until the
+client closes, then close. werkzeug's own close (after a 10 ms read) let the kernel answer anything the
+client sent later with a TCP reset, and a reset can destroy the answer before the client has read it:
+what the AWS SDK for Go reports as a 200 it could not read ("connection reset", "use of closed network
+connection"). tests/integration/test_emulator_server.py drives it.
 """
 from __future__ import annotations
 
 import argparse
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -26,6 +35,7 @@ EMULATOR_REGION = "us-east-1"
 EMULATOR_ACCOUNT = "123456789012"  # moto's default account; the example config's `local` environment uses it
 READY = "mlp-emulator listening on "
 SNAPSHOTS_PATH = "/mlp-api/snapshots/"  # POST <name> saves, POST <name>/restore puts back
+LINGER_SECONDS = 2.0  # how long a closed answer's connection waits for the client to close its side
 
 
 class EmulatorError(RuntimeError):
@@ -137,10 +147,68 @@ def with_snapshots(app):
     return dispatch
 
 
+def close_after_client(connection: socket.socket, linger: float = LINGER_SECONDS) -> tuple[int, OSError | None]:
+    """Close an answered connection in stages (RFC 9112, 9.6): shut the write side (the client reads the
+    whole answer, then end of stream), read and drop whatever the client still sends until it closes or
+    `linger` seconds pass, then close. Returns how many bytes the client sent after its answer and the
+    error that ended the wait, if any (a reset: the client closed without reading all it was sent)."""
+    late, error = 0, None
+    try:
+        connection.shutdown(socket.SHUT_WR)
+        connection.settimeout(linger)
+        deadline = time.monotonic() + linger
+        while time.monotonic() < deadline:
+            data = connection.recv(65536)
+            if not data:
+                break
+            late += len(data)
+    except OSError as raised:  # reset, timeout or gone: nothing left to protect
+        error = raised
+    finally:
+        connection.close()
+    return late, error
+
+
+def make_emulator_server(port: int, app):
+    """werkzeug's threaded server (a thread per connection, as moto's ThreadedMotoServer) with moto's
+    request handler, closing connections after the client (close_after_client), answers sent without
+    Nagle's delay, and transport errors written to the log instead of dropped."""
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+    from werkzeug.serving import ThreadedWSGIServer
+
+    class RequestHandler(MotoRequestHandler):
+        def setup(self) -> None:
+            super().setup()
+            # The status line and headers, then the body, go out as written: no wait for the client's ACK.
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+        def address_string(self) -> str:
+            # host:port on each request's log line: the port is how the SDK's errors name a connection.
+            return f"{self.client_address[0]}:{self.client_address[1]}"
+
+        def connection_dropped(self, error: BaseException, environ=None) -> None:
+            # werkzeug ignores these; a client that did not get its answer is worth a line in the log.
+            request = f"{environ['REQUEST_METHOD']} {environ.get('PATH_INFO', '')}" if environ else "a request"
+            self.log_error("client port %s: connection lost while answering %s: %r", self.client_address[1], request, error)
+
+    class Server(ThreadedWSGIServer):
+        def shutdown_request(self, request: socket.socket) -> None:
+            try:
+                port = request.getpeername()[1]  # the client's port, as the SDK's errors name it
+            except OSError:
+                port = "?"
+            late, error = close_after_client(request)
+            if late:
+                self.log("info", f"client port {port} sent {late} bytes after its answer (read and dropped)\n")
+            if error is not None and not isinstance(error, TimeoutError):
+                self.log("info", f"client port {port} ended the connection after its answer with {error!r}\n")
+
+    return Server("127.0.0.1", port, app, handler=RequestHandler)
+
+
 def serve(port: int = 0, announce=print) -> None:
     """Serve in this process until SIGINT/SIGTERM (what the child process and `main.py emulator` run)."""
-    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
-    from werkzeug.serving import make_server
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
     from emulator import patches, patches_training
     from emulator.serialized import serialized, sqs_long_poll_releases_the_lock
@@ -149,8 +217,7 @@ def serve(port: int = 0, announce=print) -> None:
     sqs_long_poll_releases_the_lock()
     # One request at a time into moto (its backends have no locks: emulator/serialized.py); snapshots too.
     app = serialized(with_snapshots(DomainDispatcherApplication(create_backend_app)))
-    # What moto's ThreadedMotoServer does, with our app: a thread per connection.
-    server = make_server("127.0.0.1", port, app, threaded=True, request_handler=MotoRequestHandler)
+    server = make_emulator_server(port, app)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     host, bound = server.server_address[:2]

@@ -132,9 +132,12 @@ class TeamStack(TerraformStack):
                 skip_region_validation=True,
                 s3_use_path_style=True,
                 # A 500 from an emulator is not transient: fail in seconds, not after minutes of retries.
-                # One retry beyond the first attempt: a clean clone's CI run still saw a 200 whose body the
-                # SDK could not read (PutTargets) after the emulator's request serialization; AWS SDKs retry
-                # such a read themselves. The cause is not found yet (issue 18 stays open).
+                # Two attempts (the provider's max_retries counts attempts): the Go SDK sometimes loses a 200's
+                # body on its own side ("read tcp ...: use of closed network connection" while the emulator's
+                # log shows the answer sent whole and the connection closed cleanly, issue 18). The SDK
+                # classes that error retryable (its retry middleware only says "exceeded maximum number of
+                # attempts" for retryable errors) and retries it by default, as on AWS; a repeated 500 still
+                # fails the run.
                 max_retries=2,
                 endpoints=[AwsProviderEndpoints(**{service: url for service in EMULATED_SERVICES})],
             )
