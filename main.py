@@ -10,6 +10,7 @@
     python main.py rebuild fraud-dev [--version N]   # retrain with exactly that model's inputs
     python main.py train fraud-dev              # a training run now, on the current data and code
     python main.py publish-code fraud-dev       # pack the team's model code, upload it, point runs at it
+    python main.py promote fraud --from dev --to prod --version N   # an Approved model into prod, pending its approval
 
 bootstrap, lineage, train and rebuild talk to AWS with the usual credentials, or to an emulator when AWS_ENDPOINT_URL
 is set.
@@ -24,7 +25,7 @@ import sys
 from pathlib import Path
 
 from ops.code_bundle import BundleError
-from ops.errors import BootstrapError, LineageError
+from ops.errors import BootstrapError, LineageError, PromotionError
 from stacks.app import UnknownStackError, build_app, requested_from_env
 from stacks.config import ConfigError, load_config
 
@@ -128,6 +129,15 @@ def _publish_code(args: argparse.Namespace) -> int:
     return 0
 
 
+def _promote(args: argparse.Namespace) -> int:
+    import json
+
+    from ops.promote import promote
+
+    print(json.dumps(promote(load_config(args.config), args.team, args.source, args.target, args.version), indent=2))
+    return 0
+
+
 def _cost(args: argparse.Namespace) -> int:
     import datetime as dt
 
@@ -212,6 +222,14 @@ def parser() -> argparse.ArgumentParser:
     rebuild.add_argument("--version", type=int, help="model package version (default: the deployed one)")
     rebuild.set_defaults(run=_rebuild)
 
+    promote = sub.add_parser("promote", parents=[common], help="copy an Approved model package into another environment's "
+                             "account (a declared promotion path), pending approval there")
+    promote.add_argument("team", help="the team, e.g. fraud")
+    promote.add_argument("--from", dest="source", required=True, help="source environment, e.g. dev")
+    promote.add_argument("--to", dest="target", required=True, help="target environment, e.g. prod")
+    promote.add_argument("--version", type=int, required=True, help="model package version in the source")
+    promote.set_defaults(run=_promote)
+
     cost = sub.add_parser("cost", parents=[common], help="GPU hours and their on-demand price (training, serving), with the budget")
     cost.add_argument("stack", help="<team>-<env>")
     cost.add_argument("--since", help="ISO date/time, UTC unless it says (default: the first of this month)")
@@ -237,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     except UnknownStackError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except (LineageError, BootstrapError, BundleError) as error:
+    except (LineageError, BootstrapError, BundleError, PromotionError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     except Exception as error:  # noqa: BLE001  (AWS said no, or could not be reached: one line, no traceback)

@@ -7,3 +7,7 @@ class LineageError(RuntimeError):
 
 class BootstrapError(RuntimeError):
     """A fresh account cannot be prepared as asked (wrong account, a missing key...); nothing was changed."""
+
+
+class PromotionError(RuntimeError):
+    """A model cannot be promoted as asked (not Approved, tampered, an image gone...); nothing was copied."""
