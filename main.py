@@ -6,6 +6,7 @@
     python main.py bootstrap dev                # once per account: the state bucket and key a first deploy needs
     python main.py emulator [--port N]          # run the embedded AWS emulator in the foreground
     python main.py demo                         # the main job on the embedded emulator
+    python main.py demo-promotion               # dev -> prod across two emulated accounts, end to end
     python main.py lineage fraud-dev [--json]   # which exact model is in production
     python main.py rebuild fraud-dev [--version N]   # retrain with exactly that model's inputs
     python main.py train fraud-dev              # a training run now, on the current data and code
@@ -73,6 +74,12 @@ def _demo(args: argparse.Namespace) -> int:
     from emulator.demo import run_demo
 
     return run_demo(config_path=args.config, stack=args.stack)
+
+
+def _demo_promotion(args: argparse.Namespace) -> int:
+    from emulator.promotion import run_promotion_demo
+
+    return run_promotion_demo(config_path=args.config)
 
 
 def _lineage(args: argparse.Namespace) -> int:
@@ -202,6 +209,9 @@ def parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", parents=[common], help="deploy a team stack to the embedded emulator and drive the ML loop")
     demo.add_argument("--stack", default="fraud-local", help="the emulator stack to deploy (default: fraud-local)")
     demo.set_defaults(run=_demo)
+
+    sub.add_parser("demo-promotion", parents=[common], help="promote a model between two emulated accounts "
+                   "(fraud-local -> fraud-localprod), deploy, trace and rebuild it there").set_defaults(run=_demo_promotion)
 
     lineage = sub.add_parser("lineage", parents=[common], help="print endpoint -> model -> training job -> data manifest")
     lineage.add_argument("stack", help="<team>-<env>")

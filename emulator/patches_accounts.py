@@ -18,12 +18,25 @@ from typing import Any
 ACCOUNT_ID = re.compile(r"^\d{12}$")
 
 
+ACCOUNT_CREDENTIAL = re.compile(r"Credential=(\d{12})/")
+
+
 def access_key_names_its_account() -> None:
-    """moto: an access key it did not issue belongs to the default account (123456789012), so one server
-    plays one account for Terraform's static credentials. Patched: a key of twelve digits that moto did
-    not issue names its account (LocalStack's convention), so the `localprod` environment's stack applies
-    into its own account. Keys moto issued (AssumeRole, CreateAccessKey) keep their own account."""
+    """moto: an access key it did not issue belongs to the default account (123456789012), and a key that
+    is not 20 characters long is not even read from the request, so one server plays one account for
+    Terraform's static credentials. Patched: a key of twelve digits names its account (LocalStack's
+    convention), so the `localprod` environment's stack applies into its own account. Keys moto issued
+    (AssumeRole, CreateAccessKey) keep their own account."""
     import moto.iam.models as iam_models
+    from moto.core.responses import BaseResponse
+
+    read_key = BaseResponse.get_access_key
+
+    def get_access_key(self: BaseResponse) -> str:
+        match = ACCOUNT_CREDENTIAL.search(self.headers.get("Authorization", "") or "")
+        return match[1] if match else read_key(self)
+
+    BaseResponse.get_access_key = get_access_key
 
     original = iam_models.get_account_id_from
 
