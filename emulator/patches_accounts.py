@@ -172,6 +172,21 @@ def sagemaker_cross_account_packages() -> None:
                                                    "sagemaker:ListModelPackages")
 
 
+def ecr_digest_is_the_manifests_sha256() -> None:
+    """moto: an image's digest is the sha256 of its layer digests joined (every image without layers gets
+    sha256 of nothing), where a registry's digest is the sha256 of the manifest bytes: distinct images
+    share a digest, and a manifest copied to another registry cannot be checked against its digest.
+    Patched: the digest is the sha256 of the manifest as put, as on ECR."""
+    import hashlib
+
+    from moto.ecr.models import Image
+
+    def _create_digest(self: Image) -> None:
+        self._image_digest = "sha256:" + hashlib.sha256(self.image_manifest.encode("utf-8")).hexdigest()
+
+    Image._create_digest = _create_digest
+
+
 def ecr_layer_download() -> None:
     """moto: GetDownloadUrlForLayer is not implemented, and CompleteLayerUpload keeps a layer's size
     only, so no layer can be read back (an image cannot be copied between registries). Patched: the
@@ -243,6 +258,7 @@ PATCHES: list[Callable[[], None]] = [
     access_key_names_its_account,
     sagemaker_model_package_group_policy,
     sagemaker_cross_account_packages,
+    ecr_digest_is_the_manifests_sha256,
     ecr_layer_download,  # before ecr_cross_account_pull, which routes the implemented operation
     ecr_cross_account_pull,
 ]

@@ -33,7 +33,7 @@ def as_account(account_id: str) -> Iterator[None]:
     """Default credentials of `account_id` for the duration (boto3 clients created meanwhile use them)."""
     saved = os.environ.get("AWS_ACCESS_KEY_ID")
     os.environ["AWS_ACCESS_KEY_ID"] = account_id
-    common_aws.reset_clients()
+    _forget_credentials()
     try:
         yield
     finally:
@@ -41,7 +41,13 @@ def as_account(account_id: str) -> Iterator[None]:
             os.environ.pop("AWS_ACCESS_KEY_ID", None)
         else:
             os.environ["AWS_ACCESS_KEY_ID"] = saved
-        common_aws.reset_clients()
+        _forget_credentials()
+
+
+def _forget_credentials() -> None:
+    """boto3's default session keeps the credentials it first resolved: a new one reads the environment again."""
+    boto3.DEFAULT_SESSION = None
+    common_aws.reset_clients()
 
 
 def apply_in_parallel(directories: list[Path], env: dict[str, str]) -> None:
@@ -106,13 +112,18 @@ def target_state(target: TeamContext) -> dict[str, Any]:
 def run_promotion_demo(config_path: str | None = None, team: str = "fraud", source: str = "local",
                        target: str = "localprod") -> int:
     """`python main.py demo-promotion`: the whole path on a fresh emulator, printed step by step."""
-    import shutil
-    import sys
-    import time
+    from emulator.demo import Progress, on_emulator
 
-    from emulator.demo import WORK, DemoFailed, Progress, expect
+    progress = Progress()
+    return on_emulator(progress, "Starting the embedded AWS emulator (two accounts: the access key names the account)",
+                       lambda: _promotion_steps(progress, config_path, team, source, target))
+
+
+def _promotion_steps(progress, config_path: str | None, team: str, source: str, target: str) -> None:
+    import shutil
+
+    from emulator.demo import WORK, expect
     from emulator.loop import LoopDriver
-    from emulator.server import Emulator
     from main import source_dir_of
     from ops.lineage import render, trace
     from ops.promote import promote
@@ -120,73 +131,58 @@ def run_promotion_demo(config_path: str | None = None, team: str = "fraud", sour
     from stacks.app import build_app, context_for
     from stacks.config import load_config, stack_name
 
-    progress = Progress()
-    progress.step("Starting the embedded AWS emulator (two accounts: the access key names the account)")
-    emulator = Emulator().start()
-    saved = dict(os.environ)
-    os.environ.update({**emulator.client_env(), "MLP_EMULATOR_ENDPOINT": emulator.endpoint})
-    try:
-        config = load_config(config_path)
-        names = [stack_name(team, source), stack_name(team, target)]
-        src, tgt = (context_for(config, n) for n in names)
-        expect(src.is_emulator and tgt.is_emulator, f"{names} must both be emulator environments")
-        progress.step(f"Synthesizing and applying {names[0]} (account {src.account_id}) and {names[1]} (account {tgt.account_id})")
-        out = WORK.parent / "demo-promotion"
-        shutil.rmtree(out, ignore_errors=True)
-        build_app(config, names, outdir=str(out)).synth()
-        apply_in_parallel([out / "stacks" / n for n in names], emulator.client_env())
+    config = load_config(config_path)
+    names = [stack_name(team, source), stack_name(team, target)]
+    src, tgt = (context_for(config, n) for n in names)
+    expect(src.is_emulator and tgt.is_emulator, f"{names} must both be emulator environments")
+    progress.step(f"Synthesizing and applying {names[0]} (account {src.account_id}) and {names[1]} (account {tgt.account_id})")
+    out = WORK.parent / "demo-promotion"
+    shutil.rmtree(out, ignore_errors=True)
+    build_app(config, names, outdir=str(out)).synth()
+    apply_in_parallel([out / "stacks" / n for n in names], {k: v for k, v in os.environ.items() if k.startswith("AWS_")})
 
-        progress.step(f"In {names[0]}: images, data, a training run, registration, approval")
-        driver = LoopDriver(src)
-        driver.push_team_image()
-        driver.upload_training_data()
-        started = train(src, source_dir_of(config, names[0]), "to promote")
-        produced, deliveries = driver.complete_training(started["training_job_name"])
-        expect(produced["status"] == "Completed", f"training {produced['status']}: {produced['failure_reason']}")
-        package_arn = next(d.result for d in deliveries if d.handler == "register")["model_package_arn"]
-        version = boto3.client("sagemaker").describe_model_package(ModelPackageName=package_arn)["ModelPackageVersion"]
-        boto3.client("sagemaker").update_model_package(ModelPackageArn=package_arn, ModelApprovalStatus="Approved")
-        progress.say(f"{package_arn} Approved (holdout {produced['evaluation']['metric']} = {produced['evaluation']['value']:.4f})")
+    progress.step(f"In {names[0]}: images, data, a training run, registration, approval")
+    driver = LoopDriver(src)
+    driver.push_team_image()
+    driver.upload_training_data()
+    started = train(src, source_dir_of(config, names[0]), "to promote")
+    produced, deliveries = driver.complete_training(started["training_job_name"])
+    expect(produced["status"] == "Completed", f"training {produced['status']}: {produced['failure_reason']}")
+    package_arn = next(d.result for d in deliveries if d.handler == "register")["model_package_arn"]
+    version = boto3.client("sagemaker").describe_model_package(ModelPackageName=package_arn)["ModelPackageVersion"]
+    boto3.client("sagemaker").update_model_package(ModelPackageArn=package_arn, ModelApprovalStatus="Approved")
+    progress.say(f"{package_arn} Approved (holdout {produced['evaluation']['metric']} = {produced['evaluation']['value']:.4f})")
 
-        progress.step(f"python main.py promote {team} --from {source} --to {target} --version {version}")
-        progress.say(f"as an operator of account {tgt.account_id} tagged Team={team}, with the policy {promoter_policy_name(tgt)}")
-        session = operator_session(tgt, team, tgt.region)
-        result = promote(config, team, source, target, version, session=session)
-        expect(result["promoted"], f"not promoted: {result}")
-        for name, value in result["copies"].items():
-            progress.say(f"{name:<22} {value}")
-        progress.say(f"-> {result['model_package_arn']} ({result['approval_status']})")
-        again = promote(config, team, source, target, version, session=session)
-        expect(not again["promoted"], f"a second promotion changed something: {again}")
-        progress.say(f"a second promotion: {again['reason']}")
+    progress.step(f"python main.py promote {team} --from {source} --to {target} --version {version}")
+    progress.say(f"as an operator of account {tgt.account_id} tagged Team={team}, with the policy {promoter_policy_name(tgt)}")
+    session = operator_session(tgt, team, tgt.region)
+    result = promote(config, team, source, target, version, session=session)
+    expect(result["promoted"], f"not promoted: {result}")
+    for name, value in result["copies"].items():
+        progress.say(f"{name:<22} {value}")
+    progress.say(f"-> {result['model_package_arn']} ({result['approval_status']})")
+    again = promote(config, team, source, target, version, session=session)
+    expect(not again["promoted"], f"a second promotion changed something: {again}")
+    progress.say(f"a second promotion: {again['reason']}")
 
-        with as_account(tgt.account_id):
-            progress.step(f"In {names[1]}: its own approval, then its deploy handler deploys")
-            target_driver = LoopDriver(tgt)
-            deployed = next(d.result for d in target_driver.approve(result["model_package_arn"]) if d.handler == "deploy")
-            expect(deployed.get("deployed"), f"deploy did not deploy: {deployed}")
-            target_driver.endpoint_state_changed()
-            progress.step(f"python main.py lineage {names[1]}")
-            lineage = trace(tgt)
-            print("\n".join(f"     {line}" for line in render(lineage, names[1]).splitlines()))
-            expect(lineage.source_package_arn == package_arn, "the lineage does not show the origin")
+    with as_account(tgt.account_id):
+        progress.step(f"In {names[1]}: its own approval, then its deploy handler deploys")
+        target_driver = LoopDriver(tgt)
+        deployed = next(d.result for d in target_driver.approve(result["model_package_arn"]) if d.handler == "deploy")
+        expect(deployed.get("deployed"), f"deploy did not deploy: {deployed}")
+        target_driver.endpoint_state_changed()
+        progress.step(f"python main.py lineage {names[1]}")
+        lineage = trace(tgt)
+        print("\n".join(f"     {line}" for line in render(lineage, names[1]).splitlines()))
+        expect(lineage.source_package_arn == package_arn, "the lineage does not show the origin")
 
-            progress.step(f"python main.py rebuild {names[1]} --version {lineage.model_package_version} (the target's copies only)")
-            rebuilt = rebuild(tgt, lineage.model_package_version)
-            produced_again, deliveries = target_driver.complete_training(rebuilt["training_job_name"])
-            registered = next(d.result for d in deliveries if d.handler == "register")
-            metadata = boto3.client("sagemaker").describe_model_package(
-                ModelPackageName=registered["model_package_arn"])["CustomerMetadataProperties"]
-        for key, value in (("code_sha256", lineage.code_sha256), ("image_digest", lineage.image_digest),
-                           ("manifest_sha256", lineage.manifest_sha256), ("holdout_value", repr(lineage.holdout_value))):
-            expect(metadata[key] == value, f"the rebuild's {key} {metadata[key]} differs from {value}")
-            progress.say(f"{key:<16} {value}: reproduced")
-    except DemoFailed as failure:
-        print(f"\nDEMO FAILED: {failure}", file=sys.stderr)
-        return 1
-    finally:
-        emulator.stop()
-        os.environ.clear()
-        os.environ.update(saved)
-    print(f"\nDone in {time.perf_counter() - progress.started:.0f}s. The emulator is stopped; its state is gone.")
-    return 0
+        progress.step(f"python main.py rebuild {names[1]} --version {lineage.model_package_version} (the target's copies only)")
+        rebuilt = rebuild(tgt, lineage.model_package_version)
+        _, deliveries = target_driver.complete_training(rebuilt["training_job_name"])
+        registered = next(d.result for d in deliveries if d.handler == "register")
+        metadata = boto3.client("sagemaker").describe_model_package(
+            ModelPackageName=registered["model_package_arn"])["CustomerMetadataProperties"]
+    for key, value in (("code_sha256", lineage.code_sha256), ("image_digest", lineage.image_digest),
+                       ("manifest_sha256", lineage.manifest_sha256), ("holdout_value", repr(lineage.holdout_value))):
+        expect(metadata.get(key) == value, f"the rebuild's {key} {metadata.get(key)} differs from {value}")
+        progress.say(f"{key:<16} {value}: reproduced")

@@ -151,6 +151,7 @@ class TeamStack(TerraformStack):
             training_data_prefix=settings.training.data_prefix,
             auto_approve=environment.auto_approve_models, log_retention_days=settings.log_retention_days,
             production=environment.production, budget_act_percent=settings.budget.acting_percent,
+            promoted_data_prefix=PROMOTED_DATA_PREFIX if self.promotion_sources else None,
         ))  # fmt: skip
         self.budget = Budget(self, "budget", BudgetProps(
             context=ctx, settings=settings.budget, owners=list(team.owners), topic_arn=self.monitoring.topic.arn,

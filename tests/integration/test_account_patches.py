@@ -90,6 +90,21 @@ def test_model_packages_are_read_across_accounts_only_as_the_group_policy_admits
         client(emulator, "sagemaker", TARGET).describe_model_package(ModelPackageName=f"{group}/1")
 
 
+def test_an_image_digest_is_the_sha256_of_its_manifest(emulator):
+    ecr = client(emulator, "ecr", SOURCE)
+    repository = f"patch-digest-{uuid.uuid4().hex[:6]}"
+    ecr.create_repository(repositoryName=repository)
+    digests = []
+    for name in ("a", "b"):
+        manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                               "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 1,
+                                          "digest": "sha256:" + hashlib.sha256(name.encode()).hexdigest()}, "layers": []})
+        digest = ecr.put_image(repositoryName=repository, imageManifest=manifest, imageTag=name)["image"]["imageId"]["imageDigest"]
+        assert digest == "sha256:" + hashlib.sha256(manifest.encode()).hexdigest()
+        digests.append(digest)
+    assert digests[0] != digests[1]
+
+
 def test_ecr_layers_read_back_and_pulled_across_accounts_only_as_the_repository_policy_admits(emulator):
     ecr = client(emulator, "ecr", SOURCE)
     repository = f"patch-repo-{uuid.uuid4().hex[:6]}"

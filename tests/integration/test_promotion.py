@@ -34,7 +34,7 @@ def world(tmp_path_factory):
     log.parent.mkdir(parents=True, exist_ok=True)
     emulator = Emulator(log=log).start()
     saved = dict(os.environ)
-    os.environ.update({**emulator.client_env(), "MLP_EMULATOR_ENDPOINT": emulator.endpoint})
+    os.environ.update(emulator.client_env())
     try:
         config = with_emulator_override(load_config())
         out = tmp_path_factory.mktemp("promotion")
@@ -124,8 +124,19 @@ def test_promote_approve_deploy_trace_and_rebuild_in_the_target(world):
     from ops.lineage import trace
     from ops.training_runs import rebuild
 
+    from emulator.iam_check import check_calls, recording, role_statements
+    from emulator.promotion import OPERATOR_ROLE, operator_session
+    from ops.promote import promote
+
     source_package, target = world["package"], world["target"]
-    result = promote_as(world)
+    # Every call of the promotion, checked against the operator's policies (the target's promoter policy).
+    session = operator_session(target, "fraud", target.region)
+    with recording(session) as calls:
+        result = promote(world["config"], "fraud", "local", "localprod", source_package["ModelPackageVersion"], session=session)
+    with as_account(target.account_id):
+        statements = role_statements(f"arn:aws:iam::{target.account_id}:role/{OPERATOR_ROLE}-fraud")
+        assert check_calls(calls, statements, target) == []
+    assert {c.operation for c in calls} >= {"CopyObject", "PutImage", "GetDownloadUrlForLayer", "CreateModelPackage"}
     assert result["promoted"] is True and result["approval_status"] == "PendingManualApproval", result
     assert result["copies"]["data_objects"] == len(json.loads(boto3.client("s3").get_object(
         **dict(zip(("Bucket", "Key"), source_package["CustomerMetadataProperties"]["manifest_uri"][5:].split("/", 1))))["Body"].read())["objects"])
