@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import urllib.parse
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -280,9 +281,13 @@ def _s3(call: Call, ctx: TeamContext) -> list[Request]:
             requests.append(Request("kms:GenerateDataKey", _key_arn(p.get("SSEKMSKeyId") or "", ctx)))
         return requests
     if op == "CopyObject":  # a read of the source (version), a put of the copy
-        source = p["CopySource"] if isinstance(p["CopySource"], dict) else {}
+        source = p["CopySource"]
+        if isinstance(source, str):  # botocore's own form by now: "bucket/key[?versionId=v]", URL-quoted
+            path, _, query = source.partition("?versionId=")
+            bucket, _, key = urllib.parse.unquote(path).partition("/")
+            source = {"Bucket": bucket, "Key": key, "VersionId": urllib.parse.unquote(query) or None}
         read = Request("s3:GetObjectVersion" if source.get("VersionId") else "s3:GetObject",
-                       f"arn:aws:s3:::{source.get('Bucket')}/{source.get('Key')}")
+                       f"arn:aws:s3:::{source['Bucket']}/{source['Key']}")
         return [read, *_s3(Call("s3", "PutObject", p), ctx)]
     return {
         "GetObject": lambda: [Request("s3:GetObjectVersion" if p.get("VersionId") else "s3:GetObject", obj)],
