@@ -6,10 +6,12 @@
     python main.py bootstrap dev                # once per account: the state bucket and key a first deploy needs
     python main.py emulator [--port N]          # run the embedded AWS emulator in the foreground
     python main.py demo                         # the main job on the embedded emulator
+    python main.py demo-promotion               # dev -> prod across two emulated accounts, end to end
     python main.py lineage fraud-dev [--json]   # which exact model is in production
     python main.py rebuild fraud-dev [--version N]   # retrain with exactly that model's inputs
     python main.py train fraud-dev              # a training run now, on the current data and code
     python main.py publish-code fraud-dev       # pack the team's model code, upload it, point runs at it
+    python main.py promote fraud --from dev --to prod --version N   # an Approved model into prod, pending its approval
 
 bootstrap, lineage, train and rebuild talk to AWS with the usual credentials, or to an emulator when AWS_ENDPOINT_URL
 is set.
@@ -24,7 +26,7 @@ import sys
 from pathlib import Path
 
 from ops.code_bundle import BundleError
-from ops.errors import BootstrapError, DataRefused, LineageError
+from ops.errors import BootstrapError, DataRefused, LineageError, PromotionError
 from stacks.app import UnknownStackError, build_app, requested_from_env
 from stacks.config import ConfigError, load_config
 
@@ -72,6 +74,12 @@ def _demo(args: argparse.Namespace) -> int:
     from emulator.demo import run_demo
 
     return run_demo(config_path=args.config, stack=args.stack)
+
+
+def _demo_promotion(args: argparse.Namespace) -> int:
+    from emulator.promotion import run_promotion_demo
+
+    return run_promotion_demo(config_path=args.config)
 
 
 def _lineage(args: argparse.Namespace) -> int:
@@ -125,6 +133,15 @@ def _publish_code(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     print(json.dumps(publish_code(context_for(config, args.stack), source_dir_of(config, args.stack)), indent=2))
+    return 0
+
+
+def _promote(args: argparse.Namespace) -> int:
+    import json
+
+    from ops.promote import promote
+
+    print(json.dumps(promote(load_config(args.config), args.team, args.source, args.target, args.version), indent=2))
     return 0
 
 
@@ -193,6 +210,9 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--stack", default="fraud-local", help="the emulator stack to deploy (default: fraud-local)")
     demo.set_defaults(run=_demo)
 
+    sub.add_parser("demo-promotion", parents=[common], help="promote a model between two emulated accounts "
+                   "(fraud-local -> fraud-localprod), deploy, trace and rebuild it there").set_defaults(run=_demo_promotion)
+
     lineage = sub.add_parser("lineage", parents=[common], help="print endpoint -> model -> training job -> data manifest")
     lineage.add_argument("stack", help="<team>-<env>")
     lineage.add_argument("--json", action="store_true")
@@ -211,6 +231,14 @@ def parser() -> argparse.ArgumentParser:
     rebuild.add_argument("stack", help="<team>-<env>")
     rebuild.add_argument("--version", type=int, help="model package version (default: the deployed one)")
     rebuild.set_defaults(run=_rebuild)
+
+    promote = sub.add_parser("promote", parents=[common], help="copy an Approved model package into another environment's "
+                             "account (a declared promotion path), pending approval there")
+    promote.add_argument("team", help="the team, e.g. fraud")
+    promote.add_argument("--from", dest="source", required=True, help="source environment, e.g. dev")
+    promote.add_argument("--to", dest="target", required=True, help="target environment, e.g. prod")
+    promote.add_argument("--version", type=int, required=True, help="model package version in the source")
+    promote.set_defaults(run=_promote)
 
     cost = sub.add_parser("cost", parents=[common], help="GPU hours and their on-demand price (training, serving), with the budget")
     cost.add_argument("stack", help="<team>-<env>")
@@ -237,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     except UnknownStackError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except (LineageError, BootstrapError, BundleError, DataRefused) as error:
+    except (LineageError, BootstrapError, BundleError, DataRefused, PromotionError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     except Exception as error:  # noqa: BLE001  (AWS said no, or could not be reached: one line, no traceback)

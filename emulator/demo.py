@@ -20,6 +20,7 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,16 +55,23 @@ def expect(condition: bool, message: str) -> None:
 
 
 def run_demo(config_path: str | None = None, stack: str = "fraud-local") -> int:
+    progress = Progress()
+    return on_emulator(progress, "Starting the embedded AWS emulator (moto server, patched narrowly)",
+                       lambda: _run(progress, config_path, stack))
+
+
+def on_emulator(progress: Progress, title: str, steps: Callable[[], None]) -> int:
+    """Run the demo's `steps` against a fresh emulator (environment pointed at it), then stop it: 0, or 1
+    with the failed expectation."""
     from emulator.server import Emulator
 
-    progress = Progress()
-    progress.step("Starting the embedded AWS emulator (moto server, patched narrowly)")
+    progress.step(title)
     emulator = Emulator().start()
     progress.say(f"listening on {emulator.endpoint}")
     saved = dict(os.environ)
     os.environ.update(emulator.client_env())
     try:
-        _run(progress, config_path, stack)
+        steps()
     except DemoFailed as failure:
         print(f"\nDEMO FAILED: {failure}", file=sys.stderr)
         return 1

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import urllib.parse
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -81,15 +82,16 @@ class Checked:
 
 
 @contextmanager
-def recording() -> Iterator[list[Call]]:
-    """Record every API call made through clients created inside the block (boto3's default session)."""
+def recording(session: boto3.Session | None = None) -> Iterator[list[Call]]:
+    """Record every API call made through clients created inside the block (of `session`, else boto3's
+    default session)."""
     calls: list[Call] = []
 
     def record(params: dict[str, Any], model, **_: Any) -> None:
         service = model.service_model.signing_name or model.service_model.endpoint_prefix
         calls.append(Call(service, model.name, json.loads(json.dumps(params, default=str))))
 
-    session = boto3._get_default_session()
+    session = session or boto3._get_default_session()
     session.events.register("before-parameter-build", record, unique_id="mlp-iam-check")
     try:
         yield calls
@@ -242,6 +244,9 @@ def _sagemaker(call: Call, ctx: TeamContext) -> list[Request]:
         "ListTags": lambda: [p["ResourceArn"]],
         "CreateModelPackage": lambda: [arn(f"model-package-group/{p['ModelPackageGroupName']}"),
                                        arn(f"model-package/{p['ModelPackageGroupName']}/*")],
+        # By name in the caller's account, or by ARN (another account's group: a promotion's source).
+        "ListModelPackages": lambda: [p["ModelPackageGroupName"] if p["ModelPackageGroupName"].startswith("arn:")
+                                      else arn(f"model-package-group/{p['ModelPackageGroupName']}")],
         "DescribeModelPackage": lambda: [p["ModelPackageName"] if p["ModelPackageName"].startswith("arn:")
                                          else arn(f"model-package/{p['ModelPackageName']}")],
         "DescribeModel": lambda: [arn(f"model/{p['ModelName']}")],
@@ -275,6 +280,15 @@ def _s3(call: Call, ctx: TeamContext) -> list[Request]:
         if p.get("ServerSideEncryption") == "aws:kms":
             requests.append(Request("kms:GenerateDataKey", _key_arn(p.get("SSEKMSKeyId") or "", ctx)))
         return requests
+    if op == "CopyObject":  # a read of the source (version), a put of the copy
+        source = p["CopySource"]
+        if isinstance(source, str):  # botocore's own form by now: "bucket/key[?versionId=v]", URL-quoted
+            path, _, query = source.partition("?versionId=")
+            bucket, _, key = urllib.parse.unquote(path).partition("/")
+            source = {"Bucket": bucket, "Key": key, "VersionId": urllib.parse.unquote(query) or None}
+        read = Request("s3:GetObjectVersion" if source.get("VersionId") else "s3:GetObject",
+                       f"arn:aws:s3:::{source['Bucket']}/{source['Key']}")
+        return [read, *_s3(Call("s3", "PutObject", p), ctx)]
     return {
         "GetObject": lambda: [Request("s3:GetObjectVersion" if p.get("VersionId") else "s3:GetObject", obj)],
         "HeadObject": lambda: [Request("s3:GetObjectVersion" if p.get("VersionId") else "s3:GetObject", obj)],
@@ -285,6 +299,8 @@ def _s3(call: Call, ctx: TeamContext) -> list[Request]:
 
 
 def _key_arn(key: str, ctx: TeamContext) -> str:
+    if key.startswith("alias/"):  # IAM authorizes the key an alias names (looked up with the checker's credentials)
+        return boto3.client("kms", region_name=ctx.region).describe_key(KeyId=key)["KeyMetadata"]["Arn"]
     return key if key.startswith("arn:") else ctx.arn("kms", f"key/{key}")
 
 
@@ -335,7 +351,11 @@ MAPPINGS: dict[str, Callable[[Call, TeamContext], list[Request]]] = {
     "dynamodb": _simple(lambda c, ctx: ctx.arn("dynamodb", f"table/{c.params['TableName']}")),
     "ssm": _simple(lambda c, ctx: ctx.arn("ssm", f"parameter{c.params['Name']}")),
     "sns": _simple(lambda c, ctx: c.params["TopicArn"]),
-    "ecr": _simple(lambda c, ctx: ctx.arn("ecr", f"repository/{c.params['repositoryName']}")),
+    # The repository of `registryId` (another account's, for a promotion's pulls), else the caller's.
+    "ecr": _simple(lambda c, ctx: f"arn:aws:ecr:{ctx.region}:{c.params.get('registryId') or ctx.account_id}:"
+                                  f"repository/{c.params['repositoryName']}"),
+    # DescribeKey by alias is authorized on the key the alias names.
+    "kms": _simple(lambda c, ctx: _key_arn(c.params["KeyId"], ctx)),
     "monitoring": _cloudwatch,
     "events": _simple(lambda c, ctx: ctx.arn("events", f"rule/{c.params['Name']}")),
     # DescribeBudget is authorized as budgets:ViewBudget on the budget (a global ARN, no region).

@@ -16,7 +16,8 @@ _applied = False
 # so the people working on different services do not edit one file.
 AREA_MODULES = ("emulator.patches_serving", "emulator.patches_monitoring", "emulator.patches_features", "emulator.patches_loop",
                 "emulator.patches_lambda", "emulator.patches_strict", "emulator.patches_training",
-                "emulator.patches_cost", "emulator.patches_runtime")
+                "emulator.patches_cost", "emulator.patches_runtime",
+                "emulator.patches_accounts")
 
 
 def all_patches() -> list[Callable[[], None]]:

@@ -11,3 +11,7 @@ class BootstrapError(RuntimeError):
 
 class DataRefused(RuntimeError):
     """The data gate refused a run's data before any job (the report says why)."""
+
+
+class PromotionError(RuntimeError):
+    """A model cannot be promoted as asked (not Approved, tampered, an image gone...); nothing was copied."""

@@ -61,6 +61,10 @@ class Lineage:
     description: str | None = None
     champion_package_arn: str | None = None
     champion_value: float | None = None
+    # A promoted model (ops/promote.py): the package it was copied from, in the source's account.
+    source_package_arn: str | None = None
+    source_manifest_uri: str | None = None
+    source_manifest_sha256: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -116,8 +120,13 @@ def trace(ctx: TeamContext) -> Lineage:
     lineage.champion_package_arn = metadata.get("champion_package_arn")
     champion_value = metadata.get("champion_value")
     lineage.champion_value = float(champion_value) if champion_value not in (None, "", "none") else None
+    lineage.source_package_arn = metadata.get("source_package_arn")
+    lineage.source_manifest_uri = metadata.get("source_manifest_uri")
+    lineage.source_manifest_sha256 = metadata.get("source_manifest_sha256")
     job_arn = metadata.get("training_job_arn", "")
-    if job_arn:
+    if job_arn and job_arn.split(":")[4:5] != [ctx.account_id]:
+        lineage.training_job = job_arn.rsplit("/", 1)[-1]  # trained in the source's account (promoted)
+    elif job_arn:
         job = sagemaker.describe_training_job(TrainingJobName=job_arn.rsplit("/", 1)[-1])
         lineage.training_job = job["TrainingJobName"]
         lineage.training_job_status = job.get("TrainingJobStatus")
@@ -176,6 +185,13 @@ def render(lineage: Lineage, stack: str) -> str:
         f"  registration      {lineage.description}",
         f"  model metrics     {lineage.metrics_uri}",
         f"  drift baseline    {lineage.baseline_uri}",
+    ]
+    if lineage.source_package_arn:
+        lines += [
+            f"  promoted from     {lineage.source_package_arn}",
+            f"                    source manifest {lineage.source_manifest_uri} (sha256 {lineage.source_manifest_sha256})",
+        ]
+    lines += [
         "How to rebuild it (same data versions, image, hyperparameters and code bundle):",
         f"  python main.py rebuild {stack} --version {lineage.model_package_version}",
     ]

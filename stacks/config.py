@@ -26,6 +26,7 @@ from stacks.config_ml import (
     ServingSettings,
     TrainingSettings,
 )
+from stacks.config_promotion import PromotionSpec, promotion_problems
 from stacks.off_hours import OffHoursSpec
 
 DEFAULT_CONFIG_FILE = Path(__file__).resolve().parent.parent / "platform.yaml"
@@ -166,6 +167,12 @@ class TeamSpec(Strict):
     )
     environments: list[str] = Field(min_length=1, description="Names of the platform environments this team uses.")
     settings: TeamSettings = TeamSettings()
+    promotions: list[PromotionSpec] = Field(
+        default_factory=list, description="Promotion paths of approved models between the team's environments (dev -> prod)."
+    )
+
+    def promotion_from(self, source: str, target: str) -> PromotionSpec | None:
+        return next((p for p in self.promotions if p.source == source and p.target == target), None)
 
     @model_validator(mode="after")
     def _owners_distinct(self) -> TeamSpec:
@@ -204,6 +211,7 @@ class PlatformConfig(Strict):
                         f"teams[{i}].name: {prefix!r} (platform-team-environment) is {len(prefix)} characters; "
                         f"at most {MAX_PREFIX} fit in an S3 bucket name"
                     )
+            problems += promotion_problems(f"teams[{i}]", team)
         if not problems:  # names across stacks and rendered sizes, once every reference resolves
             problems += deploy_problems(self)
         if problems:

@@ -8,6 +8,7 @@ from constructs import Construct
 
 from modules.budget import Budget, BudgetProps
 from modules.off_hours import OffHours, OffHoursProps
+from modules.promotion import PROMOTED_ARTIFACT_PREFIXES, PROMOTED_DATA_PREFIX
 from modules.data_lake import DataLake, DataLakeProps
 from modules.features import Features, FeaturesProps
 from modules.monitoring import Monitoring, MonitoringProps, rollback_alarm_names
@@ -40,6 +41,7 @@ class TeamStack(TerraformStack):
         self._backend(name, config, environment)
 
         settings = team.settings
+        self.promotion_sources, self.promotion_targets = self._promotion_sides(config, team, environment)
         self.data_lake = DataLake(
             self,
             "data-lake",
@@ -48,6 +50,7 @@ class TeamStack(TerraformStack):
                 noncurrent_version_days=settings.data.noncurrent_version_days,
                 access_log_days=settings.data.access_log_days,
                 kms_deletion_window_days=settings.data.kms_deletion_window_days,
+                **self._source_grants(settings),
             ),
         )
         self.registry = Registry(
@@ -62,7 +65,51 @@ class TeamStack(TerraformStack):
             ),
         )
         self._ml(team, environment)
+        self._promotion(settings)
         self._outputs()
+
+    def _promotion_sides(self, config: PlatformConfig, team: TeamSpec, environment: EnvironmentSpec):
+        """(environments this stack promotes from, environments it promotes to), as TeamContexts."""
+        sources = [context_for(config, stack_name(team.name, p.source)) for p in team.promotions if p.target == environment.name]
+        targets = [context_for(config, stack_name(team.name, p.target)) for p in team.promotions if p.source == environment.name]
+        return sources, targets
+
+    def _source_grants(self, settings) -> dict:
+        """Bucket and key statements of the data lake when this stack is a promotion source."""
+        from modules.promotion import source_bucket_statements, source_key_statements
+
+        if not self.promotion_targets:
+            return {}
+        ctx, targets = self.context, self.promotion_targets
+        arn = lambda purpose: f"arn:aws:s3:::{ctx.bucket_name(purpose)}"  # noqa: E731
+        return {
+            "extra_bucket_statements": {
+                "artifacts": source_bucket_statements(targets, arn("artifacts"), list(PROMOTED_ARTIFACT_PREFIXES)),
+                "curated": source_bucket_statements(targets, arn("curated"), [settings.training.data_prefix]),
+            },
+            "extra_key_statements": tuple(source_key_statements(ctx, targets)),
+        }
+
+    def _promotion(self, settings) -> None:
+        """The registry grants of a promotion source, the promoter role of a promotion target."""
+        from modules.promotion import (
+            PromotionSource, PromotionSourceProps, PromotionTarget, PromotionTargetProps, SourceSide,
+        )
+
+        group = settings.registry.model_package_groups[0]
+        if self.promotion_targets:
+            PromotionSource(self, "promotion-source", PromotionSourceProps(
+                context=self.context, targets=self.promotion_targets, group=group,
+                repository_names={p: r.name for p, r in self.registry.repositories.items()},
+            ), depends_on=[self.registry.primary_group])  # fmt: skip
+        if self.promotion_sources:
+            lake = self.data_lake
+            PromotionTarget(self, "promotion-target", PromotionTargetProps(
+                context=self.context, target_group=group, kms_key_arn=lake.key.arn,
+                artifacts_bucket_arn=lake.artifacts.arn, curated_bucket_arn=lake.curated.arn,
+                # A team's settings are one for all its environments: the source's group and data prefix are ours.
+                sources=[SourceSide(s, group, settings.training.data_prefix) for s in self.promotion_sources],
+            ))  # fmt: skip
 
     def _ml(self, team: TeamSpec, environment: EnvironmentSpec) -> None:
         """Features, training, monitoring, serving, the retraining loop and the budget."""
@@ -83,6 +130,7 @@ class TeamStack(TerraformStack):
             inference_repository_url=self.registry.repositories["inference"].repository_url,
             repository_arns=repository_arns, rollback_alarm_names=tuple(rollback_alarm_names(ctx)),
             learning=learning_recipe(settings.retraining, settings.monitoring),
+            promoted_data_prefix=PROMOTED_DATA_PREFIX if self.promotion_sources else None,
         ))  # fmt: skip
         monitored = list(settings.features.model_inputs.features) if settings.features else []
         self.monitoring = Monitoring(self, "monitoring", MonitoringProps(
@@ -105,6 +153,7 @@ class TeamStack(TerraformStack):
             training_data_prefix=settings.training.data_prefix,
             auto_approve=environment.auto_approve_models, log_retention_days=settings.log_retention_days,
             production=environment.production, budget_act_percent=settings.budget.acting_percent,
+            promoted_data_prefix=PROMOTED_DATA_PREFIX if self.promotion_sources else None,
         ))  # fmt: skip
         self.budget = Budget(self, "budget", BudgetProps(
             context=ctx, settings=settings.budget, owners=list(team.owners), topic_arn=self.monitoring.topic.arn,
@@ -124,7 +173,8 @@ class TeamStack(TerraformStack):
                 self,
                 "aws",
                 **common,
-                access_key="test",
+                # The access key names the account on the emulator (emulator/patches_accounts.py; LocalStack's rule too).
+                access_key=environment.account_id,
                 secret_key="test",
                 skip_credentials_validation=True,
                 skip_metadata_api_check="true",

@@ -186,7 +186,7 @@ def check_lineage(package: dict[str, Any]) -> None:
         problems.append(f"model data {container.get('ModelDataUrl')!r} is not under s3://{bucket}/models/{run_id}/")
     if metadata["baseline_uri"] not in (f"s3://{bucket}/baselines/{run_id}.json", NO_BASELINE):
         problems.append(f"baseline {metadata['baseline_uri']!r} is not the run's")
-    if f":training-job/{prefix}-" not in metadata["training_job_arn"]:
+    if f":training-job/{prefix}-" not in metadata["training_job_arn"] and not promoted_job(metadata):
         problems.append(f"training job {metadata['training_job_arn']!r} is not the team's")
     if metadata["manifest_uri"] != f"s3://{bucket}/manifests/{run_id}.json":
         problems.append(f"manifest {metadata['manifest_uri']!r} is not the run's")
@@ -196,6 +196,19 @@ def check_lineage(package: dict[str, Any]) -> None:
             problems.append(f"the stored manifest has sha256 {stored}, the package records {metadata['manifest_sha256']}")
     if problems:
         raise BadEvent(f"model package {arn} cannot be vouched for: {'; '.join(problems)}")
+
+
+def promoted_job(metadata: dict[str, str]) -> bool:
+    """A promoted package (ops/promote.py) was trained in its source environment: its job is the one of
+    the stack that owns the source package it names (same account, `<source prefix>-` job name, where the
+    source group is `<source prefix>-<our group's suffix>`)."""
+    source, job = metadata.get("source_package_arn", ""), metadata["training_job_arn"]
+    match = re.fullmatch(r"arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:(\d{12}):model-package/([^/]+)/\d+", source)
+    suffix = "-" + env("MODEL_PACKAGE_GROUP").removeprefix(env("PREFIX") + "-")
+    if not match or not match[2].endswith(suffix) or not match[2].startswith(f"{env('PLATFORM')}-{env('TEAM')}-"):
+        return False
+    source_prefix = match[2].removesuffix(suffix)
+    return job.startswith("arn:aws") and job.split(":")[4] == match[1] and f":training-job/{source_prefix}-" in job
 
 
 def _stored_sha256(uri: str) -> str:

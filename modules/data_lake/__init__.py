@@ -7,7 +7,8 @@ number of days, then expire. See README.md beside this file.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from cdktf import TerraformResourceLifecycle
 from cdktf_cdktf_provider_aws.kms_alias import KmsAlias
@@ -50,6 +51,10 @@ class DataLakeProps:
     noncurrent_version_days: int = 90
     access_log_days: int = 365
     kms_deletion_window_days: int = 30
+    # Cross-account reads granted by the promotion paths (modules/promotion): purpose -> bucket policy
+    # statements, and key policy statements. Empty unless this stack is the source of a promotion.
+    extra_bucket_statements: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    extra_key_statements: tuple[dict[str, Any], ...] = ()
 
 
 class DataLake(Construct):
@@ -66,7 +71,7 @@ class DataLake(Construct):
             description=f"Data, models and logs of {ctx.prefix}",
             enable_key_rotation=True,
             deletion_window_in_days=props.kms_deletion_window_days,
-            policy=json.dumps(_key_policy(ctx)),
+            policy=json.dumps(_key_policy(ctx, list(props.extra_key_statements))),
             lifecycle=protect,
         )
         KmsAlias(self, "key-alias", name=f"alias/{ctx.prefix}", target_key_id=self.key.key_id)
@@ -94,7 +99,8 @@ class DataLake(Construct):
                 target_prefix=f"{purpose}/",
                 depends_on=[log_policy],
             )
-            S3BucketPolicy(self, f"{purpose}-policy", bucket=bucket.id, policy=json.dumps(_data_bucket_policy(bucket.arn)))
+            policy = _data_bucket_policy(bucket.arn, props.extra_bucket_statements.get(purpose, []))
+            S3BucketPolicy(self, f"{purpose}-policy", bucket=bucket.id, policy=json.dumps(policy))
             self.buckets[purpose] = bucket
 
     @property
@@ -176,8 +182,9 @@ def _deny_insecure_transport(bucket_arn: str) -> dict:
     }
 
 
-def _data_bucket_policy(bucket_arn: str) -> dict:
-    """TLS only, and every upload must ask for SSE-KMS (writers pass ServerSideEncryption="aws:kms")."""
+def _data_bucket_policy(bucket_arn: str, extra: list[dict[str, Any]] = ()) -> dict:
+    """TLS only, and every upload must ask for SSE-KMS (writers pass ServerSideEncryption="aws:kms");
+    `extra`: the promotion paths' read grants."""
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -190,6 +197,7 @@ def _data_bucket_policy(bucket_arn: str) -> dict:
                 "Resource": f"{bucket_arn}/*",
                 "Condition": {"StringNotEquals": {"s3:x-amz-server-side-encryption": "aws:kms"}},
             },
+            *extra,
         ],
     }
 
@@ -214,7 +222,7 @@ def _log_bucket_policy(ctx: TeamContext, bucket_arn: str) -> dict:
     }
 
 
-def _key_policy(ctx: TeamContext) -> dict:
+def _key_policy(ctx: TeamContext, extra: list[dict[str, Any]] = ()) -> dict:
     """The account administers the key (AWS's default key policy, so IAM policies can grant use of it);
     CloudWatch Logs may use it for the team's log groups, and CloudWatch alarms, EventBridge and Budgets
     in this account may use it to publish to the team's encrypted topic (else SNS drops their messages)."""
@@ -246,5 +254,6 @@ def _key_policy(ctx: TeamContext) -> dict:
                 "Resource": "*",
                 "Condition": {"StringEquals": {"aws:SourceAccount": ctx.account_id}},
             },
+            *extra,  # the promotion paths' Decrypt grants (modules/promotion)
         ],
     }

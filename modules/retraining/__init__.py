@@ -63,6 +63,9 @@ class RetrainingProps:
     log_retention_days: int = 365
     production: bool = False
     budget_act_percent: int = 100
+    # Curated prefix of data promoted from another environment (modules/promotion), or None: the register
+    # handler computes a rebuilt promoted model's baseline over its pinned copies there.
+    promoted_data_prefix: str | None = None
 
 
 class Retraining(Construct):
@@ -324,7 +327,8 @@ class Retraining(Construct):
                     "Sid": "ReadTrainingData",
                     "Effect": "Allow",
                     "Action": ["s3:GetObject", "s3:GetObjectVersion"],
-                    "Resource": f"{p.curated.arn}/{p.training_data_prefix}*",
+                    "Resource": [f"{p.curated.arn}/{x}*" for x in (p.training_data_prefix, p.promoted_data_prefix)]
+                    if p.promoted_data_prefix else f"{p.curated.arn}/{p.training_data_prefix}*",
                 },
                 {"Sid": "ReadManifestsAndDefinitions", "Effect": "Allow", "Action": ["s3:GetObject", "s3:GetObjectVersion"], "Resource": read_artifacts("manifests/", "features/", "models/")},
                 # Drift baselines, and the ModelMetrics document of each package (both models' holdout metrics).

@@ -59,6 +59,9 @@ class TrainingProps:
     rollback_alarm_names: tuple[str, ...] = ()
     # The learning loop's recipe blocks (modules.recipes.learning_recipe): data policy, data gate, promotion.
     learning: dict[str, Any] | None = None
+    # Curated prefix of data promoted from another environment (modules/promotion), or None: a rebuild of
+    # a promoted model reads its pinned copies there.
+    promoted_data_prefix: str | None = None
 
 
 class Training(Construct):
@@ -114,7 +117,8 @@ def execution_policy(props: TrainingProps) -> dict[str, Any]:
     data_prefix = settings.data_prefix
     statements: list[dict[str, Any]] = [
         {"Sid": "ReadTrainingData", "Effect": "Allow", "Action": ["s3:GetObject", "s3:GetObjectVersion"],
-         "Resource": f"{curated}/{data_prefix}*"},
+         "Resource": [f"{curated}/{p}*" for p in (data_prefix, props.promoted_data_prefix) if p]
+         if props.promoted_data_prefix else f"{curated}/{data_prefix}*"},
         {"Sid": "ListTrainingData", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": curated,
          "Condition": {"StringLike": {"s3:prefix": [f"{data_prefix}*"]}}},
         {"Sid": "ReadArtifacts", "Effect": "Allow", "Action": ["s3:GetObject", "s3:GetObjectVersion"],

@@ -68,7 +68,7 @@ def test_bootstrap_creates_a_locked_down_state_bucket_once(aws, config_file, cap
 
 def test_unknown_environment_and_missing_named_key_are_one_line_errors(aws, config_file, tmp_path, capsys):
     code, _, err = run(config_file, "nope", capsys)
-    assert code == 1 and err == "error: unknown environment 'nope'; the config has dev, prod, local, staging\n"
+    assert code == 1 and err == "error: unknown environment 'nope'; the config has dev, prod, local, localprod, staging\n"
     data = yaml.safe_load(open(config_file))
     data["environments"][-1]["state_backend"]["kms_key_id"] = "alias/not-there"
     path = tmp_path / "named-key.yaml"

@@ -395,3 +395,27 @@ def test_foreign_endpoint_events_change_nothing(package, updates, event, message
     with pytest.raises(BadEvent, match=message):
         handler(event, None)
     assert env.snapshot() == before
+
+
+@pytest.mark.parametrize("source, job, accepted", [
+    # the team's source stack (same account as the source package, its prefix): a promoted package
+    ("arn:aws:sagemaker:us-east-1:111111111111:model-package/mlp-fraud-local-models/3",
+     "arn:aws:sagemaker:us-east-1:111111111111:training-job/mlp-fraud-local-20260101t000000z-abc", True),
+    # a job of another account than the source package's
+    ("arn:aws:sagemaker:us-east-1:111111111111:model-package/mlp-fraud-local-models/3",
+     "arn:aws:sagemaker:us-east-1:999999999999:training-job/mlp-fraud-local-20260101t000000z-abc", False),
+    # a job of another stack than the source package's
+    ("arn:aws:sagemaker:us-east-1:111111111111:model-package/mlp-fraud-local-models/3",
+     "arn:aws:sagemaker:us-east-1:111111111111:training-job/mlp-recsys-local-20260101t000000z-abc", False),
+    # a source package of another team, or of another group than ours
+    ("arn:aws:sagemaker:us-east-1:111111111111:model-package/mlp-recsys-local-models/3",
+     "arn:aws:sagemaker:us-east-1:111111111111:training-job/mlp-recsys-local-20260101t000000z-abc", False),
+    ("arn:aws:sagemaker:us-east-1:111111111111:model-package/mlp-fraud-local-other/3",
+     "arn:aws:sagemaker:us-east-1:111111111111:training-job/mlp-fraud-local-20260101t000000z-abc", False),
+    ("not-an-arn", "arn:aws:sagemaker:us-east-1:111111111111:training-job/mlp-fraud-local-1", False),
+    ("", "arn:aws:sagemaker:us-east-1:111111111111:training-job/mlp-fraud-local-1", False),
+])
+def test_a_promoted_packages_job_is_its_source_stacks(aws_env, source, job, accepted):
+    from deploy.handler import promoted_job
+
+    assert promoted_job({"source_package_arn": source, "training_job_arn": job}) is accepted
