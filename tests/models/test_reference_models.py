@@ -196,7 +196,8 @@ def test_the_champion_is_scored_on_the_same_holdout_as_the_new_model(reference, 
     from ops.code_bundle import deterministic_tar_gz
 
     live = reference[1] / "fraud" / "model"
-    archive = deterministic_tar_gz([(p.name, p.read_bytes(), False) for p in sorted(live.iterdir())])
+    archive = deterministic_tar_gz([(p.relative_to(live).as_posix(), p.read_bytes(), False)
+                                   for p in sorted(live.rglob("*")) if p.is_file()])  # with code/, as training ships it
     job = script.team_job("fraud", ROWS)
     result = run_training(job["bundle"].data, tmp_path / "challenger", hyperparameters={**job["hyperparameters"], "seed": "3"},
                           channels={**job["channels"], "champion": {"model.tar.gz": archive}}, python=python)
