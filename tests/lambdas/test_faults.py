@@ -139,9 +139,10 @@ def in_flight_runs(env: AwsEnv) -> list[dict]:
     ("dynamodb", "PutItem", JSON_THROTTLE, lambda r: b'"LOCK"' in r.body),
     ("dynamodb", "PutItem", JSON_THROTTLE, lambda r: b'"RUN#' in r.body),
     ("s3", "ListObjectVersions", S3_SLOWDOWN, lambda r: True),
-    ("s3", "PutObject", S3_SLOWDOWN, lambda r: "manifests/" in r.url),
+    ("s3", "PutObject", S3_SLOWDOWN, lambda r: "manifests/" in r.url and "data-report" not in r.url),
+    ("s3", "PutObject", S3_SLOWDOWN, lambda r: "data-report" in r.url),
     ("sagemaker", "CreateTrainingJob", JSON_THROTTLE, lambda r: True),
-], ids=["ssm-recipe", "ddb-lock", "ddb-run", "s3-list", "s3-manifest", "sagemaker-create-job"])
+], ids=["ssm-recipe", "ddb-lock", "ddb-run", "s3-list", "s3-manifest", "s3-data-report", "sagemaker-create-job"])
 def test_retrain_survives_two_throttles_on_each_call(data, sleeps, service, operation, error, when):
     faults = Faults(service, operation, error, times=2, when=when)
 
