@@ -10,12 +10,12 @@ from stacks.config_ml import MonitoringSettings, RetrainingSettings, TrainingSet
 
 def learning_recipe(retraining: RetrainingSettings, monitoring: MonitoringSettings) -> dict[str, Any]:
     """The recipe's learning-loop blocks: what a retrain pins (`data_policy`), the data gate (`data_gate`)
-    and the champion/challenger gate (`promotion`: the team's quality metric and threshold)."""
+    and the champion/challenger gate (`approval`: the team's quality metric and threshold)."""
     return {
         "data_policy": retraining.training_data.model_dump(),
         "data_gate": retraining.data_gate.model_dump(),
-        "promotion": {"metric": monitoring.metric, "threshold": monitoring.quality_threshold,
-                      "lower_is_better": monitoring.lower_is_better, "min_improvement": retraining.promotion.min_improvement},
+        "approval": {"metric": monitoring.metric, "threshold": monitoring.quality_threshold,
+                      "lower_is_better": monitoring.lower_is_better, "min_improvement": retraining.approval.min_improvement},
     }
 
 

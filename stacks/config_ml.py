@@ -243,8 +243,8 @@ class DataGateSettings(Strict):
                                           description="Labels malformed, conflicting or matching no captured request.")
 
 
-class PromotionSettings(Strict):
-    """The champion/challenger gate at registration (lambdas/common/promotion.py)."""
+class ApprovalSettings(Strict):
+    """The champion/challenger gate at registration (lambdas/common/approval.py)."""
 
     min_improvement: float = Field(default=0.01, ge=0, le=1e15, description="How much better than the champion, on the "
                                    "same holdout, a new model must be to be approved automatically (metric units).")
@@ -257,7 +257,7 @@ class RetrainingSettings(Strict):
     on_quality: bool = True
     training_data: TrainingDataPolicy = TrainingDataPolicy()
     data_gate: DataGateSettings = DataGateSettings()
-    promotion: PromotionSettings = PromotionSettings()
+    approval: ApprovalSettings = ApprovalSettings()
 
 
 MAX_ALERT_THRESHOLDS = MAX_BUDGET_NOTIFICATIONS - 1  # the budget module adds one forecast notification

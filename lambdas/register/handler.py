@@ -7,7 +7,7 @@ the run's manifest and image. Where they disagree the event is refused (StaleEve
 
 Completed: compute the drift baseline over the exact pinned training rows (or, for a team without a
 `features:` block, record that the baseline is skipped), decide the package's approval by the
-champion/challenger gate (common.promotion: the recipe's policy, AUTO_APPROVE, the champion's score on the
+champion/challenger gate (common.approval: the recipe's policy, AUTO_APPROVE, the champion's score on the
 same holdout), store both models' metrics as the package's ModelMetrics, create one model package, mark the run Registered and start the cooldown from
 now. Failed/Stopped: mark the run Failed, release the retrain lock and alert. The run's status
 transition is conditional, so a duplicate event neither creates a second package nor alerts twice.
@@ -27,7 +27,7 @@ from common.drift import compute_baseline
 from common.events import BadEvent, StaleEvent, env, expect, require_str
 from common.manifest import canonical_json, iter_manifest_csv_rows, put_json, read_manifest
 from common.model_artifact import ArtifactError, read_evaluation
-from common.promotion import decide
+from common.approval import decide
 from common.training import CODE_SHA_HP, ECR_IMAGE, MANIFEST_SHA_HP, MANIFEST_URI_HP, run_of_job
 
 log = logging.getLogger()
@@ -108,7 +108,7 @@ def register(job: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
         # A Completed job whose artifact says nothing about its quality is not registered: fail the run.
         return fail({**job, "FailureReason": f"model artifact unusable: {error}"}, run, "Completed")
     baseline_uri = write_baseline(run)
-    decision = decide(evaluation, training_recipe().get("promotion"), env("AUTO_APPROVE").lower() == "true",
+    decision = decide(evaluation, training_recipe().get("approval"), env("AUTO_APPROVE").lower() == "true",
                       had_champion=bool(run.get("champion_model_uri")))
     metrics_uri = write_metrics(run_id, evaluation, decision)
     image_uri = run["image_uri"]

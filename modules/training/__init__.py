@@ -57,7 +57,7 @@ class TrainingProps:
     repository_arns: list[str]
     # The endpoint's auto-rollback alarms: SageMaker reads them with this role during a deployment.
     rollback_alarm_names: tuple[str, ...] = ()
-    # The learning loop's recipe blocks (modules.recipes.learning_recipe): data policy, data gate, promotion.
+    # The learning loop's recipe blocks (modules.recipes.learning_recipe): data policy, data gate, approval.
     learning: dict[str, Any] | None = None
     # Curated prefix of data promoted from another environment (modules/promotion), or None: a rebuild of
     # a promoted model reads its pinned copies there.

@@ -412,7 +412,7 @@ EXCESS_EXPECTED: dict[str, list[str]] = {
         *LAMBDA_SERVICE, "TeamKey kms:DescribeKey",
         # Not exercised by this loop (candidates for issue 13's least-privilege review): DescribeModelPackage
         # (a re-registration), GetObject of training data without VersionId and GetObjectVersion of
-        # manifests/definitions. (The training recipe is read now: its promotion policy.)
+        # manifests/definitions. (The training recipe is read now: its approval policy.)
         "RegisterModel sagemaker:DescribeModelPackage",
         "ReadTrainingData s3:GetObject", "ReadManifestsAndDefinitions s3:GetObjectVersion",
         # Runs pin images by digest now: ECR is asked only for a run recorded with a tag (before pinning),

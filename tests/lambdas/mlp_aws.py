@@ -183,7 +183,7 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsEnv]:
             "data_policy": {"include_base": True, "labelled_windows": "all", "recency_hours": 168, "max_rows": None,
                             "min_labels": 2, "label_delay_hours": 24},
             "data_gate": {"min_rows": 2, "max_invalid_rate": 0.01, "max_missing_rate": 0.05, "max_label_problem_rate": 0.2},
-            "promotion": {"metric": "AUC", "threshold": 0.7, "lower_is_better": False, "min_improvement": 0.01},
+            "approval": {"metric": "AUC", "threshold": 0.7, "lower_is_better": False, "min_improvement": 0.01},
         }
         # The team's images as `docker push` leaves them, and its published code bundle (main.py publish-code).
         ecr = boto3.client("ecr", region_name=REGION)

@@ -137,8 +137,8 @@ def test_the_typed_code_commit_is_gone_and_the_default_source_dir_is_the_teams(e
     ("training_data", {"recency_hours": "168"}, "teams[0].settings.retraining.training_data.recency_hours"),
     ("data_gate", {"max_missing_rate": 1.5}, "teams[0].settings.retraining.data_gate.max_missing_rate"),
     ("data_gate", {"min_rows": 0}, "teams[0].settings.retraining.data_gate.min_rows"),
-    ("promotion", {"min_improvement": -0.1}, "teams[0].settings.retraining.promotion.min_improvement"),
-    ("promotion", {"margin": 0.1}, "teams[0].settings.retraining.promotion.margin"),
+    ("approval", {"min_improvement": -0.1}, "teams[0].settings.retraining.approval.min_improvement"),
+    ("approval", {"margin": 0.1}, "teams[0].settings.retraining.approval.margin"),
 ])
 def test_learning_loop_settings_are_checked_at_their_path(example, block, value, where):
     settings(example, FRAUD, "retraining")[block] = value
@@ -152,6 +152,6 @@ def test_the_learning_loop_settings_reach_the_training_recipe(example):
     recipe = learning_recipe(team.retraining, team.monitoring)
     assert recipe["data_policy"] == {"include_base": True, "labelled_windows": "all", "recency_hours": 168, "max_rows": 1500,
                                      "min_labels": 50, "label_delay_hours": 24}
-    assert recipe["promotion"] == {"metric": "AUC", "threshold": 0.75, "lower_is_better": False, "min_improvement": 0.01}
+    assert recipe["approval"] == {"metric": "AUC", "threshold": 0.75, "lower_is_better": False, "min_improvement": 0.01}
     recsys = parse_config(example).teams[RECSYS].settings
-    assert learning_recipe(recsys.retraining, recsys.monitoring)["promotion"]["lower_is_better"] is True  # RMSE
+    assert learning_recipe(recsys.retraining, recsys.monitoring)["approval"]["lower_is_better"] is True  # RMSE

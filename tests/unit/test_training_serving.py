@@ -26,7 +26,7 @@ TRAINING_RECIPE_KEYS = {
     "image_uri", "instance_type", "instance_count", "volume_size_gb", "max_runtime_seconds", "spot",
     "checkpoint_s3_uri", "output_s3_uri", "kms_key_arn", "volume_kms_key_arn", "role_arn", "hyperparameters",
     "vpc", "network_isolation", "training_data", "inference_image_uri", "definitions_s3_uri",
-    "data_policy", "data_gate", "promotion",  # the learning loop (modules.recipes.learning_recipe)
+    "data_policy", "data_gate", "approval",  # the learning loop (modules.recipes.learning_recipe)
 }  # fmt: skip  (docs/CONTRACTS.md, "Recipes")
 SERVING_RECIPE_KEYS = {
     "endpoint_name", "autoscaling", "instance_type", "initial_instance_count", "variant_name", "execution_role_arn", "kms_key_arn",
@@ -276,8 +276,8 @@ def test_training_recipe_matches_contract(stacks, example_config):
         settings = team_of(example_config, name).settings
         assert document["data_policy"] == settings.retraining.training_data.model_dump()
         assert document["data_gate"] == settings.retraining.data_gate.model_dump()
-        assert document["promotion"]["metric"] == settings.monitoring.metric
-        assert document["promotion"]["threshold"] == settings.monitoring.quality_threshold
+        assert document["approval"]["metric"] == settings.monitoring.metric
+        assert document["approval"]["threshold"] == settings.monitoring.quality_threshold
         # Registered models are served with the inference image, not the training image.
         assert document["inference_image_uri"] == f"{ref(stack, 'registry/inference', 'repository_url')}:latest"
         assert document["definitions_s3_uri"] == f"s3://{artifacts}/features/definitions.json"

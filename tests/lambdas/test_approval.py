@@ -1,4 +1,4 @@
-"""The champion/challenger gate: common.promotion's decision, and register applying it from AWS state
+"""The champion/challenger gate: common.approval's decision, and register applying it from AWS state
 (the run's champion channel, the job's evaluation.json, the recipe's policy, AUTO_APPROVE)."""
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import pytest
 
 from common import runs
-from common.promotion import APPROVED, PENDING, REJECTED, decide
+from common.approval import APPROVED, PENDING, REJECTED, decide
 from register.handler import handler as register
 from retrain.handler import handler as retrain
 from tests.lambdas import mlp_aws

@@ -1,7 +1,7 @@
 """The champion/challenger gate at registration: which approval status a new model package gets.
 
-The policy comes from the training recipe's `promotion` block (written by the stack from
-`monitoring.quality_metric` / `quality_threshold` and `retraining.promotion.min_improvement`):
+The policy comes from the training recipe's `approval` block (written by the stack from
+`monitoring.quality_metric` / `quality_threshold` and `retraining.approval.min_improvement`):
 
 - below the quality threshold (above it for MAE/RMSE): Rejected;
 - a first model (the run had no champion): the threshold alone decides: Approved where the environment
@@ -52,7 +52,7 @@ def decide(evaluation: Mapping[str, Any], policy: Mapping[str, Any] | None, auto
            had_champion: bool) -> Decision:
     """The approval status of a new package from its evaluation.json (see the module docstring)."""
     if not isinstance(policy, Mapping) or not policy.get("metric"):
-        return Decision(PENDING, "the training recipe has no promotion policy: a reviewer decides",
+        return Decision(PENDING, "the training recipe has no approval policy: a reviewer decides",
                         evaluation.get("metric"), _metric(evaluation, str(evaluation.get("metric"))), None)
     metric = str(policy["metric"])
     lower_is_better = bool(policy.get("lower_is_better"))
