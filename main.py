@@ -26,7 +26,7 @@ from pathlib import Path
 from ops.code_bundle import BundleError
 from ops.errors import BootstrapError, LineageError
 from stacks.app import UnknownStackError, build_app, requested_from_env
-from stacks.config import ConfigError, load_config
+from config.platform import ConfigError, load_config
 
 CLI_CONFIG_DIR = Path(__file__).resolve().parent / ".mlp" / "terraform"
 
@@ -110,7 +110,7 @@ def _train(args: argparse.Namespace) -> int:
 def source_dir_of(config, stack: str) -> Path:
     """The stack's team's model code directory (`training.source_dir`, default model_code/<team>)."""
     from stacks.app import context_for
-    from stacks.config_ml import source_dir_path
+    from config.ml import source_dir_path
 
     team = context_for(config, stack).team
     settings = next(t for t in config.teams if t.name == team).settings

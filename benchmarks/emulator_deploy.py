@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Emulator deploy: `terraform apply` of one team stack, and the demo end to end, against a baseline.
 
-    .venv/bin/python benchmarks/emulator_deploy.py [--stack fraud-local] [--rounds 3] [--no-demo]
+    .venv/bin/python -m benchmarks.emulator_deploy [--stack fraud-local] [--rounds 3] [--no-demo]
 
 Times init, apply, plan and destroy of the team stack, and, in the same rounds (interleaved, so a
 shared machine's load falls on both), of a baseline stack that holds a single S3 bucket with one
@@ -24,10 +24,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from emulator.server import running_emulator  # noqa: E402
-from emulator.terraform import Terraform  # noqa: E402
+from emulator.server import running_emulator
+from emulator.terraform import Terraform
 
 
 def timed(terraform: Terraform) -> dict[str, float]:
@@ -79,7 +77,7 @@ def main() -> None:
     parser.add_argument("--no-demo", action="store_true", help="time the applies only")
     args = parser.parse_args()
     from stacks.app import build_app
-    from stacks.config import load_config, with_emulator_override
+    from config.platform import load_config, with_emulator_override
 
     rounds: list[dict[str, dict[str, float]]] = []
     for number in range(1, args.rounds + 1):

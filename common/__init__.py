@@ -1,1 +1,2 @@
-"""Code shared by every Lambda handler; bundled into each handler's zip as the `common` package."""
+"""The handlers' runtime library (stdlib + boto3); zipped into each handler's package as `common`,
+and imported under the same name by the CLI (ops/), the emulator and the tests."""

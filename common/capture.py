@@ -25,7 +25,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from common import aws
-from common.events import BadEvent, env, expect, require_str
+from contract.events import BadEvent, env, expect, require_str
 
 log = logging.getLogger(__name__)
 

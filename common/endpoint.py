@@ -17,7 +17,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from common import aws
-from common.events import BadEvent, env, expect, require_str
+from contract.events import BadEvent, env, expect, require_str
 
 log = logging.getLogger()
 

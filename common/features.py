@@ -2,7 +2,7 @@
 features, so all of them see the same names, types, order and allowed values.
 
 The definitions are the `features/definitions.json` document of docs/CONTRACTS.md (written by the stack
-from the team config, stacks/config_features.py). `build_record` checks values against them before any
+from the team config, config/features.py). `build_record` checks values against them before any
 AWS call, so a bad value is refused with the feature set, the feature and the problem named, instead of
 landing in the store and drifting the model. `FeatureStoreClient.to_model_input` returns a record's
 model inputs in `model_inputs.features` order, the order the model was trained on.
@@ -130,7 +130,7 @@ class ModelInputs:
 
 def definitions_version(feature_sets: Any, model_inputs: Any) -> str:
     """First 16 hex of sha256 over the canonical JSON of feature_sets + model_inputs (docs/CONTRACTS.md);
-    the same computation as stacks/config_features.py, which wrote the document."""
+    the same computation as config/features.py, which wrote the document."""
     canonical = json.dumps({"feature_sets": feature_sets, "model_inputs": model_inputs}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
 

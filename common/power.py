@@ -24,7 +24,7 @@ from botocore.exceptions import ClientError
 
 from common import aws
 from common import endpoint as endpoint_lifecycle
-from common.events import BadEvent, env, expect
+from contract.events import BadEvent, env, expect
 
 log = logging.getLogger()
 

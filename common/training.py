@@ -17,7 +17,7 @@ import secrets
 from collections.abc import Mapping
 from typing import Any
 
-from common.events import env
+from contract.events import env
 
 MAX_JOB_NAME = 63
 MANIFEST_URI_HP = "mlp_manifest_uri"

@@ -13,15 +13,15 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import TYPE_CHECKING
 
-from stacks.aws_limits import COMPOSITE_ALARM_RULE_CHARS, KMS_KEY_ID_LENGTH, SSM_STANDARD_VALUE_BYTES, terraform_jsonencode_size
+from config.aws_limits import COMPOSITE_ALARM_RULE_CHARS, KMS_KEY_ID_LENGTH, SSM_STANDARD_VALUE_BYTES, terraform_jsonencode_size
 
 if TYPE_CHECKING:
-    from stacks.config import PlatformConfig
+    from config.platform import PlatformConfig
 
 
 def deploy_problems(config: PlatformConfig) -> list[str]:
     """One line per problem, each starting with the path of the field to change."""
-    from modules.naming import TeamContext
+    from contract.names import TeamContext
     from modules.recipes import training_recipe
 
     problems: list[str] = []

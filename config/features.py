@@ -3,7 +3,7 @@
 Training-serving skew happens when a feature is computed two ways. Here a team declares each feature
 set once (`teams[i].settings.features`); the stack turns it into SageMaker Feature Store groups and
 publishes the same definitions as `features/definitions.json` (docs/CONTRACTS.md), which the runtime
-client (`lambdas/common/features.py`), the drift baselines and the drift check all read.
+client (`common/features.py`), the drift baselines and the drift check all read.
 
 Every problem is reported with the path of the field it is about (`...feature_sets[1].features[2].name`),
 and a model with several problems reports all of them at once.
@@ -16,15 +16,15 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, ValidationInfo, field_validator, model_validator
 
-from modules.naming import DRIFT_BACKSTOPS
-from stacks.aws_limits import MAX_COMPOSITE_CHILDREN
-from stacks.config_base import TERRAFORM_ESCAPED, Strict
-from stacks.config_base import fail as _base_fail
+from contract.names import DRIFT_BACKSTOPS
+from config.aws_limits import MAX_COMPOSITE_CHILDREN
+from config.base import TERRAFORM_ESCAPED, Strict
+from config.base import fail as _base_fail
 
 SCHEMA = 1
 FEATURE_NAME_PATTERN = r"^[a-zA-Z0-9]([-_]*[a-zA-Z0-9]){0,63}$"  # SageMaker FeatureDefinition.FeatureName
 # A group is named `<prefix>-<set name>` (at most 64 characters); prefixes are at most 40 characters
-# (stacks/config.py MAX_PREFIX), which leaves 23 for the set name.
+# (config/platform.py MAX_PREFIX), which leaves 23 for the set name.
 MAX_SET_NAME = 64 - 40 - 1
 RESERVED = ("is_deleted", "write_time", "api_invocation_time")  # SageMaker Feature Store's own columns
 EVENT_TIME_TYPES = ("Fractional", "String")  # SageMaker's rule for EventTimeFeatureName
@@ -227,7 +227,7 @@ def _feature_set_document(feature_set: FeatureSetSpec) -> dict[str, Any]:
 
 def definitions_version(body: dict[str, Any]) -> str:
     """First 16 hex of sha256 over the canonical JSON of {feature_sets, model_inputs}; the runtime client
-    (lambdas/common/features.py) recomputes it the same way to detect hand-edited documents."""
+    (common/features.py) recomputes it the same way to detect hand-edited documents."""
     canonical = json.dumps(
         {"feature_sets": body["feature_sets"], "model_inputs": body["model_inputs"]}, sort_keys=True, separators=(",", ":")
     )

@@ -11,8 +11,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
-from stacks.aws_limits import MAX_BUDGET_NOTIFICATIONS, MAX_BUDGET_USD, MAX_HYPERPARAMETER_VALUE, MAX_HYPERPARAMETERS, schedule_problem
-from stacks.config_base import TERRAFORM_ESCAPED, Strict, fail
+from config.aws_limits import MAX_BUDGET_NOTIFICATIONS, MAX_BUDGET_USD, MAX_HYPERPARAMETER_VALUE, MAX_HYPERPARAMETERS, schedule_problem
+from config.base import TERRAFORM_ESCAPED, Strict, fail
 
 # Known SageMaker instance families and sizes (2026). A type outside these lists is refused with the list.
 GPU_INSTANCE_TYPES = frozenset(

@@ -2,7 +2,7 @@
 
 `switch_on` and `switch_off` are EventBridge Scheduler cron expressions evaluated in `timezone` (an IANA
 name; Scheduler's ScheduleExpressionTimezone). Outside the on-periods the team's endpoint is deleted
-(no instance bills) and recreated from the deployed-model pointer (lambdas/common/endpoint.py).
+(no instance bills) and recreated from the deployed-model pointer (common/endpoint.py).
 
 This module also evaluates the two expressions (plain values, ranges, lists and steps; the L, W and #
 forms are refused here since a switch schedule does not need them), so validation can refuse a schedule
@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo, available_timezones
 
 from pydantic import Field, model_validator
 
-from stacks.aws_limits import _CRON, _CRON_FIELDS, _cron_value, schedule_problem
-from stacks.config_base import Strict, fail
+from config.aws_limits import _CRON, _CRON_FIELDS, _cron_value, schedule_problem
+from config.base import Strict, fail
 
 HORIZON_DAYS = 5 * 366  # "never turns on": no switch-on within five years of validation
 PLAIN_FIELD = "plain values, ranges, lists and steps (no L, W or #)"

@@ -14,19 +14,19 @@ from typing import Annotated, Any
 import yaml
 from pydantic import AfterValidator, Field, StringConstraints, ValidationError, model_validator
 
-from modules.naming import owner_slug
-from stacks.aws_limits import AWS_REGIONS, MAX_EMAIL_SUBSCRIBERS
-from stacks.config_base import Strict, fail
-from stacks.config_deploy import deploy_problems
-from stacks.config_features import FeaturesSpec
-from stacks.config_ml import (
+from contract.names import owner_slug
+from config.aws_limits import AWS_REGIONS, MAX_EMAIL_SUBSCRIBERS
+from config.base import Strict, fail
+from config.deploy import deploy_problems
+from config.features import FeaturesSpec
+from config.ml import (
     BudgetSettings,
     MonitoringSettings,
     RetrainingSettings,
     ServingSettings,
     TrainingSettings,
 )
-from stacks.off_hours import OffHoursSpec
+from config.off_hours import OffHoursSpec
 
 DEFAULT_CONFIG_FILE = Path(__file__).resolve().parent.parent / "platform.yaml"
 CONFIG_ENV_VAR = "MLP_CONFIG"

@@ -1,6 +1,6 @@
 """Names and tags every construct of a team stack derives from (docs/CONTRACTS.md, "Names").
 
-jsii-free: config validation (stacks/config_deploy.py) derives the same names to check them against AWS
+jsii-free: config validation (config/deploy.py) derives the same names to check them against AWS
 limits and against the other stacks of the account before anything is synthesized.
 """
 from __future__ import annotations

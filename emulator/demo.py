@@ -80,7 +80,7 @@ def _run(progress: Progress, config_path: str | None, stack: str) -> None:
     from main import source_dir_of
     from ops.training_runs import rebuild, train
     from stacks.app import build_app, context_for
-    from stacks.config import load_config
+    from config.platform import load_config
 
     config = load_config(config_path)
     ctx = context_for(config, stack)

@@ -15,7 +15,7 @@ from typing import Any
 
 import boto3
 
-from modules.naming import TeamContext
+from contract.names import TeamContext
 from emulator.iam_check import authorized_invoke
 
 

@@ -19,10 +19,10 @@ import boto3
 
 from emulator import alarms, eventbridge, traffic
 from emulator.images import push_image
-from modules.naming import TeamContext
+from contract.names import TeamContext
 from emulator.iam_check import authorized_invoke
 from ops.functions import deployed_environment
-from common.model_artifact import read_evaluation  # (after ops: lambdas/ on sys.path)
+from common.model_artifact import read_evaluation
 
 VARIANT = "primary"
 

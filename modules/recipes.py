@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from stacks.config_ml import TrainingSettings, has_instance_storage
+from config.ml import TrainingSettings, has_instance_storage
 
 
 def training_recipe(

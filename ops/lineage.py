@@ -16,9 +16,8 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-import ops  # noqa: F401  (puts lambdas/ on sys.path)
 from common.manifest import ManifestError, read_manifest
-from modules.naming import TeamContext
+from contract.names import TeamContext
 from ops.errors import LineageError
 
 

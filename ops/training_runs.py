@@ -21,11 +21,10 @@ from typing import Any
 
 import boto3
 
-import ops  # noqa: F401  (puts lambdas/ on sys.path)
 from common import aws, runs
 from common.manifest import read_manifest, write_manifest
 from common.training import check_code, new_run_id, pin_image, start_training_job
-from modules.naming import TeamContext
+from contract.names import TeamContext
 from ops.functions import deployed_environment, function_environment
 from ops.errors import LineageError
 from ops.code_publish import publish_code

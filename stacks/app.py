@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 
-from stacks.config import PlatformConfig, stack_name
+from config.platform import PlatformConfig, stack_name
 
 STACKS_ENV_VAR = "MLP_STACKS"
 
@@ -28,7 +28,7 @@ def select_stacks(config: PlatformConfig, requested: Iterable[str] | None) -> li
 
 def context_for(config: PlatformConfig, stack: str):
     """The TeamContext (names, tags) of a stack named `<team>-<env>`; what the stack and the CLI share."""
-    from modules.naming import TeamContext
+    from contract.names import TeamContext
 
     (team_name, env_name), = select_stacks(config, [stack])
     team = next(t for t in config.teams if t.name == team_name)

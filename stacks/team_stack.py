@@ -16,7 +16,7 @@ from modules.retraining import Bucket, Retraining, RetrainingProps
 from modules.serving import Serving, ServingProps
 from modules.training import Training, TrainingProps
 from stacks.app import context_for
-from stacks.config import EnvironmentSpec, PlatformConfig, TeamSpec, stack_name
+from config.platform import EnvironmentSpec, PlatformConfig, TeamSpec, stack_name
 
 AWS_PROVIDER_VERSION = "5.100.0"
 

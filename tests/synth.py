@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from stacks.app import build_app
-from stacks.config import PlatformConfig
+from config.platform import PlatformConfig
 
 
 @dataclass

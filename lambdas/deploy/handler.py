@@ -32,7 +32,7 @@ from botocore.exceptions import ClientError
 from common import aws
 from common import endpoint as endpoint_lifecycle
 from common import power
-from common.events import BadEvent, StaleEvent, env, expect, require, require_str
+from contract.events import BadEvent, StaleEvent, env, expect, require, require_str
 from common.manifest import canonical_json, parse_s3_uri, sha256_hex
 
 log = logging.getLogger()

@@ -26,7 +26,7 @@ from botocore.exceptions import ClientError
 
 from common import aws, capture
 from common.drift import WindowHistogram, model_feature_specs
-from common.events import env
+from contract.events import env
 
 log = logging.getLogger()
 log.setLevel(logging.INFO)

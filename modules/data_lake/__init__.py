@@ -39,7 +39,7 @@ from cdktf_cdktf_provider_aws.s3_bucket_versioning import (
 )
 from constructs import Construct
 
-from modules.naming import TeamContext
+from contract.names import TeamContext
 
 DATA_BUCKETS = ("raw", "curated", "artifacts")
 

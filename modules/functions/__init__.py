@@ -29,7 +29,7 @@ from constructs import Construct
 
 from modules.functions.packaging import build_package, code_sha256
 from modules.iam import policy_document, service_trust_policy
-from modules.naming import TeamContext
+from contract.names import TeamContext
 
 RUNTIME = "python3.11"
 CODE_PREFIX = "lambda-code/"  # in the code bucket: lambda-code/<handler>/<sha256 of the zip>.zip

@@ -32,9 +32,9 @@ from cdktf_cdktf_provider_aws.sns_topic_policy import SnsTopicPolicy
 from cdktf_cdktf_provider_aws.sns_topic_subscription import SnsTopicSubscription
 from constructs import Construct
 
-from modules.naming import DRIFT_BACKSTOPS, DRIFT_MAX_KIND, TeamContext, owner_slug
-from stacks.aws_limits import COMPOSITE_ALARM_RULE_CHARS, MAX_COMPOSITE_CHILDREN
-from stacks.config_ml import MonitoringSettings
+from contract.names import DRIFT_BACKSTOPS, DRIFT_MAX_KIND, TeamContext, owner_slug
+from config.aws_limits import COMPOSITE_ALARM_RULE_CHARS, MAX_COMPOSITE_CHILDREN
+from config.ml import MonitoringSettings
 
 SAGEMAKER_NAMESPACE = "AWS/SageMaker"
 VARIANT = "primary"

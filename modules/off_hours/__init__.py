@@ -3,7 +3,7 @@
 Two EventBridge Scheduler schedules (Scheduler, unlike EventBridge rules, evaluates cron in a time zone:
 `schedule_expression_timezone`) invoke the deploy function with `{"source": "mlp.off-hours",
 "action": "off" | "on"}`; the handler deletes the endpoint or recreates it from the deployed-model
-pointer (lambdas/common/power.py). The endpoint is not in Terraform's state, so a switch leaves
+pointer (common/power.py). The endpoint is not in Terraform's state, so a switch leaves
 `plan` empty, and `destroy` removes it (serving/teardown) whether it is on or off.
 
 The deploy function also hears the team's alert topic, where the budget's notifications arrive: on
@@ -29,10 +29,10 @@ from cdktf_cdktf_provider_aws.sns_topic_subscription import SnsTopicSubscription
 from constructs import Construct
 
 from modules.iam import policy_document, service_trust_policy
-from modules.naming import TeamContext
-from stacks.off_hours import OffHoursSpec
+from contract.names import TeamContext
+from config.off_hours import OffHoursSpec
 
-SWITCH_SOURCE = "mlp.off-hours"  # lambdas/common/power.py SCHEDULE_SOURCE
+SWITCH_SOURCE = "mlp.off-hours"  # common/power.py SCHEDULE_SOURCE
 
 
 @dataclass(frozen=True)

@@ -30,12 +30,12 @@ from cdktf_cdktf_provider_aws.lambda_permission import LambdaPermission
 from constructs import Construct
 
 from modules.functions import FunctionProps, PlatformFunction
-from modules.naming import TeamContext
-from stacks.config_ml import MonitoringSettings, RetrainingSettings
+from contract.names import TeamContext
+from config.ml import MonitoringSettings, RetrainingSettings
 
 FEATURE_DEFINITIONS_KEY = "features/definitions.json"
 WATCH_SCHEDULE = "rate(1 hour)"
-PAUSABLE_RULES = ("retrain-schedule", "retrain-on-alarm")  # lambdas/common/power.py PAUSED_RULES
+PAUSABLE_RULES = ("retrain-schedule", "retrain-on-alarm")  # common/power.py PAUSED_RULES
 
 
 @dataclass(frozen=True)
@@ -163,7 +163,7 @@ class Retraining(Construct):
             name=f"{ctx.prefix}-{id}",
             event_pattern=json.dumps(pattern) if pattern else None,
             schedule_expression=schedule,
-            # A budget breach pauses these rules (lambdas/common/power.py) until an operator resumes:
+            # A budget breach pauses these rules (common/power.py) until an operator resumes:
             # Terraform leaves their state to the handler, so a deploy does not undo a pause.
             lifecycle=TerraformResourceLifecycle(ignore_changes=["state", "is_enabled"]) if id in PAUSABLE_RULES else None,
         )
@@ -215,13 +215,13 @@ class Retraining(Construct):
             "AUTO_APPROVE": "true" if p.auto_approve else "false",
             "WINDOW_HOURS": str(p.monitoring.window_hours),
             "PROBLEM_TYPE": p.monitoring.problem_type,
-            # Off-hours and budget breaches (lambdas/common/power.py): production is never switched off.
+            # Off-hours and budget breaches (common/power.py): production is never switched off.
             "PRODUCTION": "true" if p.production else "false",
             "BUDGET_ACT_PERCENT": str(p.budget_act_percent),
         }
 
     def _switch_statements(self) -> list[dict]:
-        """The deploy handler's off switch and budget breach (lambdas/common/power.py); none in production,
+        """The deploy handler's off switch and budget breach (common/power.py); none in production,
         which is never switched off (its handler only reads the budget)."""
         p, ctx = self.props, self.props.context
         budget = {"Sid": "ReadBudget", "Effect": "Allow", "Action": "budgets:ViewBudget",

@@ -1,7 +1,7 @@
 """GPU serving: the serving recipe the deploy handler reads (`/<platform>/<team>/<env>/serving-recipe`)
 and a destroy-time teardown of what that handler creates. No endpoint exists before an approved model.
 
-Who owns the endpoint: the deploy handler (lambdas/common/endpoint.py). On a fresh account there is
+Who owns the endpoint: the deploy handler (common/endpoint.py). On a fresh account there is
 no model to serve, so Terraform creates no endpoint, model or endpoint config (a bootstrap model would
 need an image and model data that the same apply cannot provide, and its GPU instance would bill with
 nothing to serve). The first approved model package makes the handler create the endpoint (data
@@ -32,9 +32,9 @@ from cdktf import LocalExecProvisioner, TerraformResource
 from cdktf_cdktf_provider_aws.ssm_parameter import SsmParameter
 from constructs import Construct
 
-from modules.naming import TeamContext
+from contract.names import TeamContext
 from modules.training.tfjson import jsonencode
-from stacks.config_ml import DeploymentSettings, ServingSettings, has_instance_storage
+from config.ml import DeploymentSettings, ServingSettings, has_instance_storage
 
 ROOT = Path(__file__).resolve().parents[2]  # where `python -m ops.endpoint_teardown` runs
 VARIANT = "primary"

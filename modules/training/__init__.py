@@ -26,10 +26,10 @@ from cdktf_cdktf_provider_aws.ssm_parameter import SsmParameter
 from constructs import Construct
 
 from modules.iam import service_trust_policy
-from modules.naming import TeamContext
+from contract.names import TeamContext
 from modules.recipes import training_recipe
 from modules.training.tfjson import jsonencode
-from stacks.config_ml import TrainingSettings
+from config.ml import TrainingSettings
 
 # Artifacts bucket prefixes (docs/CONTRACTS.md, "Artifacts bucket layout") the role may read and write.
 READ_WRITE_PREFIXES = ("models/", "checkpoints/", "data-capture/", "baselines/")

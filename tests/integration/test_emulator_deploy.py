@@ -59,7 +59,7 @@ def test_functions_run_the_local_packages_delivered_through_s3(deployed_stack, a
     from modules.functions import CODE_PREFIX
     from ops.functions import deployed_code_matches
     from stacks.app import context_for
-    from stacks.config import load_config, with_emulator_override
+    from config.platform import load_config, with_emulator_override
 
     for name, value in emulator.client_env().items():
         monkeypatch.setenv(name, value)

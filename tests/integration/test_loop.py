@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from common.events import BadEvent, StaleEvent
+from contract.events import BadEvent, StaleEvent
 from common.training import RecipeError
 from emulator import billing, eventbridge
 from emulator.iam_check import CHECKED, authorized_invoke
@@ -23,7 +23,7 @@ from ops.functions import invoke
 from ops.lineage import trace
 from ops.training_runs import rebuild, train
 from stacks.app import context_for
-from stacks.config import load_config, with_emulator_override
+from config.platform import load_config, with_emulator_override
 from tests.integration.conftest import STACK
 
 pytestmark = pytest.mark.integration

@@ -30,7 +30,7 @@ from common.features import (
     feature_definitions,
     group_mismatches,
 )
-from stacks.config_features import FeaturesSpec, definitions_document
+from config.features import FeaturesSpec, definitions_document
 
 PREFIX = "mlp-fraud-dev"
 BUCKET = "mlp-fraud-dev-artifacts-123456789012"

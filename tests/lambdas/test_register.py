@@ -8,9 +8,9 @@ import pytest
 from moto.sagemaker.models import sagemaker_backends
 
 from common import runs
-from common.events import BadEvent, StaleEvent
-from register.handler import handler, image_digest
-from retrain.handler import handler as retrain
+from contract.events import BadEvent, StaleEvent
+from lambdas.register.handler import handler, image_digest
+from lambdas.retrain.handler import handler as retrain
 from tests.lambdas.mlp_aws import (ACCOUNT, ARTIFACTS, GROUP, PREFIX, REGION, aws_env,  # noqa: F401  (fixture)
                                    alarm_event, model_archive, training_job_event)
 

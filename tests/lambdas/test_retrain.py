@@ -8,10 +8,10 @@ import json
 import pytest
 
 from common import aws, runs
-from common.events import BadEvent
+from contract.events import BadEvent
 from common.manifest import read_manifest
 from common.training import job_name, new_run_id, pin_image, start_training_job
-from retrain.handler import handler
+from lambdas.retrain.handler import handler
 from tests.lambdas.mlp_aws import ARTIFACTS, PREFIX, aws_env, alarm_event, scheduled_event  # noqa: F401  (fixture)
 
 SCHEDULED = scheduled_event()
@@ -210,8 +210,8 @@ def test_run_ids_sort_by_time():
 
 from moto.sagemaker.models import sagemaker_backends  # noqa: E402
 
-from common.events import StaleEvent  # noqa: E402
-from retrain.handler import LEASE_SECONDS  # noqa: E402
+from contract.events import StaleEvent  # noqa: E402
+from lambdas.retrain.handler import LEASE_SECONDS  # noqa: E402
 from tests.lambdas.moto_patches import sagemaker_stop_training_job  # noqa: E402
 from tests.lambdas.mlp_aws import ACCOUNT, REGION, WATCH_RULE_ARN, alarm_arn  # noqa: E402
 

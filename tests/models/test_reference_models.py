@@ -43,7 +43,7 @@ def python() -> str:
 def reference(python, tmp_path_factory):
     """The GPU-check command, run as on a GPU host: the container's Python runs it, from the checkout."""
     keep = tmp_path_factory.mktemp("reference") / "runs"
-    done = subprocess.run([python, "scripts/run_reference_models.py", "--rows", str(ROWS), "--epochs", EPOCHS,
+    done = subprocess.run([python, "-m", "scripts.run_reference_models", "--rows", str(ROWS), "--epochs", EPOCHS,
                            "--keep", str(keep)], cwd=ROOT, capture_output=True, text=True, timeout=900)
     return done, keep
 

@@ -9,8 +9,8 @@ import cdktf
 
 from modules.budget import Budget, BudgetProps
 from modules.monitoring import Monitoring, MonitoringProps, metric_period_seconds
-from modules.naming import TeamContext
-from stacks.config_ml import BudgetSettings, MonitoringSettings
+from contract.names import TeamContext
+from config.ml import BudgetSettings, MonitoringSettings
 from tests.unit.test_training_serving import recipe
 
 KEY_ARN = "arn:aws:kms:us-east-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab"

@@ -16,9 +16,9 @@ import pytest
 import yaml
 
 from modules.serving import deployment_config
-from stacks.config_ml import has_instance_storage
-from stacks.config import DEFAULT_CONFIG_FILE, parse_config
-from stacks.config_ml import CPU_INSTANCE_TYPES, GPU_INSTANCE_TYPES, DeploymentSettings
+from config.ml import has_instance_storage
+from config.platform import DEFAULT_CONFIG_FILE, parse_config
+from config.ml import CPU_INSTANCE_TYPES, GPU_INSTANCE_TYPES, DeploymentSettings
 from tests.synth import synth
 
 ROLLBACK_KINDS = ("latency-p99", "errors-5xx", "model-errors")
