@@ -21,8 +21,7 @@ if TYPE_CHECKING:
 
 def deploy_problems(config: PlatformConfig) -> list[str]:
     """One line per problem, each starting with the path of the field to change."""
-    from contract.names import TeamContext
-    from modules.recipes import training_recipe
+    from config.recipes import training_recipe
 
     problems: list[str] = []
     owners: dict[str, dict[str, str]] = defaultdict(dict)  # account -> name -> (path, stack) that owns it
@@ -31,8 +30,7 @@ def deploy_problems(config: PlatformConfig) -> list[str]:
         settings = team.settings
         for j, env_name in enumerate(team.environments):
             environment = config.environment(env_name)
-            ctx = TeamContext(platform=config.platform.name, team=team.name, environment=env_name, account_id=environment.account_id,
-                              region=config.platform.region, cost_center=team.cost_center, is_emulator=environment.is_emulator)  # fmt: skip
+            ctx = config.team_context(team.name, env_name)
             where = f"teams[{i}]"
             stack = f"{team.name}-{env_name}"
             stacks_by_account[environment.account_id].append((ctx.prefix, f"{where}.environments[{j}]", stack))

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
 from pydantic import AfterValidator, Field, StringConstraints, ValidationError, model_validator
 
-from contract.names import owner_slug
+from contract.names import TeamContext, owner_slug
 from config.aws_limits import AWS_REGIONS, MAX_EMAIL_SUBSCRIBERS
 from config.base import Strict, fail
 from config.deploy import deploy_problems
@@ -215,6 +216,36 @@ class PlatformConfig(Strict):
 
     def stack_names(self) -> list[str]:
         return [stack_name(t.name, e) for t in self.teams for e in t.environments]
+
+    def team_context(self, team: str, environment: str) -> TeamContext:
+        """The names and tags (contract.names.TeamContext) of one team in one environment."""
+        spec = next(t for t in self.teams if t.name == team)
+        env = self.environment(environment)
+        return TeamContext(platform=self.platform.name, team=spec.name, environment=env.name, account_id=env.account_id,
+                           region=self.platform.region, cost_center=spec.cost_center, is_emulator=env.is_emulator)
+
+
+class UnknownStackError(ValueError):
+    pass
+
+
+def select_stacks(config: PlatformConfig, requested: Iterable[str] | None) -> list[tuple[str, str]]:
+    """(team, environment) pairs of the stacks named like `fraud-dev` in `requested` (None = all)."""
+    pairs = [(t.name, e) for t in config.teams for e in t.environments]
+    if not requested:
+        return pairs
+    wanted = [name.strip() for name in requested if name.strip()]
+    known = {stack_name(t, e): (t, e) for t, e in pairs}
+    unknown = [name for name in wanted if name not in known]
+    if unknown:
+        raise UnknownStackError(f"unknown stack(s) {unknown}; the config declares {sorted(known)}")
+    return [known[name] for name in dict.fromkeys(wanted)]
+
+
+def context_for(config: PlatformConfig, stack: str) -> TeamContext:
+    """The TeamContext (names, tags) of a stack named `<team>-<env>`; what the stack and the CLI share."""
+    ((team_name, env_name),) = select_stacks(config, [stack])
+    return config.team_context(team_name, env_name)
 
 
 def _duplicates(where: str, names: list[str]) -> list[str]:

@@ -79,7 +79,8 @@ def _run(progress: Progress, config_path: str | None, stack: str) -> None:
     from ops.lineage import render, trace
     from main import source_dir_of
     from ops.training_runs import rebuild, train
-    from stacks.app import build_app, context_for
+    from stacks.app import build_app
+    from config.platform import context_for
     from config.platform import load_config
 
     config = load_config(config_path)

@@ -15,7 +15,6 @@ from modules.registry import Registry, RegistryProps
 from modules.retraining import Bucket, Retraining, RetrainingProps
 from modules.serving import Serving, ServingProps
 from modules.training import Training, TrainingProps
-from stacks.app import context_for
 from config.platform import EnvironmentSpec, PlatformConfig, TeamSpec, stack_name
 
 AWS_PROVIDER_VERSION = "5.100.0"
@@ -34,7 +33,7 @@ class TeamStack(TerraformStack):
     def __init__(self, scope: Construct, config: PlatformConfig, team: TeamSpec, environment: EnvironmentSpec):
         name = stack_name(team.name, environment.name)
         super().__init__(scope, name)
-        self.context = context_for(config, name)
+        self.context = config.team_context(team.name, environment.name)
         self._provider(environment)
         self._backend(name, config, environment)
 

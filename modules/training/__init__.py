@@ -27,7 +27,7 @@ from constructs import Construct
 
 from modules.iam import service_trust_policy
 from contract.names import TeamContext
-from modules.recipes import training_recipe
+from config.recipes import training_recipe
 from modules.training.tfjson import jsonencode
 from config.ml import TrainingSettings
 

@@ -58,7 +58,7 @@ def test_functions_run_the_local_packages_delivered_through_s3(deployed_stack, a
     SSE-KMS object keyed by that hash in the artifacts bucket."""
     from modules.functions import CODE_PREFIX
     from ops.functions import deployed_code_matches
-    from stacks.app import context_for
+    from config.platform import context_for
     from config.platform import load_config, with_emulator_override
 
     for name, value in emulator.client_env().items():

@@ -22,7 +22,7 @@ from emulator.loop import LoopDriver
 from ops.functions import invoke
 from ops.lineage import trace
 from ops.training_runs import rebuild, train
-from stacks.app import context_for
+from config.platform import context_for
 from config.platform import load_config, with_emulator_override
 from tests.integration.conftest import STACK
 
