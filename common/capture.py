@@ -25,7 +25,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from common import aws
-from contract.events import BadEvent, env, expect, require_str
+from contract.events import BadEvent, expect, require_str
+from contract.environment import env
 
 log = logging.getLogger(__name__)
 

@@ -30,16 +30,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from contract.definitions import DefinitionsError, model_feature_specs
+
 BASELINE_SCHEMA = 1
 NUMERIC_BINS = 10
 MAX_CATEGORIES = 50
 PROPORTION_FLOOR = 1e-4
 NUMERIC_TYPES = frozenset({"Integral", "Fractional"})
 CATEGORICAL_TYPES = frozenset({"String"})
-
-
-class DefinitionsError(ValueError):
-    """The feature-definitions document does not describe the model inputs it names."""
 
 
 # --------------------------------------------------------------------------------------------------
@@ -189,22 +187,6 @@ class FeatureBins:
 # --------------------------------------------------------------------------------------------------
 # Baseline from training data
 # --------------------------------------------------------------------------------------------------
-
-def model_feature_specs(definitions: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The feature-set entries of `model_inputs.features`, in model input order."""
-    try:
-        inputs = definitions["model_inputs"]
-        set_name = inputs["feature_set"]
-        names = list(inputs["features"])
-        feature_set = next(s for s in definitions["feature_sets"] if s.get("name") == set_name)
-    except (KeyError, TypeError, StopIteration) as error:
-        raise DefinitionsError(f"feature definitions lack model_inputs or its feature set: {error!r}") from error
-    by_name = {f["name"]: f for f in feature_set.get("features", [])}
-    missing = [n for n in names if n not in by_name]
-    if missing:
-        raise DefinitionsError(f"model inputs {missing} are not in feature set {set_name!r}")
-    return [by_name[n] for n in names]
-
 
 class BaselineBuilder:
     """One-pass baseline over training rows.

@@ -16,8 +16,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from contract.layout import VARIANT
 from common import aws
-from contract.events import BadEvent, env, expect, require_str
+from contract.events import BadEvent, expect, require_str
+from contract.environment import env
 
 log = logging.getLogger()
 
@@ -51,7 +53,7 @@ def owned_tags(run_id: str, version: int) -> list[dict[str, str]]:
             {"Key": "mlp:run-id", "Value": run_id}, {"Key": OWNED_TAG, "Value": str(version)}]
 
 
-def delete_keeping_configs(endpoint_name: str, variant: str = "primary") -> bool:
+def delete_keeping_configs(endpoint_name: str, variant: str = VARIANT) -> bool:
     """Switch off: the scalable target and the endpoint go (no instance bills); the endpoint configs and
     models stay, so `create` brings back exactly what was served. Does not wait for the deletion (a
     Lambda has 15 minutes; SageMaker takes a few). Returns whether an endpoint was there."""
@@ -65,7 +67,7 @@ def delete_keeping_configs(endpoint_name: str, variant: str = "primary") -> bool
 
 
 def scaling_resource_id(endpoint_name: str, recipe: dict[str, Any]) -> str:
-    return f"endpoint/{endpoint_name}/variant/{recipe.get('variant_name') or 'primary'}"
+    return f"endpoint/{endpoint_name}/variant/{recipe.get('variant_name') or VARIANT}"
 
 
 def ensure_autoscaling(endpoint_name: str, recipe: dict[str, Any]) -> bool:
@@ -113,7 +115,7 @@ def on_state_change(event: dict[str, Any], endpoint_name: str, recipe: dict[str,
     return {"endpoint_name": endpoint_name, "autoscaling_registered": ensure_autoscaling(endpoint_name, recipe)}
 
 
-def teardown(endpoint_name: str, team: str, environment: str, variant: str = "primary") -> dict[str, list[str]]:
+def teardown(endpoint_name: str, team: str, environment: str, variant: str = VARIANT) -> dict[str, list[str]]:
     """Remove what the deploy handler created: the scalable target (its policies go with it), the
     endpoint, and the endpoint configs and models tagged as the handler's for this team and environment.
     Idempotent: what is already gone is skipped."""

@@ -22,9 +22,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from contract.layout import VARIANT
 from common import aws
 from common import endpoint as endpoint_lifecycle
-from contract.events import BadEvent, env, expect
+from contract.events import BadEvent, expect
+from contract.environment import env
 
 log = logging.getLogger()
 
@@ -116,7 +118,7 @@ def switch_on(resume: bool) -> dict[str, Any]:
 
 
 def _variant() -> str:
-    return endpoint_lifecycle.read_recipe().get("variant_name") or "primary"
+    return endpoint_lifecycle.read_recipe().get("variant_name") or VARIANT
 
 
 def _now() -> str:

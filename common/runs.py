@@ -18,7 +18,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from common import aws
-from contract.events import env
+from contract.environment import env
 
 LOCK_PK = "LOCK"
 RUN_PREFIX = "RUN#"

@@ -17,7 +17,7 @@ import secrets
 from collections.abc import Mapping
 from typing import Any
 
-from contract.events import env
+from contract.environment import env
 
 MAX_JOB_NAME = 63
 MANIFEST_URI_HP = "mlp_manifest_uri"

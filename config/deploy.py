@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import TYPE_CHECKING
 
+from contract.layout import DEFINITIONS_KEY
 from config.aws_limits import COMPOSITE_ALARM_RULE_CHARS, KMS_KEY_ID_LENGTH, SSM_STANDARD_VALUE_BYTES, terraform_jsonencode_size
 
 if TYPE_CHECKING:
@@ -50,7 +51,7 @@ def deploy_problems(config: PlatformConfig) -> list[str]:
             recipe = training_recipe(
                 settings.training, repository_url=ctx.repository_url("training"),
                 inference_repository_url=ctx.repository_url("inference"), artifacts_bucket=ctx.bucket_name("artifacts"),
-                definitions_key="features/definitions.json",
+                definitions_key=DEFINITIONS_KEY,
                 curated_bucket=ctx.bucket_name("curated"), kms_key_arn=key_arn,
                 role_arn=f"arn:aws:iam::{ctx.account_id}:role/{ctx.execution_role_name}",
             )  # fmt: skip

@@ -10,18 +10,16 @@ and a model with several problems reports all of them at once.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, ValidationInfo, field_validator, model_validator
 
+from contract.definitions import SCHEMA, definitions_version
 from contract.names import DRIFT_BACKSTOPS
 from config.aws_limits import MAX_COMPOSITE_CHILDREN
 from config.base import TERRAFORM_ESCAPED, Strict
 from config.base import fail as _base_fail
 
-SCHEMA = 1
 FEATURE_NAME_PATTERN = r"^[a-zA-Z0-9]([-_]*[a-zA-Z0-9]){0,63}$"  # SageMaker FeatureDefinition.FeatureName
 # A group is named `<prefix>-<set name>` (at most 64 characters); prefixes are at most 40 characters
 # (config/platform.py MAX_PREFIX), which leaves 23 for the set name.
@@ -225,15 +223,6 @@ def _feature_set_document(feature_set: FeatureSetSpec) -> dict[str, Any]:
     }
 
 
-def definitions_version(body: dict[str, Any]) -> str:
-    """First 16 hex of sha256 over the canonical JSON of {feature_sets, model_inputs}; the runtime client
-    (common/features.py) recomputes it the same way to detect hand-edited documents."""
-    canonical = json.dumps(
-        {"feature_sets": body["feature_sets"], "model_inputs": body["model_inputs"]}, sort_keys=True, separators=(",", ":")
-    )
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
-
-
 def definitions_document(team: str, features: FeaturesSpec) -> dict[str, Any]:
     """The `features/definitions.json` document (docs/CONTRACTS.md). Its version changes with any change
     to a definition, so a drift baseline can tell which definitions it was computed with."""
@@ -241,4 +230,4 @@ def definitions_document(team: str, features: FeaturesSpec) -> dict[str, Any]:
         "feature_sets": [_feature_set_document(s) for s in features.feature_sets],
         "model_inputs": features.model_inputs.model_dump(mode="json"),
     }
-    return {"schema": SCHEMA, "version": definitions_version(body), "team": team, **body}
+    return {"schema": SCHEMA, "version": definitions_version(body["feature_sets"], body["model_inputs"]), "team": team, **body}

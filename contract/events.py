@@ -5,7 +5,6 @@ is wrong, so a malformed or foreign event is refused with a clear message and ch
 """
 from __future__ import annotations
 
-import os
 from typing import Any
 
 
@@ -45,17 +44,4 @@ def expect(mapping: Any, path: str, allowed: set[str] | tuple[str, ...]) -> str:
     value = require_str(mapping, path)
     if value not in allowed:
         raise BadEvent(f"event.{path} is {value!r}; expected one of {sorted(allowed)}")
-    return value
-
-
-def env_list(name: str) -> list[str]:
-    """A comma-separated environment variable of the function (empty when unset)."""
-    return [item for item in os.environ.get(name, "").split(",") if item]
-
-
-def env(name: str) -> str:
-    """A required environment variable of the function (set by the stack)."""
-    value = os.environ.get(name)
-    if not value:
-        raise RuntimeError(f"environment variable {name} is not set; the stack sets it on every function")
     return value

@@ -1,12 +1,14 @@
 """Names and tags every construct of a team stack derives from (docs/CONTRACTS.md, "Names").
 
-jsii-free: config validation (config/deploy.py) derives the same names to check them against AWS
+Standard library only: config validation (config/deploy.py) derives the same names to check them against AWS
 limits and against the other stacks of the account before anything is synthesized.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+
+from contract.metrics import NAMESPACE_ROOT
 
 # Drift alarms: one per model input (`drift-<feature>`), the backstop on the largest PSI, and the
 # endpoint-level missing-value and unscored-input signals: together the drift composite's children.
@@ -90,7 +92,7 @@ class TeamContext:
         """The CloudWatch namespace of the team's platform metrics: one per team and environment, so the
         `cloudwatch:namespace` condition on PutMetricData keeps one team from publishing into (and
         tripping the alarms of) another, whatever dimensions it writes."""
-        return f"MLPlatform/{self.prefix}"
+        return f"{NAMESPACE_ROOT}/{self.prefix}"
 
     def function_name(self, handler: str) -> str:
         return f"{self.prefix}-{handler.replace('_', '-')}"

@@ -19,6 +19,8 @@ import sys
 import time
 from pathlib import Path
 
+from contract.handlers import HANDLER_NAMES
+
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / ".mlp" / "demo"
 
@@ -105,8 +107,7 @@ def _run(progress: Progress, config_path: str | None, stack: str) -> None:
     progress.say("terraform plan after apply: no changes")
 
     driver = LoopDriver(ctx)
-    handlers = ("retrain", "register", "deploy", "drift_check", "quality_check")
-    expect(all(deployed_code_matches(ctx, h) for h in handlers), "a deployed Lambda package differs from the local source")
+    expect(all(deployed_code_matches(ctx, h) for h in HANDLER_NAMES), "a deployed Lambda package differs from the local source")
     progress.say("every deployed Lambda package is byte-identical to the local source's deterministic zip")
 
     endpoints = [e for e in driver.sagemaker.list_endpoints()["Endpoints"] if e["EndpointName"] == ctx.endpoint_name]

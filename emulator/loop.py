@@ -17,6 +17,7 @@ from typing import Any
 
 import boto3
 
+from contract.layout import VARIANT
 from emulator import alarms, eventbridge, traffic
 from emulator.images import push_image
 from contract.names import TeamContext
@@ -24,7 +25,6 @@ from emulator.iam_check import authorized_invoke
 from ops.functions import deployed_environment
 from common.model_artifact import read_evaluation
 
-VARIANT = "primary"
 
 
 @dataclass

@@ -16,12 +16,7 @@ import random
 import uuid
 from typing import Any
 
-
-def _specs(definitions: dict[str, Any]) -> list[dict[str, Any]]:
-    inputs = definitions["model_inputs"]
-    feature_set = next(s for s in definitions["feature_sets"] if s["name"] == inputs["feature_set"])
-    by_name = {f["name"]: f for f in feature_set["features"]}
-    return [by_name[name] for name in inputs["features"]]
+from contract.definitions import model_feature_specs
 
 
 def _value(spec: dict[str, Any], rng: random.Random, drifted: bool) -> Any:
@@ -52,7 +47,7 @@ def training_csv(definitions: dict[str, Any], rows: int, seed: int = 7, problem_
     """CSV with the record identifier, the model inputs and the label: a 0/1 label drawn from the score
     for binary problems, a rating of 1 to 5 around it for regression."""
     rng = random.Random(seed)
-    specs = _specs(definitions)
+    specs = model_feature_specs(definitions)
     inputs = definitions["model_inputs"]
     feature_set = next(s for s in definitions["feature_sets"] if s["name"] == inputs["feature_set"])
     identifier = feature_set["record_identifier"]
@@ -76,7 +71,7 @@ def training_csv(definitions: dict[str, Any], rows: int, seed: int = 7, problem_
 def capture_lines(definitions: dict[str, Any], requests: int, drifted: bool, when: dt.datetime, seed: int = 11) -> tuple[bytes, list[dict[str, Any]]]:
     """(JSON Lines of SageMaker data capture, [{event_id, score, row}] for ground truth)."""
     rng = random.Random(seed + (1 if drifted else 0))
-    specs = _specs(definitions)
+    specs = model_feature_specs(definitions)
     lines, sent = [], []
     for index in range(requests):
         row = {s["name"]: _value(s, rng, drifted) for s in specs}

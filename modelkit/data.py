@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from common.features import FeatureDefinitions, FeatureValidationError, Value
+from contract.definitions import FeatureDefinitions, Value
+from common.features import FeatureValidationError
 from common.training import MANIFEST_SHA_HP
 from modelkit.container import ContainerPaths, Hyperparameters
 from modelkit.transform import ModelInputs, parse_value

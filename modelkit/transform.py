@@ -21,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from common.features import Feature, FeatureDefinitions, FeatureValidationError, Value
+from contract.definitions import Feature, FeatureDefinitions, Value
+from common.features import FeatureValidationError
 
 TRANSFORM_FILE = "transform.json"
 SCHEMA = 1

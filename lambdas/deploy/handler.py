@@ -29,10 +29,12 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from contract.layout import VARIANT
 from common import aws
 from common import endpoint as endpoint_lifecycle
 from common import power
-from contract.events import BadEvent, StaleEvent, env, expect, require, require_str
+from contract.events import BadEvent, StaleEvent, expect, require, require_str
+from contract.environment import env
 from common.manifest import canonical_json, parse_s3_uri, sha256_hex
 
 log = logging.getLogger()
@@ -313,7 +315,7 @@ def endpoint_config_request(config_name: str, model_name: str, recipe: dict[str,
     request = {
         "EndpointConfigName": config_name,
         "ProductionVariants": [{
-            "VariantName": recipe.get("variant_name") or "primary",
+            "VariantName": recipe.get("variant_name") or VARIANT,
             "ModelName": model_name,
             "InstanceType": recipe["instance_type"],
             "InitialInstanceCount": int(recipe.get("initial_instance_count") or 1),

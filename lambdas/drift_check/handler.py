@@ -25,8 +25,9 @@ from urllib.parse import urlparse
 from botocore.exceptions import ClientError
 
 from common import aws, capture
-from common.drift import WindowHistogram, model_feature_specs
-from contract.events import env
+from common.drift import WindowHistogram
+from contract.definitions import model_feature_specs
+from contract.environment import env
 
 log = logging.getLogger()
 log.setLevel(logging.INFO)

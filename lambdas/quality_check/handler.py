@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from common import capture
-from contract.events import env
+from contract.environment import env
 
 log = logging.getLogger()
 log.setLevel(logging.INFO)

@@ -23,7 +23,8 @@ from botocore.exceptions import ClientError
 
 from common import aws, runs
 from common.drift import compute_baseline
-from contract.events import BadEvent, StaleEvent, env, expect, require_str
+from contract.events import BadEvent, StaleEvent, expect, require_str
+from contract.environment import env
 from common.manifest import canonical_json, iter_manifest_csv_rows, put_json, read_manifest
 from common.model_artifact import ArtifactError, read_evaluation
 from common.training import CODE_SHA_HP, ECR_IMAGE, MANIFEST_SHA_HP, MANIFEST_URI_HP, run_of_job

@@ -22,7 +22,8 @@ import logging
 from typing import Any, NamedTuple
 
 from common import aws, runs
-from contract.events import BadEvent, StaleEvent, env, env_list, expect, require_str
+from contract.events import BadEvent, StaleEvent, expect, require_str
+from contract.environment import env, env_list
 from common.manifest import write_manifest
 from common.training import (build_training_job_request, check_code, job_life_seconds, new_run_id, pin_image,
                              run_id_for_event, run_of_job, user_hyperparameters)

@@ -25,12 +25,12 @@ from cdktf_cdktf_provider_aws.sagemaker_feature_group import (
 )
 from constructs import Construct
 
+from contract.layout import DEFINITIONS_KEY
 from modules.iam import policy_document, service_trust_policy, trust_policy
 from contract.names import TeamContext
 from modules.training.tfjson import template_literal
 from config.features import FeaturesSpec, definitions_document
 
-DEFINITIONS_KEY = "features/definitions.json"
 OFFLINE_PREFIX = "feature-store/"
 
 

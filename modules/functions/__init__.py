@@ -27,17 +27,17 @@ from cdktf_cdktf_provider_aws.s3_object import S3Object
 from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue
 from constructs import Construct
 
+from contract.layout import LAMBDA_CODE_PREFIX
 from modules.functions.packaging import build_package, code_sha256
 from modules.iam import policy_document, service_trust_policy
 from contract.names import TeamContext
 
 RUNTIME = "python3.11"
-CODE_PREFIX = "lambda-code/"  # in the code bucket: lambda-code/<handler>/<sha256 of the zip>.zip
 
 
 def code_key(handler: str, code_sha256: str) -> str:
     """The object key of a package: its handler and the SHA-256 of its bytes (hex)."""
-    return f"{CODE_PREFIX}{handler}/{base64.b64decode(code_sha256).hex()}.zip"
+    return f"{LAMBDA_CODE_PREFIX}{handler}/{base64.b64decode(code_sha256).hex()}.zip"
 
 
 @dataclass(frozen=True)

@@ -32,12 +32,12 @@ from cdktf_cdktf_provider_aws.sns_topic_policy import SnsTopicPolicy
 from cdktf_cdktf_provider_aws.sns_topic_subscription import SnsTopicSubscription
 from constructs import Construct
 
+from contract.layout import VARIANT
 from contract.names import DRIFT_BACKSTOPS, DRIFT_MAX_KIND, TeamContext, owner_slug
 from config.aws_limits import COMPOSITE_ALARM_RULE_CHARS, MAX_COMPOSITE_CHILDREN
 from config.ml import MonitoringSettings
 
 SAGEMAKER_NAMESPACE = "AWS/SageMaker"
-VARIANT = "primary"
 GOLDEN_SIGNAL_PERIOD = 300  # endpoint metrics arrive every minute; alarm on 5-minute aggregates
 MAX_PERIOD = 7 * 24 * 3600  # CloudWatch: period x evaluation periods <= 7 days (for periods >= 1 hour)
 # A feature missing (null, NaN/inf, absent) in this much more of the window than in the training rows

@@ -29,11 +29,12 @@ from cdktf_cdktf_provider_aws.dynamodb_table import (
 from cdktf_cdktf_provider_aws.lambda_permission import LambdaPermission
 from constructs import Construct
 
+from contract.environment import LambdaEnvironment
+from contract.handlers import HANDLERS
 from modules.functions import FunctionProps, PlatformFunction
 from contract.names import TeamContext
 from config.ml import MonitoringSettings, RetrainingSettings
 
-FEATURE_DEFINITIONS_KEY = "features/definitions.json"
 WATCH_SCHEDULE = "rate(1 hour)"
 PAUSABLE_RULES = ("retrain-schedule", "retrain-on-alarm")  # common/power.py PAUSED_RULES
 
@@ -86,26 +87,20 @@ class Retraining(Construct):
         environment = self._environment()
         policies = self._statements()
         self.functions: dict[str, PlatformFunction] = {}
-        for handler, (timeout, memory) in {
-            "retrain": (300, 512),
-            "register": (900, 1024),
-            "deploy": (300, 256),
-            "drift_check": (900, 1024),
-            "quality_check": (900, 1024),
-        }.items():
-            self.functions[handler] = PlatformFunction(
+        for spec in HANDLERS:
+            self.functions[spec.name] = PlatformFunction(
                 self,
-                handler.replace("_", "-"),
+                spec.construct_id,
                 FunctionProps(
                     context=ctx,
-                    handler=handler,
-                    statements=policies[handler],
+                    handler=spec.name,
+                    statements=policies[spec.name],
                     environment=environment,
                     kms_key_arn=props.kms_key_arn,
                     code_bucket=props.artifacts.name,
                     log_retention_days=props.log_retention_days,
-                    timeout_seconds=timeout,
-                    memory_mb=memory,
+                    timeout_seconds=spec.timeout_seconds,
+                    memory_mb=spec.memory_mb,
                 ),
             )
 
@@ -187,38 +182,34 @@ class Retraining(Construct):
     def _environment(self) -> dict[str, str]:
         """The same variables for every handler (docs/CONTRACTS.md, "Lambda environment")."""
         p, ctx = self.props, self.props.context
-        return {
-            "PLATFORM": ctx.platform,
-            "TEAM": ctx.team,
-            "ENVIRONMENT": ctx.environment,
-            "PREFIX": ctx.prefix,
-            "RAW_BUCKET": p.raw.name,
-            "CURATED_BUCKET": p.curated.name,
-            "ARTIFACT_BUCKET": p.artifacts.name,
-            "KMS_KEY_ARN": p.kms_key_arn,
-            "ENDPOINT_NAME": ctx.endpoint_name,
-            "MODEL_PACKAGE_GROUP": p.model_package_group_name,
-            "RUNS_TABLE": ctx.runs_table_name,
-            "TRAINING_RECIPE_PARAMETER": ctx.parameter_name("training-recipe"),
-            "SERVING_RECIPE_PARAMETER": ctx.parameter_name("serving-recipe"),
-            "DEPLOYED_MODEL_PARAMETER": ctx.parameter_name("deployed-model"),
-            # Written by `main.py publish-code`: the team's current code bundle (uri, sha256, VersionId, commit).
-            "CODE_BUNDLE_PARAMETER": ctx.parameter_name("code-bundle"),
-            "FEATURE_DEFINITIONS_KEY": FEATURE_DEFINITIONS_KEY,
-            "METRIC_NAMESPACE": ctx.metric_namespace,
-            # What the retrain handler accepts: its own retrain alarms (by ARN) and its own rules.
-            "RETRAIN_ALARM_ARNS": ",".join(self._retrain_alarm_arns()),
-            "WATCH_RULE_ARN": self._rule_arn("retrain-watch"),
-            "RETRAIN_SCHEDULE_RULE_ARNS": self._rule_arn("retrain-schedule") if p.retraining.schedule else "",
-            "ALERT_TOPIC_ARN": p.alert_topic_arn,
-            "COOLDOWN_SECONDS": str(p.retraining.cooldown_hours * 3600),
-            "AUTO_APPROVE": "true" if p.auto_approve else "false",
-            "WINDOW_HOURS": str(p.monitoring.window_hours),
-            "PROBLEM_TYPE": p.monitoring.problem_type,
-            # Off-hours and budget breaches (common/power.py): production is never switched off.
-            "PRODUCTION": "true" if p.production else "false",
-            "BUDGET_ACT_PERCENT": str(p.budget_act_percent),
-        }
+        return LambdaEnvironment(
+            platform=ctx.platform,
+            team=ctx.team,
+            environment=ctx.environment,
+            prefix=ctx.prefix,
+            raw_bucket=p.raw.name,
+            curated_bucket=p.curated.name,
+            artifact_bucket=p.artifacts.name,
+            kms_key_arn=p.kms_key_arn,
+            endpoint_name=ctx.endpoint_name,
+            model_package_group=p.model_package_group_name,
+            runs_table=ctx.runs_table_name,
+            training_recipe_parameter=ctx.parameter_name("training-recipe"),
+            serving_recipe_parameter=ctx.parameter_name("serving-recipe"),
+            deployed_model_parameter=ctx.parameter_name("deployed-model"),
+            code_bundle_parameter=ctx.parameter_name("code-bundle"),
+            metric_namespace=ctx.metric_namespace,
+            retrain_alarm_arns=tuple(self._retrain_alarm_arns()),
+            watch_rule_arn=self._rule_arn("retrain-watch"),
+            retrain_schedule_rule_arns=(self._rule_arn("retrain-schedule"),) if p.retraining.schedule else (),
+            alert_topic_arn=p.alert_topic_arn,
+            cooldown_seconds=p.retraining.cooldown_hours * 3600,
+            auto_approve=p.auto_approve,
+            window_hours=p.monitoring.window_hours,
+            problem_type=p.monitoring.problem_type,
+            production=p.production,
+            budget_act_percent=p.budget_act_percent,
+        ).to_env()
 
     def _switch_statements(self) -> list[dict]:
         """The deploy handler's off switch and budget breach (common/power.py); none in production,

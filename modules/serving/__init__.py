@@ -32,12 +32,12 @@ from cdktf import LocalExecProvisioner, TerraformResource
 from cdktf_cdktf_provider_aws.ssm_parameter import SsmParameter
 from constructs import Construct
 
+from contract.layout import VARIANT
 from contract.names import TeamContext
 from modules.training.tfjson import jsonencode
 from config.ml import DeploymentSettings, ServingSettings, has_instance_storage
 
 ROOT = Path(__file__).resolve().parents[2]  # where `python -m ops.endpoint_teardown` runs
-VARIANT = "primary"
 CAPTURE_PREFIX = "data-capture"
 
 

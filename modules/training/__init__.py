@@ -25,6 +25,7 @@ from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
 from cdktf_cdktf_provider_aws.ssm_parameter import SsmParameter
 from constructs import Construct
 
+from contract.layout import DEFINITIONS_KEY
 from modules.iam import service_trust_policy
 from contract.names import TeamContext
 from config.recipes import training_recipe
@@ -36,7 +37,6 @@ READ_WRITE_PREFIXES = ("models/", "checkpoints/", "data-capture/", "baselines/")
 # Read only: data manifests (written by the retrain handler), code bundles (`main.py publish-code`) and
 # the feature definitions (written by the stack; the training code reads the model's input order from it).
 READ_ONLY_PREFIXES = ("manifests/", "code/")
-FEATURE_DEFINITIONS_KEY = "features/definitions.json"
 SAGEMAKER_METRIC_NAMESPACES = ("/aws/sagemaker/TrainingJobs", "/aws/sagemaker/Endpoints")
 
 
@@ -100,7 +100,7 @@ def recipe(props: TrainingProps, role_arn: str) -> dict[str, Any]:
     return training_recipe(
         props.settings, repository_url=props.training_repository_url,
         inference_repository_url=props.inference_repository_url, artifacts_bucket=props.artifacts_bucket_name,
-        definitions_key=FEATURE_DEFINITIONS_KEY,
+        definitions_key=DEFINITIONS_KEY,
         curated_bucket=props.curated_bucket_name, kms_key_arn=props.kms_key_arn, role_arn=role_arn,
     )
 
@@ -116,7 +116,7 @@ def execution_policy(props: TrainingProps) -> dict[str, Any]:
          "Condition": {"StringLike": {"s3:prefix": [f"{data_prefix}*"]}}},
         {"Sid": "ReadArtifacts", "Effect": "Allow", "Action": ["s3:GetObject", "s3:GetObjectVersion"],
          "Resource": [f"{artifacts}/{p}*" for p in READ_WRITE_PREFIXES + READ_ONLY_PREFIXES]
-         + [f"{artifacts}/{FEATURE_DEFINITIONS_KEY}"]},
+         + [f"{artifacts}/{DEFINITIONS_KEY}"]},
         {"Sid": "WriteArtifacts", "Effect": "Allow", "Action": ["s3:PutObject", "s3:AbortMultipartUpload"],
          "Resource": [f"{artifacts}/{p}*" for p in READ_WRITE_PREFIXES]},
         {"Sid": "ListArtifacts", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": artifacts,

@@ -9,9 +9,9 @@ import zipfile
 
 import pytest
 
+from contract.handlers import HANDLER_NAMES as HANDLERS
 from modules.functions.packaging import build_package, package_files
 
-HANDLERS = ("retrain", "register", "deploy", "drift_check", "quality_check")
 
 
 @pytest.mark.parametrize("handler", HANDLERS)
