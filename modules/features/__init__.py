@@ -26,7 +26,7 @@ from cdktf_cdktf_provider_aws.sagemaker_feature_group import (
 from constructs import Construct
 
 from contract.layout import DEFINITIONS_KEY
-from modules.iam import policy_document, service_trust_policy, trust_policy
+from modules.iam import KEY_READ_WRITE, allow, policy_document, service_trust_policy, trust_policy, use_key
 from contract.names import TeamContext
 from modules.training.tfjson import template_literal
 from config.features import FeaturesSpec, definitions_document
@@ -74,11 +74,9 @@ class Features(Construct):
             name=f"{ctx.prefix}-feature-store",
             role=self.store_role.id,
             policy=policy_document([
-                {"Sid": "OfflineStore", "Effect": "Allow", "Action": ["s3:PutObject", "s3:GetObject"],
-                 "Resource": f"{props.artifacts_bucket_arn}/{OFFLINE_PREFIX}*"},
-                {"Sid": "OfflineStoreBucket", "Effect": "Allow", "Action": "s3:GetBucketAcl", "Resource": props.artifacts_bucket_arn},
-                {"Sid": "TeamKey", "Effect": "Allow", "Action": ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
-                 "Resource": props.kms_key_arn},
+                allow("OfflineStore", ["s3:PutObject", "s3:GetObject"], f"{props.artifacts_bucket_arn}/{OFFLINE_PREFIX}*"),
+                allow("OfflineStoreBucket", "s3:GetBucketAcl", props.artifacts_bucket_arn),
+                use_key("TeamKey", props.kms_key_arn),
             ]),
         )  # fmt: skip
         self.ingestion_role = IamRole(
@@ -95,12 +93,10 @@ class Features(Construct):
             name=f"{ctx.prefix}-feature-ingestion",
             role=self.ingestion_role.id,
             policy=policy_document([
-                {"Sid": "OwnFeatureGroups", "Effect": "Allow",
-                 "Action": ["sagemaker:PutRecord", "sagemaker:GetRecord", "sagemaker:BatchGetRecord", "sagemaker:DeleteRecord",
-                            "sagemaker:DescribeFeatureGroup"],
-                 "Resource": group_arns},
-                {"Sid": "ReadDefinitions", "Effect": "Allow", "Action": "s3:GetObject", "Resource": f"{props.artifacts_bucket_arn}/{DEFINITIONS_KEY}"},
-                {"Sid": "TeamKey", "Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": props.kms_key_arn},
+                allow("OwnFeatureGroups", ["sagemaker:PutRecord", "sagemaker:GetRecord", "sagemaker:BatchGetRecord",
+                                           "sagemaker:DeleteRecord", "sagemaker:DescribeFeatureGroup"], group_arns),
+                allow("ReadDefinitions", "s3:GetObject", f"{props.artifacts_bucket_arn}/{DEFINITIONS_KEY}"),
+                use_key("TeamKey", props.kms_key_arn, KEY_READ_WRITE),
             ]),
         )  # fmt: skip
 

@@ -34,6 +34,7 @@ from constructs import Construct
 
 from contract.layout import VARIANT
 from contract.names import DRIFT_BACKSTOPS, DRIFT_MAX_KIND, TeamContext, owner_slug
+from modules.iam import allow, deny_insecure_transport
 from config.aws_limits import COMPOSITE_ALARM_RULE_CHARS, MAX_COMPOSITE_CHILDREN
 from config.ml import MonitoringSettings
 
@@ -233,21 +234,8 @@ def _topic_policy(ctx: TeamContext, topic_arn: str) -> dict:
     return {
         "Version": "2012-10-17",
         "Statement": [
-            {
-                "Sid": "ServicesOfThisAccountPublish",
-                "Effect": "Allow",
-                "Principal": {"Service": list(PUBLISHING_SERVICES)},
-                "Action": "sns:Publish",
-                "Resource": topic_arn,
-                "Condition": {"StringEquals": {"aws:SourceAccount": ctx.account_id}},
-            },
-            {
-                "Sid": "DenyInsecureTransport",
-                "Effect": "Deny",
-                "Principal": "*",
-                "Action": "sns:Publish",
-                "Resource": topic_arn,
-                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-            },
+            allow("ServicesOfThisAccountPublish", "sns:Publish", topic_arn, {"StringEquals": {"aws:SourceAccount": ctx.account_id}},
+                  principal={"Service": list(PUBLISHING_SERVICES)}),
+            deny_insecure_transport("sns:Publish", topic_arn),
         ],
     }

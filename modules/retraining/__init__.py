@@ -31,6 +31,8 @@ from constructs import Construct
 
 from contract.environment import LambdaEnvironment
 from contract.handlers import HANDLERS
+from contract.layout import BASELINES_PREFIX, DATA_CAPTURE_PREFIX, GROUND_TRUTH_PREFIX, MANIFESTS_PREFIX, MODELS_PREFIX
+from modules.iam import OBJECT_READ, allow, list_prefixes, read_objects, read_parameters
 from modules.functions import FunctionProps, PlatformFunction
 from contract.names import TeamContext
 from config.ml import MonitoringSettings, RetrainingSettings
@@ -215,25 +217,23 @@ class Retraining(Construct):
         """The deploy handler's off switch and budget breach (common/power.py); none in production,
         which is never switched off (its handler only reads the budget)."""
         p, ctx = self.props, self.props.context
-        budget = {"Sid": "ReadBudget", "Effect": "Allow", "Action": "budgets:ViewBudget",
-                  "Resource": ctx.arn("budgets", f"budget/{ctx.prefix}-monthly", region=False)}
+        budget = allow("ReadBudget", "budgets:ViewBudget", ctx.arn("budgets", f"budget/{ctx.prefix}-monthly", region=False))
         if p.production:
             return [budget]
         return [
             budget,
-            {"Sid": "SwitchEndpointOff", "Effect": "Allow", "Action": "sagemaker:DeleteEndpoint",
-             "Resource": ctx.arn("sagemaker", f"endpoint/{ctx.endpoint_name}")},
-            {
-                "Sid": "DeregisterAutoscaling",
-                "Effect": "Allow",
-                "Action": "application-autoscaling:DeregisterScalableTarget",
-                "Resource": "*",
-                "Condition": {"StringEquals": {"aws:ResourceTag/Team": ctx.team, "aws:ResourceTag/Environment": ctx.environment}},
-            },
-            {"Sid": "PauseRetraining", "Effect": "Allow", "Action": ["events:DisableRule", "events:EnableRule"],
-             "Resource": [self._rule_arn("retrain-schedule"), self._rule_arn("retrain-on-alarm")]},
-            {"Sid": "AlertOwners", "Effect": "Allow", "Action": "sns:Publish", "Resource": p.alert_topic_arn},
+            allow("SwitchEndpointOff", "sagemaker:DeleteEndpoint", ctx.arn("sagemaker", f"endpoint/{ctx.endpoint_name}")),
+            allow("DeregisterAutoscaling", "application-autoscaling:DeregisterScalableTarget", "*", self._team_tagged("ResourceTag")),
+            allow("PauseRetraining", ["events:DisableRule", "events:EnableRule"],
+                  [self._rule_arn("retrain-schedule"), self._rule_arn("retrain-on-alarm")]),
+            allow("AlertOwners", "sns:Publish", p.alert_topic_arn),
         ]
+
+    def _team_tagged(self, key: str) -> dict:
+        """The condition on resources with no ARN before they exist: tagged (`RequestTag`) or carrying
+        (`ResourceTag`) this team and environment."""
+        ctx = self.props.context
+        return {"StringEquals": {f"aws:{key}/Team": ctx.team, f"aws:{key}/Environment": ctx.environment}}
 
     def _statements(self) -> dict[str, list[dict]]:
         """Each handler's own permissions, every resource scoped to this team and environment."""
@@ -241,144 +241,84 @@ class Retraining(Construct):
         sm = lambda resource: ctx.arn("sagemaker", resource)  # noqa: E731
         parameter = lambda what: ctx.arn("ssm", f"parameter{ctx.parameter_name(what)}")  # noqa: E731
         runs_table = ctx.arn("dynamodb", f"table/{ctx.runs_table_name}")
-        read_artifacts = lambda *prefixes: [f"{p.artifacts.arn}/{prefix}*" for prefix in prefixes]  # noqa: E731
-        put_metrics = {
-            "Sid": "PublishPlatformMetrics",
-            "Effect": "Allow",
-            "Action": "cloudwatch:PutMetricData",
-            "Resource": "*",  # PutMetricData has no resource-level permissions; the namespace condition scopes it
-            "Condition": {"StringEquals": {"cloudwatch:namespace": ctx.metric_namespace}},
-        }
-        list_artifacts = lambda *prefixes: {  # noqa: E731
-            "Sid": "ListArtifacts",
-            "Effect": "Allow",
-            "Action": "s3:ListBucket",
-            "Resource": p.artifacts.arn,
-            "Condition": {"StringLike": {"s3:prefix": [f"{prefix}*" for prefix in prefixes]}},
-        }
-        pass_training_role = {
-            "Sid": "PassExecutionRoleToSageMaker",
-            "Effect": "Allow",
-            "Action": "iam:PassRole",
-            "Resource": p.training_role_arn,
-            "Condition": {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
-        }
+        artifacts = p.artifacts.arn
+        jobs = sm(f"training-job/{ctx.prefix}-*")
+        packages = sm(f"model-package/{p.model_package_group_name}/*")
+        # PutMetricData has no resource-level permissions; the namespace condition scopes it.
+        put_metrics = allow("PublishPlatformMetrics", "cloudwatch:PutMetricData", "*",
+                            {"StringEquals": {"cloudwatch:namespace": ctx.metric_namespace}})
+        pass_training_role = allow("PassExecutionRoleToSageMaker", "iam:PassRole", p.training_role_arn,
+                                   {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}})
+        endpoint = sm(f"endpoint/{ctx.endpoint_name}")
         return {
             "retrain": [
-                {"Sid": "ReadRecipe", "Effect": "Allow", "Action": "ssm:GetParameter", "Resource": [parameter("training-recipe"), parameter("code-bundle")]},
+                read_parameters("ReadRecipe", [parameter("training-recipe"), parameter("code-bundle")]),
                 # A run pins the recipe's image tags to digests.
-                {"Sid": "PinImages", "Effect": "Allow", "Action": "ecr:DescribeImages", "Resource": p.repository_arns},
-                {"Sid": "RunsTable", "Effect": "Allow", "Action": ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"], "Resource": runs_table},
-                {
-                    "Sid": "ListTrainingDataVersions",
-                    "Effect": "Allow",
-                    "Action": ["s3:ListBucket", "s3:ListBucketVersions"],
-                    "Resource": p.curated.arn,
-                    "Condition": {"StringLike": {"s3:prefix": [f"{p.training_data_prefix}*"]}},
-                },
-                {"Sid": "WriteManifests", "Effect": "Allow", "Action": "s3:PutObject", "Resource": f"{p.artifacts.arn}/manifests/*"},
-                {"Sid": "StartTraining", "Effect": "Allow", "Action": ["sagemaker:CreateTrainingJob", "sagemaker:AddTags"], "Resource": sm(f"training-job/{ctx.prefix}-*")},
+                allow("PinImages", "ecr:DescribeImages", p.repository_arns),
+                allow("RunsTable", ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"], runs_table),
+                list_prefixes("ListTrainingDataVersions", p.curated.arn, [p.training_data_prefix], ["s3:ListBucket", "s3:ListBucketVersions"]),
+                allow("WriteManifests", "s3:PutObject", f"{artifacts}/{MANIFESTS_PREFIX}*"),
+                allow("StartTraining", ["sagemaker:CreateTrainingJob", "sagemaker:AddTags"], jobs),
                 # Find the job a retry's first attempt started; stop the team's jobs that no run owns.
-                {"Sid": "WatchTraining", "Effect": "Allow", "Action": ["sagemaker:DescribeTrainingJob", "sagemaker:ListTags", "sagemaker:StopTrainingJob"], "Resource": sm(f"training-job/{ctx.prefix}-*")},
+                allow("WatchTraining", ["sagemaker:DescribeTrainingJob", "sagemaker:ListTags", "sagemaker:StopTrainingJob"], jobs),
                 # ListTrainingJobs has no resource-level permissions: "*" is the only form AWS accepts.
-                {"Sid": "ListTrainingJobs", "Effect": "Allow", "Action": "sagemaker:ListTrainingJobs", "Resource": "*"},
-                *([{"Sid": "ReadRetrainAlarms", "Effect": "Allow", "Action": "cloudwatch:DescribeAlarms", "Resource": self._retrain_alarm_arns()}]
-                  if self._retrain_alarms() else []),
+                allow("ListTrainingJobs", "sagemaker:ListTrainingJobs", "*"),
+                *([allow("ReadRetrainAlarms", "cloudwatch:DescribeAlarms", self._retrain_alarm_arns())] if self._retrain_alarms() else []),
                 pass_training_role,
             ],
             "register": [
-                {"Sid": "ReadRecipe", "Effect": "Allow", "Action": "ssm:GetParameter", "Resource": parameter("training-recipe")},
-                {"Sid": "RunsTable", "Effect": "Allow", "Action": ["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"], "Resource": runs_table},
-                {"Sid": "ReadTrainingJob", "Effect": "Allow", "Action": ["sagemaker:DescribeTrainingJob", "sagemaker:ListTags"], "Resource": sm(f"training-job/{ctx.prefix}-*")},
-                {
-                    "Sid": "RegisterModel",
-                    "Effect": "Allow",
-                    "Action": ["sagemaker:CreateModelPackage", "sagemaker:AddTags", "sagemaker:DescribeModelPackage"],
-                    "Resource": [sm(f"model-package-group/{p.model_package_group_name}"), sm(f"model-package/{p.model_package_group_name}/*")],
-                },
-                {
-                    "Sid": "ReadTrainingData",
-                    "Effect": "Allow",
-                    "Action": ["s3:GetObject", "s3:GetObjectVersion"],
-                    "Resource": f"{p.curated.arn}/{p.training_data_prefix}*",
-                },
-                {"Sid": "ReadManifestsAndDefinitions", "Effect": "Allow", "Action": ["s3:GetObject", "s3:GetObjectVersion"], "Resource": read_artifacts("manifests/", "features/", "models/")},
-                {"Sid": "WriteBaselines", "Effect": "Allow", "Action": "s3:PutObject", "Resource": f"{p.artifacts.arn}/baselines/*"},
-                {"Sid": "ImageDigests", "Effect": "Allow", "Action": "ecr:DescribeImages", "Resource": p.repository_arns},
-                {"Sid": "AlertOwners", "Effect": "Allow", "Action": "sns:Publish", "Resource": p.alert_topic_arn},
+                read_parameters("ReadRecipe", parameter("training-recipe")),
+                allow("RunsTable", ["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"], runs_table),
+                allow("ReadTrainingJob", ["sagemaker:DescribeTrainingJob", "sagemaker:ListTags"], jobs),
+                allow("RegisterModel", ["sagemaker:CreateModelPackage", "sagemaker:AddTags", "sagemaker:DescribeModelPackage"],
+                      [sm(f"model-package-group/{p.model_package_group_name}"), packages]),
+                allow("ReadTrainingData", OBJECT_READ, f"{p.curated.arn}/{p.training_data_prefix}*"),
+                read_objects("ReadManifestsAndDefinitions", artifacts, [MANIFESTS_PREFIX, "features/", MODELS_PREFIX]),
+                allow("WriteBaselines", "s3:PutObject", f"{artifacts}/{BASELINES_PREFIX}*"),
+                allow("ImageDigests", "ecr:DescribeImages", p.repository_arns),
+                allow("AlertOwners", "sns:Publish", p.alert_topic_arn),
             ],
             "deploy": [
-                {"Sid": "ReadRecipe", "Effect": "Allow", "Action": "ssm:GetParameter", "Resource": parameter("serving-recipe")},
-                {"Sid": "RecordDeployedModel", "Effect": "Allow", "Action": ["ssm:GetParameter", "ssm:PutParameter"], "Resource": parameter("deployed-model")},
-                {"Sid": "ReadModelPackage", "Effect": "Allow", "Action": "sagemaker:DescribeModelPackage", "Resource": sm(f"model-package/{p.model_package_group_name}/*")},
+                read_parameters("ReadRecipe", parameter("serving-recipe")),
+                allow("RecordDeployedModel", ["ssm:GetParameter", "ssm:PutParameter"], parameter("deployed-model")),
+                allow("ReadModelPackage", "sagemaker:DescribeModelPackage", packages),
                 # The package's stored manifest, to check it still has the sha256 the package records.
-                {"Sid": "ReadManifests", "Effect": "Allow", "Action": "s3:GetObject", "Resource": read_artifacts("manifests/")},
-                {
-                    "Sid": "RollOutModel",
-                    "Effect": "Allow",
-                    "Action": [
-                        "sagemaker:CreateModel", "sagemaker:DescribeModel", "sagemaker:CreateEndpointConfig",
-                        "sagemaker:DescribeEndpointConfig", "sagemaker:UpdateEndpoint", "sagemaker:DescribeEndpoint",
-                        "sagemaker:AddTags",
-                    ],
-                    "Resource": [sm(f"model/{ctx.prefix}-*"), sm(f"endpoint-config/{ctx.prefix}-*"), sm(f"endpoint/{ctx.endpoint_name}")],
-                },  # fmt: skip
-                {
-                    "Sid": "CreateEndpoint",  # the first approved model creates the endpoint (modules/serving)
-                    "Effect": "Allow",
-                    "Action": "sagemaker:CreateEndpoint",
-                    "Resource": [sm(f"endpoint/{ctx.endpoint_name}"), sm(f"endpoint-config/{ctx.prefix}-*")],
-                },
-                {
-                    # No ARN exists before registration: scoped by the team tag the handler must send, then
-                    # by the tag the target carries.
-                    "Sid": "RegisterAutoscaling",
-                    "Effect": "Allow",
-                    "Action": "application-autoscaling:RegisterScalableTarget",
-                    "Resource": "*",
-                    "Condition": {"StringEquals": {"aws:RequestTag/Team": ctx.team, "aws:RequestTag/Environment": ctx.environment}},
-                },
-                {
-                    "Sid": "ScalingPolicy",
-                    "Effect": "Allow",
-                    "Action": "application-autoscaling:PutScalingPolicy",
-                    "Resource": "*",
-                    "Condition": {"StringEquals": {"aws:ResourceTag/Team": ctx.team, "aws:ResourceTag/Environment": ctx.environment}},
-                },
-                {
-                    "Sid": "TargetTrackingAlarms",  # target tracking creates and reads its own alarms
-                    "Effect": "Allow",
-                    "Action": ["cloudwatch:PutMetricAlarm", "cloudwatch:DescribeAlarms", "cloudwatch:DeleteAlarms"],
-                    "Resource": ctx.arn("cloudwatch", f"alarm:TargetTracking-endpoint/{ctx.endpoint_name}/*"),
-                },
-                {
-                    "Sid": "AutoscalingServiceLinkedRole",  # created by the first registration in an account
-                    "Effect": "Allow",
-                    "Action": "iam:CreateServiceLinkedRole",
-                    "Resource": ctx.arn("iam", "role/aws-service-role/sagemaker.application-autoscaling.amazonaws.com/"
-                                               "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint", region=False),
-                    "Condition": {"StringLike": {"iam:AWSServiceName": "sagemaker.application-autoscaling.amazonaws.com"}},
-                },
-                {
-                    "Sid": "EndpointConfigKeyGrant",  # SageMaker creates grants on the key for the new config
-                    "Effect": "Allow",
-                    "Action": ["kms:CreateGrant", "kms:DescribeKey"],
-                    "Resource": p.kms_key_arn,
-                    "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}},
-                },
+                read_objects("ReadManifests", artifacts, [MANIFESTS_PREFIX], versions=False),
+                allow("RollOutModel", [
+                    "sagemaker:CreateModel", "sagemaker:DescribeModel", "sagemaker:CreateEndpointConfig",
+                    "sagemaker:DescribeEndpointConfig", "sagemaker:UpdateEndpoint", "sagemaker:DescribeEndpoint",
+                    "sagemaker:AddTags",
+                ], [sm(f"model/{ctx.prefix}-*"), sm(f"endpoint-config/{ctx.prefix}-*"), endpoint]),
+                # The first approved model creates the endpoint (modules/serving).
+                allow("CreateEndpoint", "sagemaker:CreateEndpoint", [endpoint, sm(f"endpoint-config/{ctx.prefix}-*")]),
+                # No ARN exists before registration: scoped by the team tag the handler must send, then
+                # by the tag the target carries.
+                allow("RegisterAutoscaling", "application-autoscaling:RegisterScalableTarget", "*", self._team_tagged("RequestTag")),
+                allow("ScalingPolicy", "application-autoscaling:PutScalingPolicy", "*", self._team_tagged("ResourceTag")),
+                # Target tracking creates and reads its own alarms.
+                allow("TargetTrackingAlarms", ["cloudwatch:PutMetricAlarm", "cloudwatch:DescribeAlarms", "cloudwatch:DeleteAlarms"],
+                      ctx.arn("cloudwatch", f"alarm:TargetTracking-endpoint/{ctx.endpoint_name}/*")),
+                # Created by the first registration in an account.
+                allow("AutoscalingServiceLinkedRole", "iam:CreateServiceLinkedRole",
+                      ctx.arn("iam", "role/aws-service-role/sagemaker.application-autoscaling.amazonaws.com/"
+                                     "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint", region=False),
+                      {"StringLike": {"iam:AWSServiceName": "sagemaker.application-autoscaling.amazonaws.com"}}),
+                # SageMaker creates grants on the key for the new endpoint config.
+                allow("EndpointConfigKeyGrant", ["kms:CreateGrant", "kms:DescribeKey"], p.kms_key_arn,
+                      {"Bool": {"kms:GrantIsForAWSResource": "true"}}),
                 pass_training_role,
                 *self._switch_statements(),
             ],
             "drift_check": [
-                {"Sid": "ReadDeployedModel", "Effect": "Allow", "Action": "ssm:GetParameter", "Resource": parameter("deployed-model")},
-                list_artifacts("data-capture/", "baselines/", "features/"),
-                {"Sid": "ReadCaptureAndBaselines", "Effect": "Allow", "Action": "s3:GetObject", "Resource": read_artifacts("data-capture/", "baselines/", "features/")},
+                read_parameters("ReadDeployedModel", parameter("deployed-model")),
+                list_prefixes("ListArtifacts", artifacts, [DATA_CAPTURE_PREFIX, BASELINES_PREFIX, "features/"]),
+                read_objects("ReadCaptureAndBaselines", artifacts, [DATA_CAPTURE_PREFIX, BASELINES_PREFIX, "features/"], versions=False),
                 put_metrics,
             ],
             "quality_check": [
-                {"Sid": "ReadDeployedModel", "Effect": "Allow", "Action": "ssm:GetParameter", "Resource": parameter("deployed-model")},
-                list_artifacts("data-capture/", "ground-truth/"),
-                {"Sid": "ReadCaptureAndLabels", "Effect": "Allow", "Action": "s3:GetObject", "Resource": read_artifacts("data-capture/", "ground-truth/")},
+                read_parameters("ReadDeployedModel", parameter("deployed-model")),
+                list_prefixes("ListArtifacts", artifacts, [DATA_CAPTURE_PREFIX, GROUND_TRUTH_PREFIX]),
+                read_objects("ReadCaptureAndLabels", artifacts, [DATA_CAPTURE_PREFIX, GROUND_TRUTH_PREFIX], versions=False),
                 put_metrics,
             ],
         }

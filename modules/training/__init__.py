@@ -26,7 +26,7 @@ from cdktf_cdktf_provider_aws.ssm_parameter import SsmParameter
 from constructs import Construct
 
 from contract.layout import DEFINITIONS_KEY
-from modules.iam import service_trust_policy
+from modules.iam import KEY_USE_WITH_GRANTS, OBJECT_READ, allow, list_prefixes, service_trust_policy, under, unique_sids, use_key, write_objects
 from contract.names import TeamContext
 from config.recipes import training_recipe
 from modules.training.tfjson import jsonencode
@@ -81,7 +81,7 @@ class Training(Construct):
             role=self.role.id,
             # json.dumps is enough here: the only tokens are ARNs inside strings, which Terraform
             # interpolates, and nothing in the document needs escaping.
-            policy=json.dumps(execution_policy(props)),
+            policy=json.dumps(execution_policy(props)),  # Sids checked unique by execution_policy
         )
         self.recipe = recipe(props, self.role.arn)
         self.recipe_parameter = SsmParameter(
@@ -109,44 +109,36 @@ def execution_policy(props: TrainingProps) -> dict[str, Any]:
     ctx, settings = props.context, props.settings
     curated, artifacts = props.curated_bucket_arn, props.artifacts_bucket_arn
     data_prefix = settings.data_prefix
+    readable = READ_WRITE_PREFIXES + READ_ONLY_PREFIXES
     statements: list[dict[str, Any]] = [
-        {"Sid": "ReadTrainingData", "Effect": "Allow", "Action": ["s3:GetObject", "s3:GetObjectVersion"],
-         "Resource": f"{curated}/{data_prefix}*"},
-        {"Sid": "ListTrainingData", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": curated,
-         "Condition": {"StringLike": {"s3:prefix": [f"{data_prefix}*"]}}},
-        {"Sid": "ReadArtifacts", "Effect": "Allow", "Action": ["s3:GetObject", "s3:GetObjectVersion"],
-         "Resource": [f"{artifacts}/{p}*" for p in READ_WRITE_PREFIXES + READ_ONLY_PREFIXES]
-         + [f"{artifacts}/{DEFINITIONS_KEY}"]},
-        {"Sid": "WriteArtifacts", "Effect": "Allow", "Action": ["s3:PutObject", "s3:AbortMultipartUpload"],
-         "Resource": [f"{artifacts}/{p}*" for p in READ_WRITE_PREFIXES]},
-        {"Sid": "ListArtifacts", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": artifacts,
-         "Condition": {"StringLike": {"s3:prefix": [f"{p}*" for p in READ_WRITE_PREFIXES + READ_ONLY_PREFIXES]}}},
-        {"Sid": "PullTeamImages", "Effect": "Allow",
-         "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
-         "Resource": list(props.repository_arns)},
+        allow("ReadTrainingData", OBJECT_READ, f"{curated}/{data_prefix}*"),
+        list_prefixes("ListTrainingData", curated, [data_prefix]),
+        allow("ReadArtifacts", OBJECT_READ, under(artifacts, readable) + [f"{artifacts}/{DEFINITIONS_KEY}"]),
+        write_objects("WriteArtifacts", artifacts, READ_WRITE_PREFIXES, ["s3:PutObject", "s3:AbortMultipartUpload"]),
+        list_prefixes("ListArtifacts", artifacts, readable),
+        allow("PullTeamImages", ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
+              list(props.repository_arns)),
         # The one allowed exception to "no Resource *": ecr:GetAuthorizationToken has no resource-level
         # permissions, so "*" is the only form AWS accepts. The token alone pulls nothing; the statement
         # above limits pulls to the team's two repositories.
-        {"Sid": "EcrLogin", "Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"},
-        {"Sid": "TeamKey", "Effect": "Allow",
-         "Action": ["kms:Decrypt", "kms:GenerateDataKey", "kms:Encrypt", "kms:CreateGrant", "kms:DescribeKey"],
-         "Resource": props.kms_key_arn},
+        allow("EcrLogin", "ecr:GetAuthorizationToken", "*"),
+        use_key("TeamKey", props.kms_key_arn, KEY_USE_WITH_GRANTS),
         # Only the team's own log streams: its training jobs' streams are named after the job
         # (`<prefix>-<run>/algo-1-...`), its endpoint has its own group.
-        {"Sid": "SageMakerLogs", "Effect": "Allow",
-         "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:CreateLogGroup", "logs:DescribeLogStreams"],
-         "Resource": sagemaker_log_resources(ctx)},
+        allow("SageMakerLogs", ["logs:CreateLogStream", "logs:PutLogEvents", "logs:CreateLogGroup", "logs:DescribeLogStreams"],
+              sagemaker_log_resources(ctx)),
         # PutMetricData has no resource-level permissions: Resource "*", scoped by the namespace condition
         # to SageMaker's own training and endpoint namespaces.
-        {"Sid": "SageMakerMetrics", "Effect": "Allow", "Action": "cloudwatch:PutMetricData", "Resource": "*",
-         "Condition": {"StringEquals": {"cloudwatch:namespace": list(SAGEMAKER_METRIC_NAMESPACES)}}},
-    ]  # fmt: skip
+        allow("SageMakerMetrics", "cloudwatch:PutMetricData", "*",
+              {"StringEquals": {"cloudwatch:namespace": list(SAGEMAKER_METRIC_NAMESPACES)}}),
+    ]
     if props.rollback_alarm_names:
         # AWS: the execution role needs DescribeAlarms on the auto-rollback alarms, and on nothing else.
-        statements.append({"Sid": "ReadRollbackAlarms", "Effect": "Allow", "Action": "cloudwatch:DescribeAlarms",
-                           "Resource": [ctx.arn("cloudwatch", f"alarm:{name}") for name in props.rollback_alarm_names]})
+        statements.append(allow("ReadRollbackAlarms", "cloudwatch:DescribeAlarms",
+                                [ctx.arn("cloudwatch", f"alarm:{name}") for name in props.rollback_alarm_names]))
     if settings.vpc:
         statements += vpc_statements(ctx, settings)
+    unique_sids(statements)
     return {"Version": "2012-10-17", "Statement": statements}
 
 
@@ -167,16 +159,12 @@ def vpc_statements(ctx: TeamContext, settings: TrainingSettings) -> list[dict[st
     assert vpc is not None
     eni = ctx.arn("ec2", "network-interface/*")
     return [
-        {"Sid": "VpcCreateInterfaces", "Effect": "Allow", "Action": "ec2:CreateNetworkInterface",
-         "Resource": [eni] + [ctx.arn("ec2", f"subnet/{s}") for s in vpc.subnet_ids]
-         + [ctx.arn("ec2", f"security-group/{g}") for g in vpc.security_group_ids]},
-        {"Sid": "VpcManageInterfaces", "Effect": "Allow",
-         "Action": ["ec2:CreateNetworkInterfacePermission", "ec2:DeleteNetworkInterface",
-                    "ec2:DeleteNetworkInterfacePermission"],
-         "Resource": eni},
+        allow("VpcCreateInterfaces", "ec2:CreateNetworkInterface",
+              [eni] + [ctx.arn("ec2", f"subnet/{s}") for s in vpc.subnet_ids]
+              + [ctx.arn("ec2", f"security-group/{g}") for g in vpc.security_group_ids]),
+        allow("VpcManageInterfaces",
+              ["ec2:CreateNetworkInterfacePermission", "ec2:DeleteNetworkInterface", "ec2:DeleteNetworkInterfacePermission"], eni),
         # EC2 Describe* calls have no resource-level permissions: "*" is the only form AWS accepts.
-        {"Sid": "VpcDescribe", "Effect": "Allow",
-         "Action": ["ec2:DescribeNetworkInterfaces", "ec2:DescribeVpcs", "ec2:DescribeDhcpOptions",
-                    "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups"],
-         "Resource": "*"},
-    ]  # fmt: skip
+        allow("VpcDescribe", ["ec2:DescribeNetworkInterfaces", "ec2:DescribeVpcs", "ec2:DescribeDhcpOptions",
+                              "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups"], "*"),
+    ]
