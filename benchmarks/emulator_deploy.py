@@ -23,9 +23,10 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
 from emulator.server import running_emulator
 from emulator.terraform import Terraform
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def timed(terraform: Terraform) -> dict[str, float]:

@@ -19,7 +19,7 @@ RETRY_CONFIG = Config(retries={"mode": "standard", "max_attempts": int(os.enviro
 
 
 @functools.lru_cache(maxsize=None)
-def client(service: str):
+def client(service: str) -> Any:
     """One cached client per service for the life of the Lambda container."""
     return boto3.client(service, config=RETRY_CONFIG)
 

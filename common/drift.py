@@ -145,6 +145,7 @@ class FeatureBins:
             if number is None:
                 return None
             edges = self.edges
+            assert edges is not None  # numeric bins always have edges
             if number < edges[0]:
                 return 0
             if number >= edges[-1]:
@@ -154,6 +155,7 @@ class FeatureBins:
         label = as_category(value)
         if label is None:
             return None
+        assert self.categories is not None  # categorical bins always have categories
         return self._index.get(label, len(self.categories))
 
     def add(self, value: Any) -> None:
@@ -178,9 +180,9 @@ class FeatureBins:
     def to_baseline(self, missing_rate: float) -> dict[str, Any]:
         """This feature in the baseline JSON shape."""
         if self.kind == "numeric":
-            shape = {"kind": "numeric", "edges": list(self.edges), "proportions": self.proportions()}
+            shape = {"kind": "numeric", "edges": list(self.edges or []), "proportions": self.proportions()}
         else:
-            shape = {"kind": "categorical", "categories": list(self.categories), "proportions": self.proportions()}
+            shape = {"kind": "categorical", "categories": list(self.categories or []), "proportions": self.proportions()}
         return {**shape, "missing_rate": missing_rate}
 
 
@@ -263,13 +265,13 @@ class BaselineBuilder:
                 low, high = (min(values), max(values)) if values else (0.0, 1.0)
                 bins = FeatureBins(name, "numeric", edges=equal_width_edges(low, high))
                 for number in values:
-                    bins.counts[bins.bin_of(number)] += 1
+                    bins.counts[_parsed_bin(bins, number)] += 1
             else:
                 counter = self._observed_labels[name]
                 top = sorted(counter.items(), key=lambda item: (-item[1], item[0]))[:MAX_CATEGORIES]
                 bins = FeatureBins(name, "categorical", categories=[label for label, _ in top])
                 for label, count in counter.items():
-                    bins.counts[bins.bin_of(label)] += count
+                    bins.counts[_parsed_bin(bins, label)] += count
             features[name] = bins.to_baseline(missing[name] / self.sample_count if self.sample_count else 1.0)
         return {
             "schema": BASELINE_SCHEMA,
@@ -277,6 +279,13 @@ class BaselineBuilder:
             "sample_count": self.sample_count,
             "features": features,
         }
+
+
+def _parsed_bin(bins: FeatureBins, value: Any) -> int:
+    """The bin of a value that was parsed already (so it has one)."""
+    index = bins.bin_of(value)
+    assert index is not None
+    return index
 
 
 def compute_baseline(definitions: dict, rows: Iterable[Mapping[str, str]]) -> dict:

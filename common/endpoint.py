@@ -119,7 +119,8 @@ def teardown(endpoint_name: str, team: str, environment: str, variant: str = VAR
     """Remove what the deploy handler created: the scalable target (its policies go with it), the
     endpoint, and the endpoint configs and models tagged as the handler's for this team and environment.
     Idempotent: what is already gone is skipped."""
-    sagemaker, removed = aws.client("sagemaker"), {"scaling": [], "endpoint": [], "configs": [], "models": []}
+    sagemaker = aws.client("sagemaker")
+    removed: dict[str, list[str]] = {"scaling": [], "endpoint": [], "configs": [], "models": []}
     resource_id = f"endpoint/{endpoint_name}/variant/{variant}"
     if _deregister_scaling(resource_id):
         removed["scaling"].append(resource_id)
@@ -154,7 +155,7 @@ def _deregister_scaling(resource_id: str) -> bool:
         return False
 
 
-def _owned(sagemaker, arn: str, team: str, environment: str) -> bool:
+def _owned(sagemaker: Any, arn: str, team: str, environment: str) -> bool:
     """Created by this team's deploy handler (by its tags; a name prefix alone could be another team's)."""
     tags = {t["Key"]: t["Value"] for t in sagemaker.list_tags(ResourceArn=arn).get("Tags", [])}
     return OWNED_TAG in tags and tags.get("Team") == team and tags.get("Environment") == environment

@@ -12,15 +12,10 @@ training and serving code.
 """
 from __future__ import annotations
 
-import hashlib
-import json
-import math
-import numbers
 import re
-from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from contract.definitions import DefinitionsError, Feature, FeatureDefinitions, FeatureSet, Value
+from contract.definitions import DefinitionsError, FeatureDefinitions, FeatureSet, Value
 
 # SageMaker accepts a String event time only as yyyy-MM-dd'T'HH:mm:ssZ or yyyy-MM-dd'T'HH:mm:ss.SSSZ.
 ISO_EVENT_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{3})?Z$")
@@ -81,7 +76,7 @@ def build_record(feature_set: FeatureSet, values: Mapping[str, object]) -> list[
         if value is None:
             continue
         problem = feature.problem(value)
-        if problem is None and feature.name == feature_set.event_time_feature and feature.type == "String" and not ISO_EVENT_TIME.match(value):  # type: ignore[arg-type]
+        if problem is None and feature.name == feature_set.event_time_feature and feature.type == "String" and isinstance(value, str) and not ISO_EVENT_TIME.match(value):
             problem = f"{value!r} is not an event time SageMaker accepts (yyyy-MM-ddTHH:mm:ssZ or yyyy-MM-ddTHH:mm:ss.SSSZ)"
         if problem is not None:
             problems.append(f"{feature.name}: {problem}")

@@ -130,7 +130,7 @@ def iter_manifest_objects(manifest: Mapping[str, Any]) -> Iterator[tuple[dict[st
 
 def iter_manifest_csv_rows(manifest: Mapping[str, Any]) -> Iterator[dict[str, str]]:
     """Rows (csv.DictReader, header per file) of the manifest's `.csv` objects, streamed."""
-    for entry, body in iter_manifest_objects({**manifest, "objects": [
+    for _entry, body in iter_manifest_objects({**manifest, "objects": [
         o for o in manifest["objects"] if o["key"].lower().endswith(".csv")
     ]}):
         try:

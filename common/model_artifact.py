@@ -29,7 +29,10 @@ def read_evaluation(model_data_url: str) -> dict[str, Any]:
             member = next((m for m in archive.getmembers() if m.isfile() and m.name.lstrip("./") == EVALUATION_FILE), None)
             if member is None:
                 raise ArtifactError(f"{model_data_url} holds no {EVALUATION_FILE}")
-            document = json.loads(archive.extractfile(member).read())
+            handle = archive.extractfile(member)
+            if handle is None:
+                raise ArtifactError(f"{model_data_url}: {EVALUATION_FILE} is not a regular file")
+            document = json.loads(handle.read())
     except (tarfile.TarError, OSError, ValueError) as error:
         if isinstance(error, ArtifactError):
             raise

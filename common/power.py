@@ -79,11 +79,17 @@ def on_schedule(event: dict[str, Any]) -> dict[str, Any]:
     return switch_off(OFF_HOURS) if action == "off" else switch_on(resume=False)
 
 
+def _power(pointer: dict[str, Any]) -> dict[str, Any]:
+    """The pointer's power record ({} when the endpoint was never switched off)."""
+    power = pointer.get("power")
+    return power if isinstance(power, dict) else {}
+
+
 def switch_off(reason: str) -> dict[str, Any]:
     if is_production():
         raise BadEvent("this is a production environment: its endpoint is never switched off")
     pointer = read_pointer()
-    previous = pointer.get("power") if isinstance(pointer.get("power"), dict) else {}
+    previous = _power(pointer)
     if previous.get("reason") == BUDGET:
         reason = BUDGET  # off-hours never turn a budget pause into something a schedule undoes
     deleted = endpoint_lifecycle.delete_keeping_configs(env("ENDPOINT_NAME"), _variant())
@@ -99,7 +105,7 @@ def switch_off(reason: str) -> dict[str, Any]:
 def switch_on(resume: bool) -> dict[str, Any]:
     """Recreate the endpoint on the pointer's config. A budget pause needs `resume` (an operator)."""
     pointer, name = read_pointer(), env("ENDPOINT_NAME")
-    power = pointer.get("power") if isinstance(pointer.get("power"), dict) else {}
+    power = _power(pointer)
     if power.get("reason") == BUDGET and not resume:
         return {"switched": None, "reason": "paused by a budget breach: resume with `python main.py resume`"}
     result: dict[str, Any] = {"switched": None}

@@ -53,7 +53,7 @@ class Feature:
             return f"expected a string (String), got {type(value).__name__} {value!r}"
         if self.range is not None:
             low, high = self.range
-            if not low <= float(value) <= high:  # type: ignore[arg-type]  # numeric: checked above
+            if not low <= float(value) <= high:  # numeric: checked above
                 return f"{value!r} is outside the declared range [{low:g}, {high:g}]"
         if self.categories is not None and value not in self.categories:
             return f"{value!r} is not one of the declared categories {list(self.categories)}"

@@ -23,10 +23,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
 from emulator import traffic  # standard library only
 from emulator.container import invoke, run_training
 from ops.code_bundle import pack
+
+ROOT = Path(__file__).resolve().parent.parent
 
 EXAMPLES = ROOT / "model_code" / "examples"
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
 from config.platform import load_config
 from config.features import definitions_document
+
+ROOT = Path(__file__).resolve().parent.parent
 
 EXAMPLES = ROOT / "model_code" / "examples"
 

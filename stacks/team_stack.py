@@ -114,7 +114,7 @@ class TeamStack(TerraformStack):
 
     def _provider(self, environment: EnvironmentSpec) -> None:
         ctx = self.context
-        common = dict(region=ctx.region, default_tags=[AwsProviderDefaultTags(tags=ctx.tags)])
+        common = {"region": ctx.region, "default_tags": [AwsProviderDefaultTags(tags=ctx.tags)]}
         if environment.is_emulator:
             url = environment.emulator_endpoint.rstrip("/")
             AwsProvider(

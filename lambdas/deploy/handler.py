@@ -137,7 +137,7 @@ def roll_out(sagemaker: Any, package: dict[str, Any], endpoint: dict[str, Any] |
                 "model_package_arn": package_arn, "model_package_version": version, "model_name": model_name,
                 "endpoint_config_name": config_name, **pointer}
     created = endpoint is None
-    if created:
+    if endpoint is None:
         endpoint_lifecycle.create(endpoint_name, config_name, recipe, tags)
         endpoint_lifecycle.ensure_autoscaling(endpoint_name, recipe)  # at once if already InService
         updated = True

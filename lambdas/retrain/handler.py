@@ -104,6 +104,7 @@ def handler(event: dict, context: Any) -> dict[str, Any]:
             return {"started": False, "reason": "no retrain alarm in ALARM", "trigger": trigger.label, "swept": swept}
         trigger = Trigger("alarm", f"watch:alarm:{firing[0]}", firing[0])
     elif trigger.kind == "alarm":
+        assert trigger.alarm is not None  # an alarm trigger always names its alarm
         state = alarm_states([trigger.alarm]).get(trigger.alarm, "missing")
         if state != "ALARM":
             raise StaleEvent(f"alarm {trigger.alarm} is {state} now, not ALARM: a stale event starts nothing")

@@ -116,7 +116,7 @@ def test_serving_refuses_bad_requests_with_the_problem_named(reference, python):
 def test_resumed_spot_run_ends_with_the_same_model_as_an_uninterrupted_one(reference, python, script, tmp_path):
     job = script.team_job("fraud", ROWS)
     checkpoints = tmp_path / "checkpoints"
-    common = dict(channels=job["channels"], checkpoint_dir=checkpoints, python=python)
+    common = {"channels": job["channels"], "checkpoint_dir": checkpoints, "python": python}
     first = run_training(job["bundle"].data, tmp_path / "interrupted", hyperparameters={**job["hyperparameters"], "epochs": "2"}, **common)
     assert first.status == "Completed", first.logs
     resumed = run_training(job["bundle"].data, tmp_path / "resumed", hyperparameters={**job["hyperparameters"], "epochs": EPOCHS}, **common)
