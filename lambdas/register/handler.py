@@ -107,7 +107,12 @@ def register(job: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
         return fail({**job, "FailureReason": f"model artifact unusable: {error}"}, run, "Completed")
     baseline_uri = write_baseline(run)
     image_uri = run["image_uri"]
-    inference_image = run.get("inference_image_uri") or image_uri
+    # The run pinned the recipe's inference image when it started; a run without one is not served with
+    # the training image in its place.
+    inference_image = run.get("inference_image_uri")
+    if not inference_image:
+        return fail({**job, "FailureReason": "the run recorded no inference image (training recipe inference_image_uri)"},
+                    run, "Completed")
     account = job["TrainingJobArn"].split(":")[4]
     code = run.get("code") or {}
     metadata = {

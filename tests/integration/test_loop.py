@@ -223,6 +223,19 @@ def test_lineage_names_the_deployed_model_and_its_inputs(loop, state):
     state["lineage"] = lineage
 
 
+def test_the_registered_model_is_served_with_the_inference_image(loop, state):
+    """The recipe's inference image, pinned by digest at the run's start, is what the endpoint's model runs
+    (never the training image)."""
+    import boto3
+
+    sagemaker = boto3.client("sagemaker")
+    config = sagemaker.describe_endpoint_config(EndpointConfigName=pointer(loop)["endpoint_config_name"])
+    image = sagemaker.describe_model(ModelName=config["ProductionVariants"][0]["ModelName"])["PrimaryContainer"]["Image"]
+    repository, digest = image.split("@")
+    assert repository == loop.ctx.repository_url("inference") and digest == state["lineage"].inference_image_digest
+    assert repository != loop.ctx.repository_url("training")
+
+
 def test_rebuild_starts_a_job_with_the_original_inputs(loop, state):
     lineage = state["lineage"]
     loop.upload_training_data(rows=300, seed=99)  # the data changed since: the rebuild must not see it

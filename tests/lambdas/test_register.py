@@ -11,7 +11,7 @@ from common import runs
 from contract.events import BadEvent, StaleEvent
 from lambdas.register.handler import handler, image_digest
 from lambdas.retrain.handler import handler as retrain
-from tests.lambdas.mlp_aws import (ACCOUNT, ARTIFACTS, GROUP, PREFIX, REGION, aws_env,  # noqa: F401  (fixture)
+from tests.lambdas.mlp_aws import (ACCOUNT, ARTIFACTS, GROUP, PREFIX, REGION, TABLE, aws_env,  # noqa: F401  (fixture)
                                    alarm_event, model_archive, training_job_event)
 
 MANUAL = {"source": "mlp.manual", "reason": "test", "requested_by": "ci"}
@@ -95,6 +95,16 @@ def test_auto_approve(started, monkeypatch):
     monkeypatch.setenv("AUTO_APPROVE", "true")
     arn = handler(training_job_event(result["training_job_name"]), None)["model_package_arn"]
     assert env.client("sagemaker").describe_model_package(ModelPackageName=arn)["ModelApprovalStatus"] == "Approved"
+
+
+def test_a_run_without_an_inference_image_is_not_registered(started):
+    """Never served with the training image in its place: the run fails and nothing is registered."""
+    env, result = started
+    env.client("dynamodb").update_item(TableName=TABLE, Key={"pk": {"S": f"RUN#{result['run_id']}"}},
+                                       UpdateExpression="REMOVE inference_image_uri")
+    outcome = handler(training_job_event(result["training_job_name"]), None)
+    assert outcome["registered"] is False and "no inference image" in outcome["failure_reason"]
+    assert env.model_packages() == [] and runs.get_run(result["run_id"])["status"] == "Failed"
 
 
 @pytest.mark.parametrize("evaluation, problem", [
