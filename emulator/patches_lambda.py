@@ -37,4 +37,25 @@ def lambda_keeps_dead_letter_and_logging_config() -> None:
     LambdaFunction.update_configuration = patched_update_configuration
 
 
-PATCHES: list[Callable[[], None]] = [lambda_keeps_dead_letter_and_logging_config]
+def sns_leaves_lambda_delivery_to_the_emulator() -> None:
+    """moto: Publish to a topic with a Lambda subscriber invokes the function inside the Publish call,
+    through Docker, which the emulator has none of: Publish answers 500, so the publisher fails (the
+    register handler's alert, the deploy handler's budget alert). On AWS, SNS delivers to Lambda
+    asynchronously and Publish succeeds whatever the subscriber does.
+
+    Patched: Publish succeeds as on AWS and moto invokes nothing; the delivery is played by the emulator
+    (emulator/billing.notify_topic), which invokes the subscriber's deployed handler under its role.
+    """
+    from moto.awslambda.models import LambdaBackend
+
+    if getattr(LambdaBackend.send_sns_message, "mlp_patched", False):
+        return
+
+    def send_sns_message(self, function_name, message, subject=None, qualifier=None):
+        return None
+
+    send_sns_message.mlp_patched = True  # type: ignore[attr-defined]
+    LambdaBackend.send_sns_message = send_sns_message
+
+
+PATCHES: list[Callable[[], None]] = [lambda_keeps_dead_letter_and_logging_config, sns_leaves_lambda_delivery_to_the_emulator]

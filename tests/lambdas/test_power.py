@@ -181,3 +181,23 @@ def test_emulator_update_budget_sets_the_spend_and_refuses_an_unknown_budget(aws
     assert after["CalculatedSpend"]["ActualSpend"]["Amount"] == "812.5" and after["BudgetLimit"] == budget["BudgetLimit"]
     with pytest.raises(ClientError, match="doesn't exist"):
         client.update_budget(AccountId="123456789012", NewBudget={**budget, "BudgetName": "someone-else"})
+
+
+def test_emulator_publish_to_a_lambda_subscriber_succeeds_and_invokes_nothing(aws_env, monkeypatch):
+    """emulator/patches_lambda.sns_leaves_lambda_delivery_to_the_emulator: moto invokes a Lambda
+    subscriber inside Publish (through Docker, absent here); AWS delivers asynchronously."""
+    from moto.awslambda.models import LambdaBackend
+
+    from emulator import patches_lambda
+
+    calls: list[str] = []
+    monkeypatch.setattr(LambdaBackend, "send_sns_message", lambda self, name, *a, **k: calls.append(name))
+    sns = boto3.client("sns", region_name=REGION)
+    topic = sns.create_topic(Name=f"{PREFIX}-probe")["TopicArn"]
+    sns.subscribe(TopicArn=topic, Protocol="lambda", Endpoint=f"arn:aws:lambda:{REGION}:123456789012:function:{PREFIX}-deploy")
+    sns.publish(TopicArn=topic, Message="unpatched")
+    assert calls == [f"{PREFIX}-deploy"]  # moto delivers inside Publish
+
+    patches_lambda.sns_leaves_lambda_delivery_to_the_emulator()
+    assert sns.publish(TopicArn=topic, Message="patched")["MessageId"]
+    assert calls == [f"{PREFIX}-deploy"]  # nothing more invoked: the emulator plays the delivery
