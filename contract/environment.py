@@ -47,15 +47,6 @@ class LambdaEnvironment:
     budget_act_percent: int
     feature_definitions_key: str = DEFINITIONS_KEY
 
-    # Variable name of each field, in the order the stack writes them.
-    ORDER = (
-        "platform", "team", "environment", "prefix", "raw_bucket", "curated_bucket", "artifact_bucket", "kms_key_arn",
-        "endpoint_name", "model_package_group", "runs_table", "training_recipe_parameter", "serving_recipe_parameter",
-        "deployed_model_parameter", "code_bundle_parameter", "feature_definitions_key", "metric_namespace",
-        "retrain_alarm_arns", "watch_rule_arn", "retrain_schedule_rule_arns", "alert_topic_arn", "cooldown_seconds",
-        "auto_approve", "window_hours", "problem_type", "production", "budget_act_percent",
-    )  # fmt: skip
-
     @staticmethod
     def variable(field: str) -> str:
         return "ARTIFACT_BUCKET" if field == "artifact_bucket" else field.upper()
@@ -63,8 +54,8 @@ class LambdaEnvironment:
     def to_env(self) -> dict[str, str]:
         """The function's variables (strings; lists comma-separated, booleans `true`/`false`)."""
         out = {}
-        for name in self.ORDER:
-            value = getattr(self, name)
+        for field in fields(self):
+            name, value = field.name, getattr(self, field.name)
             if isinstance(value, bool):
                 value = "true" if value else "false"
             elif isinstance(value, tuple):

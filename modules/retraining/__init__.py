@@ -15,6 +15,7 @@ stops training jobs that no run owns).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cdktf import TerraformResourceLifecycle
@@ -27,6 +28,9 @@ from cdktf_cdktf_provider_aws.dynamodb_table import (
     DynamodbTableServerSideEncryption,
 )
 from cdktf_cdktf_provider_aws.lambda_permission import LambdaPermission
+from cdktf_cdktf_provider_aws.ecr_repository import EcrRepository
+from cdktf_cdktf_provider_aws.kms_key import KmsKey
+from cdktf_cdktf_provider_aws.s3_bucket import S3Bucket
 from constructs import Construct
 
 from contract.environment import LambdaEnvironment
@@ -34,6 +38,7 @@ from contract.handlers import HANDLERS
 from contract.layout import BASELINES_PREFIX, DATA_CAPTURE_PREFIX, GROUND_TRUTH_PREFIX, MANIFESTS_PREFIX, MODELS_PREFIX
 from modules.iam import OBJECT_READ, allow, list_prefixes, read_objects, read_parameters
 from modules.functions import FunctionProps, PlatformFunction
+from modules.training.execution_role import ExecutionRole
 from contract.names import TeamContext
 from config.ml import MonitoringSettings, RetrainingSettings
 
@@ -42,21 +47,15 @@ PAUSABLE_RULES = ("retrain-schedule", "retrain-on-alarm")  # common/power.py PAU
 
 
 @dataclass(frozen=True)
-class Bucket:
-    name: str
-    arn: str
-
-
-@dataclass(frozen=True)
 class RetrainingProps:
     context: TeamContext
-    kms_key_arn: str
-    raw: Bucket
-    curated: Bucket
-    artifacts: Bucket
+    key: KmsKey
+    raw: S3Bucket
+    curated: S3Bucket
+    artifacts: S3Bucket
     model_package_group_name: str
-    repository_arns: list[str]
-    training_role_arn: str
+    repositories: Sequence[EcrRepository]
+    execution_role: ExecutionRole  # passed to SageMaker by retrain and deploy
     alert_topic_arn: str
     retrain_alarm_names: list[str]
     retraining: RetrainingSettings
@@ -72,7 +71,7 @@ class Retraining(Construct):
     def __init__(self, scope: Construct, id: str, props: RetrainingProps):
         super().__init__(scope, id)
         ctx = props.context
-        self.props = props
+        self._props = props
 
         self.runs_table = DynamodbTable(
             self,
@@ -81,7 +80,7 @@ class Retraining(Construct):
             billing_mode="PAY_PER_REQUEST",
             hash_key="pk",
             attribute=[DynamodbTableAttribute(name="pk", type="S")],
-            server_side_encryption=DynamodbTableServerSideEncryption(enabled=True, kms_key_arn=props.kms_key_arn),
+            server_side_encryption=DynamodbTableServerSideEncryption(enabled=True, kms_key_arn=props.key.arn),
             point_in_time_recovery=DynamodbTablePointInTimeRecovery(enabled=True),
             deletion_protection_enabled=ctx.protect_data,
         )
@@ -98,8 +97,8 @@ class Retraining(Construct):
                     handler=spec.name,
                     statements=policies[spec.name],
                     environment=environment,
-                    kms_key_arn=props.kms_key_arn,
-                    code_bucket=props.artifacts.name,
+                    kms_key_arn=props.key.arn,
+                    code_bucket=props.artifacts.bucket,
                     log_retention_days=props.log_retention_days,
                     timeout_seconds=spec.timeout_seconds,
                     memory_mb=spec.memory_mb,
@@ -141,18 +140,18 @@ class Retraining(Construct):
 
     def _retrain_alarms(self) -> list[str]:
         """The team's own alarms that start a retrain, per the on_drift / on_quality switches."""
-        ctx, settings = self.props.context, self.props.retraining
+        ctx, settings = self._props.context, self._props.retraining
         wanted = {ctx.alarm_name("drift"): settings.on_drift, ctx.alarm_name("quality"): settings.on_quality}
-        return [name for name in self.props.retrain_alarm_names if wanted.get(name, True)]
+        return [name for name in self._props.retrain_alarm_names if wanted.get(name, True)]
 
     def _rule_arn(self, id: str) -> str:
-        return self.props.context.arn("events", f"rule/{self.props.context.prefix}-{id}")
+        return self._props.context.arn("events", f"rule/{self._props.context.prefix}-{id}")
 
     def _retrain_alarm_arns(self) -> list[str]:
-        return [self.props.context.arn("cloudwatch", f"alarm:{name}") for name in self._retrain_alarms()]
+        return [self._props.context.arn("cloudwatch", f"alarm:{name}") for name in self._retrain_alarms()]
 
     def _route(self, id: str, handler: str, pattern: dict | None = None, schedule: str | None = None) -> None:
-        ctx = self.props.context
+        ctx = self._props.context
         function = self.functions[handler]
         rule = CloudwatchEventRule(
             self,
@@ -183,16 +182,16 @@ class Retraining(Construct):
 
     def _environment(self) -> dict[str, str]:
         """The same variables for every handler (docs/CONTRACTS.md, "Lambda environment")."""
-        p, ctx = self.props, self.props.context
+        p, ctx = self._props, self._props.context
         return LambdaEnvironment(
             platform=ctx.platform,
             team=ctx.team,
             environment=ctx.environment,
             prefix=ctx.prefix,
-            raw_bucket=p.raw.name,
-            curated_bucket=p.curated.name,
-            artifact_bucket=p.artifacts.name,
-            kms_key_arn=p.kms_key_arn,
+            raw_bucket=p.raw.bucket,
+            curated_bucket=p.curated.bucket,
+            artifact_bucket=p.artifacts.bucket,
+            kms_key_arn=p.key.arn,
             endpoint_name=ctx.endpoint_name,
             model_package_group=p.model_package_group_name,
             runs_table=ctx.runs_table_name,
@@ -216,7 +215,7 @@ class Retraining(Construct):
     def _switch_statements(self) -> list[dict]:
         """The deploy handler's off switch and budget breach (common/power.py); none in production,
         which is never switched off (its handler only reads the budget)."""
-        p, ctx = self.props, self.props.context
+        p, ctx = self._props, self._props.context
         budget = allow("ReadBudget", "budgets:ViewBudget", ctx.arn("budgets", f"budget/{ctx.prefix}-monthly", region=False))
         if p.production:
             return [budget]
@@ -232,12 +231,12 @@ class Retraining(Construct):
     def _team_tagged(self, key: str) -> dict:
         """The condition on resources with no ARN before they exist: tagged (`RequestTag`) or carrying
         (`ResourceTag`) this team and environment."""
-        ctx = self.props.context
+        ctx = self._props.context
         return {"StringEquals": {f"aws:{key}/Team": ctx.team, f"aws:{key}/Environment": ctx.environment}}
 
     def _statements(self) -> dict[str, list[dict]]:
         """Each handler's own permissions, every resource scoped to this team and environment."""
-        p, ctx = self.props, self.props.context
+        p, ctx = self._props, self._props.context
         sm = lambda resource: ctx.arn("sagemaker", resource)  # noqa: E731
         parameter = lambda what: ctx.arn("ssm", f"parameter{ctx.parameter_name(what)}")  # noqa: E731
         runs_table = ctx.arn("dynamodb", f"table/{ctx.runs_table_name}")
@@ -247,14 +246,15 @@ class Retraining(Construct):
         # PutMetricData has no resource-level permissions; the namespace condition scopes it.
         put_metrics = allow("PublishPlatformMetrics", "cloudwatch:PutMetricData", "*",
                             {"StringEquals": {"cloudwatch:namespace": ctx.metric_namespace}})
-        pass_training_role = allow("PassExecutionRoleToSageMaker", "iam:PassRole", p.training_role_arn,
+        pass_training_role = allow("PassExecutionRoleToSageMaker", "iam:PassRole", p.execution_role.arn,
                                    {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}})
         endpoint = sm(f"endpoint/{ctx.endpoint_name}")
+        repository_arns = [repository.arn for repository in p.repositories]
         return {
             "retrain": [
                 read_parameters("ReadRecipe", [parameter("training-recipe"), parameter("code-bundle")]),
                 # A run pins the recipe's image tags to digests.
-                allow("PinImages", "ecr:DescribeImages", p.repository_arns),
+                allow("PinImages", "ecr:DescribeImages", repository_arns),
                 allow("RunsTable", ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"], runs_table),
                 list_prefixes("ListTrainingDataVersions", p.curated.arn, [p.training_data_prefix], ["s3:ListBucket", "s3:ListBucketVersions"]),
                 allow("WriteManifests", "s3:PutObject", f"{artifacts}/{MANIFESTS_PREFIX}*"),
@@ -275,7 +275,7 @@ class Retraining(Construct):
                 allow("ReadTrainingData", OBJECT_READ, f"{p.curated.arn}/{p.training_data_prefix}*"),
                 read_objects("ReadManifestsAndDefinitions", artifacts, [MANIFESTS_PREFIX, "features/", MODELS_PREFIX]),
                 allow("WriteBaselines", "s3:PutObject", f"{artifacts}/{BASELINES_PREFIX}*"),
-                allow("ImageDigests", "ecr:DescribeImages", p.repository_arns),
+                allow("ImageDigests", "ecr:DescribeImages", repository_arns),
                 allow("AlertOwners", "sns:Publish", p.alert_topic_arn),
             ],
             "deploy": [
@@ -304,7 +304,7 @@ class Retraining(Construct):
                                      "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint", region=False),
                       {"StringLike": {"iam:AWSServiceName": "sagemaker.application-autoscaling.amazonaws.com"}}),
                 # SageMaker creates grants on the key for the new endpoint config.
-                allow("EndpointConfigKeyGrant", ["kms:CreateGrant", "kms:DescribeKey"], p.kms_key_arn,
+                allow("EndpointConfigKeyGrant", ["kms:CreateGrant", "kms:DescribeKey"], p.key.arn,
                       {"Bool": {"kms:GrantIsForAWSResource": "true"}}),
                 pass_training_role,
                 *self._switch_statements(),
