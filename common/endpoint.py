@@ -10,7 +10,6 @@ Kept apart from the deploy handler's model and pointer logic so the two change i
 """
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -31,7 +30,7 @@ OWNED_TAG = "mlp:model-package-version"  # every model and config the deploy han
 
 def read_recipe() -> dict[str, Any]:
     """The serving recipe (modules/serving) the stack publishes for the handlers."""
-    return json.loads(aws.client("ssm").get_parameter(Name=env("SERVING_RECIPE_PARAMETER"))["Parameter"]["Value"])
+    return aws.json_parameter(env("SERVING_RECIPE_PARAMETER"))
 
 
 def describe(endpoint_name: str) -> dict[str, Any] | None:

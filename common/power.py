@@ -43,18 +43,8 @@ def is_production() -> bool:
 
 
 def read_pointer() -> dict[str, Any]:
-    """The deployed-model pointer, {} when none was written yet (or it is not a JSON object)."""
-    try:
-        value = aws.client("ssm").get_parameter(Name=env("DEPLOYED_MODEL_PARAMETER"))["Parameter"]["Value"]
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") != "ParameterNotFound":
-            raise
-        return {}
-    try:
-        pointer = json.loads(value)
-    except ValueError:
-        return {}
-    return pointer if isinstance(pointer, dict) else {}
+    """The deployed-model pointer, {} when none was written yet."""
+    return aws.optional_json_parameter(env("DEPLOYED_MODEL_PARAMETER")) or {}
 
 
 def put_pointer(pointer: dict[str, Any]) -> None:

@@ -23,6 +23,7 @@ from emulator.images import push_image
 from contract.names import TeamContext
 from emulator.iam_check import authorized_invoke
 from ops.functions import deployed_environment
+from common.aws import json_parameter
 from common.model_artifact import read_evaluation
 
 
@@ -42,7 +43,7 @@ class LoopDriver:
         return json.loads(body.read())
 
     def training_recipe(self) -> dict[str, Any]:
-        return json.loads(boto3.client("ssm").get_parameter(Name=self.env["TRAINING_RECIPE_PARAMETER"])["Parameter"]["Value"])
+        return json_parameter(self.env["TRAINING_RECIPE_PARAMETER"], ssm=boto3.client("ssm"))
 
     def training_prefix(self) -> tuple[str, str]:
         recipe = self.training_recipe()

@@ -75,7 +75,7 @@ def check_bundle_version(code: dict[str, str]) -> None:
 
 
 def _recipe() -> dict[str, Any]:
-    return json.loads(aws.client("ssm").get_parameter(Name=os.environ["TRAINING_RECIPE_PARAMETER"])["Parameter"]["Value"])
+    return aws.json_parameter(os.environ["TRAINING_RECIPE_PARAMETER"])
 
 
 def _start_run(recipe: dict[str, Any], run_id: str, manifest_uri: str, manifest_sha256: str, object_count: int,

@@ -17,7 +17,6 @@ Decided from AWS state, not from the event (docs/CONTRACTS.md, "Runs table"):
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 from typing import Any, NamedTuple
 
@@ -109,7 +108,7 @@ def handler(event: dict, context: Any) -> dict[str, Any]:
         if state != "ALARM":
             raise StaleEvent(f"alarm {trigger.alarm} is {state} now, not ALARM: a stale event starts nothing")
 
-    recipe = json.loads(aws.client("ssm").get_parameter(Name=env("TRAINING_RECIPE_PARAMETER"))["Parameter"]["Value"])
+    recipe = aws.json_parameter(env("TRAINING_RECIPE_PARAMETER"))
     event_id = event.get("id")
     run_id = run_id_for_event(event_id, _event_time(event, now)) if isinstance(event_id, str) and event_id \
         else new_run_id(now)
@@ -183,11 +182,7 @@ def start_run(prefix: str, run_id: str, trigger: str, recipe: dict[str, Any], no
 
 def current_code() -> dict[str, Any] | None:
     """The team's published code bundle (the pointer `main.py publish-code` writes), or None."""
-    try:
-        value = aws.client("ssm").get_parameter(Name=env("CODE_BUNDLE_PARAMETER"))["Parameter"]["Value"]
-    except aws.client("ssm").exceptions.ParameterNotFound:
-        return None
-    return json.loads(value)
+    return aws.optional_json_parameter(env("CODE_BUNDLE_PARAMETER"))
 
 
 def _request(recipe: dict[str, Any], run_id: str, manifest_uri: str, manifest_sha256: str, image_uri: str,
