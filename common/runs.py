@@ -18,6 +18,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from common import aws
+from contract.runs import RunInputs
 from contract.environment import env
 
 LOCK_PK = "LOCK"
@@ -146,10 +147,11 @@ def get_lock() -> dict[str, Any] | None:
 # Runs
 # --------------------------------------------------------------------------------------------------
 
-def put_run(run_id: str, status: str, **attrs: Any) -> dict[str, Any]:
-    """Create the run record; refuses to overwrite an existing run (run ids are unique)."""
+def put_run(run_id: str, status: str, inputs: RunInputs, **attrs: Any) -> dict[str, Any]:
+    """Create the run record (its inputs, plus `attrs` such as training_job_arn or rebuild_of); refuses to
+    overwrite an existing run (run ids are unique)."""
     now = _now_iso()
-    record = {**attrs, "pk": run_pk(run_id), "run_id": run_id, "status": status,
+    record = {**inputs.to_record(), **attrs, "pk": run_pk(run_id), "run_id": run_id, "status": status,
               "created_at": now, "updated_at": now}
     aws.client("dynamodb").put_item(
         TableName=_table(),

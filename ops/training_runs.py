@@ -24,6 +24,7 @@ import boto3
 from common import aws, runs
 from common.manifest import read_manifest, write_manifest
 from common.training import check_code, new_run_id, pin_image, start_training_job
+from contract.runs import RunInputs
 from contract.names import TeamContext
 from ops.functions import deployed_environment, function_environment
 from ops.errors import LineageError
@@ -90,13 +91,11 @@ def _start_run(recipe: dict[str, Any], run_id: str, manifest_uri: str, manifest_
         aws.client("sagemaker"), recipe, run_id, manifest_uri, manifest_sha256, image_uri, code,
         hyperparameters=hyperparameters,
     )  # fmt: skip
-    runs.put_run(
-        run_id, "Training",
-        training_job_name=job["training_job_name"], training_job_arn=job["training_job_arn"],
-        manifest_uri=manifest_uri, manifest_sha256=manifest_sha256, object_count=object_count,
-        image_uri=job["image_uri"], inference_image_uri=inference_image_uri,
-        hyperparameters=job["hyperparameters"], code=job["code"], trigger=trigger, **extra,
-    )  # fmt: skip
+    runs.put_run(run_id, runs.TRAINING, RunInputs(
+        training_job_name=job["training_job_name"], manifest_uri=manifest_uri, manifest_sha256=manifest_sha256,
+        object_count=object_count, image_uri=job["image_uri"], inference_image_uri=inference_image_uri,
+        hyperparameters=job["hyperparameters"], code=job["code"], trigger=trigger,
+    ), training_job_arn=job["training_job_arn"], **extra)
     return {
         "run_id": run_id,
         "training_job_name": job["training_job_name"],

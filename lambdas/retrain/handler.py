@@ -21,6 +21,7 @@ import logging
 from typing import Any, NamedTuple
 
 from common import aws, runs
+from contract.runs import RunInputs
 from contract.events import BadEvent, StaleEvent, expect, require_str
 from contract.environment import env, env_list
 from common.manifest import write_manifest
@@ -155,8 +156,7 @@ def start_run(prefix: str, run_id: str, trigger: str, recipe: dict[str, Any], no
             stored = write_manifest(run_id, recipe.get("training_data") or {}, env("ARTIFACT_BUCKET"),
                                     env("KMS_KEY_ARN"), now)
             request = _request(recipe, run_id, stored.uri, stored.sha256, image, code)
-            run = runs.put_run(
-                run_id, runs.STARTING,
+            run = runs.put_run(run_id, runs.STARTING, RunInputs(
                 training_job_name=request["TrainingJobName"],
                 manifest_uri=stored.uri,
                 manifest_sha256=stored.sha256,
@@ -166,7 +166,7 @@ def start_run(prefix: str, run_id: str, trigger: str, recipe: dict[str, Any], no
                 hyperparameters=user_hyperparameters(request["HyperParameters"]),
                 code=code,
                 trigger=trigger,
-            )
+            ))
         job = start_or_find_job(sagemaker, recipe, run)
         runs.update_run_status(run_id, runs.STARTING, runs.TRAINING, training_job_arn=job["TrainingJobArn"])
         # The lock now lasts as long as the job can: SageMaker stops it by then at the latest.

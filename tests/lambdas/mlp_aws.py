@@ -13,6 +13,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from contract.runs import RunInputs
 from common import aws
 from emulator.images import manifest as image_manifest
 
@@ -267,3 +268,13 @@ def package_event(arn: str, status: str = "Approved", group: str = GROUP) -> dic
     return {"version": "0", "source": "aws.sagemaker", "detail-type": "SageMaker Model Package State Change",
             "account": ACCOUNT, "region": REGION,
             "detail": {"ModelPackageArn": arn, "ModelPackageGroupName": group, "ModelApprovalStatus": status}}
+
+
+def run_inputs(**changes: Any) -> RunInputs:
+    """A run's inputs for tests that write a run record themselves (defaults: a plausible run)."""
+    values: dict[str, Any] = {
+        "training_job_name": f"{PREFIX}-r1", "manifest_uri": f"s3://{ARTIFACTS}/manifests/r1.json", "manifest_sha256": "0" * 64,
+        "object_count": 1, "image_uri": "i", "inference_image_uri": "s", "hyperparameters": {}, "code": {}, "trigger": "test",
+    }
+    return RunInputs(**{**values, **changes})
+

@@ -12,7 +12,7 @@ from contract.events import BadEvent, StaleEvent
 from lambdas.register.handler import handler, image_digest
 from lambdas.retrain.handler import handler as retrain
 from tests.lambdas.mlp_aws import (ACCOUNT, ARTIFACTS, GROUP, PREFIX, REGION, TABLE, aws_env,  # noqa: F401  (fixture)
-                                   alarm_event, model_archive, training_job_event)
+                                   alarm_event, model_archive, run_inputs, training_job_event)
 
 MANUAL = {"source": "mlp.manual", "reason": "test", "requested_by": "ci"}
 
@@ -210,8 +210,8 @@ def test_foreign_job_tagged_with_an_in_flight_run_is_refused_and_the_real_one_re
 
 def test_job_of_a_run_with_output_outside_the_team_bucket_is_refused(started):
     env, result = started
-    runs.put_run("r-x", "Training", training_job_name=f"{PREFIX}-r-x", manifest_uri=result["manifest_uri"],
-                 manifest_sha256=result["manifest_sha256"], image_uri="i")
+    runs.put_run("r-x", "Training", run_inputs(training_job_name=f"{PREFIX}-r-x", manifest_uri=result["manifest_uri"],
+                                               manifest_sha256=result["manifest_sha256"]))
     foreign_job(env, f"{PREFIX}-r-x", "r-x")
     before = env.snapshot()
     with pytest.raises(StaleEvent, match="is not under s3://"):
