@@ -25,12 +25,12 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from common import aws
+from contract.layout import DATA_CAPTURE_PREFIX
 from contract.events import BadEvent, expect, require_str
 from contract.environment import env
 
 log = logging.getLogger(__name__)
 
-CAPTURE_PREFIX = "data-capture"
 GROUND_TRUTH_PREFIX = "ground-truth"
 READ_CHUNK_BYTES = 1 << 16
 MAX_METRICS_PER_CALL = 1000
@@ -155,7 +155,7 @@ def capture_bases(bucket: str, endpoint: str) -> list[str]:
     s3 = aws.client("s3")
     paginator = s3.get_paginator("list_objects_v2")
     bases = []
-    for page in paginator.paginate(Bucket=bucket, Prefix=f"{CAPTURE_PREFIX}/{endpoint}/", Delimiter="/"):
+    for page in paginator.paginate(Bucket=bucket, Prefix=f"{DATA_CAPTURE_PREFIX}{endpoint}/", Delimiter="/"):
         for common_prefix in page.get("CommonPrefixes", []):
             bases.append(common_prefix["Prefix"].rstrip("/"))
     return bases
