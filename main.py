@@ -27,8 +27,9 @@ from pathlib import Path
 
 from ops.code_bundle import BundleError
 from ops.errors import BootstrapError, DataRefused, LineageError, PromotionError
-from stacks.app import UnknownStackError, build_app, requested_from_env
-from stacks.config import ConfigError, load_config
+from config.platform import UnknownStackError
+from stacks.app import build_app, requested_from_env
+from config.platform import ConfigError, load_config
 
 CLI_CONFIG_DIR = Path(__file__).resolve().parent / ".mlp" / "terraform"
 
@@ -86,7 +87,7 @@ def _lineage(args: argparse.Namespace) -> int:
     import json
 
     from ops.lineage import render, trace
-    from stacks.app import context_for
+    from config.platform import context_for
 
     lineage = trace(context_for(load_config(args.config), args.stack))
     print(json.dumps(lineage.as_dict(), indent=2) if args.json else render(lineage, args.stack))
@@ -97,7 +98,7 @@ def _rebuild(args: argparse.Namespace) -> int:
     import json
 
     from ops.training_runs import rebuild
-    from stacks.app import context_for
+    from config.platform import context_for
 
     result = rebuild(context_for(load_config(args.config), args.stack), args.version)
     print(json.dumps(result, indent=2))
@@ -108,7 +109,7 @@ def _train(args: argparse.Namespace) -> int:
     import json
 
     from ops.training_runs import train
-    from stacks.app import context_for
+    from config.platform import context_for
 
     config = load_config(args.config)
     print(json.dumps(train(context_for(config, args.stack), source_dir_of(config, args.stack), args.reason), indent=2))
@@ -117,8 +118,8 @@ def _train(args: argparse.Namespace) -> int:
 
 def source_dir_of(config, stack: str) -> Path:
     """The stack's team's model code directory (`training.source_dir`, default model_code/<team>)."""
-    from stacks.app import context_for
-    from stacks.config_ml import source_dir_path
+    from config.platform import context_for
+    from config.ml import source_dir_path
 
     team = context_for(config, stack).team
     settings = next(t for t in config.teams if t.name == team).settings
@@ -129,7 +130,7 @@ def _publish_code(args: argparse.Namespace) -> int:
     import json
 
     from ops.code_publish import publish_code
-    from stacks.app import context_for
+    from config.platform import context_for
 
     config = load_config(args.config)
     print(json.dumps(publish_code(context_for(config, args.stack), source_dir_of(config, args.stack)), indent=2))
@@ -149,7 +150,7 @@ def _cost(args: argparse.Namespace) -> int:
     import datetime as dt
 
     from ops.cost import report
-    from stacks.app import context_for
+    from config.platform import context_for
 
     until = _utc(args.until) if args.until else dt.datetime.now(dt.timezone.utc)
     since = _utc(args.since) if args.since else until.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
@@ -171,7 +172,7 @@ def _resume(args: argparse.Namespace) -> int:
     import json
 
     from ops.functions import invoke
-    from stacks.app import context_for
+    from config.platform import context_for
 
     event = {"source": "mlp.operator", "action": "resume", "requested_by": args.requested_by}
     print(json.dumps(invoke(context_for(load_config(args.config), args.stack), "deploy", event), indent=2, default=str))

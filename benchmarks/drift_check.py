@@ -1,6 +1,6 @@
 """Benchmark of the drift_check handler on a synthetic capture window in moto (in-process).
 
-    python benchmarks/drift_check.py [--records 100000] [--features 20] [--runs 3]
+    python -m benchmarks.drift_check [--records 100000] [--features 20] [--runs 3]
 
 Generates `--records` captured requests of `--features` model inputs (CSV payloads, a quarter of the
 features categorical) spread over the 24 hours of the window, stores them in moto's S3 in objects of
@@ -24,15 +24,12 @@ import os
 import random
 import resource
 import statistics
-import sys
 import time
 import tracemalloc
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "lambdas")]
-
 ENV = {
     "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
     "TEAM": "bench", "ENVIRONMENT": "dev", "ENDPOINT_NAME": "mlp-bench-dev", "METRIC_NAMESPACE": "MLPlatform",
@@ -118,7 +115,7 @@ def read_and_parse() -> int:
 
 
 def run_handler() -> int:
-    from drift_check.handler import handler
+    from lambdas.drift_check.handler import handler
 
     result = handler({"window_start": (WINDOW_END - timedelta(hours=24)).isoformat(), "window_end": WINDOW_END.isoformat()}, None)
     assert result["status"] == "ok", result

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Emulator reliability: apply and destroy one team stack N times in a row, and count the failures.
 
-    .venv/bin/python benchmarks/emulator_cycles.py [--cycles 30] [--stack fraud-local] [--log-dir DIR [--terraform-debug [--keep-logs]]]
+    .venv/bin/python -m benchmarks.emulator_cycles [--cycles 30] [--stack fraud-local] [--log-dir DIR [--terraform-debug [--keep-logs]]]
 
 One emulator and one synthesized stack for all cycles (a destroy must leave the emulator able to take
 the next apply, as AWS would). Prints one line per cycle as it ends, then the count of failed runs and
@@ -21,10 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from emulator.server import running_emulator  # noqa: E402
-from emulator.terraform import Terraform, TerraformError  # noqa: E402
+from emulator.server import running_emulator
+from emulator.terraform import Terraform, TerraformError
 
 
 def error_lines(error: TerraformError) -> list[str]:
@@ -44,7 +42,7 @@ def main() -> None:
     parser.add_argument("--keep-logs", action="store_true", help="with --terraform-debug: keep the logs of runs that passed too")
     args = parser.parse_args()
     from stacks.app import build_app
-    from stacks.config import load_config, with_emulator_override
+    from config.platform import load_config, with_emulator_override
 
     if args.log_dir:
         args.log_dir.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Emulator deploy: `terraform apply` of one team stack, and the demo end to end, against a baseline.
 
-    .venv/bin/python benchmarks/emulator_deploy.py [--stack fraud-local] [--rounds 3] [--no-demo] [--trace-dir DIR]
+    .venv/bin/python -m benchmarks.emulator_deploy [--stack fraud-local] [--rounds 3] [--no-demo] [--trace-dir DIR]
 
 Times init, apply, plan and destroy of the team stack, and, in the same rounds (interleaved, so a
 shared machine's load falls on both), of a baseline stack that holds a single S3 bucket with one
@@ -25,11 +25,10 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from emulator.server import running_emulator
+from emulator.terraform import Terraform
 
-from emulator.server import running_emulator  # noqa: E402
-from emulator.terraform import Terraform  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def timed(terraform: Terraform, trace: Path | None = None) -> dict[str, float]:
@@ -89,7 +88,7 @@ def main() -> None:
         return args.trace_dir / f"round{number}-{side}-apply.log" if args.trace_dir else None
 
     from stacks.app import build_app
-    from stacks.config import load_config, with_emulator_override
+    from config.platform import load_config, with_emulator_override
 
     rounds: list[dict[str, dict[str, float]]] = []
     for number in range(1, args.rounds + 1):

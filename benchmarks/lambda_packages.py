@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Lambda packages: zip size and cold import time of each handler, against the SDK's own import.
 
-    .venv/bin/python benchmarks/lambda_packages.py [--runs 5]
+    .venv/bin/python -m benchmarks.lambda_packages [--runs 5]
 
 Cold import = a fresh interpreter importing the handler module from its unpacked zip (what a Lambda
 cold start pays before the first event). The baseline, measured in the same run the same way, is
@@ -19,9 +19,7 @@ import time
 import zipfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from modules.functions.packaging import LAMBDAS_DIR, build_package  # noqa: E402
+from modules.functions.packaging import LAMBDAS_DIR, build_package
 
 HANDLERS = sorted(p.name for p in LAMBDAS_DIR.iterdir() if (p / "handler.py").is_file())
 

@@ -16,7 +16,7 @@ from typing import Any
 import boto3
 
 from emulator.patches_monitoring import rule_alarm_names
-from modules.naming import TeamContext
+from contract.names import TeamContext
 
 COMPARE = {
     "GreaterThanThreshold": lambda v, t: v > t,

@@ -17,7 +17,7 @@ import boto3
 
 from emulator.eventbridge import Delivery, _handler_of
 from emulator.iam_check import authorized_invoke
-from modules.naming import TeamContext
+from contract.names import TeamContext
 
 
 def set_actual_spend(ctx: TeamContext, amount_usd: float) -> None:

@@ -23,6 +23,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from contract.handlers import HANDLER_NAMES
+
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / ".mlp" / "demo"
 
@@ -90,8 +92,9 @@ def _run(progress: Progress, config_path: str | None, stack: str) -> None:
     from ops.lineage import render, trace
     from main import source_dir_of
     from ops.training_runs import rebuild, train
-    from stacks.app import build_app, context_for
-    from stacks.config import load_config
+    from stacks.app import build_app
+    from config.platform import context_for
+    from config.platform import load_config
 
     config = load_config(config_path)
     ctx = context_for(config, stack)
@@ -115,8 +118,7 @@ def _run(progress: Progress, config_path: str | None, stack: str) -> None:
     progress.say("terraform plan after apply: no changes")
 
     driver = LoopDriver(ctx)
-    handlers = ("retrain", "register", "deploy", "drift_check", "quality_check")
-    expect(all(deployed_code_matches(ctx, h) for h in handlers), "a deployed Lambda package differs from the local source")
+    expect(all(deployed_code_matches(ctx, h) for h in HANDLER_NAMES), "a deployed Lambda package differs from the local source")
     progress.say("every deployed Lambda package is byte-identical to the local source's deterministic zip")
 
     endpoints = [e for e in driver.sagemaker.list_endpoints()["Endpoints"] if e["EndpointName"] == ctx.endpoint_name]

@@ -15,7 +15,8 @@ from typing import Any
 
 import boto3
 
-from modules.naming import TeamContext
+from contract.handlers import HANDLER_NAMES
+from contract.names import TeamContext
 from emulator.iam_check import authorized_invoke
 
 
@@ -61,7 +62,7 @@ def deliver(ctx: TeamContext, event: dict[str, Any]) -> list[Delivery]:
 
 
 def _handler_of(ctx: TeamContext, function_name: str) -> str:
-    for handler in ("retrain", "register", "deploy", "drift_check", "quality_check"):
+    for handler in HANDLER_NAMES:
         if ctx.function_name(handler) == function_name:
             return handler
     raise ValueError(f"{function_name} is not one of the team's handlers")

@@ -30,7 +30,7 @@ from typing import Any
 
 import boto3
 
-from modules.naming import TeamContext
+from contract.names import TeamContext
 from ops.functions import deployed_environment, function_environment, load_handler
 
 

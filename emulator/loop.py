@@ -20,10 +20,12 @@ import boto3
 
 from emulator import alarms, endpoint_runtime, eventbridge, traffic
 from emulator.images import push_image
-from modules.naming import TeamContext
+from contract.names import TeamContext
 from emulator.iam_check import authorized_invoke
 from ops.functions import deployed_environment
-from common.model_artifact import read_evaluation  # (after ops: lambdas/ on sys.path)
+from common.aws import json_parameter
+from common.model_artifact import read_evaluation
+
 
 
 @dataclass
@@ -41,7 +43,7 @@ class LoopDriver:
         return json.loads(body.read())
 
     def training_recipe(self) -> dict[str, Any]:
-        return json.loads(boto3.client("ssm").get_parameter(Name=self.env["TRAINING_RECIPE_PARAMETER"])["Parameter"]["Value"])
+        return json_parameter(self.env["TRAINING_RECIPE_PARAMETER"], ssm=boto3.client("ssm"))
 
     def training_prefix(self) -> tuple[str, str]:
         recipe = self.training_recipe()

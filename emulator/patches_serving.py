@@ -9,11 +9,11 @@ from collections.abc import Callable
 def sagemaker_current_instance_types() -> None:
     """moto: endpoint configs are validated against an old instance list (no ml.g5, ml.g6, ml.p4d,
     ml.p5...), so CreateEndpointConfig refuses today's GPU types with a ValidationException.
-    Patched: the platform's known SageMaker types (stacks.config_ml) are accepted too; anything else
+    Patched: the platform's known SageMaker types (config.ml) are accepted too; anything else
     still goes through moto's own check."""
     from moto.sagemaker.models import FakeEndpointConfig
 
-    from stacks.config_ml import CPU_INSTANCE_TYPES, GPU_INSTANCE_TYPES
+    from config.ml import CPU_INSTANCE_TYPES, GPU_INSTANCE_TYPES
 
     original = FakeEndpointConfig.validate_instance_type
 

@@ -20,9 +20,8 @@ from typing import Any
 
 import boto3
 
-import ops  # noqa: F401  (puts lambdas/ on sys.path)
 from common import aws as common_aws
-from modules.naming import TeamContext
+from contract.names import TeamContext
 from modules.promotion import promoter_policy_name
 
 OPERATOR_ROLE = "promotion-operator"
@@ -128,8 +127,9 @@ def _promotion_steps(progress, config_path: str | None, team: str, source: str, 
     from ops.lineage import render, trace
     from ops.promote import promote
     from ops.training_runs import rebuild, train
-    from stacks.app import build_app, context_for
-    from stacks.config import load_config, stack_name
+    from stacks.app import build_app
+    from config.platform import context_for
+    from config.platform import load_config, stack_name
 
     config = load_config(config_path)
     names = [stack_name(team, source), stack_name(team, target)]

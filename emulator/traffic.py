@@ -18,12 +18,7 @@ import random
 import uuid
 from typing import Any
 
-
-def _specs(definitions: dict[str, Any]) -> list[dict[str, Any]]:
-    inputs = definitions["model_inputs"]
-    feature_set = next(s for s in definitions["feature_sets"] if s["name"] == inputs["feature_set"])
-    by_name = {f["name"]: f for f in feature_set["features"]}
-    return [by_name[name] for name in inputs["features"]]
+from contract.definitions import model_feature_specs
 
 
 def _value(spec: dict[str, Any], rng: random.Random, drifted: bool) -> Any:
@@ -64,7 +59,7 @@ def label_lines(definitions: dict[str, Any], sent: list[dict[str, Any]], world: 
     """The team's ground truth for requests it sent (emulator/loop.send_traffic's answer), as it uploads
     it (`{"inference_id": ..., "label": ...}` per line), drawn from the relation of `world` ("before"/"after")."""
     rng = random.Random(seed)
-    specs = _specs(definitions)
+    specs = model_feature_specs(definitions)
     lines = []
     for request in sent:
         score = _score(request["row"], specs, world)
@@ -78,7 +73,7 @@ def training_csv(definitions: dict[str, Any], rows: int, seed: int = 7, problem_
     """CSV with the record identifier, the model inputs and the label: a 0/1 label drawn from the score
     for binary problems, a rating of 1 to 5 around it for regression."""
     rng = random.Random(seed)
-    specs = _specs(definitions)
+    specs = model_feature_specs(definitions)
     inputs = definitions["model_inputs"]
     feature_set = next(s for s in definitions["feature_sets"] if s["name"] == inputs["feature_set"])
     identifier = feature_set["record_identifier"]
@@ -102,7 +97,7 @@ def training_csv(definitions: dict[str, Any], rows: int, seed: int = 7, problem_
 def live_requests(definitions: dict[str, Any], requests: int, drifted: bool, seed: int = 11) -> list[dict[str, Any]]:
     """[{body (CSV, model input order), row, score (the 'true' probability behind a label)}]."""
     rng = random.Random(seed + (1 if drifted else 0))
-    specs = _specs(definitions)
+    specs = model_feature_specs(definitions)
     sent = []
     for _ in range(requests):
         row = {s["name"]: _value(s, rng, drifted) for s in specs}

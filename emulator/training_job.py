@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import ops  # noqa: F401  (puts lambdas/ on sys.path)
 from common.manifest import parse_s3_uri
 from common.training import PROGRAM_HP, SUBMIT_DIRECTORY_HP
 from emulator.container import ContainerError, run_training

@@ -21,9 +21,10 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
-from common.features import FeatureDefinitions, FeatureValidationError, Value
+from contract.definitions import FeatureDefinitions, Value
+from common.features import FeatureValidationError
 from common.training import MANIFEST_SHA_HP
 from modelkit.container import ContainerPaths, Hyperparameters
 from modelkit.transform import ModelInputs, parse_value

@@ -21,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from common.features import Feature, FeatureDefinitions, FeatureValidationError, Value, parse_value  # noqa: F401  (parse_value: re-exported)
+from contract.definitions import Feature, FeatureDefinitions, Value
+from common.features import FeatureValidationError, parse_value  # parse_value: also imported from here by modelkit.data
 
 TRANSFORM_FILE = "transform.json"
 SCHEMA = 1

@@ -20,7 +20,7 @@ import boto3
 from botocore.exceptions import ClientError
 
 from ops.errors import BootstrapError
-from stacks.config import PlatformConfig
+from config.platform import PlatformConfig
 
 
 def state_key_alias(config: PlatformConfig) -> str:

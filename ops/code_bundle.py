@@ -3,7 +3,7 @@
 The bundle is SageMaker script mode's `sourcedir.tar.gz`: the team's directory (`training.source_dir`:
 its entry points at the top) plus the platform code the entry points import, shipped inside so the
 container needs nothing beyond its framework: `modelkit/` and the Lambdas' `common` definitions and
-manifest readers and the training-job names (common/features.py, manifest.py, aws.py, training.py, events.py). Entries are sorted, with fixed times,
+manifest readers and the training-job names (common/features.py, manifest.py, aws.py, training.py), and `contract/`. Entries are sorted, with fixed times,
 owners and modes, and the gzip header carries no time or name, so packing the same files again (or on
 another machine with the same zlib) gives the same bytes. The git commit is read from git when the
 directory is in a work tree, with whether the packed files differ from it; never typed by hand.
@@ -26,15 +26,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 # (name in the bundle, file in this repository): the platform code every bundle carries.
 PLATFORM_FILES: tuple[tuple[str, str], ...] = (
-    ("common/__init__.py", "lambdas/common/__init__.py"),
-    ("common/aws.py", "lambdas/common/aws.py"),
-    ("common/events.py", "lambdas/common/events.py"),
-    ("common/features.py", "lambdas/common/features.py"),
-    ("common/manifest.py", "lambdas/common/manifest.py"),
-    ("common/runs.py", "lambdas/common/runs.py"),  # common.training imports it (the run's job name)
-    ("common/training.py", "lambdas/common/training.py"),
-) + tuple((f"modelkit/{p.name}", f"modelkit/{p.name}") for p in sorted((ROOT / "modelkit").glob("*.py")))
-RESERVED_TOP_LEVEL = {"common", "modelkit"}
+    ("common/__init__.py", "common/__init__.py"),
+    ("common/aws.py", "common/aws.py"),
+    ("common/features.py", "common/features.py"),
+    ("common/manifest.py", "common/manifest.py"),
+    ("common/runs.py", "common/runs.py"),  # common.training imports it (the run's job name)
+    ("common/training.py", "common/training.py"),
+) + tuple(
+    (f"{package}/{p.name}", f"{package}/{p.name}") for package in ("contract", "modelkit") for p in sorted((ROOT / package).glob("*.py"))
+)
+RESERVED_TOP_LEVEL = {"common", "contract", "modelkit"}
 SKIPPED_NAMES = {".git", "__pycache__", ".ipynb_checkpoints", ".pytest_cache", ".mypy_cache", ".venv", ".DS_Store"}
 SKIPPED_SUFFIXES = (".pyc", ".pyo")
 DEFAULT_ENTRY_POINTS = ("train.py", "inference.py")

@@ -15,8 +15,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-import ops  # noqa: F401  (puts lambdas/ on sys.path)
-from modules.naming import TeamContext
+from contract.names import TeamContext
 from ops.code_bundle import CodeBundle, pack
 from ops.functions import deployed_environment
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import boto3
 
-from modules.naming import TeamContext
+from contract.names import TeamContext
 
 PRICES_AS_OF = "2025-06-01"
 PRICES_SOURCE = "https://aws.amazon.com/sagemaker/pricing/ (on-demand, us-east-1)"

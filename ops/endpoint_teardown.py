@@ -10,7 +10,6 @@ import json
 import os
 import sys
 
-import ops  # noqa: F401  (puts lambdas/ on sys.path)
 from common.endpoint import teardown
 
 

@@ -6,19 +6,18 @@ the deployed function (GetFunctionConfiguration), never from a second copy of th
 """
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import boto3
 
-import ops  # noqa: F401  (puts lambdas/ on sys.path)
 from common import aws as common_aws
-from modules.functions.packaging import LAMBDAS_DIR, build_package, code_sha256
-from modules.naming import TeamContext
+from modules.functions.packaging import build_package, code_sha256
+from contract.names import TeamContext
 
 
 def deployed_environment(ctx: TeamContext, handler: str) -> dict[str, str]:
@@ -49,13 +48,9 @@ def function_environment(variables: dict[str, str]) -> Iterator[None]:
         common_aws.reset_clients()
 
 
-def load_handler(handler: str):
-    """The handler module from lambdas/<handler>/handler.py (a unique module name per handler)."""
-    path = Path(LAMBDAS_DIR) / handler / "handler.py"
-    spec = importlib.util.spec_from_file_location(f"mlp_handler_{handler}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def load_handler(handler: str) -> ModuleType:
+    """The handler module of lambdas/<handler>/handler.py, by its package path."""
+    return importlib.import_module(f"lambdas.{handler}.handler")
 
 
 def invoke(ctx: TeamContext, handler: str, event: dict[str, Any]) -> Any:

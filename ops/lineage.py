@@ -16,9 +16,9 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-import ops  # noqa: F401  (puts lambdas/ on sys.path)
+from common.aws import optional_json_parameter
 from common.manifest import ManifestError, read_manifest
-from modules.naming import TeamContext
+from contract.names import TeamContext
 from ops.errors import LineageError
 
 
@@ -144,13 +144,7 @@ def trace(ctx: TeamContext) -> Lineage:
 
 
 def deployed_pointer(ctx: TeamContext) -> dict[str, Any] | None:
-    try:
-        value = boto3.client("ssm").get_parameter(Name=ctx.parameter_name("deployed-model"))["Parameter"]["Value"]
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") == "ParameterNotFound":
-            return None
-        raise
-    return json.loads(value)
+    return optional_json_parameter(ctx.parameter_name("deployed-model"), ssm=boto3.client("ssm"))
 
 
 def render(lineage: Lineage, stack: str) -> str:

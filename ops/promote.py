@@ -36,15 +36,14 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-import ops  # noqa: F401  (puts lambdas/ on sys.path)
 from common.aws import RETRY_CONFIG
 from common.manifest import canonical_json, parse_s3_uri, sha256_hex
 from common.training import ECR_IMAGE
-from modules.naming import TeamContext
+from contract.names import TeamContext
 from modules.promotion import PROMOTED_DATA_PREFIX
 from ops.errors import PromotionError
-from stacks.app import context_for
-from stacks.config import PlatformConfig, stack_name
+from config.platform import context_for
+from config.platform import PlatformConfig, stack_name
 
 COPY_MARKER = "mlp-promoted-from"  # user metadata of every copy: the source object version it came from
 IMAGE_MEDIA_TYPES = ["application/vnd.docker.distribution.manifest.v2+json", "application/vnd.oci.image.manifest.v1+json"]

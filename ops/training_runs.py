@@ -22,13 +22,13 @@ from typing import Any
 
 import boto3
 
-import ops  # noqa: F401  (puts lambdas/ on sys.path)
 from common import aws, runs
 from common.champion import live_champion
 from common.manifest import read_manifest
 from common.training_data import prepare
 from common.training import check_code, new_run_id, pin_image, start_training_job
-from modules.naming import TeamContext
+from contract.runs import RunInputs
+from contract.names import TeamContext
 from ops.functions import deployed_environment, function_environment
 from ops.errors import DataRefused, LineageError
 from ops.code_publish import publish_code
@@ -83,7 +83,7 @@ def check_bundle_version(code: dict[str, str]) -> None:
 
 
 def _recipe() -> dict[str, Any]:
-    return json.loads(aws.client("ssm").get_parameter(Name=os.environ["TRAINING_RECIPE_PARAMETER"])["Parameter"]["Value"])
+    return aws.json_parameter(os.environ["TRAINING_RECIPE_PARAMETER"])
 
 
 def _start_run(recipe: dict[str, Any], run_id: str, manifest_uri: str, manifest_sha256: str, object_count: int,
@@ -99,14 +99,11 @@ def _start_run(recipe: dict[str, Any], run_id: str, manifest_uri: str, manifest_
         aws.client("sagemaker"), recipe, run_id, manifest_uri, manifest_sha256, image_uri, code,
         hyperparameters=hyperparameters, champion_model_uri=champion_model_uri,
     )  # fmt: skip
-    runs.put_run(
-        run_id, "Training",
-        training_job_name=job["training_job_name"], training_job_arn=job["training_job_arn"],
-        manifest_uri=manifest_uri, manifest_sha256=manifest_sha256, object_count=object_count,
-        image_uri=job["image_uri"], inference_image_uri=inference_image_uri,
+    runs.put_run(run_id, runs.TRAINING, RunInputs(
+        training_job_name=job["training_job_name"], manifest_uri=manifest_uri, manifest_sha256=manifest_sha256,
+        object_count=object_count, image_uri=job["image_uri"], inference_image_uri=inference_image_uri,
         hyperparameters=job["hyperparameters"], code=job["code"], trigger=trigger,
-        champion_model_uri=champion_model_uri, **extra,
-    )  # fmt: skip
+    ), training_job_arn=job["training_job_arn"], champion_model_uri=champion_model_uri, **extra)
     return {
         "run_id": run_id,
         "training_job_name": job["training_job_name"],

@@ -1,7 +1,7 @@
 """Train and serve the reference models on this host, with no emulator and no AWS: the GPU check.
 
-    python3 scripts/run_reference_models.py            # both example teams
-    python3 scripts/run_reference_models.py --teams fraud --rows 20000 --keep /tmp/runs
+    python -m scripts.run_reference_models            # both example teams
+    python -m scripts.run_reference_models --teams fraud --rows 20000 --keep /tmp/runs
 
 Needs only Python 3 with PyTorch, numpy, pandas and scikit-learn (what AWS's PyTorch framework
 containers carry; no project venv). For each example team it generates training data from the team's
@@ -23,12 +23,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from emulator import traffic  # standard library only
+from emulator.container import invoke, run_training
+from ops.code_bundle import pack
 
-from emulator import traffic  # noqa: E402  (standard library only)
-from emulator.container import invoke, run_training  # noqa: E402
-from ops.code_bundle import pack  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 EXAMPLES = ROOT / "model_code" / "examples"
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Set up, then run every test: unit (synth), Lambda handlers (moto), integration (real Terraform on
+# Set up, lint (scripts/lint.sh: ruff and mypy), then run every test: unit (synth), Lambda handlers (moto), integration (real Terraform on
 # the embedded emulator). Extra arguments go to pytest.
 #
 # Tests run in $MLP_TEST_WORKERS parallel pytest-xdist workers (default 2, one per core on CI; 0 runs
@@ -10,4 +10,5 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 . "$root/scripts/setup.sh"
 cd "$root"
+bash scripts/lint.sh   # ruff (lint + format check) and mypy: a finding fails before any test runs
 exec .venv/bin/python -m pytest -n "${MLP_TEST_WORKERS:-2}" --dist loadgroup "$@"

@@ -3,20 +3,18 @@
 
 Each file holds the team's published feature definitions (exactly the features/definitions.json the
 stack writes), its problem type, quality metric and training hyperparameters. tests/models checks the
-files still match platform.yaml; run `.venv/bin/python scripts/write_model_examples.py` after changing
+files still match platform.yaml; run `.venv/bin/python -m scripts.write_model_examples` after changing
 a team's features or training settings.
 """
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from config.platform import load_config
+from config.features import definitions_document
 
-from stacks.config import load_config  # noqa: E402
-from stacks.config_features import definitions_document  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 EXAMPLES = ROOT / "model_code" / "examples"
 

@@ -1,1 +1,1 @@
-"""Stack classes and the platform config schema."""
+"""The CDKTF app (one TeamStack per team and environment) and the TeamStack itself."""

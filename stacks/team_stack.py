@@ -13,12 +13,11 @@ from modules.data_lake import DataLake, DataLakeProps
 from modules.features import Features, FeaturesProps
 from modules.monitoring import Monitoring, MonitoringProps, rollback_alarm_names
 from modules.registry import Registry, RegistryProps
-from modules.recipes import learning_recipe
-from modules.retraining import Bucket, Retraining, RetrainingProps
+from config.recipes import learning_recipe
+from modules.retraining import Retraining, RetrainingProps
 from modules.serving import Serving, ServingProps
 from modules.training import Training, TrainingProps
-from stacks.app import context_for
-from stacks.config import EnvironmentSpec, PlatformConfig, TeamSpec, stack_name
+from config.platform import EnvironmentSpec, PlatformConfig, TeamSpec, stack_name
 
 AWS_PROVIDER_VERSION = "5.100.0"
 
@@ -36,7 +35,7 @@ class TeamStack(TerraformStack):
     def __init__(self, scope: Construct, config: PlatformConfig, team: TeamSpec, environment: EnvironmentSpec):
         name = stack_name(team.name, environment.name)
         super().__init__(scope, name)
-        self.context = context_for(config, name)
+        self.context = config.team_context(team.name, environment.name)
         self._provider(environment)
         self._backend(name, config, environment)
 
@@ -70,8 +69,8 @@ class TeamStack(TerraformStack):
 
     def _promotion_sides(self, config: PlatformConfig, team: TeamSpec, environment: EnvironmentSpec):
         """(environments this stack promotes from, environments it promotes to), as TeamContexts."""
-        sources = [context_for(config, stack_name(team.name, p.source)) for p in team.promotions if p.target == environment.name]
-        targets = [context_for(config, stack_name(team.name, p.target)) for p in team.promotions if p.source == environment.name]
+        sources = [config.team_context(team.name, p.source) for p in team.promotions if p.target == environment.name]
+        targets = [config.team_context(team.name, p.target) for p in team.promotions if p.source == environment.name]
         return sources, targets
 
     def _source_grants(self, settings) -> dict:
@@ -115,20 +114,16 @@ class TeamStack(TerraformStack):
         """Features, training, monitoring, serving, the retraining loop and the budget."""
         ctx, settings, lake = self.context, team.settings, self.data_lake
         key = lake.key.arn
-        repository_arns = [r.arn for r in self.registry.repositories.values()]
+        repositories = self.registry.repositories
         self.features = None
         if settings.features is not None:
             self.features = Features(self, "features", FeaturesProps(
-                context=ctx, features=settings.features, kms_key_arn=key,
-                artifacts_bucket_name=lake.artifacts.bucket, artifacts_bucket_arn=lake.artifacts.arn,
+                context=ctx, features=settings.features, key=lake.key, artifacts=lake.artifacts,
             ))  # fmt: skip
         self.training = Training(self, "training", TrainingProps(
-            context=ctx, settings=settings.training, kms_key_arn=key,
-            curated_bucket_name=lake.curated.bucket, curated_bucket_arn=lake.curated.arn,
-            artifacts_bucket_name=lake.artifacts.bucket, artifacts_bucket_arn=lake.artifacts.arn,
-            training_repository_url=self.registry.repositories["training"].repository_url,
-            inference_repository_url=self.registry.repositories["inference"].repository_url,
-            repository_arns=repository_arns, rollback_alarm_names=tuple(rollback_alarm_names(ctx)),
+            context=ctx, settings=settings.training, key=lake.key, curated=lake.curated, artifacts=lake.artifacts,
+            training_repository=repositories["training"], inference_repository=repositories["inference"],
+            rollback_alarm_names=tuple(rollback_alarm_names(ctx)),
             learning=learning_recipe(settings.retraining, settings.monitoring),
             promoted_data_prefix=PROMOTED_DATA_PREFIX if self.promotion_sources else None,
         ))  # fmt: skip
@@ -137,17 +132,15 @@ class TeamStack(TerraformStack):
             context=ctx, settings=settings.monitoring, owners=list(team.owners), kms_key_arn=key, feature_names=monitored,
         ))  # fmt: skip
         self.serving = Serving(self, "serving", ServingProps(
-            context=ctx, settings=settings.serving, execution_role_arn=self.training.role.arn, kms_key_arn=key,
-            artifacts_bucket_name=lake.artifacts.bucket,
+            context=ctx, settings=settings.serving, execution_role=self.training.execution_role, key=lake.key,
+            artifacts=lake.artifacts,
             rollback_alarm_names=self.monitoring.rollback_alarm_names,
             depends_on=self.monitoring.alarms,  # SageMaker checks the rollback alarms exist
         ))  # fmt: skip
         self.retraining = Retraining(self, "retraining", RetrainingProps(
-            context=ctx, kms_key_arn=key,
-            raw=Bucket(lake.raw.bucket, lake.raw.arn), curated=Bucket(lake.curated.bucket, lake.curated.arn),
-            artifacts=Bucket(lake.artifacts.bucket, lake.artifacts.arn),
+            context=ctx, key=lake.key, raw=lake.raw, curated=lake.curated, artifacts=lake.artifacts,
             model_package_group_name=self.registry.primary_group_name,
-            repository_arns=repository_arns, training_role_arn=self.training.role.arn,
+            repositories=list(repositories.values()), execution_role=self.training.execution_role,
             alert_topic_arn=self.monitoring.topic.arn, retrain_alarm_names=self.monitoring.retrain_alarm_names,
             retraining=settings.retraining, monitoring=settings.monitoring,
             training_data_prefix=settings.training.data_prefix,
@@ -166,7 +159,7 @@ class TeamStack(TerraformStack):
 
     def _provider(self, environment: EnvironmentSpec) -> None:
         ctx = self.context
-        common = dict(region=ctx.region, default_tags=[AwsProviderDefaultTags(tags=ctx.tags)])
+        common = {"region": ctx.region, "default_tags": [AwsProviderDefaultTags(tags=ctx.tags)]}
         if environment.is_emulator:
             url = environment.emulator_endpoint.rstrip("/")
             AwsProvider(

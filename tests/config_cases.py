@@ -10,8 +10,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from stacks.config import DEFAULT_CONFIG_FILE, PlatformConfig
-from stacks.config_base import annotation_arms, is_escaped
+from config.platform import DEFAULT_CONFIG_FILE, PlatformConfig
+from config.base import annotation_arms, is_escaped
 
 KEY, VALUE = "<key>", "<value>"  # path elements: a map's (first) key, or its (first) value
 CANARY_FILE = "/etc/hostname"

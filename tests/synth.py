@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from stacks.app import build_app
-from stacks.config import PlatformConfig
+from config.platform import PlatformConfig
+from contract.names import TeamContext
 
 
 @dataclass
@@ -38,6 +39,30 @@ class SynthesizedStack:
                 if body["//"]["metadata"]["path"].split("/", 1)[1] == path:
                     return body
         raise KeyError(path)
+
+
+def team_context(team: str = "fraud", environment: str = "dev", *, emulator: bool = False) -> TeamContext:
+    """A TeamContext for constructs tested on a bare stack (no config file)."""
+    return TeamContext("mlp", team, environment, "111111111111", "us-east-1", "CC-1", is_emulator=emulator)
+
+
+def bare_stack(name: str = "bare") -> Any:
+    """An empty stack in a test app: the AWS CDK way of testing one construct with chosen props."""
+    import modules  # noqa: F401  (the fast provider loader, before any provider import)
+    import cdktf
+    from cdktf_cdktf_provider_aws.provider import AwsProvider
+
+    stack = cdktf.TerraformStack(cdktf.Testing.app(), name)
+    AwsProvider(stack, "aws", region="us-east-1")
+    return stack
+
+
+def synth_bare(stack: Any) -> SynthesizedStack:
+    """The bare stack's Terraform JSON, with each resource's construct path (a full synth to a temp dir)."""
+    import cdktf
+
+    directory = Path(cdktf.Testing.full_synth(stack)) / "stacks" / stack.node.id
+    return SynthesizedStack(stack.node.id, json.loads((directory / "cdk.tf.json").read_text()), directory)
 
 
 def synth(config: PlatformConfig, outdir: Path, stacks: list[str] | None = None) -> dict[str, SynthesizedStack]:

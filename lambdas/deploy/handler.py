@@ -29,10 +29,12 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from contract.layout import VARIANT
 from common import aws
 from common import endpoint as endpoint_lifecycle
 from common import power
-from common.events import BadEvent, StaleEvent, env, expect, require, require_str
+from contract.events import BadEvent, StaleEvent, expect, require, require_str
+from contract.environment import env
 from common.manifest import canonical_json, parse_s3_uri, sha256_hex
 
 log = logging.getLogger()
@@ -135,7 +137,7 @@ def roll_out(sagemaker: Any, package: dict[str, Any], endpoint: dict[str, Any] |
                 "model_package_arn": package_arn, "model_package_version": version, "model_name": model_name,
                 "endpoint_config_name": config_name, **pointer}
     created = endpoint is None
-    if created:
+    if endpoint is None:
         endpoint_lifecycle.create(endpoint_name, config_name, recipe, tags)
         endpoint_lifecycle.ensure_autoscaling(endpoint_name, recipe)  # at once if already InService
         updated = True
@@ -326,7 +328,7 @@ def endpoint_config_request(config_name: str, model_name: str, recipe: dict[str,
     request = {
         "EndpointConfigName": config_name,
         "ProductionVariants": [{
-            "VariantName": recipe.get("variant_name") or "primary",
+            "VariantName": recipe.get("variant_name") or VARIANT,
             "ModelName": model_name,
             "InstanceType": recipe["instance_type"],
             "InitialInstanceCount": int(recipe.get("initial_instance_count") or 1),

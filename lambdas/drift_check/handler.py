@@ -25,8 +25,9 @@ from urllib.parse import urlparse
 from botocore.exceptions import ClientError
 
 from common import aws, capture
-from common.drift import WindowHistogram, model_feature_specs
-from common.events import env
+from common.drift import WindowHistogram
+from contract.definitions import model_feature_specs
+from contract.environment import env
 
 log = logging.getLogger()
 log.setLevel(logging.INFO)
@@ -45,18 +46,7 @@ def _s3_json(bucket: str, key: str) -> Any | None:
 
 
 def _deployed_pointer(parameter: str) -> dict[str, Any] | None:
-    try:
-        value = aws.client("ssm").get_parameter(Name=parameter)["Parameter"]["Value"]
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") == "ParameterNotFound":
-            return None
-        raise
-    try:
-        pointer = json.loads(value)
-    except ValueError:
-        log.error("deployed-model pointer %s is not JSON", parameter)
-        return None
-    return pointer if isinstance(pointer, dict) else None
+    return aws.optional_json_parameter(parameter)
 
 
 def _load_baseline(uri: Any) -> dict[str, Any] | None:

@@ -22,8 +22,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from common import capture
-from common.events import env
 from common.labels import PROBLEM_TYPES, LabelSet, joined
+from contract.environment import env
 
 log = logging.getLogger()
 log.setLevel(logging.INFO)

@@ -24,11 +24,13 @@ from botocore.exceptions import ClientError
 
 from common import aws, runs
 from common.drift import compute_baseline
-from common.events import BadEvent, StaleEvent, env, expect, require_str
+from contract.events import BadEvent, StaleEvent, expect, require_str
+from contract.environment import env
 from common.manifest import canonical_json, iter_manifest_csv_rows, put_json, read_manifest
 from common.model_artifact import ArtifactError, read_evaluation
 from common.approval import decide
 from common.training import CODE_SHA_HP, ECR_IMAGE, MANIFEST_SHA_HP, MANIFEST_URI_HP, run_of_job
+from contract.layout import EVALUATIONS_PREFIX
 
 log = logging.getLogger()
 log.setLevel(logging.INFO)
@@ -112,7 +114,12 @@ def register(job: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
                       had_champion=bool(run.get("champion_model_uri")))
     metrics_uri = write_metrics(run_id, evaluation, decision)
     image_uri = run["image_uri"]
-    inference_image = run.get("inference_image_uri") or image_uri
+    # The run pinned the recipe's inference image when it started; a run without one is not served with
+    # the training image in its place.
+    inference_image = run.get("inference_image_uri")
+    if not inference_image:
+        return fail({**job, "FailureReason": "the run recorded no inference image (training recipe inference_image_uri)"},
+                    run, "Completed")
     account = job["TrainingJobArn"].split(":")[4]
     code = run.get("code") or {}
     metadata = {
@@ -185,7 +192,7 @@ def write_metrics(run_id: str, evaluation: dict[str, Any], decision: Any) -> str
     the decision taken on them."""
     document = {"run_id": run_id, "metric": decision.metric, "challenger": evaluation,
                 "champion": evaluation.get("champion"), "decision": decision.status, "reason": decision.reason}
-    uri, _ = put_json(env("ARTIFACT_BUCKET"), f"evaluations/{run_id}.json", document, env("KMS_KEY_ARN"))
+    uri, _ = put_json(env("ARTIFACT_BUCKET"), f"{EVALUATIONS_PREFIX}{run_id}.json", document, env("KMS_KEY_ARN"))
     return uri
 
 

@@ -26,9 +26,11 @@ import logging
 from typing import Any, NamedTuple
 
 from common import aws, runs
-from common.events import BadEvent, StaleEvent, env, env_list, expect, require_str
 from common.champion import live_champion
 from common.training_data import prepare
+from contract.environment import env, env_list
+from contract.events import BadEvent, StaleEvent, expect, require_str
+from contract.runs import RunInputs
 from common.training import (build_training_job_request, check_code, job_life_seconds, new_run_id, pin_image,
                              run_id_for_event, run_of_job, user_hyperparameters)
 
@@ -108,11 +110,12 @@ def handler(event: dict, context: Any) -> dict[str, Any]:
             return {"started": False, "reason": "no retrain alarm in ALARM", "trigger": trigger.label, "swept": swept}
         trigger = Trigger("alarm", f"watch:alarm:{firing[0]}", firing[0])
     elif trigger.kind == "alarm":
+        assert trigger.alarm is not None  # an alarm trigger always names its alarm
         state = alarm_states([trigger.alarm]).get(trigger.alarm, "missing")
         if state != "ALARM":
             raise StaleEvent(f"alarm {trigger.alarm} is {state} now, not ALARM: a stale event starts nothing")
 
-    recipe = json.loads(aws.client("ssm").get_parameter(Name=env("TRAINING_RECIPE_PARAMETER"))["Parameter"]["Value"])
+    recipe = aws.json_parameter(env("TRAINING_RECIPE_PARAMETER"))
     event_id = event.get("id")
     run_id = run_id_for_event(event_id, _event_time(event, now)) if isinstance(event_id, str) and event_id \
         else new_run_id(now)
@@ -163,22 +166,18 @@ def start_run(prefix: str, run_id: str, trigger: str, recipe: dict[str, Any], no
             stored = prepared.manifest
             champion_uri = champion.model_data_url if champion else None
             request = _request(recipe, run_id, stored.uri, stored.sha256, image, code, champion_uri)
-            run = runs.put_run(
-                run_id, runs.STARTING,
+            run = runs.put_run(run_id, runs.STARTING, RunInputs(
                 training_job_name=request["TrainingJobName"],
                 manifest_uri=stored.uri,
                 manifest_sha256=stored.sha256,
                 object_count=len(stored.manifest["objects"]),
-                data_report_uri=prepared.report_uri,
-                training_rows=prepared.report.get("rows"),
-                champion_package_arn=champion.package_arn if champion else None,
-                champion_model_uri=champion_uri,
                 image_uri=image,
                 inference_image_uri=inference_image,
                 hyperparameters=user_hyperparameters(request["HyperParameters"]),
                 code=code,
                 trigger=trigger,
-            )
+            ), data_report_uri=prepared.report_uri, training_rows=prepared.report.get("rows"),
+                champion_package_arn=champion.package_arn if champion else None, champion_model_uri=champion_uri)
         job = start_or_find_job(sagemaker, recipe, run)
         runs.update_run_status(run_id, runs.STARTING, runs.TRAINING, training_job_arn=job["TrainingJobArn"])
         # The lock now lasts as long as the job can: SageMaker stops it by then at the latest.
@@ -204,9 +203,9 @@ def refuse_data(run_id: str, trigger: str, prepared: Any) -> dict[str, Any]:
     lock is released so the next data (or the next trigger) can start a run."""
     reasons = prepared.report.get("reasons") or ["the data gate failed"]
     reason = "data gate: " + "; ".join(reasons)
-    runs.put_run(run_id, runs.FAILED, failure_reason=reason[:1000], data_report_uri=prepared.report_uri,
-                 manifest_uri=prepared.manifest.uri if prepared.manifest else None,
-                 manifest_sha256=prepared.manifest.sha256 if prepared.manifest else None, trigger=trigger)
+    runs.put_refused_run(run_id, failure_reason=reason[:1000], data_report_uri=prepared.report_uri,
+                         manifest_uri=prepared.manifest.uri if prepared.manifest else None,
+                         manifest_sha256=prepared.manifest.sha256 if prepared.manifest else None, trigger=trigger)
     released = runs.release_lock(run_id)
     aws.client("sns").publish(
         TopicArn=env("ALERT_TOPIC_ARN"),
@@ -221,11 +220,7 @@ def refuse_data(run_id: str, trigger: str, prepared: Any) -> dict[str, Any]:
 
 def current_code() -> dict[str, Any] | None:
     """The team's published code bundle (the pointer `main.py publish-code` writes), or None."""
-    try:
-        value = aws.client("ssm").get_parameter(Name=env("CODE_BUNDLE_PARAMETER"))["Parameter"]["Value"]
-    except aws.client("ssm").exceptions.ParameterNotFound:
-        return None
-    return json.loads(value)
+    return aws.optional_json_parameter(env("CODE_BUNDLE_PARAMETER"))
 
 
 def _request(recipe: dict[str, Any], run_id: str, manifest_uri: str, manifest_sha256: str, image_uri: str,

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from cdktf_cdktf_provider_aws.budgets_budget import BudgetsBudget, BudgetsBudgetCostFilter, BudgetsBudgetNotification
 from constructs import Construct
 
-from modules.naming import TeamContext
-from stacks.aws_limits import MAX_BUDGET_NOTIFICATIONS, MAX_EMAIL_SUBSCRIBERS
-from stacks.config_ml import BudgetSettings
+from contract.names import TeamContext
+from config.aws_limits import MAX_BUDGET_NOTIFICATIONS, MAX_EMAIL_SUBSCRIBERS
+from config.ml import BudgetSettings
 FORECAST_PERCENT = 100
 
 

@@ -40,7 +40,8 @@ from cdktf_cdktf_provider_aws.s3_bucket_versioning import (
 )
 from constructs import Construct
 
-from modules.naming import TeamContext
+from contract.names import TeamContext
+from modules.iam import allow, deny, deny_insecure_transport
 
 DATA_BUCKETS = ("raw", "curated", "artifacts")
 
@@ -172,14 +173,7 @@ class DataLake(Construct):
 
 
 def _deny_insecure_transport(bucket_arn: str) -> dict:
-    return {
-        "Sid": "DenyInsecureTransport",
-        "Effect": "Deny",
-        "Principal": "*",
-        "Action": "s3:*",
-        "Resource": [bucket_arn, f"{bucket_arn}/*"],
-        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-    }
+    return deny_insecure_transport("s3:*", [bucket_arn, f"{bucket_arn}/*"])
 
 
 def _data_bucket_policy(bucket_arn: str, extra: list[dict[str, Any]] = ()) -> dict:
@@ -189,14 +183,8 @@ def _data_bucket_policy(bucket_arn: str, extra: list[dict[str, Any]] = ()) -> di
         "Version": "2012-10-17",
         "Statement": [
             _deny_insecure_transport(bucket_arn),
-            {
-                "Sid": "DenyUploadsWithoutKms",
-                "Effect": "Deny",
-                "Principal": "*",
-                "Action": "s3:PutObject",
-                "Resource": f"{bucket_arn}/*",
-                "Condition": {"StringNotEquals": {"s3:x-amz-server-side-encryption": "aws:kms"}},
-            },
+            deny("DenyUploadsWithoutKms", "s3:PutObject", f"{bucket_arn}/*",
+                 {"StringNotEquals": {"s3:x-amz-server-side-encryption": "aws:kms"}}, principal="*"),
             *extra,
         ],
     }
@@ -207,17 +195,9 @@ def _log_bucket_policy(ctx: TeamContext, bucket_arn: str) -> dict:
         "Version": "2012-10-17",
         "Statement": [
             _deny_insecure_transport(bucket_arn),
-            {
-                "Sid": "AllowS3ServerAccessLogs",
-                "Effect": "Allow",
-                "Principal": {"Service": "logging.s3.amazonaws.com"},
-                "Action": "s3:PutObject",
-                "Resource": f"{bucket_arn}/*",
-                "Condition": {
-                    "StringEquals": {"aws:SourceAccount": ctx.account_id},
-                    "ArnLike": {"aws:SourceArn": f"arn:aws:s3:::{ctx.prefix}-*"},
-                },
-            },
+            allow("AllowS3ServerAccessLogs", "s3:PutObject", f"{bucket_arn}/*", principal={"Service": "logging.s3.amazonaws.com"},
+                  condition={"StringEquals": {"aws:SourceAccount": ctx.account_id},
+                             "ArnLike": {"aws:SourceArn": f"arn:aws:s3:::{ctx.prefix}-*"}}),
         ],
     }
 
@@ -229,31 +209,14 @@ def _key_policy(ctx: TeamContext, extra: list[dict[str, Any]] = ()) -> dict:
     return {
         "Version": "2012-10-17",
         "Statement": [
-            {
-                "Sid": "AccountAdministersKey",
-                "Effect": "Allow",
-                "Principal": {"AWS": f"arn:aws:iam::{ctx.account_id}:root"},
-                "Action": "kms:*",
-                "Resource": "*",
-            },
-            {
-                "Sid": "CloudWatchLogsUseKey",
-                "Effect": "Allow",
-                "Principal": {"Service": f"logs.{ctx.region}.amazonaws.com"},
-                "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
-                "Resource": "*",
-                "Condition": {
-                    "ArnLike": {"kms:EncryptionContext:aws:logs:arn": ctx.arn("logs", f"log-group:/aws/*/{ctx.prefix}*")}
-                },
-            },
-            {
-                "Sid": "ServicesPublishToEncryptedTopic",
-                "Effect": "Allow",
-                "Principal": {"Service": ["cloudwatch.amazonaws.com", "events.amazonaws.com", "budgets.amazonaws.com"]},
-                "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
-                "Resource": "*",
-                "Condition": {"StringEquals": {"aws:SourceAccount": ctx.account_id}},
-            },
+            allow("AccountAdministersKey", "kms:*", "*", principal={"AWS": f"arn:aws:iam::{ctx.account_id}:root"}),
+            # AWS's documented key policy for CloudWatch Logs (its own action set, with wildcards).
+            allow("CloudWatchLogsUseKey", ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"], "*",
+                  {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": ctx.arn("logs", f"log-group:/aws/*/{ctx.prefix}*")}},
+                  principal={"Service": f"logs.{ctx.region}.amazonaws.com"}),
+            allow("ServicesPublishToEncryptedTopic", ["kms:Decrypt", "kms:GenerateDataKey*"], "*",
+                  {"StringEquals": {"aws:SourceAccount": ctx.account_id}},
+                  principal={"Service": ["cloudwatch.amazonaws.com", "events.amazonaws.com", "budgets.amazonaws.com"]}),
             *extra,  # the promotion paths' Decrypt grants (modules/promotion)
         ],
     }

@@ -23,14 +23,16 @@ from cdktf_cdktf_provider_aws.sagemaker_feature_group import (
     SagemakerFeatureGroupOnlineStoreConfigSecurityConfig,
     SagemakerFeatureGroupOnlineStoreConfigTtlDuration,
 )
+from cdktf_cdktf_provider_aws.kms_key import KmsKey
+from cdktf_cdktf_provider_aws.s3_bucket import S3Bucket
 from constructs import Construct
 
-from modules.iam import policy_document, service_trust_policy, trust_policy
-from modules.naming import TeamContext
+from contract.layout import DEFINITIONS_KEY
+from modules.iam import KEY_READ_WRITE, allow, policy_document, service_trust_policy, trust_policy, use_key
+from contract.names import TeamContext
 from modules.training.tfjson import template_literal
-from stacks.config_features import FeaturesSpec, definitions_document
+from config.features import FeaturesSpec, definitions_document
 
-DEFINITIONS_KEY = "features/definitions.json"
 OFFLINE_PREFIX = "feature-store/"
 
 
@@ -38,9 +40,8 @@ OFFLINE_PREFIX = "feature-store/"
 class FeaturesProps:
     context: TeamContext
     features: FeaturesSpec
-    kms_key_arn: str
-    artifacts_bucket_name: str
-    artifacts_bucket_arn: str
+    key: KmsKey
+    artifacts: S3Bucket
 
 
 class Features(Construct):
@@ -52,13 +53,13 @@ class Features(Construct):
         self.definitions = S3Object(
             self,
             "definitions",
-            bucket=props.artifacts_bucket_name,
+            bucket=props.artifacts.bucket,
             key=DEFINITIONS_KEY,
             # Feature descriptions are free text: escaped so Terraform writes them verbatim.
             content=template_literal(json.dumps(self.document, sort_keys=True, indent=1)),
             content_type="application/json",
             server_side_encryption="aws:kms",
-            kms_key_id=props.kms_key_arn,
+            kms_key_id=props.key.arn,
         )
         group_arns = [ctx.arn("sagemaker", f"feature-group/{self.group_name(s.name)}") for s in props.features.feature_sets]
 
@@ -74,11 +75,9 @@ class Features(Construct):
             name=f"{ctx.prefix}-feature-store",
             role=self.store_role.id,
             policy=policy_document([
-                {"Sid": "OfflineStore", "Effect": "Allow", "Action": ["s3:PutObject", "s3:GetObject"],
-                 "Resource": f"{props.artifacts_bucket_arn}/{OFFLINE_PREFIX}*"},
-                {"Sid": "OfflineStoreBucket", "Effect": "Allow", "Action": "s3:GetBucketAcl", "Resource": props.artifacts_bucket_arn},
-                {"Sid": "TeamKey", "Effect": "Allow", "Action": ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
-                 "Resource": props.kms_key_arn},
+                allow("OfflineStore", ["s3:PutObject", "s3:GetObject"], f"{props.artifacts.arn}/{OFFLINE_PREFIX}*"),
+                allow("OfflineStoreBucket", "s3:GetBucketAcl", props.artifacts.arn),
+                use_key("TeamKey", props.key.arn),
             ]),
         )  # fmt: skip
         self.ingestion_role = IamRole(
@@ -95,12 +94,10 @@ class Features(Construct):
             name=f"{ctx.prefix}-feature-ingestion",
             role=self.ingestion_role.id,
             policy=policy_document([
-                {"Sid": "OwnFeatureGroups", "Effect": "Allow",
-                 "Action": ["sagemaker:PutRecord", "sagemaker:GetRecord", "sagemaker:BatchGetRecord", "sagemaker:DeleteRecord",
-                            "sagemaker:DescribeFeatureGroup"],
-                 "Resource": group_arns},
-                {"Sid": "ReadDefinitions", "Effect": "Allow", "Action": "s3:GetObject", "Resource": f"{props.artifacts_bucket_arn}/{DEFINITIONS_KEY}"},
-                {"Sid": "TeamKey", "Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": props.kms_key_arn},
+                allow("OwnFeatureGroups", ["sagemaker:PutRecord", "sagemaker:GetRecord", "sagemaker:BatchGetRecord",
+                                           "sagemaker:DeleteRecord", "sagemaker:DescribeFeatureGroup"], group_arns),
+                allow("ReadDefinitions", "s3:GetObject", f"{props.artifacts.arn}/{DEFINITIONS_KEY}"),
+                use_key("TeamKey", props.key.arn, KEY_READ_WRITE),
             ]),
         )  # fmt: skip
 
@@ -110,7 +107,7 @@ class Features(Construct):
             if feature_set.online_store:
                 online = SagemakerFeatureGroupOnlineStoreConfig(
                     enable_online_store=True,
-                    security_config=SagemakerFeatureGroupOnlineStoreConfigSecurityConfig(kms_key_id=props.kms_key_arn),
+                    security_config=SagemakerFeatureGroupOnlineStoreConfigSecurityConfig(kms_key_id=props.key.arn),
                     ttl_duration=SagemakerFeatureGroupOnlineStoreConfigTtlDuration(unit="Seconds", value=feature_set.ttl_seconds)
                     if feature_set.ttl_seconds
                     else None,
@@ -119,8 +116,8 @@ class Features(Construct):
             if feature_set.offline_store:
                 offline = SagemakerFeatureGroupOfflineStoreConfig(
                     s3_storage_config=SagemakerFeatureGroupOfflineStoreConfigS3StorageConfig(
-                        s3_uri=f"s3://{props.artifacts_bucket_name}/{OFFLINE_PREFIX}{feature_set.name}",
-                        kms_key_id=props.kms_key_arn,
+                        s3_uri=f"s3://{props.artifacts.bucket}/{OFFLINE_PREFIX}{feature_set.name}",
+                        kms_key_id=props.key.arn,
                     ),
                     # No Glue catalog table: keeps the store role free of Glue permissions; Athena users
                     # can catalog the prefix themselves.

@@ -27,17 +27,17 @@ from cdktf_cdktf_provider_aws.s3_object import S3Object
 from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue
 from constructs import Construct
 
+from contract.layout import LAMBDA_CODE_PREFIX
 from modules.functions.packaging import build_package, code_sha256
-from modules.iam import policy_document, service_trust_policy
-from modules.naming import TeamContext
+from modules.iam import allow, policy_document, service_trust_policy, use_key
+from contract.names import TeamContext
 
 RUNTIME = "python3.11"
-CODE_PREFIX = "lambda-code/"  # in the code bucket: lambda-code/<handler>/<sha256 of the zip>.zip
 
 
 def code_key(handler: str, code_sha256: str) -> str:
     """The object key of a package: its handler and the SHA-256 of its bytes (hex)."""
-    return f"{CODE_PREFIX}{handler}/{base64.b64decode(code_sha256).hex()}.zip"
+    return f"{LAMBDA_CODE_PREFIX}{handler}/{base64.b64decode(code_sha256).hex()}.zip"
 
 
 @dataclass(frozen=True)
@@ -92,19 +92,9 @@ class PlatformFunction(Construct):
             assume_role_policy=service_trust_policy("lambda.amazonaws.com", ctx.account_id),
         )
         basics = [
-            {
-                "Sid": "OwnLogs",
-                "Effect": "Allow",
-                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-                "Resource": f"{log_group.arn}:*",
-            },
-            {"Sid": "OwnDeadLetterQueue", "Effect": "Allow", "Action": "sqs:SendMessage", "Resource": self.dead_letter_queue.arn},
-            {
-                "Sid": "TeamKey",
-                "Effect": "Allow",
-                "Action": ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
-                "Resource": props.kms_key_arn,
-            },
+            allow("OwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], f"{log_group.arn}:*"),
+            allow("OwnDeadLetterQueue", "sqs:SendMessage", self.dead_letter_queue.arn),
+            use_key("TeamKey", props.kms_key_arn),
         ]
         policy = IamRolePolicy(
             self,

@@ -2,7 +2,8 @@
 
 A zip records file times and order; with those fixed, a deploy with no code change changes nothing
 (Terraform compares `source_code_hash`). Each package holds `handler.py` of one handler folder and the
-shared `common/` package, nothing else (no tests, no caches).
+shared packages `common/` (the runtime library) and `contract/` (what stacks and handlers agree on), at
+the zip's root: the same import names as in this repository, nothing else (no tests, no caches).
 """
 from __future__ import annotations
 
@@ -11,24 +12,26 @@ import hashlib
 import zipfile
 from pathlib import Path
 
-LAMBDAS_DIR = Path(__file__).resolve().parents[2] / "lambdas"
-BUILD_DIR = Path(__file__).resolve().parents[2] / ".mlp" / "build" / "lambdas"
+ROOT = Path(__file__).resolve().parents[2]
+LAMBDAS_DIR = ROOT / "lambdas"
+BUILD_DIR = ROOT / ".mlp" / "build" / "lambdas"
+SHARED_PACKAGES = ("common", "contract")  # top-level packages every handler zip carries
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip can record
 
 
-def package_files(handler: str, lambdas_dir: Path = LAMBDAS_DIR) -> list[tuple[str, Path]]:
-    """(name in zip, source file) for a handler folder plus `common/`, sorted by name in zip."""
-    folder = lambdas_dir / handler
+def package_files(handler: str, root: Path = ROOT) -> list[tuple[str, Path]]:
+    """(name in zip, source file) for `root/lambdas/<handler>/` plus the shared packages, sorted by name."""
+    folder = root / "lambdas" / handler
     if not (folder / "handler.py").is_file():
         raise FileNotFoundError(f"no Lambda handler at {folder / 'handler.py'}")
     files = [(path.relative_to(folder).as_posix(), path) for path in folder.rglob("*.py") if path.name != "__init__.py" or path.parent != folder]
-    files += [(f"common/{path.relative_to(lambdas_dir / 'common').as_posix()}", path) for path in (lambdas_dir / "common").rglob("*.py")]
+    files += [(path.relative_to(root).as_posix(), path) for package in SHARED_PACKAGES for path in (root / package).rglob("*.py")]
     return sorted((name, path) for name, path in files if "__pycache__" not in name)
 
 
-def build_package(handler: str, lambdas_dir: Path = LAMBDAS_DIR, build_dir: Path = BUILD_DIR) -> Path:
+def build_package(handler: str, root: Path = ROOT, build_dir: Path = BUILD_DIR) -> Path:
     """Write (or reuse) the handler's zip; its file name carries the content hash."""
-    files = package_files(handler, lambdas_dir)
+    files = package_files(handler, root)
     digest = hashlib.sha256()
     for name, path in files:
         digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")

@@ -32,12 +32,13 @@ from cdktf_cdktf_provider_aws.sns_topic_policy import SnsTopicPolicy
 from cdktf_cdktf_provider_aws.sns_topic_subscription import SnsTopicSubscription
 from constructs import Construct
 
-from modules.naming import DRIFT_BACKSTOPS, DRIFT_MAX_KIND, TeamContext, owner_slug
-from stacks.aws_limits import COMPOSITE_ALARM_RULE_CHARS, MAX_COMPOSITE_CHILDREN
-from stacks.config_ml import MonitoringSettings
+from contract.layout import VARIANT
+from contract.names import DRIFT_BACKSTOPS, DRIFT_MAX_KIND, TeamContext, owner_slug
+from modules.iam import allow, deny_insecure_transport
+from config.aws_limits import COMPOSITE_ALARM_RULE_CHARS, MAX_COMPOSITE_CHILDREN
+from config.ml import MonitoringSettings
 
 SAGEMAKER_NAMESPACE = "AWS/SageMaker"
-VARIANT = "primary"
 GOLDEN_SIGNAL_PERIOD = 300  # endpoint metrics arrive every minute; alarm on 5-minute aggregates
 MAX_PERIOD = 7 * 24 * 3600  # CloudWatch: period x evaluation periods <= 7 days (for periods >= 1 hour)
 # A feature missing (null, NaN/inf, absent) in this much more of the window than in the training rows
@@ -233,21 +234,8 @@ def _topic_policy(ctx: TeamContext, topic_arn: str) -> dict:
     return {
         "Version": "2012-10-17",
         "Statement": [
-            {
-                "Sid": "ServicesOfThisAccountPublish",
-                "Effect": "Allow",
-                "Principal": {"Service": list(PUBLISHING_SERVICES)},
-                "Action": "sns:Publish",
-                "Resource": topic_arn,
-                "Condition": {"StringEquals": {"aws:SourceAccount": ctx.account_id}},
-            },
-            {
-                "Sid": "DenyInsecureTransport",
-                "Effect": "Deny",
-                "Principal": "*",
-                "Action": "sns:Publish",
-                "Resource": topic_arn,
-                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-            },
+            allow("ServicesOfThisAccountPublish", "sns:Publish", topic_arn, {"StringEquals": {"aws:SourceAccount": ctx.account_id}},
+                  principal={"Service": list(PUBLISHING_SERVICES)}),
+            deny_insecure_transport("sns:Publish", topic_arn),
         ],
     }

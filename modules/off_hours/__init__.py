@@ -3,7 +3,7 @@
 Two EventBridge Scheduler schedules (Scheduler, unlike EventBridge rules, evaluates cron in a time zone:
 `schedule_expression_timezone`) invoke the deploy function with `{"source": "mlp.off-hours",
 "action": "off" | "on"}`; the handler deletes the endpoint or recreates it from the deployed-model
-pointer (lambdas/common/power.py). The endpoint is not in Terraform's state, so a switch leaves
+pointer (common/power.py). The endpoint is not in Terraform's state, so a switch leaves
 `plan` empty, and `destroy` removes it (serving/teardown) whether it is on or off.
 
 The deploy function also hears the team's alert topic, where the budget's notifications arrive: on
@@ -28,11 +28,11 @@ from cdktf_cdktf_provider_aws.scheduler_schedule import (
 from cdktf_cdktf_provider_aws.sns_topic_subscription import SnsTopicSubscription
 from constructs import Construct
 
-from modules.iam import policy_document, service_trust_policy
-from modules.naming import TeamContext
-from stacks.off_hours import OffHoursSpec
+from modules.iam import allow, policy_document, service_trust_policy
+from contract.names import TeamContext
+from config.off_hours import OffHoursSpec
 
-SWITCH_SOURCE = "mlp.off-hours"  # lambdas/common/power.py SCHEDULE_SOURCE
+SWITCH_SOURCE = "mlp.off-hours"  # common/power.py SCHEDULE_SOURCE
 
 
 @dataclass(frozen=True)
@@ -59,9 +59,9 @@ class OffHours(Construct):
         self.role = IamRole(self, "scheduler-role", name=f"{ctx.prefix}-off-hours-scheduler", assume_role_policy=service_trust_policy(
             "scheduler.amazonaws.com", ctx.account_id))
         IamRolePolicy(self, "scheduler-policy", name="invoke-deploy", role=self.role.id, policy=policy_document([
-            {"Sid": "InvokeDeploy", "Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": props.function_arn},
+            allow("InvokeDeploy", "lambda:InvokeFunction", props.function_arn),
             # The schedules' input is encrypted with the team key (Scheduler decrypts it as this role).
-            {"Sid": "ScheduleInputKey", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": props.kms_key_arn},
+            allow("ScheduleInputKey", "kms:Decrypt", props.kms_key_arn),
         ]))
         for action, expression in (("off", props.off_hours.switch_off), ("on", props.off_hours.switch_on)):
             SchedulerSchedule(

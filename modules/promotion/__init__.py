@@ -28,7 +28,7 @@ from typing import Any
 
 from constructs import Construct
 
-from modules.naming import TeamContext
+from contract.names import TeamContext
 
 # Where copies land in the target: artifacts keep their keys (run ids and code sha256s are unique),
 # pinned data goes under promoted/<source env>/ in the curated bucket, apart from the target's own

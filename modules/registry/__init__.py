@@ -17,7 +17,7 @@ from cdktf_cdktf_provider_aws.ecr_repository import (
 from cdktf_cdktf_provider_aws.sagemaker_model_package_group import SagemakerModelPackageGroup
 from constructs import Construct
 
-from modules.naming import TeamContext
+from contract.names import TeamContext
 
 IMAGE_REPOSITORIES = ("training", "inference")
 

@@ -15,6 +15,7 @@ stops training jobs that no run owns).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cdktf import TerraformResourceLifecycle
@@ -27,33 +28,35 @@ from cdktf_cdktf_provider_aws.dynamodb_table import (
     DynamodbTableServerSideEncryption,
 )
 from cdktf_cdktf_provider_aws.lambda_permission import LambdaPermission
+from cdktf_cdktf_provider_aws.ecr_repository import EcrRepository
+from cdktf_cdktf_provider_aws.kms_key import KmsKey
+from cdktf_cdktf_provider_aws.s3_bucket import S3Bucket
 from constructs import Construct
 
+from contract.environment import LambdaEnvironment
+from contract.handlers import HANDLERS
+from contract.layout import (BASELINES_PREFIX, DATA_CAPTURE_PREFIX, EVALUATIONS_PREFIX, GROUND_TRUTH_PREFIX, LABELLED_DIR,
+                             MANIFESTS_PREFIX, MODELS_PREFIX)
+from modules.iam import OBJECT_READ, allow, list_prefixes, read_objects, read_parameters, under, write_objects
 from modules.functions import FunctionProps, PlatformFunction
-from modules.naming import TeamContext
-from stacks.config_ml import MonitoringSettings, RetrainingSettings
+from modules.training.execution_role import ExecutionRole
+from contract.names import TeamContext
+from config.ml import MonitoringSettings, RetrainingSettings
 
-FEATURE_DEFINITIONS_KEY = "features/definitions.json"
 WATCH_SCHEDULE = "rate(1 hour)"
-PAUSABLE_RULES = ("retrain-schedule", "retrain-on-alarm")  # lambdas/common/power.py PAUSED_RULES
-
-
-@dataclass(frozen=True)
-class Bucket:
-    name: str
-    arn: str
+PAUSABLE_RULES = ("retrain-schedule", "retrain-on-alarm")  # common/power.py PAUSED_RULES
 
 
 @dataclass(frozen=True)
 class RetrainingProps:
     context: TeamContext
-    kms_key_arn: str
-    raw: Bucket
-    curated: Bucket
-    artifacts: Bucket
+    key: KmsKey
+    raw: S3Bucket
+    curated: S3Bucket
+    artifacts: S3Bucket
     model_package_group_name: str
-    repository_arns: list[str]
-    training_role_arn: str
+    repositories: Sequence[EcrRepository]
+    execution_role: ExecutionRole  # passed to SageMaker by retrain and deploy
     alert_topic_arn: str
     retrain_alarm_names: list[str]
     retraining: RetrainingSettings
@@ -72,7 +75,7 @@ class Retraining(Construct):
     def __init__(self, scope: Construct, id: str, props: RetrainingProps):
         super().__init__(scope, id)
         ctx = props.context
-        self.props = props
+        self._props = props
 
         self.runs_table = DynamodbTable(
             self,
@@ -81,7 +84,7 @@ class Retraining(Construct):
             billing_mode="PAY_PER_REQUEST",
             hash_key="pk",
             attribute=[DynamodbTableAttribute(name="pk", type="S")],
-            server_side_encryption=DynamodbTableServerSideEncryption(enabled=True, kms_key_arn=props.kms_key_arn),
+            server_side_encryption=DynamodbTableServerSideEncryption(enabled=True, kms_key_arn=props.key.arn),
             point_in_time_recovery=DynamodbTablePointInTimeRecovery(enabled=True),
             deletion_protection_enabled=ctx.protect_data,
         )
@@ -89,26 +92,20 @@ class Retraining(Construct):
         environment = self._environment()
         policies = self._statements()
         self.functions: dict[str, PlatformFunction] = {}
-        for handler, (timeout, memory) in {
-            "retrain": (300, 512),
-            "register": (900, 1024),
-            "deploy": (300, 256),
-            "drift_check": (900, 1024),
-            "quality_check": (900, 1024),
-        }.items():
-            self.functions[handler] = PlatformFunction(
+        for spec in HANDLERS:
+            self.functions[spec.name] = PlatformFunction(
                 self,
-                handler.replace("_", "-"),
+                spec.construct_id,
                 FunctionProps(
                     context=ctx,
-                    handler=handler,
-                    statements=policies[handler],
+                    handler=spec.name,
+                    statements=policies[spec.name],
                     environment=environment,
-                    kms_key_arn=props.kms_key_arn,
-                    code_bucket=props.artifacts.name,
+                    kms_key_arn=props.key.arn,
+                    code_bucket=props.artifacts.bucket,
                     log_retention_days=props.log_retention_days,
-                    timeout_seconds=timeout,
-                    memory_mb=memory,
+                    timeout_seconds=spec.timeout_seconds,
+                    memory_mb=spec.memory_mb,
                 ),
             )
 
@@ -147,18 +144,18 @@ class Retraining(Construct):
 
     def _retrain_alarms(self) -> list[str]:
         """The team's own alarms that start a retrain, per the on_drift / on_quality switches."""
-        ctx, settings = self.props.context, self.props.retraining
+        ctx, settings = self._props.context, self._props.retraining
         wanted = {ctx.alarm_name("drift"): settings.on_drift, ctx.alarm_name("quality"): settings.on_quality}
-        return [name for name in self.props.retrain_alarm_names if wanted.get(name, True)]
+        return [name for name in self._props.retrain_alarm_names if wanted.get(name, True)]
 
     def _rule_arn(self, id: str) -> str:
-        return self.props.context.arn("events", f"rule/{self.props.context.prefix}-{id}")
+        return self._props.context.arn("events", f"rule/{self._props.context.prefix}-{id}")
 
     def _retrain_alarm_arns(self) -> list[str]:
-        return [self.props.context.arn("cloudwatch", f"alarm:{name}") for name in self._retrain_alarms()]
+        return [self._props.context.arn("cloudwatch", f"alarm:{name}") for name in self._retrain_alarms()]
 
     def _route(self, id: str, handler: str, pattern: dict | None = None, schedule: str | None = None) -> None:
-        ctx = self.props.context
+        ctx = self._props.context
         function = self.functions[handler]
         rule = CloudwatchEventRule(
             self,
@@ -166,7 +163,7 @@ class Retraining(Construct):
             name=f"{ctx.prefix}-{id}",
             event_pattern=json.dumps(pattern) if pattern else None,
             schedule_expression=schedule,
-            # A budget breach pauses these rules (lambdas/common/power.py) until an operator resumes:
+            # A budget breach pauses these rules (common/power.py) until an operator resumes:
             # Terraform leaves their state to the handler, so a deploy does not undo a pause.
             lifecycle=TerraformResourceLifecycle(ignore_changes=["state", "is_enabled"]) if id in PAUSABLE_RULES else None,
         )
@@ -189,226 +186,158 @@ class Retraining(Construct):
 
     def _environment(self) -> dict[str, str]:
         """The same variables for every handler (docs/CONTRACTS.md, "Lambda environment")."""
-        p, ctx = self.props, self.props.context
-        return {
-            "PLATFORM": ctx.platform,
-            "TEAM": ctx.team,
-            "ENVIRONMENT": ctx.environment,
-            "PREFIX": ctx.prefix,
-            "RAW_BUCKET": p.raw.name,
-            "CURATED_BUCKET": p.curated.name,
-            "ARTIFACT_BUCKET": p.artifacts.name,
-            "KMS_KEY_ARN": p.kms_key_arn,
-            "ENDPOINT_NAME": ctx.endpoint_name,
-            "MODEL_PACKAGE_GROUP": p.model_package_group_name,
-            "RUNS_TABLE": ctx.runs_table_name,
-            "TRAINING_RECIPE_PARAMETER": ctx.parameter_name("training-recipe"),
-            "SERVING_RECIPE_PARAMETER": ctx.parameter_name("serving-recipe"),
-            "DEPLOYED_MODEL_PARAMETER": ctx.parameter_name("deployed-model"),
-            # Written by `main.py publish-code`: the team's current code bundle (uri, sha256, VersionId, commit).
-            "CODE_BUNDLE_PARAMETER": ctx.parameter_name("code-bundle"),
-            "FEATURE_DEFINITIONS_KEY": FEATURE_DEFINITIONS_KEY,
-            "METRIC_NAMESPACE": ctx.metric_namespace,
-            # What the retrain handler accepts: its own retrain alarms (by ARN) and its own rules.
-            "RETRAIN_ALARM_ARNS": ",".join(self._retrain_alarm_arns()),
-            "WATCH_RULE_ARN": self._rule_arn("retrain-watch"),
-            "RETRAIN_SCHEDULE_RULE_ARNS": self._rule_arn("retrain-schedule") if p.retraining.schedule else "",
-            "ALERT_TOPIC_ARN": p.alert_topic_arn,
-            "COOLDOWN_SECONDS": str(p.retraining.cooldown_hours * 3600),
-            "AUTO_APPROVE": "true" if p.auto_approve else "false",
-            "WINDOW_HOURS": str(p.monitoring.window_hours),
-            "PROBLEM_TYPE": p.monitoring.problem_type,
-            # Off-hours and budget breaches (lambdas/common/power.py): production is never switched off.
-            "PRODUCTION": "true" if p.production else "false",
-            "BUDGET_ACT_PERCENT": str(p.budget_act_percent),
-        }
+        p, ctx = self._props, self._props.context
+        return LambdaEnvironment(
+            platform=ctx.platform,
+            team=ctx.team,
+            environment=ctx.environment,
+            prefix=ctx.prefix,
+            raw_bucket=p.raw.bucket,
+            curated_bucket=p.curated.bucket,
+            artifact_bucket=p.artifacts.bucket,
+            kms_key_arn=p.key.arn,
+            endpoint_name=ctx.endpoint_name,
+            model_package_group=p.model_package_group_name,
+            runs_table=ctx.runs_table_name,
+            training_recipe_parameter=ctx.parameter_name("training-recipe"),
+            serving_recipe_parameter=ctx.parameter_name("serving-recipe"),
+            deployed_model_parameter=ctx.parameter_name("deployed-model"),
+            code_bundle_parameter=ctx.parameter_name("code-bundle"),
+            metric_namespace=ctx.metric_namespace,
+            retrain_alarm_arns=tuple(self._retrain_alarm_arns()),
+            watch_rule_arn=self._rule_arn("retrain-watch"),
+            retrain_schedule_rule_arns=(self._rule_arn("retrain-schedule"),) if p.retraining.schedule else (),
+            alert_topic_arn=p.alert_topic_arn,
+            cooldown_seconds=p.retraining.cooldown_hours * 3600,
+            auto_approve=p.auto_approve,
+            window_hours=p.monitoring.window_hours,
+            problem_type=p.monitoring.problem_type,
+            production=p.production,
+            budget_act_percent=p.budget_act_percent,
+        ).to_env()
 
     def _switch_statements(self) -> list[dict]:
-        """The deploy handler's off switch and budget breach (lambdas/common/power.py); none in production,
+        """The deploy handler's off switch and budget breach (common/power.py); none in production,
         which is never switched off (its handler only reads the budget)."""
-        p, ctx = self.props, self.props.context
-        budget = {"Sid": "ReadBudget", "Effect": "Allow", "Action": "budgets:ViewBudget",
-                  "Resource": ctx.arn("budgets", f"budget/{ctx.prefix}-monthly", region=False)}
+        p, ctx = self._props, self._props.context
+        budget = allow("ReadBudget", "budgets:ViewBudget", ctx.arn("budgets", f"budget/{ctx.prefix}-monthly", region=False))
         if p.production:
             return [budget]
         return [
             budget,
-            {"Sid": "SwitchEndpointOff", "Effect": "Allow", "Action": "sagemaker:DeleteEndpoint",
-             "Resource": ctx.arn("sagemaker", f"endpoint/{ctx.endpoint_name}")},
-            {
-                "Sid": "DeregisterAutoscaling",
-                "Effect": "Allow",
-                "Action": "application-autoscaling:DeregisterScalableTarget",
-                "Resource": "*",
-                "Condition": {"StringEquals": {"aws:ResourceTag/Team": ctx.team, "aws:ResourceTag/Environment": ctx.environment}},
-            },
-            {"Sid": "PauseRetraining", "Effect": "Allow", "Action": ["events:DisableRule", "events:EnableRule"],
-             "Resource": [self._rule_arn("retrain-schedule"), self._rule_arn("retrain-on-alarm")]},
-            {"Sid": "AlertOwners", "Effect": "Allow", "Action": "sns:Publish", "Resource": p.alert_topic_arn},
+            allow("SwitchEndpointOff", "sagemaker:DeleteEndpoint", ctx.arn("sagemaker", f"endpoint/{ctx.endpoint_name}")),
+            allow("DeregisterAutoscaling", "application-autoscaling:DeregisterScalableTarget", "*", self._team_tagged("ResourceTag")),
+            allow("PauseRetraining", ["events:DisableRule", "events:EnableRule"],
+                  [self._rule_arn("retrain-schedule"), self._rule_arn("retrain-on-alarm")]),
+            allow("AlertOwners", "sns:Publish", p.alert_topic_arn),
         ]
+
+    def _team_tagged(self, key: str) -> dict:
+        """The condition on resources with no ARN before they exist: tagged (`RequestTag`) or carrying
+        (`ResourceTag`) this team and environment."""
+        ctx = self._props.context
+        return {"StringEquals": {f"aws:{key}/Team": ctx.team, f"aws:{key}/Environment": ctx.environment}}
 
     def _statements(self) -> dict[str, list[dict]]:
         """Each handler's own permissions, every resource scoped to this team and environment."""
-        p, ctx = self.props, self.props.context
+        p, ctx = self._props, self._props.context
         sm = lambda resource: ctx.arn("sagemaker", resource)  # noqa: E731
         parameter = lambda what: ctx.arn("ssm", f"parameter{ctx.parameter_name(what)}")  # noqa: E731
         runs_table = ctx.arn("dynamodb", f"table/{ctx.runs_table_name}")
-        read_artifacts = lambda *prefixes: [f"{p.artifacts.arn}/{prefix}*" for prefix in prefixes]  # noqa: E731
-        put_metrics = {
-            "Sid": "PublishPlatformMetrics",
-            "Effect": "Allow",
-            "Action": "cloudwatch:PutMetricData",
-            "Resource": "*",  # PutMetricData has no resource-level permissions; the namespace condition scopes it
-            "Condition": {"StringEquals": {"cloudwatch:namespace": ctx.metric_namespace}},
-        }
-        list_artifacts = lambda *prefixes: {  # noqa: E731
-            "Sid": "ListArtifacts",
-            "Effect": "Allow",
-            "Action": "s3:ListBucket",
-            "Resource": p.artifacts.arn,
-            "Condition": {"StringLike": {"s3:prefix": [f"{prefix}*" for prefix in prefixes]}},
-        }
-        pass_training_role = {
-            "Sid": "PassExecutionRoleToSageMaker",
-            "Effect": "Allow",
-            "Action": "iam:PassRole",
-            "Resource": p.training_role_arn,
-            "Condition": {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
-        }
+        artifacts = p.artifacts.arn
+        jobs = sm(f"training-job/{ctx.prefix}-*")
+        packages = sm(f"model-package/{p.model_package_group_name}/*")
+        # PutMetricData has no resource-level permissions; the namespace condition scopes it.
+        put_metrics = allow("PublishPlatformMetrics", "cloudwatch:PutMetricData", "*",
+                            {"StringEquals": {"cloudwatch:namespace": ctx.metric_namespace}})
+        pass_training_role = allow("PassExecutionRoleToSageMaker", "iam:PassRole", p.execution_role.arn,
+                                   {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}})
+        endpoint = sm(f"endpoint/{ctx.endpoint_name}")
+        repository_arns = [repository.arn for repository in p.repositories]
         return {
             "retrain": [
-                {"Sid": "ReadRecipe", "Effect": "Allow", "Action": "ssm:GetParameter", "Resource": [parameter("training-recipe"), parameter("code-bundle")]},
+                read_parameters("ReadRecipe", [parameter("training-recipe"), parameter("code-bundle")]),
                 # A run pins the recipe's image tags to digests.
-                {"Sid": "PinImages", "Effect": "Allow", "Action": "ecr:DescribeImages", "Resource": p.repository_arns},
-                {"Sid": "RunsTable", "Effect": "Allow", "Action": ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"], "Resource": runs_table},
-                {
-                    "Sid": "ListTrainingDataVersions",
-                    "Effect": "Allow",
-                    "Action": ["s3:ListBucket", "s3:ListBucketVersions"],
-                    "Resource": p.curated.arn,
-                    "Condition": {"StringLike": {"s3:prefix": [f"{p.training_data_prefix}*"]}},
-                },
-                {"Sid": "WriteManifests", "Effect": "Allow", "Action": "s3:PutObject", "Resource": f"{p.artifacts.arn}/manifests/*"},
-                # Curation (lambdas/common/curation.py): labels joined with the data capture become curated
+                allow("PinImages", "ecr:DescribeImages", repository_arns),
+                allow("RunsTable", ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"], runs_table),
+                list_prefixes("ListTrainingDataVersions", p.curated.arn, [p.training_data_prefix], ["s3:ListBucket", "s3:ListBucketVersions"]),
+                allow("WriteManifests", "s3:PutObject", f"{artifacts}/{MANIFESTS_PREFIX}*"),
+                # Curation (common/curation.py): labels joined with the data capture become curated
                 # windows under the training prefix; the data policy reads their row counts and the data gate
                 # reads every pinned row (by VersionId) against the feature definitions.
-                list_artifacts("ground-truth/", "data-capture/"),
-                {"Sid": "ReadLabelsCaptureDefinitionsManifests", "Effect": "Allow", "Action": "s3:GetObject",
-                 "Resource": read_artifacts("ground-truth/", "data-capture/", "features/", "manifests/")},
-                {"Sid": "ReadTrainingData", "Effect": "Allow", "Action": ["s3:GetObject", "s3:GetObjectVersion"],
-                 "Resource": f"{p.curated.arn}/{p.training_data_prefix}*"},
-                {"Sid": "WriteCuratedWindows", "Effect": "Allow", "Action": "s3:PutObject",
-                 "Resource": f"{p.curated.arn}/{p.training_data_prefix}labelled/*"},
-                # The champion: the deployed-model pointer and its package (lambdas/common/champion.py).
-                {"Sid": "ReadChampion", "Effect": "Allow", "Action": ["ssm:GetParameter", "sagemaker:DescribeModelPackage"],
-                 "Resource": [parameter("deployed-model"), sm(f"model-package/{p.model_package_group_name}/*")]},
+                list_prefixes("ListArtifacts", artifacts, [GROUND_TRUTH_PREFIX, DATA_CAPTURE_PREFIX]),
+                read_objects("ReadLabelsCaptureDefinitionsManifests", artifacts,
+                             [GROUND_TRUTH_PREFIX, DATA_CAPTURE_PREFIX, "features/", MANIFESTS_PREFIX], versions=False),
+                allow("ReadTrainingData", OBJECT_READ, f"{p.curated.arn}/{p.training_data_prefix}*"),
+                allow("WriteCuratedWindows", "s3:PutObject", f"{p.curated.arn}/{p.training_data_prefix}{LABELLED_DIR}*"),
+                # The champion: the deployed-model pointer and its package (common/champion.py).
+                allow("ReadChampion", ["ssm:GetParameter", "sagemaker:DescribeModelPackage"], [parameter("deployed-model"), packages]),
                 # A run the data gate refuses alerts the owners.
-                {"Sid": "AlertOwners", "Effect": "Allow", "Action": "sns:Publish", "Resource": p.alert_topic_arn},
-                {"Sid": "StartTraining", "Effect": "Allow", "Action": ["sagemaker:CreateTrainingJob", "sagemaker:AddTags"], "Resource": sm(f"training-job/{ctx.prefix}-*")},
+                allow("AlertOwners", "sns:Publish", p.alert_topic_arn),
+                allow("StartTraining", ["sagemaker:CreateTrainingJob", "sagemaker:AddTags"], jobs),
                 # Find the job a retry's first attempt started; stop the team's jobs that no run owns.
-                {"Sid": "WatchTraining", "Effect": "Allow", "Action": ["sagemaker:DescribeTrainingJob", "sagemaker:ListTags", "sagemaker:StopTrainingJob"], "Resource": sm(f"training-job/{ctx.prefix}-*")},
+                allow("WatchTraining", ["sagemaker:DescribeTrainingJob", "sagemaker:ListTags", "sagemaker:StopTrainingJob"], jobs),
                 # ListTrainingJobs has no resource-level permissions: "*" is the only form AWS accepts.
-                {"Sid": "ListTrainingJobs", "Effect": "Allow", "Action": "sagemaker:ListTrainingJobs", "Resource": "*"},
-                *([{"Sid": "ReadRetrainAlarms", "Effect": "Allow", "Action": "cloudwatch:DescribeAlarms", "Resource": self._retrain_alarm_arns()}]
-                  if self._retrain_alarms() else []),
+                allow("ListTrainingJobs", "sagemaker:ListTrainingJobs", "*"),
+                *([allow("ReadRetrainAlarms", "cloudwatch:DescribeAlarms", self._retrain_alarm_arns())] if self._retrain_alarms() else []),
                 pass_training_role,
             ],
             "register": [
-                {"Sid": "ReadRecipe", "Effect": "Allow", "Action": "ssm:GetParameter", "Resource": parameter("training-recipe")},
-                {"Sid": "RunsTable", "Effect": "Allow", "Action": ["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"], "Resource": runs_table},
-                {"Sid": "ReadTrainingJob", "Effect": "Allow", "Action": ["sagemaker:DescribeTrainingJob", "sagemaker:ListTags"], "Resource": sm(f"training-job/{ctx.prefix}-*")},
-                {
-                    "Sid": "RegisterModel",
-                    "Effect": "Allow",
-                    "Action": ["sagemaker:CreateModelPackage", "sagemaker:AddTags", "sagemaker:DescribeModelPackage"],
-                    "Resource": [sm(f"model-package-group/{p.model_package_group_name}"), sm(f"model-package/{p.model_package_group_name}/*")],
-                },
-                {
-                    "Sid": "ReadTrainingData",
-                    "Effect": "Allow",
-                    "Action": ["s3:GetObject", "s3:GetObjectVersion"],
-                    "Resource": [f"{p.curated.arn}/{x}*" for x in (p.training_data_prefix, p.promoted_data_prefix)]
-                    if p.promoted_data_prefix else f"{p.curated.arn}/{p.training_data_prefix}*",
-                },
-                {"Sid": "ReadManifestsAndDefinitions", "Effect": "Allow", "Action": ["s3:GetObject", "s3:GetObjectVersion"], "Resource": read_artifacts("manifests/", "features/", "models/")},
+                read_parameters("ReadRecipe", parameter("training-recipe")),
+                allow("RunsTable", ["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"], runs_table),
+                allow("ReadTrainingJob", ["sagemaker:DescribeTrainingJob", "sagemaker:ListTags"], jobs),
+                allow("RegisterModel", ["sagemaker:CreateModelPackage", "sagemaker:AddTags", "sagemaker:DescribeModelPackage"],
+                      [sm(f"model-package-group/{p.model_package_group_name}"), packages]),
+                allow("ReadTrainingData", OBJECT_READ,
+                      under(p.curated.arn, [p.training_data_prefix, p.promoted_data_prefix]) if p.promoted_data_prefix
+                      else f"{p.curated.arn}/{p.training_data_prefix}*"),
+                read_objects("ReadManifestsAndDefinitions", artifacts, [MANIFESTS_PREFIX, "features/", MODELS_PREFIX]),
                 # Drift baselines, and the ModelMetrics document of each package (both models' holdout metrics).
-                {"Sid": "WriteBaselines", "Effect": "Allow", "Action": "s3:PutObject",
-                 "Resource": [f"{p.artifacts.arn}/baselines/*", f"{p.artifacts.arn}/evaluations/*"]},
-                {"Sid": "ImageDigests", "Effect": "Allow", "Action": "ecr:DescribeImages", "Resource": p.repository_arns},
-                {"Sid": "AlertOwners", "Effect": "Allow", "Action": "sns:Publish", "Resource": p.alert_topic_arn},
+                write_objects("WriteBaselines", artifacts, [BASELINES_PREFIX, EVALUATIONS_PREFIX]),
+                allow("ImageDigests", "ecr:DescribeImages", repository_arns),
+                allow("AlertOwners", "sns:Publish", p.alert_topic_arn),
             ],
             "deploy": [
-                {"Sid": "ReadRecipe", "Effect": "Allow", "Action": "ssm:GetParameter", "Resource": parameter("serving-recipe")},
-                {"Sid": "RecordDeployedModel", "Effect": "Allow", "Action": ["ssm:GetParameter", "ssm:PutParameter"], "Resource": parameter("deployed-model")},
-                {"Sid": "ReadModelPackage", "Effect": "Allow", "Action": "sagemaker:DescribeModelPackage", "Resource": sm(f"model-package/{p.model_package_group_name}/*")},
+                read_parameters("ReadRecipe", parameter("serving-recipe")),
+                allow("RecordDeployedModel", ["ssm:GetParameter", "ssm:PutParameter"], parameter("deployed-model")),
+                allow("ReadModelPackage", "sagemaker:DescribeModelPackage", packages),
                 # The package's stored manifest, to check it still has the sha256 the package records.
-                {"Sid": "ReadManifests", "Effect": "Allow", "Action": "s3:GetObject", "Resource": read_artifacts("manifests/")},
-                {
-                    "Sid": "RollOutModel",
-                    "Effect": "Allow",
-                    "Action": [
-                        "sagemaker:CreateModel", "sagemaker:DescribeModel", "sagemaker:CreateEndpointConfig",
-                        "sagemaker:DescribeEndpointConfig", "sagemaker:UpdateEndpoint", "sagemaker:DescribeEndpoint",
-                        "sagemaker:AddTags",
-                    ],
-                    "Resource": [sm(f"model/{ctx.prefix}-*"), sm(f"endpoint-config/{ctx.prefix}-*"), sm(f"endpoint/{ctx.endpoint_name}")],
-                },  # fmt: skip
-                {
-                    "Sid": "CreateEndpoint",  # the first approved model creates the endpoint (modules/serving)
-                    "Effect": "Allow",
-                    "Action": "sagemaker:CreateEndpoint",
-                    "Resource": [sm(f"endpoint/{ctx.endpoint_name}"), sm(f"endpoint-config/{ctx.prefix}-*")],
-                },
-                {
-                    # No ARN exists before registration: scoped by the team tag the handler must send, then
-                    # by the tag the target carries.
-                    "Sid": "RegisterAutoscaling",
-                    "Effect": "Allow",
-                    "Action": "application-autoscaling:RegisterScalableTarget",
-                    "Resource": "*",
-                    "Condition": {"StringEquals": {"aws:RequestTag/Team": ctx.team, "aws:RequestTag/Environment": ctx.environment}},
-                },
-                {
-                    "Sid": "ScalingPolicy",
-                    "Effect": "Allow",
-                    "Action": "application-autoscaling:PutScalingPolicy",
-                    "Resource": "*",
-                    "Condition": {"StringEquals": {"aws:ResourceTag/Team": ctx.team, "aws:ResourceTag/Environment": ctx.environment}},
-                },
-                {
-                    "Sid": "TargetTrackingAlarms",  # target tracking creates and reads its own alarms
-                    "Effect": "Allow",
-                    "Action": ["cloudwatch:PutMetricAlarm", "cloudwatch:DescribeAlarms", "cloudwatch:DeleteAlarms"],
-                    "Resource": ctx.arn("cloudwatch", f"alarm:TargetTracking-endpoint/{ctx.endpoint_name}/*"),
-                },
-                {
-                    "Sid": "AutoscalingServiceLinkedRole",  # created by the first registration in an account
-                    "Effect": "Allow",
-                    "Action": "iam:CreateServiceLinkedRole",
-                    "Resource": ctx.arn("iam", "role/aws-service-role/sagemaker.application-autoscaling.amazonaws.com/"
-                                               "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint", region=False),
-                    "Condition": {"StringLike": {"iam:AWSServiceName": "sagemaker.application-autoscaling.amazonaws.com"}},
-                },
-                {
-                    "Sid": "EndpointConfigKeyGrant",  # SageMaker creates grants on the key for the new config
-                    "Effect": "Allow",
-                    "Action": ["kms:CreateGrant", "kms:DescribeKey"],
-                    "Resource": p.kms_key_arn,
-                    "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}},
-                },
+                read_objects("ReadManifests", artifacts, [MANIFESTS_PREFIX], versions=False),
+                allow("RollOutModel", [
+                    "sagemaker:CreateModel", "sagemaker:DescribeModel", "sagemaker:CreateEndpointConfig",
+                    "sagemaker:DescribeEndpointConfig", "sagemaker:UpdateEndpoint", "sagemaker:DescribeEndpoint",
+                    "sagemaker:AddTags",
+                ], [sm(f"model/{ctx.prefix}-*"), sm(f"endpoint-config/{ctx.prefix}-*"), endpoint]),
+                # The first approved model creates the endpoint (modules/serving).
+                allow("CreateEndpoint", "sagemaker:CreateEndpoint", [endpoint, sm(f"endpoint-config/{ctx.prefix}-*")]),
+                # No ARN exists before registration: scoped by the team tag the handler must send, then
+                # by the tag the target carries.
+                allow("RegisterAutoscaling", "application-autoscaling:RegisterScalableTarget", "*", self._team_tagged("RequestTag")),
+                allow("ScalingPolicy", "application-autoscaling:PutScalingPolicy", "*", self._team_tagged("ResourceTag")),
+                # Target tracking creates and reads its own alarms.
+                allow("TargetTrackingAlarms", ["cloudwatch:PutMetricAlarm", "cloudwatch:DescribeAlarms", "cloudwatch:DeleteAlarms"],
+                      ctx.arn("cloudwatch", f"alarm:TargetTracking-endpoint/{ctx.endpoint_name}/*")),
+                # Created by the first registration in an account.
+                allow("AutoscalingServiceLinkedRole", "iam:CreateServiceLinkedRole",
+                      ctx.arn("iam", "role/aws-service-role/sagemaker.application-autoscaling.amazonaws.com/"
+                                     "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint", region=False),
+                      {"StringLike": {"iam:AWSServiceName": "sagemaker.application-autoscaling.amazonaws.com"}}),
+                # SageMaker creates grants on the key for the new endpoint config.
+                allow("EndpointConfigKeyGrant", ["kms:CreateGrant", "kms:DescribeKey"], p.key.arn,
+                      {"Bool": {"kms:GrantIsForAWSResource": "true"}}),
                 pass_training_role,
                 *self._switch_statements(),
             ],
             "drift_check": [
-                {"Sid": "ReadDeployedModel", "Effect": "Allow", "Action": "ssm:GetParameter", "Resource": parameter("deployed-model")},
-                list_artifacts("data-capture/", "baselines/", "features/"),
-                {"Sid": "ReadCaptureAndBaselines", "Effect": "Allow", "Action": "s3:GetObject", "Resource": read_artifacts("data-capture/", "baselines/", "features/")},
+                read_parameters("ReadDeployedModel", parameter("deployed-model")),
+                list_prefixes("ListArtifacts", artifacts, [DATA_CAPTURE_PREFIX, BASELINES_PREFIX, "features/"]),
+                read_objects("ReadCaptureAndBaselines", artifacts, [DATA_CAPTURE_PREFIX, BASELINES_PREFIX, "features/"], versions=False),
                 put_metrics,
             ],
             "quality_check": [
-                {"Sid": "ReadDeployedModel", "Effect": "Allow", "Action": "ssm:GetParameter", "Resource": parameter("deployed-model")},
-                list_artifacts("data-capture/", "ground-truth/"),
-                {"Sid": "ReadCaptureAndLabels", "Effect": "Allow", "Action": "s3:GetObject", "Resource": read_artifacts("data-capture/", "ground-truth/")},
+                read_parameters("ReadDeployedModel", parameter("deployed-model")),
+                list_prefixes("ListArtifacts", artifacts, [DATA_CAPTURE_PREFIX, GROUND_TRUTH_PREFIX]),
+                read_objects("ReadCaptureAndLabels", artifacts, [DATA_CAPTURE_PREFIX, GROUND_TRUTH_PREFIX], versions=False),
                 put_metrics,
             ],
         }

@@ -1,7 +1,7 @@
 """GPU serving: the serving recipe the deploy handler reads (`/<platform>/<team>/<env>/serving-recipe`)
 and a destroy-time teardown of what that handler creates. No endpoint exists before an approved model.
 
-Who owns the endpoint: the deploy handler (lambdas/common/endpoint.py). On a fresh account there is
+Who owns the endpoint: the deploy handler (common/endpoint.py). On a fresh account there is
 no model to serve, so Terraform creates no endpoint, model or endpoint config (a bootstrap model would
 need an image and model data that the same apply cannot provide, and its GPU instance would bill with
 nothing to serve). The first approved model package makes the handler create the endpoint (data
@@ -30,27 +30,29 @@ from pathlib import Path
 
 from cdktf import LocalExecProvisioner, TerraformResource
 from cdktf_cdktf_provider_aws.ssm_parameter import SsmParameter
+from cdktf_cdktf_provider_aws.kms_key import KmsKey
+from cdktf_cdktf_provider_aws.s3_bucket import S3Bucket
 from constructs import Construct
 
-from modules.naming import TeamContext
+from contract.layout import DATA_CAPTURE_PREFIX, VARIANT
+from contract.names import TeamContext
+from modules.training.execution_role import ExecutionRole
 from modules.training.tfjson import jsonencode
-from stacks.config_ml import DeploymentSettings, ServingSettings, has_instance_storage
+from config.ml import DeploymentSettings, ServingSettings, has_instance_storage
 
 ROOT = Path(__file__).resolve().parents[2]  # where `python -m ops.endpoint_teardown` runs
-VARIANT = "primary"
-CAPTURE_PREFIX = "data-capture"
 
 
 @dataclass(frozen=True)
 class ServingProps:
-    """What serving needs: the execution role from training, the team key, the artifacts bucket (data
+    """What serving needs: the SageMaker execution role, the team key, the artifacts bucket (data
     capture) and the names of the alarms that roll a deployment back."""
 
     context: TeamContext
     settings: ServingSettings
-    execution_role_arn: str
-    kms_key_arn: str
-    artifacts_bucket_name: str
+    execution_role: ExecutionRole
+    key: KmsKey
+    artifacts: S3Bucket
     rollback_alarm_names: list[str]
     # Resources the recipe waits for: SageMaker checks that the rollback alarms exist when the handler
     # creates the endpoint, so the stack passes the monitoring construct's alarms here.
@@ -82,7 +84,7 @@ class Serving(Construct):
     def __init__(self, scope: Construct, id: str, props: ServingProps):
         super().__init__(scope, id)
         ctx, settings = props.context, props.settings
-        capture_uri = f"s3://{props.artifacts_bucket_name}/{CAPTURE_PREFIX}"
+        capture_uri = f"s3://{props.artifacts.bucket}/{DATA_CAPTURE_PREFIX.rstrip('/')}"
         self.endpoint_name = ctx.endpoint_name
         self.deployment = deployment_config(settings.deployment, props.rollback_alarm_names)
         self.recipe = {
@@ -90,10 +92,10 @@ class Serving(Construct):
             "instance_type": settings.instance_type,
             "initial_instance_count": settings.initial_instance_count,
             "variant_name": VARIANT,
-            "execution_role_arn": props.execution_role_arn,
-            "kms_key_arn": props.kms_key_arn,
+            "execution_role_arn": props.execution_role.arn,
+            "kms_key_arn": props.key.arn,
             # The endpoint config's (volume) key: none for types with instance storage, which SageMaker refuses.
-            "volume_kms_key_arn": None if has_instance_storage(settings.instance_type) else props.kms_key_arn,
+            "volume_kms_key_arn": None if has_instance_storage(settings.instance_type) else props.key.arn,
             "network_isolation": settings.network_isolation,
             "data_capture": {"percent": settings.data_capture_percent, "destination_s3_uri": capture_uri},
             "deployment_config": self.deployment,

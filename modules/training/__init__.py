@@ -1,63 +1,47 @@
-"""GPU training: the SageMaker execution role (least privilege) and the training recipe the retrain
-handler reads (SSM parameter `/<platform>/<team>/<env>/training-recipe`, docs/CONTRACTS.md).
+"""GPU training: the SageMaker execution role (modules/training/execution_role.py) and the training
+recipe the retrain handler reads (SSM parameter `/<platform>/<team>/<env>/training-recipe`,
+docs/CONTRACTS.md).
 
 Why a recipe in SSM rather than Lambda environment: the same recipe is read by the retrain handler,
 the `rebuild` and `train` commands and humans (`aws ssm get-parameter`), and it changes with the config
 without touching the function.
-
-Why one role for training and serving: training jobs and the endpoint's models need the same things —
-the team's images, the team's key, the team's artifacts and the SageMaker log groups — and nothing of
-any other team. Every statement names the team's own bucket prefixes, repositories or key; the only
-`Resource: "*"` statements are actions AWS offers no resource-level permission for (ECR login,
-PutMetricData with a namespace condition, and in VPC mode the EC2 Describe calls). See README.md.
 
 Construct ids are Terraform addresses (`training/execution-role`, `training/execution-policy`,
 `training/recipe`): keep them.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
-from cdktf_cdktf_provider_aws.iam_role import IamRole
-from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
+from cdktf_cdktf_provider_aws.ecr_repository import EcrRepository
+from cdktf_cdktf_provider_aws.kms_key import KmsKey
+from cdktf_cdktf_provider_aws.s3_bucket import S3Bucket
 from cdktf_cdktf_provider_aws.ssm_parameter import SsmParameter
 from constructs import Construct
 
-from modules.iam import service_trust_policy
-from modules.naming import TeamContext
-from modules.recipes import training_recipe
+from config.ml import TrainingSettings
+from config.recipes import training_recipe
+from contract.layout import DEFINITIONS_KEY
+from contract.names import TeamContext
+from modules.training.execution_role import ExecutionRole, ExecutionRoleProps
 from modules.training.tfjson import jsonencode
-from stacks.config_ml import TrainingSettings
-
-# Artifacts bucket prefixes (docs/CONTRACTS.md, "Artifacts bucket layout") the role may read and write.
-READ_WRITE_PREFIXES = ("models/", "checkpoints/", "data-capture/", "baselines/")
-# Read only: data manifests (written by the retrain handler), code bundles (`main.py publish-code`) and
-# the feature definitions (written by the stack; the training code reads the model's input order from it).
-READ_ONLY_PREFIXES = ("manifests/", "code/")
-FEATURE_DEFINITIONS_KEY = "features/definitions.json"
-SAGEMAKER_METRIC_NAMESPACES = ("/aws/sagemaker/TrainingJobs", "/aws/sagemaker/Endpoints")
 
 
 @dataclass(frozen=True)
 class TrainingProps:
-    """What the training construct needs from the data lake and the registry (tokens are fine)."""
+    """What the training construct needs from the data lake and the registry: the resources themselves."""
 
     context: TeamContext
     settings: TrainingSettings
-    kms_key_arn: str
-    curated_bucket_name: str
-    curated_bucket_arn: str
-    artifacts_bucket_name: str
-    artifacts_bucket_arn: str
-    training_repository_url: str
-    inference_repository_url: str
-    # The team's ECR repositories (training and inference): the role pulls from these only.
-    repository_arns: list[str]
-    # The endpoint's auto-rollback alarms: SageMaker reads them with this role during a deployment.
+    key: KmsKey
+    curated: S3Bucket
+    artifacts: S3Bucket
+    training_repository: EcrRepository
+    inference_repository: EcrRepository
+    # The endpoint's auto-rollback alarms: SageMaker reads them with the execution role during a deployment.
     rollback_alarm_names: tuple[str, ...] = ()
-    # The learning loop's recipe blocks (modules.recipes.learning_recipe): data policy, data gate, approval.
+    # The learning loop's recipe blocks (config.recipes.learning_recipe): data policy, data gate, approval.
     learning: dict[str, Any] | None = None
     # Curated prefix of data promoted from another environment (modules/promotion), or None: a rebuild of
     # a promoted model reads its pinned copies there.
@@ -70,25 +54,13 @@ class Training(Construct):
     def __init__(self, scope: Construct, id: str, props: TrainingProps):
         super().__init__(scope, id)
         ctx = props.context
-        # One execution role for training jobs and the endpoint's models: both read the team's images
-        # and artifacts and write to the SageMaker log groups, nothing else.
-        self.role = IamRole(
-            self,
-            "execution-role",
-            name=ctx.execution_role_name,
-            assume_role_policy=service_trust_policy("sagemaker.amazonaws.com", ctx.account_id),
-            description=f"SageMaker training jobs and models of {ctx.prefix}",
-        )
-        self.policy = IamRolePolicy(
-            self,
-            "execution-policy",
-            name=f"{ctx.prefix}-sagemaker",
-            role=self.role.id,
-            # json.dumps is enough here: the only tokens are ARNs inside strings, which Terraform
-            # interpolates, and nothing in the document needs escaping.
-            policy=json.dumps(execution_policy(props)),
-        )
-        self.recipe = recipe(props, self.role.arn)
+        # One execution role for training jobs and the endpoint's models (execution_role.py).
+        self.execution_role = ExecutionRole(self, ExecutionRoleProps(
+            context=ctx, settings=props.settings, key=props.key, curated=props.curated, artifacts=props.artifacts,
+            repositories=(props.training_repository, props.inference_repository),
+            rollback_alarm_names=props.rollback_alarm_names, promoted_data_prefix=props.promoted_data_prefix,
+        ))
+        self.recipe = recipe(props, self.execution_role.arn)
         self.recipe_parameter = SsmParameter(
             self,
             "recipe",
@@ -103,87 +75,9 @@ class Training(Construct):
 def recipe(props: TrainingProps, role_arn: str) -> dict[str, Any]:
     """The training recipe (docs/CONTRACTS.md, "Recipes"); tokens inside are resolved by Terraform."""
     return training_recipe(
-        props.settings, repository_url=props.training_repository_url,
-        inference_repository_url=props.inference_repository_url, artifacts_bucket=props.artifacts_bucket_name,
-        definitions_key=FEATURE_DEFINITIONS_KEY,
-        curated_bucket=props.curated_bucket_name, kms_key_arn=props.kms_key_arn, role_arn=role_arn,
+        props.settings, repository_url=props.training_repository.repository_url,
+        inference_repository_url=props.inference_repository.repository_url, artifacts_bucket=props.artifacts.bucket,
+        definitions_key=DEFINITIONS_KEY,
+        curated_bucket=props.curated.bucket, kms_key_arn=props.key.arn, role_arn=role_arn,
         learning=props.learning,
     )
-
-
-def execution_policy(props: TrainingProps) -> dict[str, Any]:
-    ctx, settings = props.context, props.settings
-    curated, artifacts = props.curated_bucket_arn, props.artifacts_bucket_arn
-    data_prefix = settings.data_prefix
-    statements: list[dict[str, Any]] = [
-        {"Sid": "ReadTrainingData", "Effect": "Allow", "Action": ["s3:GetObject", "s3:GetObjectVersion"],
-         "Resource": [f"{curated}/{p}*" for p in (data_prefix, props.promoted_data_prefix) if p]
-         if props.promoted_data_prefix else f"{curated}/{data_prefix}*"},
-        {"Sid": "ListTrainingData", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": curated,
-         "Condition": {"StringLike": {"s3:prefix": [f"{data_prefix}*"]}}},
-        {"Sid": "ReadArtifacts", "Effect": "Allow", "Action": ["s3:GetObject", "s3:GetObjectVersion"],
-         "Resource": [f"{artifacts}/{p}*" for p in READ_WRITE_PREFIXES + READ_ONLY_PREFIXES]
-         + [f"{artifacts}/{FEATURE_DEFINITIONS_KEY}"]},
-        {"Sid": "WriteArtifacts", "Effect": "Allow", "Action": ["s3:PutObject", "s3:AbortMultipartUpload"],
-         "Resource": [f"{artifacts}/{p}*" for p in READ_WRITE_PREFIXES]},
-        {"Sid": "ListArtifacts", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": artifacts,
-         "Condition": {"StringLike": {"s3:prefix": [f"{p}*" for p in READ_WRITE_PREFIXES + READ_ONLY_PREFIXES]}}},
-        {"Sid": "PullTeamImages", "Effect": "Allow",
-         "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
-         "Resource": list(props.repository_arns)},
-        # The one allowed exception to "no Resource *": ecr:GetAuthorizationToken has no resource-level
-        # permissions, so "*" is the only form AWS accepts. The token alone pulls nothing; the statement
-        # above limits pulls to the team's two repositories.
-        {"Sid": "EcrLogin", "Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"},
-        {"Sid": "TeamKey", "Effect": "Allow",
-         "Action": ["kms:Decrypt", "kms:GenerateDataKey", "kms:Encrypt", "kms:CreateGrant", "kms:DescribeKey"],
-         "Resource": props.kms_key_arn},
-        # Only the team's own log streams: its training jobs' streams are named after the job
-        # (`<prefix>-<run>/algo-1-...`), its endpoint has its own group.
-        {"Sid": "SageMakerLogs", "Effect": "Allow",
-         "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:CreateLogGroup", "logs:DescribeLogStreams"],
-         "Resource": sagemaker_log_resources(ctx)},
-        # PutMetricData has no resource-level permissions: Resource "*", scoped by the namespace condition
-        # to SageMaker's own training and endpoint namespaces.
-        {"Sid": "SageMakerMetrics", "Effect": "Allow", "Action": "cloudwatch:PutMetricData", "Resource": "*",
-         "Condition": {"StringEquals": {"cloudwatch:namespace": list(SAGEMAKER_METRIC_NAMESPACES)}}},
-    ]  # fmt: skip
-    if props.rollback_alarm_names:
-        # AWS: the execution role needs DescribeAlarms on the auto-rollback alarms, and on nothing else.
-        statements.append({"Sid": "ReadRollbackAlarms", "Effect": "Allow", "Action": "cloudwatch:DescribeAlarms",
-                           "Resource": [ctx.arn("cloudwatch", f"alarm:{name}") for name in props.rollback_alarm_names]})
-    if settings.vpc:
-        statements += vpc_statements(ctx, settings)
-    return {"Version": "2012-10-17", "Statement": statements}
-
-
-def sagemaker_log_resources(ctx: TeamContext) -> list[str]:
-    """The SageMaker log groups and the team's own streams in them (not `/aws/sagemaker/*`)."""
-    training, endpoint = "/aws/sagemaker/TrainingJobs", f"/aws/sagemaker/Endpoints/{ctx.endpoint_name}"
-    return [
-        ctx.arn("logs", f"log-group:{training}"),
-        ctx.arn("logs", f"log-group:{training}:log-stream:{ctx.prefix}-*"),
-        ctx.arn("logs", f"log-group:{endpoint}"),
-        ctx.arn("logs", f"log-group:{endpoint}:log-stream:*"),
-    ]
-
-
-def vpc_statements(ctx: TeamContext, settings: TrainingSettings) -> list[dict[str, Any]]:
-    """VPC mode only: SageMaker creates the job's network interfaces in the team's subnets with this role."""
-    vpc = settings.vpc
-    assert vpc is not None
-    eni = ctx.arn("ec2", "network-interface/*")
-    return [
-        {"Sid": "VpcCreateInterfaces", "Effect": "Allow", "Action": "ec2:CreateNetworkInterface",
-         "Resource": [eni] + [ctx.arn("ec2", f"subnet/{s}") for s in vpc.subnet_ids]
-         + [ctx.arn("ec2", f"security-group/{g}") for g in vpc.security_group_ids]},
-        {"Sid": "VpcManageInterfaces", "Effect": "Allow",
-         "Action": ["ec2:CreateNetworkInterfacePermission", "ec2:DeleteNetworkInterface",
-                    "ec2:DeleteNetworkInterfacePermission"],
-         "Resource": eni},
-        # EC2 Describe* calls have no resource-level permissions: "*" is the only form AWS accepts.
-        {"Sid": "VpcDescribe", "Effect": "Allow",
-         "Action": ["ec2:DescribeNetworkInterfaces", "ec2:DescribeVpcs", "ec2:DescribeDhcpOptions",
-                    "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups"],
-         "Resource": "*"},
-    ]  # fmt: skip

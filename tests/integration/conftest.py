@@ -19,7 +19,7 @@ from botocore.config import Config
 
 from emulator.server import ROOT, Emulator
 from emulator.terraform import Terraform
-from stacks.config import load_config, with_emulator_override
+from config.platform import load_config, with_emulator_override
 from tests.synth import synth
 
 STACK = "fraud-local"

@@ -10,7 +10,7 @@ import yaml
 import main
 from emulator.server import running_emulator
 from ops.bootstrap import tls_only_policy
-from stacks.config import DEFAULT_CONFIG_FILE
+from config.platform import DEFAULT_CONFIG_FILE
 from tests.integration.clients import client_factory
 
 BUCKET = "mlp-terraform-state-123456789012"

@@ -68,7 +68,7 @@ def test_cdktf_deploy_diff_destroy_of_a_team_stack(tmp_path):
 
 
 def _endpoint_as_the_deploy_handler_leaves_it(aws) -> None:
-    """Model, config, endpoint and scalable target named and tagged as lambdas/common/endpoint.py does."""
+    """Model, config, endpoint and scalable target named and tagged as common/endpoint.py does."""
     prefix, tags = f"mlp-{STACK}", [{"Key": "Team", "Value": "fraud"}, {"Key": "Environment", "Value": "local"},
                                     {"Key": "mlp:model-package-version", "Value": "1"}]
     sagemaker = aws("sagemaker")

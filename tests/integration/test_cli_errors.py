@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 import main
-import ops  # noqa: F401  (puts lambdas/ on sys.path)
 from common.manifest import EmptyTrainingData
 from emulator.server import running_emulator
 

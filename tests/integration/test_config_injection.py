@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from emulator.terraform import Terraform
-from stacks.config import parse_config, with_emulator_override
+from config.platform import parse_config, with_emulator_override
 from tests.config_cases import ACCEPTED_ESCAPED_FIELDS, example, plant
 from tests.synth import synth
 

@@ -56,10 +56,10 @@ def test_plan_after_apply_has_no_changes(pristine_stack):
 def test_functions_run_the_local_packages_delivered_through_s3(deployed_stack, aws, emulator, monkeypatch):
     """The demo's check: each function's CodeSha256 is the local deterministic zip's, and its code is the
     SSE-KMS object keyed by that hash in the artifacts bucket."""
-    from modules.functions import CODE_PREFIX
+    from contract.layout import LAMBDA_CODE_PREFIX
     from ops.functions import deployed_code_matches
-    from stacks.app import context_for
-    from stacks.config import load_config, with_emulator_override
+    from config.platform import context_for
+    from config.platform import load_config, with_emulator_override
 
     for name, value in emulator.client_env().items():
         monkeypatch.setenv(name, value)
@@ -69,7 +69,7 @@ def test_functions_run_the_local_packages_delivered_through_s3(deployed_stack, a
     key = kms.describe_key(KeyId=f"alias/{PREFIX}")["KeyMetadata"]
     for handler in ("retrain", "register", "deploy", "drift_check", "quality_check"):
         assert deployed_code_matches(ctx, handler)  # CodeSha256 == the local deterministic zip's
-        objects = s3.list_objects_v2(Bucket=bucket, Prefix=f"{CODE_PREFIX}{handler}/")["Contents"]
+        objects = s3.list_objects_v2(Bucket=bucket, Prefix=f"{LAMBDA_CODE_PREFIX}{handler}/")["Contents"]
         assert len(objects) == 1
         head = s3.head_object(Bucket=bucket, Key=objects[0]["Key"])
         assert head["ServerSideEncryption"] == "aws:kms" and head["SSEKMSKeyId"] in (key["Arn"], key["KeyId"])

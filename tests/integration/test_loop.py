@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from common.events import BadEvent, StaleEvent
+from contract.events import BadEvent, StaleEvent
 from common.training import RecipeError
 from emulator import billing, eventbridge
 from emulator.iam_check import CHECKED, authorized_invoke
@@ -22,8 +22,8 @@ from emulator.loop import LoopDriver
 from ops.functions import invoke
 from ops.lineage import trace
 from ops.training_runs import rebuild, train
-from stacks.app import context_for
-from stacks.config import load_config, with_emulator_override
+from config.platform import context_for
+from config.platform import load_config, with_emulator_override
 from tests.integration.conftest import STACK
 
 pytestmark = pytest.mark.integration
@@ -305,6 +305,19 @@ def test_lineage_names_the_deployed_model_and_its_inputs(loop, state):
     assert lineage.image_digest.startswith("sha256:") and lineage.inference_image_digest.startswith("sha256:")
     assert lineage.holdout_metric == "AUC" and 0.0 <= lineage.holdout_value <= 1.0
     state["lineage"] = lineage
+
+
+def test_the_registered_model_is_served_with_the_inference_image(loop, state):
+    """The recipe's inference image, pinned by digest at the run's start, is what the endpoint's model runs
+    (never the training image)."""
+    import boto3
+
+    sagemaker = boto3.client("sagemaker")
+    config = sagemaker.describe_endpoint_config(EndpointConfigName=pointer(loop)["endpoint_config_name"])
+    image = sagemaker.describe_model(ModelName=config["ProductionVariants"][0]["ModelName"])["PrimaryContainer"]["Image"]
+    repository, digest = image.split("@")
+    assert repository == loop.ctx.repository_url("inference") and digest == state["lineage"].inference_image_digest
+    assert repository != loop.ctx.repository_url("training")
 
 
 def test_rebuild_starts_a_job_with_the_original_inputs(loop, state):

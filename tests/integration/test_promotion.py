@@ -14,7 +14,7 @@ import boto3
 import pytest
 
 from emulator.server import ROOT, Emulator
-from stacks.config import load_config, with_emulator_override
+from config.platform import load_config, with_emulator_override
 from tests.synth import synth
 
 pytestmark = pytest.mark.xdist_group("promotion")
@@ -28,7 +28,7 @@ def world(tmp_path_factory):
     from emulator.promotion import apply_in_parallel
     from main import source_dir_of
     from ops.training_runs import train
-    from stacks.app import context_for
+    from config.platform import context_for
 
     log = ROOT / ".mlp" / "logs" / f"emulator-promotion-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}.log"
     log.parent.mkdir(parents=True, exist_ok=True)

@@ -19,7 +19,7 @@ from common.capture import parse_capture_line
 from emulator import alarms
 from emulator.patches_runtime import percentile
 from emulator.server import running_emulator
-from modules.naming import TeamContext
+from contract.names import TeamContext
 from ops.code_bundle import deterministic_tar_gz
 from tests.integration.clients import client_factory
 

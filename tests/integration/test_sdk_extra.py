@@ -12,8 +12,8 @@ import pytest
 
 from emulator.loop import LoopDriver
 from emulator.server import ROOT
-from stacks.app import context_for
-from stacks.config import load_config, with_emulator_override
+from config.platform import context_for
+from config.platform import load_config, with_emulator_override
 from tests.integration.conftest import STACK
 
 pytestmark = pytest.mark.integration

@@ -13,6 +13,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from contract.runs import RunInputs
 from common import aws
 from emulator.images import manifest as image_manifest
 
@@ -179,7 +180,7 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsEnv]:
             "vpc": None, "network_isolation": False, "inference_image_uri": INFERENCE_IMAGE,
             "definitions_s3_uri": f"s3://{ARTIFACTS}/features/definitions.json",
             "training_data": {"bucket": CURATED, "prefix": "training/"},
-            # The learning loop's blocks as modules.recipes.learning_recipe writes them (small data here).
+            # The learning loop's blocks as config.recipes.learning_recipe writes them (small data here).
             "data_policy": {"include_base": True, "labelled_windows": "all", "recency_hours": 168, "max_rows": None,
                             "min_labels": 2, "label_delay_hours": 24},
             "data_gate": {"min_rows": 2, "max_invalid_rate": 0.01, "max_missing_rate": 0.05, "max_label_problem_rate": 0.2},
@@ -277,3 +278,13 @@ def package_event(arn: str, status: str = "Approved", group: str = GROUP) -> dic
     return {"version": "0", "source": "aws.sagemaker", "detail-type": "SageMaker Model Package State Change",
             "account": ACCOUNT, "region": REGION,
             "detail": {"ModelPackageArn": arn, "ModelPackageGroupName": group, "ModelApprovalStatus": status}}
+
+
+def run_inputs(**changes: Any) -> RunInputs:
+    """A run's inputs for tests that write a run record themselves (defaults: a plausible run)."""
+    values: dict[str, Any] = {
+        "training_job_name": f"{PREFIX}-r1", "manifest_uri": f"s3://{ARTIFACTS}/manifests/r1.json", "manifest_sha256": "0" * 64,
+        "object_count": 1, "image_uri": "i", "inference_image_uri": "s", "hyperparameters": {}, "code": {}, "trigger": "test",
+    }
+    return RunInputs(**{**values, **changes})
+

@@ -8,8 +8,8 @@ import pytest
 
 from common import runs
 from common.approval import APPROVED, PENDING, REJECTED, decide
-from register.handler import handler as register
-from retrain.handler import handler as retrain
+from lambdas.register.handler import handler as register
+from lambdas.retrain.handler import handler as retrain
 from tests.lambdas import mlp_aws
 from tests.lambdas.mlp_aws import aws_env, training_job_event  # noqa: F401
 

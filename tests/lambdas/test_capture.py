@@ -15,7 +15,7 @@ import pytest
 from moto import mock_aws
 
 from common import aws, capture
-from common.events import BadEvent
+from contract.events import BadEvent
 
 BUCKET = "mlp-fraud-dev-artifacts-123456789012"
 ENDPOINT = "mlp-fraud-dev"

@@ -8,15 +8,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-import pytest
 from moto.sns.models import sns_backends
 
 from common import curation, runs
 from common.capture import Window
 from common.data_policy import DataPolicy, select
-from common.features import FeatureDefinitions
+from contract.definitions import FeatureDefinitions
 from common.manifest import read_manifest
-from retrain.handler import handler
+from lambdas.retrain.handler import handler
 from tests.lambdas.mlp_aws import ACCOUNT, ARTIFACTS, CURATED, DEFINITIONS, ENDPOINT, REGION, aws_env  # noqa: F401
 
 MANUAL = {"source": "mlp.manual", "reason": "test", "requested_by": "ci"}

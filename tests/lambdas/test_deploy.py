@@ -7,10 +7,10 @@ import json
 import pytest
 from botocore.exceptions import ClientError
 
-from common.events import BadEvent
-from deploy.handler import handler, names
-from register.handler import handler as register
-from retrain.handler import handler as retrain
+from contract.events import BadEvent
+from lambdas.deploy.handler import handler, names
+from lambdas.register.handler import handler as register
+from lambdas.retrain.handler import handler as retrain
 from tests.lambdas.moto_patches import sagemaker_update_endpoint, sagemaker_update_model_package_partial
 from tests.lambdas.mlp_aws import (ARTIFACTS, ENDPOINT, GROUP, PREFIX, aws_env,  # noqa: F401  (fixture)
                                    package_event, training_job_event)
@@ -246,7 +246,7 @@ def test_update_endpoint_patch_is_undone(aws_env):
 # --- deploy decides from AWS state: lineage, order, what the endpoint serves ----------------------
 
 from common import runs  # noqa: E402
-from common.events import StaleEvent  # noqa: E402
+from contract.events import StaleEvent  # noqa: E402
 from moto.sagemaker.models import sagemaker_backends  # noqa: E402
 from tests.lambdas.mlp_aws import ACCOUNT, REGION  # noqa: E402
 
@@ -416,6 +416,6 @@ def test_foreign_endpoint_events_change_nothing(package, updates, event, message
     ("", "arn:aws:sagemaker:us-east-1:111111111111:training-job/mlp-fraud-local-1", False),
 ])
 def test_a_promoted_packages_job_is_its_source_stacks(aws_env, source, job, accepted):
-    from deploy.handler import promoted_job
+    from lambdas.deploy.handler import promoted_job
 
     assert promoted_job({"source_package_arn": source, "training_job_arn": job}) is accepted

@@ -6,6 +6,7 @@ import math
 import pytest
 
 from common import drift
+from contract.definitions import DefinitionsError
 
 
 def definitions(amount: dict | None = None, category: dict | None = None, extra: list | None = None) -> dict:
@@ -100,11 +101,11 @@ def test_observed_categories_capped_at_50():
 def test_definitions_errors():
     broken = definitions()
     broken["model_inputs"]["features"].append("nope")
-    with pytest.raises(drift.DefinitionsError):
+    with pytest.raises(DefinitionsError):
         drift.compute_baseline(broken, [])
-    with pytest.raises(drift.DefinitionsError):
+    with pytest.raises(DefinitionsError):
         drift.compute_baseline({"feature_sets": []}, [])
-    with pytest.raises(drift.DefinitionsError):
+    with pytest.raises(DefinitionsError):
         drift.compute_baseline(definitions(category={"type": "Blob"}), [])
 
 

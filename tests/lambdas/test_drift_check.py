@@ -10,8 +10,8 @@ import boto3
 import pytest
 
 from common import drift
-from common.events import BadEvent
-from drift_check.handler import handler
+from contract.events import BadEvent
+from lambdas.drift_check.handler import handler
 from tests.lambdas.test_capture import (  # noqa: F401  (aws_env is a fixture)
     BUCKET, DEFINITIONS_KEY, DEPLOYED_PARAMETER, WINDOW_END, aws_env, capture_key, capture_line, dims,
     metric_names, metric_values, put_lines,

@@ -27,12 +27,12 @@ from botocore.awsrequest import AWSResponse
 from moto.core.botocore_stubber import MockRawResponse
 
 from common import aws, runs
-from common.events import BadEvent
-from deploy.handler import handler as deploy
-from drift_check.handler import handler as drift_check
-from quality_check.handler import handler as quality_check
-from register.handler import handler as register
-from retrain.handler import handler as retrain
+from contract.events import BadEvent
+from lambdas.deploy.handler import handler as deploy
+from lambdas.drift_check.handler import handler as drift_check
+from lambdas.quality_check.handler import handler as quality_check
+from lambdas.register.handler import handler as register
+from lambdas.retrain.handler import handler as retrain
 from tests.lambdas.moto_patches import sagemaker_update_endpoint
 from tests.lambdas.mlp_aws import (ACCOUNT, ENDPOINT, GROUP, PREFIX, REGION, TABLE, AwsEnv, endpoint_config,  # noqa: F401
                                    alarm_event, aws_env, package_event, training_job_event)

@@ -20,17 +20,9 @@ from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from common.features import (
-    DefinitionsError,
-    FeatureDefinitions,
-    FeatureStoreClient,
-    FeatureValidationError,
-    RecordNotFoundError,
-    build_record,
-    feature_definitions,
-    group_mismatches,
-)
-from stacks.config_features import FeaturesSpec, definitions_document
+from contract.definitions import DefinitionsError, FeatureDefinitions
+from common.features import FeatureStoreClient, FeatureValidationError, RecordNotFoundError, build_record, feature_definitions, group_mismatches
+from config.features import FeaturesSpec, definitions_document
 
 PREFIX = "mlp-fraud-dev"
 BUCKET = "mlp-fraud-dev-artifacts-123456789012"

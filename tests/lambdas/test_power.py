@@ -9,10 +9,10 @@ import boto3
 import pytest
 
 from common import runs
-from common.events import BadEvent
-from deploy.handler import handler
-from register.handler import handler as register
-from retrain.handler import handler as retrain
+from contract.events import BadEvent
+from lambdas.deploy.handler import handler
+from lambdas.register.handler import handler as register
+from lambdas.retrain.handler import handler as retrain
 from tests.lambdas.moto_patches import sagemaker_update_endpoint
 from tests.lambdas.mlp_aws import ENDPOINT, PREFIX, REGION, aws_env, package_event, training_job_event  # noqa: F401
 

@@ -10,8 +10,8 @@ from datetime import timedelta
 import boto3
 import pytest
 
-from common.events import BadEvent
-from quality_check.handler import auc, average_ranks, handler
+from contract.events import BadEvent
+from lambdas.quality_check.handler import auc, average_ranks, handler
 from tests.lambdas.test_capture import (  # noqa: F401  (aws_env is a fixture)
     BUCKET, ENDPOINT, WINDOW_END, aws_env, capture_key, capture_line, dims, metric_names, metric_values, put_lines,
 )

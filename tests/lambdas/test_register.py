@@ -8,11 +8,11 @@ import pytest
 from moto.sagemaker.models import sagemaker_backends
 
 from common import runs
-from common.events import BadEvent, StaleEvent
-from register.handler import handler, image_digest
-from retrain.handler import handler as retrain
-from tests.lambdas.mlp_aws import (ACCOUNT, ARTIFACTS, GROUP, PREFIX, REGION, aws_env,  # noqa: F401  (fixture)
-                                   alarm_event, model_archive, training_job_event)
+from contract.events import BadEvent, StaleEvent
+from lambdas.register.handler import handler, image_digest
+from lambdas.retrain.handler import handler as retrain
+from tests.lambdas.mlp_aws import (ACCOUNT, ARTIFACTS, GROUP, PREFIX, REGION, TABLE, aws_env,  # noqa: F401  (fixture)
+                                   alarm_event, model_archive, run_inputs, training_job_event)
 
 MANUAL = {"source": "mlp.manual", "reason": "test", "requested_by": "ci"}
 
@@ -99,6 +99,16 @@ def test_auto_approve(started, monkeypatch):
     monkeypatch.setenv("AUTO_APPROVE", "true")
     arn = handler(training_job_event(result["training_job_name"]), None)["model_package_arn"]
     assert env.client("sagemaker").describe_model_package(ModelPackageName=arn)["ModelApprovalStatus"] == "Approved"
+
+
+def test_a_run_without_an_inference_image_is_not_registered(started):
+    """Never served with the training image in its place: the run fails and nothing is registered."""
+    env, result = started
+    env.client("dynamodb").update_item(TableName=TABLE, Key={"pk": {"S": f"RUN#{result['run_id']}"}},
+                                       UpdateExpression="REMOVE inference_image_uri")
+    outcome = handler(training_job_event(result["training_job_name"]), None)
+    assert outcome["registered"] is False and "no inference image" in outcome["failure_reason"]
+    assert env.model_packages() == [] and runs.get_run(result["run_id"])["status"] == "Failed"
 
 
 @pytest.mark.parametrize("evaluation, problem", [
@@ -204,8 +214,8 @@ def test_foreign_job_tagged_with_an_in_flight_run_is_refused_and_the_real_one_re
 
 def test_job_of_a_run_with_output_outside_the_team_bucket_is_refused(started):
     env, result = started
-    runs.put_run("r-x", "Training", training_job_name=f"{PREFIX}-r-x", manifest_uri=result["manifest_uri"],
-                 manifest_sha256=result["manifest_sha256"], image_uri="i")
+    runs.put_run("r-x", "Training", run_inputs(training_job_name=f"{PREFIX}-r-x", manifest_uri=result["manifest_uri"],
+                                               manifest_sha256=result["manifest_sha256"]))
     foreign_job(env, f"{PREFIX}-r-x", "r-x")
     before = env.snapshot()
     with pytest.raises(StaleEvent, match="is not under s3://"):

@@ -8,10 +8,10 @@ import json
 import pytest
 
 from common import aws, runs
-from common.events import BadEvent
+from contract.events import BadEvent
 from common.manifest import read_manifest
 from common.training import job_name, new_run_id, pin_image, start_training_job
-from retrain.handler import handler
+from lambdas.retrain.handler import handler
 from tests.lambdas.mlp_aws import ARTIFACTS, PREFIX, aws_env, alarm_event, scheduled_event  # noqa: F401  (fixture)
 
 SCHEDULED = scheduled_event()
@@ -210,10 +210,10 @@ def test_run_ids_sort_by_time():
 
 from moto.sagemaker.models import sagemaker_backends  # noqa: E402
 
-from common.events import StaleEvent  # noqa: E402
-from retrain.handler import LEASE_SECONDS  # noqa: E402
+from contract.events import StaleEvent  # noqa: E402
+from lambdas.retrain.handler import LEASE_SECONDS  # noqa: E402
 from tests.lambdas.moto_patches import sagemaker_stop_training_job  # noqa: E402
-from tests.lambdas.mlp_aws import ACCOUNT, REGION, WATCH_RULE_ARN, alarm_arn  # noqa: E402
+from tests.lambdas.mlp_aws import ACCOUNT, REGION, WATCH_RULE_ARN, alarm_arn, run_inputs  # noqa: E402
 
 
 def job_state(name: str, status: str | None = None, age_seconds: int | None = None):
@@ -272,8 +272,7 @@ def test_a_crashed_handlers_lease_runs_out_and_the_next_trigger_starts(data):
     # Timeout / out of memory after the lock and the run record, before CreateTrainingJob.
     now = dt.datetime.now(dt.timezone.utc).timestamp()
     assert runs.acquire_lock("crashed", "alarm:x", LEASE_SECONDS, now)
-    runs.put_run("crashed", "Starting", training_job_name=f"{PREFIX}-crashed", manifest_uri="s3://x/m",
-                 manifest_sha256="0" * 64)
+    runs.put_run("crashed", "Starting", run_inputs(training_job_name=f"{PREFIX}-crashed", manifest_uri="s3://x/m"))
     assert handler(alarm_event(), None)["started"] is False  # the lease still runs
     expire_lock(data)
     result = handler(alarm_event(), None)

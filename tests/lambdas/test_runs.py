@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from common import runs
-from tests.lambdas.mlp_aws import aws_env  # noqa: F401  (fixture)
+from tests.lambdas.mlp_aws import aws_env, run_inputs  # noqa: F401  (fixture)
 
 
 def test_lock_is_exclusive_until_the_cooldown_ends(aws_env):
@@ -37,14 +37,14 @@ def test_release_only_by_the_holder(aws_env):
 
 
 def test_run_record_round_trip_and_no_overwrite(aws_env):
-    record = runs.put_run("r1", "Training", training_job_name="job", hyperparameters={"epochs": "10"}, object_count=3,
+    record = runs.put_run("r1", "Training", run_inputs(training_job_name="job", hyperparameters={"epochs": "10"}, object_count=3),
                           baseline_uri=None)
     assert "baseline_uri" not in record
     stored = runs.get_run("r1")
     assert stored["status"] == "Training" and stored["hyperparameters"] == {"epochs": "10"}
     assert stored["object_count"] == 3 and stored["pk"] == "RUN#r1"
     try:
-        runs.put_run("r1", "Training")
+        runs.put_run("r1", "Training", run_inputs())
     except Exception as error:  # noqa: BLE001 - any refusal is fine, the record must survive
         assert "ConditionalCheckFailed" in str(error)
     else:
@@ -53,7 +53,7 @@ def test_run_record_round_trip_and_no_overwrite(aws_env):
 
 
 def test_status_update_applies_once(aws_env):
-    runs.put_run("r1", "Training")
+    runs.put_run("r1", "Training", run_inputs())
     assert runs.update_run_status("r1", "Training", "Registered", model_package_arn="arn:pkg/1")
     assert not runs.update_run_status("r1", "Training", "Registered", model_package_arn="arn:pkg/2")
     run = runs.get_run("r1")

@@ -3,7 +3,7 @@ only when the recipe names it (docs/CONTRACTS.md, volume_kms_key_arn)."""
 from __future__ import annotations
 
 from common.training import build_training_job_request
-from deploy.handler import endpoint_config_request
+from lambdas.deploy.handler import endpoint_config_request
 
 KEY = "arn:aws:kms:us-east-1:123456789012:key/k"
 TRAINING = {

@@ -67,7 +67,7 @@ def test_the_bundle_holds_the_team_code_at_the_top_and_the_platform_code_verbati
         member = tar.getmember("train.py")
         assert (member.mtime, member.uid, member.gid, member.uname, member.gname) == (0, 0, 0, "", "")
     # The definitions parser in the bundle is the Lambdas' own module, not a copy kept by hand.
-    assert ("common/features.py", "lambdas/common/features.py") in PLATFORM_FILES
+    assert ("common/features.py", "common/features.py") in PLATFORM_FILES
 
 
 @pytest.mark.parametrize("breakage, message", [
@@ -136,11 +136,11 @@ def test_examples_match_the_platform_config():
     spec = importlib.util.spec_from_file_location("write_model_examples", ROOT / "scripts" / "write_model_examples.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    from stacks.config import load_config
+    from config.platform import load_config
     teams = {t.name: t for t in load_config(ROOT / "platform.yaml").teams}
     examples = sorted((ROOT / "model_code" / "examples").glob("*.json"))
     assert [p.stem for p in examples] == sorted(p.name for p in (ROOT / "model_code").iterdir() if p.name in teams)
     for path in examples:
         assert path.read_text() == module.render(module.example_inputs(teams[path.stem])), (
-            f"{path} is stale: run .venv/bin/python scripts/write_model_examples.py")
+            f"{path} is stale: run .venv/bin/python -m scripts.write_model_examples")
         assert json.loads(path.read_text())["definitions"]["version"]

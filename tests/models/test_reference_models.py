@@ -43,7 +43,7 @@ def python() -> str:
 def reference(python, tmp_path_factory):
     """The GPU-check command, run as on a GPU host: the container's Python runs it, from the checkout."""
     keep = tmp_path_factory.mktemp("reference") / "runs"
-    done = subprocess.run([python, "scripts/run_reference_models.py", "--rows", str(ROWS), "--epochs", EPOCHS,
+    done = subprocess.run([python, "-m", "scripts.run_reference_models", "--rows", str(ROWS), "--epochs", EPOCHS,
                            "--keep", str(keep)], cwd=ROOT, capture_output=True, text=True, timeout=900)
     return done, keep
 
@@ -120,7 +120,7 @@ def test_serving_refuses_bad_requests_with_the_problem_named(reference, python):
 def test_resumed_spot_run_ends_with_the_same_model_as_an_uninterrupted_one(reference, python, script, tmp_path):
     job = script.team_job("fraud", ROWS)
     checkpoints = tmp_path / "checkpoints"
-    common = dict(channels=job["channels"], checkpoint_dir=checkpoints, python=python)
+    common = {"channels": job["channels"], "checkpoint_dir": checkpoints, "python": python}
     first = run_training(job["bundle"].data, tmp_path / "interrupted", hyperparameters={**job["hyperparameters"], "epochs": "2"}, **common)
     assert first.status == "Completed", first.logs
     resumed = run_training(job["bundle"].data, tmp_path / "resumed", hyperparameters={**job["hyperparameters"], "epochs": EPOCHS}, **common)

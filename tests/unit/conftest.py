@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from stacks.config import load_config
+from config.platform import load_config
 from tests.synth import synth
 
 

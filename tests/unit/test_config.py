@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stacks.config import ConfigError, DEFAULT_CONFIG_FILE, load_config, parse_config, with_emulator_override
+from config.platform import ConfigError, DEFAULT_CONFIG_FILE, load_config, parse_config, with_emulator_override
 
 ROOT = Path(__file__).resolve().parents[2]
 

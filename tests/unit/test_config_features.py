@@ -9,8 +9,8 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from stacks.config import DEFAULT_CONFIG_FILE, ConfigError, parse_config
-from stacks.config_features import FeaturesSpec, definitions_document
+from config.platform import DEFAULT_CONFIG_FILE, ConfigError, parse_config
+from config.features import FeaturesSpec, definitions_document
 
 VALID: dict = {
     "feature_sets": [

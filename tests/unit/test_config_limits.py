@@ -1,4 +1,4 @@
-"""The AWS limits validation knows (stacks/aws_limits.py) hold where AWS applies them.
+"""The AWS limits validation knows (config/aws_limits.py) hold where AWS applies them.
 
 - The longest names validation accepts synthesize into names within AWS's limits, per resource type.
 - The region list is the pinned provider's: every region occurs in its binary.
@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from stacks.aws_limits import AWS_REGIONS, schedule_problem, terraform_jsonencode_size
-from stacks.config import MAX_PREFIX, parse_config, resource_prefix
-from stacks.config_features import MAX_SET_NAME
+from config.aws_limits import AWS_REGIONS, schedule_problem, terraform_jsonencode_size
+from config.platform import MAX_PREFIX, parse_config, resource_prefix
+from config.features import MAX_SET_NAME
 from tests.config_cases import example
 from tests.synth import synth
 

@@ -1,4 +1,4 @@
-"""Validation of the ML settings (stacks/config_ml.py): every problem names its YAML path and says what to do."""
+"""Validation of the ML settings (config/ml.py): every problem names its YAML path and says what to do."""
 from __future__ import annotations
 
 import copy
@@ -6,8 +6,8 @@ import copy
 import pytest
 import yaml
 
-from stacks.config import DEFAULT_CONFIG_FILE, ConfigError, parse_config
-from stacks.config_ml import GPU_INSTANCE_TYPES
+from config.platform import DEFAULT_CONFIG_FILE, ConfigError, parse_config
+from config.ml import GPU_INSTANCE_TYPES
 
 FRAUD, RECSYS = 0, 1  # positions of the example teams in platform.yaml
 
@@ -126,7 +126,7 @@ def test_the_typed_code_commit_is_gone_and_the_default_source_dir_is_the_teams(e
     del settings(example, FRAUD, "training")["code_commit"]
     settings(example, FRAUD, "training")["source_dir"] = "model_code/recsys"
     assert parse_config(example).teams[FRAUD].settings.training.source_dir == "model_code/recsys"
-    from stacks.config_ml import REPOSITORY_ROOT, source_dir_path
+    from config.ml import REPOSITORY_ROOT, source_dir_path
 
     assert source_dir_path(None, "fraud") == REPOSITORY_ROOT / "model_code" / "fraud"
 
@@ -146,7 +146,7 @@ def test_learning_loop_settings_are_checked_at_their_path(example, block, value,
 
 
 def test_the_learning_loop_settings_reach_the_training_recipe(example):
-    from modules.recipes import learning_recipe
+    from config.recipes import learning_recipe
 
     team = parse_config(example).teams[FRAUD].settings
     recipe = learning_recipe(team.retraining, team.monitoring)

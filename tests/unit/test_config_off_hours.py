@@ -1,4 +1,4 @@
-"""Off-hours (stacks/off_hours.py): a non-production environment's endpoints run only within a
+"""Off-hours (config/off_hours.py): a non-production environment's endpoints run only within a
 time-zone-aware schedule; every bad schedule is a located config error."""
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import datetime as dt
 import pytest
 import yaml
 
-from stacks.config import DEFAULT_CONFIG_FILE, ConfigError, parse_config
-from stacks.off_hours import firings, on_fraction
+from config.platform import DEFAULT_CONFIG_FILE, ConfigError, parse_config
+from config.off_hours import firings, on_fraction
 
 DEV, PROD = 0, 1  # positions of the example environments in platform.yaml
 WEEKDAYS_8_TO_20 = ("cron(0 8 ? * MON-FRI *)", "cron(0 20 ? * MON-FRI *)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from stacks.config import ConfigError, parse_config
+from config.platform import ConfigError, parse_config
 from tests.config_cases import example
 
 

@@ -20,7 +20,7 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from stacks.config import DEFAULT_CONFIG_FILE, ConfigError, PlatformConfig, load_config, parse_config
+from config.platform import DEFAULT_CONFIG_FILE, ConfigError, PlatformConfig, load_config, parse_config
 
 
 # The last test reports figures the others gathered in this process: keep the module on one xdist worker.

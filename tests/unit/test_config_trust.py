@@ -23,7 +23,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stacks.config import ConfigError, PlatformConfig, load_config, parse_config
+from config.platform import ConfigError, PlatformConfig, load_config, parse_config
 from tests.config_cases import ACCEPTED_ESCAPED_FIELDS, CANARIES, KEY, VALUE, example, full_example, plant, string_fields, write, yaml_path
 from tests.synth import synth
 

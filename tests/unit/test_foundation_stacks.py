@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from stacks.app import UnknownStackError, select_stacks
+from config.platform import UnknownStackError, select_stacks
 
 REAL = ["fraud-dev", "fraud-prod", "recsys-dev", "recsys-prod"]
 EMULATOR = ["fraud-local", "recsys-local"]

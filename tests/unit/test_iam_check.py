@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from emulator.iam_check import Call, Request, Unauthorized, check_calls, evaluate, requests_of
-from modules.naming import TeamContext
+from contract.names import TeamContext
 
 CTX = TeamContext(platform="mlp", team="fraud", environment="dev", account_id="111111111111", region="us-east-1",
                   cost_center="CC-1", is_emulator=False)

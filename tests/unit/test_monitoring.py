@@ -9,8 +9,8 @@ import cdktf
 
 from modules.budget import Budget, BudgetProps
 from modules.monitoring import Monitoring, MonitoringProps, metric_period_seconds
-from modules.naming import TeamContext
-from stacks.config_ml import BudgetSettings, MonitoringSettings
+from config.ml import BudgetSettings, MonitoringSettings
+from tests.synth import team_context as ctx
 from tests.unit.test_training_serving import recipe
 
 KEY_ARN = "arn:aws:kms:us-east-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -30,10 +30,6 @@ def alarms(document: dict) -> dict[str, dict]:
 
 def resources(document: dict, kind: str) -> list[dict]:
     return list(document.get("resource", {}).get(kind, {}).values())
-
-
-def ctx(team: str = "fraud", env: str = "dev") -> TeamContext:
-    return TeamContext("mlp", team, env, "111111111111", "us-east-1", "CC-1", is_emulator=False)
 
 
 def synth_monitoring(settings: MonitoringSettings, features: list[str], owners=("a@example.com",), with_budget=None) -> dict:

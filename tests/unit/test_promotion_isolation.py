@@ -19,7 +19,7 @@ import json
 import pytest
 
 from emulator.iam_check import Request, evaluate
-from stacks.config import resource_prefix, stack_name
+from config.platform import resource_prefix, stack_name
 from tests.unit.test_team_isolation import ACTIONS, permitted, resolve_tokens, team_resources
 
 pytestmark = pytest.mark.xdist_group("test_promotion_isolation")

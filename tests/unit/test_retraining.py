@@ -9,16 +9,16 @@ import zipfile
 
 import pytest
 
+from contract.handlers import HANDLER_NAMES as HANDLERS
 from modules.functions.packaging import build_package, package_files
 
-HANDLERS = ("retrain", "register", "deploy", "drift_check", "quality_check")
 
 
 @pytest.mark.parametrize("handler", HANDLERS)
 def test_package_holds_handler_and_common_only(handler, tmp_path):
     names = [name for name, _ in package_files(handler)]
     assert "handler.py" in names
-    assert any(name.startswith("common/") for name in names)
+    assert any(name.startswith("common/") for name in names) and "contract/events.py" in names
     assert not any("test" in name or "__pycache__" in name for name in names)
     with zipfile.ZipFile(build_package(handler, build_dir=tmp_path)) as archive:
         assert sorted(archive.namelist()) == sorted(names)
@@ -29,14 +29,14 @@ def test_package_is_deterministic_and_changes_with_code(tmp_path):
     first = build_package("deploy", build_dir=tmp_path / "a").read_bytes()
     second = build_package("deploy", build_dir=tmp_path / "b").read_bytes()
     assert first == second
-    lambdas = tmp_path / "lambdas"
-    for handler_dir in ("deploy", "common"):
-        (lambdas / handler_dir).mkdir(parents=True)
-    (lambdas / "deploy" / "handler.py").write_text("def handler(event, context):\n    return 1\n")
-    (lambdas / "common" / "__init__.py").write_text("")
-    one = build_package("deploy", lambdas_dir=lambdas, build_dir=tmp_path / "c")
-    (lambdas / "deploy" / "handler.py").write_text("def handler(event, context):\n    return 2\n")
-    two = build_package("deploy", lambdas_dir=lambdas, build_dir=tmp_path / "c")
+    root = tmp_path / "repo"
+    for folder in ("lambdas/deploy", "common", "contract"):
+        (root / folder).mkdir(parents=True)
+    (root / "lambdas" / "deploy" / "handler.py").write_text("def handler(event, context):\n    return 1\n")
+    (root / "common" / "__init__.py").write_text("")
+    one = build_package("deploy", root=root, build_dir=tmp_path / "c")
+    (root / "lambdas" / "deploy" / "handler.py").write_text("def handler(event, context):\n    return 2\n")
+    two = build_package("deploy", root=root, build_dir=tmp_path / "c")
     assert one.name != two.name and one.read_bytes() != two.read_bytes()
 
 

@@ -39,7 +39,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moto.iam.access_control import IAMPolicy, PermissionResult
 
-from stacks.config import ConfigError, parse_config, resource_prefix, stack_name
+from config.platform import ConfigError, parse_config, resource_prefix, stack_name
 from tests.config_cases import example
 from tests.synth import synth
 
@@ -222,7 +222,7 @@ def test_no_team_policy_grants_anything_on_another_teams_resources(example_confi
 # Team names built from parts that nest (`fraud`, `fraud-dev`, `fraud-dev-tools`, ...).
 NESTING_NAMES = st.lists(st.sampled_from(["fraud", "dev", "tools", "qa"]), min_size=1, max_size=2).map("-".join)
 GENERATED = Counter()
-MAX_TEAM_NAME = 20  # stacks/config.py Name
+MAX_TEAM_NAME = 20  # config/platform.py Name
 
 
 @st.composite

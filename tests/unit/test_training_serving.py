@@ -16,9 +16,9 @@ import pytest
 import yaml
 
 from modules.serving import deployment_config
-from stacks.config_ml import has_instance_storage
-from stacks.config import DEFAULT_CONFIG_FILE, parse_config
-from stacks.config_ml import CPU_INSTANCE_TYPES, GPU_INSTANCE_TYPES, DeploymentSettings
+from config.ml import has_instance_storage
+from config.platform import DEFAULT_CONFIG_FILE, parse_config
+from config.ml import CPU_INSTANCE_TYPES, GPU_INSTANCE_TYPES, DeploymentSettings
 from tests.synth import synth
 
 ROLLBACK_KINDS = ("latency-p99", "errors-5xx", "model-errors")
@@ -26,7 +26,7 @@ TRAINING_RECIPE_KEYS = {
     "image_uri", "instance_type", "instance_count", "volume_size_gb", "max_runtime_seconds", "spot",
     "checkpoint_s3_uri", "output_s3_uri", "kms_key_arn", "volume_kms_key_arn", "role_arn", "hyperparameters",
     "vpc", "network_isolation", "training_data", "inference_image_uri", "definitions_s3_uri",
-    "data_policy", "data_gate", "approval",  # the learning loop (modules.recipes.learning_recipe)
+    "data_policy", "data_gate", "approval",  # the learning loop (config.recipes.learning_recipe)
 }  # fmt: skip  (docs/CONTRACTS.md, "Recipes")
 SERVING_RECIPE_KEYS = {
     "endpoint_name", "autoscaling", "instance_type", "initial_instance_count", "variant_name", "execution_role_arn", "kms_key_arn",

@@ -1,0 +1,86 @@
+"""boto3 clients for the handlers: standard retry mode, endpoint from the environment.
+
+boto3 already honours AWS_ENDPOINT_URL (set by the emulator harness and by LocalStack users), so the
+only thing added here is botocore's standard retry mode, which retries throttling and transient
+errors with back-off instead of the legacy mode's fixed schedule.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import os
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+RETRY_CONFIG = Config(retries={"mode": "standard", "max_attempts": int(os.environ.get("MLP_MAX_ATTEMPTS", "5"))})
+
+
+@functools.lru_cache(maxsize=None)
+def client(service: str) -> Any:
+    """One cached client per service for the life of the Lambda container."""
+    return boto3.client(service, config=RETRY_CONFIG)
+
+
+def reset_clients() -> None:
+    """Forget cached clients (tests switch endpoints and credentials between cases)."""
+    client.cache_clear()
+
+
+class ParameterError(ValueError):
+    """An SSM parameter the platform reads (recipe, pointer, code bundle) is missing or not a JSON object."""
+
+
+def json_parameter(name: str, *, ssm: Any = None) -> dict[str, Any]:
+    """The JSON object an SSM parameter holds (docs/CONTRACTS.md: the recipes the stack writes); a missing
+    parameter or a value that is not a JSON object is a ParameterError naming the parameter."""
+    document = _json_parameter(name, True, ssm)
+    assert document is not None
+    return document
+
+
+def optional_json_parameter(name: str, *, ssm: Any = None) -> dict[str, Any] | None:
+    """Like json_parameter, but None while the parameter was never written (the deployed-model pointer,
+    the code pointer); a value that is not a JSON object is still an error, never read as "none yet"."""
+    return _json_parameter(name, False, ssm)
+
+
+def _json_parameter(name: str, required: bool, ssm: Any) -> dict[str, Any] | None:
+    ssm = ssm or client("ssm")
+    try:
+        value = ssm.get_parameter(Name=name)["Parameter"]["Value"]
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != "ParameterNotFound":
+            raise
+        if required:
+            raise ParameterError(f"SSM parameter {name} does not exist (the stack or `main.py publish-code` writes it)") from error
+        return None
+    try:
+        document = json.loads(value)
+    except ValueError as error:
+        raise ParameterError(f"SSM parameter {name} is not JSON: {error}") from error
+    if not isinstance(document, dict):
+        raise ParameterError(f"SSM parameter {name} holds {type(document).__name__}, not a JSON object")
+    return document
+
+
+def not_found(error: ClientError) -> bool:
+    """Whether a SageMaker Describe* error means "no such resource" (it answers ValidationException
+    "Could not find ..." / "... not found" rather than a not-found code)."""
+    code = error.response.get("Error", {}).get("Code")
+    message = str(error).lower()
+    return code in ("ResourceNotFound", "ResourceNotFoundException") or (
+        code == "ValidationException" and ("not find" in message or "not found" in message))
+
+
+def describe_or_none(describe: Callable[..., Any], **kwargs: Any) -> Any | None:
+    """The Describe* answer, or None when the resource does not exist."""
+    try:
+        return describe(**kwargs)
+    except ClientError as error:
+        if not_found(error):
+            return None
+        raise
