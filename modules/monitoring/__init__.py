@@ -221,7 +221,7 @@ class Monitoring(Construct):
 
 
 def _check_features(ctx: TeamContext, settings: MonitoringSettings, features: list[str]) -> None:
-    """Validation (stacks/config*.py) refuses all of these with a located error; reaching one is a bug there."""
+    """Validation (config/*.py) refuses all of these with a located error; reaching one is a bug there."""
     assert len(set(features)) == len(features), f"monitored feature names repeat: {features}"
     assert len(features) + len(DRIFT_BACKSTOPS) <= MAX_COMPOSITE_CHILDREN, f"{len(features)} monitored features: too many for the drift composite"
     assert set(settings.feature_thresholds) <= set(features), f"feature_thresholds name non-inputs: {settings.feature_thresholds}"
