@@ -50,6 +50,9 @@ IMAGE_MEDIA_TYPES = ["application/vnd.docker.distribution.manifest.v2+json", "ap
 REQUIRED = ("run_id", "manifest_uri", "manifest_sha256", "image_uri", "inference_image_uri", "code_uri", "code_sha256",
             "code_version_id", "baseline_uri", "training_job_arn")
 NO_BASELINE = "none"  # lambdas/register: a team without features records no baseline
+# The registration's reports (lambdas/register): the ModelMetrics document and the data gate's report,
+# copied so the target's package names only the target's objects. "none": the run had no such report.
+REPORTS = (("metrics_uri", "evaluations/", "model metrics"), ("data_report_uri", "manifests/", "data gate report"))
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,7 @@ class Plan:
     code: tuple[str, str, str]  # bucket, key, version id
     baseline: tuple[str, str] | None
     images: dict[str, dict[str, Any]] = field(default_factory=dict)  # purpose -> repo, digest, manifest, media type
+    reports: dict[str, tuple[str, str]] = field(default_factory=dict)  # metadata key -> bucket, key (REPORTS)
 
 
 class Promoter:
@@ -160,6 +164,10 @@ class Promoter:
         plan = Plan(package, metadata, model_data, body, manifest, (*code_at, metadata["code_version_id"]), baseline)
         for key, image in (("image_uri", metadata["image_uri"]), ("inference_image_uri", container.get("Image", ""))):
             plan.images[key] = self._source_image(arn, image)
+        for key, prefix, what in REPORTS:
+            if metadata.get(key, NO_BASELINE) != NO_BASELINE:
+                plan.reports[key] = self._own_object(arn, what, metadata[key], artifacts, prefix)
+                self._head(*plan.reports[key], what=what)
         return plan
 
     def _own_object(self, arn: str, what: str, uri: str, bucket: str, prefix: str) -> tuple[str, str]:
@@ -252,6 +260,9 @@ class Promoter:
         copies.update(manifest_uri=f"s3://{artifacts}/{manifest_key}", manifest_sha256=sha256_hex(body))
         for name, image in plan.images.items():
             copies[name] = self._replicate(image)
+        for name, (bucket, key) in plan.reports.items():
+            self._copy(bucket, key, None, artifacts, key, key_arn)
+            copies[name] = f"s3://{artifacts}/{key}"
         return copies
 
     def _copy(self, bucket: str, key: str, version: str | None, to_bucket: str, to_key: str, key_arn: str) -> tuple[str, str]:
@@ -316,7 +327,11 @@ class Promoter:
             "source_package_arn": source_arn, "source_manifest_uri": plan.metadata["manifest_uri"],
             "source_manifest_sha256": plan.metadata["manifest_sha256"],
             "promoted_from": self.source.prefix, "promoted_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            **{name: copies[name] for name in plan.reports},
         }
+        # The source's ModelMetrics, as the target's copy (AWS keeps the S3 URI; the reader needs the target's).
+        quality = {"ModelMetrics": {"ModelQuality": {"Statistics": {"ContentType": "application/json",
+                                                                    "S3Uri": copies["metrics_uri"]}}}} if "metrics_uri" in plan.reports else {}
         spec = plan.package["InferenceSpecification"]
         arn = self.sagemaker.create_model_package(
             ModelPackageGroupName=self.target.model_package_group_name(self.path.group),
@@ -329,6 +344,7 @@ class Promoter:
             # Never approved here: the target approves promoted models itself, whatever its auto-approval.
             ModelApprovalStatus="PendingManualApproval",
             CustomerMetadataProperties=metadata,
+            **quality,
             ClientToken=hashlib.sha256(f"promote:{source_arn}".encode()).hexdigest()[:36],
             Tags=[{"Key": "mlp:run-id", "Value": metadata["run_id"]}, {"Key": "mlp:promoted-from", "Value": source_arn},
                   {"Key": "Team", "Value": self.target.team}, {"Key": "Environment", "Value": self.target.environment}],

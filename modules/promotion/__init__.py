@@ -8,7 +8,7 @@ feature-ingestion role) and has the target's promoter policy attached:
 
 - target side (PromotionTarget): the managed policy `<target prefix>-promote`: read the source team's
   registry group, the artifacts and pinned data it names, its images, and decrypt them through S3 only;
-  write the copies into the target's own artifacts (`models/`, `code/`, `manifests/`, `baselines/`) and
+  write the copies into the target's own artifacts (`models/`, `code/`, `manifests/`, `baselines/`, `evaluations/`) and
   curated (`promoted/`) prefixes under the target's key, push the images into the target's
   repositories, create the package version in the target's group.
 - source side (PromotionSource plus statements the data lake adds to its bucket and key policies): the
@@ -33,7 +33,7 @@ from contract.names import TeamContext
 # Where copies land in the target: artifacts keep their keys (run ids and code sha256s are unique),
 # pinned data goes under promoted/<source env>/ in the curated bucket, apart from the target's own
 # training data (a later manifest of the target's data prefix must not pick it up).
-PROMOTED_ARTIFACT_PREFIXES = ("models/", "code/", "manifests/", "baselines/")
+PROMOTED_ARTIFACT_PREFIXES = ("models/", "code/", "manifests/", "baselines/", "evaluations/")
 PROMOTED_DATA_PREFIX = "promoted/"
 S3_READ = ["s3:GetObject", "s3:GetObjectVersion"]
 ECR_PULL = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"]

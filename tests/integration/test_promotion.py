@@ -157,6 +157,13 @@ def test_promote_approve_deploy_trace_and_rebuild_in_the_target(world):
         for key in ("manifest_uri", "code_uri", "baseline_uri", "image_uri", "inference_image_uri"):
             assert target.account_id in metadata[key] or target.bucket_name("artifacts") in metadata[key], (key, metadata[key])
         assert promoted["InferenceSpecification"]["Containers"][0]["ModelDataUrl"].startswith(f"s3://{target.bucket_name('artifacts')}/")
+        # The registration's reports (ModelMetrics, the data gate's report) are the target's copies too.
+        for key in ("metrics_uri", "data_report_uri"):
+            assert original[key].startswith("s3://") and target.bucket_name("artifacts") not in original[key], (key, original[key])
+            bucket, object_key = metadata[key].removeprefix("s3://").split("/", 1)
+            assert bucket == target.bucket_name("artifacts"), (key, metadata[key])
+            boto3.client("s3").head_object(Bucket=bucket, Key=object_key)
+        assert promoted["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"] == metadata["metrics_uri"]
 
         driver = LoopDriver(target)
         deployed = next(d.result for d in driver.approve(result["model_package_arn"]) if d.handler == "deploy")
