@@ -24,6 +24,7 @@ import fnmatch
 import json
 import urllib.parse
 from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -119,8 +120,21 @@ def role_statements(role_arn: str) -> list[dict[str, Any]]:
     return statements
 
 
-# Every call checked in this process (figures for the tests and the demo).
+# Every call checked in this process (figures for the tests and the demo), unless a caller collects
+# its own calls apart (`checked_into`): a test module whose figures must not depend on which other
+# tests the same pytest-xdist worker ran.
 CHECKED = Checked()
+_COLLECTING: ContextVar[Checked] = ContextVar("mlp_iam_checked", default=CHECKED)
+
+
+@contextmanager
+def checked_into(checked: Checked) -> Iterator[Checked]:
+    """Within the block, authorized_invoke records into `checked` instead of CHECKED."""
+    token = _COLLECTING.set(checked)
+    try:
+        yield checked
+    finally:
+        _COLLECTING.reset(token)
 
 
 def authorized_invoke(ctx: TeamContext, handler: str, event: Any) -> Any:
@@ -138,8 +152,9 @@ def authorized_invoke(ctx: TeamContext, handler: str, event: Any) -> Any:
                 result = load_handler(handler).handler(event, None)
             except Exception as raised:  # noqa: BLE001  (re-raised below, after the check)
                 error = raised
-        CHECKED.statements[role_arn] = statements
-        denied = check_calls(calls, statements, ctx, CHECKED, role_arn)
+        checked = _COLLECTING.get()
+        checked.statements[role_arn] = statements
+        denied = check_calls(calls, statements, ctx, checked, role_arn)
     if denied:
         raise Unauthorized(f"{handler} (role {role_arn}) made calls its role does not allow:\n  " + "\n  ".join(denied)) from error
     if error is not None:
