@@ -19,17 +19,17 @@ is set.
 `cdktf synth|diff|deploy` runs `python main.py` with no arguments: the config comes from $MLP_CONFIG
 (else platform.yaml) and the stacks from $MLP_STACKS (else all of them).
 """
+
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
 
+from config.platform import ConfigError, UnknownStackError, load_config
 from ops.code_bundle import BundleError
 from ops.errors import BootstrapError, DataRefused, LineageError, PromotionError
-from config.platform import UnknownStackError
 from stacks.app import build_app, requested_from_env
-from config.platform import ConfigError, load_config
 
 CLI_CONFIG_DIR = Path(__file__).resolve().parent / ".mlp" / "terraform"
 
@@ -86,8 +86,8 @@ def _demo_promotion(args: argparse.Namespace) -> int:
 def _lineage(args: argparse.Namespace) -> int:
     import json
 
-    from ops.lineage import render, trace
     from config.platform import context_for
+    from ops.lineage import render, trace
 
     lineage = trace(context_for(load_config(args.config), args.stack))
     print(json.dumps(lineage.as_dict(), indent=2) if args.json else render(lineage, args.stack))
@@ -97,8 +97,8 @@ def _lineage(args: argparse.Namespace) -> int:
 def _rebuild(args: argparse.Namespace) -> int:
     import json
 
-    from ops.training_runs import rebuild
     from config.platform import context_for
+    from ops.training_runs import rebuild
 
     result = rebuild(context_for(load_config(args.config), args.stack), args.version)
     print(json.dumps(result, indent=2))
@@ -108,8 +108,8 @@ def _rebuild(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     import json
 
-    from ops.training_runs import train
     from config.platform import context_for
+    from ops.training_runs import train
 
     config = load_config(args.config)
     print(json.dumps(train(context_for(config, args.stack), source_dir_of(config, args.stack), args.reason), indent=2))
@@ -118,8 +118,8 @@ def _train(args: argparse.Namespace) -> int:
 
 def source_dir_of(config, stack: str) -> Path:
     """The stack's team's model code directory (`training.source_dir`, default model_code/<team>)."""
-    from config.platform import context_for
     from config.ml import source_dir_path
+    from config.platform import context_for
 
     team = context_for(config, stack).team
     settings = next(t for t in config.teams if t.name == team).settings
@@ -129,8 +129,8 @@ def source_dir_of(config, stack: str) -> Path:
 def _publish_code(args: argparse.Namespace) -> int:
     import json
 
-    from ops.code_publish import publish_code
     from config.platform import context_for
+    from ops.code_publish import publish_code
 
     config = load_config(args.config)
     print(json.dumps(publish_code(context_for(config, args.stack), source_dir_of(config, args.stack)), indent=2))
@@ -149,10 +149,10 @@ def _promote(args: argparse.Namespace) -> int:
 def _cost(args: argparse.Namespace) -> int:
     import datetime as dt
 
-    from ops.cost import report
     from config.platform import context_for
+    from ops.cost import report
 
-    until = _utc(args.until) if args.until else dt.datetime.now(dt.timezone.utc)
+    until = _utc(args.until) if args.until else dt.datetime.now(dt.UTC)
     since = _utc(args.since) if args.since else until.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     print("\n".join(report(context_for(load_config(args.config), args.stack), since, until).lines()))
     return 0
@@ -165,14 +165,14 @@ def _utc(text: str):
         value = dt.datetime.fromisoformat(text)
     except ValueError:
         raise SystemExit(f"error: {text!r} is not an ISO date or time (2026-11-01 or 2026-11-01T08:00)") from None
-    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def _resume(args: argparse.Namespace) -> int:
     import json
 
-    from ops.functions import invoke
     from config.platform import context_for
+    from ops.functions import invoke
 
     event = {"source": "mlp.operator", "action": "resume", "requested_by": args.requested_by}
     print(json.dumps(invoke(context_for(load_config(args.config), args.stack), "deploy", event), indent=2, default=str))
@@ -196,7 +196,9 @@ def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="main.py", description=__doc__.split("\n\n")[0], parents=[options(True, None)])
     sub = root.add_subparsers(dest="command")
 
-    sub.add_parser("synth", parents=[synth_options], help="synthesize stacks into cdktf.out (the default command)").set_defaults(run=_synth)
+    sub.add_parser("synth", parents=[synth_options], help="synthesize stacks into cdktf.out (the default command)").set_defaults(
+        run=_synth
+    )
     sub.add_parser("validate", parents=[common], help="validate the config and list its stacks").set_defaults(run=_validate)
 
     bootstrap = sub.add_parser("bootstrap", help="create what a fresh account needs before the first deploy (idempotent)")
@@ -211,8 +213,11 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--stack", default="fraud-local", help="the emulator stack to deploy (default: fraud-local)")
     demo.set_defaults(run=_demo)
 
-    sub.add_parser("demo-promotion", parents=[common], help="promote a model between two emulated accounts "
-                   "(fraud-local -> fraud-localprod), deploy, trace and rebuild it there").set_defaults(run=_demo_promotion)
+    sub.add_parser(
+        "demo-promotion",
+        parents=[common],
+        help="promote a model between two emulated accounts (fraud-local -> fraud-localprod), deploy, trace and rebuild it there",
+    ).set_defaults(run=_demo_promotion)
 
     lineage = sub.add_parser("lineage", parents=[common], help="print endpoint -> model -> training job -> data manifest")
     lineage.add_argument("stack", help="<team>-<env>")
@@ -224,7 +229,9 @@ def parser() -> argparse.ArgumentParser:
     train.add_argument("--reason", default="operator", help="recorded as the run's trigger")
     train.set_defaults(run=_train)
 
-    publish = sub.add_parser("publish-code", parents=[common], help="pack the team's model code, upload it by sha256, point new runs at it")
+    publish = sub.add_parser(
+        "publish-code", parents=[common], help="pack the team's model code, upload it by sha256, point new runs at it"
+    )
     publish.add_argument("stack", help="<team>-<env>")
     publish.set_defaults(run=_publish_code)
 
@@ -233,15 +240,21 @@ def parser() -> argparse.ArgumentParser:
     rebuild.add_argument("--version", type=int, help="model package version (default: the deployed one)")
     rebuild.set_defaults(run=_rebuild)
 
-    promote = sub.add_parser("promote", parents=[common], help="copy an Approved model package into another environment's "
-                             "account (a declared promotion path), pending approval there")
+    promote = sub.add_parser(
+        "promote",
+        parents=[common],
+        help="copy an Approved model package into another environment's "
+        "account (a declared promotion path), pending approval there",
+    )
     promote.add_argument("team", help="the team, e.g. fraud")
     promote.add_argument("--from", dest="source", required=True, help="source environment, e.g. dev")
     promote.add_argument("--to", dest="target", required=True, help="target environment, e.g. prod")
     promote.add_argument("--version", type=int, required=True, help="model package version in the source")
     promote.set_defaults(run=_promote)
 
-    cost = sub.add_parser("cost", parents=[common], help="GPU hours and their on-demand price (training, serving), with the budget")
+    cost = sub.add_parser(
+        "cost", parents=[common], help="GPU hours and their on-demand price (training, serving), with the budget"
+    )
     cost.add_argument("stack", help="<team>-<env>")
     cost.add_argument("--since", help="ISO date/time, UTC unless it says (default: the first of this month)")
     cost.add_argument("--until", help="ISO date/time (default: now)")
@@ -269,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     except (LineageError, BootstrapError, BundleError, DataRefused, PromotionError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    except Exception as error:  # noqa: BLE001  (AWS said no, or could not be reached: one line, no traceback)
+    except Exception as error:
         message = operation_error(error)
         if message is None:
             raise

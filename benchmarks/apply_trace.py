@@ -11,6 +11,7 @@ resources, from the one that finished last back through, at each step, the depen
 last (the one it waited for), with each one's start, end and duration in seconds from the start of the
 apply walk: what bounds the apply. `emulator_deploy.py --trace-dir` writes such logs.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,7 +30,7 @@ RESOURCE_TYPE = re.compile(r"tf_resource_type=(\S+)")
 
 
 def _time(stamp: str) -> float:
-    return dt.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.timezone.utc).timestamp()
+    return dt.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.UTC).timestamp()
 
 
 def _address(text: str) -> str:
@@ -107,11 +108,15 @@ def parse(log: Path) -> Trace:
 
 def report(trace: Trace, top: int = 8) -> str:
     zero = trace.walk_start
-    lines = [f"before the apply walk (provider start, validate, plan): {zero - trace.run_start:.1f} s; "
-             f"apply walk to last resource: {trace.end - zero:.1f} s; {len(trace.resources)} resources",
-             "critical path (seconds from the apply walk's start):"]
+    lines = [
+        f"before the apply walk (provider start, validate, plan): {zero - trace.run_start:.1f} s; "
+        f"apply walk to last resource: {trace.end - zero:.1f} s; {len(trace.resources)} resources",
+        "critical path (seconds from the apply walk's start):",
+    ]
     for resource in trace.critical_path():
-        lines.append(f"  {resource.start - zero:6.1f} -> {resource.end - zero:6.1f}  ({resource.end - resource.start:5.1f} s)  {resource.address}")
+        lines.append(
+            f"  {resource.start - zero:6.1f} -> {resource.end - zero:6.1f}  ({resource.end - resource.start:5.1f} s)  {resource.address}"
+        )
     lines.append(f"longest {top} by duration:")
     for resource in sorted(trace.resources.values(), key=lambda r: r.end - r.start, reverse=True)[:top]:
         lines.append(f"  {resource.end - resource.start:5.1f} s  {resource.address}")

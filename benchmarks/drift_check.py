@@ -15,6 +15,7 @@ tracemalloc gives the Python-heap peak. ru_maxrss is the whole process's peak RS
 holding every generated object in memory, so it overstates what a Lambda would use. Goal: handler
 < 5 s and < 512 MB at 100k x 20.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,17 +27,24 @@ import resource
 import statistics
 import time
 import tracemalloc
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = {
-    "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
-    "TEAM": "bench", "ENVIRONMENT": "dev", "ENDPOINT_NAME": "mlp-bench-dev", "METRIC_NAMESPACE": "MLPlatform",
-    "ARTIFACT_BUCKET": "mlp-bench-dev-artifacts-123456789012", "FEATURE_DEFINITIONS_KEY": "features/definitions.json",
-    "DEPLOYED_MODEL_PARAMETER": "/mlp/bench/dev/deployed-model", "WINDOW_HOURS": "24",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "bench",
+    "AWS_SECRET_ACCESS_KEY": "bench",
+    "TEAM": "bench",
+    "ENVIRONMENT": "dev",
+    "ENDPOINT_NAME": "mlp-bench-dev",
+    "METRIC_NAMESPACE": "MLPlatform",
+    "ARTIFACT_BUCKET": "mlp-bench-dev-artifacts-123456789012",
+    "FEATURE_DEFINITIONS_KEY": "features/definitions.json",
+    "DEPLOYED_MODEL_PARAMETER": "/mlp/bench/dev/deployed-model",
+    "WINDOW_HOURS": "24",
 }
-WINDOW_END = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
+WINDOW_END = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 CATEGORIES = ["alpha", "beta", "gamma", "delta", "epsilon"]
 
 
@@ -47,9 +55,13 @@ def definitions(features: int) -> dict:
             specs.append({"name": f"f{i:02d}", "type": "String", "categories": CATEGORIES[:4]})
         else:
             specs.append({"name": f"f{i:02d}", "type": "Fractional", "range": [0, 100]})
-    return {"schema": 1, "version": "bench", "team": "bench",
-            "feature_sets": [{"name": "bench", "record_identifier": "id", "event_time_feature": "t", "features": specs}],
-            "model_inputs": {"feature_set": "bench", "features": [s["name"] for s in specs], "label": "y"}}
+    return {
+        "schema": 1,
+        "version": "bench",
+        "team": "bench",
+        "feature_sets": [{"name": "bench", "record_identifier": "id", "event_time_feature": "t", "features": specs}],
+        "model_inputs": {"feature_set": "bench", "features": [s["name"] for s in specs], "label": "y"},
+    }
 
 
 def values(rng: random.Random, features: int, shift: float) -> list[str]:
@@ -70,8 +82,13 @@ def seed(records: int, features: int, per_object: int) -> None:
     rng = random.Random(0)
     training = (dict(zip(names, values(rng, features, 0))) for _ in range(10_000))
     s3.put_object(Bucket=bucket, Key="baselines/bench.json", Body=json.dumps(compute_baseline(document, training)).encode())
-    boto3.client("ssm").put_parameter(Name=ENV["DEPLOYED_MODEL_PARAMETER"], Type="String", Value=json.dumps(
-        {"baseline_uri": f"s3://{bucket}/baselines/bench.json", "run_id": "bench", "model_package_arn": "bench"}))
+    boto3.client("ssm").put_parameter(
+        Name=ENV["DEPLOYED_MODEL_PARAMETER"],
+        Type="String",
+        Value=json.dumps(
+            {"baseline_uri": f"s3://{bucket}/baselines/bench.json", "run_id": "bench", "model_package_arn": "bench"}
+        ),
+    )
 
     lines: list[str] = []
     part = 0
@@ -85,16 +102,28 @@ def seed(records: int, features: int, per_object: int) -> None:
 
     for i in range(records):
         at = WINDOW_END - timedelta(seconds=1 + (i * 86_000) // records)
-        lines.append(json.dumps({
-            "captureData": {
-                "endpointInput": {"observedContentType": "text/csv", "mode": "INPUT", "encoding": "CSV",
-                                  "data": ",".join(values(rng, features, 10))},
-                "endpointOutput": {"observedContentType": "text/csv", "mode": "OUTPUT", "encoding": "CSV",
-                                   "data": f"{rng.random():.4f}"},
-            },
-            "eventMetadata": {"eventId": f"e-{i}", "inferenceId": f"i-{i}", "inferenceTime": f"{at:%Y-%m-%dT%H:%M:%SZ}"},
-            "eventVersion": "0",
-        }))
+        lines.append(
+            json.dumps(
+                {
+                    "captureData": {
+                        "endpointInput": {
+                            "observedContentType": "text/csv",
+                            "mode": "INPUT",
+                            "encoding": "CSV",
+                            "data": ",".join(values(rng, features, 10)),
+                        },
+                        "endpointOutput": {
+                            "observedContentType": "text/csv",
+                            "mode": "OUTPUT",
+                            "encoding": "CSV",
+                            "data": f"{rng.random():.4f}",
+                        },
+                    },
+                    "eventMetadata": {"eventId": f"e-{i}", "inferenceId": f"i-{i}", "inferenceTime": f"{at:%Y-%m-%dT%H:%M:%SZ}"},
+                    "eventVersion": "0",
+                }
+            )
+        )
         next_at = WINDOW_END - timedelta(seconds=1 + ((i + 1) * 86_000) // records)
         if len(lines) >= per_object or i == records - 1 or next_at.hour != at.hour:
             flush(at)
@@ -163,8 +192,10 @@ def main() -> None:
         tracemalloc.stop()
     maxrss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
-    print(f"records={args.records:,} features={args.features} per_object={args.per_object} runs={args.runs} "
-          f"(seeding moto took {seeding:.1f} s)")
+    print(
+        f"records={args.records:,} features={args.features} per_object={args.per_object} runs={args.runs} "
+        f"(seeding moto took {seeding:.1f} s)"
+    )
     print(f"{'step':<24}{'median s':>10}{'min s':>10}{'max s':>10}{'records/s':>14}")
     for label, times in (("read+json.loads (ref)", reference_times), ("drift_check handler", handler_times)):
         median = statistics.median(times)
@@ -174,8 +205,10 @@ def main() -> None:
     print(f"tracemalloc peak (one handler run): {traced_peak / 2**20:.1f} MiB")
     print(f"ru_maxrss (whole process, incl. moto's copy of the data): {maxrss_mb:.0f} MiB")
     goal_time = statistics.median(handler_times) < 5
-    print(f"goal < 5 s: {'met' if goal_time else 'NOT met'}; goal < 512 MB (tracemalloc peak): "
-          f"{'met' if traced_peak < 512 * 2**20 else 'NOT met'}")
+    print(
+        f"goal < 5 s: {'met' if goal_time else 'NOT met'}; goal < 512 MB (tracemalloc peak): "
+        f"{'met' if traced_peak < 512 * 2**20 else 'NOT met'}"
+    )
 
 
 if __name__ == "__main__":

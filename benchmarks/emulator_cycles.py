@@ -11,6 +11,7 @@ DEBUG log of each failed run (`--keep-logs`: of every run), to trace a failure t
 failed (DEBUG logging changes the provider's timing). A failure's error lines are printed as it happens.
 Needs $MLP_TF_PROVIDER_MIRROR (scripts/setup.sh).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,8 +29,11 @@ from emulator.terraform import Terraform, TerraformError
 def error_lines(error: TerraformError) -> list[str]:
     """The `Error:` lines of a failed Terraform run, with the line after each (the failing call)."""
     lines = str(error).splitlines()
-    found = [f"{line.strip()} {lines[i + 1].strip() if i + 1 < len(lines) else ''}".strip()
-             for i, line in enumerate(lines) if re.search(r"Error:", line)]
+    found = [
+        f"{line.strip()} {lines[i + 1].strip() if i + 1 < len(lines) else ''}".strip()
+        for i, line in enumerate(lines)
+        if re.search(r"Error:", line)
+    ]
     return found or lines[-3:]
 
 
@@ -41,8 +45,8 @@ def main() -> None:
     parser.add_argument("--terraform-debug", action="store_true", help="and Terraform's DEBUG log of each failed run")
     parser.add_argument("--keep-logs", action="store_true", help="with --terraform-debug: keep the logs of runs that passed too")
     args = parser.parse_args()
-    from stacks.app import build_app
     from config.platform import load_config, with_emulator_override
+    from stacks.app import build_app
 
     if args.log_dir:
         args.log_dir.mkdir(parents=True, exist_ok=True)
@@ -73,7 +77,9 @@ def main() -> None:
                 terraform.destroy()  # leave nothing behind for the next cycle (a failure here ends the run)
         elapsed = time.perf_counter() - started
     runs = 2 * args.cycles
-    print(f"{args.stack}: {len(failures)} failed of {runs} Terraform runs ({args.cycles} apply+destroy cycles) in {elapsed:.0f} s")
+    print(
+        f"{args.stack}: {len(failures)} failed of {runs} Terraform runs ({args.cycles} apply+destroy cycles) in {elapsed:.0f} s"
+    )
     for cycle, step, lines in failures:
         print(f"  cycle {cycle} {step}:")
         for line in lines:

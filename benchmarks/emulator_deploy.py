@@ -13,6 +13,7 @@ loop). Prints medians and the ratios to the baseline apply. Goals: team apply <=
 applies of the last round (benchmarks/apply_trace.py; DEBUG logging slows the provider a little).
 Needs $MLP_TF_PROVIDER_MIRROR (scripts/setup.sh).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,7 +34,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def timed(terraform: Terraform, trace: Path | None = None) -> dict[str, float]:
     figures = {}
-    for step, run in (("init", terraform.init), ("apply", terraform.apply), ("plan", terraform.plan_changes), ("destroy", terraform.destroy)):
+    for step, run in (
+        ("init", terraform.init),
+        ("apply", terraform.apply),
+        ("plan", terraform.plan_changes),
+        ("destroy", terraform.destroy),
+    ):
         terraform.set_log(trace if step == "apply" else None)
         start = time.perf_counter()
         result = run()
@@ -48,20 +54,38 @@ def baseline_stack(directory: Path, endpoint: str) -> Path:
     directory.mkdir(parents=True)
     document = {
         "terraform": {"required_providers": {"aws": {"source": "aws", "version": "5.100.0"}}},
-        "provider": {"aws": [{
-            "region": "us-east-1", "access_key": "test", "secret_key": "test", "skip_credentials_validation": True,
-            "skip_requesting_account_id": True, "skip_metadata_api_check": "true", "s3_use_path_style": True,
-            "max_retries": 1, "endpoints": [{"s3": endpoint, "sts": endpoint}],
-        }]},
+        "provider": {
+            "aws": [
+                {
+                    "region": "us-east-1",
+                    "access_key": "test",
+                    "secret_key": "test",
+                    "skip_credentials_validation": True,
+                    "skip_requesting_account_id": True,
+                    "skip_metadata_api_check": "true",
+                    "s3_use_path_style": True,
+                    "max_retries": 1,
+                    "endpoints": [{"s3": endpoint, "sts": endpoint}],
+                }
+            ]
+        },
         "resource": {
             "aws_s3_bucket": {"b": {"bucket": "mlp-benchmark-baseline", "force_destroy": True}},
-            "aws_s3_bucket_lifecycle_configuration": {"l": {
-                "bucket": "${aws_s3_bucket.b.id}",
-                "rule": [{"id": "r", "status": "Enabled", "filter": [{"prefix": ""}],
-                          "noncurrent_version_expiration": [{"noncurrent_days": 30}]}],
-            }},
+            "aws_s3_bucket_lifecycle_configuration": {
+                "l": {
+                    "bucket": "${aws_s3_bucket.b.id}",
+                    "rule": [
+                        {
+                            "id": "r",
+                            "status": "Enabled",
+                            "filter": [{"prefix": ""}],
+                            "noncurrent_version_expiration": [{"noncurrent_days": 30}],
+                        }
+                    ],
+                }
+            },
         },
-    }  # fmt: skip
+    }
     (directory / "main.tf.json").write_text(json.dumps(document))
     return directory
 
@@ -79,7 +103,9 @@ def main() -> None:
     parser.add_argument("--stack", default="fraud-local")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--no-demo", action="store_true", help="time the applies only")
-    parser.add_argument("--trace-dir", type=Path, help="keep Terraform's DEBUG log of each apply here and print the critical paths")
+    parser.add_argument(
+        "--trace-dir", type=Path, help="keep Terraform's DEBUG log of each apply here and print the critical paths"
+    )
     args = parser.parse_args()
     if args.trace_dir:
         args.trace_dir.mkdir(parents=True, exist_ok=True)
@@ -87,8 +113,8 @@ def main() -> None:
     def trace(side: str, number: int) -> Path | None:
         return args.trace_dir / f"round{number}-{side}-apply.log" if args.trace_dir else None
 
-    from stacks.app import build_app
     from config.platform import load_config, with_emulator_override
+    from stacks.app import build_app
 
     rounds: list[dict[str, dict[str, float]]] = []
     for number in range(1, args.rounds + 1):
@@ -105,8 +131,11 @@ def main() -> None:
         if not args.no_demo:
             team["demo"] = demo_seconds(args.stack)
         rounds.append({"base": base, "team": team})
-        print(f"round {number}: baseline apply {base['apply']:.1f}s, {args.stack} apply {team['apply']:.1f}s"
-              + ("" if args.no_demo else f", demo {team['demo']:.1f}s"), flush=True)
+        print(
+            f"round {number}: baseline apply {base['apply']:.1f}s, {args.stack} apply {team['apply']:.1f}s"
+            + ("" if args.no_demo else f", demo {team['demo']:.1f}s"),
+            flush=True,
+        )
 
     def median(side: str, step: str) -> float:
         return statistics.median(r[side][step] for r in rounds)
@@ -115,7 +144,9 @@ def main() -> None:
     print(f"{'step':<10}{'baseline (1 bucket + lifecycle)':>34}{args.stack + f' ({resources} resources)':>34}{'ratio':>8}")
     print(f"{'synth':<10}{'-':>34}{median('team', 'synth'):>33.1f}s{'':>8}")
     for step in ("init", "apply", "plan", "destroy"):
-        print(f"{step:<10}{median('base', step):>33.1f}s{median('team', step):>33.1f}s{median('team', step) / median('base', step):>7.2f}x")
+        print(
+            f"{step:<10}{median('base', step):>33.1f}s{median('team', step):>33.1f}s{median('team', step) / median('base', step):>7.2f}x"
+        )
     apply_ratio = median("team", "apply") / median("base", "apply")
     print(f"\nteam-stack apply / baseline apply: {apply_ratio:.2f}x (goal <= 1.05x)")
     if not args.no_demo:

@@ -12,6 +12,7 @@ Starts an emulator, deploys a model whose inference script is a few lines of sta
 
 Prints per-request medians and the ratio to the baseline.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,9 +25,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from emulator.server import running_emulator  # noqa: E402
-from ops.code_bundle import deterministic_tar_gz  # noqa: E402
-from tests.integration.clients import client_factory  # noqa: E402
+from emulator.server import running_emulator
+from ops.code_bundle import deterministic_tar_gz
+from tests.integration.clients import client_factory
 
 SCRIPT = """
 import json
@@ -58,15 +59,30 @@ def main() -> None:
         aws = client_factory(emulator)
         name = f"bench-{uuid.uuid4().hex[:8]}"
         aws("s3").create_bucket(Bucket=name)
-        aws("s3").put_object(Bucket=name, Key="model.tar.gz", Body=deterministic_tar_gz([("code/inference.py", SCRIPT.encode(), False)]))
-        aws("sagemaker").create_model(ModelName=name, ExecutionRoleArn="arn:aws:iam::123456789012:role/r", PrimaryContainer={
-            "Image": "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.5.1-cpu-py311",
-            "ModelDataUrl": f"s3://{name}/model.tar.gz"})
-        aws("sagemaker").create_endpoint_config(EndpointConfigName=name, ProductionVariants=[{
-            "VariantName": "primary", "ModelName": name, "InstanceType": "ml.g5.xlarge", "InitialInstanceCount": 1}],
-            DataCaptureConfig={"EnableCapture": True, "InitialSamplingPercentage": 100, "DestinationS3Uri": f"s3://{name}/capture",
-                               "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
-                               "CaptureContentTypeHeader": {"CsvContentTypes": ["text/csv"]}})
+        aws("s3").put_object(
+            Bucket=name, Key="model.tar.gz", Body=deterministic_tar_gz([("code/inference.py", SCRIPT.encode(), False)])
+        )
+        aws("sagemaker").create_model(
+            ModelName=name,
+            ExecutionRoleArn="arn:aws:iam::123456789012:role/r",
+            PrimaryContainer={
+                "Image": "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.5.1-cpu-py311",
+                "ModelDataUrl": f"s3://{name}/model.tar.gz",
+            },
+        )
+        aws("sagemaker").create_endpoint_config(
+            EndpointConfigName=name,
+            ProductionVariants=[
+                {"VariantName": "primary", "ModelName": name, "InstanceType": "ml.g5.xlarge", "InitialInstanceCount": 1}
+            ],
+            DataCaptureConfig={
+                "EnableCapture": True,
+                "InitialSamplingPercentage": 100,
+                "DestinationS3Uri": f"s3://{name}/capture",
+                "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+                "CaptureContentTypeHeader": {"CsvContentTypes": ["text/csv"]},
+            },
+        )
         aws("sagemaker").create_endpoint(EndpointName=name, EndpointConfigName=name)
         runtime, sagemaker = aws("sagemaker-runtime"), aws("sagemaker")
 
@@ -80,8 +96,10 @@ def main() -> None:
     base, median = statistics.median(baseline), statistics.median(served)
     print(f"baseline DescribeEndpoint: median {base * 1000:.1f} ms over {len(baseline)} requests")
     print(f"first InvokeEndpoint (container start): {first * 1000:.0f} ms")
-    print(f"InvokeEndpoint: median {median * 1000:.1f} ms, p90 {statistics.quantiles(served, n=10)[-1] * 1000:.1f} ms "
-          f"over {len(served)} requests ({captured} capture objects): {median / base:.2f}x the baseline")
+    print(
+        f"InvokeEndpoint: median {median * 1000:.1f} ms, p90 {statistics.quantiles(served, n=10)[-1] * 1000:.1f} ms "
+        f"over {len(served)} requests ({captured} capture objects): {median / base:.2f}x the baseline"
+    )
 
 
 if __name__ == "__main__":

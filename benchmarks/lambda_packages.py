@@ -8,6 +8,7 @@ cold start pays before the first event). The baseline, measured in the same run 
 `import boto3` alone; the handler's own cost is the difference. Goals (issue 8): zip < 1 MB and own
 import < 300 ms.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,7 +29,9 @@ def cold_import(code: str, cwd: Path, runs: int) -> list[float]:
     samples = []
     for _ in range(runs):
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-c", code], cwd=cwd, check=True, env={"PATH": "/usr/bin:/bin", "AWS_DEFAULT_REGION": "us-east-1"})
+        subprocess.run(
+            [sys.executable, "-c", code], cwd=cwd, check=True, env={"PATH": "/usr/bin:/bin", "AWS_DEFAULT_REGION": "us-east-1"}
+        )
         samples.append(time.perf_counter() - start)
     return samples
 

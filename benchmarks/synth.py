@@ -9,6 +9,7 @@ runs, wall time and peak RSS of the largest process (Python or jsii's Node child
 example synth <= 0.4 x stock import; marginal cost of a stack <= 150 ms; 100 stacks < 2 GB peak;
 one named stack out of 100 no slower than the example synth.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -54,12 +55,14 @@ def generated_config(stacks: int, directory: Path) -> Path:
     teams = []
     for index in range((stacks + per_team - 1) // per_team):
         remaining = stacks - index * per_team
-        teams.append({
-            "name": f"team{index:03d}",
-            "cost_center": f"CC-{index:04d}",
-            "owners": [f"team{index:03d}@example.com"],
-            "environments": ["dev", "prod"][: min(per_team, remaining)],
-        })  # fmt: skip
+        teams.append(
+            {
+                "name": f"team{index:03d}",
+                "cost_center": f"CC-{index:04d}",
+                "owners": [f"team{index:03d}@example.com"],
+                "environments": ["dev", "prod"][: min(per_team, remaining)],
+            }
+        )
     config = {"platform": example["platform"], "environments": environments, "teams": teams}
     path = directory / f"platform-{stacks}.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -76,7 +79,9 @@ def count_resources(outdir: Path) -> int:
 
 def row(label: str, result: dict[str, float], baseline: float | None = None) -> str:
     ratio = f"{result['median'] / baseline:5.2f}x" if baseline else "   -  "
-    return f"{label:<44} {result['median']:7.2f} s  ({result['min']:.2f}-{result['max']:.2f})  {ratio}  {result['rss_mb']:7.0f} MB"
+    return (
+        f"{label:<44} {result['median']:7.2f} s  ({result['min']:.2f}-{result['max']:.2f})  {ratio}  {result['rss_mb']:7.0f} MB"
+    )
 
 
 def main() -> None:
@@ -86,7 +91,9 @@ def main() -> None:
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
 
-    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; {args.runs} runs each; median (min-max), ratio to stock import, peak RSS")
+    print(
+        f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; {args.runs} runs each; median (min-max), ratio to stock import, peak RSS"
+    )
     stock = repeat([PYTHON, "-c", "import cdktf_cdktf_provider_aws"], args.runs)
     print(row("baseline: stock `import cdktf_cdktf_provider_aws`", stock))
     with tempfile.TemporaryDirectory() as tmp:

@@ -8,6 +8,7 @@ Each round runs `bash scripts/test.sh` with MLP_TEST_WORKERS=0 (one process, as 
 MLP_TEST_WORKERS=<workers>, alternating which goes first, and prints each run's wall time and pytest's
 closing summary line. Goal: the parallel suite under 6 minutes on CI.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,10 +25,17 @@ SUMMARY = re.compile(r"^=+ .*\b(passed|failed|error)\b.* in [\d.]+s.* =+$")
 
 def run_suite(workers: int, extra: list[str]) -> tuple[float, str]:
     start = time.perf_counter()
-    result = subprocess.run(["bash", "scripts/test.sh", "-q", *extra], cwd=ROOT, capture_output=True, text=True,
-                            env={**os.environ, "MLP_TEST_WORKERS": str(workers)})  # fmt: skip
+    result = subprocess.run(
+        ["bash", "scripts/test.sh", "-q", *extra],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "MLP_TEST_WORKERS": str(workers)},
+    )
     wall = time.perf_counter() - start
-    lines = [line for line in result.stdout.splitlines() if SUMMARY.match(line.strip()) or re.match(r"^\d+ (passed|failed)", line)]
+    lines = [
+        line for line in result.stdout.splitlines() if SUMMARY.match(line.strip()) or re.match(r"^\d+ (passed|failed)", line)
+    ]
     return wall, (lines[-1].strip() if lines else f"no summary line (exit {result.returncode}): {result.stdout[-500:]}")
 
 

@@ -12,6 +12,7 @@ The policy comes from the training recipe's `approval` block (written by the sta
 - a run that had a champion whose score is missing from the evaluation, or a recipe without a policy:
   PendingManualApproval (never approved on what cannot be compared).
 """
+
 from __future__ import annotations
 
 import math
@@ -33,8 +34,8 @@ class Decision:
     def summary(self) -> str:
         def show(value: float | None) -> str:
             return "n/a" if value is None else f"{value:.4f}"
-        return (f"{self.status}: challenger {self.metric} {show(self.challenger)} vs champion {show(self.champion)}; "
-                f"{self.reason}")
+
+        return f"{self.status}: challenger {self.metric} {show(self.challenger)} vs champion {show(self.champion)}; {self.reason}"
 
 
 def _metric(scores: Any, metric: str) -> float | None:
@@ -48,12 +49,16 @@ def _metric(scores: Any, metric: str) -> float | None:
     return float(value)
 
 
-def decide(evaluation: Mapping[str, Any], policy: Mapping[str, Any] | None, auto_approve: bool,
-           had_champion: bool) -> Decision:
+def decide(evaluation: Mapping[str, Any], policy: Mapping[str, Any] | None, auto_approve: bool, had_champion: bool) -> Decision:
     """The approval status of a new package from its evaluation.json (see the module docstring)."""
     if not isinstance(policy, Mapping) or not policy.get("metric"):
-        return Decision(PENDING, "the training recipe has no approval policy: a reviewer decides",
-                        evaluation.get("metric"), _metric(evaluation, str(evaluation.get("metric"))), None)
+        return Decision(
+            PENDING,
+            "the training recipe has no approval policy: a reviewer decides",
+            evaluation.get("metric"),
+            _metric(evaluation, str(evaluation.get("metric"))),
+            None,
+        )
     metric = str(policy["metric"])
     lower_is_better = bool(policy.get("lower_is_better"))
     threshold = float(policy["threshold"])
@@ -65,21 +70,34 @@ def decide(evaluation: Mapping[str, Any], policy: Mapping[str, Any] | None, auto
     meets = challenger <= threshold if lower_is_better else challenger >= threshold
     if not meets:
         word = "above" if lower_is_better else "below"
-        return Decision(REJECTED, f"{metric} {challenger:.4f} is {word} the quality threshold {threshold:g}", metric,
-                        challenger, champion)
+        return Decision(
+            REJECTED, f"{metric} {challenger:.4f} is {word} the quality threshold {threshold:g}", metric, challenger, champion
+        )
     manual = "this environment approves by hand"
     if not had_champion:
         reason = f"first model: meets the threshold {threshold:g}"
-        return Decision(APPROVED if auto_approve else PENDING, reason if auto_approve else f"{reason}; {manual}",
-                        metric, challenger, None)
+        return Decision(
+            APPROVED if auto_approve else PENDING, reason if auto_approve else f"{reason}; {manual}", metric, challenger, None
+        )
     if champion is None:
         problem = (evaluation.get("champion") or {}).get("error") if isinstance(evaluation.get("champion"), Mapping) else None
-        return Decision(PENDING, f"the champion could not be scored on the holdout ({problem or 'no score'}): a reviewer decides",
-                        metric, challenger, None)
+        return Decision(
+            PENDING,
+            f"the champion could not be scored on the holdout ({problem or 'no score'}): a reviewer decides",
+            metric,
+            challenger,
+            None,
+        )
     improvement = champion - challenger if lower_is_better else challenger - champion
     if improvement < margin:
-        return Decision(PENDING, f"does not beat the champion by the margin {margin:g} (improvement {improvement:+.4f}): "
-                        "a reviewer decides", metric, challenger, champion)
+        return Decision(
+            PENDING,
+            f"does not beat the champion by the margin {margin:g} (improvement {improvement:+.4f}): a reviewer decides",
+            metric,
+            challenger,
+            champion,
+        )
     reason = f"beats the champion by {improvement:+.4f} (margin {margin:g}) and meets the threshold {threshold:g}"
-    return Decision(APPROVED if auto_approve else PENDING, reason if auto_approve else f"{reason}; {manual}",
-                    metric, challenger, champion)
+    return Decision(
+        APPROVED if auto_approve else PENDING, reason if auto_approve else f"{reason}; {manual}", metric, challenger, champion
+    )

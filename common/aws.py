@@ -4,6 +4,7 @@ boto3 already honours AWS_ENDPOINT_URL (set by the emulator harness and by Local
 only thing added here is botocore's standard retry mode, which retries throttling and transient
 errors with back-off instead of the legacy mode's fixed schedule.
 """
+
 from __future__ import annotations
 
 import functools
@@ -19,7 +20,7 @@ from botocore.exceptions import ClientError
 RETRY_CONFIG = Config(retries={"mode": "standard", "max_attempts": int(os.environ.get("MLP_MAX_ATTEMPTS", "5"))})
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def client(service: str) -> Any:
     """One cached client per service for the life of the Lambda container."""
     return boto3.client(service, config=RETRY_CONFIG)
@@ -56,7 +57,9 @@ def _json_parameter(name: str, required: bool, ssm: Any) -> dict[str, Any] | Non
         if error.response.get("Error", {}).get("Code") != "ParameterNotFound":
             raise
         if required:
-            raise ParameterError(f"SSM parameter {name} does not exist (the stack or `main.py publish-code` writes it)") from error
+            raise ParameterError(
+                f"SSM parameter {name} does not exist (the stack or `main.py publish-code` writes it)"
+            ) from error
         return None
     try:
         document = json.loads(value)
@@ -73,7 +76,8 @@ def not_found(error: ClientError) -> bool:
     code = error.response.get("Error", {}).get("Code")
     message = str(error).lower()
     return code in ("ResourceNotFound", "ResourceNotFoundException") or (
-        code == "ValidationException" and ("not find" in message or "not found" in message))
+        code == "ValidationException" and ("not find" in message or "not found" in message)
+    )
 
 
 def describe_or_none(describe: Callable[..., Any], **kwargs: Any) -> Any | None:

@@ -9,6 +9,7 @@ Memory stays bounded however large the window: only the hour prefixes inside the
 each object is read with `iter_lines()` and each record is yielded and dropped. A line that cannot be
 parsed is counted in `ReadStats.malformed` and skipped; it never raises.
 """
+
 from __future__ import annotations
 
 import base64
@@ -21,13 +22,13 @@ import math
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from common import aws
-from contract.layout import DATA_CAPTURE_PREFIX
-from contract.events import BadEvent, expect, require_str
 from contract.environment import env
+from contract.events import BadEvent, expect, require_str
+from contract.layout import DATA_CAPTURE_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -36,12 +37,13 @@ READ_CHUNK_BYTES = 1 << 16
 MAX_METRICS_PER_CALL = 1000
 # CloudWatch refuses a value outside +-2^360, and NaN/inf (the whole PutMetricData call fails; moto
 # accepts them): values are clamped into range, infinities to its ends, NaN is not published.
-CLOUDWATCH_MAX_VALUE = 2.0 ** 360
+CLOUDWATCH_MAX_VALUE = 2.0**360
 
 
 # --------------------------------------------------------------------------------------------------
 # Window
 # --------------------------------------------------------------------------------------------------
+
 
 def parse_time(value: Any, field_name: str) -> datetime:
     """An ISO 8601 timestamp as an aware UTC datetime (naive means UTC); BadEvent otherwise."""
@@ -52,8 +54,8 @@ def parse_time(value: Any, field_name: str) -> datetime:
     except ValueError as error:
         raise BadEvent(f"event.{field_name} is not ISO 8601: {value!r}") from error
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc)
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,7 @@ def window_from_event(event: Any, window_hours: int) -> Window:
 # JSON Lines in S3
 # --------------------------------------------------------------------------------------------------
 
+
 @dataclass
 class ReadStats:
     """What a read of a window saw; `malformed` counts lines that could not be used."""
@@ -164,6 +167,7 @@ def capture_bases(bucket: str, endpoint: str) -> list[str]:
 # --------------------------------------------------------------------------------------------------
 # SageMaker data-capture records
 # --------------------------------------------------------------------------------------------------
+
 
 class MalformedRecord(ValueError):
     """A capture line that cannot be used; counted, never propagated out of iter_capture."""
@@ -375,6 +379,7 @@ def parse_prediction(text: str) -> float | None:
 # CloudWatch metrics
 # --------------------------------------------------------------------------------------------------
 
+
 def base_dimensions() -> list[dict[str, str]]:
     """Team, Environment, Endpoint (CONTRACTS.md: on every platform metric)."""
     return [
@@ -384,15 +389,15 @@ def base_dimensions() -> list[dict[str, str]]:
     ]
 
 
-def datum(name: str, value: float, timestamp: datetime, unit: str = "None",
-          extra: Mapping[str, str] | None = None) -> dict[str, Any]:
+def datum(
+    name: str, value: float, timestamp: datetime, unit: str = "None", extra: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     """One PutMetricData datum with the platform dimensions (plus `extra`, e.g. Feature).
 
     The checks stamp data with the window end. CloudWatch refuses timestamps more than two weeks old
     (moto does not check), so an explicit back-fill window older than that fails at PutMetricData."""
     dimensions = base_dimensions() + [{"Name": k, "Value": v} for k, v in (extra or {}).items()]
-    return {"MetricName": name, "Dimensions": dimensions, "Timestamp": timestamp, "Value": cloudwatch_value(value),
-            "Unit": unit}
+    return {"MetricName": name, "Dimensions": dimensions, "Timestamp": timestamp, "Value": cloudwatch_value(value), "Unit": unit}
 
 
 def cloudwatch_value(value: float) -> float:
@@ -414,6 +419,6 @@ def publish(namespace: str, data: Sequence[Mapping[str, Any]]) -> int:
     cloudwatch = aws.client("cloudwatch")
     calls = 0
     for offset in range(0, len(data), MAX_METRICS_PER_CALL):
-        cloudwatch.put_metric_data(Namespace=namespace, MetricData=list(data[offset:offset + MAX_METRICS_PER_CALL]))
+        cloudwatch.put_metric_data(Namespace=namespace, MetricData=list(data[offset : offset + MAX_METRICS_PER_CALL]))
         calls += 1
     return calls

@@ -5,6 +5,7 @@ on the same holdout as the new model; register then compares the two. The champi
 state: the pointer the deploy handler writes, the model package it names, and that package's own model
 data, which must be a training output of this team (`s3://<artifacts>/models/`).
 """
+
 from __future__ import annotations
 
 import json
@@ -12,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from common import aws
-from contract.environment import env
 from common.manifest import ManifestError, read_manifest
+from contract.environment import env
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ the requests whose inputs the feature definitions refuse (and the missing values
 requests with more than one instance (one label cannot say which one it is for). A window with fewer
 usable rows than `min_labels` is not written (status `too_few_labels`).
 """
+
 from __future__ import annotations
 
 import csv
@@ -23,15 +24,15 @@ import io
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from common import aws, capture
-from contract.definitions import FeatureDefinitions
 from common.features import parse_value
 from common.labels import LabelSet, joined
+from contract.definitions import FeatureDefinitions
 from contract.layout import LABELLED_DIR
 
 REPORT_METADATA = "mlp-report"
@@ -50,9 +51,9 @@ def window_key(training_prefix: str, hour: datetime) -> str:
 
 def window_hour(training_prefix: str, key: str) -> datetime | None:
     """The hour a curated window object holds, from its key (None for any other object)."""
-    rest = key[len(labelled_prefix(training_prefix)):] if key.startswith(labelled_prefix(training_prefix)) else ""
+    rest = key[len(labelled_prefix(training_prefix)) :] if key.startswith(labelled_prefix(training_prefix)) else ""
     try:
-        return datetime.strptime(rest, "%Y/%m/%d/%H.csv").replace(tzinfo=timezone.utc)
+        return datetime.strptime(rest, "%Y/%m/%d/%H.csv").replace(tzinfo=UTC)
     except ValueError:
         return None
 
@@ -98,9 +99,19 @@ def _hour_tag(hour: datetime) -> str:
     return hour.strftime("%Y-%m-%dT%H:00:00Z")
 
 
-def curate(definitions: FeatureDefinitions, *, artifact_bucket: str, endpoint: str, curated_bucket: str,
-           training_prefix: str, span: capture.Window, label_delay_hours: int, min_labels: int, problem_type: str,
-           kms_key_arn: str) -> list[WindowResult]:
+def curate(
+    definitions: FeatureDefinitions,
+    *,
+    artifact_bucket: str,
+    endpoint: str,
+    curated_bucket: str,
+    training_prefix: str,
+    span: capture.Window,
+    label_delay_hours: int,
+    min_labels: int,
+    problem_type: str,
+    kms_key_arn: str,
+) -> list[WindowResult]:
     """Curate every hour of `span` that has labels; returns one result per such hour (oldest first)."""
     labels = LabelSet(problem_type)
     counts: dict[str, WindowCounts] = {}
@@ -160,7 +171,7 @@ def curate(definitions: FeatureDefinitions, *, artifact_bucket: str, endpoint: s
     for tag in sorted(counts):
         window = counts[tag]
         window.rows = len(rows[tag])
-        hour = datetime.strptime(tag, "%Y-%m-%dT%H:00:00Z").replace(tzinfo=timezone.utc)
+        hour = datetime.strptime(tag, "%Y-%m-%dT%H:00:00Z").replace(tzinfo=UTC)
         key = window_key(training_prefix, hour)
         if window.rows < min_labels:
             results.append(WindowResult(tag, key, "too_few_labels", window))
@@ -196,7 +207,16 @@ def _store(bucket: str, key: str, body: bytes, tag: str, window: WindowCounts, k
         return WindowResult(tag, key, "unchanged", window, current.get("VersionId"))
     report = {k: v for k, v in window.as_dict().items() if k != "examples"}
     version = s3.put_object(
-        Bucket=bucket, Key=key, Body=body, ContentType="text/csv", ServerSideEncryption="aws:kms", SSEKMSKeyId=kms_key_arn,
-        Metadata={SHA_METADATA: digest, ROWS_METADATA: str(window.rows), REPORT_METADATA: json.dumps(report, sort_keys=True, separators=(",", ":"))},
+        Bucket=bucket,
+        Key=key,
+        Body=body,
+        ContentType="text/csv",
+        ServerSideEncryption="aws:kms",
+        SSEKMSKeyId=kms_key_arn,
+        Metadata={
+            SHA_METADATA: digest,
+            ROWS_METADATA: str(window.rows),
+            REPORT_METADATA: json.dumps(report, sort_keys=True, separators=(",", ":")),
+        },
     )["VersionId"]
     return WindowResult(tag, key, "written", window, version)

@@ -17,6 +17,7 @@ refused and the label problems. The gate's limits come from the training recipe'
 The report (`manifests/<run_id>.data-report.json`, beside the manifest) lists every check with its
 value, its limit and whether it passed.
 """
+
 from __future__ import annotations
 
 import codecs
@@ -30,9 +31,9 @@ from typing import Any
 from common import aws
 from common.curation import REPORT_METADATA
 from common.data_policy import recipe_block
-from contract.definitions import FeatureDefinitions
 from common.features import parse_value
 from common.manifest import iter_manifest_objects
+from contract.definitions import FeatureDefinitions
 
 MAX_EXAMPLES = 10
 
@@ -70,8 +71,9 @@ def _window_counts(bucket: str, entry: Mapping[str, Any]) -> dict[str, Any]:
         return {}
 
 
-def check(definitions: FeatureDefinitions, manifest: Mapping[str, Any], problem_type: str, policy: GatePolicy,
-          labelled_prefix: str) -> dict[str, Any]:
+def check(
+    definitions: FeatureDefinitions, manifest: Mapping[str, Any], problem_type: str, policy: GatePolicy, labelled_prefix: str
+) -> dict[str, Any]:
     """The gate's report over the manifest's rows; `passed` says whether a job may start."""
     feature_set = definitions.feature_set(definitions.model_inputs.feature_set)
     identifier = feature_set.feature(feature_set.record_identifier)
@@ -106,8 +108,15 @@ def check(definitions: FeatureDefinitions, manifest: Mapping[str, Any], problem_
         finally:
             body.close()
 
-    curation = {"labels": 0, "unmatched": 0, "malformed": 0, "conflicting": 0, "duplicate": 0,
-                "invalid_inputs": 0, "multi_instance": 0}
+    curation = {
+        "labels": 0,
+        "unmatched": 0,
+        "malformed": 0,
+        "conflicting": 0,
+        "duplicate": 0,
+        "invalid_inputs": 0,
+        "multi_instance": 0,
+    }
     curation_missing = {f.name: 0 for f in inputs}
     for entry in csv_objects:
         if not entry["key"].startswith(labelled_prefix):
@@ -124,15 +133,24 @@ def check(definitions: FeatureDefinitions, manifest: Mapping[str, Any], problem_
     checks = [
         _check("rows", rows, policy.min_rows, rows >= policy.min_rows, "at least"),
         _check("rows the training code refuses", invalid, 0, invalid == 0, "at most"),
-        _check("invalid rate", _rate(invalid + refused_requests, considered), policy.max_invalid_rate,
-               _rate(invalid + refused_requests, considered) <= policy.max_invalid_rate, "at most"),
+        _check(
+            "invalid rate",
+            _rate(invalid + refused_requests, considered),
+            policy.max_invalid_rate,
+            _rate(invalid + refused_requests, considered) <= policy.max_invalid_rate,
+            "at most",
+        ),
     ]
     for feature in inputs:
         rate = _rate(missing[feature.name] + curation_missing[feature.name], considered)
-        checks.append(_check(f"missing rate {feature.name}", rate, policy.max_missing_rate, rate <= policy.max_missing_rate, "at most"))
+        checks.append(
+            _check(f"missing rate {feature.name}", rate, policy.max_missing_rate, rate <= policy.max_missing_rate, "at most")
+        )
     label_problems = curation["unmatched"] + curation["malformed"] + curation["conflicting"]
     rate = _rate(label_problems, curation["labels"])
-    checks.append(_check("label problem rate", rate, policy.max_label_problem_rate, rate <= policy.max_label_problem_rate, "at most"))
+    checks.append(
+        _check("label problem rate", rate, policy.max_label_problem_rate, rate <= policy.max_label_problem_rate, "at most")
+    )
     if problem_type == "binary":
         checks.append(_check("label classes", len(classes), 2, len(classes) >= 2, "at least"))
     failed = [c for c in checks if not c["passed"]]

@@ -14,6 +14,7 @@ label windows (common.curation). The policy (docs/CONTRACTS.md, "Recipes"; confi
 Every object left out is reported with why. Decided from S3 (current versions, the stored manifest of
 the last run), never from an event.
 """
+
 from __future__ import annotations
 
 import codecs
@@ -97,8 +98,7 @@ def _count_rows(bucket: str, entry: Mapping[str, Any]) -> int:
     return max(count, 0)
 
 
-def select(policy: DataPolicy, bucket: str, prefix: str, now: datetime,
-           last_manifest: Mapping[str, Any] | None) -> Selection:
+def select(policy: DataPolicy, bucket: str, prefix: str, now: datetime, last_manifest: Mapping[str, Any] | None) -> Selection:
     """The object versions to pin under `prefix` of `bucket` by `policy`."""
     pinned_before = {(o["key"], o["version_id"]) for o in (last_manifest or {}).get("objects", [])}
     windows, base = [], []
@@ -126,7 +126,9 @@ def select(policy: DataPolicy, bucket: str, prefix: str, now: datetime,
             selection.left_out.append({**_ref(entry), "reason": "base data (include_base=false)"})
     for candidate in candidates:
         if policy.max_rows is not None and selection.rows + candidate["rows"] > policy.max_rows:
-            selection.left_out.append({**_ref(candidate), "reason": f"{candidate['rows']} rows would pass max_rows={policy.max_rows}"})
+            selection.left_out.append(
+                {**_ref(candidate), "reason": f"{candidate['rows']} rows would pass max_rows={policy.max_rows}"}
+            )
             continue
         selection.objects.append(candidate)
     return selection

@@ -20,6 +20,7 @@ feature's `missing_rate` in the training rows, and the live window's rate is com
 (`WindowHistogram.missing_rates`), so a feature gone 90% null (or NaN) is caught even though the
 values that remain may still fit the training distribution.
 """
+
 from __future__ import annotations
 
 import bisect
@@ -43,6 +44,7 @@ CATEGORICAL_TYPES = frozenset({"String"})
 # --------------------------------------------------------------------------------------------------
 # Value normalisation (shared by baseline and live window so both read values the same way)
 # --------------------------------------------------------------------------------------------------
+
 
 def as_number(value: Any) -> float | None:
     """A finite float, or None for missing/unparseable/non-finite values (CSV strings or JSON numbers).
@@ -79,6 +81,7 @@ def as_category(value: Any) -> str | None:
 # --------------------------------------------------------------------------------------------------
 # Bins
 # --------------------------------------------------------------------------------------------------
+
 
 def equal_width_edges(low: float, high: float, bins: int = NUMERIC_BINS) -> list[float]:
     """`bins + 1` equal-width edges from low to high. A degenerate span (low == high, e.g. a constant
@@ -129,7 +132,7 @@ class FeatureBins:
             raise ValueError(f"feature {self.name}: {len(self.counts)} counts for {size} bins")
 
     @classmethod
-    def from_baseline(cls, name: str, spec: Mapping[str, Any]) -> "FeatureBins":
+    def from_baseline(cls, name: str, spec: Mapping[str, Any]) -> FeatureBins:
         """Empty bins shaped like one feature of a baseline document."""
         kind = spec.get("kind")
         if kind == "numeric":
@@ -189,6 +192,7 @@ class FeatureBins:
 # --------------------------------------------------------------------------------------------------
 # Baseline from training data
 # --------------------------------------------------------------------------------------------------
+
 
 class BaselineBuilder:
     """One-pass baseline over training rows.
@@ -304,6 +308,7 @@ def compute_baseline(definitions: dict, rows: Iterable[Mapping[str, str]]) -> di
 # Live window
 # --------------------------------------------------------------------------------------------------
 
+
 class WindowHistogram:
     """Streaming counts of live records into a baseline's bins, one FeatureBins per baseline feature."""
 
@@ -336,8 +341,9 @@ class WindowHistogram:
     def missing_rate_increases(self) -> dict[str, float]:
         """{feature: live missing rate minus the training rows' (at least 0)}; a baseline written before
         missing rates were recorded counts as 0% missing."""
-        return {name: max(0.0, rate - float(self.baseline_missing.get(name) or 0.0))
-                for name, rate in self.missing_rates().items()}
+        return {
+            name: max(0.0, rate - float(self.baseline_missing.get(name) or 0.0)) for name, rate in self.missing_rates().items()
+        }
 
     def scores(self) -> dict[str, dict[str, float]]:
         """{feature: {"psi", "js_distance"}} for every feature with at least one counted value on both
@@ -355,6 +361,7 @@ class WindowHistogram:
 # --------------------------------------------------------------------------------------------------
 # Divergences
 # --------------------------------------------------------------------------------------------------
+
 
 def _check_same_bins(expected: Iterable[float], actual: Iterable[float]) -> tuple[list[float], list[float]]:
     expected, actual = list(expected), list(actual)

@@ -8,6 +8,7 @@ destroyed (modules/serving, `python -m ops.endpoint_teardown`).
 
 Kept apart from the deploy handler's model and pointer logic so the two change independently.
 """
+
 from __future__ import annotations
 
 import logging
@@ -15,10 +16,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from contract.layout import VARIANT
 from common import aws
-from contract.events import BadEvent, expect, require_str
 from contract.environment import env
+from contract.events import BadEvent, expect, require_str
+from contract.layout import VARIANT
 
 log = logging.getLogger()
 
@@ -41,15 +42,20 @@ def describe(endpoint_name: str) -> dict[str, Any] | None:
 def create(endpoint_name: str, config_name: str, recipe: dict[str, Any], tags: list[dict[str, str]]) -> None:
     """The first deployment: the endpoint on this config, with the recipe's blue/green and rollback policy
     (kept by SageMaker for later updates too)."""
-    aws.client("sagemaker").create_endpoint(EndpointName=endpoint_name, EndpointConfigName=config_name,
-                                            DeploymentConfig=recipe["deployment_config"], Tags=tags)
+    aws.client("sagemaker").create_endpoint(
+        EndpointName=endpoint_name, EndpointConfigName=config_name, DeploymentConfig=recipe["deployment_config"], Tags=tags
+    )
     log.info("endpoint %s created on %s", endpoint_name, config_name)
 
 
 def owned_tags(run_id: str, version: int) -> list[dict[str, str]]:
     """The tags of everything the deploy handler creates for a package version (teardown reads them)."""
-    return [{"Key": "Team", "Value": env("TEAM")}, {"Key": "Environment", "Value": env("ENVIRONMENT")},
-            {"Key": "mlp:run-id", "Value": run_id}, {"Key": OWNED_TAG, "Value": str(version)}]
+    return [
+        {"Key": "Team", "Value": env("TEAM")},
+        {"Key": "Environment", "Value": env("ENVIRONMENT")},
+        {"Key": "mlp:run-id", "Value": run_id},
+        {"Key": OWNED_TAG, "Value": str(version)},
+    ]
 
 
 def delete_keeping_configs(endpoint_name: str, variant: str = VARIANT) -> bool:
@@ -75,27 +81,32 @@ def ensure_autoscaling(endpoint_name: str, recipe: dict[str, Any]) -> bool:
     repeated event changes nothing. Returns whether it registered."""
     endpoint = describe(endpoint_name)
     if endpoint is None or endpoint.get("EndpointStatus") != IN_SERVICE:
-        log.info("endpoint %s is %s: autoscaling waits for InService", endpoint_name,
-                 endpoint and endpoint.get("EndpointStatus"))
+        log.info("endpoint %s is %s: autoscaling waits for InService", endpoint_name, endpoint and endpoint.get("EndpointStatus"))
         return False
     scaling, client = recipe["autoscaling"], aws.client("application-autoscaling")
     resource_id = scaling_resource_id(endpoint_name, recipe)
     client.register_scalable_target(
-        ServiceNamespace="sagemaker", ResourceId=resource_id, ScalableDimension=SCALABLE_DIMENSION,
-        MinCapacity=int(scaling["min_capacity"]), MaxCapacity=int(scaling["max_capacity"]),
+        ServiceNamespace="sagemaker",
+        ResourceId=resource_id,
+        ScalableDimension=SCALABLE_DIMENSION,
+        MinCapacity=int(scaling["min_capacity"]),
+        MaxCapacity=int(scaling["max_capacity"]),
         # The role may register and change only targets tagged as its team's (aws:RequestTag / ResourceTag).
         Tags={"Team": env("TEAM"), "Environment": env("ENVIRONMENT")},
-    )  # fmt: skip
+    )
     client.put_scaling_policy(
-        PolicyName=scaling["policy_name"], ServiceNamespace="sagemaker", ResourceId=resource_id,
-        ScalableDimension=SCALABLE_DIMENSION, PolicyType="TargetTrackingScaling",
+        PolicyName=scaling["policy_name"],
+        ServiceNamespace="sagemaker",
+        ResourceId=resource_id,
+        ScalableDimension=SCALABLE_DIMENSION,
+        PolicyType="TargetTrackingScaling",
         TargetTrackingScalingPolicyConfiguration={
             "TargetValue": float(scaling["target_invocations_per_instance"]),
             "PredefinedMetricSpecification": {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"},
             "ScaleInCooldown": int(scaling["scale_in_cooldown_seconds"]),
             "ScaleOutCooldown": int(scaling["scale_out_cooldown_seconds"]),
         },
-    )  # fmt: skip
+    )
     log.info("endpoint %s: autoscaling %s registered", endpoint_name, resource_id)
     return True
 
@@ -127,7 +138,7 @@ def teardown(endpoint_name: str, team: str, environment: str, variant: str = VAR
         sagemaker.delete_endpoint(EndpointName=endpoint_name)
         sagemaker.get_waiter("endpoint_deleted").wait(EndpointName=endpoint_name, WaiterConfig={"Delay": 15, "MaxAttempts": 80})
         removed["endpoint"].append(endpoint_name)
-    owned = lambda arn: _owned(sagemaker, arn, team, environment)  # noqa: E731
+    owned = lambda arn: _owned(sagemaker, arn, team, environment)
     for page in sagemaker.get_paginator("list_endpoint_configs").paginate(NameContains=endpoint_name):
         for config in page["EndpointConfigs"]:
             if owned(config["EndpointConfigArn"]):
@@ -145,7 +156,8 @@ def _deregister_scaling(resource_id: str) -> bool:
     """Deregister the variant's scalable target (its policies go with it); False if there was none."""
     try:
         aws.client("application-autoscaling").deregister_scalable_target(
-            ServiceNamespace="sagemaker", ResourceId=resource_id, ScalableDimension=SCALABLE_DIMENSION)
+            ServiceNamespace="sagemaker", ResourceId=resource_id, ScalableDimension=SCALABLE_DIMENSION
+        )
         return True
     except ClientError as error:
         # AWS: ObjectNotFoundException; moto answers ValidationException "No scalable target found".
@@ -158,4 +170,3 @@ def _owned(sagemaker: Any, arn: str, team: str, environment: str) -> bool:
     """Created by this team's deploy handler (by its tags; a name prefix alone could be another team's)."""
     tags = {t["Key"]: t["Value"] for t in sagemaker.list_tags(ResourceArn=arn).get("Tags", [])}
     return OWNED_TAG in tags and tags.get("Team") == team and tags.get("Environment") == environment
-

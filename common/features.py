@@ -10,15 +10,18 @@ model inputs in `model_inputs.features` order, the order the model was trained o
 Standard library only (plus the boto3 clients passed in): it is bundled into Lambda zips and imported by
 training and serving code.
 """
+
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from contract.definitions import DefinitionsError, Feature, FeatureDefinitions, FeatureSet, Value
 
 # SageMaker accepts a String event time only as yyyy-MM-dd'T'HH:mm:ssZ or yyyy-MM-dd'T'HH:mm:ss.SSSZ.
 ISO_EVENT_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{3})?Z$")
+
 
 class FeatureValidationError(ValueError):
     """Values that do not match the definitions; `problems` lists every one (`feature: problem`)."""
@@ -58,9 +61,13 @@ def group_mismatches(feature_set: FeatureSet, described: Mapping[str, Any]) -> l
     that drifted from the published definitions is skew waiting to happen."""
     problems = []
     if described.get("RecordIdentifierFeatureName") != feature_set.record_identifier:
-        problems.append(f"record identifier is {described.get('RecordIdentifierFeatureName')!r}, defined {feature_set.record_identifier!r}")
+        problems.append(
+            f"record identifier is {described.get('RecordIdentifierFeatureName')!r}, defined {feature_set.record_identifier!r}"
+        )
     if described.get("EventTimeFeatureName") != feature_set.event_time_feature:
-        problems.append(f"event time feature is {described.get('EventTimeFeatureName')!r}, defined {feature_set.event_time_feature!r}")
+        problems.append(
+            f"event time feature is {described.get('EventTimeFeatureName')!r}, defined {feature_set.event_time_feature!r}"
+        )
     actual = {d["FeatureName"]: d["FeatureType"] for d in described.get("FeatureDefinitions", [])}
     wanted = {f.name: f.type for f in feature_set.features}
     for name in sorted(wanted.keys() - actual.keys()):
@@ -91,7 +98,13 @@ def build_record(feature_set: FeatureSet, values: Mapping[str, object]) -> list[
         if value is None:
             continue
         problem = feature.problem(value)
-        if problem is None and feature.name == feature_set.event_time_feature and feature.type == "String" and isinstance(value, str) and not ISO_EVENT_TIME.match(value):
+        if (
+            problem is None
+            and feature.name == feature_set.event_time_feature
+            and feature.type == "String"
+            and isinstance(value, str)
+            and not ISO_EVENT_TIME.match(value)
+        ):
             problem = f"{value!r} is not an event time SageMaker accepts (yyyy-MM-ddTHH:mm:ssZ or yyyy-MM-ddTHH:mm:ss.SSSZ)"
         if problem is not None:
             problems.append(f"{feature.name}: {problem}")
@@ -170,14 +183,18 @@ class FeatureStoreClient:
             request["FeatureNames"] = list(features)
         response = self._runtime.get_record(**request)
         if not response.get("Record"):
-            raise RecordNotFoundError(f"no record {request['RecordIdentifierValueAsString']!r} in feature group {request['FeatureGroupName']!r}")
+            raise RecordNotFoundError(
+                f"no record {request['RecordIdentifierValueAsString']!r} in feature group {request['FeatureGroupName']!r}"
+            )
         return parse_record(definition, response["Record"])
 
     def to_model_input(self, feature_set: str, record_id: Value) -> list[Value | None]:
         """The record's model inputs in `model_input_order()`; None where the record has no value. Training
         and serving both build inputs here, so both see the same features in the same order."""
         if feature_set != self.definitions.model_inputs.feature_set:
-            raise DefinitionsError(f"the model's inputs come from feature set {self.definitions.model_inputs.feature_set!r}, not {feature_set!r}")
+            raise DefinitionsError(
+                f"the model's inputs come from feature set {self.definitions.model_inputs.feature_set!r}, not {feature_set!r}"
+            )
         order = self.definitions.model_input_order()
         values = self.get(feature_set, record_id, features=order)
         return [values.get(name) for name in order]

@@ -7,6 +7,7 @@ line that is not a JSON object is counted `malformed`. The same id labelled twic
 is counted `duplicate` and kept once; labelled with different values it is counted `conflicting` and
 dropped altogether (neither value is trusted): nothing is silently replaced.
 """
+
 from __future__ import annotations
 
 import json
@@ -88,8 +89,7 @@ class LabelSet:
 
     def take(self, inference_id: str | None, event_id: str | None) -> tuple[float, str] | None:
         """(label, the hour it was filed under) of a captured record, removed so each label joins once."""
-        for kind, key, table in (("inference_id", inference_id, self.by_inference_id),
-                                 ("event_id", event_id, self.by_event_id)):
+        for kind, key, table in (("inference_id", inference_id, self.by_inference_id), ("event_id", event_id, self.by_event_id)):
             if key is not None and key in table:
                 return table.pop(key), self.filed_under.pop((kind, key), "")
         return None

@@ -5,6 +5,7 @@ training-data prefix. It is stored canonically serialised at `manifests/<run_id>
 artifacts bucket, and identified by the sha256 of those stored bytes; readers verify that hash and
 then read each object by its `VersionId`, never by key alone.
 """
+
 from __future__ import annotations
 
 import codecs
@@ -56,8 +57,12 @@ def put_json(bucket: str, key: str, document: Any, kms_key_arn: str) -> tuple[st
     """Store `document` canonically with SSE-KMS; returns (s3 uri, sha256 of the stored bytes)."""
     body = canonical_json(document)
     aws.client("s3").put_object(
-        Bucket=bucket, Key=key, Body=body, ContentType="application/json",
-        ServerSideEncryption="aws:kms", SSEKMSKeyId=kms_key_arn,
+        Bucket=bucket,
+        Key=key,
+        Body=body,
+        ContentType="application/json",
+        ServerSideEncryption="aws:kms",
+        SSEKMSKeyId=kms_key_arn,
     )
     return f"s3://{bucket}/{key}", sha256_hex(body)
 
@@ -76,17 +81,20 @@ def list_current_objects(bucket: str, prefix: str) -> list[dict[str, Any]]:
                     f"s3://{bucket}/{version['Key']} has no version id: bucket {bucket} must have versioning "
                     "enabled so a manifest can pin the bytes a run read"
                 )
-            objects.append({
-                "key": version["Key"],
-                "version_id": version["VersionId"],
-                "etag": version["ETag"].strip('"'),
-                "size": int(version["Size"]),
-            })
+            objects.append(
+                {
+                    "key": version["Key"],
+                    "version_id": version["VersionId"],
+                    "etag": version["ETag"].strip('"'),
+                    "size": int(version["Size"]),
+                }
+            )
     return sorted(objects, key=lambda entry: entry["key"])
 
 
-def write_manifest(run_id: str, training_data: Mapping[str, str], artifact_bucket: str, kms_key_arn: str,
-                   now: dt.datetime | None = None) -> StoredManifest:
+def write_manifest(
+    run_id: str, training_data: Mapping[str, str], artifact_bucket: str, kms_key_arn: str, now: dt.datetime | None = None
+) -> StoredManifest:
     """Pin the current training data for `run_id` and store the manifest; refuses an empty prefix."""
     bucket, prefix = training_data.get("bucket"), training_data.get("prefix", "")
     if not bucket:
@@ -94,12 +102,19 @@ def write_manifest(run_id: str, training_data: Mapping[str, str], artifact_bucke
     return store_manifest(run_id, bucket, prefix, list_current_objects(bucket, prefix), artifact_bucket, kms_key_arn, now)
 
 
-def store_manifest(run_id: str, bucket: str, prefix: str, objects: list[dict[str, Any]], artifact_bucket: str,
-                   kms_key_arn: str, now: dt.datetime | None = None) -> StoredManifest:
+def store_manifest(
+    run_id: str,
+    bucket: str,
+    prefix: str,
+    objects: list[dict[str, Any]],
+    artifact_bucket: str,
+    kms_key_arn: str,
+    now: dt.datetime | None = None,
+) -> StoredManifest:
     """Store the manifest pinning exactly `objects` (entries of list_current_objects); refuses none."""
     if not objects:
         raise EmptyTrainingData(f"no objects under s3://{bucket}/{prefix}: refusing to train on no data")
-    created_at = (now or dt.datetime.now(dt.timezone.utc)).isoformat(timespec="seconds")
+    created_at = (now or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds")
     manifest = {"run_id": run_id, "created_at": created_at, "bucket": bucket, "prefix": prefix, "objects": objects}
     uri, digest = put_json(artifact_bucket, f"{MANIFEST_PREFIX}{run_id}.json", manifest, kms_key_arn)
     return StoredManifest(uri=uri, sha256=digest, manifest=manifest)
@@ -128,16 +143,17 @@ def iter_manifest_objects(manifest: Mapping[str, Any]) -> Iterator[tuple[dict[st
         response = s3.get_object(Bucket=manifest["bucket"], Key=entry["key"], VersionId=entry["version_id"])
         etag = response.get("ETag", "").strip('"')
         if entry.get("etag") and etag and etag != entry["etag"]:
-            raise ManifestError(f"s3://{manifest['bucket']}/{entry['key']}@{entry['version_id']} has ETag {etag}, "
-                                f"manifest pinned {entry['etag']}")
+            raise ManifestError(
+                f"s3://{manifest['bucket']}/{entry['key']}@{entry['version_id']} has ETag {etag}, manifest pinned {entry['etag']}"
+            )
         yield entry, response["Body"]
 
 
 def iter_manifest_csv_rows(manifest: Mapping[str, Any]) -> Iterator[dict[str, str]]:
     """Rows (csv.DictReader, header per file) of the manifest's `.csv` objects, streamed."""
-    for _entry, body in iter_manifest_objects({**manifest, "objects": [
-        o for o in manifest["objects"] if o["key"].lower().endswith(".csv")
-    ]}):
+    for _entry, body in iter_manifest_objects(
+        {**manifest, "objects": [o for o in manifest["objects"] if o["key"].lower().endswith(".csv")]}
+    ):
         try:
             # utf-8-sig drops a BOM; the reader keeps line endings so quoted newlines survive.
             yield from csv.DictReader(codecs.getreader("utf-8-sig")(body))

@@ -1,5 +1,6 @@
 """What a training job's model artifact (model.tar.gz) says about itself: `evaluation.json`, the team's
 quality metric on the holdout, written by the training entry point (modelkit.training)."""
+
 from __future__ import annotations
 
 import io
@@ -37,7 +38,10 @@ def read_evaluation(model_data_url: str) -> dict[str, Any]:
         if isinstance(error, ArtifactError):
             raise
         raise ArtifactError(f"{model_data_url}: cannot read {EVALUATION_FILE}: {error}") from None
-    if not isinstance(document, dict) or not isinstance(document.get("metric"), str) \
-            or not isinstance(document.get("value"), (int, float)):
+    if (
+        not isinstance(document, dict)
+        or not isinstance(document.get("metric"), str)
+        or not isinstance(document.get("value"), (int, float))
+    ):
         raise ArtifactError(f"{model_data_url}: {EVALUATION_FILE} needs a metric name and a numeric value")
     return document

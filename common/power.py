@@ -13,6 +13,7 @@ The power state is recorded in the pointer (`power: {"state": "off", "reason", "
   the endpoint off until an operator resumes (`python main.py resume <team>-<env>`).
 Production (`PRODUCTION=true`, from the config's `production: true`) is never switched off.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -22,11 +23,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from contract.layout import VARIANT
 from common import aws
 from common import endpoint as endpoint_lifecycle
-from contract.events import BadEvent, expect
 from contract.environment import env
+from contract.events import BadEvent, expect
+from contract.layout import VARIANT
 
 log = logging.getLogger()
 
@@ -48,15 +49,15 @@ def read_pointer() -> dict[str, Any]:
 
 
 def put_pointer(pointer: dict[str, Any]) -> None:
-    aws.client("ssm").put_parameter(Name=env("DEPLOYED_MODEL_PARAMETER"), Value=json.dumps(pointer, sort_keys=True),
-                                    Type="String", Overwrite=True)
+    aws.client("ssm").put_parameter(
+        Name=env("DEPLOYED_MODEL_PARAMETER"), Value=json.dumps(pointer, sort_keys=True), Type="String", Overwrite=True
+    )
 
 
 def switched_off() -> dict[str, Any] | None:
     """The recorded power state when the endpoint is switched off (and really absent), else None."""
     power = read_pointer().get("power")
-    if isinstance(power, dict) and power.get("state") == "off" \
-            and endpoint_lifecycle.describe(env("ENDPOINT_NAME")) is None:
+    if isinstance(power, dict) and power.get("state") == "off" and endpoint_lifecycle.describe(env("ENDPOINT_NAME")) is None:
         return power
     return None
 
@@ -83,13 +84,20 @@ def switch_off(reason: str) -> dict[str, Any]:
     if previous.get("reason") == BUDGET:
         reason = BUDGET  # off-hours never turn a budget pause into something a schedule undoes
     deleted = endpoint_lifecycle.delete_keeping_configs(env("ENDPOINT_NAME"), _variant())
-    power = previous if previous.get("reason") == reason and previous.get("state") == "off" else \
-        {"state": "off", "reason": reason, "at": _now()}
+    power = (
+        previous
+        if previous.get("reason") == reason and previous.get("state") == "off"
+        else {"state": "off", "reason": reason, "at": _now()}
+    )
     if pointer.get("power") != power:
         put_pointer({**pointer, "power": power})
     log.info("endpoint %s switched off (%s); deleted now: %s", env("ENDPOINT_NAME"), reason, deleted)
-    return {"switched": "off", "reason": reason, "endpoint_deleted": deleted,
-            "serves_when_on": pointer.get("endpoint_config_name")}
+    return {
+        "switched": "off",
+        "reason": reason,
+        "endpoint_deleted": deleted,
+        "serves_when_on": pointer.get("endpoint_config_name"),
+    }
 
 
 def switch_on(resume: bool) -> dict[str, Any]:
@@ -106,7 +114,12 @@ def switch_on(resume: bool) -> dict[str, Any]:
         result["reason"] = "no model was deployed yet: the first approval creates the endpoint"
     else:
         version = int(pointer.get("model_package_version") or 0)
-        endpoint_lifecycle.create(name, config, endpoint_lifecycle.read_recipe(), endpoint_lifecycle.owned_tags(pointer.get("run_id") or "unknown", version))
+        endpoint_lifecycle.create(
+            name,
+            config,
+            endpoint_lifecycle.read_recipe(),
+            endpoint_lifecycle.owned_tags(pointer.get("run_id") or "unknown", version),
+        )
         result = {"switched": "on", "endpoint_config_name": config, "model_package_version": version}
     if "power" in pointer:
         put_pointer({k: v for k, v in pointer.items() if k != "power"})
@@ -118,7 +131,7 @@ def _variant() -> str:
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -131,8 +144,11 @@ PAUSED_RULES = ("retrain-schedule", "retrain-on-alarm")  # the rules that start 
 
 def is_topic_notice(event: Any) -> bool:
     records = event.get("Records") if isinstance(event, dict) else None
-    return isinstance(records, list) and bool(records) and all(
-        isinstance(r, dict) and r.get("EventSource") == "aws:sns" for r in records)
+    return (
+        isinstance(records, list)
+        and bool(records)
+        and all(isinstance(r, dict) and r.get("EventSource") == "aws:sns" for r in records)
+    )
 
 
 def on_topic_notice(event: dict[str, Any]) -> dict[str, Any]:
@@ -158,10 +174,12 @@ def on_topic_notice(event: dict[str, Any]) -> dict[str, Any]:
     off = switch_off(BUDGET)
     paused = _set_rules(enabled=False)
     if not already:
-        _alert(f"Budget breached: {env('PREFIX')} switched off",
-               f"Actual spend {spend:.2f} USD reached {percent:g}% of the {limit:.2f} USD monthly budget. The endpoint "
-               f"{env('ENDPOINT_NAME')} is switched off and scheduled retraining is paused ({', '.join(paused) or 'no rules'}). "
-               f"Resume with: python main.py resume {env('TEAM')}-{env('ENVIRONMENT')}")
+        _alert(
+            f"Budget breached: {env('PREFIX')} switched off",
+            f"Actual spend {spend:.2f} USD reached {percent:g}% of the {limit:.2f} USD monthly budget. The endpoint "
+            f"{env('ENDPOINT_NAME')} is switched off and scheduled retraining is paused ({', '.join(paused) or 'no rules'}). "
+            f"Resume with: python main.py resume {env('TEAM')}-{env('ENVIRONMENT')}",
+        )
     return {"acted": True, **off, "paused_rules": paused, "alerted": not already, **figures}
 
 
@@ -195,5 +213,9 @@ def _set_rules(enabled: bool) -> list[str]:
 
 
 def _alert(subject: str, message: str) -> None:
-    aws.client("sns").publish(TopicArn=env("ALERT_TOPIC_ARN"), Subject=subject[:100], Message=message,
-                              MessageAttributes={OWN_ALERT_ATTRIBUTE: {"DataType": "String", "StringValue": "deploy"}})
+    aws.client("sns").publish(
+        TopicArn=env("ALERT_TOPIC_ARN"),
+        Subject=subject[:100],
+        Message=message,
+        MessageAttributes={OWN_ALERT_ATTRIBUTE: {"DataType": "String", "StringValue": "deploy"}},
+    )

@@ -8,6 +8,7 @@ retrain handler starts the job (a crashed handler's lease simply runs out), then
 possible life (max runtime or spot wait, whichever is longer), then, once the job has ended and its
 model is registered, the cooldown counted from that end. A failed or stopped job releases it.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -18,8 +19,8 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from common import aws
-from contract.runs import RunInputs
 from contract.environment import env
+from contract.runs import RunInputs
 
 LOCK_PK = "LOCK"
 RUN_PREFIX = "RUN#"
@@ -42,7 +43,7 @@ def _table() -> str:
 
 
 def _now_iso() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 def _to_item(values: dict[str, Any]) -> dict[str, Any]:
@@ -72,6 +73,7 @@ def _condition_failed(error: ClientError) -> bool:
 # Lock
 # --------------------------------------------------------------------------------------------------
 
+
 def acquire_lock(run_id: str, trigger: str, lease_seconds: int, now: float) -> bool:
     """Take the retrain lock for `run_id` unless another run holds it and its expiry has not passed.
 
@@ -82,14 +84,16 @@ def acquire_lock(run_id: str, trigger: str, lease_seconds: int, now: float) -> b
     try:
         aws.client("dynamodb").put_item(
             TableName=_table(),
-            Item=_to_item({
-                "pk": LOCK_PK,
-                "run_id": run_id,
-                "trigger": trigger,
-                "acquired_at": now_s,
-                "expires_at": now_s + int(lease_seconds),
-                "phase": PHASE_STARTING,
-            }),
+            Item=_to_item(
+                {
+                    "pk": LOCK_PK,
+                    "run_id": run_id,
+                    "trigger": trigger,
+                    "acquired_at": now_s,
+                    "expires_at": now_s + int(lease_seconds),
+                    "phase": PHASE_STARTING,
+                }
+            ),
             ConditionExpression="attribute_not_exists(pk) OR expires_at < :now",
             ExpressionAttributeValues={":now": {"N": str(now_s)}},
         )
@@ -111,8 +115,7 @@ def extend_lock(run_id: str, expires_at: float, phase: str) -> bool:
             Key={"pk": {"S": LOCK_PK}},
             UpdateExpression="SET expires_at = :e, phase = :p",
             ConditionExpression="run_id = :run_id",
-            ExpressionAttributeValues={":e": {"N": str(int(expires_at))}, ":p": {"S": phase},
-                                       ":run_id": {"S": run_id}},
+            ExpressionAttributeValues={":e": {"N": str(int(expires_at))}, ":p": {"S": phase}, ":run_id": {"S": run_id}},
         )
     except ClientError as error:
         if _condition_failed(error):
@@ -147,6 +150,7 @@ def get_lock() -> dict[str, Any] | None:
 # Runs
 # --------------------------------------------------------------------------------------------------
 
+
 def put_run(run_id: str, status: str, inputs: RunInputs, **attrs: Any) -> dict[str, Any]:
     """Create the run record (its inputs, plus `attrs` such as training_job_arn or rebuild_of); refuses to
     overwrite an existing run (run ids are unique)."""
@@ -161,8 +165,7 @@ def put_refused_run(run_id: str, **attrs: Any) -> dict[str, Any]:
 
 def _create_run(run_id: str, status: str, attrs: dict[str, Any]) -> dict[str, Any]:
     now = _now_iso()
-    record = {**attrs, "pk": run_pk(run_id), "run_id": run_id, "status": status,
-              "created_at": now, "updated_at": now}
+    record = {**attrs, "pk": run_pk(run_id), "run_id": run_id, "status": status, "created_at": now, "updated_at": now}
     aws.client("dynamodb").put_item(
         TableName=_table(),
         Item=_to_item(record),
@@ -172,8 +175,7 @@ def _create_run(run_id: str, status: str, attrs: dict[str, Any]) -> dict[str, An
 
 
 def get_run(run_id: str) -> dict[str, Any] | None:
-    response = aws.client("dynamodb").get_item(TableName=_table(), Key={"pk": {"S": run_pk(run_id)}},
-                                                ConsistentRead=True)
+    response = aws.client("dynamodb").get_item(TableName=_table(), Key={"pk": {"S": run_pk(run_id)}}, ConsistentRead=True)
     item = response.get("Item")
     return _from_item(item) if item else None
 

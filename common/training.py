@@ -8,6 +8,7 @@ The job runs the team's code bundle in SageMaker script mode: the `sagemaker_pro
 the artifacts bucket), with a `manifest` channel (the run's pinned data) and a `definitions` channel
 (the stack's feature definitions). Images are pinned by digest when the run starts (`pin_image`).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -30,8 +31,10 @@ PLATFORM_HPS = (MANIFEST_URI_HP, MANIFEST_SHA_HP, PROGRAM_HP, SUBMIT_DIRECTORY_H
 TRAINING_PROGRAM = "train.py"
 CHAMPION_CHANNEL = "champion"  # the live model's artifact, scored on the same holdout (common.champion)
 CODE_KEYS = ("uri", "sha256", "version_id", "git_commit")
-ECR_IMAGE = re.compile(r"^(?P<registry>(?P<account>\d{12})\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?)/"
-                       r"(?P<repo>[^:@]+)(?::(?P<tag>[^@]+))?(?:@(?P<digest>sha256:[0-9a-f]{64}))?$")
+ECR_IMAGE = re.compile(
+    r"^(?P<registry>(?P<account>\d{12})\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?)/"
+    r"(?P<repo>[^:@]+)(?::(?P<tag>[^@]+))?(?:@(?P<digest>sha256:[0-9a-f]{64}))?$"
+)
 
 
 class RecipeError(ValueError):
@@ -40,14 +43,14 @@ class RecipeError(ValueError):
 
 def new_run_id(now: dt.datetime | None = None) -> str:
     """UTC timestamp plus 6 random hex characters: sorts by start time, unique within a second."""
-    moment = (now or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc)
+    moment = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
     return f"{moment:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}".lower()
 
 
 def run_id_for_event(event_id: str, at: dt.datetime) -> str:
     """The run id of an EventBridge event: the same for every delivery and Lambda retry of that event
     (so a retry finds the run, and the job, the first attempt started), distinct for distinct events."""
-    moment = at.astimezone(dt.timezone.utc)
+    moment = at.astimezone(dt.UTC)
     return f"{moment:%Y%m%dT%H%M%SZ}-{hashlib.sha256(event_id.encode()).hexdigest()[:6]}".lower()
 
 
@@ -71,7 +74,7 @@ def run_of_job(sagemaker_client: Any, prefix: str, name: str, arn: str) -> dict[
     """
     from common import runs  # (here: this module ships in code bundles, which carry no runs table code)
 
-    candidates = [name[len(prefix) + 1:]] if name.startswith(f"{prefix}-") else []
+    candidates = [name[len(prefix) + 1 :]] if name.startswith(f"{prefix}-") else []
     if not candidates or runs.get_run(candidates[0]) is None:
         tags = sagemaker_client.list_tags(ResourceArn=arn).get("Tags", [])
         candidates += [t["Value"] for t in tags if t["Key"] == "mlp:run-id"]
@@ -104,8 +107,9 @@ def pin_image(ecr_client: Any, image_uri: str) -> str:
     if match["digest"]:
         return image_uri
     try:
-        details = ecr_client.describe_images(registryId=match["account"], repositoryName=match["repo"],
-                                             imageIds=[{"imageTag": match["tag"] or "latest"}])["imageDetails"]
+        details = ecr_client.describe_images(
+            registryId=match["account"], repositoryName=match["repo"], imageIds=[{"imageTag": match["tag"] or "latest"}]
+        )["imageDetails"]
     except ecr_client.exceptions.ImageNotFoundException:
         details = []
     except ecr_client.exceptions.RepositoryNotFoundException:
@@ -131,10 +135,20 @@ def _vpc_config(vpc: Mapping[str, Any]) -> dict[str, list[str]]:
     return {"Subnets": list(subnets), "SecurityGroupIds": list(groups)}
 
 
-def build_training_job_request(recipe: Mapping[str, Any], run_id: str, manifest_uri: str, manifest_sha256: str,
-                               image_uri: str, code: Mapping[str, Any], hyperparameters: Mapping[str, Any] | None = None,
-                               *, prefix: str, team: str, environment: str,
-                               champion_model_uri: str | None = None) -> dict[str, Any]:
+def build_training_job_request(
+    recipe: Mapping[str, Any],
+    run_id: str,
+    manifest_uri: str,
+    manifest_sha256: str,
+    image_uri: str,
+    code: Mapping[str, Any],
+    hyperparameters: Mapping[str, Any] | None = None,
+    *,
+    prefix: str,
+    team: str,
+    environment: str,
+    champion_model_uri: str | None = None,
+) -> dict[str, Any]:
     """CreateTrainingJob parameters for the pinned image and code bundle; explicit hyperparameters
     override the recipe's. With `champion_model_uri` (the live model's model.tar.gz) the job gets a
     `champion` channel and scores that model on its holdout too."""
@@ -160,27 +174,33 @@ def build_training_job_request(recipe: Mapping[str, Any], run_id: str, manifest_
         "AlgorithmSpecification": {"TrainingImage": image, "TrainingInputMode": "File"},
         "RoleArn": _need(recipe, "role_arn"),
         "HyperParameters": params,
-        "InputDataConfig": [{
-            "ChannelName": "manifest",
-            "DataSource": {"S3DataSource": {
-                "S3DataType": "S3Prefix",
-                "S3Uri": manifest_uri,
-                "S3DataDistributionType": "FullyReplicated",
-            }},
-            "ContentType": "application/json",
-            "CompressionType": "None",
-        }, {
-            "ChannelName": "definitions",
-            "DataSource": {"S3DataSource": {
-                "S3DataType": "S3Prefix",
-                "S3Uri": _need(recipe, "definitions_s3_uri"),
-                "S3DataDistributionType": "FullyReplicated",
-            }},
-            "ContentType": "application/json",
-            "CompressionType": "None",
-        }],
-        "OutputDataConfig": {"S3OutputPath": f"{str(_need(recipe, 'output_s3_uri')).rstrip('/')}/{run_id}",
-                             "KmsKeyId": kms_key},
+        "InputDataConfig": [
+            {
+                "ChannelName": "manifest",
+                "DataSource": {
+                    "S3DataSource": {
+                        "S3DataType": "S3Prefix",
+                        "S3Uri": manifest_uri,
+                        "S3DataDistributionType": "FullyReplicated",
+                    }
+                },
+                "ContentType": "application/json",
+                "CompressionType": "None",
+            },
+            {
+                "ChannelName": "definitions",
+                "DataSource": {
+                    "S3DataSource": {
+                        "S3DataType": "S3Prefix",
+                        "S3Uri": _need(recipe, "definitions_s3_uri"),
+                        "S3DataDistributionType": "FullyReplicated",
+                    }
+                },
+                "ContentType": "application/json",
+                "CompressionType": "None",
+            },
+        ],
+        "OutputDataConfig": {"S3OutputPath": f"{str(_need(recipe, 'output_s3_uri')).rstrip('/')}/{run_id}", "KmsKeyId": kms_key},
         "ResourceConfig": {
             "InstanceType": _need(recipe, "instance_type"),
             "InstanceCount": int(recipe.get("instance_count") or 1),
@@ -200,16 +220,20 @@ def build_training_job_request(recipe: Mapping[str, Any], run_id: str, manifest_
         ],
     }
     if champion_model_uri:
-        request["InputDataConfig"].append({
-            "ChannelName": CHAMPION_CHANNEL,
-            "DataSource": {"S3DataSource": {
-                "S3DataType": "S3Prefix",
-                "S3Uri": champion_model_uri,
-                "S3DataDistributionType": "FullyReplicated",
-            }},
-            "ContentType": "application/x-gzip",
-            "CompressionType": "None",
-        })
+        request["InputDataConfig"].append(
+            {
+                "ChannelName": CHAMPION_CHANNEL,
+                "DataSource": {
+                    "S3DataSource": {
+                        "S3DataType": "S3Prefix",
+                        "S3Uri": champion_model_uri,
+                        "S3DataDistributionType": "FullyReplicated",
+                    }
+                },
+                "ContentType": "application/x-gzip",
+                "CompressionType": "None",
+            }
+        )
     # SageMaker refuses a volume key for instance types with (hardware-encrypted) instance storage:
     # the recipe says which key, if any (an older recipe without the field gets the team key).
     volume_key = recipe["volume_kms_key_arn"] if "volume_kms_key_arn" in recipe else kms_key
@@ -222,10 +246,21 @@ def build_training_job_request(recipe: Mapping[str, Any], run_id: str, manifest_
     return request
 
 
-def start_training_job(sagemaker_client: Any, recipe: dict, run_id: str, manifest_uri: str, manifest_sha256: str,
-                       image_uri: str, code: Mapping[str, Any], hyperparameters: Mapping[str, Any] | None = None,
-                       *, prefix: str | None = None, team: str | None = None,
-                       environment: str | None = None, champion_model_uri: str | None = None) -> dict[str, Any]:
+def start_training_job(
+    sagemaker_client: Any,
+    recipe: dict,
+    run_id: str,
+    manifest_uri: str,
+    manifest_sha256: str,
+    image_uri: str,
+    code: Mapping[str, Any],
+    hyperparameters: Mapping[str, Any] | None = None,
+    *,
+    prefix: str | None = None,
+    team: str | None = None,
+    environment: str | None = None,
+    champion_model_uri: str | None = None,
+) -> dict[str, Any]:
     """Start the job; returns its name and ARN, the resolved inputs (image_uri, hyperparameters without
     the platform's, code: what a rebuild passes back in) and the full request.
 
@@ -233,8 +268,16 @@ def start_training_job(sagemaker_client: Any, recipe: dict, run_id: str, manifes
     the CLI passes them explicitly).
     """
     request = build_training_job_request(
-        recipe, run_id, manifest_uri, manifest_sha256, image_uri, code, hyperparameters,
-        prefix=prefix or env("PREFIX"), team=team or env("TEAM"), environment=environment or env("ENVIRONMENT"),
+        recipe,
+        run_id,
+        manifest_uri,
+        manifest_sha256,
+        image_uri,
+        code,
+        hyperparameters,
+        prefix=prefix or env("PREFIX"),
+        team=team or env("TEAM"),
+        environment=environment or env("ENVIRONMENT"),
         champion_model_uri=champion_model_uri,
     )
     response = sagemaker_client.create_training_job(**request)
@@ -251,4 +294,3 @@ def start_training_job(sagemaker_client: Any, recipe: dict, run_id: str, manifes
 def user_hyperparameters(hyper_parameters: Mapping[str, str]) -> dict[str, str]:
     """A job's hyperparameters without the ones this module adds (what a rebuild passes back in)."""
     return {k: v for k, v in hyper_parameters.items() if k not in PLATFORM_HPS}
-

@@ -12,6 +12,7 @@ Used by the retrain handler and by `main.py train`, so both pin data the same wa
 A team without feature definitions (no `features:` block) has nothing to curate or check against: its
 manifest pins the policy's selection and the report says the gate was skipped.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -23,8 +24,8 @@ from botocore.exceptions import ClientError
 
 from common import aws, capture, curation, data_gate
 from common.data_policy import DataPolicy, PolicyError, select
-from contract.definitions import FeatureDefinitions
 from common.manifest import MANIFEST_PREFIX, StoredManifest, put_json, store_manifest
+from contract.definitions import FeatureDefinitions
 
 REPORT_SUFFIX = ".data-report.json"
 
@@ -53,9 +54,18 @@ def load_definitions(artifact_bucket: str, key: str) -> FeatureDefinitions | Non
         raise
 
 
-def prepare(run_id: str, recipe: Mapping[str, Any], now: dt.datetime, *, artifact_bucket: str, kms_key_arn: str,
-            endpoint: str, problem_type: str, definitions_key: str,
-            last_manifest: Mapping[str, Any] | None) -> Prepared:
+def prepare(
+    run_id: str,
+    recipe: Mapping[str, Any],
+    now: dt.datetime,
+    *,
+    artifact_bucket: str,
+    kms_key_arn: str,
+    endpoint: str,
+    problem_type: str,
+    definitions_key: str,
+    last_manifest: Mapping[str, Any] | None,
+) -> Prepared:
     """Curate, select, pin and gate the data of run `run_id` (see the module docstring)."""
     training_data = recipe.get("training_data") or {}
     bucket, prefix = training_data.get("bucket"), training_data.get("prefix", "")
@@ -69,20 +79,30 @@ def prepare(run_id: str, recipe: Mapping[str, Any], now: dt.datetime, *, artifac
     if definitions is not None:
         span = capture.Window(now - dt.timedelta(hours=policy.recency_hours), now)
         windows = curation.curate(
-            definitions, artifact_bucket=artifact_bucket, endpoint=endpoint, curated_bucket=bucket,
-            training_prefix=prefix, span=span, label_delay_hours=policy.label_delay_hours,
-            min_labels=policy.min_labels, problem_type=problem_type, kms_key_arn=kms_key_arn,
-        )  # fmt: skip
+            definitions,
+            artifact_bucket=artifact_bucket,
+            endpoint=endpoint,
+            curated_bucket=bucket,
+            training_prefix=prefix,
+            span=span,
+            label_delay_hours=policy.label_delay_hours,
+            min_labels=policy.min_labels,
+            problem_type=problem_type,
+            kms_key_arn=kms_key_arn,
+        )
     selection = select(policy, bucket, prefix, now, last_manifest)
     context = {
         "run_id": run_id,
         "policy": policy.__dict__,
         "gate_policy": gate.__dict__,
-        "curated_windows": [{"hour": w.hour, "key": w.key, "status": w.status, "version_id": w.version_id,
-                             **w.counts.as_dict()} for w in windows],
-        "selection": {"rows": selection.rows,
-                      "objects": [{k: o[k] for k in ("key", "version_id", "kind", "rows")} for o in selection.objects],
-                      "left_out": selection.left_out},
+        "curated_windows": [
+            {"hour": w.hour, "key": w.key, "status": w.status, "version_id": w.version_id, **w.counts.as_dict()} for w in windows
+        ],
+        "selection": {
+            "rows": selection.rows,
+            "objects": [{k: o[k] for k in ("key", "version_id", "kind", "rows")} for o in selection.objects],
+            "left_out": selection.left_out,
+        },
     }
     stored = None
     if not selection.objects:
@@ -91,8 +111,13 @@ def prepare(run_id: str, recipe: Mapping[str, Any], now: dt.datetime, *, artifac
         stored = store_manifest(run_id, bucket, prefix, selection.manifest_objects(), artifact_bucket, kms_key_arn, now)
         context.update(manifest_uri=stored.uri, manifest_sha256=stored.sha256)
         if definitions is None:
-            report = {"schema": 1, "passed": True, "reasons": [],
-                      "checks": [], "skipped": "the team declares no features: no definitions to check rows against"}
+            report = {
+                "schema": 1,
+                "passed": True,
+                "reasons": [],
+                "checks": [],
+                "skipped": "the team declares no features: no definitions to check rows against",
+            }
         else:
             report = data_gate.check(definitions, stored.manifest, problem_type, gate, curation.labelled_prefix(prefix))
     report = {**report, **context}

@@ -3,6 +3,7 @@
 Each is AWS's documented figure; the constructs assert them again (an assertion there means validation
 missed a case). Keep this module free of cdktf/jsii: validation must not start Node.
 """
+
 from __future__ import annotations
 
 import json
@@ -12,14 +13,43 @@ from typing import Any
 # Regions of the `aws` partition known to the pinned provider (hashicorp/aws 5.100.0; every name below
 # occurs in its binary, tests/unit/test_config_limits.py checks it). The stacks write `arn:aws:` ARNs,
 # so the China, GovCloud and ISO partitions are refused rather than deployed with wrong ARNs.
-AWS_REGIONS = frozenset({
-    "af-south-1", "ap-east-1", "ap-east-2", "ap-northeast-1", "ap-northeast-2", "ap-northeast-3",
-    "ap-south-1", "ap-south-2", "ap-southeast-1", "ap-southeast-2", "ap-southeast-3", "ap-southeast-4",
-    "ap-southeast-5", "ap-southeast-7", "ca-central-1", "ca-west-1", "eu-central-1", "eu-central-2",
-    "eu-north-1", "eu-south-1", "eu-south-2", "eu-west-1", "eu-west-2", "eu-west-3", "il-central-1",
-    "me-central-1", "me-south-1", "mx-central-1", "sa-east-1", "us-east-1", "us-east-2", "us-west-1",
-    "us-west-2",
-})  # fmt: skip
+AWS_REGIONS = frozenset(
+    {
+        "af-south-1",
+        "ap-east-1",
+        "ap-east-2",
+        "ap-northeast-1",
+        "ap-northeast-2",
+        "ap-northeast-3",
+        "ap-south-1",
+        "ap-south-2",
+        "ap-southeast-1",
+        "ap-southeast-2",
+        "ap-southeast-3",
+        "ap-southeast-4",
+        "ap-southeast-5",
+        "ap-southeast-7",
+        "ca-central-1",
+        "ca-west-1",
+        "eu-central-1",
+        "eu-central-2",
+        "eu-north-1",
+        "eu-south-1",
+        "eu-south-2",
+        "eu-west-1",
+        "eu-west-2",
+        "eu-west-3",
+        "il-central-1",
+        "me-central-1",
+        "me-south-1",
+        "mx-central-1",
+        "sa-east-1",
+        "us-east-1",
+        "us-east-2",
+        "us-west-1",
+        "us-west-2",
+    }
+)
 
 SSM_STANDARD_VALUE_BYTES = 4096  # SSM standard parameter value: 4 KB
 COMPOSITE_ALARM_RULE_CHARS = 10240  # CloudWatch PutCompositeAlarm AlarmRule
@@ -96,7 +126,9 @@ def schedule_problem(expression: str) -> str | None:
         return f"{expression!r} is neither rate(<n> <unit>) nor cron(<6 fields>)"
     fields = cron.group(1).split(" ")
     if len(fields) != 6:
-        return f"{expression!r}: cron takes 6 fields separated by single spaces (minutes hours day-of-month month day-of-week year)"
+        return (
+            f"{expression!r}: cron takes 6 fields separated by single spaces (minutes hours day-of-month month day-of-week year)"
+        )
     for text, (name, low, high, names, extra) in zip(fields, _CRON_FIELDS):
         problem = _cron_field_problem(text, low, high, names, extra)
         if problem:

@@ -12,6 +12,7 @@ it back verbatim.
 Strict types: YAML `true` is not the integer 1, and `"5"` is not a number; a float field still accepts
 an integer. Floats are finite everywhere (`.nan`, `.inf` and `1e400` are refused).
 """
+
 from __future__ import annotations
 
 import types
@@ -33,7 +34,10 @@ def fail(title: str, problems: list[tuple[Loc, str, Any]]) -> None:
     if problems:
         raise ValidationError.from_exception_data(
             title,
-            [InitErrorDetails(type=PydanticCustomError("value_error", message), loc=loc, input=value) for loc, message, value in problems],
+            [
+                InitErrorDetails(type=PydanticCustomError("value_error", message), loc=loc, input=value)
+                for loc, message, value in problems
+            ],
         )
 
 
@@ -91,15 +95,19 @@ def _template_problems(model: type[BaseModel], data: Any) -> list[InitErrorDetai
         for loc, text in _texts(field.annotation, data[name], (name,)):
             sequence = next((s for s in TEMPLATE_SEQUENCES if s in text), None)
             if sequence is not None:
-                message = (f"{sequence!r} is not allowed here: Terraform would evaluate it as a template "
-                           "(no setting of the platform needs template syntax)")
+                message = (
+                    f"{sequence!r} is not allowed here: Terraform would evaluate it as a template "
+                    "(no setting of the platform needs template syntax)"
+                )
                 problems.append(InitErrorDetails(type=PydanticCustomError("value_error", message), loc=loc, input=text))
     return problems
 
 
 def _rebuilt(error: dict[str, Any]) -> InitErrorDetails:
     """An error pydantic reported, carried over unchanged next to ours."""
-    details = InitErrorDetails(type=PydanticCustomError(error["type"], error["msg"], error.get("ctx")), loc=error["loc"], input=error["input"])
+    details = InitErrorDetails(
+        type=PydanticCustomError(error["type"], error["msg"], error.get("ctx")), loc=error["loc"], input=error["input"]
+    )
     return details
 
 

@@ -8,17 +8,18 @@ client (`common/features.py`), the drift baselines and the drift check all read.
 Every problem is reported with the path of the field it is about (`...feature_sets[1].features[2].name`),
 and a model with several problems reports all of them at once.
 """
+
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, ValidationInfo, field_validator, model_validator
 
-from contract.definitions import SCHEMA, definitions_version
-from contract.names import DRIFT_BACKSTOPS
 from config.aws_limits import MAX_COMPOSITE_CHILDREN
 from config.base import TERRAFORM_ESCAPED, Strict
 from config.base import fail as _base_fail
+from contract.definitions import SCHEMA, definitions_version
+from contract.names import DRIFT_BACKSTOPS
 
 FEATURE_NAME_PATTERN = r"^[a-zA-Z0-9]([-_]*[a-zA-Z0-9]){0,63}$"  # SageMaker FeatureDefinition.FeatureName
 # A group is named `<prefix>-<set name>` (at most 64 characters); prefixes are at most 40 characters
@@ -117,13 +118,17 @@ class FeatureSpec(Strict):
 class FeatureSetSpec(Strict):
     """One feature set, created as the SageMaker feature group `<prefix>-<name>`."""
 
-    name: SetName = Field(description=f"Feature set name, the last part of the feature group name (at most {MAX_SET_NAME} characters).")
+    name: SetName = Field(
+        description=f"Feature set name, the last part of the feature group name (at most {MAX_SET_NAME} characters)."
+    )
     record_identifier: FeatureName = Field(description="Feature whose value identifies a record (RecordIdentifierFeatureName).")
     event_time_feature: FeatureName = Field(
         description="Feature holding the record's event time (EventTimeFeatureName): Fractional epoch seconds or an "
         "ISO-8601 String (yyyy-MM-ddTHH:mm:ss[.SSS]Z)."
     )
-    features: list[FeatureSpec] = Field(min_length=1, max_length=2500, description="Every feature of the set, identifier and event time included.")
+    features: list[FeatureSpec] = Field(
+        min_length=1, max_length=2500, description="Every feature of the set, identifier and event time included."
+    )
     online_store: bool = Field(default=True, description="Low-latency store read by serving (GetRecord).")
     offline_store: bool = Field(default=True, description="Append-only S3 store read to build training data.")
     ttl_seconds: int | None = Field(default=None, gt=0, description="Online store record TTL (online store only); none if unset.")
@@ -135,7 +140,11 @@ class FeatureSetSpec(Strict):
         for duplicate in _duplicates(names):
             index = max(i for i, n in enumerate(names) if n.lower() == duplicate.lower())
             problems.append(
-                (("features", index, "name"), f"duplicate feature name {duplicate!r} (names are compared ignoring case)", duplicate)
+                (
+                    ("features", index, "name"),
+                    f"duplicate feature name {duplicate!r} (names are compared ignoring case)",
+                    duplicate,
+                )
             )
         by_name = {f.name: f for f in self.features}
         for field in ("record_identifier", "event_time_feature"):
@@ -143,16 +152,34 @@ class FeatureSetSpec(Strict):
             if name not in by_name:
                 problems.append(((field,), f"{name!r} is not among the features of set {self.name!r}: {names}", name))
         if self.record_identifier == self.event_time_feature:
-            problems.append((("event_time_feature",), "must differ from record_identifier (a record keeps its identifier across event times)", self.event_time_feature))
+            problems.append(
+                (
+                    ("event_time_feature",),
+                    "must differ from record_identifier (a record keeps its identifier across event times)",
+                    self.event_time_feature,
+                )
+            )
         event_time = by_name.get(self.event_time_feature)
         if event_time is not None and event_time.type not in EVENT_TIME_TYPES:
             problems.append(
-                (("event_time_feature",), f"{event_time.name!r} is {event_time.type}; SageMaker requires the event time to be Fractional or String", event_time.name)
+                (
+                    ("event_time_feature",),
+                    f"{event_time.name!r} is {event_time.type}; SageMaker requires the event time to be Fractional or String",
+                    event_time.name,
+                )
             )
         if not (self.online_store or self.offline_store):
-            problems.append(((), f"feature set {self.name!r} has neither store: enable online_store, offline_store or both", self.name))
+            problems.append(
+                ((), f"feature set {self.name!r} has neither store: enable online_store, offline_store or both", self.name)
+            )
         if self.ttl_seconds is not None and not self.online_store:
-            problems.append((("ttl_seconds",), "ttl_seconds applies to the online store, which is disabled (online_store: false)", self.ttl_seconds))
+            problems.append(
+                (
+                    ("ttl_seconds",),
+                    "ttl_seconds applies to the online store, which is disabled (online_store: false)",
+                    self.ttl_seconds,
+                )
+            )
         _fail(problems)
         return self
 
@@ -162,7 +189,8 @@ class ModelInputsSpec(Strict):
 
     feature_set: SetName = Field(description="The feature set the model's inputs come from.")
     features: list[FeatureName] = Field(
-        min_length=1, max_length=MAX_MODEL_INPUTS,
+        min_length=1,
+        max_length=MAX_MODEL_INPUTS,
         description="The model's input features, in input order (CSV column order); one drift alarm each.",
     )
     label: FeatureName = Field(description="Training label column; not a model input.")
@@ -181,12 +209,22 @@ class FeaturesSpec(Strict):
         for duplicate in _duplicates(names):
             index = max(i for i, n in enumerate(names) if n.lower() == duplicate.lower())
             problems.append(
-                (("feature_sets", index, "name"), f"duplicate feature set name {duplicate!r} (group names are compared ignoring case)", duplicate)
+                (
+                    ("feature_sets", index, "name"),
+                    f"duplicate feature set name {duplicate!r} (group names are compared ignoring case)",
+                    duplicate,
+                )
             )
         inputs = self.model_inputs
         chosen = next((s for s in self.feature_sets if s.name == inputs.feature_set), None)
         if chosen is None:
-            problems.append((("model_inputs", "feature_set"), f"unknown feature set {inputs.feature_set!r}; declared: {names}", inputs.feature_set))
+            problems.append(
+                (
+                    ("model_inputs", "feature_set"),
+                    f"unknown feature set {inputs.feature_set!r}; declared: {names}",
+                    inputs.feature_set,
+                )
+            )
             _fail(problems)
             return self
         known = [f.name for f in chosen.features]
@@ -205,7 +243,9 @@ class FeaturesSpec(Strict):
                 problems.append((loc, f"{name!r} is reserved: its drift alarm would be the platform's drift-{name} alarm", name))
             seen.add(name)
         if inputs.label in inputs.features:
-            problems.append((("model_inputs", "label"), f"label {inputs.label!r} must not be a model input (target leakage)", inputs.label))
+            problems.append(
+                (("model_inputs", "label"), f"label {inputs.label!r} must not be a model input (target leakage)", inputs.label)
+            )
         _fail(problems)
         return self
 

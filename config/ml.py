@@ -4,6 +4,7 @@ Every field has a default a platform team could ship to production; teams overri
 Instance types are checked against known SageMaker families: GPU by default, CPU only when the team
 says `allow_cpu: true` (a CPU endpoint serving a GPU-trained model is usually a mistake, but not always).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,7 +12,13 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
-from config.aws_limits import MAX_BUDGET_NOTIFICATIONS, MAX_BUDGET_USD, MAX_HYPERPARAMETER_VALUE, MAX_HYPERPARAMETERS, schedule_problem
+from config.aws_limits import (
+    MAX_BUDGET_NOTIFICATIONS,
+    MAX_BUDGET_USD,
+    MAX_HYPERPARAMETER_VALUE,
+    MAX_HYPERPARAMETERS,
+    schedule_problem,
+)
 from config.base import TERRAFORM_ESCAPED, Strict, fail
 
 # Known SageMaker instance families and sizes (2026). A type outside these lists is refused with the list.
@@ -24,7 +31,11 @@ GPU_INSTANCE_TYPES = frozenset(
     + ["ml.p3dn.24xlarge", "ml.p4d.24xlarge", "ml.p4de.24xlarge", "ml.p5.48xlarge", "ml.p5e.48xlarge", "ml.p5en.48xlarge"]
 )
 CPU_INSTANCE_TYPES = frozenset(
-    [f"ml.{f}.{s}" for f in ("m5", "m6i", "c5", "c6i", "r5") for s in ("large", "xlarge", "2xlarge", "4xlarge", "12xlarge", "24xlarge")]
+    [
+        f"ml.{f}.{s}"
+        for f in ("m5", "m6i", "c5", "c6i", "r5")
+        for s in ("large", "xlarge", "2xlarge", "4xlarge", "12xlarge", "24xlarge")
+    ]
     + ["ml.t3.medium", "ml.t3.large", "ml.t3.xlarge", "ml.t3.2xlarge"]
 )
 
@@ -119,8 +130,10 @@ class TrainingSettings(Strict):
     vpc: VpcSettings | None = None
     network_isolation: bool = Field(default=False, description="No network access from the training container.")
     source_dir: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_./-]{1,200}$")] | None = Field(
-        default=None, description="The team's model code (train.py, inference.py at its top), relative to the repository "
-        "root; default model_code/<team>. Packed into a code bundle by `main.py publish-code` (git commit read from git).")
+        default=None,
+        description="The team's model code (train.py, inference.py at its top), relative to the repository "
+        "root; default model_code/<team>. Packed into a code bundle by `main.py publish-code` (git commit read from git).",
+    )
     data_prefix: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_./-]*/$")] = Field(
         default="training/", description="Prefix of the training data in the curated bucket."
     )
@@ -131,7 +144,9 @@ class TrainingSettings(Strict):
         if self.source_dir is not None:
             check_source_dir(self.source_dir)
         if self.spot and self.max_wait_hours < self.max_runtime_hours:
-            raise ValueError(f"max_wait_hours ({self.max_wait_hours}) must be >= max_runtime_hours ({self.max_runtime_hours}) with spot")
+            raise ValueError(
+                f"max_wait_hours ({self.max_wait_hours}) must be >= max_runtime_hours ({self.max_runtime_hours}) with spot"
+            )
         return self
 
 
@@ -163,9 +178,18 @@ class ServingSettings(Strict):
     def _check(self) -> ServingSettings:
         check_instance_type(self.instance_type, self.allow_cpu, "instance_type")
         if self.min_instances == 0:
-            fail("serving", [(("min_instances",), "0 is not possible: the endpoint's production variant cannot scale to zero "
-                              "instances (SageMaker scales to zero only with inference components, which the platform does "
-                              "not use); an environment's off_hours delete a non-production endpoint outside its hours instead", 0)])
+            fail(
+                "serving",
+                [
+                    (
+                        ("min_instances",),
+                        "0 is not possible: the endpoint's production variant cannot scale to zero "
+                        "instances (SageMaker scales to zero only with inference components, which the platform does "
+                        "not use); an environment's off_hours delete a non-production endpoint outside its hours instead",
+                        0,
+                    )
+                ],
+            )
         if not self.min_instances <= self.initial_instance_count <= self.max_instances:
             raise ValueError(
                 f"need min_instances <= initial_instance_count <= max_instances, got "
@@ -178,7 +202,7 @@ BINARY_METRICS = ("Accuracy", "Precision", "Recall", "F1", "AUC")
 REGRESSION_METRICS = ("MAE", "RMSE", "R2")
 # Values a metric can take (MAE/RMSE in the label's unit, bounded to keep alarm thresholds sane: CloudWatch
 # takes values within +-2^360; R2 is at most 1 and unbounded below).
-METRIC_RANGES = {**{m: (0.0, 1.0) for m in BINARY_METRICS}, "MAE": (0.0, 1e15), "RMSE": (0.0, 1e15), "R2": (-1e15, 1.0)}
+METRIC_RANGES = {**dict.fromkeys(BINARY_METRICS, (0.0, 1.0)), "MAE": (0.0, 1e15), "RMSE": (0.0, 1e15), "R2": (-1e15, 1.0)}
 
 
 class MonitoringSettings(Strict):
@@ -186,7 +210,8 @@ class MonitoringSettings(Strict):
     window_hours: int = Field(default=1, ge=1, le=168)
     drift_threshold_psi: float = Field(default=0.2, gt=0, le=10)
     feature_thresholds: dict[str, float] = Field(
-        default_factory=dict, description="Per-feature PSI thresholds; each names one of the model's inputs (features.model_inputs)."
+        default_factory=dict,
+        description="Per-feature PSI thresholds; each names one of the model's inputs (features.model_inputs).",
     )
     problem_type: Literal["binary", "regression"] = "binary"
     quality_metric: str | None = Field(default=None, description="AUC for binary and R2 for regression by default.")
@@ -195,7 +220,9 @@ class MonitoringSettings(Strict):
     )
     latency_p99_ms: int = Field(default=500, ge=1, le=3_600_000)
     errors_5xx_threshold: int = Field(default=5, ge=1, le=1_000_000_000, description="5XX errors per 5 minutes.")
-    min_invocations_per_hour: int = Field(default=0, ge=0, le=1_000_000_000, description="Alarm when traffic drops below this (0: off).")
+    min_invocations_per_hour: int = Field(
+        default=0, ge=0, le=1_000_000_000, description="Alarm when traffic drops below this (0: off)."
+    )
 
     @property
     def metric(self) -> str:
@@ -209,7 +236,9 @@ class MonitoringSettings(Strict):
     def _check(self) -> MonitoringSettings:
         allowed = BINARY_METRICS if self.problem_type == "binary" else REGRESSION_METRICS
         if self.metric not in allowed:
-            raise ValueError(f"quality_metric {self.metric!r} does not fit problem_type {self.problem_type}; one of {list(allowed)}")
+            raise ValueError(
+                f"quality_metric {self.metric!r} does not fit problem_type {self.problem_type}; one of {list(allowed)}"
+            )
         bad = [name for name, value in self.feature_thresholds.items() if not 0 < value <= 10]
         if bad:
             raise ValueError(f"feature_thresholds must be in (0, 10]: {bad}")
@@ -225,8 +254,10 @@ class TrainingDataPolicy(Strict):
 
     include_base: bool = Field(default=True, description="Pin the base data (objects outside labelled/) too.")
     labelled_windows: Literal["all", "since_last_run"] = Field(
-        default="all", description="all: every labelled window within recency_hours; since_last_run: only window "
-        "versions the live model's manifest did not pin (labels that arrived since).")
+        default="all",
+        description="all: every labelled window within recency_hours; since_last_run: only window "
+        "versions the live model's manifest did not pin (labels that arrived since).",
+    )
     recency_hours: int = Field(default=168, ge=1, le=24 * 366, description="Labelled windows older than this are left out.")
     max_rows: int | None = Field(default=None, ge=1, le=10**9, description="Row cap: newest windows first, then the base data.")
     min_labels: int = Field(default=50, ge=1, le=10**7, description="A window with fewer usable labelled rows is not curated.")
@@ -239,15 +270,21 @@ class DataGateSettings(Strict):
     min_rows: int = Field(default=100, ge=1, le=10**9)
     max_invalid_rate: float = Field(default=0.01, ge=0, le=1, description="Rows or captured requests the definitions refuse.")
     max_missing_rate: float = Field(default=0.05, ge=0, le=1, description="Per model input.")
-    max_label_problem_rate: float = Field(default=0.2, ge=0, le=1,
-                                          description="Labels malformed, conflicting or matching no captured request.")
+    max_label_problem_rate: float = Field(
+        default=0.2, ge=0, le=1, description="Labels malformed, conflicting or matching no captured request."
+    )
 
 
 class ApprovalSettings(Strict):
     """The champion/challenger gate at registration (common/approval.py)."""
 
-    min_improvement: float = Field(default=0.01, ge=0, le=1e15, description="How much better than the champion, on the "
-                                   "same holdout, a new model must be to be approved automatically (metric units).")
+    min_improvement: float = Field(
+        default=0.01,
+        ge=0,
+        le=1e15,
+        description="How much better than the champion, on the "
+        "same holdout, a new model must be to be approved automatically (metric units).",
+    )
 
 
 class RetrainingSettings(Strict):
@@ -266,12 +303,15 @@ MAX_ALERT_THRESHOLDS = MAX_BUDGET_NOTIFICATIONS - 1  # the budget module adds on
 class BudgetSettings(Strict):
     monthly_limit_usd: float = Field(default=1000, ge=0.01, le=MAX_BUDGET_USD)
     alert_thresholds_percent: list[int] = Field(
-        default_factory=lambda: [80, 100], min_length=1, max_length=MAX_ALERT_THRESHOLDS,
+        default_factory=lambda: [80, 100],
+        min_length=1,
+        max_length=MAX_ALERT_THRESHOLDS,
         description=f"Actual-spend alerts; with the forecast alert at most {MAX_BUDGET_NOTIFICATIONS} notifications.",
     )
 
     act_at_percent: int | None = Field(
-        default=None, description="At this actual-spend percentage non-production endpoints are switched off and "
+        default=None,
+        description="At this actual-spend percentage non-production endpoints are switched off and "
         "scheduled retraining paused (production is only alerted); one of alert_thresholds_percent (default: the highest).",
     )
 
@@ -284,7 +324,15 @@ class BudgetSettings(Strict):
         if any(not 1 <= t <= 1000 for t in self.alert_thresholds_percent):
             raise ValueError("alert_thresholds_percent must be between 1 and 1000")
         if self.act_at_percent is not None and self.act_at_percent not in self.alert_thresholds_percent:
-            fail("budget", [(("act_at_percent",), f"{self.act_at_percent} is not one of alert_thresholds_percent "
-                             f"{self.alert_thresholds_percent}: no notification would arrive at that percentage", self.act_at_percent)])
+            fail(
+                "budget",
+                [
+                    (
+                        ("act_at_percent",),
+                        f"{self.act_at_percent} is not one of alert_thresholds_percent "
+                        f"{self.alert_thresholds_percent}: no notification would arrive at that percentage",
+                        self.act_at_percent,
+                    )
+                ],
+            )
         return self
-

@@ -8,6 +8,7 @@ This module also evaluates the two expressions (plain values, ranges, lists and 
 forms are refused here since a switch schedule does not need them), so validation can refuse a schedule
 that never turns on and the README's saving figure comes from the schedule itself (`on_fraction`).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -73,13 +74,12 @@ def firings(expression: str, zone: str, start: dt.date, days: int) -> Iterator[d
     for offset in range(days):
         day = start + dt.timedelta(days=offset)
         # cron day-of-week: 1 = SUN .. 7 = SAT; Python: Monday = 0
-        if day.year not in years or day.month not in months or day.day not in mdays \
-                or (day.weekday() + 1) % 7 + 1 not in wdays:
+        if day.year not in years or day.month not in months or day.day not in mdays or (day.weekday() + 1) % 7 + 1 not in wdays:
             continue
         for hour in sorted(hours):
             for minute in sorted(minutes):
                 local = dt.datetime(day.year, day.month, day.day, hour, minute, tzinfo=tz)
-                yield local.astimezone(dt.timezone.utc)
+                yield local.astimezone(dt.UTC)
 
 
 def first_switch_on(switch_on: str, zone: str, today: dt.date) -> dt.datetime | None:
@@ -91,9 +91,11 @@ def on_fraction(switch_on: str, switch_off: str, zone: str, start: dt.date = dt.
     switches are played in order after a week of warm-up decides the starting state (an "off" and an
     "on" at the same minute leave it off: off wins, as the handler's off request is idempotent)."""
     warm = start - dt.timedelta(days=7)
-    events = sorted([(t, 1) for t in firings(switch_on, zone, warm, days + 7)]
-                    + [(t, 0) for t in firings(switch_off, zone, warm, days + 7)], key=lambda e: (e[0], -e[1]))
-    begin = dt.datetime(start.year, start.month, start.day, tzinfo=ZoneInfo(zone)).astimezone(dt.timezone.utc)
+    events = sorted(
+        [(t, 1) for t in firings(switch_on, zone, warm, days + 7)] + [(t, 0) for t in firings(switch_off, zone, warm, days + 7)],
+        key=lambda e: (e[0], -e[1]),
+    )
+    begin = dt.datetime(start.year, start.month, start.day, tzinfo=ZoneInfo(zone)).astimezone(dt.UTC)
     end = begin + dt.timedelta(days=days)
     state, since, running = False, begin, dt.timedelta()
     for at, turns_on in events:
@@ -116,15 +118,29 @@ class OffHoursSpec(Strict):
     @model_validator(mode="after")
     def _check(self) -> OffHoursSpec:
         problems = [(("timezone",), zone_problem(self.timezone), self.timezone)]
-        problems += [((name,), cron_problem(value), value)
-                     for name, value in (("switch_on", self.switch_on), ("switch_off", self.switch_off))]
+        problems += [
+            ((name,), cron_problem(value), value)
+            for name, value in (("switch_on", self.switch_on), ("switch_off", self.switch_off))
+        ]
         problems = [p for p in problems if p[1]]
         if not problems:
             if first_switch_on(self.switch_on, self.timezone, dt.date.today()) is None:
-                problems.append((("switch_on",), f"{self.switch_on!r} never fires within five years: the endpoint would never turn on", self.switch_on))
+                problems.append(
+                    (
+                        ("switch_on",),
+                        f"{self.switch_on!r} never fires within five years: the endpoint would never turn on",
+                        self.switch_on,
+                    )
+                )
             elif on_fraction(self.switch_on, self.switch_off, self.timezone) == 0:
-                problems.append((("switch_on",), f"{self.switch_on!r} never leaves the endpoint on: every switch-on meets a "
-                                 f"switch-off ({self.switch_off!r}) at the same minute", self.switch_on))
+                problems.append(
+                    (
+                        ("switch_on",),
+                        f"{self.switch_on!r} never leaves the endpoint on: every switch-on meets a "
+                        f"switch-off ({self.switch_off!r}) at the same minute",
+                        self.switch_on,
+                    )
+                )
         fail("off_hours", problems)
         return self
 

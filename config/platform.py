@@ -4,6 +4,7 @@ A bad file gets every problem at once, each with its path in the YAML (`teams[1]
 expected (see `ConfigError`). Settings that have a sensible default are optional; a field is required
 only where no default could be right (names, account ids, owners).
 """
+
 from __future__ import annotations
 
 import os
@@ -15,7 +16,6 @@ from typing import Annotated, Any
 import yaml
 from pydantic import AfterValidator, Field, StringConstraints, ValidationError, model_validator
 
-from contract.names import TeamContext, owner_slug
 from config.aws_limits import AWS_REGIONS, MAX_EMAIL_SUBSCRIBERS
 from config.base import Strict, fail
 from config.deploy import deploy_problems
@@ -29,6 +29,7 @@ from config.ml import (
 )
 from config.off_hours import OffHoursSpec
 from config.promotion import PromotionSpec, promotion_problems
+from contract.names import TeamContext, owner_slug
 
 DEFAULT_CONFIG_FILE = Path(__file__).resolve().parent.parent / "platform.yaml"
 CONFIG_ENV_VAR = "MLP_CONFIG"
@@ -95,16 +96,24 @@ class EnvironmentSpec(Strict):
     @model_validator(mode="after")
     def _production_never_switched_off(self) -> EnvironmentSpec:
         if self.production and self.off_hours is not None:
-            fail("environment", [(("off_hours",), "a production environment is never switched off: remove off_hours "
-                                  "(or set production: false if this environment serves no real traffic)", "off_hours")])
+            fail(
+                "environment",
+                [
+                    (
+                        ("off_hours",),
+                        "a production environment is never switched off: remove off_hours "
+                        "(or set production: false if this environment serves no real traffic)",
+                        "off_hours",
+                    )
+                ],
+            )
         return self
 
     @model_validator(mode="after")
     def _real_environments_need_remote_state(self) -> EnvironmentSpec:
         if not self.is_emulator and self.state_backend is None:
             raise ValueError(
-                "a real environment (no emulator_endpoint) needs state_backend: {bucket: ...} so its state is "
-                "shared and locked"
+                "a real environment (no emulator_endpoint) needs state_backend: {bucket: ...} so its state is shared and locked"
             )
         return self
 
@@ -126,8 +135,14 @@ class RegistrySettings(Strict):
 
     @model_validator(mode="after")
     def _unique_groups(self) -> RegistrySettings:
-        fail("registry", [(("model_package_groups", i), f"duplicate model package group {name!r}", name)
-                          for i, name in enumerate(self.model_package_groups) if name in self.model_package_groups[:i]])
+        fail(
+            "registry",
+            [
+                (("model_package_groups", i), f"duplicate model package group {name!r}", name)
+                for i, name in enumerate(self.model_package_groups)
+                if name in self.model_package_groups[:i]
+            ],
+        )
         return self
 
 
@@ -150,11 +165,16 @@ class TeamSettings(Strict):
         thresholds = self.monitoring.feature_thresholds
         inputs = self.features.model_inputs.features if self.features else []
         problems = [
-            (("monitoring", "feature_thresholds", name),
-             f"{name!r} is not a model input (features.model_inputs.features: {inputs})" if inputs
-             else "feature_thresholds need features: declare features.model_inputs (each input gets a drift alarm)", value)
-            for name, value in thresholds.items() if name not in inputs
-        ]  # fmt: skip
+            (
+                ("monitoring", "feature_thresholds", name),
+                f"{name!r} is not a model input (features.model_inputs.features: {inputs})"
+                if inputs
+                else "feature_thresholds need features: declare features.model_inputs (each input gets a drift alarm)",
+                value,
+            )
+            for name, value in thresholds.items()
+            if name not in inputs
+        ]
         fail("settings", problems)
         return self
 
@@ -163,7 +183,8 @@ class TeamSpec(Strict):
     name: Name
     cost_center: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:/=+@-]{1,64}$")]
     owners: list[Email] = Field(
-        min_length=1, max_length=MAX_EMAIL_SUBSCRIBERS,
+        min_length=1,
+        max_length=MAX_EMAIL_SUBSCRIBERS,
         description=f"E-mails that receive the team's alerts (at most {MAX_EMAIL_SUBSCRIBERS}: AWS Budgets' limit).",
     )
     environments: list[str] = Field(min_length=1, description="Names of the platform environments this team uses.")
@@ -183,7 +204,13 @@ class TeamSpec(Strict):
         for i, owner in enumerate(self.owners):
             slug = owner_slug(owner)
             if slug in seen:
-                problems.append((("owners", i), f"{owner!r} repeats owner {seen[slug]!r} (same address once lower-cased and slugged: {slug})", owner))
+                problems.append(
+                    (
+                        ("owners", i),
+                        f"{owner!r} repeats owner {seen[slug]!r} (same address once lower-cased and slugged: {slug})",
+                        owner,
+                    )
+                )
             seen.setdefault(slug, owner)
         fail("team", problems)
         return self
@@ -229,8 +256,15 @@ class PlatformConfig(Strict):
         """The names and tags (contract.names.TeamContext) of one team in one environment."""
         spec = next(t for t in self.teams if t.name == team)
         env = self.environment(environment)
-        return TeamContext(platform=self.platform.name, team=spec.name, environment=env.name, account_id=env.account_id,
-                           region=self.platform.region, cost_center=spec.cost_center, is_emulator=env.is_emulator)
+        return TeamContext(
+            platform=self.platform.name,
+            team=spec.name,
+            environment=env.name,
+            account_id=env.account_id,
+            region=self.platform.region,
+            cost_center=spec.cost_center,
+            is_emulator=env.is_emulator,
+        )
 
 
 class UnknownStackError(ValueError):
@@ -328,7 +362,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> PlatformConfig:
     except UnicodeDecodeError as exc:
         raise ConfigError(str(chosen), [f"<root>: not UTF-8 text (byte {exc.start} is {exc.object[exc.start]:#04x})"]) from None
     try:
-        data = yaml.load(text, Loader=_ConfigLoader)  # noqa: S506 (a SafeLoader subclass)
+        data = yaml.load(text, Loader=_ConfigLoader)
     except yaml.YAMLError as exc:
         raise ConfigError(str(chosen), [_yaml_problem(exc, text)]) from None
     except RecursionError:
@@ -358,7 +392,10 @@ class _ConfigLoader(yaml.SafeLoader):
         tag = getattr(event, "tag", None)
         if tag is not None and not isinstance(event, yaml.AliasEvent):
             raise yaml.composer.ComposerError(
-                None, None, f"explicit tag {tag!r} is not accepted (write the plain value; the schema gives it its type)", event.start_mark
+                None,
+                None,
+                f"explicit tag {tag!r} is not accepted (write the plain value; the schema gives it its type)",
+                event.start_mark,
             )
         return super().compose_node(parent, index)
 

@@ -5,6 +5,7 @@ both ends are environments the team deploys to, the ends differ, no edge repeats
 cycle (prod must never feed back into dev, directly or through another environment). Accounts may
 differ: that is the point (the stacks then create the cross-account grants of modules/promotion).
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated
@@ -34,8 +35,10 @@ def promotion_problems(where: str, team: TeamSpec) -> list[str]:
         for end in ("source", "target"):
             name = getattr(edge, end)
             if name not in team.environments:
-                problems.append(f"{path}.{end}: {name!r} is not an environment of team {team.name} "
-                                f"(teams[].environments: {team.environments})")
+                problems.append(
+                    f"{path}.{end}: {name!r} is not an environment of team {team.name} "
+                    f"(teams[].environments: {team.environments})"
+                )
         if edge.source == edge.target:
             problems.append(f"{path}.target: an environment cannot promote to itself ({edge.source!r})")
         elif (edge.source, edge.target) in seen:
@@ -45,8 +48,10 @@ def promotion_problems(where: str, team: TeamSpec) -> list[str]:
     if not problems:
         cycle = _cycle(edges)
         if cycle:
-            problems.append(f"{where}.promotions: the promotions form a cycle {' -> '.join(cycle)}; "
-                            "a model may only move one way (e.g. dev -> prod)")
+            problems.append(
+                f"{where}.promotions: the promotions form a cycle {' -> '.join(cycle)}; "
+                "a model may only move one way (e.g. dev -> prod)"
+            )
     return problems
 
 
@@ -58,7 +63,7 @@ def _cycle(edges: dict[str, list[str]]) -> list[str] | None:
         state[node] = "open"
         for following in edges.get(node, []):
             if state.get(following) == "open":
-                return [*path[path.index(following):], following]
+                return [*path[path.index(following) :], following]
             if following not in state:
                 found = visit(following, [*path, following])
                 if found:

@@ -1,6 +1,7 @@
 """The training recipe document (docs/CONTRACTS.md, "Recipes"), without cdktf: the training construct
 writes it with Terraform tokens inside, and config validation renders it with the names the tokens
 will resolve to, to check it fits in a standard SSM parameter before anything is synthesized."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -14,14 +15,25 @@ def learning_recipe(retraining: RetrainingSettings, monitoring: MonitoringSettin
     return {
         "data_policy": retraining.training_data.model_dump(),
         "data_gate": retraining.data_gate.model_dump(),
-        "approval": {"metric": monitoring.metric, "threshold": monitoring.quality_threshold,
-                      "lower_is_better": monitoring.lower_is_better, "min_improvement": retraining.approval.min_improvement},
+        "approval": {
+            "metric": monitoring.metric,
+            "threshold": monitoring.quality_threshold,
+            "lower_is_better": monitoring.lower_is_better,
+            "min_improvement": retraining.approval.min_improvement,
+        },
     }
 
 
 def training_recipe(
-    settings: TrainingSettings, *, repository_url: str, inference_repository_url: str, artifacts_bucket: str,
-    curated_bucket: str, kms_key_arn: str, role_arn: str, definitions_key: str,
+    settings: TrainingSettings,
+    *,
+    repository_url: str,
+    inference_repository_url: str,
+    artifacts_bucket: str,
+    curated_bucket: str,
+    kms_key_arn: str,
+    role_arn: str,
+    definitions_key: str,
     learning: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     artifacts = f"s3://{artifacts_bucket}"

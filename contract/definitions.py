@@ -4,6 +4,7 @@ checks, the emulator's traffic), raising the one `DefinitionsError`.
 
 Standard library only.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -132,10 +133,14 @@ class FeatureDefinitions:
         match its content (edited by hand after the stack wrote it) is refused."""
         try:
             if document.get("schema") != SCHEMA:
-                raise DefinitionsError(f"unsupported definitions schema {document.get('schema')!r}; this client reads schema {SCHEMA}")
+                raise DefinitionsError(
+                    f"unsupported definitions schema {document.get('schema')!r}; this client reads schema {SCHEMA}"
+                )
             sets = tuple(_feature_set(raw) for raw in document["feature_sets"])
             raw_inputs = document["model_inputs"]
-            inputs = ModelInputs(str(raw_inputs["feature_set"]), tuple(str(n) for n in raw_inputs["features"]), str(raw_inputs["label"]))
+            inputs = ModelInputs(
+                str(raw_inputs["feature_set"]), tuple(str(n) for n in raw_inputs["features"]), str(raw_inputs["label"])
+            )
             definitions = cls(str(document["version"]), str(document["team"]), sets, inputs, document)
         except (KeyError, TypeError, AttributeError) as error:
             raise DefinitionsError(f"malformed feature definitions: {type(error).__name__} {error}") from error
@@ -167,7 +172,9 @@ class FeatureDefinitions:
         if verify_version:
             expected = definitions_version(self.document["feature_sets"], self.document["model_inputs"])
             if expected != self.version:
-                raise DefinitionsError(f"definitions version {self.version!r} does not match their content ({expected!r}): edited after publishing?")
+                raise DefinitionsError(
+                    f"definitions version {self.version!r} does not match their content ({expected!r}): edited after publishing?"
+                )
 
     def feature_set(self, name: str) -> FeatureSet:
         for feature_set in self.feature_sets:

@@ -3,6 +3,7 @@ typed object: the stack writes it with `to_env()`, a handler reads it with `from
 
 Standard library only.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -82,7 +83,9 @@ class LambdaEnvironment:
             except ValueError as error:
                 problems.append(f"{variable}={raw!r}: {error}")
         if problems:
-            raise FunctionEnvironmentError("function environment: " + "; ".join(problems) + " (the stack sets every variable on every function)")
+            raise FunctionEnvironmentError(
+                "function environment: " + "; ".join(problems) + " (the stack sets every variable on every function)"
+            )
         return cls(**values)  # type: ignore[arg-type]
 
 

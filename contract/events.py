@@ -3,6 +3,7 @@
 Every handler validates its event before any side effect and raises `BadEvent` naming the field that
 is wrong, so a malformed or foreign event is refused with a clear message and changes nothing.
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,6 +1,7 @@
 """The platform's Lambda handlers: name, timeout, memory and the EventBridge routes that invoke each
 (docs/CONTRACTS.md, "Names" and "Events"). The retraining construct deploys exactly these, the emulator
 delivers to them and the tests walk them. Standard library only."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,5 +1,6 @@
 """Where things are: the artifacts bucket's keys and prefixes, and the endpoint's one variant
 (docs/CONTRACTS.md, "Artifacts bucket layout"). Standard library only."""
+
 from __future__ import annotations
 
 DEFINITIONS_KEY = "features/definitions.json"  # the team's feature definitions, written by the stack

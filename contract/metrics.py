@@ -1,5 +1,6 @@
 """The platform's CloudWatch metrics (docs/CONTRACTS.md, "Metrics"): namespace, dimensions and names.
 Standard library only."""
+
 from __future__ import annotations
 
 NAMESPACE_ROOT = "MLPlatform"  # a team's namespace is MLPlatform/<prefix> (contract.names.TeamContext)

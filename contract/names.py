@@ -3,6 +3,7 @@
 Standard library only: config validation (config/deploy.py) derives the same names to check them against AWS
 limits and against the other stacks of the account before anything is synthesized.
 """
+
 from __future__ import annotations
 
 import re

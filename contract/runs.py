@@ -1,6 +1,7 @@
 """A training run's inputs as the runs table records them (docs/CONTRACTS.md, "Runs table"): what the
 retrain handler and the CLI (`main.py train`, `rebuild`) write, and what register and lineage read.
 Standard library only."""
+
 from __future__ import annotations
 
 import dataclasses

@@ -7,6 +7,7 @@ publishes them): read the metric's statistic (or percentile) over the alarm's ev
 treatment, and set the new state. Composite alarms follow from their children (`ALARM(a) OR ALARM(b)`).
 Every state change is returned as the `CloudWatch Alarm State Change` detail AWS would send.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -15,8 +16,8 @@ from typing import Any
 
 import boto3
 
-from emulator.patches_monitoring import rule_alarm_names
 from contract.names import TeamContext
+from emulator.patches_monitoring import rule_alarm_names
 
 COMPARE = {
     "GreaterThanThreshold": lambda v, t: v > t,
@@ -35,7 +36,7 @@ class Transition:
     reason: str
 
     def event_detail(self, ctx: TeamContext) -> dict[str, Any]:
-        now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
+        now = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
         return {
             "alarmName": self.alarm,
             "state": {"value": self.state, "reason": self.reason, "timestamp": now},
@@ -46,7 +47,7 @@ class Transition:
 
 def evaluate(ctx: TeamContext, now: dt.datetime | None = None) -> list[Transition]:
     cloudwatch = boto3.client("cloudwatch")
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     transitions: list[Transition] = []
     states: dict[str, str] = {}
     alarms = cloudwatch.describe_alarms(AlarmNamePrefix=f"{ctx.prefix}-", AlarmTypes=["MetricAlarm"])["MetricAlarms"]
@@ -63,7 +64,9 @@ def evaluate(ctx: TeamContext, now: dt.datetime | None = None) -> list[Transitio
         transitions += _set(cloudwatch, alarm["AlarmName"], alarm["StateValue"], state, value, reason)
         states[alarm["AlarmName"]] = state
 
-    composites = cloudwatch.describe_alarms(AlarmNamePrefix=f"{ctx.prefix}-", AlarmTypes=["CompositeAlarm"]).get("CompositeAlarms", [])
+    composites = cloudwatch.describe_alarms(AlarmNamePrefix=f"{ctx.prefix}-", AlarmTypes=["CompositeAlarm"]).get(
+        "CompositeAlarms", []
+    )
     for composite in composites:
         children = rule_alarm_names(composite["AlarmRule"])  # the team's rules are ORs of ALARM(child)
         firing = [child for child in children if states.get(child) == "ALARM"]

@@ -7,6 +7,7 @@
 - `play_schedule`: EventBridge Scheduler firing one of the team's deployed schedules: its target and
   input are read from the deployed schedule, never assumed.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,9 +16,9 @@ from typing import Any
 
 import boto3
 
+from contract.names import TeamContext
 from emulator.eventbridge import Delivery, _handler_of
 from emulator.iam_check import authorized_invoke
-from contract.names import TeamContext
 
 
 def set_actual_spend(ctx: TeamContext, amount_usd: float) -> None:
@@ -35,10 +36,22 @@ def notify_topic(ctx: TeamContext, topic_arn: str, subject: str, message: str) -
         if subscription["Protocol"] != "lambda":
             continue  # e-mail: the owners read it
         handler = _handler_of(ctx, subscription["Endpoint"].rsplit(":", 1)[-1])
-        record = {"EventSource": "aws:sns", "EventVersion": "1.0", "EventSubscriptionArn": subscription["SubscriptionArn"],
-                  "Sns": {"Type": "Notification", "MessageId": str(uuid.uuid4()), "TopicArn": topic_arn,
-                          "Subject": subject, "Message": message, "MessageAttributes": {}}}  # fmt: skip
-        deliveries.append(Delivery(subscription["SubscriptionArn"], handler, authorized_invoke(ctx, handler, {"Records": [record]})))
+        record = {
+            "EventSource": "aws:sns",
+            "EventVersion": "1.0",
+            "EventSubscriptionArn": subscription["SubscriptionArn"],
+            "Sns": {
+                "Type": "Notification",
+                "MessageId": str(uuid.uuid4()),
+                "TopicArn": topic_arn,
+                "Subject": subject,
+                "Message": message,
+                "MessageAttributes": {},
+            },
+        }
+        deliveries.append(
+            Delivery(subscription["SubscriptionArn"], handler, authorized_invoke(ctx, handler, {"Records": [record]}))
+        )
     return deliveries
 
 

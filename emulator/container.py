@@ -20,6 +20,7 @@ The child's Python is the model-code venv (`.venv-models`, requirements-models.t
 `$MLP_MODELS_PYTHON`, or the given one: it plays the framework container's interpreter. Standard library
 only, so the GPU check (scripts/run_reference_models.py) runs it where nothing else is installed.
 """
+
 from __future__ import annotations
 
 import json
@@ -95,22 +96,43 @@ def _channel(source: Path | Mapping[str, bytes], target: Path) -> None:
         raise ContainerError(f"channel source {source} does not exist")
 
 
-def _environment(root: Path, code: Path, entry_point: str, hyperparameters: Mapping[str, str], channels: list[str],
-                 checkpoint_dir: Path, extra: Mapping[str, str]) -> dict[str, str]:
+def _environment(
+    root: Path,
+    code: Path,
+    entry_point: str,
+    hyperparameters: Mapping[str, str],
+    channels: list[str],
+    checkpoint_dir: Path,
+    extra: Mapping[str, str],
+) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k in PASSED_VARIABLES or k.startswith("AWS_")}
     user_args = [part for name, value in sorted(hyperparameters.items()) for part in (f"--{name}", str(value))]
-    env.update({
-        "SM_MODEL_DIR": str(root / "model"), "SM_INPUT_DIR": str(root / "input"),
-        "SM_INPUT_CONFIG_DIR": str(root / "input" / "config"), "SM_OUTPUT_DIR": str(root / "output"),
-        "SM_OUTPUT_DATA_DIR": str(root / "output" / "data"), "SM_OUTPUT_INTERMEDIATE_DIR": str(root / "output" / "intermediate"),
-        "SM_CHANNELS": json.dumps(sorted(channels)), "SM_HPS": json.dumps(dict(hyperparameters), sort_keys=True),
-        "SM_USER_ENTRY_POINT": entry_point, "SM_MODULE_DIR": str(code), "SM_MODULE_NAME": entry_point.removesuffix(".py"),
-        "SM_USER_ARGS": json.dumps(user_args), "SM_HOSTS": json.dumps([HOST]), "SM_CURRENT_HOST": HOST,
-        "SM_NUM_CPUS": str(os.cpu_count() or 1), "SM_NUM_GPUS": "0", "SM_LOG_LEVEL": "20",
-        "SM_RESOURCE_CONFIG": json.dumps({"current_host": HOST, "hosts": [HOST]}),
-        "MLP_CHECKPOINT_DIR": str(checkpoint_dir), "PYTHONPATH": str(code), "PYTHONDONTWRITEBYTECODE": "1",
-        "PYTHONUNBUFFERED": "1",
-    })
+    env.update(
+        {
+            "SM_MODEL_DIR": str(root / "model"),
+            "SM_INPUT_DIR": str(root / "input"),
+            "SM_INPUT_CONFIG_DIR": str(root / "input" / "config"),
+            "SM_OUTPUT_DIR": str(root / "output"),
+            "SM_OUTPUT_DATA_DIR": str(root / "output" / "data"),
+            "SM_OUTPUT_INTERMEDIATE_DIR": str(root / "output" / "intermediate"),
+            "SM_CHANNELS": json.dumps(sorted(channels)),
+            "SM_HPS": json.dumps(dict(hyperparameters), sort_keys=True),
+            "SM_USER_ENTRY_POINT": entry_point,
+            "SM_MODULE_DIR": str(code),
+            "SM_MODULE_NAME": entry_point.removesuffix(".py"),
+            "SM_USER_ARGS": json.dumps(user_args),
+            "SM_HOSTS": json.dumps([HOST]),
+            "SM_CURRENT_HOST": HOST,
+            "SM_NUM_CPUS": str(os.cpu_count() or 1),
+            "SM_NUM_GPUS": "0",
+            "SM_LOG_LEVEL": "20",
+            "SM_RESOURCE_CONFIG": json.dumps({"current_host": HOST, "hosts": [HOST]}),
+            "MLP_CHECKPOINT_DIR": str(checkpoint_dir),
+            "PYTHONPATH": str(code),
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     env.update({f"SM_CHANNEL_{name.upper()}": str(root / "input" / "data" / name) for name in channels})
     env.update({f"SM_HP_{name.upper()}": str(value) for name, value in hyperparameters.items()})
     env.update(extra)
@@ -126,11 +148,18 @@ def _failure_reason(root: Path, exit_code: int, logs: str) -> str:
     return f"AlgorithmError: ExecuteUserScriptError: exit code {exit_code}: {last}"[:MAX_FAILURE_REASON]
 
 
-def run_training(bundle: bytes | Path, root: Path, *, entry_point: str = "train.py",
-                 hyperparameters: Mapping[str, str] | None = None,
-                 channels: Mapping[str, Path | Mapping[str, bytes]] | None = None,
-                 checkpoint_dir: Path | None = None, max_runtime_seconds: float | None = None,
-                 environment: Mapping[str, str] | None = None, python: str | None = None) -> TrainingResult:
+def run_training(
+    bundle: bytes | Path,
+    root: Path,
+    *,
+    entry_point: str = "train.py",
+    hyperparameters: Mapping[str, str] | None = None,
+    channels: Mapping[str, Path | Mapping[str, bytes]] | None = None,
+    checkpoint_dir: Path | None = None,
+    max_runtime_seconds: float | None = None,
+    environment: Mapping[str, str] | None = None,
+    python: str | None = None,
+) -> TrainingResult:
     """Run `entry_point` of `bundle` (tar.gz bytes, a .tar.gz file or an unpacked directory) under the
     training-container contract in `root` (which must not exist yet or be empty)."""
     root = Path(root)
@@ -151,8 +180,9 @@ def run_training(bundle: bytes | Path, root: Path, *, entry_point: str = "train.
     (config / "hyperparameters.json").write_text(json.dumps(hyperparameters, sort_keys=True))
     (config / "resourceconfig.json").write_text(json.dumps({"current_host": HOST, "hosts": [HOST]}))
     names = sorted(channels or {})
-    (config / "inputdataconfig.json").write_text(json.dumps(
-        {name: {"TrainingInputMode": "File", "S3DistributionType": "FullyReplicated"} for name in names}))
+    (config / "inputdataconfig.json").write_text(
+        json.dumps({name: {"TrainingInputMode": "File", "S3DistributionType": "FullyReplicated"} for name in names})
+    )
     for name in names:
         _channel(channels[name], root / "input" / "data" / name)  # type: ignore[index]
     for directory in ("model", "output/data", "output/intermediate"):
@@ -163,19 +193,36 @@ def run_training(bundle: bytes | Path, root: Path, *, entry_point: str = "train.
     env = _environment(root, code, entry_point, hyperparameters, names, checkpoints, environment or {})
     command = [python or models_python(), entry_point, *json.loads(env["SM_USER_ARGS"])]
     started = time.monotonic()
-    process = subprocess.Popen(command, cwd=code, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True, errors="replace", start_new_session=True)
+    process = subprocess.Popen(
+        command,
+        cwd=code,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        errors="replace",
+        start_new_session=True,
+    )
     try:
         logs, _ = process.communicate(timeout=max_runtime_seconds)
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)  # the whole process group: the script and anything it started
         logs, _ = process.communicate()
-        return TrainingResult("Stopped", "MaxRuntimeExceeded", f"the job exceeded its maximum runtime of {max_runtime_seconds} s",
-                              None, time.monotonic() - started, root, logs)
+        return TrainingResult(
+            "Stopped",
+            "MaxRuntimeExceeded",
+            f"the job exceeded its maximum runtime of {max_runtime_seconds} s",
+            None,
+            time.monotonic() - started,
+            root,
+            logs,
+        )
     seconds = time.monotonic() - started
     if process.returncode == 0:
         return TrainingResult("Completed", "Completed", None, 0, seconds, root, logs)
-    return TrainingResult("Failed", "Failed", _failure_reason(root, process.returncode, logs), process.returncode, seconds, root, logs)
+    return TrainingResult(
+        "Failed", "Failed", _failure_reason(root, process.returncode, logs), process.returncode, seconds, root, logs
+    )
 
 
 @dataclass(frozen=True)
@@ -185,16 +232,37 @@ class Answer:
     content_type: str | None
 
 
-def invoke(code_dir: Path, model_dir: Path, requests: list[tuple[bytes, str, str | None]], *,
-           program: str = "inference.py", python: str | None = None, timeout: float = 300) -> list[Answer]:
+def invoke(
+    code_dir: Path,
+    model_dir: Path,
+    requests: list[tuple[bytes, str, str | None]],
+    *,
+    program: str = "inference.py",
+    python: str | None = None,
+    timeout: float = 300,
+) -> list[Answer]:
     """Load the model with the bundle's inference script and answer each (body, content type, accept)."""
-    payload = json.dumps({"program": program, "model_dir": str(model_dir), "requests": [
-        {"body": body.decode("latin-1"), "content_type": content_type, "accept": accept}
-        for body, content_type, accept in requests]})
+    payload = json.dumps(
+        {
+            "program": program,
+            "model_dir": str(model_dir),
+            "requests": [
+                {"body": body.decode("latin-1"), "content_type": content_type, "accept": accept}
+                for body, content_type, accept in requests
+            ],
+        }
+    )
     env = {k: v for k, v in os.environ.items() if k in PASSED_VARIABLES}
     env.update({"PYTHONPATH": str(code_dir), "PYTHONDONTWRITEBYTECODE": "1", "SAGEMAKER_PROGRAM": program})
-    result = subprocess.run([python or models_python(), str(SERVE_DRIVER)], input=payload, cwd=code_dir, env=env,
-                            capture_output=True, text=True, timeout=timeout)
+    result = subprocess.run(
+        [python or models_python(), str(SERVE_DRIVER)],
+        input=payload,
+        cwd=code_dir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     if result.returncode != 0:
         raise ContainerError(f"the inference container did not start: {result.stderr.strip()[-2000:]}")
     return [Answer(a["status"], a["body"], a["content_type"]) for a in json.loads(result.stdout.splitlines()[-1])]

@@ -13,6 +13,7 @@ answers and the endpoint writes its data capture and metrics (emulator/endpoint_
 emulator cannot do (run Lambda code, deliver EventBridge events, evaluate alarms) is done in this
 process with the deployed resources' own configuration; each such step says so.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -58,8 +59,9 @@ def expect(condition: bool, message: str) -> None:
 
 def run_demo(config_path: str | None = None, stack: str = "fraud-local") -> int:
     progress = Progress()
-    return on_emulator(progress, "Starting the embedded AWS emulator (moto server, patched narrowly)",
-                       lambda: _run(progress, config_path, stack))
+    return on_emulator(
+        progress, "Starting the embedded AWS emulator (moto server, patched narrowly)", lambda: _run(progress, config_path, stack)
+    )
 
 
 def on_emulator(progress: Progress, title: str, steps: Callable[[], None]) -> int:
@@ -86,15 +88,14 @@ def on_emulator(progress: Progress, title: str, steps: Callable[[], None]) -> in
 
 
 def _run(progress: Progress, config_path: str | None, stack: str) -> None:
+    from config.platform import context_for, load_config
     from emulator.loop import LoopDriver
     from emulator.terraform import Terraform
+    from main import source_dir_of
     from ops.functions import deployed_code_matches
     from ops.lineage import render, trace
-    from main import source_dir_of
     from ops.training_runs import rebuild, train
     from stacks.app import build_app
-    from config.platform import context_for
-    from config.platform import load_config
 
     config = load_config(config_path)
     ctx = context_for(config, stack)
@@ -104,7 +105,9 @@ def _run(progress: Progress, config_path: str | None, stack: str) -> None:
     shutil.rmtree(WORK, ignore_errors=True)
     WORK.mkdir(parents=True)
     build_app(config, [stack], outdir=str(WORK / "cdktf.out")).synth()
-    terraform = Terraform(WORK / "cdktf.out" / "stacks" / stack, env={k: os.environ[k] for k in os.environ if k.startswith("AWS_")})
+    terraform = Terraform(
+        WORK / "cdktf.out" / "stacks" / stack, env={k: os.environ[k] for k in os.environ if k.startswith("AWS_")}
+    )
 
     progress.step("terraform init (offline, provider mirror) and apply")
     started = time.perf_counter()
@@ -137,18 +140,24 @@ def _run(progress: Progress, config_path: str | None, stack: str) -> None:
     progress.step("First model: a training run started by an operator (python main.py train)")
     first = train(ctx, source_dir_of(config, stack), "first model")
     code = first["inputs"]["code"]
-    progress.say(f"code bundle {code['sha256'][:16]}... -> {code['uri']} (VersionId {code['version_id']}, commit {code['git_commit']})")
+    progress.say(
+        f"code bundle {code['sha256'][:16]}... -> {code['uri']} (VersionId {code['version_id']}, commit {code['git_commit']})"
+    )
     progress.say(f"image pinned: {first['inputs']['image_uri']}")
     progress.say(f"run {first['run_id']}: job {first['training_job_name']}, manifest {first['inputs']['manifest_uri']}")
     first_package = _train_register_deploy(progress, driver, first["training_job_name"])
 
     progress.step("Clean traffic: 400 requests like the training data (InvokeEndpoint), then the drift check")
-    earlier = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=3)
+    earlier = dt.datetime.now(dt.UTC) - dt.timedelta(hours=3)
     sent = driver.send_traffic(400, drifted=False, when=earlier)
-    progress.emulated("the requests are played three hours ago (the emulator's own request header), so the "
-                      "later hours' checks see only their own traffic")
-    progress.say(f"the fraud model answered {len(sent)} requests (InferenceId {sent[0]['inference_id']}...: "
-                 f"p(fraud) {sent[0]['prediction']:.3f}); SageMaker's data capture recorded them")
+    progress.emulated(
+        "the requests are played three hours ago (the emulator's own request header), so the "
+        "later hours' checks see only their own traffic"
+    )
+    progress.say(
+        f"the fraud model answered {len(sent)} requests (InferenceId {sent[0]['inference_id']}...: "
+        f"p(fraud) {sent[0]['prediction']:.3f}); SageMaker's data capture recorded them"
+    )
     clean = driver.run_check("drift_check", now=earlier)
     progress.say(f"max PSI {clean['max_psi']:.3f} over {clean['sample_count']} requests: under the 0.2 threshold")
     expect(clean["max_psi"] < 0.2 and clean["sample_count"] == len(sent), f"clean traffic drifted: {clean}")
@@ -185,17 +194,32 @@ def _run(progress: Progress, config_path: str | None, stack: str) -> None:
     progress.step("Which exact model is in production, and how do I rebuild it?")
     lineage = trace(ctx)
     print("\n".join(f"     {line}" for line in render(lineage, stack).splitlines()))
-    expect(lineage.model_package_arn == second_package and lineage.manifest_verified, "lineage does not reach the retrained model")
+    expect(
+        lineage.model_package_arn == second_package and lineage.manifest_verified, "lineage does not reach the retrained model"
+    )
 
     progress.step(f"Rebuild (python main.py rebuild {stack} --version {lineage.model_package_version})")
     rebuilt = rebuild(ctx, lineage.model_package_version)
     inputs = rebuilt["inputs"]
-    same = (inputs["manifest_uri"], inputs["manifest_sha256"], inputs["image_uri"], inputs["hyperparameters"],
-            inputs["code"]["sha256"], inputs["code"]["version_id"]) == (
-        lineage.manifest_uri, lineage.manifest_sha256, lineage.training_image, lineage.hyperparameters,
-        lineage.code_sha256, lineage.code_version_id)  # fmt: skip
+    same = (
+        inputs["manifest_uri"],
+        inputs["manifest_sha256"],
+        inputs["image_uri"],
+        inputs["hyperparameters"],
+        inputs["code"]["sha256"],
+        inputs["code"]["version_id"],
+    ) == (
+        lineage.manifest_uri,
+        lineage.manifest_sha256,
+        lineage.training_image,
+        lineage.hyperparameters,
+        lineage.code_sha256,
+        lineage.code_version_id,
+    )
     expect(same, f"the rebuild's inputs differ from the original's: {inputs}")
-    progress.say(f"started {rebuilt['training_job_name']} with the original's manifest, image digest, hyperparameters and code bundle")
+    progress.say(
+        f"started {rebuilt['training_job_name']} with the original's manifest, image digest, hyperparameters and code bundle"
+    )
     job = driver.wait_for_job(rebuilt["training_job_name"])
     expect(job["TrainingJobStatus"] == "Completed", f"the rebuild failed: {job.get('FailureReason')}")
     from common.model_artifact import read_evaluation
@@ -210,17 +234,25 @@ def _train_register_deploy(progress: Progress, driver, job_name: str) -> str:
     produced, deliveries = driver.complete_training(job_name)
     expect(produced["status"] == "Completed", f"training job {job_name} {produced['status']}: {produced['failure_reason']}")
     evaluation = produced["evaluation"]
-    progress.say(f"holdout {evaluation['metric']} = {evaluation['value']:.4f} on {evaluation['holdout_rows']} rows "
-                 f"({evaluation['train_rows']} trained, {evaluation['device']}) -> {produced['model_artifact']}")
+    progress.say(
+        f"holdout {evaluation['metric']} = {evaluation['value']:.4f} on {evaluation['holdout_rows']} rows "
+        f"({evaluation['train_rows']} trained, {evaluation['device']}) -> {produced['model_artifact']}"
+    )
     registered = next(d.result for d in deliveries if d.handler == "register")
     expect(registered.get("registered"), f"register did not register: {registered}")
-    progress.say(f"register: {registered['model_package_arn']} ({registered['approval_status']}), baseline {registered['baseline_uri']}")
+    progress.say(
+        f"register: {registered['model_package_arn']} ({registered['approval_status']}), baseline {registered['baseline_uri']}"
+    )
     decision = registered["decision"]
     if decision["champion"] is None:
-        progress.say(f"champion/challenger gate: no champion yet; {decision['metric']} {decision['challenger']:.4f}: {decision['reason']}")
+        progress.say(
+            f"champion/challenger gate: no champion yet; {decision['metric']} {decision['challenger']:.4f}: {decision['reason']}"
+        )
     else:
-        progress.say(f"champion/challenger gate, same holdout of the new data: challenger {decision['metric']} "
-                     f"{decision['challenger']:.4f}, champion {decision['champion']:.4f}")
+        progress.say(
+            f"champion/challenger gate, same holdout of the new data: challenger {decision['metric']} "
+            f"{decision['challenger']:.4f}, champion {decision['champion']:.4f}"
+        )
         progress.say(f"  -> {decision['status']}: {decision['reason']}")
     expect(registered["approval_status"] != "Rejected", f"the model was rejected: {decision['reason']}")
 
@@ -248,24 +280,28 @@ def _show_data(progress: Progress, retrain: dict) -> None:
     import boto3
 
     progress.step("What the retrain pinned: the team's labels curated, the data policy, the data gate")
-    bucket, key = f"{retrain['manifest_uri'][:-len('.json')]}.data-report.json"[5:].split("/", 1)
+    bucket, key = f"{retrain['manifest_uri'][: -len('.json')]}.data-report.json"[5:].split("/", 1)
     report = json.loads(boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
     for window in report["curated_windows"]:
-        progress.say(f"curated {window['key']}: {window['rows']} rows from {window['labels']} labels "
-                     f"({window['unmatched']} unmatched, {window['conflicting']} conflicting, {window['malformed']} malformed) "
-                     f"-> {window['status']}")
+        progress.say(
+            f"curated {window['key']}: {window['rows']} rows from {window['labels']} labels "
+            f"({window['unmatched']} unmatched, {window['conflicting']} conflicting, {window['malformed']} malformed) "
+            f"-> {window['status']}"
+        )
     for entry in report["selection"]["objects"]:
         progress.say(f"pinned {entry['key']}@{entry['version_id']} ({entry['kind']}, {entry['rows']} rows)")
     for entry in report["selection"]["left_out"]:
         progress.say(f"left out {entry['key']}: {entry['reason']}")
-    progress.say(f"data gate: {'passed' if report['passed'] else 'REFUSED'} on {report.get('rows')} rows "
-                 f"({len(report['checks'])} checks; report s3://{bucket}/{key})")
+    progress.say(
+        f"data gate: {'passed' if report['passed'] else 'REFUSED'} on {report.get('rows')} rows "
+        f"({len(report['checks'])} checks; report s3://{bucket}/{key})"
+    )
 
 
 def _drift_clears(progress: Progress, driver, ctx) -> None:
     """The next hour: traffic like the changed world the new model learnt; drift clears, nothing retrains."""
     progress.step("The next hour: 400 more requests of the changed world, the drift check against the new baseline")
-    next_hour = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)
+    next_hour = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
     jobs = {j["TrainingJobName"] for j in driver.sagemaker.list_training_jobs(MaxResults=100)["TrainingJobSummaries"]}
     driver.send_traffic(400, drifted=True, when=next_hour, seed=29)
     check = driver.run_check("drift_check", now=next_hour)

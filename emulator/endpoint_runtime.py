@@ -23,6 +23,7 @@ deleted or moves to another config. The request path holds the emulator's reques
 touches moto's state; it gives it up while the child works (emulator.serialized.release_while_waiting).
 The image is not run (no registry runs here): the strict emulator has checked it exists in ECR.
 """
+
 from __future__ import annotations
 
 import base64
@@ -94,12 +95,24 @@ class ServingProcess:
         code_dir = self.model_dir / "code"
         env = {k: v for k, v in os.environ.items() if k in PASSED_VARIABLES}
         env.update(self.environment)  # the model's container Environment, as SageMaker passes it
-        env.update({"PYTHONPATH": str(code_dir), "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1",
-                    "SAGEMAKER_PROGRAM": self.program})
+        env.update(
+            {
+                "PYTHONPATH": str(code_dir),
+                "PYTHONDONTWRITEBYTECODE": "1",
+                "PYTHONUNBUFFERED": "1",
+                "SAGEMAKER_PROGRAM": self.program,
+            }
+        )
         # stderr is the emulator's own (its log), like the container's logs going to CloudWatch Logs.
-        self.process = subprocess.Popen([models_python(), str(SERVE_DRIVER), "--serve", self.program, str(self.model_dir)],
-                                        cwd=code_dir, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        text=True, errors="replace")
+        self.process = subprocess.Popen(
+            [models_python(), str(SERVE_DRIVER), "--serve", self.program, str(self.model_dir)],
+            cwd=code_dir,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            errors="replace",
+        )
         threading.Thread(target=self._read, daemon=True, name=f"serve-{self.process.pid}").start()
 
     def _read(self) -> None:
@@ -121,9 +134,13 @@ class ServingProcess:
                 started = self._next(START_TIMEOUT_SECONDS) or {"ready": False, "error": "the process ended"}
                 self.ready, self.start_error = bool(started.get("ready")), started.get("error")
             if not self.ready:
-                raise InvocationError("ModelError", 424, f"Received server error (500) from primary with message "
-                                      f"\"the inference container did not start: {self.start_error}\".",
-                                      OriginalStatusCode=500)
+                raise InvocationError(
+                    "ModelError",
+                    424,
+                    f"Received server error (500) from primary with message "
+                    f'"the inference container did not start: {self.start_error}".',
+                    OriginalStatusCode=500,
+                )
             request = {"body": body.decode("latin-1"), "content_type": content_type, "accept": accept}
             self.process.stdin.write(json.dumps(request) + "\n")  # type: ignore[union-attr]
             self.process.stdin.flush()  # type: ignore[union-attr]
@@ -131,10 +148,19 @@ class ServingProcess:
             if answer is None:
                 self.ready, self.start_error = False, "the model did not answer in time and was stopped"
                 self.close()
-                raise InvocationError("ModelError", 424, "Your invocation timed out while waiting for a response "
-                                      f"from container primary (after {MODEL_TIMEOUT_SECONDS} s).", OriginalStatusCode=504)
-            return Answer(answer["status"], answer["body"].encode("latin-1"), answer["content_type"] or "text/plain",
-                          int(answer["latency_us"]))
+                raise InvocationError(
+                    "ModelError",
+                    424,
+                    "Your invocation timed out while waiting for a response "
+                    f"from container primary (after {MODEL_TIMEOUT_SECONDS} s).",
+                    OriginalStatusCode=504,
+                )
+            return Answer(
+                answer["status"],
+                answer["body"].encode("latin-1"),
+                answer["content_type"] or "text/plain",
+                int(answer["latency_us"]),
+            )
 
     def close(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -168,21 +194,34 @@ def stop_all() -> None:
 
 def running(account: str, region: str, endpoint_name: str) -> dict[str, int]:
     """{variant: pid} of the endpoint's live containers (tests read it)."""
-    return {name: c.process.pid for name, c in _containers.get((account, region, endpoint_name), {}).items()
-            if c.process is not None and c.process.poll() is None}
+    return {
+        name: c.process.pid
+        for name, c in _containers.get((account, region, endpoint_name), {}).items()
+        if c.process is not None and c.process.poll() is None
+    }
 
 
 def _model_container(sagemaker: Any, variant: Mapping[str, Any]) -> dict[str, Any]:
     model = sagemaker._models.get(variant["ModelName"])
     if model is None:
-        raise InvocationError("ModelError", 424, f"Received server error (500) from {variant['VariantName']} with "
-                              f"message \"model {variant['ModelName']} does not exist\".", OriginalStatusCode=500)
+        raise InvocationError(
+            "ModelError",
+            424,
+            f"Received server error (500) from {variant['VariantName']} with "
+            f'message "model {variant["ModelName"]} does not exist".',
+            OriginalStatusCode=500,
+        )
     return model.primary_container or (model.containers or [{}])[0]
 
 
 def _identity(config_name: str, variant_name: str, container: Mapping[str, Any]) -> tuple:
-    return (config_name, variant_name, container.get("Image"), container.get("ModelDataUrl"),
-            json.dumps(container.get("Environment") or {}, sort_keys=True))
+    return (
+        config_name,
+        variant_name,
+        container.get("Image"),
+        container.get("ModelDataUrl"),
+        json.dumps(container.get("Environment") or {}, sort_keys=True),
+    )
 
 
 def _program(environment: Mapping[str, str]) -> str:
@@ -202,9 +241,11 @@ def _new_container(s3: Any, identity: tuple, container: Mapping[str, Any]) -> Se
             raise ValueError(f"the model data {url} cannot be downloaded")
         unpack(stored.value, serving.model_dir)
         if not (serving.model_dir / "code" / serving.program).is_file():
-            raise ValueError(f"the model artifact {url} has no code/{serving.program} (the inference script the "
-                             f"serving toolkit imports from {MODEL_DIR_ON_AWS}/code)")
-    except Exception as error:  # noqa: BLE001 - on AWS the container would fail its health check
+            raise ValueError(
+                f"the model artifact {url} has no code/{serving.program} (the inference script the "
+                f"serving toolkit imports from {MODEL_DIR_ON_AWS}/code)"
+            )
+    except Exception as error:
         serving.ready, serving.start_error = False, str(error)
         return serving
     serving.start()
@@ -246,6 +287,7 @@ def choose_variant(endpoint_name: str, variants: list[Mapping[str, Any]], target
 
 # --- data capture ---------------------------------------------------------------------------------
 
+
 def _media(content_type: str | None) -> str:
     return (content_type or "").split(";")[0].strip().lower()
 
@@ -264,8 +306,15 @@ def encode_payload(data: bytes, content_type: str | None, header: Mapping[str, A
     return base64.b64encode(data).decode("ascii"), "BASE64"
 
 
-def capture_record(config: Mapping[str, Any], request: bytes, request_type: str | None, response: bytes,
-                   response_type: str | None, inference_id: str | None, at: dt.datetime) -> dict[str, Any]:
+def capture_record(
+    config: Mapping[str, Any],
+    request: bytes,
+    request_type: str | None,
+    response: bytes,
+    response_type: str | None,
+    inference_id: str | None,
+    at: dt.datetime,
+) -> dict[str, Any]:
     """One data-capture line (a dict) of a served request, with the config's capture modes."""
     modes = {option.get("CaptureMode") for option in config.get("CaptureOptions") or []}
     header = config.get("CaptureContentTypeHeader")
@@ -299,8 +348,9 @@ CAPTURE_FILE_SECONDS = 60
 OPEN_CAPTURE_FILES = "_mlp_capture_files"  # on moto's endpoint: {variant: (bucket, key, opened at, lines)}
 
 
-def write_capture(s3: Any, endpoint: Any, config: Mapping[str, Any] | None, variant_name: str,
-                  record: Mapping[str, Any], at: dt.datetime) -> str | None:
+def write_capture(
+    s3: Any, endpoint: Any, config: Mapping[str, Any] | None, variant_name: str, record: Mapping[str, Any], at: dt.datetime
+) -> str | None:
     """Add a sampled request's line to the variant's open capture file (a new file when none is open,
     it is full or old, or the hour changed) when the config enables capture; the file's key, or None.
     A capture that cannot be written is logged, never the request's failure (as on AWS)."""
@@ -315,17 +365,29 @@ def write_capture(s3: Any, endpoint: Any, config: Mapping[str, Any] | None, vari
     bucket, key = capture_key(config["DestinationS3Uri"], endpoint.endpoint_name, variant_name, at)
     lines = b""
     opened = files.get(variant_name)
-    if opened and opened[0] == bucket and opened[1].rsplit("/", 1)[0] == key.rsplit("/", 1)[0] \
-            and opened[3] < CAPTURE_FILE_RECORDS and (at - opened[2]).total_seconds() < CAPTURE_FILE_SECONDS:
+    if (
+        opened
+        and opened[0] == bucket
+        and opened[1].rsplit("/", 1)[0] == key.rsplit("/", 1)[0]
+        and opened[3] < CAPTURE_FILE_RECORDS
+        and (at - opened[2]).total_seconds() < CAPTURE_FILE_SECONDS
+    ):
         stored = s3.get_object(bucket, opened[1]) if bucket in s3.buckets else None
         if stored is not None:
             key, lines = opened[1], stored.value
     kms = config.get("KmsKeyId")
     try:
-        s3.put_object(bucket, key, lines + (json.dumps(record) + "\n").encode(), encryption="aws:kms" if kms else None,
-                      kms_key_id=kms or None)
-    except Exception:  # noqa: BLE001
-        log.exception("data capture of %s/%s could not be written to s3://%s/%s", endpoint.endpoint_name, variant_name, bucket, key)
+        s3.put_object(
+            bucket,
+            key,
+            lines + (json.dumps(record) + "\n").encode(),
+            encryption="aws:kms" if kms else None,
+            kms_key_id=kms or None,
+        )
+    except Exception:
+        log.exception(
+            "data capture of %s/%s could not be written to s3://%s/%s", endpoint.endpoint_name, variant_name, bucket, key
+        )
         return None
     files[variant_name] = (bucket, key, opened[2] if lines else at, (opened[3] if lines else 0) + 1)
     return key
@@ -333,12 +395,14 @@ def write_capture(s3: Any, endpoint: Any, config: Mapping[str, Any] | None, vari
 
 # --- metrics --------------------------------------------------------------------------------------
 
-def invocation_metrics(endpoint_name: str, variant_name: str, status: int | None, model_latency_us: int | None,
-                       overhead_us: int, at: dt.datetime) -> list[dict[str, Any]]:
+
+def invocation_metrics(
+    endpoint_name: str, variant_name: str, status: int | None, model_latency_us: int | None, overhead_us: int, at: dt.datetime
+) -> list[dict[str, Any]]:
     """The AWS/SageMaker data of one request that reached the variant (`status` None: the container gave
     no HTTP answer, e.g. a timeout, counted as a model error)."""
     dimensions = [{"Name": "EndpointName", "Value": endpoint_name}, {"Name": "VariantName", "Value": variant_name}]
-    stamp = at.astimezone(dt.timezone.utc).replace(tzinfo=None, microsecond=0)  # moto keeps naive UTC
+    stamp = at.astimezone(dt.UTC).replace(tzinfo=None, microsecond=0)  # moto keeps naive UTC
 
     def datum(name: str, value: float, unit: str) -> dict[str, Any]:
         return {"MetricName": name, "Dimensions": dimensions, "Timestamp": stamp, "Value": float(value), "Unit": unit}
@@ -371,8 +435,8 @@ def now(headers: Mapping[str, str] | None = None) -> dt.datetime:
             at = dt.datetime.fromisoformat(played)
         except ValueError:
             raise InvocationError("ValidationError", 400, f"{PLAYED_AT} is not an ISO 8601 time: {played!r}") from None
-        return at if at.tzinfo else at.replace(tzinfo=dt.timezone.utc)
-    return dt.datetime.now(dt.timezone.utc)
+        return at if at.tzinfo else at.replace(tzinfo=dt.UTC)
+    return dt.datetime.now(dt.UTC)
 
 
 def elapsed_us(since: float) -> int:
@@ -390,16 +454,20 @@ def _model_error(account: str, region: str, endpoint_name: str, variant_name: st
     kind = "client" if 400 <= status < 500 else "server"
     group = f"/aws/sagemaker/Endpoints/{endpoint_name}"
     return InvocationError(
-        "ModelError", 424,
-        f"Received {kind} error ({status}) from {variant_name} with message \"{message}\". See "
+        "ModelError",
+        424,
+        f'Received {kind} error ({status}) from {variant_name} with message "{message}". See '
         f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}#logEventViewer:group={group} "
         f"in account {account} for more information.",
-        OriginalStatusCode=status, OriginalMessage=message,
+        OriginalStatusCode=status,
+        OriginalMessage=message,
         LogStreamArn=f"arn:aws:logs:{region}:{account}:log-group:{group}",
-    )  # fmt: skip
+    )
 
 
-def serve(account: str, region: str, endpoint_name: str, body: bytes, headers: Mapping[str, str]) -> tuple[int, dict[str, str], bytes]:
+def serve(
+    account: str, region: str, endpoint_name: str, body: bytes, headers: Mapping[str, str]
+) -> tuple[int, dict[str, str], bytes]:
     """Answer one InvokeEndpoint request as SageMaker does: (HTTP status, headers, body). Runs inside the
     emulator's request (moto's state is read and written under its lock; the lock is given up while the
     container works)."""
@@ -412,31 +480,59 @@ def serve(account: str, region: str, endpoint_name: str, body: bytes, headers: M
     received = time.perf_counter()
     sagemaker = sagemaker_backends[account][region]
     try:
-        return _serve(sagemaker, s3_backends[account]["aws"], cloudwatch_backends[account][region], endpoint_name, body,
-                      headers, received, release_while_waiting)
+        return _serve(
+            sagemaker,
+            s3_backends[account]["aws"],
+            cloudwatch_backends[account][region],
+            endpoint_name,
+            body,
+            headers,
+            received,
+            release_while_waiting,
+        )
     except InvocationError as error:
         document = {"message": error.message, **error.fields}
-        headers = {"Content-Type": "application/json", "x-amzn-ErrorType": error.code, "status": str(error.status)}  # moto reads "status"
+        headers = {
+            "Content-Type": "application/json",
+            "x-amzn-ErrorType": error.code,
+            "status": str(error.status),
+        }  # moto reads "status"
         return error.status, headers, json.dumps(document).encode()
 
 
-def _serve(sagemaker: Any, s3: Any, cloudwatch: Any, endpoint_name: str, body: bytes, headers: Mapping[str, str],
-           received: float, release_while_waiting: Any) -> tuple[int, dict[str, str], bytes]:
+def _serve(
+    sagemaker: Any,
+    s3: Any,
+    cloudwatch: Any,
+    endpoint_name: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    received: float,
+    release_while_waiting: Any,
+) -> tuple[int, dict[str, str], bytes]:
     account, region = sagemaker.account_id, sagemaker.region_name
     try:
         status = sagemaker.describe_endpoint(endpoint_name)["EndpointStatus"]  # settles a pending create/update
-    except Exception:  # noqa: BLE001 - moto's ValidationError for a missing endpoint
+    except Exception:
         raise InvocationError("ValidationError", 400, f"Endpoint {endpoint_name} of account {account} not found.") from None
     if status not in SERVING_STATUSES:
-        raise InvocationError("ValidationError", 400, f"Endpoint {endpoint_name} of account {account} is not in service "
-                              f"(EndpointStatus {status}).")
+        raise InvocationError(
+            "ValidationError", 400, f"Endpoint {endpoint_name} of account {account} is not in service (EndpointStatus {status})."
+        )
     inference_id = headers.get("X-Amzn-SageMaker-Inference-Id")
     if inference_id is not None and not 1 <= len(inference_id) <= MAX_INFERENCE_ID:
-        raise InvocationError("ValidationError", 400, f"1 validation error detected: Value at 'inferenceId' failed to "
-                              f"satisfy constraint: Member must have length between 1 and {MAX_INFERENCE_ID}")
+        raise InvocationError(
+            "ValidationError",
+            400,
+            f"1 validation error detected: Value at 'inferenceId' failed to "
+            f"satisfy constraint: Member must have length between 1 and {MAX_INFERENCE_ID}",
+        )
     if len(body) > MAX_PAYLOAD_BYTES:
-        raise InvocationError("ValidationError", 400, f"Request payload of {len(body)} bytes is over the "
-                              f"{MAX_PAYLOAD_BYTES}-byte limit of real-time inference.")
+        raise InvocationError(
+            "ValidationError",
+            400,
+            f"Request payload of {len(body)} bytes is over the {MAX_PAYLOAD_BYTES}-byte limit of real-time inference.",
+        )
     endpoint = sagemaker.endpoints[endpoint_name]
     config = sagemaker.endpoint_configs[endpoint.endpoint_config_name]
     variant = choose_variant(endpoint_name, config.production_variants, headers.get("X-Amzn-SageMaker-Target-Variant"))
@@ -448,11 +544,14 @@ def _serve(sagemaker: Any, s3: Any, cloudwatch: Any, endpoint_name: str, body: b
         with release_while_waiting():  # the container works without holding moto's lock
             answer = serving.ask(body, content_type, headers.get("Accept"))
     except InvocationError:
-        cloudwatch.put_metric_data(NAMESPACE, invocation_metrics(endpoint_name, variant_name, None, None, elapsed_us(received), at))
+        cloudwatch.put_metric_data(
+            NAMESPACE, invocation_metrics(endpoint_name, variant_name, None, None, elapsed_us(received), at)
+        )
         raise
     overhead = max(0, elapsed_us(received) - answer.model_latency_us)
-    cloudwatch.put_metric_data(NAMESPACE, invocation_metrics(endpoint_name, variant_name, answer.status,
-                                                             answer.model_latency_us, overhead, at))
+    cloudwatch.put_metric_data(
+        NAMESPACE, invocation_metrics(endpoint_name, variant_name, answer.status, answer.model_latency_us, overhead, at)
+    )
     if not 200 <= answer.status < 300:
         raise _model_error(account, region, endpoint_name, variant_name, answer.status, answer.body.decode("utf-8", "replace"))
     capture = config.data_capture_config or {}

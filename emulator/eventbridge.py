@@ -5,6 +5,7 @@ deployed rule of the team is read back from the emulator, matched against the ev
 implementation of EventBridge's pattern language, and every matching rule's Lambda target runs in
 this process with its deployed configuration under its deployed role (emulator.iam_check.authorized_invoke).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -27,7 +28,9 @@ class Delivery:
     result: Any
 
 
-def envelope(source: str, detail_type: str, detail: dict[str, Any], ctx: TeamContext, resources: list[str] | None = None) -> dict[str, Any]:
+def envelope(
+    source: str, detail_type: str, detail: dict[str, Any], ctx: TeamContext, resources: list[str] | None = None
+) -> dict[str, Any]:
     """An EventBridge event in the shape AWS delivers to a Lambda target."""
     return {
         "version": "0",
@@ -35,7 +38,7 @@ def envelope(source: str, detail_type: str, detail: dict[str, Any], ctx: TeamCon
         "detail-type": detail_type,
         "source": source,
         "account": ctx.account_id,
-        "time": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "time": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "region": ctx.region,
         "resources": resources or [],
         "detail": detail,

@@ -18,14 +18,15 @@ policy with an operator it does not know fails the check rather than passing it.
 A call with no mapping below fails too ("no IAM mapping"), so a handler cannot start using a new API
 unchecked.
 """
+
 from __future__ import annotations
 
 import fnmatch
 import json
 import urllib.parse
 from collections.abc import Callable, Iterator
-from contextvars import ContextVar
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -107,8 +108,10 @@ def role_arn_of(ctx: TeamContext, handler: str) -> str:
 def role_statements(role_arn: str) -> list[dict[str, Any]]:
     """Every statement of the role's inline and attached policies, as deployed."""
     iam, name = boto3.client("iam"), role_arn.rsplit("/", 1)[-1]
-    documents = [iam.get_role_policy(RoleName=name, PolicyName=p)["PolicyDocument"]
-                 for p in iam.list_role_policies(RoleName=name)["PolicyNames"]]
+    documents = [
+        iam.get_role_policy(RoleName=name, PolicyName=p)["PolicyDocument"]
+        for p in iam.list_role_policies(RoleName=name)["PolicyNames"]
+    ]
     for attached in iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]:
         version = iam.get_policy(PolicyArn=attached["PolicyArn"])["Policy"]["DefaultVersionId"]
         documents.append(iam.get_policy_version(PolicyArn=attached["PolicyArn"], VersionId=version)["PolicyVersion"]["Document"])
@@ -142,28 +145,35 @@ def authorized_invoke(ctx: TeamContext, handler: str, event: Any) -> Any:
     call the role does not allow (the handler's own exception, if any, is chained)."""
     role_arn = role_arn_of(ctx, handler)
     credentials = boto3.client("sts").assume_role(RoleArn=role_arn, RoleSessionName=f"{handler}-check")["Credentials"]
-    variables = {**deployed_environment(ctx, handler), "AWS_ACCESS_KEY_ID": credentials["AccessKeyId"],
-                 "AWS_SECRET_ACCESS_KEY": credentials["SecretAccessKey"], "AWS_SESSION_TOKEN": credentials["SessionToken"]}
+    variables = {
+        **deployed_environment(ctx, handler),
+        "AWS_ACCESS_KEY_ID": credentials["AccessKeyId"],
+        "AWS_SECRET_ACCESS_KEY": credentials["SecretAccessKey"],
+        "AWS_SESSION_TOKEN": credentials["SessionToken"],
+    }
     statements = role_statements(role_arn)
     error: Exception | None = None
     with function_environment(variables):
         with recording() as calls:
             try:
                 result = load_handler(handler).handler(event, None)
-            except Exception as raised:  # noqa: BLE001  (re-raised below, after the check)
+            except Exception as raised:
                 error = raised
         checked = _COLLECTING.get()
         checked.statements[role_arn] = statements
         denied = check_calls(calls, statements, ctx, checked, role_arn)
     if denied:
-        raise Unauthorized(f"{handler} (role {role_arn}) made calls its role does not allow:\n  " + "\n  ".join(denied)) from error
+        raise Unauthorized(
+            f"{handler} (role {role_arn}) made calls its role does not allow:\n  " + "\n  ".join(denied)
+        ) from error
     if error is not None:
         raise error
     return result
 
 
-def check_calls(calls: list[Call], statements: list[dict[str, Any]], ctx: TeamContext, checked: Checked | None = None,
-                role_arn: str = "") -> list[str]:
+def check_calls(
+    calls: list[Call], statements: list[dict[str, Any]], ctx: TeamContext, checked: Checked | None = None, role_arn: str = ""
+) -> list[str]:
     denied = []
     for call in calls:
         try:
@@ -183,6 +193,7 @@ def check_calls(calls: list[Call], statements: list[dict[str, Any]], ctx: TeamCo
 
 
 # --- evaluation ------------------------------------------------------------------------------------
+
 
 def evaluate(statements: list[dict[str, Any]], request: Request) -> bool | None:
     """True allowed, False explicitly denied, None implicitly denied (IAM's order: Deny wins)."""
@@ -236,12 +247,28 @@ def _list(value: Any) -> list:
 
 
 def _brief(params: dict[str, Any]) -> str:
-    names = ("Name", "TableName", "Bucket", "Key", "ModelName", "EndpointName", "EndpointConfigName", "TrainingJobName",
-             "ModelPackageName", "ModelPackageGroupName", "TopicArn", "repositoryName", "Namespace", "ResourceId", "Prefix")
+    names = (
+        "Name",
+        "TableName",
+        "Bucket",
+        "Key",
+        "ModelName",
+        "EndpointName",
+        "EndpointConfigName",
+        "TrainingJobName",
+        "ModelPackageName",
+        "ModelPackageGroupName",
+        "TopicArn",
+        "repositoryName",
+        "Namespace",
+        "ResourceId",
+        "Prefix",
+    )
     return ", ".join(f"{k}={params[k]}" for k in names if k in params)
 
 
 # --- calls -> IAM requests -------------------------------------------------------------------------
+
 
 def requests_of(call: Call, ctx: TeamContext) -> list[Request]:
     """The IAM requests AWS evaluates for one call (KeyError names an unmapped service or operation)."""
@@ -249,7 +276,7 @@ def requests_of(call: Call, ctx: TeamContext) -> list[Request]:
 
 
 def _sagemaker(call: Call, ctx: TeamContext) -> list[Request]:
-    p, op, arn = call.params, call.operation, lambda r: ctx.arn("sagemaker", r.lower())  # noqa: E731
+    p, op, arn = call.params, call.operation, lambda r: ctx.arn("sagemaker", r.lower())
     action = f"sagemaker:{op}"
     resource_of = {
         "DescribeTrainingJob": lambda: [arn(f"training-job/{p['TrainingJobName']}")],
@@ -257,13 +284,19 @@ def _sagemaker(call: Call, ctx: TeamContext) -> list[Request]:
         "StopTrainingJob": lambda: [arn(f"training-job/{p['TrainingJobName']}")],
         "ListTrainingJobs": lambda: ["*"],  # no resource-level permissions (AWS's service authorization table)
         "ListTags": lambda: [p["ResourceArn"]],
-        "CreateModelPackage": lambda: [arn(f"model-package-group/{p['ModelPackageGroupName']}"),
-                                       arn(f"model-package/{p['ModelPackageGroupName']}/*")],
+        "CreateModelPackage": lambda: [
+            arn(f"model-package-group/{p['ModelPackageGroupName']}"),
+            arn(f"model-package/{p['ModelPackageGroupName']}/*"),
+        ],
         # By name in the caller's account, or by ARN (another account's group: a promotion's source).
-        "ListModelPackages": lambda: [p["ModelPackageGroupName"] if p["ModelPackageGroupName"].startswith("arn:")
-                                      else arn(f"model-package-group/{p['ModelPackageGroupName']}")],
-        "DescribeModelPackage": lambda: [p["ModelPackageName"] if p["ModelPackageName"].startswith("arn:")
-                                         else arn(f"model-package/{p['ModelPackageName']}")],
+        "ListModelPackages": lambda: [
+            p["ModelPackageGroupName"]
+            if p["ModelPackageGroupName"].startswith("arn:")
+            else arn(f"model-package-group/{p['ModelPackageGroupName']}")
+        ],
+        "DescribeModelPackage": lambda: [
+            p["ModelPackageName"] if p["ModelPackageName"].startswith("arn:") else arn(f"model-package/{p['ModelPackageName']}")
+        ],
         "DescribeModel": lambda: [arn(f"model/{p['ModelName']}")],
         "CreateModel": lambda: [arn(f"model/{p['ModelName']}")],
         "DescribeEndpointConfig": lambda: [arn(f"endpoint-config/{p['EndpointConfigName']}")],
@@ -301,8 +334,10 @@ def _s3(call: Call, ctx: TeamContext) -> list[Request]:
             path, _, query = source.partition("?versionId=")
             bucket, _, key = urllib.parse.unquote(path).partition("/")
             source = {"Bucket": bucket, "Key": key, "VersionId": urllib.parse.unquote(query) or None}
-        read = Request("s3:GetObjectVersion" if source.get("VersionId") else "s3:GetObject",
-                       f"arn:aws:s3:::{source['Bucket']}/{source['Key']}")
+        read = Request(
+            "s3:GetObjectVersion" if source.get("VersionId") else "s3:GetObject",
+            f"arn:aws:s3:::{source['Bucket']}/{source['Key']}",
+        )
         return [read, *_s3(Call("s3", "PutObject", p), ctx)]
     return {
         "GetObject": lambda: [Request("s3:GetObjectVersion" if p.get("VersionId") else "s3:GetObject", obj)],
@@ -322,6 +357,7 @@ def _key_arn(key: str, ctx: TeamContext) -> str:
 def _simple(resource: Callable[[Call, TeamContext], str], context: Callable[[Call], dict] = lambda c: {}):
     def requests(call: Call, ctx: TeamContext) -> list[Request]:
         return [Request(f"{call.service}:{call.operation}", resource(call, ctx), context(call))]
+
     return requests
 
 
@@ -354,10 +390,13 @@ def _cloudwatch(call: Call, ctx: TeamContext) -> list[Request]:
     """CloudWatch (botocore's signing name "monitoring"); PutMetricData has no resources, only a namespace;
     DescribeAlarms is authorized per alarm named (all alarms, `*`, when it names none)."""
     p = call.params
-    return {"PutMetricData": lambda: [Request("cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": p["Namespace"]})],
-            "DescribeAlarms": lambda: [Request("cloudwatch:DescribeAlarms", ctx.arn("cloudwatch", f"alarm:{name}"))
-                                       for name in p.get("AlarmNames", [])] or [Request("cloudwatch:DescribeAlarms", "*")],
-            }[call.operation]()
+    return {
+        "PutMetricData": lambda: [Request("cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": p["Namespace"]})],
+        "DescribeAlarms": lambda: (
+            [Request("cloudwatch:DescribeAlarms", ctx.arn("cloudwatch", f"alarm:{name}")) for name in p.get("AlarmNames", [])]
+            or [Request("cloudwatch:DescribeAlarms", "*")]
+        ),
+    }[call.operation]()
 
 
 MAPPINGS: dict[str, Callable[[Call, TeamContext], list[Request]]] = {
@@ -367,13 +406,18 @@ MAPPINGS: dict[str, Callable[[Call, TeamContext], list[Request]]] = {
     "ssm": _simple(lambda c, ctx: ctx.arn("ssm", f"parameter{c.params['Name']}")),
     "sns": _simple(lambda c, ctx: c.params["TopicArn"]),
     # The repository of `registryId` (another account's, for a promotion's pulls), else the caller's.
-    "ecr": _simple(lambda c, ctx: f"arn:aws:ecr:{ctx.region}:{c.params.get('registryId') or ctx.account_id}:"
-                                  f"repository/{c.params['repositoryName']}"),
+    "ecr": _simple(
+        lambda c, ctx: (
+            f"arn:aws:ecr:{ctx.region}:{c.params.get('registryId') or ctx.account_id}:repository/{c.params['repositoryName']}"
+        )
+    ),
     # DescribeKey by alias is authorized on the key the alias names.
     "kms": _simple(lambda c, ctx: _key_arn(c.params["KeyId"], ctx)),
     "monitoring": _cloudwatch,
     "events": _simple(lambda c, ctx: ctx.arn("events", f"rule/{c.params['Name']}")),
     # DescribeBudget is authorized as budgets:ViewBudget on the budget (a global ARN, no region).
-    "budgets": lambda c, ctx: [Request("budgets:ViewBudget", ctx.arn("budgets", f"budget/{c.params['BudgetName']}", region=False))],
+    "budgets": lambda c, ctx: [
+        Request("budgets:ViewBudget", ctx.arn("budgets", f"budget/{c.params['BudgetName']}", region=False))
+    ],
     "application-autoscaling": _autoscaling,
 }

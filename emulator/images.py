@@ -1,5 +1,6 @@
 """Push an image to the emulator's ECR as `docker push` would leave it (the emulator runs no registry):
 a manifest through ECR PutImage, so SageMaker (patched strict, emulator.patches_strict) finds it."""
+
 from __future__ import annotations
 
 import hashlib
@@ -20,9 +21,18 @@ def config_blob(name: str) -> bytes:
 def manifest(name: str) -> str:
     """A Docker image manifest (schema 2) naming the config blob by its sha256."""
     blob = config_blob(name)
-    return json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-                       "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": len(blob),
-                                  "digest": f"sha256:{hashlib.sha256(blob).hexdigest()}"}, "layers": []})
+    return json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "config": {
+                "mediaType": "application/vnd.docker.container.image.v1+json",
+                "size": len(blob),
+                "digest": f"sha256:{hashlib.sha256(blob).hexdigest()}",
+            },
+            "layers": [],
+        }
+    )
 
 
 def push_image(image_uri: str) -> str:
@@ -38,6 +48,12 @@ def push_image(image_uri: str) -> str:
     # The blob first, as `docker push` uploads it (a registry holds the blobs its manifests name).
     blob = config_blob(image_uri)
     upload = ecr.initiate_layer_upload(repositoryName=repository)["uploadId"]
-    ecr.upload_layer_part(repositoryName=repository, uploadId=upload, partFirstByte=0, partLastByte=len(blob) - 1, layerPartBlob=blob)
-    ecr.complete_layer_upload(repositoryName=repository, uploadId=upload, layerDigests=[f"sha256:{hashlib.sha256(blob).hexdigest()}"])
-    return ecr.put_image(repositoryName=repository, imageManifest=manifest(image_uri), imageTag=tag)["image"]["imageId"]["imageDigest"]
+    ecr.upload_layer_part(
+        repositoryName=repository, uploadId=upload, partFirstByte=0, partLastByte=len(blob) - 1, layerPartBlob=blob
+    )
+    ecr.complete_layer_upload(
+        repositoryName=repository, uploadId=upload, layerDigests=[f"sha256:{hashlib.sha256(blob).hexdigest()}"]
+    )
+    return ecr.put_image(repositoryName=repository, imageManifest=manifest(image_uri), imageTag=tag)["image"]["imageId"][
+        "imageDigest"
+    ]

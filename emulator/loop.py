@@ -8,6 +8,7 @@ requests with the team's inference code and writes their data capture (emulator.
 a human approves a model package. The handlers themselves are the deployed functions' code and configuration.
 Used by the demo (`python main.py demo`) and the loop's integration test.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -18,14 +19,13 @@ from typing import Any
 
 import boto3
 
-from emulator import alarms, endpoint_runtime, eventbridge, traffic
-from emulator.images import push_image
-from contract.names import TeamContext
-from emulator.iam_check import authorized_invoke
-from ops.functions import deployed_environment
 from common.aws import json_parameter
 from common.model_artifact import read_evaluation
-
+from contract.names import TeamContext
+from emulator import alarms, endpoint_runtime, eventbridge, traffic
+from emulator.iam_check import authorized_invoke
+from emulator.images import push_image
+from ops.functions import deployed_environment
 
 
 @dataclass
@@ -60,9 +60,12 @@ class LoopDriver:
         bucket, prefix = self.training_prefix()
         key = f"{prefix}transactions.csv"
         response = self.s3.put_object(
-            Bucket=bucket, Key=key, Body=traffic.training_csv(self.definitions(), rows, seed),
-            ServerSideEncryption="aws:kms", SSEKMSKeyId=self.env["KMS_KEY_ARN"],
-        )  # fmt: skip
+            Bucket=bucket,
+            Key=key,
+            Body=traffic.training_csv(self.definitions(), rows, seed),
+            ServerSideEncryption="aws:kms",
+            SSEKMSKeyId=self.env["KMS_KEY_ARN"],
+        )
         return {"uri": f"s3://{bucket}/{key}", "version_id": response["VersionId"], "rows": rows}
 
     def send_traffic(self, requests: int, drifted: bool, when: dt.datetime | None = None, seed: int = 11) -> list[dict[str, Any]]:
@@ -73,28 +76,39 @@ class LoopDriver:
         [{inference_id, row, score ('true' probability), prediction}]"""
         runtime, played = boto3.client("sagemaker-runtime"), {}
         if when is not None:  # one second apart, the last a second before `when`
-            runtime.meta.events.register("before-sign.sagemaker-runtime.InvokeEndpoint",
-                                         lambda request, **_: request.headers.__setitem__(endpoint_runtime.PLAYED_AT, played["at"]))
-        batch = f"{seed}-" + dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+            runtime.meta.events.register(
+                "before-sign.sagemaker-runtime.InvokeEndpoint",
+                lambda request, **_: request.headers.__setitem__(endpoint_runtime.PLAYED_AT, played["at"]),
+            )
+        batch = f"{seed}-" + dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
         sent = []
         for index, request in enumerate(traffic.live_requests(self.definitions(), requests, drifted, seed)):
             inference_id = f"{batch}-{index:05d}"
             if when is not None:
-                played["at"] = (when - dt.timedelta(seconds=requests - index)).astimezone(dt.timezone.utc).isoformat()
-            response = runtime.invoke_endpoint(EndpointName=self.ctx.endpoint_name, Body=request["body"].encode(),
-                                               ContentType="text/csv", Accept="application/json", InferenceId=inference_id)
+                played["at"] = (when - dt.timedelta(seconds=requests - index)).astimezone(dt.UTC).isoformat()
+            response = runtime.invoke_endpoint(
+                EndpointName=self.ctx.endpoint_name,
+                Body=request["body"].encode(),
+                ContentType="text/csv",
+                Accept="application/json",
+                InferenceId=inference_id,
+            )
             prediction = json.loads(response["Body"].read())["predictions"][0]
-            sent.append({"inference_id": inference_id, "row": request["row"], "score": request["score"], "prediction": prediction})
+            sent.append(
+                {"inference_id": inference_id, "row": request["row"], "score": request["score"], "prediction": prediction}
+            )
         return sent
 
     def upload_labels(self, sent: list[dict[str, Any]], world: str, when: dt.datetime | None = None) -> int:
         """The team's ground truth for requests it sent, filed under the hour it uploads them (CONTRACTS.md)."""
-        when = when or dt.datetime.now(dt.timezone.utc)
+        when = when or dt.datetime.now(dt.UTC)
         self.s3.put_object(
-            Bucket=self.env["ARTIFACT_BUCKET"], Key=traffic.ground_truth_key(self.ctx.endpoint_name, when),
-            Body=traffic.label_lines(self.definitions(), sent, world), ServerSideEncryption="aws:kms",
+            Bucket=self.env["ARTIFACT_BUCKET"],
+            Key=traffic.ground_truth_key(self.ctx.endpoint_name, when),
+            Body=traffic.label_lines(self.definitions(), sent, world),
+            ServerSideEncryption="aws:kms",
             SSEKMSKeyId=self.env["KMS_KEY_ARN"],
-        )  # fmt: skip
+        )
         return len(sent)
 
     # --- the loop's events ----------------------------------------------------------------------
@@ -117,16 +131,25 @@ class LoopDriver:
         failure reason, model artifact and its evaluation.json when Completed; the deliveries)"""
         job = self.wait_for_job(job_name)
         status = job["TrainingJobStatus"]
-        produced: dict[str, Any] = {"status": status, "failure_reason": job.get("FailureReason"),
-                                    "model_artifact": job["ModelArtifacts"]["S3ModelArtifacts"]}
+        produced: dict[str, Any] = {
+            "status": status,
+            "failure_reason": job.get("FailureReason"),
+            "model_artifact": job["ModelArtifacts"]["S3ModelArtifacts"],
+        }
         if status == "Completed":
             produced["evaluation"] = read_evaluation(produced["model_artifact"])
         event = eventbridge.envelope(
-            "aws.sagemaker", "SageMaker Training Job State Change",
-            {"TrainingJobName": job_name, "TrainingJobArn": job["TrainingJobArn"],
-             "TrainingJobStatus": status, "ModelArtifacts": job["ModelArtifacts"]},
-            self.ctx, [job["TrainingJobArn"]],
-        )  # fmt: skip
+            "aws.sagemaker",
+            "SageMaker Training Job State Change",
+            {
+                "TrainingJobName": job_name,
+                "TrainingJobArn": job["TrainingJobArn"],
+                "TrainingJobStatus": status,
+                "ModelArtifacts": job["ModelArtifacts"],
+            },
+            self.ctx,
+            [job["TrainingJobArn"]],
+        )
         return produced, eventbridge.deliver(self.ctx, event)
 
     def approve(self, package_arn: str) -> list[eventbridge.Delivery]:
@@ -139,30 +162,45 @@ class LoopDriver:
     def package_state_changed(self, package_arn: str) -> list[eventbridge.Delivery]:
         package = self.sagemaker.describe_model_package(ModelPackageName=package_arn)
         event = eventbridge.envelope(
-            "aws.sagemaker", "SageMaker Model Package State Change",
-            {"ModelPackageGroupName": package["ModelPackageGroupName"], "ModelPackageArn": package_arn,
-             "ModelPackageVersion": package["ModelPackageVersion"], "ModelApprovalStatus": package["ModelApprovalStatus"]},
-            self.ctx, [package_arn],
-        )  # fmt: skip
+            "aws.sagemaker",
+            "SageMaker Model Package State Change",
+            {
+                "ModelPackageGroupName": package["ModelPackageGroupName"],
+                "ModelPackageArn": package_arn,
+                "ModelPackageVersion": package["ModelPackageVersion"],
+                "ModelApprovalStatus": package["ModelApprovalStatus"],
+            },
+            self.ctx,
+            [package_arn],
+        )
         return eventbridge.deliver(self.ctx, event)
 
     def endpoint_state_changed(self) -> list[eventbridge.Delivery]:
         """SageMaker's `Endpoint State Change` once the endpoint the deploy handler created or updated has
         settled (the emulator settles it on the next Describe): IN_SERVICE, FAILED..."""
         endpoint = self.sagemaker.describe_endpoint(EndpointName=self.ctx.endpoint_name)
-        status = {"InService": "IN_SERVICE", "Failed": "FAILED"}.get(endpoint["EndpointStatus"], endpoint["EndpointStatus"].upper())
+        status = {"InService": "IN_SERVICE", "Failed": "FAILED"}.get(
+            endpoint["EndpointStatus"], endpoint["EndpointStatus"].upper()
+        )
         event = eventbridge.envelope(
-            "aws.sagemaker", "SageMaker Endpoint State Change",
-            {"EndpointName": endpoint["EndpointName"], "EndpointArn": endpoint["EndpointArn"],
-             "EndpointConfigName": endpoint["EndpointConfigName"], "EndpointStatus": status},
-            self.ctx, [endpoint["EndpointArn"]],
-        )  # fmt: skip
+            "aws.sagemaker",
+            "SageMaker Endpoint State Change",
+            {
+                "EndpointName": endpoint["EndpointName"],
+                "EndpointArn": endpoint["EndpointArn"],
+                "EndpointConfigName": endpoint["EndpointConfigName"],
+                "EndpointStatus": status,
+            },
+            self.ctx,
+            [endpoint["EndpointArn"]],
+        )
         return eventbridge.deliver(self.ctx, event)
 
-    def run_check(self, handler: str, window_hours: float = 1.0, now: dt.datetime | None = None,
-                  since: dt.datetime | None = None) -> Any:
+    def run_check(
+        self, handler: str, window_hours: float = 1.0, now: dt.datetime | None = None, since: dt.datetime | None = None
+    ) -> Any:
         """The check over the `window_hours` before `now` (or from `since`), as its schedule would run it."""
-        now = now or dt.datetime.now(dt.timezone.utc)
+        now = now or dt.datetime.now(dt.UTC)
         window = {
             "window_start": (since or now - dt.timedelta(hours=window_hours)).isoformat(timespec="seconds"),
             "window_end": (now + dt.timedelta(minutes=1)).isoformat(timespec="seconds"),
@@ -176,15 +214,23 @@ class LoopDriver:
         deliveries = []
         for transition in transitions:
             event = eventbridge.envelope(
-                "aws.cloudwatch", "CloudWatch Alarm State Change", transition.event_detail(self.ctx), self.ctx,
+                "aws.cloudwatch",
+                "CloudWatch Alarm State Change",
+                transition.event_detail(self.ctx),
+                self.ctx,
                 [self.ctx.arn("cloudwatch", f"alarm:{transition.alarm}")],
-            )  # fmt: skip
+            )
             deliveries += eventbridge.deliver(self.ctx, event)
         return transitions, deliveries
 
     def redeliver_alarm(self, alarm_name: str) -> list[eventbridge.Delivery]:
         """EventBridge delivers at least once: the same ALARM event again."""
         detail = alarms.Transition(alarm_name, "OK", "ALARM", None, "redelivery").event_detail(self.ctx)
-        event = eventbridge.envelope("aws.cloudwatch", "CloudWatch Alarm State Change", detail, self.ctx,
-                                     [self.ctx.arn("cloudwatch", f"alarm:{alarm_name}")])
+        event = eventbridge.envelope(
+            "aws.cloudwatch",
+            "CloudWatch Alarm State Change",
+            detail,
+            self.ctx,
+            [self.ctx.arn("cloudwatch", f"alarm:{alarm_name}")],
+        )
         return eventbridge.deliver(self.ctx, event)

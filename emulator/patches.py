@@ -4,6 +4,7 @@ Each patch names the moto behaviour it works around and has a test of its own in
 tests/integration/test_emulator_patches.py. Never drop a resource from a stack under test instead.
 Patches are written against moto 5.2.5 (pinned in requirements.txt).
 """
+
 from __future__ import annotations
 
 import json
@@ -14,10 +15,18 @@ _applied = False
 
 # Patches are grouped by area, one module each (emulator/patches_<area>.py, each with a PATCHES list),
 # so the people working on different services do not edit one file.
-AREA_MODULES = ("emulator.patches_serving", "emulator.patches_monitoring", "emulator.patches_features", "emulator.patches_loop",
-                "emulator.patches_lambda", "emulator.patches_strict", "emulator.patches_training",
-                "emulator.patches_cost", "emulator.patches_runtime",
-                "emulator.patches_accounts")
+AREA_MODULES = (
+    "emulator.patches_serving",
+    "emulator.patches_monitoring",
+    "emulator.patches_features",
+    "emulator.patches_loop",
+    "emulator.patches_lambda",
+    "emulator.patches_strict",
+    "emulator.patches_training",
+    "emulator.patches_cost",
+    "emulator.patches_runtime",
+    "emulator.patches_accounts",
+)
 
 
 def all_patches() -> list[Callable[[], None]]:

@@ -7,6 +7,7 @@ the caller (Allow for the caller's principal and the action, Deny wins, conditio
 emulator/iam_check.py's evaluator with `aws:PrincipalArn`): as strict as AWS's resource-policy half of
 a cross-account decision. The identity-policy half is the caller's own role, checked in the tests.
 """
+
 from __future__ import annotations
 
 import base64
@@ -63,7 +64,7 @@ def caller_of(response: Any) -> tuple[str, dict[str, str]]:
         arn = key.role_arn
         try:
             tags = iam.get_role_by_arn(arn).tags or []
-        except Exception:  # noqa: BLE001  (a role assumed but since deleted: no tags)
+        except Exception:
             tags = []
     elif key is not None and getattr(key, "user_name", None):
         arn = f"arn:aws:iam::{account}:user/{key.user_name}"
@@ -159,17 +160,24 @@ def sagemaker_cross_account_packages() -> None:
             region, owner, group_name = match.groups()
             group = sagemaker_backends[owner][region].model_package_groups.get(group_name)
             caller, context = caller_of(self)
-            if group is None or not admits(getattr(group, "resource_policy", None), caller, context, action, self._get_param(parameter)):
-                raise JsonRESTError("AccessDeniedException", f"User: {caller} is not authorized to perform: {action} on "
-                                    f"resource: {self._get_param(parameter)} because no resource-based policy allows it")
+            if group is None or not admits(
+                getattr(group, "resource_policy", None), caller, context, action, self._get_param(parameter)
+            ):
+                raise JsonRESTError(
+                    "AccessDeniedException",
+                    f"User: {caller} is not authorized to perform: {action} on "
+                    f"resource: {self._get_param(parameter)} because no resource-based policy allows it",
+                )
             return _as_owner(self, owner, lambda: original(self))
 
         return handle
 
-    SageMakerResponse.describe_model_package = routed(SageMakerResponse.describe_model_package, "ModelPackageName",
-                                                      "sagemaker:DescribeModelPackage")
-    SageMakerResponse.list_model_packages = routed(SageMakerResponse.list_model_packages, "ModelPackageGroupName",
-                                                   "sagemaker:ListModelPackages")
+    SageMakerResponse.describe_model_package = routed(
+        SageMakerResponse.describe_model_package, "ModelPackageName", "sagemaker:DescribeModelPackage"
+    )
+    SageMakerResponse.list_model_packages = routed(
+        SageMakerResponse.list_model_packages, "ModelPackageGroupName", "sagemaker:ListModelPackages"
+    )
 
 
 def ecr_digest_is_the_manifests_sha256() -> None:
@@ -199,8 +207,9 @@ def ecr_layer_download() -> None:
 
     original_complete = ECRBackend.complete_layer_upload
 
-    def complete_layer_upload(self: ECRBackend, repository_name: str, upload_id: str, layer_digests: list[str],
-                              registry_id: str | None = None) -> dict[str, Any]:
+    def complete_layer_upload(
+        self: ECRBackend, repository_name: str, upload_id: str, layer_digests: list[str], registry_id: str | None = None
+    ) -> dict[str, Any]:
         repository = self._get_repository(repository_name, registry_id)
         upload = repository.uploads.get(upload_id)
         data = bytes(upload.layer_parts) if upload is not None else b""
@@ -242,15 +251,20 @@ def ecr_cross_account_pull() -> None:
             caller, context = caller_of(self)
             arn = f"arn:aws:ecr:{self.region}:{owner}:repository/{name}"
             if repository is None or not admits(repository.policy, caller, context, action, arn):
-                raise JsonRESTError("AccessDeniedException", f"User: {caller} is not authorized to perform: {action} on "
-                                    f"resource: {arn} because no resource-based policy allows it")
+                raise JsonRESTError(
+                    "AccessDeniedException",
+                    f"User: {caller} is not authorized to perform: {action} on "
+                    f"resource: {arn} because no resource-based policy allows it",
+                )
             return _as_owner(self, owner, lambda: original(self))
 
         return handle
 
-    for operation, action in (("batch_get_image", "ecr:BatchGetImage"),
-                              ("batch_check_layer_availability", "ecr:BatchCheckLayerAvailability"),
-                              ("get_download_url_for_layer", "ecr:GetDownloadUrlForLayer")):
+    for operation, action in (
+        ("batch_get_image", "ecr:BatchGetImage"),
+        ("batch_check_layer_availability", "ecr:BatchCheckLayerAvailability"),
+        ("get_download_url_for_layer", "ecr:GetDownloadUrlForLayer"),
+    ):
         setattr(ECRResponse, operation, routed(getattr(ECRResponse, operation), action))
 
 

@@ -1,4 +1,5 @@
 """Narrow moto patches for what GPU accounting reads (see emulator/patches.py for the rules)."""
+
 from __future__ import annotations
 
 import builtins
@@ -6,7 +7,6 @@ import json
 from collections.abc import Callable
 
 import boto3
-
 
 TRAINING_SECONDS_TAG = "mlp-emulator:training-seconds"  # set by the emulator's SageMaker (record_training_time)
 

@@ -1,5 +1,6 @@
 """Narrow moto patches for SageMaker Feature Store groups; see emulator/patches.py for the rules every
 patch follows. Written against moto 5.2.5."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -43,8 +44,10 @@ def sagemaker_feature_group_lifecycle() -> None:
 
     def describe_group(self):
         response = describe(self)
-        for key, value in (("OnlineStoreConfig", getattr(self, "online_store_config", None)),
-                           ("Description", getattr(self, "description", None))):
+        for key, value in (
+            ("OnlineStoreConfig", getattr(self, "online_store_config", None)),
+            ("Description", getattr(self, "description", None)),
+        ):
             if value:
                 response[key] = value
         return response

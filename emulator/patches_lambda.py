@@ -1,5 +1,6 @@
 """Narrow moto patches for Lambda function resources; see emulator/patches.py for the rules every patch
 follows. Written against moto 5.2.5."""
+
 from __future__ import annotations
 
 from collections.abc import Callable

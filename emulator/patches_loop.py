@@ -4,6 +4,7 @@ model package); see emulator/patches.py for the rules every patch follows.
 Each patch takes a `setattr`-like function so the Lambda tests can apply it per test through pytest's
 `monkeypatch.setattr` (undone after the test) while the emulator applies it for good.
 """
+
 from __future__ import annotations
 
 import builtins
@@ -71,18 +72,26 @@ def sagemaker_update_model_package_partial(set_attribute: Callable[..., None] = 
 
     original = getattr(SageMakerModelBackend.update_model_package, "_mlp_original", SageMakerModelBackend.update_model_package)
 
-    def update_model_package(self: SageMakerModelBackend, model_package_arn: str, model_approval_status: str | None,
-                             approval_description: str | None, customer_metadata_properties: dict[str, str] | None,
-                             *args: Any, **kwargs: Any) -> str:
+    def update_model_package(
+        self: SageMakerModelBackend,
+        model_package_arn: str,
+        model_approval_status: str | None,
+        approval_description: str | None,
+        customer_metadata_properties: dict[str, str] | None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> str:
         package = self.model_packages.get(self.model_package_name_mapping.get(model_package_arn, model_package_arn))
         if package is not None:
             model_approval_status = model_approval_status or package.model_approval_status
-            approval_description = approval_description if approval_description is not None \
-                else package.approval_description
-            customer_metadata_properties = {**(package.customer_metadata_properties or {}),
-                                            **(customer_metadata_properties or {})}
-        return original(self, model_package_arn, model_approval_status, approval_description,
-                        customer_metadata_properties, *args, **kwargs)
+            approval_description = approval_description if approval_description is not None else package.approval_description
+            customer_metadata_properties = {
+                **(package.customer_metadata_properties or {}),
+                **(customer_metadata_properties or {}),
+            }
+        return original(
+            self, model_package_arn, model_approval_status, approval_description, customer_metadata_properties, *args, **kwargs
+        )
 
     update_model_package._mlp_original = original
     set_attribute(SageMakerModelBackend, "update_model_package", update_model_package)
@@ -132,7 +141,9 @@ def sagemaker_stop_training_job(set_attribute: Callable[..., None] = builtins.se
             arn = FakeTrainingJob.arn_formatter(name, backend.account_id, backend.region_name)
             raise ValidationError(message=f"Could not find training job '{arn}'.")
         if job.training_job_status != "InProgress":
-            raise ValidationError(message=f"The request was rejected because the training job is in status {job.training_job_status}.")
+            raise ValidationError(
+                message=f"The request was rejected because the training job is in status {job.training_job_status}."
+            )
         job.training_job_status = job.secondary_status = "Stopped"
         job.last_modified_time = utcnow()
         return EmptyResult()

@@ -12,6 +12,7 @@ What hashicorp/aws 5.100.0 calls, and so what is patched:
   `DescribeBudget`, `DescribeNotificationsForBudget`, `DescribeSubscribersForNotification` per
   notification, `ListTagsForResource`. moto lacks the last two and drops `ResourceTags`.
 """
+
 from __future__ import annotations
 
 import json
@@ -117,7 +118,12 @@ def _budget(response: Any, account_id: str, budget_name: str) -> Any:
 
 def _same_notification(stored: dict[str, Any], asked: dict[str, Any]) -> bool:
     def key(n: dict[str, Any]) -> tuple:
-        return (n.get("NotificationType"), n.get("ComparisonOperator"), float(n.get("Threshold", 0)), n.get("ThresholdType", "PERCENTAGE"))
+        return (
+            n.get("NotificationType"),
+            n.get("ComparisonOperator"),
+            float(n.get("Threshold", 0)),
+            n.get("ThresholdType", "PERCENTAGE"),
+        )
 
     return key(stored) == key(asked)
 

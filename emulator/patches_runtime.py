@@ -3,6 +3,7 @@ see emulator/patches.py for the rules every patch follows. Tests: tests/integrat
 (each fails against unpatched moto 5.2.5, as noted per test) and tests/integration/test_loop.py (the
 fraud reference model served). Written against moto 5.2.5.
 """
+
 from __future__ import annotations
 
 import math
@@ -30,9 +31,17 @@ def sagemaker_runtime_invoke_endpoint_runs_the_model() -> None:
     def invoke_endpoint(self: SageMakerRuntimeResponse):
         name = urllib.parse.unquote(self.path.split("/")[2])
         body = self.raw_body if isinstance(self.raw_body, bytes) else (self.raw_body or "").encode("utf-8")
-        headers = {key: self.headers.get(key) for key in (
-            "Content-Type", "Accept", "X-Amzn-SageMaker-Inference-Id", "X-Amzn-SageMaker-Target-Variant",
-            endpoint_runtime.PLAYED_AT) if self.headers.get(key)}
+        headers = {
+            key: self.headers.get(key)
+            for key in (
+                "Content-Type",
+                "Accept",
+                "X-Amzn-SageMaker-Inference-Id",
+                "X-Amzn-SageMaker-Target-Variant",
+                endpoint_runtime.PLAYED_AT,
+            )
+            if self.headers.get(key)
+        }
         return endpoint_runtime.serve(self.current_account, self.region, name, body, headers)
 
     SageMakerRuntimeResponse.use_raw_body = True
@@ -87,10 +96,15 @@ def cloudwatch_extended_statistics() -> None:
             raise InvalidParameterCombination("Must specify either Statistics or ExtendedStatistics")
         metric_name = self._get_param("MetricName")
         datapoints = self.cloudwatch_backend.get_metric_statistics(
-            self._get_param("Namespace"), metric_name, self._get_param("StartTime"), self._get_param("EndTime"),
-            self._get_int_param("Period"), statistics, unit=self._get_param("Unit"),
+            self._get_param("Namespace"),
+            metric_name,
+            self._get_param("StartTime"),
+            self._get_param("EndTime"),
+            self._get_int_param("Period"),
+            statistics,
+            unit=self._get_param("Unit"),
             dimensions=self._get_param("Dimensions", []),
-        )  # fmt: skip
+        )
         for point in datapoints:
             computed = {name: percentile(point.metric_single_values_list, name) for name in extended}
             point.extended_statistics = {name: value for name, value in computed.items() if value is not None} or None

@@ -3,6 +3,7 @@ moto: an endpoint or training job on an image that is not in ECR or model data t
 uploads that a bucket policy denies. See emulator/patches.py for the rules every patch follows; tests in
 tests/integration/test_strict_patches.py. Written against moto 5.2.5.
 """
+
 from __future__ import annotations
 
 import json
@@ -51,22 +52,25 @@ def model_data_problem(url: str | None, account_id: str) -> str | None:
     bucket, key = match.groups()
     backend = s3_backends[account_id]["aws"]
     if bucket not in backend.buckets or backend.get_object(bucket, key) is None:
-        return (f"Failed to download model data(bucket: {bucket}, key: {key}). Please ensure that there is an object "
-                "located at the URL and that the role passed to CreateModel has permissions to download the model.")
+        return (
+            f"Failed to download model data(bucket: {bucket}, key: {key}). Please ensure that there is an object "
+            "located at the URL and that the role passed to CreateModel has permissions to download the model."
+        )
     return None
 
 
 def _config_problem(backend, config_name: str) -> str | None:
     """The first reason a config's models could not start, or None."""
     config = backend.endpoint_configs.get(config_name)
-    for variant in (config.production_variants if config else []):
+    for variant in config.production_variants if config else []:
         model = backend._models.get(variant["ModelName"])
         if model is None:
-            return f"Could not find model \"{variant['ModelName']}\"."
+            return f'Could not find model "{variant["ModelName"]}".'
         for container in [model.primary_container, *model.containers]:
             if container:
-                problem = image_problem(container.get("Image"), backend.account_id) or \
-                    model_data_problem(container.get("ModelDataUrl"), backend.account_id)
+                problem = image_problem(container.get("Image"), backend.account_id) or model_data_problem(
+                    container.get("ModelDataUrl"), backend.account_id
+                )
                 if problem:
                     return problem
     return None
@@ -82,8 +86,11 @@ def sagemaker_endpoint_needs_image_and_model_data() -> None:
     from moto.sagemaker.models import SageMakerModelBackend
     from moto.sagemaker.responses import SageMakerResponse
 
-    create, update, describe = SageMakerResponse.create_endpoint, SageMakerResponse.update_endpoint, \
-        SageMakerModelBackend.describe_endpoint
+    create, update, describe = (
+        SageMakerResponse.create_endpoint,
+        SageMakerResponse.update_endpoint,
+        SageMakerModelBackend.describe_endpoint,
+    )
 
     def create_endpoint(self):
         result = create(self)
@@ -102,6 +109,7 @@ def sagemaker_endpoint_needs_image_and_model_data() -> None:
         endpoint.endpoint_status = "Updating"
         setattr(endpoint, PENDING_OUTCOME, (problem,))
         from moto.core.responses import ActionResult
+
         return ActionResult({"EndpointArn": endpoint.arn})
 
     def describe_endpoint(self, endpoint_name: str) -> dict[str, Any]:

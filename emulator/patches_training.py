@@ -9,6 +9,7 @@ Tests: tests/models/test_training_job.py (the container step) and tests/integrat
 InProgress then Completed with the team's model, or Failed with the script's reason). Written against
 moto 5.2.5.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -32,8 +33,14 @@ _threads: list[threading.Thread] = []
 def container_environment(region: str) -> dict[str, str]:
     """What the container needs to reach this emulator (on AWS: the execution role's credentials)."""
     endpoint = os.environ[SELF_ENDPOINT_VARIABLE]
-    return {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
-            "AWS_SESSION_TOKEN": "test", "AWS_DEFAULT_REGION": region, "AWS_REGION": region}
+    return {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_SESSION_TOKEN": "test",
+        "AWS_DEFAULT_REGION": region,
+        "AWS_REGION": region,
+    }
 
 
 def _finish(job: Any, region: str) -> None:
@@ -42,12 +49,18 @@ def _finish(job: Any, region: str) -> None:
     from emulator.training_job import run_job
 
     environment = container_environment(region)
-    s3 = boto3.client("s3", endpoint_url=environment["AWS_ENDPOINT_URL"], region_name=region,
-                      aws_access_key_id="test", aws_secret_access_key="test", aws_session_token="test")
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=environment["AWS_ENDPOINT_URL"],
+        region_name=region,
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        aws_session_token="test",
+    )
     started = time.monotonic()
     try:
         outcome = run_job(job.response_object, s3, environment)
-    except Exception as error:  # noqa: BLE001  (the job must end whatever happens: SageMaker says InternalServerError)
+    except Exception as error:
         log.exception("training job %s: the emulator's container step failed", job.training_job_name)
         status, secondary, reason = "Failed", "Failed", f"InternalServerError: {error}"[:1024]
     else:
@@ -58,7 +71,7 @@ def _finish(job: Any, region: str) -> None:
     with exclusive():  # moto's state changes under the server's request lock, as a request's would
         if job.training_job_status in ("Stopping", "Stopped"):  # StopTrainingJob while it ran: it stays stopped
             return
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         job.training_end_time = job.last_modified_time = now
         # SageMaker's measure of the job (TrainingTimeInSeconds/BillableTimeInSeconds: emulator.patches_cost).
         job.tags = [*(job.tags or []), {"Key": TRAINING_SECONDS_TAG, "Value": str(seconds)}]
@@ -81,8 +94,9 @@ def sagemaker_training_job_runs_the_container() -> None:
             return job
         job.training_job_status, job.secondary_status = "InProgress", "Training"
         job.training_end_time = None
-        thread = threading.Thread(target=_finish, args=(job, self.region_name), name=f"training-{job.training_job_name}",
-                                  daemon=True)
+        thread = threading.Thread(
+            target=_finish, args=(job, self.region_name), name=f"training-{job.training_job_name}", daemon=True
+        )
         _threads.append(thread)
         thread.start()
         return job

@@ -8,6 +8,7 @@ reached with its own credentials: on the emulator the access key names the accou
 (emulator/patches_accounts.py); the operator of the target is a role tagged with the team, with the
 target's promoter policy attached, as an administrator of the real account would set it up.
 """
+
 from __future__ import annotations
 
 import json
@@ -60,7 +61,7 @@ def apply_in_parallel(directories: list[Path], env: dict[str, str]) -> None:
             terraform = Terraform(directory, env=env)
             terraform.init()
             terraform.apply()
-        except BaseException as error:  # noqa: BLE001  (reported after every apply has ended)
+        except BaseException as error:
             errors.append(error)
 
     threads = [threading.Thread(target=apply, args=(d,)) for d in directories]
@@ -78,17 +79,28 @@ def operator_session(target: TeamContext, team_tag: str, region: str) -> boto3.S
     name = f"{OPERATOR_ROLE}-{team_tag}"
     with as_account(target.account_id):
         iam = boto3.client("iam")
-        trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                                                          "Principal": {"AWS": f"arn:aws:iam::{target.account_id}:root"}}]}
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"AWS": f"arn:aws:iam::{target.account_id}:root"}}
+            ],
+        }
         try:
             iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust), Tags=[{"Key": "Team", "Value": team_tag}])
-            iam.attach_role_policy(RoleName=name, PolicyArn=f"arn:aws:iam::{target.account_id}:policy/{promoter_policy_name(target)}")
+            iam.attach_role_policy(
+                RoleName=name, PolicyArn=f"arn:aws:iam::{target.account_id}:policy/{promoter_policy_name(target)}"
+            )
         except iam.exceptions.EntityAlreadyExistsException:
             pass
-        credentials = boto3.client("sts").assume_role(RoleArn=f"arn:aws:iam::{target.account_id}:role/{name}",
-                                                      RoleSessionName="promote")["Credentials"]
-    return boto3.Session(aws_access_key_id=credentials["AccessKeyId"], aws_secret_access_key=credentials["SecretAccessKey"],
-                         aws_session_token=credentials["SessionToken"], region_name=region)
+        credentials = boto3.client("sts").assume_role(
+            RoleArn=f"arn:aws:iam::{target.account_id}:role/{name}", RoleSessionName="promote"
+        )["Credentials"]
+    return boto3.Session(
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+        region_name=region,
+    )
 
 
 def target_state(target: TeamContext) -> dict[str, Any]:
@@ -108,19 +120,24 @@ def target_state(target: TeamContext) -> dict[str, Any]:
     return state
 
 
-def run_promotion_demo(config_path: str | None = None, team: str = "fraud", source: str = "local",
-                       target: str = "localprod") -> int:
+def run_promotion_demo(
+    config_path: str | None = None, team: str = "fraud", source: str = "local", target: str = "localprod"
+) -> int:
     """`python main.py demo-promotion`: the whole path on a fresh emulator, printed step by step."""
     from emulator.demo import Progress, on_emulator
 
     progress = Progress()
-    return on_emulator(progress, "Starting the embedded AWS emulator (two accounts: the access key names the account)",
-                       lambda: _promotion_steps(progress, config_path, team, source, target))
+    return on_emulator(
+        progress,
+        "Starting the embedded AWS emulator (two accounts: the access key names the account)",
+        lambda: _promotion_steps(progress, config_path, team, source, target),
+    )
 
 
 def _promotion_steps(progress, config_path: str | None, team: str, source: str, target: str) -> None:
     import shutil
 
+    from config.platform import context_for, load_config, stack_name
     from emulator.demo import WORK, expect
     from emulator.loop import LoopDriver
     from main import source_dir_of
@@ -128,8 +145,6 @@ def _promotion_steps(progress, config_path: str | None, team: str, source: str, 
     from ops.promote import promote
     from ops.training_runs import rebuild, train
     from stacks.app import build_app
-    from config.platform import context_for
-    from config.platform import load_config, stack_name
 
     config = load_config(config_path)
     names = [stack_name(team, source), stack_name(team, target)]
@@ -180,9 +195,14 @@ def _promotion_steps(progress, config_path: str | None, team: str, source: str, 
         rebuilt = rebuild(tgt, lineage.model_package_version)
         _, deliveries = target_driver.complete_training(rebuilt["training_job_name"])
         registered = next(d.result for d in deliveries if d.handler == "register")
-        metadata = boto3.client("sagemaker").describe_model_package(
-            ModelPackageName=registered["model_package_arn"])["CustomerMetadataProperties"]
-    for key, value in (("code_sha256", lineage.code_sha256), ("image_digest", lineage.image_digest),
-                       ("manifest_sha256", lineage.manifest_sha256), ("holdout_value", repr(lineage.holdout_value))):
+        metadata = boto3.client("sagemaker").describe_model_package(ModelPackageName=registered["model_package_arn"])[
+            "CustomerMetadataProperties"
+        ]
+    for key, value in (
+        ("code_sha256", lineage.code_sha256),
+        ("image_digest", lineage.image_digest),
+        ("manifest_sha256", lineage.manifest_sha256),
+        ("holdout_value", repr(lineage.holdout_value)),
+    ):
         expect(metadata.get(key) == value, f"the rebuild's {key} {metadata.get(key)} differs from {value}")
         progress.say(f"{key:<16} {value}: reproduced")

@@ -16,6 +16,7 @@ The one moto handler that waits for another request is SQS long polling (Receive
 WaitTimeSeconds): it sleeps on the queue until a message arrives. It gives the lock up while it sleeps
 (`release_while_waiting`), so the SendMessage it waits for can come in, as on AWS.
 """
+
 from __future__ import annotations
 
 import io

@@ -13,6 +13,7 @@ Two ways to drive it (standard library only):
   variant): prints {"ready": true} once the model is loaded (or {"ready": false, "error"} and exits),
   then answers one JSON request line with one JSON answer line until stdin closes.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -36,7 +37,7 @@ def answer(script: ModuleType, model: Any, request: dict[str, Any]) -> dict[str,
         prediction = script.predict_fn(inputs, model)
         body, content_type = script.output_fn(prediction, request["accept"])
         status = 200
-    except Exception as error:  # noqa: BLE001 - each request's failure is its own answer
+    except Exception as error:
         status = getattr(error, "status", 500)
         if not isinstance(status, int) or not 400 <= status <= 599:
             status = 500
@@ -53,7 +54,7 @@ def serve(program: str, model_dir: str) -> None:
     out, sys.stdout = sys.stdout, sys.stderr  # what the script prints goes to the log, not into the answers
     try:
         script, model = load(program, model_dir)
-    except Exception as error:  # noqa: BLE001 - the container did not start: say why and stop
+    except Exception as error:
         traceback.print_exc()
         print(json.dumps({"ready": False, "error": f"{type(error).__name__}: {error}"}), file=out, flush=True)
         return

@@ -13,6 +13,7 @@ client sent later with a TCP reset, and a reset can destroy the answer before th
 what the AWS SDK for Go reports as a 200 it could not read ("connection reset", "use of closed network
 connection"). tests/integration/test_emulator_server.py drives it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,7 +51,7 @@ class Emulator:
         self.endpoint: str | None = None
 
     def start(self, timeout: float = 60) -> Emulator:
-        stderr = open(self._log, "ab") if self._log else subprocess.DEVNULL  # noqa: SIM115 (the child keeps it)
+        stderr = open(self._log, "ab") if self._log else subprocess.DEVNULL
         self._process = subprocess.Popen(
             [sys.executable, "-m", "emulator.server", "--port", str(self._requested_port)],
             cwd=ROOT,
@@ -68,8 +69,10 @@ class Emulator:
             timer.cancel()
         if not line.startswith(READY):
             self.stop()
-            raise EmulatorError(f"the emulator did not start (said: {line.strip()!r}); run `python -m emulator.server` to see why")
-        self.endpoint = line[len(READY):].strip()
+            raise EmulatorError(
+                f"the emulator did not start (said: {line.strip()!r}); run `python -m emulator.server` to see why"
+            )
+        self.endpoint = line[len(READY) :].strip()
         return self
 
     def stop(self) -> None:
@@ -132,7 +135,7 @@ def with_snapshots(app):
         path = environ.get("PATH_INFO", "")
         if not path.startswith(SNAPSHOTS_PATH) or environ["REQUEST_METHOD"] != "POST":
             return app(environ, start_response)
-        name = urllib.parse.unquote(path[len(SNAPSHOTS_PATH):])
+        name = urllib.parse.unquote(path[len(SNAPSHOTS_PATH) :])
         try:
             if name.endswith("/restore"):
                 services = snapshots.restore(name[: -len("/restore")])

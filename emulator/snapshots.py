@@ -9,6 +9,7 @@ theirs as attributes of the backends, so it comes along). A snapshot is one deep
 taken in one `deepcopy` call so references between them stay consistent. Runs in the emulator process
 only (`emulator.server` serves it under /mlp-api/snapshots/).
 """
+
 from __future__ import annotations
 
 import copy
@@ -24,8 +25,11 @@ def _copyable_types() -> None:
     """Locks cannot be deep-copied, and a copied Condition (an SQS queue's) would keep the original's
     lock methods: a copy gets a new, unheld lock or condition instead. A defaultdict subclass whose
     constructor takes other arguments (SSM's ParameterDict) is rebuilt without calling it."""
-    for kind, factory in ((type(threading.Lock()), threading.Lock), (type(threading.RLock()), threading.RLock),
-                          (threading.Condition, threading.Condition)):  # fmt: skip
+    for kind, factory in (
+        (type(threading.Lock()), threading.Lock),
+        (type(threading.RLock()), threading.RLock),
+        (threading.Condition, threading.Condition),
+    ):
         copyreg.pickle(kind, lambda _lock, factory=factory: (factory, ()))
     pending = list(defaultdict.__subclasses__())
     while pending:

@@ -5,6 +5,7 @@ The registry cannot be reached here, so Terraform needs a CLI config whose `prov
 uses a filesystem mirror. Its location comes from $MLP_TF_PROVIDER_MIRROR (the scripts find it;
 DESIGN.md says how), never from a path in the code.
 """
+
 from __future__ import annotations
 
 import os
@@ -38,11 +39,7 @@ def write_cli_config(directory: Path) -> Path:
     """A Terraform CLI config that installs providers from the mirror only (nothing from the network)."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "terraform.rc"
-    path.write_text(
-        "provider_installation {\n"
-        f'  filesystem_mirror {{\n    path = "{provider_mirror()}"\n  }}\n'
-        "}\n"
-    )
+    path.write_text(f'provider_installation {{\n  filesystem_mirror {{\n    path = "{provider_mirror()}"\n  }}\n}}\n')
     return path
 
 
@@ -77,7 +74,9 @@ class Terraform:
     def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         result = subprocess.run([self.binary, *args], cwd=self.workdir, env=self._env, capture_output=True, text=True)
         if check and result.returncode != 0:
-            raise TerraformError(f"terraform {' '.join(args)} failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+            raise TerraformError(
+                f"terraform {' '.join(args)} failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+            )
         return result
 
     def init(self) -> None:

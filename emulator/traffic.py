@@ -7,6 +7,7 @@ are CSV rows in model input order, sent to the endpoint through InvokeEndpoint (
 the model answers and SageMaker's data capture records them. The team's labels for them (`label_lines`)
 follow the relation of the world `before` or `after` a change (`_score`).
 """
+
 from __future__ import annotations
 
 import csv
@@ -54,8 +55,9 @@ def _score(row: dict[str, Any], specs: list[dict[str, Any]], world: str = "befor
     return 1 / (1 + math.exp(-16 * (_normalised(row, numeric[0]) - 0.35)))
 
 
-def label_lines(definitions: dict[str, Any], sent: list[dict[str, Any]], world: str, seed: int = 13,
-                problem_type: str = "binary") -> bytes:
+def label_lines(
+    definitions: dict[str, Any], sent: list[dict[str, Any]], world: str, seed: int = 13, problem_type: str = "binary"
+) -> bytes:
     """The team's ground truth for requests it sent (emulator/loop.send_traffic's answer), as it uploads
     it (`{"inference_id": ..., "label": ...}` per line), drawn from the relation of `world` ("before"/"after")."""
     rng = random.Random(seed)
@@ -63,8 +65,13 @@ def label_lines(definitions: dict[str, Any], sent: list[dict[str, Any]], world: 
     lines = []
     for request in sent:
         score = _score(request["row"], specs, world)
-        label: float = (round(min(5.0, max(1.0, 1 + 4 * score + rng.gauss(0, 0.3))), 3) if problem_type == "regression"
-                        else 1 if rng.random() < score else 0)
+        label: float = (
+            round(min(5.0, max(1.0, 1 + 4 * score + rng.gauss(0, 0.3))), 3)
+            if problem_type == "regression"
+            else 1
+            if rng.random() < score
+            else 0
+        )
         lines.append(json.dumps({"inference_id": request["inference_id"], "label": label}))
     return ("\n".join(lines) + "\n").encode()
 

@@ -13,6 +13,7 @@ The emulator does exactly that with the team's own code, in a child process with
 bundle has no entry point, or whose script fails, ends Failed with that reason. The image itself is not
 run (no registry runs here): the strict emulator has checked it exists in ECR.
 """
+
 from __future__ import annotations
 
 import posixpath
@@ -46,7 +47,7 @@ def _download_prefix(s3: Any, uri: str) -> dict[str, bytes]:
     files = {}
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for summary in page.get("Contents", []):
-            relative = summary["Key"][len(folder):].lstrip("/") if folder else summary["Key"]
+            relative = summary["Key"][len(folder) :].lstrip("/") if folder else summary["Key"]
             files[relative] = s3.get_object(Bucket=bucket, Key=summary["Key"])["Body"].read()
     return files
 
@@ -57,8 +58,10 @@ def _channels(s3: Any, input_data_config: list[Mapping[str, Any]]) -> dict[str, 
         source = channel["DataSource"]["S3DataSource"]
         files = _download_prefix(s3, source["S3Uri"])
         if not files:  # AWS fails the job before it starts: ClientError, no objects under the prefix
-            raise ContainerError(f"ClientError: no S3 objects found under S3 URL \"{source['S3Uri']}\" given in input "
-                                 f"data source {channel['ChannelName']}")
+            raise ContainerError(
+                f'ClientError: no S3 objects found under S3 URL "{source["S3Uri"]}" given in input '
+                f"data source {channel['ChannelName']}"
+            )
         channels[channel["ChannelName"]] = files
     return channels
 
@@ -76,8 +79,15 @@ def run_job(job: Mapping[str, Any], s3: Any, environment: Mapping[str, str]) -> 
     hyperparameters = dict(job.get("HyperParameters") or {})
     program, submit = hyperparameters.get(PROGRAM_HP), hyperparameters.get(SUBMIT_DIRECTORY_HP)
     if not program or not submit:
-        return Outcome("Failed", "Failed", f"AlgorithmError: the job names no script-mode code ({PROGRAM_HP} and "
-                       f"{SUBMIT_DIRECTORY_HP} hyperparameters): nothing to run", None, 0.0, "")
+        return Outcome(
+            "Failed",
+            "Failed",
+            f"AlgorithmError: the job names no script-mode code ({PROGRAM_HP} and "
+            f"{SUBMIT_DIRECTORY_HP} hyperparameters): nothing to run",
+            None,
+            0.0,
+            "",
+        )
     output_key = (job.get("OutputDataConfig") or {}).get("KmsKeyId")
     checkpoint_uri = (job.get("CheckpointConfig") or {}).get("S3Uri")
     with tempfile.TemporaryDirectory(prefix="mlp-training-") as work:
@@ -93,13 +103,18 @@ def run_job(job: Mapping[str, Any], s3: Any, environment: Mapping[str, str]) -> 
                     (checkpoints / name).parent.mkdir(parents=True, exist_ok=True)
                     (checkpoints / name).write_bytes(body)
             result = run_training(
-                bundle, root, entry_point=program, checkpoint_dir=checkpoints, environment=environment,
+                bundle,
+                root,
+                entry_point=program,
+                checkpoint_dir=checkpoints,
+                environment=environment,
                 hyperparameters={k: v for k, v in hyperparameters.items() if not k.startswith(SCRIPT_MODE_PREFIX)},
-                channels=channels, max_runtime_seconds=(job.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds"),
-            )  # fmt: skip
+                channels=channels,
+                max_runtime_seconds=(job.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds"),
+            )
         except (ContainerError, ValueError) as error:
             return Outcome("Failed", "Failed", str(error)[:1024], None, 0.0, "")
-        except Exception as error:  # noqa: BLE001  (an S3 error: SageMaker reports it as the job's failure)
+        except Exception as error:
             return Outcome("Failed", "Failed", f"ClientError: {error}"[:1024], None, 0.0, "")
         if checkpoint_uri:
             _upload_checkpoints(s3, checkpoints, checkpoint_uri, output_key)

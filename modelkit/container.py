@@ -7,6 +7,7 @@ runner (a temporary root) and on SageMaker. SageMaker has no variable for the ch
 (CheckpointConfig.LocalPath, default /opt/ml/checkpoints): the platform's runners set
 `MLP_CHECKPOINT_DIR`.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,9 +16,10 @@ import os
 import shutil
 import sys
 import traceback
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 DEFAULT_ROOT = "/opt/ml"
 SERVING_CODE_DIR = "code"  # the serving toolkit imports the inference script from /opt/ml/model/code
@@ -46,8 +48,11 @@ class ContainerPaths:
         root = Path(DEFAULT_ROOT)
         input_dir = Path(env.get("SM_INPUT_DIR", root / "input"))
         data_dir = input_dir / "data"
-        names = json.loads(env["SM_CHANNELS"]) if "SM_CHANNELS" in env else (
-            sorted(p.name for p in data_dir.iterdir() if p.is_dir()) if data_dir.is_dir() else [])
+        names = (
+            json.loads(env["SM_CHANNELS"])
+            if "SM_CHANNELS" in env
+            else (sorted(p.name for p in data_dir.iterdir() if p.is_dir()) if data_dir.is_dir() else [])
+        )
         channels = {name: Path(env.get(f"SM_CHANNEL_{name.upper()}", data_dir / name)) for name in names}
         output_dir = Path(env.get("SM_OUTPUT_DIR", root / "output"))
         return cls(
@@ -94,14 +99,17 @@ class Hyperparameters:
             raise HyperparameterError(f"hyperparameter {name}: {value} is below the minimum {minimum}")
         return value
 
-    def number(self, name: str, default: float, *, above: float | None = None, at_least: float | None = None,
-               below: float | None = None) -> float:
+    def number(
+        self, name: str, default: float, *, above: float | None = None, at_least: float | None = None, below: float | None = None
+    ) -> float:
         value = self._parsed(name, default, float, "a number")
         if not math.isfinite(value):
             raise HyperparameterError(f"hyperparameter {name}: {value!r} is not a finite number")
-        for bound, ok, word in ((above, above is None or value > above, "above"),
-                                (at_least, at_least is None or value >= at_least, "at least"),
-                                (below, below is None or value < below, "below")):
+        for bound, ok, word in (
+            (above, above is None or value > above, "above"),
+            (at_least, at_least is None or value >= at_least, "at least"),
+            (below, below is None or value < below, "below"),
+        ):
             if not ok:
                 raise HyperparameterError(f"hyperparameter {name}: {value!r} must be {word} {bound!r}")
         return value
@@ -152,7 +160,7 @@ def run_entry_point(main: Callable[[ContainerPaths], None]) -> None:
     try:
         main(paths)
         ship_code_with_model(paths)
-    except Exception as error:  # noqa: BLE001 - every error must end as a failure reason
+    except Exception as error:
         traceback.print_exc()
         write_failure(paths, f"{type(error).__name__}: {error}")
         sys.exit(1)

@@ -12,6 +12,7 @@ Every row is checked against the definitions by the transform that serving uses 
 rows fails naming the file, the line, the feature and the problem. The holdout split hashes each row's
 record identifier, so the same records are held out by every run that reads them, a rebuild included.
 """
+
 from __future__ import annotations
 
 import codecs
@@ -23,9 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from contract.definitions import FeatureDefinitions, Value
 from common.features import FeatureValidationError
 from common.training import MANIFEST_SHA_HP
+from contract.definitions import FeatureDefinitions, Value
 from modelkit.container import ContainerPaths, Hyperparameters
 from modelkit.transform import ModelInputs, parse_value
 
@@ -133,15 +134,18 @@ def numeric_label(text: str) -> float:
     return value
 
 
-def read_dataset(paths: ContainerPaths, hyperparameters: Hyperparameters, definitions: FeatureDefinitions,
-                 parse_label: Callable[[str], float]) -> Dataset:
+def read_dataset(
+    paths: ContainerPaths, hyperparameters: Hyperparameters, definitions: FeatureDefinitions, parse_label: Callable[[str], float]
+) -> Dataset:
     """Every row of the run's training data, typed and checked (raises TrainingDataError on any problem)."""
     if "manifest" in paths.channels:
         fingerprint, sources = _manifest_sources(paths.channels["manifest"], hyperparameters)
     elif "train" in paths.channels:
         fingerprint, sources = _file_sources(paths.channels["train"])
     else:
-        raise TrainingDataError(f"no training data: expected a 'manifest' or 'train' channel, this job has {sorted(paths.channels)}")
+        raise TrainingDataError(
+            f"no training data: expected a 'manifest' or 'train' channel, this job has {sorted(paths.channels)}"
+        )
     inputs = ModelInputs(definitions)
     identifier = inputs.feature_set.record_identifier
     id_feature = inputs.feature_set.feature(identifier)
@@ -155,7 +159,9 @@ def read_dataset(paths: ContainerPaths, hyperparameters: Hyperparameters, defini
         header = reader.fieldnames or []
         absent = [name for name in (identifier, label, *order) if name not in header]
         if absent:
-            raise TrainingDataError(f"{source.name}: no column(s) {absent} (record identifier, label, model inputs); header: {header}")
+            raise TrainingDataError(
+                f"{source.name}: no column(s) {absent} (record identifier, label, model inputs); header: {header}"
+            )
         for row in reader:
             row_problems = []
             try:
@@ -178,8 +184,9 @@ def read_dataset(paths: ContainerPaths, hyperparameters: Hyperparameters, defini
             dataset.rows.append(typed)
             dataset.labels.append(value)
     if count:
-        raise TrainingDataError(f"{count} row(s) do not match the feature definitions {definitions.version}: " + " | ".join(problems))
+        raise TrainingDataError(
+            f"{count} row(s) do not match the feature definitions {definitions.version}: " + " | ".join(problems)
+        )
     if not dataset.rows:
         raise TrainingDataError("the training data has no rows")
     return dataset
-

@@ -10,6 +10,7 @@ values in model input order; `application/json`, an object keyed by feature name
 `{"instances": [...]}` of such objects or of lists in model input order. Answers: `application/json`
 `{"predictions": [...]}` or `text/csv` one value per line.
 """
+
 from __future__ import annotations
 
 import csv

@@ -9,6 +9,7 @@ never interrupted. The model directory gets `model.pt` (state dict), `model.json
 rebuild the network), `transform.json` (definitions + encodings) and `evaluation.json` (the quality
 metric on the holdout).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -26,9 +27,9 @@ import numpy as np
 import torch
 from sklearn import metrics as sk
 
+from common.training import CHAMPION_CHANNEL
 from modelkit.container import ContainerPaths, Hyperparameters
 from modelkit.data import Dataset, TrainingDataError, binary_label, load_definitions, numeric_label, read_dataset
-from common.training import CHAMPION_CHANNEL
 from modelkit.transform import FeatureTransform
 
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -81,7 +82,9 @@ def predict(network: torch.nn.Module, inputs: torch.Tensor, problem_type: str) -
     return torch.sigmoid(output) if problem_type == "binary" else output
 
 
-def score_champion(spec: TrainingSpec, channel: Path, holdout_rows: list[list[Any]], holdout_labels: np.ndarray) -> dict[str, Any]:
+def score_champion(
+    spec: TrainingSpec, channel: Path, holdout_rows: list[list[Any]], holdout_labels: np.ndarray
+) -> dict[str, Any]:
     """The live model (the `champion` channel's model.tar.gz) scored on this run's holdout, through its own
     saved transform and network (what serving runs). A champion that cannot be loaded or cannot read these
     rows is reported with the error, never scored as zero: register then leaves the decision to a reviewer."""
@@ -100,7 +103,7 @@ def score_champion(spec: TrainingSpec, channel: Path, holdout_rows: list[list[An
                 raise ValueError(f"the champion is a {model.problem_type} model, this run trains {spec.problem_type}")
             inputs = model.transform.encode([model.transform.typed_row(list(row)) for row in holdout_rows])
             predictions = handlers["predict_fn"](inputs, model)
-    except Exception as error:  # noqa: BLE001 - any failure is reported as the champion's, not the run's
+    except Exception as error:
         return {"error": f"{type(error).__name__}: {error}"[:500]}
     scores = evaluate(spec.problem_type, holdout_labels, np.asarray(predictions))
     return {"metric": spec.metric, "value": scores[spec.metric], "metrics": scores, "holdout_rows": len(holdout_rows)}
@@ -134,8 +137,10 @@ def train(spec: TrainingSpec, paths: ContainerPaths) -> dict[str, Any]:
     dataset = read_dataset(paths, hyperparameters, definitions, binary_label if spec.problem_type == "binary" else numeric_label)
     train_index, holdout_index = dataset.split(holdout_fraction)
     if not train_index or not holdout_index:
-        raise TrainingDataError(f"{len(dataset.rows)} row(s) split into {len(train_index)} for training and "
-                                f"{len(holdout_index)} held out: both must be non-empty (holdout_fraction={holdout_fraction})")
+        raise TrainingDataError(
+            f"{len(dataset.rows)} row(s) split into {len(train_index)} for training and "
+            f"{len(holdout_index)} held out: both must be non-empty (holdout_fraction={holdout_fraction})"
+        )
     labels = np.asarray(dataset.labels, dtype=np.float32)
     if spec.problem_type == "binary" and len(set(labels[holdout_index].tolist())) < 2:
         raise TrainingDataError(f"the holdout ({len(holdout_index)} rows) has one class only: {spec.metric} is undefined")
@@ -162,28 +167,40 @@ def train(spec: TrainingSpec, paths: ContainerPaths) -> dict[str, Any]:
     if checkpoint_path.is_file():
         state = torch.load(checkpoint_path, map_location=where, weights_only=True)
         if state["fingerprint"] != fingerprint:
-            raise CheckpointMismatch(f"{checkpoint_path} was written for other data or hyperparameters "
-                                     f"({state['fingerprint'][:12]}, this run {fingerprint[:12]}): use a checkpoint location per run")
+            raise CheckpointMismatch(
+                f"{checkpoint_path} was written for other data or hyperparameters "
+                f"({state['fingerprint'][:12]}, this run {fingerprint[:12]}): use a checkpoint location per run"
+            )
         network.load_state_dict(state["network"])
         optimizer.load_state_dict(state["optimizer"])
         first_epoch = int(state["epoch"])
         print(f"resumed from checkpoint after epoch {first_epoch}", flush=True)
 
-    print(f"device={where.type} rows={len(dataset.rows)} train={len(train_index)} holdout={len(holdout_index)} "
-          f"inputs={inputs.shape[1]} epochs={epochs}", flush=True)
+    print(
+        f"device={where.type} rows={len(dataset.rows)} train={len(train_index)} holdout={len(holdout_index)} "
+        f"inputs={inputs.shape[1]} epochs={epochs}",
+        flush=True,
+    )
     for epoch in range(first_epoch, epochs):
         network.train()
         order = torch.randperm(len(train_index), generator=torch.Generator().manual_seed(seed * 100_003 + epoch)).to(where)
         total = 0.0
         for start in range(0, len(order), batch_size):
-            batch = order[start:start + batch_size]
+            batch = order[start : start + batch_size]
             optimizer.zero_grad()
             loss = loss_fn(network(x_train[batch]).reshape(-1), y_train[batch])
             loss.backward()
             optimizer.step()
             total += float(loss) * len(batch)
-        _save_atomically({"fingerprint": fingerprint, "epoch": epoch + 1, "network": network.state_dict(),
-                          "optimizer": optimizer.state_dict()}, checkpoint_path)
+        _save_atomically(
+            {
+                "fingerprint": fingerprint,
+                "epoch": epoch + 1,
+                "network": network.state_dict(),
+                "optimizer": optimizer.state_dict(),
+            },
+            checkpoint_path,
+        )
         print(f"epoch={epoch + 1} train_loss={total / len(order):.6f}", flush=True)
 
     network.eval()
@@ -191,18 +208,32 @@ def train(spec: TrainingSpec, paths: ContainerPaths) -> dict[str, Any]:
         predictions = predict(network, torch.from_numpy(inputs[holdout_index]).to(where), spec.problem_type).cpu().numpy()
     scores = evaluate(spec.problem_type, labels[holdout_index], predictions)
     evaluation = {
-        "problem_type": spec.problem_type, "metric": spec.metric, "value": scores[spec.metric], "metrics": scores,
-        "holdout_rows": len(holdout_index), "train_rows": len(train_index), "holdout_fraction": holdout_fraction,
-        "split": f"sha256 of {transform.feature_set.record_identifier}", "data_fingerprint": dataset.fingerprint,
-        "definitions_version": definitions.version, "device": where.type, "epochs": epochs,
+        "problem_type": spec.problem_type,
+        "metric": spec.metric,
+        "value": scores[spec.metric],
+        "metrics": scores,
+        "holdout_rows": len(holdout_index),
+        "train_rows": len(train_index),
+        "holdout_fraction": holdout_fraction,
+        "split": f"sha256 of {transform.feature_set.record_identifier}",
+        "data_fingerprint": dataset.fingerprint,
+        "definitions_version": definitions.version,
+        "device": where.type,
+        "epochs": epochs,
     }
     if CHAMPION_CHANNEL in paths.channels:
-        evaluation["champion"] = score_champion(spec, paths.channels[CHAMPION_CHANNEL], [dataset.rows[i] for i in holdout_index],
-                                                labels[holdout_index])
+        evaluation["champion"] = score_champion(
+            spec, paths.channels[CHAMPION_CHANNEL], [dataset.rows[i] for i in holdout_index], labels[holdout_index]
+        )
     paths.model_dir.mkdir(parents=True, exist_ok=True)
     torch.save({k: v.cpu() for k, v in network.state_dict().items()}, paths.model_dir / MODEL_FILE)
-    (paths.model_dir / MODEL_SPEC_FILE).write_text(json.dumps(
-        {"problem_type": spec.problem_type, "input_width": int(inputs.shape[1]), "network_args": args}, sort_keys=True, indent=1))
+    (paths.model_dir / MODEL_SPEC_FILE).write_text(
+        json.dumps(
+            {"problem_type": spec.problem_type, "input_width": int(inputs.shape[1]), "network_args": args},
+            sort_keys=True,
+            indent=1,
+        )
+    )
     transform.save(paths.model_dir)
     (paths.model_dir / EVALUATION_FILE).write_text(json.dumps(evaluation, sort_keys=True, indent=1))
     # SageMaker metric definitions read metrics from the log with a regex: one `name=value` per line.

@@ -11,6 +11,7 @@ standardised with the training mean and standard deviation; strings are one-hot 
 categories, or over the categories seen in training plus one column for any other value when none are
 declared.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from contract.definitions import Feature, FeatureDefinitions, Value
 from common.features import FeatureValidationError, parse_value  # parse_value: also imported from here by modelkit.data
+from contract.definitions import Feature, FeatureDefinitions, Value
 
 TRANSFORM_FILE = "transform.json"
 SCHEMA = 1
@@ -48,11 +49,15 @@ class ModelInputs:
             raw = [values.get(f.name) for f in self.features]
         elif isinstance(values, Sequence) and not isinstance(values, (str, bytes)):
             if len(values) != len(self.features):
-                raise FeatureValidationError(self.feature_set.name, [
-                    f"expected {len(self.features)} values in the order {[f.name for f in self.features]}, got {len(values)}"])
+                raise FeatureValidationError(
+                    self.feature_set.name,
+                    [f"expected {len(self.features)} values in the order {[f.name for f in self.features]}, got {len(values)}"],
+                )
             raw = list(values)
         else:
-            raise FeatureValidationError(self.feature_set.name, [f"expected an object or a list of values, got {type(values).__name__}"])
+            raise FeatureValidationError(
+                self.feature_set.name, [f"expected an object or a list of values, got {type(values).__name__}"]
+            )
         typed: list[Value] = []
         for feature, cell in zip(self.features, raw):
             value, problem = parse_value(feature, cell)
@@ -94,8 +99,11 @@ class FeatureTransform(ModelInputs):
             else:
                 values = np.asarray(column, dtype=np.float64)
                 std = float(values.std())
-                encodings[name] = {"kind": "standard", "mean": float(values.mean()),
-                                   "std": std if std > 0 and math.isfinite(std) else 1.0}
+                encodings[name] = {
+                    "kind": "standard",
+                    "mean": float(values.mean()),
+                    "std": std if std > 0 and math.isfinite(std) else 1.0,
+                }
         return cls(definitions, encodings)
 
     @property
@@ -124,7 +132,9 @@ class FeatureTransform(ModelInputs):
                 for row_index, value in enumerate(column):
                     slot = position.get(str(value), other)
                     if slot is None:
-                        raise FeatureValidationError(self.feature_set.name, [f"{feature.name}: {value!r} was not a category at training"])
+                        raise FeatureValidationError(
+                            self.feature_set.name, [f"{feature.name}: {value!r} was not a category at training"]
+                        )
                     block[row_index, slot] = 1.0
             else:
                 block = ((np.asarray(column, dtype=np.float64) - encoding["mean"]) / encoding["std"]).reshape(-1, 1)
@@ -136,8 +146,12 @@ class FeatureTransform(ModelInputs):
     # ---- saved beside the model ----
 
     def to_dict(self) -> dict[str, Any]:
-        return {"schema": SCHEMA, "definitions": dict(self.definitions.document), "encodings": self.encodings,
-                "columns": self.columns}
+        return {
+            "schema": SCHEMA,
+            "definitions": dict(self.definitions.document),
+            "encodings": self.encodings,
+            "columns": self.columns,
+        }
 
     def save(self, directory: Path) -> Path:
         path = Path(directory) / TRANSFORM_FILE

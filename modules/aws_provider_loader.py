@@ -6,6 +6,7 @@ register a bare package object under the same name, with the real package's sear
 ordinary `from cdktf_cdktf_provider_aws.s3_bucket import S3Bucket` statements import the one
 submodule they name. Everything else (types, jsii assembly, behaviour) is the published package.
 """
+
 from __future__ import annotations
 
 import importlib.util

@@ -5,6 +5,7 @@ repeated Sid (AWS refuses a policy whose Sids repeat; a copy-paste that repeats 
 Terraform tokens (ARNs of this stack's resources) inside the JSON text are resolved by cdktf at
 synth time, so plain `json.dumps` is enough for these documents.
 """
+
 from __future__ import annotations
 
 import json
@@ -42,19 +43,35 @@ def unique_sids(statements: Iterable[Statement]) -> None:
         seen.add(sid)
 
 
-def allow(sid: str, actions: OneOrMany, resources: OneOrMany, condition: dict[str, Any] | None = None,
-          principal: dict[str, Any] | str | None = None) -> Statement:
+def allow(
+    sid: str,
+    actions: OneOrMany,
+    resources: OneOrMany,
+    condition: dict[str, Any] | None = None,
+    principal: dict[str, Any] | str | None = None,
+) -> Statement:
     """One Allow statement; a single action or resource stays a string, as AWS prints it."""
     return _statement(sid, "Allow", actions, resources, condition, principal)
 
 
-def deny(sid: str, actions: OneOrMany, resources: OneOrMany, condition: dict[str, Any] | None = None,
-         principal: dict[str, Any] | str | None = None) -> Statement:
+def deny(
+    sid: str,
+    actions: OneOrMany,
+    resources: OneOrMany,
+    condition: dict[str, Any] | None = None,
+    principal: dict[str, Any] | str | None = None,
+) -> Statement:
     return _statement(sid, "Deny", actions, resources, condition, principal)
 
 
-def _statement(sid: str, effect: str, actions: OneOrMany, resources: OneOrMany, condition: dict[str, Any] | None,
-               principal: dict[str, Any] | str | None) -> Statement:
+def _statement(
+    sid: str,
+    effect: str,
+    actions: OneOrMany,
+    resources: OneOrMany,
+    condition: dict[str, Any] | None,
+    principal: dict[str, Any] | str | None,
+) -> Statement:
     statement: Statement = {"Sid": sid, "Effect": effect}
     if principal is not None:
         statement["Principal"] = principal

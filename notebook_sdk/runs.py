@@ -17,6 +17,7 @@ run is registered, traced by `lineage` and rebuilt by `rebuild` like any other. 
 process because the SDK needs a newer boto3 than the project pins (each keeps its own virtualenv).
 The job handle is the SDK's `sagemaker.core.resources.TrainingJob` (sagemaker-core).
 """
+
 from __future__ import annotations
 
 import json
@@ -47,13 +48,21 @@ def project_python() -> str:
     return os.environ.get(PROJECT_PYTHON_VARIABLE) or str(ROOT / ".venv" / "bin" / "python")
 
 
-def launch_run(stack: str, reason: str = "notebook", *, config: str | None = None, python: str | None = None,
-               timeout: float = 600) -> PlatformRun:
+def launch_run(
+    stack: str, reason: str = "notebook", *, config: str | None = None, python: str | None = None, timeout: float = 600
+) -> PlatformRun:
     """Start a training run of `stack` (`<team>-<env>`) on the current data and code through the platform's
     run path; returns the run and the SDK's handle on its training job. Raises RunError with the
     platform's reason when it refuses (no image in ECR, no data, an undeployed stack...)."""
-    command = [python or project_python(), "main.py", *(["--config", config] if config else []), "train", stack,
-               "--reason", f"notebook: {reason}"]
+    command = [
+        python or project_python(),
+        "main.py",
+        *(["--config", config] if config else []),
+        "train",
+        stack,
+        "--reason",
+        f"notebook: {reason}",
+    ]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
     if done.returncode != 0:
         lines = [line for line in done.stderr.splitlines() if line.strip()]

@@ -11,6 +11,7 @@ directory is in a work tree, with whether the packed files differ from it; never
 Standard library only: the GPU check (scripts/run_reference_models.py) packs with it where nothing else
 is installed.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -33,7 +34,9 @@ PLATFORM_FILES: tuple[tuple[str, str], ...] = (
     ("common/runs.py", "common/runs.py"),  # common.training imports it (the run's job name)
     ("common/training.py", "common/training.py"),
 ) + tuple(
-    (f"{package}/{p.name}", f"{package}/{p.name}") for package in ("contract", "modelkit") for p in sorted((ROOT / package).glob("*.py"))
+    (f"{package}/{p.name}", f"{package}/{p.name}")
+    for package in ("contract", "modelkit")
+    for p in sorted((ROOT / package).glob("*.py"))
 )
 RESERVED_TOP_LEVEL = {"common", "contract", "modelkit"}
 SKIPPED_NAMES = {".git", "__pycache__", ".ipynb_checkpoints", ".pytest_cache", ".mypy_cache", ".venv", ".DS_Store"}
@@ -70,8 +73,9 @@ class CodeBundle:
         return path
 
 
-def bundle_files(source_dir: Path, entry_points: tuple[str, ...] = DEFAULT_ENTRY_POINTS,
-                 repo_root: Path = ROOT) -> list[tuple[str, Path]]:
+def bundle_files(
+    source_dir: Path, entry_points: tuple[str, ...] = DEFAULT_ENTRY_POINTS, repo_root: Path = ROOT
+) -> list[tuple[str, Path]]:
     """(name in bundle, file) for the team's directory plus the platform code, sorted by name."""
     source_dir = Path(source_dir)
     if not source_dir.is_dir():
@@ -115,16 +119,22 @@ def deterministic_tar_gz(entries: list[tuple[str, bytes, bool]]) -> bytes:
     return compressed.getvalue()
 
 
-def pack(source_dir: Path, entry_points: tuple[str, ...] = DEFAULT_ENTRY_POINTS, repo_root: Path = ROOT,
-         max_bytes: int = DEFAULT_MAX_BYTES) -> CodeBundle:
+def pack(
+    source_dir: Path,
+    entry_points: tuple[str, ...] = DEFAULT_ENTRY_POINTS,
+    repo_root: Path = ROOT,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> CodeBundle:
     """Pack `source_dir` and the platform code into a deterministic tar.gz."""
     entries, total = [], 0
     for name, path in bundle_files(source_dir, entry_points, repo_root):
         content = path.read_bytes()
         total += len(content)
         if total > max_bytes:
-            raise BundleError(f"{source_dir}: more than {max_bytes} bytes of files (at {name}); a code bundle holds "
-                              "code: read data through the run's manifest")
+            raise BundleError(
+                f"{source_dir}: more than {max_bytes} bytes of files (at {name}); a code bundle holds "
+                "code: read data through the run's manifest"
+            )
         entries.append((name, content, bool(path.stat().st_mode & stat.S_IXUSR)))
     data = deterministic_tar_gz(entries)
     listing = tuple((name, hashlib.sha256(content).hexdigest(), len(content)) for name, content, _ in entries)

@@ -6,6 +6,7 @@ the bundle a model package records, never the pointer.
 
 The same files give the same bytes and the same key: publishing unchanged code again uploads nothing.
 """
+
 from __future__ import annotations
 
 import json
@@ -46,9 +47,13 @@ def upload(bundle: CodeBundle, bucket: str, kms_key_arn: str) -> dict[str, str]:
         version_id = None
     if version_id is None:
         version_id = s3.put_object(
-            Bucket=bucket, Key=key, Body=bundle.data, ServerSideEncryption="aws:kms", SSEKMSKeyId=kms_key_arn,
+            Bucket=bucket,
+            Key=key,
+            Body=bundle.data,
+            ServerSideEncryption="aws:kms",
+            SSEKMSKeyId=kms_key_arn,
             Metadata={"sha256": bundle.sha256, "git-commit": git_label(bundle)},
-        )["VersionId"]  # fmt: skip
+        )["VersionId"]
     return {"uri": f"s3://{bucket}/{key}", "sha256": bundle.sha256, "version_id": version_id, "git_commit": git_label(bundle)}
 
 
@@ -57,6 +62,7 @@ def publish_code(ctx: TeamContext, source_dir: Path) -> dict[str, Any]:
     bundle = pack(source_dir)
     env = deployed_environment(ctx, "retrain")
     pointer = upload(bundle, env["ARTIFACT_BUCKET"], env["KMS_KEY_ARN"])
-    boto3.client("ssm").put_parameter(Name=ctx.parameter_name(POINTER), Value=json.dumps(pointer, sort_keys=True),
-                                      Type="String", Overwrite=True)
+    boto3.client("ssm").put_parameter(
+        Name=ctx.parameter_name(POINTER), Value=json.dumps(pointer, sort_keys=True), Type="String", Overwrite=True
+    )
     return {**pointer, "parameter": ctx.parameter_name(POINTER), "files": len(bundle.files), "bytes": len(bundle.data)}

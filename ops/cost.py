@@ -14,6 +14,7 @@ page was not reachable from the build machine to re-check, so treat the figures 
 the table (and its date) from the page before relying on them. A type of the allowed lists that is not
 in the table is reported as unpriced, never guessed.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -27,13 +28,25 @@ from contract.names import TeamContext
 PRICES_AS_OF = "2025-06-01"
 PRICES_SOURCE = "https://aws.amazon.com/sagemaker/pricing/ (on-demand, us-east-1)"
 PRICES: dict[str, float] = {
-    "ml.g4dn.xlarge": 0.7364, "ml.g4dn.2xlarge": 1.0528, "ml.g4dn.4xlarge": 1.6856, "ml.g4dn.8xlarge": 3.0464,
-    "ml.g4dn.12xlarge": 5.4768, "ml.g4dn.16xlarge": 6.0928,
-    "ml.g5.xlarge": 1.408, "ml.g5.2xlarge": 1.515, "ml.g5.4xlarge": 2.03, "ml.g5.8xlarge": 3.06,
-    "ml.g5.12xlarge": 7.09, "ml.g5.16xlarge": 5.12, "ml.g5.24xlarge": 10.18, "ml.g5.48xlarge": 20.36,
-    "ml.p3.2xlarge": 3.825, "ml.p3.8xlarge": 14.688, "ml.p3.16xlarge": 28.152,
+    "ml.g4dn.xlarge": 0.7364,
+    "ml.g4dn.2xlarge": 1.0528,
+    "ml.g4dn.4xlarge": 1.6856,
+    "ml.g4dn.8xlarge": 3.0464,
+    "ml.g4dn.12xlarge": 5.4768,
+    "ml.g4dn.16xlarge": 6.0928,
+    "ml.g5.xlarge": 1.408,
+    "ml.g5.2xlarge": 1.515,
+    "ml.g5.4xlarge": 2.03,
+    "ml.g5.8xlarge": 3.06,
+    "ml.g5.12xlarge": 7.09,
+    "ml.g5.16xlarge": 5.12,
+    "ml.g5.24xlarge": 10.18,
+    "ml.g5.48xlarge": 20.36,
+    "ml.p3.2xlarge": 3.825,
+    "ml.p3.8xlarge": 14.688,
+    "ml.p3.16xlarge": 28.152,
     "ml.p4d.24xlarge": 37.688,
-}  # fmt: skip
+}
 HOURS_PER_MONTH = 730  # AWS's convention for monthly figures
 
 
@@ -69,8 +82,10 @@ class CostReport:
         return sum(u.gpu_hours for u in rows), sum(u.cost_usd or 0 for u in rows)
 
     def lines(self) -> list[str]:
-        out = [f"{self.stack}: {self.since:%Y-%m-%d %H:%M} .. {self.until:%Y-%m-%d %H:%M} UTC "
-               f"(prices: {PRICES_SOURCE}, as of {PRICES_AS_OF})"]
+        out = [
+            f"{self.stack}: {self.since:%Y-%m-%d %H:%M} .. {self.until:%Y-%m-%d %H:%M} UTC "
+            f"(prices: {PRICES_SOURCE}, as of {PRICES_AS_OF})"
+        ]
         for u in self.usage:
             cost = "unpriced" if u.cost_usd is None else f"{u.cost_usd:.2f} USD"
             spot = ""
@@ -88,15 +103,22 @@ class CostReport:
 def training_usage(job: dict[str, Any]) -> Usage:
     """A DescribeTrainingJob answer as GPU usage (billable seconds as SageMaker reports them)."""
     config = job.get("ResourceConfig") or {}
-    return Usage("training", job["TrainingJobName"], config.get("InstanceType", "?"), int(config.get("InstanceCount") or 1),
-                 float(job.get("BillableTimeInSeconds") or 0), float(job.get("TrainingTimeInSeconds") or 0) or None)
+    return Usage(
+        "training",
+        job["TrainingJobName"],
+        config.get("InstanceType", "?"),
+        int(config.get("InstanceCount") or 1),
+        float(job.get("BillableTimeInSeconds") or 0),
+        float(job.get("TrainingTimeInSeconds") or 0) or None,
+    )
 
 
 def report(ctx: TeamContext, since: dt.datetime, until: dt.datetime) -> CostReport:
     sagemaker = boto3.client("sagemaker")
     result = CostReport(f"{ctx.team}-{ctx.environment}", since, until)
     for page in sagemaker.get_paginator("list_training_jobs").paginate(
-            NameContains=f"{ctx.prefix}-", CreationTimeAfter=since, CreationTimeBefore=until):
+        NameContains=f"{ctx.prefix}-", CreationTimeAfter=since, CreationTimeBefore=until
+    ):
         for summary in page["TrainingJobSummaries"]:
             if summary["TrainingJobName"].startswith(f"{ctx.prefix}-"):
                 result.usage.append(training_usage(sagemaker.describe_training_job(TrainingJobName=summary["TrainingJobName"])))
@@ -104,9 +126,13 @@ def report(ctx: TeamContext, since: dt.datetime, until: dt.datetime) -> CostRepo
     if endpoint is not None:
         variant = sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])["ProductionVariants"][0]
         start = max(endpoint["CreationTime"], since)
-        count = int(((endpoint.get("ProductionVariants") or [{}])[0]).get("CurrentInstanceCount") or variant["InitialInstanceCount"])
+        count = int(
+            ((endpoint.get("ProductionVariants") or [{}])[0]).get("CurrentInstanceCount") or variant["InitialInstanceCount"]
+        )
         if until > start:
-            result.usage.append(Usage("serving", ctx.endpoint_name, variant["InstanceType"], count, (until - start).total_seconds()))
+            result.usage.append(
+                Usage("serving", ctx.endpoint_name, variant["InstanceType"], count, (until - start).total_seconds())
+            )
     budgets = boto3.client("budgets")
     try:
         budget = budgets.describe_budget(AccountId=ctx.account_id, BudgetName=f"{ctx.prefix}-monthly")

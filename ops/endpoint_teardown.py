@@ -4,6 +4,7 @@ credentials: the deploy handler's endpoint, autoscaling, endpoint configs and mo
 key, role, bucket and alarms they use can go after. Team and environment come from $MLP_TEAM and
 $MLP_ENVIRONMENT (set by the provisioner). Idempotent; prints what it removed as one JSON line.
 """
+
 from __future__ import annotations
 
 import json

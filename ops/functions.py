@@ -4,6 +4,7 @@ Used where nothing executes the Lambda for us (the emulator runs no code) and by
 the same environment the functions have (bucket names, table, parameters). The environment comes from
 the deployed function (GetFunctionConfiguration), never from a second copy of the stack's logic.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -16,8 +17,8 @@ from typing import Any
 import boto3
 
 from common import aws as common_aws
-from modules.functions.packaging import build_package, code_sha256
 from contract.names import TeamContext
+from modules.functions.packaging import build_package, code_sha256
 
 
 def deployed_environment(ctx: TeamContext, handler: str) -> dict[str, str]:

@@ -7,6 +7,7 @@
 Everything is read from AWS (or the emulator): the endpoint's live config, the deployed-model pointer
 the deploy handler writes, and the lineage metadata the register handler puts on the model package.
 """
+
 from __future__ import annotations
 
 import json

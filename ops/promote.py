@@ -24,6 +24,7 @@ reads the source through the source's resource policies and writes only the targ
    (the target approves it itself), with the source's lineage and metric, the target's copies, and the
    source package's ARN and manifest.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -39,16 +40,25 @@ from botocore.exceptions import ClientError
 from common.aws import RETRY_CONFIG
 from common.manifest import canonical_json, parse_s3_uri, sha256_hex
 from common.training import ECR_IMAGE
+from config.platform import PlatformConfig, context_for, stack_name
 from contract.names import TeamContext
 from modules.promotion import PROMOTED_DATA_PREFIX
 from ops.errors import PromotionError
-from config.platform import context_for
-from config.platform import PlatformConfig, stack_name
 
 COPY_MARKER = "mlp-promoted-from"  # user metadata of every copy: the source object version it came from
 IMAGE_MEDIA_TYPES = ["application/vnd.docker.distribution.manifest.v2+json", "application/vnd.oci.image.manifest.v1+json"]
-REQUIRED = ("run_id", "manifest_uri", "manifest_sha256", "image_uri", "inference_image_uri", "code_uri", "code_sha256",
-            "code_version_id", "baseline_uri", "training_job_arn")
+REQUIRED = (
+    "run_id",
+    "manifest_uri",
+    "manifest_sha256",
+    "image_uri",
+    "inference_image_uri",
+    "code_uri",
+    "code_sha256",
+    "code_version_id",
+    "baseline_uri",
+    "training_job_arn",
+)
 NO_BASELINE = "none"  # lambdas/register: a team without features records no baseline
 # The registration's reports (lambdas/register): the ModelMetrics document and the data gate's report,
 # copied so the target's package names only the target's objects. "none": the run had no such report.
@@ -71,12 +81,17 @@ def promotion_path(config: PlatformConfig, team: str, source: str, target: str) 
     if spec.promotion_from(source, target) is None:
         declared = [f"{p.source} -> {p.target}" for p in spec.promotions] or "none"
         raise PromotionError(f"team {team} declares no promotion {source} -> {target} (teams[].promotions: {declared})")
-    return PromotionPath(team, context_for(config, stack_name(team, source)), context_for(config, stack_name(team, target)),
-                spec.settings.registry.model_package_groups[0])
+    return PromotionPath(
+        team,
+        context_for(config, stack_name(team, source)),
+        context_for(config, stack_name(team, target)),
+        spec.settings.registry.model_package_groups[0],
+    )
 
 
-def promote(config: PlatformConfig, team: str, source: str, target: str, version: int,
-            session: boto3.Session | None = None) -> dict[str, Any]:
+def promote(
+    config: PlatformConfig, team: str, source: str, target: str, version: int, session: boto3.Session | None = None
+) -> dict[str, Any]:
     path = promotion_path(config, team, source, target)
     return Promoter(path, session or boto3.Session(region_name=path.target.region)).run(version)
 
@@ -111,8 +126,12 @@ class Promoter:
             raise PromotionError(f"{arn} is {status} in {self.source.prefix}, not Approved: nothing copied")
         existing = self.promoted_package(arn)
         if existing is not None:
-            return {"promoted": False, "reason": "already promoted: nothing copied or created",
-                    "source_package_arn": arn, **_summary(existing)}
+            return {
+                "promoted": False,
+                "reason": "already promoted: nothing copied or created",
+                "source_package_arn": arn,
+                **_summary(existing),
+            }
         plan = self.verify(package)
         copies = self.copy(plan)
         created = self.register(plan, copies)
@@ -141,22 +160,28 @@ class Promoter:
         manifest_at = self._own_object(arn, "manifest", metadata["manifest_uri"], artifacts, "manifests/")
         body = self._get(*manifest_at, what="manifest")
         if sha256_hex(body) != metadata["manifest_sha256"]:
-            raise PromotionError(f"{arn}: the stored manifest {metadata['manifest_uri']} has sha256 {sha256_hex(body)}, the "
-                                 f"package records {metadata['manifest_sha256']}: it does not verify; nothing copied")
+            raise PromotionError(
+                f"{arn}: the stored manifest {metadata['manifest_uri']} has sha256 {sha256_hex(body)}, the "
+                f"package records {metadata['manifest_sha256']}: it does not verify; nothing copied"
+            )
         manifest = json.loads(body)
         if manifest.get("bucket") != curated:
             raise PromotionError(f"{arn}: the manifest pins data in {manifest.get('bucket')!r}, not {curated}; nothing copied")
         for entry in manifest["objects"]:
             head = self._head(curated, entry["key"], entry["version_id"], what="pinned data object")
             if entry.get("etag") and head["ETag"].strip('"') != entry["etag"]:
-                raise PromotionError(f"{arn}: s3://{curated}/{entry['key']}@{entry['version_id']} has ETag "
-                                     f"{head['ETag']}, the manifest pinned {entry['etag']}; nothing copied")
+                raise PromotionError(
+                    f"{arn}: s3://{curated}/{entry['key']}@{entry['version_id']} has ETag "
+                    f"{head['ETag']}, the manifest pinned {entry['etag']}; nothing copied"
+                )
         self._head(*model_data, what="model artifact")
         code_at = self._own_object(arn, "code bundle", metadata["code_uri"], artifacts, "code/")
         code = self._head(*code_at, metadata["code_version_id"], what="code bundle")
         if code.get("Metadata", {}).get("sha256") != metadata["code_sha256"]:
-            raise PromotionError(f"{arn}: code bundle {metadata['code_uri']} version {metadata['code_version_id']} is not "
-                                 f"sha256 {metadata['code_sha256']}; nothing copied")
+            raise PromotionError(
+                f"{arn}: code bundle {metadata['code_uri']} version {metadata['code_version_id']} is not "
+                f"sha256 {metadata['code_sha256']}; nothing copied"
+            )
         baseline = None
         if metadata["baseline_uri"] != NO_BASELINE:
             baseline = self._own_object(arn, "baseline", metadata["baseline_uri"], artifacts, "baselines/")
@@ -176,7 +201,9 @@ class Promoter:
         except ValueError:
             found = ("", "")
         if found[0] != bucket or not found[1].startswith(prefix):
-            raise PromotionError(f"{arn}: {what} {uri!r} is not under s3://{bucket}/{prefix}: not the source team's; nothing copied")
+            raise PromotionError(
+                f"{arn}: {what} {uri!r} is not under s3://{bucket}/{prefix}: not the source team's; nothing copied"
+            )
         return found
 
     def _head(self, bucket: str, key: str, version: str | None = None, *, what: str) -> dict[str, Any]:
@@ -197,11 +224,17 @@ class Promoter:
         match = ECR_IMAGE.match(image_uri)
         purposes = {f"{self.source.prefix}-{p}": p for p in ("training", "inference")}
         if not match or not match["digest"] or match["account"] != self.source.account_id or match["repo"] not in purposes:
-            raise PromotionError(f"{arn}: image {image_uri!r} is not pinned by digest in the source team's repositories; nothing copied")
+            raise PromotionError(
+                f"{arn}: image {image_uri!r} is not pinned by digest in the source team's repositories; nothing copied"
+            )
         registry, repository, digest = match["account"], match["repo"], match["digest"]
         try:
-            found = self.ecr.batch_get_image(registryId=registry, repositoryName=repository, imageIds=[{"imageDigest": digest}],
-                                             acceptedMediaTypes=IMAGE_MEDIA_TYPES)["images"]
+            found = self.ecr.batch_get_image(
+                registryId=registry,
+                repositoryName=repository,
+                imageIds=[{"imageDigest": digest}],
+                acceptedMediaTypes=IMAGE_MEDIA_TYPES,
+            )["images"]
         except ClientError as error:
             raise PromotionError(f"{arn}: image {image_uri} cannot be read ({_code(error)}): nothing copied") from None
         if not found:
@@ -210,13 +243,23 @@ class Promoter:
         if "sha256:" + hashlib.sha256(manifest_text.encode()).hexdigest() != digest:
             raise PromotionError(f"{arn}: the manifest {repository} serves for {digest} does not hash to it: nothing copied")
         blobs = _blobs(json.loads(manifest_text))
-        available = self.ecr.batch_check_layer_availability(registryId=registry, repositoryName=repository, layerDigests=blobs) if blobs else {}
+        available = (
+            self.ecr.batch_check_layer_availability(registryId=registry, repositoryName=repository, layerDigests=blobs)
+            if blobs
+            else {}
+        )
         gone = [f["layerDigest"] for f in available.get("failures", [])]
         if gone:
             raise PromotionError(f"{arn}: image {digest} in {repository} lacks blobs {gone}: nothing copied")
-        return {"registry": registry, "repository": repository, "purpose": purposes[repository], "digest": digest,
-                "manifest": manifest_text, "media_type": found[0].get("imageManifestMediaType") or IMAGE_MEDIA_TYPES[0],
-                "blobs": blobs}
+        return {
+            "registry": registry,
+            "repository": repository,
+            "purpose": purposes[repository],
+            "digest": digest,
+            "manifest": manifest_text,
+            "media_type": found[0].get("imageManifestMediaType") or IMAGE_MEDIA_TYPES[0],
+            "blobs": blobs,
+        }
 
     def promoted_package(self, source_arn: str) -> dict[str, Any] | None:
         group = self.target.model_package_group_name(self.path.group)
@@ -250,13 +293,23 @@ class Promoter:
             self._copy(*plan.baseline, None, artifacts, plan.baseline[1], key_arn)
             copies["baseline_uri"] = f"s3://{artifacts}/{plan.baseline[1]}"
         # The same run's manifest, naming the copies: same keys under the promoted prefix, same sizes.
-        manifest = {**plan.manifest, "bucket": curated, "objects": objects,
-                    "prefix": f"{PROMOTED_DATA_PREFIX}{self.source.environment}/{plan.manifest.get('prefix', '')}",
-                    "promoted_from": {"manifest_uri": plan.metadata["manifest_uri"], "manifest_sha256": plan.metadata["manifest_sha256"]}}
+        manifest = {
+            **plan.manifest,
+            "bucket": curated,
+            "objects": objects,
+            "prefix": f"{PROMOTED_DATA_PREFIX}{self.source.environment}/{plan.manifest.get('prefix', '')}",
+            "promoted_from": {"manifest_uri": plan.metadata["manifest_uri"], "manifest_sha256": plan.metadata["manifest_sha256"]},
+        }
         body = canonical_json(manifest)
         manifest_key = parse_s3_uri(plan.metadata["manifest_uri"])[1]
-        self.s3.put_object(Bucket=artifacts, Key=manifest_key, Body=body, ContentType="application/json",
-                           ServerSideEncryption="aws:kms", SSEKMSKeyId=key_arn)
+        self.s3.put_object(
+            Bucket=artifacts,
+            Key=manifest_key,
+            Body=body,
+            ContentType="application/json",
+            ServerSideEncryption="aws:kms",
+            SSEKMSKeyId=key_arn,
+        )
         copies.update(manifest_uri=f"s3://{artifacts}/{manifest_key}", manifest_sha256=sha256_hex(body))
         for name, image in plan.images.items():
             copies[name] = self._replicate(image)
@@ -278,11 +331,18 @@ class Promoter:
             if _code(error) not in ("404", "NoSuchKey", "NotFound"):
                 raise
         copy_source = {"Bucket": bucket, "Key": key, **({"VersionId": version} if version else {})}
-        self.s3.copy(copy_source, to_bucket, to_key, ExtraArgs={
-            "ServerSideEncryption": "aws:kms", "SSEKMSKeyId": key_arn, "MetadataDirective": "REPLACE",
-            "Metadata": {**source.get("Metadata", {}), COPY_MARKER: marker},
-            "ContentType": source.get("ContentType", "binary/octet-stream"),
-        })
+        self.s3.copy(
+            copy_source,
+            to_bucket,
+            to_key,
+            ExtraArgs={
+                "ServerSideEncryption": "aws:kms",
+                "SSEKMSKeyId": key_arn,
+                "MetadataDirective": "REPLACE",
+                "Metadata": {**source.get("Metadata", {}), COPY_MARKER: marker},
+                "ContentType": source.get("ContentType", "binary/octet-stream"),
+            },
+        )
         copied = self.s3.head_object(Bucket=to_bucket, Key=to_key)
         return copied["VersionId"], copied["ETag"].strip('"')
 
@@ -291,27 +351,39 @@ class Promoter:
         (GetDownloadUrlForLayer, then the layer upload API), the manifest put unchanged."""
         repository = f"{self.target.prefix}-{image['purpose']}"
         pinned = f"{self.target.repository_url(image['purpose'])}@{image['digest']}"
-        found = self.ecr.batch_get_image(repositoryName=repository, imageIds=[{"imageDigest": image["digest"]}],
-                                         acceptedMediaTypes=IMAGE_MEDIA_TYPES)["images"]
+        found = self.ecr.batch_get_image(
+            repositoryName=repository, imageIds=[{"imageDigest": image["digest"]}], acceptedMediaTypes=IMAGE_MEDIA_TYPES
+        )["images"]
         if found:
             return pinned
         if image["blobs"]:
             check = self.ecr.batch_check_layer_availability(repositoryName=repository, layerDigests=image["blobs"])
             for failure in check.get("failures", []):
                 self._copy_blob(image, repository, failure["layerDigest"])
-        self.ecr.put_image(repositoryName=repository, imageManifest=image["manifest"], imageManifestMediaType=image["media_type"],
-                           imageDigest=image["digest"], imageTag="sha256-" + image["digest"].removeprefix("sha256:"))
+        self.ecr.put_image(
+            repositoryName=repository,
+            imageManifest=image["manifest"],
+            imageManifestMediaType=image["media_type"],
+            imageDigest=image["digest"],
+            imageTag="sha256-" + image["digest"].removeprefix("sha256:"),
+        )
         return pinned
 
     def _copy_blob(self, image: dict[str, Any], repository: str, digest: str) -> None:
-        url = self.ecr.get_download_url_for_layer(registryId=image["registry"], repositoryName=image["repository"],
-                                                  layerDigest=digest)["downloadUrl"]
+        url = self.ecr.get_download_url_for_layer(
+            registryId=image["registry"], repositoryName=image["repository"], layerDigest=digest
+        )["downloadUrl"]
         upload = self.ecr.initiate_layer_upload(repositoryName=repository)
         first = 0
-        with urllib.request.urlopen(url) as response:  # noqa: S310 (an ECR presigned URL)
+        with urllib.request.urlopen(url) as response:
             while chunk := response.read(int(upload.get("partSize") or 10 * 2**20)):
-                self.ecr.upload_layer_part(repositoryName=repository, uploadId=upload["uploadId"], partFirstByte=first,
-                                           partLastByte=first + len(chunk) - 1, layerPartBlob=chunk)
+                self.ecr.upload_layer_part(
+                    repositoryName=repository,
+                    uploadId=upload["uploadId"],
+                    partFirstByte=first,
+                    partLastByte=first + len(chunk) - 1,
+                    layerPartBlob=chunk,
+                )
                 first += len(chunk)
         done = self.ecr.complete_layer_upload(repositoryName=repository, uploadId=upload["uploadId"], layerDigests=[digest])
         if done["layerDigest"] != digest:
@@ -321,17 +393,30 @@ class Promoter:
         source_arn = plan.package["ModelPackageArn"]
         metadata = {
             **plan.metadata,
-            "manifest_uri": copies["manifest_uri"], "manifest_sha256": copies["manifest_sha256"],
-            "image_uri": copies["image_uri"], "inference_image_uri": copies["inference_image_uri"],
-            "code_uri": copies["code_uri"], "code_version_id": copies["code_version_id"], "baseline_uri": copies["baseline_uri"],
-            "source_package_arn": source_arn, "source_manifest_uri": plan.metadata["manifest_uri"],
+            "manifest_uri": copies["manifest_uri"],
+            "manifest_sha256": copies["manifest_sha256"],
+            "image_uri": copies["image_uri"],
+            "inference_image_uri": copies["inference_image_uri"],
+            "code_uri": copies["code_uri"],
+            "code_version_id": copies["code_version_id"],
+            "baseline_uri": copies["baseline_uri"],
+            "source_package_arn": source_arn,
+            "source_manifest_uri": plan.metadata["manifest_uri"],
             "source_manifest_sha256": plan.metadata["manifest_sha256"],
-            "promoted_from": self.source.prefix, "promoted_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "promoted_from": self.source.prefix,
+            "promoted_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             **{name: copies[name] for name in plan.reports},
         }
         # The source's ModelMetrics, as the target's copy (AWS keeps the S3 URI; the reader needs the target's).
-        quality = {"ModelMetrics": {"ModelQuality": {"Statistics": {"ContentType": "application/json",
-                                                                    "S3Uri": copies["metrics_uri"]}}}} if "metrics_uri" in plan.reports else {}
+        quality = (
+            {
+                "ModelMetrics": {
+                    "ModelQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": copies["metrics_uri"]}}
+                }
+            }
+            if "metrics_uri" in plan.reports
+            else {}
+        )
         spec = plan.package["InferenceSpecification"]
         arn = self.sagemaker.create_model_package(
             ModelPackageGroupName=self.target.model_package_group_name(self.path.group),
@@ -346,22 +431,31 @@ class Promoter:
             CustomerMetadataProperties=metadata,
             **quality,
             ClientToken=hashlib.sha256(f"promote:{source_arn}".encode()).hexdigest()[:36],
-            Tags=[{"Key": "mlp:run-id", "Value": metadata["run_id"]}, {"Key": "mlp:promoted-from", "Value": source_arn},
-                  {"Key": "Team", "Value": self.target.team}, {"Key": "Environment", "Value": self.target.environment}],
+            Tags=[
+                {"Key": "mlp:run-id", "Value": metadata["run_id"]},
+                {"Key": "mlp:promoted-from", "Value": source_arn},
+                {"Key": "Team", "Value": self.target.team},
+                {"Key": "Environment", "Value": self.target.environment},
+            ],
         )["ModelPackageArn"]
         return self.sagemaker.describe_model_package(ModelPackageName=arn)
 
 
 def _blobs(manifest: dict[str, Any]) -> list[str]:
     if "config" not in manifest:
-        raise PromotionError(f"image manifest of media type {manifest.get('mediaType')!r} is not a single-platform image "
-                             "manifest (manifest lists are not promoted): nothing copied")
+        raise PromotionError(
+            f"image manifest of media type {manifest.get('mediaType')!r} is not a single-platform image "
+            "manifest (manifest lists are not promoted): nothing copied"
+        )
     return [manifest["config"]["digest"], *(layer["digest"] for layer in manifest.get("layers", []))]
 
 
 def _summary(package: dict[str, Any]) -> dict[str, Any]:
-    return {"model_package_arn": package["ModelPackageArn"], "version": package.get("ModelPackageVersion"),
-            "approval_status": package.get("ModelApprovalStatus")}
+    return {
+        "model_package_arn": package["ModelPackageArn"],
+        "version": package.get("ModelPackageVersion"),
+        "approval_status": package.get("ModelApprovalStatus"),
+    }
 
 
 def _code(error: ClientError) -> str:

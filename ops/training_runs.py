@@ -12,6 +12,7 @@ hyperparameters and the code bundle (its sha256-named object, checked to still b
 VersionId with the recorded sha256). The job is started by the same `common.training.start_training_job` the retrain handler
 uses, and recorded as a run so the register handler registers its result like any other.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -25,13 +26,13 @@ import boto3
 from common import aws, runs
 from common.champion import live_champion
 from common.manifest import read_manifest
-from common.training_data import prepare
 from common.training import check_code, new_run_id, pin_image, start_training_job
-from contract.runs import RunInputs
+from common.training_data import prepare
 from contract.names import TeamContext
-from ops.functions import deployed_environment, function_environment
-from ops.errors import DataRefused, LineageError
+from contract.runs import RunInputs
 from ops.code_publish import publish_code
+from ops.errors import DataRefused, LineageError
+from ops.functions import deployed_environment, function_environment
 from ops.lineage import deployed_pointer
 
 
@@ -86,32 +87,66 @@ def _recipe() -> dict[str, Any]:
     return aws.json_parameter(os.environ["TRAINING_RECIPE_PARAMETER"])
 
 
-def _start_run(recipe: dict[str, Any], run_id: str, manifest_uri: str, manifest_sha256: str, object_count: int,
-               trigger: str, code: dict[str, str], image_uri: str | None = None, inference_image_uri: str | None = None,
-               hyperparameters: dict[str, str] | None = None, champion_model_uri: str | None = None,
-               **extra: str | None) -> dict[str, Any]:
+def _start_run(
+    recipe: dict[str, Any],
+    run_id: str,
+    manifest_uri: str,
+    manifest_sha256: str,
+    object_count: int,
+    trigger: str,
+    code: dict[str, str],
+    image_uri: str | None = None,
+    inference_image_uri: str | None = None,
+    hyperparameters: dict[str, str] | None = None,
+    champion_model_uri: str | None = None,
+    **extra: str | None,
+) -> dict[str, Any]:
     """Start the job (the handlers' own start_training_job) and record the run the register handler reads.
     Images default to the recipe's, pinned by digest now."""
     ecr = aws.client("ecr")
     image_uri = image_uri or pin_image(ecr, recipe["image_uri"])
     inference_image_uri = inference_image_uri or pin_image(ecr, recipe["inference_image_uri"])
     job = start_training_job(
-        aws.client("sagemaker"), recipe, run_id, manifest_uri, manifest_sha256, image_uri, code,
-        hyperparameters=hyperparameters, champion_model_uri=champion_model_uri,
-    )  # fmt: skip
-    runs.put_run(run_id, runs.TRAINING, RunInputs(
-        training_job_name=job["training_job_name"], manifest_uri=manifest_uri, manifest_sha256=manifest_sha256,
-        object_count=object_count, image_uri=job["image_uri"], inference_image_uri=inference_image_uri,
-        hyperparameters=job["hyperparameters"], code=job["code"], trigger=trigger,
-    ), training_job_arn=job["training_job_arn"], champion_model_uri=champion_model_uri, **extra)
+        aws.client("sagemaker"),
+        recipe,
+        run_id,
+        manifest_uri,
+        manifest_sha256,
+        image_uri,
+        code,
+        hyperparameters=hyperparameters,
+        champion_model_uri=champion_model_uri,
+    )
+    runs.put_run(
+        run_id,
+        runs.TRAINING,
+        RunInputs(
+            training_job_name=job["training_job_name"],
+            manifest_uri=manifest_uri,
+            manifest_sha256=manifest_sha256,
+            object_count=object_count,
+            image_uri=job["image_uri"],
+            inference_image_uri=inference_image_uri,
+            hyperparameters=job["hyperparameters"],
+            code=job["code"],
+            trigger=trigger,
+        ),
+        training_job_arn=job["training_job_arn"],
+        champion_model_uri=champion_model_uri,
+        **extra,
+    )
     return {
         "run_id": run_id,
         "training_job_name": job["training_job_name"],
         "inputs": {
-            "manifest_uri": manifest_uri, "manifest_sha256": manifest_sha256, "image_uri": job["image_uri"],
-            "inference_image_uri": inference_image_uri, "hyperparameters": job["hyperparameters"], "code": job["code"],
+            "manifest_uri": manifest_uri,
+            "manifest_sha256": manifest_sha256,
+            "image_uri": job["image_uri"],
+            "inference_image_uri": inference_image_uri,
+            "hyperparameters": job["hyperparameters"],
+            "code": job["code"],
         },
-    }  # fmt: skip
+    }
 
 
 def train(ctx: TeamContext, source_dir: Path, reason: str = "operator") -> dict[str, Any]:
@@ -127,19 +162,36 @@ def train(ctx: TeamContext, source_dir: Path, reason: str = "operator") -> dict[
         # data gate before any job; the live model (if any) goes in as the champion.
         champion = live_champion()
         prepared = prepare(
-            run_id, recipe, dt.datetime.now(dt.timezone.utc), artifact_bucket=os.environ["ARTIFACT_BUCKET"],
-            kms_key_arn=os.environ["KMS_KEY_ARN"], endpoint=os.environ["ENDPOINT_NAME"],
-            problem_type=os.environ["PROBLEM_TYPE"], definitions_key=os.environ["FEATURE_DEFINITIONS_KEY"],
+            run_id,
+            recipe,
+            dt.datetime.now(dt.UTC),
+            artifact_bucket=os.environ["ARTIFACT_BUCKET"],
+            kms_key_arn=os.environ["KMS_KEY_ARN"],
+            endpoint=os.environ["ENDPOINT_NAME"],
+            problem_type=os.environ["PROBLEM_TYPE"],
+            definitions_key=os.environ["FEATURE_DEFINITIONS_KEY"],
             last_manifest=champion.manifest if champion else None,
-        )  # fmt: skip
+        )
         if not prepared.passed:
-            raise DataRefused(f"the data gate refused run {run_id}: {'; '.join(prepared.report['reasons'])} "
-                              f"(report {prepared.report_uri}); no training job was started")
+            raise DataRefused(
+                f"the data gate refused run {run_id}: {'; '.join(prepared.report['reasons'])} "
+                f"(report {prepared.report_uri}); no training job was started"
+            )
         stored = prepared.manifest
-        return _start_run(recipe, run_id, stored.uri, stored.sha256, len(stored.manifest["objects"]), f"operator:{reason}",
-                          code, image, inference_image, champion_model_uri=champion.model_data_url if champion else None,
-                          champion_package_arn=champion.package_arn if champion else None,
-                          data_report_uri=prepared.report_uri)
+        return _start_run(
+            recipe,
+            run_id,
+            stored.uri,
+            stored.sha256,
+            len(stored.manifest["objects"]),
+            f"operator:{reason}",
+            code,
+            image,
+            inference_image,
+            champion_model_uri=champion.model_data_url if champion else None,
+            champion_package_arn=champion.package_arn if champion else None,
+            data_report_uri=prepared.report_uri,
+        )
 
 
 def rebuild(ctx: TeamContext, version: int | None = None) -> dict[str, Any]:
@@ -149,10 +201,19 @@ def rebuild(ctx: TeamContext, version: int | None = None) -> dict[str, Any]:
         manifest = read_manifest(inputs["manifest_uri"], inputs["manifest_sha256"])  # refuses a changed manifest
         check_bundle_version(inputs["code"])
         started = _start_run(
-            _recipe(), new_run_id(), inputs["manifest_uri"], inputs["manifest_sha256"], len(manifest["objects"]),
-            f"rebuild:v{package.get('ModelPackageVersion')}", inputs["code"], image_uri=inputs["image_uri"],
-            inference_image_uri=inputs["inference_image_uri"], hyperparameters=inputs["hyperparameters"],
-            champion_model_uri=inputs["champion_model_uri"], champion_package_arn=inputs["champion_package_arn"],
-            data_report_uri=inputs["data_report_uri"], rebuild_of=package["ModelPackageArn"],
-        )  # fmt: skip
+            _recipe(),
+            new_run_id(),
+            inputs["manifest_uri"],
+            inputs["manifest_sha256"],
+            len(manifest["objects"]),
+            f"rebuild:v{package.get('ModelPackageVersion')}",
+            inputs["code"],
+            image_uri=inputs["image_uri"],
+            inference_image_uri=inputs["inference_image_uri"],
+            hyperparameters=inputs["hyperparameters"],
+            champion_model_uri=inputs["champion_model_uri"],
+            champion_package_arn=inputs["champion_package_arn"],
+            data_report_uri=inputs["data_report_uri"],
+            rebuild_of=package["ModelPackageArn"],
+        )
     return {**started, "rebuild_of": package["ModelPackageArn"], "original_run_id": inputs["run_id"]}

@@ -11,6 +11,7 @@ container layout, the data in a `train` channel), then loads the model with the 
 and answers a CSV and a JSON request. It prints the device the training used (`cuda` when PyTorch sees
 a GPU) and the holdout metric, and exits non-zero when a run fails.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,42 +40,60 @@ def team_job(team: str, rows: int, epochs: str | None = None) -> dict:
     data = traffic.training_csv(definitions, rows, seed=7, problem_type=example["problem_type"])
     hyperparameters = dict(example["hyperparameters"], **({"epochs": epochs} if epochs else {}))
     channels = {"train": {"train.csv": data}, "definitions": {"definitions.json": json.dumps(definitions).encode()}}
-    return {"example": example, "data": data, "bundle": pack(ROOT / "model_code" / team),
-            "hyperparameters": hyperparameters, "channels": channels}
+    return {
+        "example": example,
+        "data": data,
+        "bundle": pack(ROOT / "model_code" / team),
+        "hyperparameters": hyperparameters,
+        "channels": channels,
+    }
 
 
 def run_team(team: str, rows: int, root: Path, python: str, epochs: str | None) -> bool:
     job = team_job(team, rows, epochs)
     definitions, data, bundle = job["example"]["definitions"], job["data"], job["bundle"]
-    print(f"[{team}] bundle sha256 {bundle.sha256} ({len(bundle.data)} bytes); {rows} rows; "
-          f"hyperparameters {job['hyperparameters']}", flush=True)
-    result = run_training(bundle.data, root / team, hyperparameters=job["hyperparameters"], python=python,
-                          channels=job["channels"])
+    print(
+        f"[{team}] bundle sha256 {bundle.sha256} ({len(bundle.data)} bytes); {rows} rows; "
+        f"hyperparameters {job['hyperparameters']}",
+        flush=True,
+    )
+    result = run_training(
+        bundle.data, root / team, hyperparameters=job["hyperparameters"], python=python, channels=job["channels"]
+    )
     if result.status != "Completed":
         print(result.logs[-4000:])
         print(f"[{team}] training {result.status}: {result.failure_reason}")
         return False
     evaluation = json.loads((result.model_dir / "evaluation.json").read_text())
     trained = [line.split("=", 1)[1] for line in result.logs.splitlines() if line.startswith("training_seconds=")]
-    print(f"[{team}] device={evaluation['device']} holdout {evaluation['metric']}={evaluation['value']:.4f} "
-          f"({evaluation['holdout_rows']} holdout rows, {evaluation['train_rows']} training rows, "
-          f"{evaluation['epochs']} epochs); training {float(trained[-1]):.1f} s, whole job {result.seconds:.1f} s", flush=True)
+    print(
+        f"[{team}] device={evaluation['device']} holdout {evaluation['metric']}={evaluation['value']:.4f} "
+        f"({evaluation['holdout_rows']} holdout rows, {evaluation['train_rows']} training rows, "
+        f"{evaluation['epochs']} epochs); training {float(trained[-1]):.1f} s, whole job {result.seconds:.1f} s",
+        flush=True,
+    )
 
     sample = list(csv.DictReader(io.StringIO(data.decode())))[:3]
     order = definitions["model_inputs"]["features"]
     as_csv = "".join(",".join(row[name] for name in order) + "\n" for row in sample).encode()
     as_json = json.dumps({"instances": [{name: row[name] for name in order} for row in sample]}).encode()
-    answers = invoke(result.model_dir / "code", result.model_dir, [(as_csv, "text/csv", "text/csv"),
-                                                              (as_json, "application/json", "application/json")], python=python)
+    answers = invoke(
+        result.model_dir / "code",
+        result.model_dir,
+        [(as_csv, "text/csv", "text/csv"), (as_json, "application/json", "application/json")],
+        python=python,
+    )
     for answer, kind in zip(answers, ("CSV", "JSON")):
         print(f"[{team}] inference, {kind} request of {len(sample)} rows -> {answer.status} {answer.body.strip()!r}")
     return all(answer.status == 200 for answer in answers)
 
 
-PREFLIGHT = ("import sys, numpy, pandas, sklearn, torch; cuda = torch.cuda.is_available(); "
-             "print(f'python {sys.version.split()[0]}, torch {torch.__version__}, numpy {numpy.__version__}, '"
-             "f'pandas {pandas.__version__}, scikit-learn {sklearn.__version__}; cuda available: {cuda}'"
-             "+ (f' ({torch.cuda.device_count()} x {torch.cuda.get_device_name(0)})' if cuda else ''))")
+PREFLIGHT = (
+    "import sys, numpy, pandas, sklearn, torch; cuda = torch.cuda.is_available(); "
+    "print(f'python {sys.version.split()[0]}, torch {torch.__version__}, numpy {numpy.__version__}, '"
+    "f'pandas {pandas.__version__}, scikit-learn {sklearn.__version__}; cuda available: {cuda}'"
+    "+ (f' ({torch.cuda.device_count()} x {torch.cuda.get_device_name(0)})' if cuda else ''))"
+)
 
 
 def preflight(python: str) -> bool:

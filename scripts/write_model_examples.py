@@ -6,13 +6,14 @@ stack writes), its problem type, quality metric and training hyperparameters. te
 files still match platform.yaml; run `.venv/bin/python -m scripts.write_model_examples` after changing
 a team's features or training settings.
 """
+
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from config.platform import load_config
 from config.features import definitions_document
+from config.platform import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -1,4 +1,5 @@
 """Build the CDKTF app: one TeamStack per (team, environment), or only the stacks asked for."""
+
 from __future__ import annotations
 
 import os
@@ -19,9 +20,9 @@ def build_app(config: PlatformConfig, requested: Iterable[str] | None = None, ou
     pairs = select_stacks(config, requested)  # validate names before any construct exists
     # Imported late so the config path (validation, errors) stays jsii-free; `modules` first, as it
     # installs the fast provider loader and quiets jsii's Node 20 banner before jsii starts.
-    import modules  # noqa: F401
     from cdktf import App
 
+    import modules  # noqa: F401
     from stacks.team_stack import TeamStack
 
     app = App(outdir=outdir) if outdir else App()

@@ -1,32 +1,48 @@
 """One Terraform stack per team and environment: provider, state backend and the team's constructs."""
+
 from __future__ import annotations
 
-import modules  # noqa: F401  (installs the fast provider loader before any provider import)
 from cdktf import LocalBackend, S3Backend, TerraformOutput, TerraformStack
 from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderDefaultTags, AwsProviderEndpoints
 from constructs import Construct
 
+import modules  # noqa: F401  (installs the fast provider loader before any provider import)
+from config.platform import EnvironmentSpec, PlatformConfig, TeamSpec, stack_name
+from config.recipes import learning_recipe
 from modules.budget import Budget, BudgetProps
-from modules.off_hours import OffHours, OffHoursProps
-from modules.promotion import PROMOTED_ARTIFACT_PREFIXES, PROMOTED_DATA_PREFIX
 from modules.data_lake import DataLake, DataLakeProps
 from modules.features import Features, FeaturesProps
 from modules.monitoring import Monitoring, MonitoringProps, rollback_alarm_names
+from modules.off_hours import OffHours, OffHoursProps
+from modules.promotion import PROMOTED_ARTIFACT_PREFIXES, PROMOTED_DATA_PREFIX
 from modules.registry import Registry, RegistryProps
-from config.recipes import learning_recipe
 from modules.retraining import Retraining, RetrainingProps
 from modules.serving import Serving, ServingProps
 from modules.training import Training, TrainingProps
-from config.platform import EnvironmentSpec, PlatformConfig, TeamSpec, stack_name
 
 AWS_PROVIDER_VERSION = "5.100.0"
 
 # Every service the stacks (and their Lambdas) call; an emulator environment points each one at the
 # emulator's URL. Keep this list in step with the resources the modules create.
 EMULATED_SERVICES = (
-    "s3", "kms", "iam", "sts", "sagemaker", "ecr", "ssm", "dynamodb", "lambda_", "cloudwatch",
-    "cloudwatchlogs", "cloudwatchevents", "sns", "sqs", "applicationautoscaling", "budgets", "scheduler",
-)  # fmt: skip
+    "s3",
+    "kms",
+    "iam",
+    "sts",
+    "sagemaker",
+    "ecr",
+    "ssm",
+    "dynamodb",
+    "lambda_",
+    "cloudwatch",
+    "cloudwatchlogs",
+    "cloudwatchevents",
+    "sns",
+    "sqs",
+    "applicationautoscaling",
+    "budgets",
+    "scheduler",
+)
 
 
 class TeamStack(TerraformStack):
@@ -80,7 +96,7 @@ class TeamStack(TerraformStack):
         if not self.promotion_targets:
             return {}
         ctx, targets = self.context, self.promotion_targets
-        arn = lambda purpose: f"arn:aws:s3:::{ctx.bucket_name(purpose)}"  # noqa: E731
+        arn = lambda purpose: f"arn:aws:s3:::{ctx.bucket_name(purpose)}"
         return {
             "extra_bucket_statements": {
                 "artifacts": source_bucket_statements(targets, arn("artifacts"), list(PROMOTED_ARTIFACT_PREFIXES)),
@@ -92,23 +108,41 @@ class TeamStack(TerraformStack):
     def _promotion(self, settings) -> None:
         """The registry grants of a promotion source, the promoter role of a promotion target."""
         from modules.promotion import (
-            PromotionSource, PromotionSourceProps, PromotionTarget, PromotionTargetProps, SourceSide,
+            PromotionSource,
+            PromotionSourceProps,
+            PromotionTarget,
+            PromotionTargetProps,
+            SourceSide,
         )
 
         group = settings.registry.model_package_groups[0]
         if self.promotion_targets:
-            PromotionSource(self, "promotion-source", PromotionSourceProps(
-                context=self.context, targets=self.promotion_targets, group=group,
-                repository_names={p: r.name for p, r in self.registry.repositories.items()},
-            ), depends_on=[self.registry.primary_group])  # fmt: skip
+            PromotionSource(
+                self,
+                "promotion-source",
+                PromotionSourceProps(
+                    context=self.context,
+                    targets=self.promotion_targets,
+                    group=group,
+                    repository_names={p: r.name for p, r in self.registry.repositories.items()},
+                ),
+                depends_on=[self.registry.primary_group],
+            )
         if self.promotion_sources:
             lake = self.data_lake
-            PromotionTarget(self, "promotion-target", PromotionTargetProps(
-                context=self.context, target_group=group, kms_key_arn=lake.key.arn,
-                artifacts_bucket_arn=lake.artifacts.arn, curated_bucket_arn=lake.curated.arn,
-                # A team's settings are one for all its environments: the source's group and data prefix are ours.
-                sources=[SourceSide(s, group, settings.training.data_prefix) for s in self.promotion_sources],
-            ))  # fmt: skip
+            PromotionTarget(
+                self,
+                "promotion-target",
+                PromotionTargetProps(
+                    context=self.context,
+                    target_group=group,
+                    kms_key_arn=lake.key.arn,
+                    artifacts_bucket_arn=lake.artifacts.arn,
+                    curated_bucket_arn=lake.curated.arn,
+                    # A team's settings are one for all its environments: the source's group and data prefix are ours.
+                    sources=[SourceSide(s, group, settings.training.data_prefix) for s in self.promotion_sources],
+                ),
+            )
 
     def _ml(self, team: TeamSpec, environment: EnvironmentSpec) -> None:
         """Features, training, monitoring, serving, the retraining loop and the budget."""
@@ -117,45 +151,104 @@ class TeamStack(TerraformStack):
         repositories = self.registry.repositories
         self.features = None
         if settings.features is not None:
-            self.features = Features(self, "features", FeaturesProps(
-                context=ctx, features=settings.features, key=lake.key, artifacts=lake.artifacts,
-            ))  # fmt: skip
-        self.training = Training(self, "training", TrainingProps(
-            context=ctx, settings=settings.training, key=lake.key, curated=lake.curated, artifacts=lake.artifacts,
-            training_repository=repositories["training"], inference_repository=repositories["inference"],
-            rollback_alarm_names=tuple(rollback_alarm_names(ctx)),
-            learning=learning_recipe(settings.retraining, settings.monitoring),
-            promoted_data_prefix=PROMOTED_DATA_PREFIX if self.promotion_sources else None,
-        ))  # fmt: skip
+            self.features = Features(
+                self,
+                "features",
+                FeaturesProps(
+                    context=ctx,
+                    features=settings.features,
+                    key=lake.key,
+                    artifacts=lake.artifacts,
+                ),
+            )
+        self.training = Training(
+            self,
+            "training",
+            TrainingProps(
+                context=ctx,
+                settings=settings.training,
+                key=lake.key,
+                curated=lake.curated,
+                artifacts=lake.artifacts,
+                training_repository=repositories["training"],
+                inference_repository=repositories["inference"],
+                rollback_alarm_names=tuple(rollback_alarm_names(ctx)),
+                learning=learning_recipe(settings.retraining, settings.monitoring),
+                promoted_data_prefix=PROMOTED_DATA_PREFIX if self.promotion_sources else None,
+            ),
+        )
         monitored = list(settings.features.model_inputs.features) if settings.features else []
-        self.monitoring = Monitoring(self, "monitoring", MonitoringProps(
-            context=ctx, settings=settings.monitoring, owners=list(team.owners), kms_key_arn=key, feature_names=monitored,
-        ))  # fmt: skip
-        self.serving = Serving(self, "serving", ServingProps(
-            context=ctx, settings=settings.serving, execution_role=self.training.execution_role, key=lake.key,
-            artifacts=lake.artifacts,
-            rollback_alarm_names=self.monitoring.rollback_alarm_names,
-            depends_on=self.monitoring.alarms,  # SageMaker checks the rollback alarms exist
-        ))  # fmt: skip
-        self.retraining = Retraining(self, "retraining", RetrainingProps(
-            context=ctx, key=lake.key, raw=lake.raw, curated=lake.curated, artifacts=lake.artifacts,
-            model_package_group_name=self.registry.primary_group_name,
-            repositories=list(repositories.values()), execution_role=self.training.execution_role,
-            alert_topic_arn=self.monitoring.topic.arn, retrain_alarm_names=self.monitoring.retrain_alarm_names,
-            retraining=settings.retraining, monitoring=settings.monitoring,
-            training_data_prefix=settings.training.data_prefix,
-            auto_approve=environment.auto_approve_models, log_retention_days=settings.log_retention_days,
-            production=environment.production, budget_act_percent=settings.budget.acting_percent,
-            promoted_data_prefix=PROMOTED_DATA_PREFIX if self.promotion_sources else None,
-        ))  # fmt: skip
-        self.budget = Budget(self, "budget", BudgetProps(
-            context=ctx, settings=settings.budget, owners=list(team.owners), topic_arn=self.monitoring.topic.arn,
-        ))  # fmt: skip
+        self.monitoring = Monitoring(
+            self,
+            "monitoring",
+            MonitoringProps(
+                context=ctx,
+                settings=settings.monitoring,
+                owners=list(team.owners),
+                kms_key_arn=key,
+                feature_names=monitored,
+            ),
+        )
+        self.serving = Serving(
+            self,
+            "serving",
+            ServingProps(
+                context=ctx,
+                settings=settings.serving,
+                execution_role=self.training.execution_role,
+                key=lake.key,
+                artifacts=lake.artifacts,
+                rollback_alarm_names=self.monitoring.rollback_alarm_names,
+                depends_on=self.monitoring.alarms,  # SageMaker checks the rollback alarms exist
+            ),
+        )
+        self.retraining = Retraining(
+            self,
+            "retraining",
+            RetrainingProps(
+                context=ctx,
+                key=lake.key,
+                raw=lake.raw,
+                curated=lake.curated,
+                artifacts=lake.artifacts,
+                model_package_group_name=self.registry.primary_group_name,
+                repositories=list(repositories.values()),
+                execution_role=self.training.execution_role,
+                alert_topic_arn=self.monitoring.topic.arn,
+                retrain_alarm_names=self.monitoring.retrain_alarm_names,
+                retraining=settings.retraining,
+                monitoring=settings.monitoring,
+                training_data_prefix=settings.training.data_prefix,
+                auto_approve=environment.auto_approve_models,
+                log_retention_days=settings.log_retention_days,
+                production=environment.production,
+                budget_act_percent=settings.budget.acting_percent,
+                promoted_data_prefix=PROMOTED_DATA_PREFIX if self.promotion_sources else None,
+            ),
+        )
+        self.budget = Budget(
+            self,
+            "budget",
+            BudgetProps(
+                context=ctx,
+                settings=settings.budget,
+                owners=list(team.owners),
+                topic_arn=self.monitoring.topic.arn,
+            ),
+        )
         deploy = self.retraining.functions["deploy"]
-        self.off_hours = OffHours(self, "off-hours", OffHoursProps(
-            context=ctx, function_arn=deploy.arn, function_name=deploy.function.function_name,
-            alert_topic_arn=self.monitoring.topic.arn, kms_key_arn=key, off_hours=environment.off_hours,
-        ))  # fmt: skip
+        self.off_hours = OffHours(
+            self,
+            "off-hours",
+            OffHoursProps(
+                context=ctx,
+                function_arn=deploy.arn,
+                function_name=deploy.function.function_name,
+                alert_topic_arn=self.monitoring.topic.arn,
+                kms_key_arn=key,
+                off_hours=environment.off_hours,
+            ),
+        )
 
     def _provider(self, environment: EnvironmentSpec) -> None:
         ctx = self.context
@@ -182,7 +275,7 @@ class TeamStack(TerraformStack):
                 # attempts" for retryable errors) and retries it by default, as on AWS; a repeated 500 still
                 # fails the run.
                 max_retries=2,
-                endpoints=[AwsProviderEndpoints(**{service: url for service in EMULATED_SERVICES})],
+                endpoints=[AwsProviderEndpoints(**dict.fromkeys(EMULATED_SERVICES, url))],
             )
         else:
             AwsProvider(self, "aws", **common, allowed_account_ids=[environment.account_id])

@@ -1,5 +1,6 @@
 """Configs for the trust tests: the schema's string fields (walked from the pydantic models, not listed by
 hand), a "full" example with every optional block filled in, and helpers to plant values at a path."""
+
 from __future__ import annotations
 
 import copy
@@ -10,8 +11,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from config.platform import DEFAULT_CONFIG_FILE, PlatformConfig
 from config.base import annotation_arms, is_escaped
+from config.platform import DEFAULT_CONFIG_FILE, PlatformConfig
 
 KEY, VALUE = "<key>", "<value>"  # path elements: a map's (first) key, or its (first) value
 CANARY_FILE = "/etc/hostname"
@@ -35,7 +36,8 @@ def full_example() -> dict[str, Any]:
     fraud = data["teams"][0]
     settings = fraud["settings"]
     settings["training"].update(
-        image={"tag": "v1", "digest": "sha256:" + "a" * 64}, data_prefix="training/",
+        image={"tag": "v1", "digest": "sha256:" + "a" * 64},
+        data_prefix="training/",
         vpc={"subnet_ids": ["subnet-0123abcd"], "security_group_ids": ["sg-0123abcd"]},
     )
     settings["retraining"]["schedule"] = "rate(7 days)"

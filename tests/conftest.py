@@ -1,6 +1,7 @@
 """Test-wide set-up. The project root is the import root (pytest's rootdir, and `python -m pytest`
 puts the working directory on the path): `common`, `contract`, `config` and the handlers
 (`lambdas.<name>.handler`) import under the same names as in a Lambda zip or the CLI."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """Synthesize stacks in-process and read them back as Terraform JSON, for assertions."""
+
 from __future__ import annotations
 
 import json
@@ -6,9 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stacks.app import build_app
 from config.platform import PlatformConfig
 from contract.names import TeamContext
+from stacks.app import build_app
 
 
 @dataclass
@@ -48,9 +49,10 @@ def team_context(team: str = "fraud", environment: str = "dev", *, emulator: boo
 
 def bare_stack(name: str = "bare") -> Any:
     """An empty stack in a test app: the AWS CDK way of testing one construct with chosen props."""
-    import modules  # noqa: F401  (the fast provider loader, before any provider import)
     import cdktf
     from cdktf_cdktf_provider_aws.provider import AwsProvider
+
+    import modules  # noqa: F401  (the fast provider loader, before any provider import)
 
     stack = cdktf.TerraformStack(cdktf.Testing.app(), name)
     AwsProvider(stack, "aws", region="us-east-1")

@@ -19,6 +19,7 @@ Decided from AWS state, not from the event:
   (`reconcile`): written when the endpoint is InService on the new config, and rewritten on every
   `SageMaker Endpoint State Change` of the endpoint (e.g. after an auto-rollback).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -29,13 +30,12 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from contract.layout import VARIANT
-from common import aws
+from common import aws, power
 from common import endpoint as endpoint_lifecycle
-from common import power
-from contract.events import BadEvent, StaleEvent, expect, require, require_str
-from contract.environment import env
 from common.manifest import canonical_json, parse_s3_uri, sha256_hex
+from contract.environment import env
+from contract.events import BadEvent, StaleEvent, expect, require, require_str
+from contract.layout import VARIANT
 
 log = logging.getLogger()
 log.setLevel(logging.INFO)
@@ -62,7 +62,7 @@ def names(prefix: str, version: int, recipe: dict[str, Any]) -> tuple[str, str]:
     """(model name, endpoint config name) for a package version and serving recipe."""
     model = f"{prefix}-v{version}"[:MAX_NAME]
     recipe_hash = sha256_hex(canonical_json(recipe))[:8]
-    return model, f"{model[:MAX_NAME - 9]}-{recipe_hash}"
+    return model, f"{model[: MAX_NAME - 9]}-{recipe_hash}"
 
 
 def handler(event: dict, context: Any) -> dict[str, Any]:
@@ -76,18 +76,21 @@ def handler(event: dict, context: Any) -> dict[str, Any]:
         return power.on_topic_notice(event)
     package_arn, approval = parse_event(event, env("MODEL_PACKAGE_GROUP"))
     if approval != "Approved":
-        return {"deployed": False, "reason": f"model package is {approval}, not Approved",
-                "model_package_arn": package_arn}
+        return {"deployed": False, "reason": f"model package is {approval}, not Approved", "model_package_arn": package_arn}
 
     sagemaker = aws.client("sagemaker")
     package = sagemaker.describe_model_package(ModelPackageName=package_arn)
     if package.get("ModelApprovalStatus") != "Approved":
         # The event is stale: the package was rejected again since.
-        return {"deployed": False, "reason": f"model package is now {package.get('ModelApprovalStatus')}",
-                "model_package_arn": package_arn}
+        return {
+            "deployed": False,
+            "reason": f"model package is now {package.get('ModelApprovalStatus')}",
+            "model_package_arn": package_arn,
+        }
     if package.get("ModelPackageGroupName") != env("MODEL_PACKAGE_GROUP"):
-        raise BadEvent(f"model package {package_arn} belongs to {package.get('ModelPackageGroupName')!r}, "
-                       f"not {env('MODEL_PACKAGE_GROUP')!r}")
+        raise BadEvent(
+            f"model package {package_arn} belongs to {package.get('ModelPackageGroupName')!r}, not {env('MODEL_PACKAGE_GROUP')!r}"
+        )
     check_lineage(package)
     # None before the first approved model (this deployment creates the endpoint) or while switched off.
     endpoint = endpoint_lifecycle.describe(env("ENDPOINT_NAME"))
@@ -97,13 +100,20 @@ def handler(event: dict, context: Any) -> dict[str, Any]:
     elif off is not None:
         pointed = int(power.read_pointer().get("model_package_version") or 0)
         if int(package["ModelPackageVersion"]) < pointed:
-            raise StaleEvent(f"model package v{package['ModelPackageVersion']} is older than v{pointed}, which the "
-                             "switched-off endpoint serves when it is switched on")
+            raise StaleEvent(
+                f"model package v{package['ModelPackageVersion']} is older than v{pointed}, which the "
+                "switched-off endpoint serves when it is switched on"
+            )
     return roll_out(sagemaker, package, endpoint, off=off)
 
 
-def roll_out(sagemaker: Any, package: dict[str, Any], endpoint: dict[str, Any] | None,
-             record: dict[str, Any] | None = None, off: dict[str, Any] | None = None) -> dict[str, Any]:
+def roll_out(
+    sagemaker: Any,
+    package: dict[str, Any],
+    endpoint: dict[str, Any] | None,
+    record: dict[str, Any] | None = None,
+    off: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Create the package's model and endpoint config if missing and move the endpoint to them (or
     create the endpoint on them: the first deployment). While the endpoint is switched off (`off`, the
     pointer's power state) only the pointer moves: the next switch-on serves the new config."""
@@ -130,12 +140,25 @@ def roll_out(sagemaker: Any, package: dict[str, Any], endpoint: dict[str, Any] |
         sagemaker.create_endpoint_config(**endpoint_config_request(config_name, model_name, recipe, tags))
 
     if off is not None:
-        log.info("endpoint %s is switched off (%s): %s is served from the next switch-on", endpoint_name,
-                 off.get("reason"), config_name)
+        log.info(
+            "endpoint %s is switched off (%s): %s is served from the next switch-on",
+            endpoint_name,
+            off.get("reason"),
+            config_name,
+        )
         pointer = write_pointer(package_arn, version, model_name, config_name, metadata, {**(record or {}), "power": off})
-        return {"deployed": True, "updated": False, "created": False, "switched_off": True, "endpoint_name": endpoint_name,
-                "model_package_arn": package_arn, "model_package_version": version, "model_name": model_name,
-                "endpoint_config_name": config_name, **pointer}
+        return {
+            "deployed": True,
+            "updated": False,
+            "created": False,
+            "switched_off": True,
+            "endpoint_name": endpoint_name,
+            "model_package_arn": package_arn,
+            "model_package_version": version,
+            "model_name": model_name,
+            "endpoint_config_name": config_name,
+            **pointer,
+        }
     created = endpoint is None
     if endpoint is None:
         endpoint_lifecycle.create(endpoint_name, config_name, recipe, tags)
@@ -147,28 +170,36 @@ def roll_out(sagemaker: Any, package: dict[str, Any], endpoint: dict[str, Any] |
     if created:
         log.info("endpoint %s created on %s (package %s)", endpoint_name, config_name, package_arn)
     elif updated:
-        sagemaker.update_endpoint(EndpointName=endpoint_name, EndpointConfigName=config_name,
-                                  DeploymentConfig=recipe["deployment_config"])
+        sagemaker.update_endpoint(
+            EndpointName=endpoint_name, EndpointConfigName=config_name, DeploymentConfig=recipe["deployment_config"]
+        )
         log.info("endpoint %s updating to %s (package %s)", endpoint_name, config_name, package_arn)
     else:
         log.info("endpoint %s already on %s; no update", endpoint_name, config_name)
 
-    result = {"deployed": True, "updated": updated, "created": created, "endpoint_name": endpoint_name,
-              "model_package_arn": package_arn,
-              "model_package_version": version, "model_name": model_name, "endpoint_config_name": config_name}
+    result = {
+        "deployed": True,
+        "updated": updated,
+        "created": created,
+        "endpoint_name": endpoint_name,
+        "model_package_arn": package_arn,
+        "model_package_version": version,
+        "model_name": model_name,
+        "endpoint_config_name": config_name,
+    }
     # The pointer names what the endpoint serves: only once the rollout has completed (else the
     # endpoint's state-change event writes it, whichever model the rollout ends on).
     now = sagemaker.describe_endpoint(EndpointName=endpoint_name)
     if now.get("EndpointStatus") == "InService" and now.get("EndpointConfigName") == config_name:
         return {**result, **write_pointer(package_arn, version, model_name, config_name, metadata, record)}
-    log.info("endpoint %s is %s; the pointer is written when the rollout completes", endpoint_name,
-             now.get("EndpointStatus"))
+    log.info("endpoint %s is %s; the pointer is written when the rollout completes", endpoint_name, now.get("EndpointStatus"))
     return {**result, "pointer": "pending"}
 
 
 # --------------------------------------------------------------------------------------------------
 # What the handler can vouch for: lineage and order
 # --------------------------------------------------------------------------------------------------
+
 
 def check_lineage(package: dict[str, Any]) -> None:
     """Refuse (BadEvent) a package that does not carry the platform's lineage: made by hand, from a
@@ -241,13 +272,16 @@ def live_version(sagemaker: Any, endpoint: dict[str, Any]) -> int:
 def check_monotonic(sagemaker: Any, endpoint: dict[str, Any], version: int) -> None:
     live = live_version(sagemaker, endpoint)
     if version < live:
-        raise StaleEvent(f"model package v{version} is older than v{live} on {endpoint['EndpointName']}: an approval "
-                         "event never rolls production back (an operator rollback request does)")
+        raise StaleEvent(
+            f"model package v{version} is older than v{live} on {endpoint['EndpointName']}: an approval "
+            "event never rolls production back (an operator rollback request does)"
+        )
 
 
 # --------------------------------------------------------------------------------------------------
 # The operator's explicit rollback, and the pointer following the endpoint
 # --------------------------------------------------------------------------------------------------
+
 
 def operator(event: dict[str, Any]) -> dict[str, Any]:
     """An operator's request: `rollback` (below) or `resume` after a budget pause (common/power.py)."""
@@ -276,10 +310,9 @@ def rollback(event: dict[str, Any]) -> dict[str, Any]:
     if package.get("ModelApprovalStatus") != "Approved":
         raise BadEvent(f"model package v{version} is {package.get('ModelApprovalStatus')}, not Approved")
     check_lineage(package)
-    at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     record = {"rollback": {"from_version": live, "requested_by": requested_by, "reason": reason, "at": at}}
-    log.warning("operator rollback of %s from v%d to v%d by %s: %s", env("ENDPOINT_NAME"), live, version,
-                requested_by, reason)
+    log.warning("operator rollback of %s from v%d to v%d by %s: %s", env("ENDPOINT_NAME"), live, version, requested_by, reason)
     return {**roll_out(sagemaker, package, endpoint, record), **record}
 
 
@@ -317,23 +350,27 @@ def reconcile(name: str) -> dict[str, Any]:
         pointer = write_pointer(None, 0, model_name, config_name, {})
     else:
         package = _package_of_version(sagemaker, endpoint["EndpointArn"], version)
-        pointer = write_pointer(package["ModelPackageArn"], version, model_name, config_name,
-                                package.get("CustomerMetadataProperties") or {})
+        pointer = write_pointer(
+            package["ModelPackageArn"], version, model_name, config_name, package.get("CustomerMetadataProperties") or {}
+        )
     return {"reconciled": True, **pointer}
 
 
-def endpoint_config_request(config_name: str, model_name: str, recipe: dict[str, Any],
-                            tags: list[dict[str, str]]) -> dict[str, Any]:
+def endpoint_config_request(
+    config_name: str, model_name: str, recipe: dict[str, Any], tags: list[dict[str, str]]
+) -> dict[str, Any]:
     capture = recipe["data_capture"]
     request = {
         "EndpointConfigName": config_name,
-        "ProductionVariants": [{
-            "VariantName": recipe.get("variant_name") or VARIANT,
-            "ModelName": model_name,
-            "InstanceType": recipe["instance_type"],
-            "InitialInstanceCount": int(recipe.get("initial_instance_count") or 1),
-            "InitialVariantWeight": 1.0,
-        }],
+        "ProductionVariants": [
+            {
+                "VariantName": recipe.get("variant_name") or VARIANT,
+                "ModelName": model_name,
+                "InstanceType": recipe["instance_type"],
+                "InitialInstanceCount": int(recipe.get("initial_instance_count") or 1),
+                "InitialVariantWeight": 1.0,
+            }
+        ],
         "DataCaptureConfig": {
             "EnableCapture": True,
             "InitialSamplingPercentage": int(capture.get("percent", 100)),
@@ -352,13 +389,18 @@ def endpoint_config_request(config_name: str, model_name: str, recipe: dict[str,
     return request
 
 
-def write_pointer(package_arn: str | None, version: int, model_name: str, config_name: str,
-                  metadata: dict[str, str], record: dict[str, Any] | None = None) -> dict[str, Any]:
+def write_pointer(
+    package_arn: str | None,
+    version: int,
+    model_name: str,
+    config_name: str,
+    metadata: dict[str, str],
+    record: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """The deployed-model pointer (CONTRACTS.md); left as is when it already names this deployment.
     `package_arn` None: the endpoint serves the bootstrap model (no package, no baseline)."""
     existing = power.read_pointer()
-    if existing.get("model_package_arn") == package_arn and existing.get("endpoint_config_name") == config_name \
-            and not record:
+    if existing.get("model_package_arn") == package_arn and existing.get("endpoint_config_name") == config_name and not record:
         return existing
     baseline = metadata.get("baseline_uri")
     pointer = {
@@ -368,7 +410,7 @@ def write_pointer(package_arn: str | None, version: int, model_name: str, config
         "endpoint_config_name": config_name,
         "baseline_uri": None if baseline == NO_BASELINE else baseline,
         "run_id": metadata.get("run_id"),
-        "deployed_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "deployed_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         **(record or {}),
     }
     power.put_pointer(pointer)

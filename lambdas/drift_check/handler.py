@@ -15,6 +15,7 @@ zero would read as "no drift" and keep an alarm OK on no evidence; the empty win
 capture have alarms of their own on those two counts. Without a deployed-model pointer or its baseline
 there is nothing to compare against, so nothing is published.
 """
+
 from __future__ import annotations
 
 import json
@@ -72,8 +73,11 @@ def handler(event: dict, context: Any) -> dict[str, Any]:
         return {**summary, "status": "no_deployed_model"}
     baseline = _load_baseline(pointer.get("baseline_uri"))
     if baseline is None:
-        log.info("deployed model %s has no readable baseline (%s); no drift published",
-                 pointer.get("model_package_arn"), pointer.get("baseline_uri"))
+        log.info(
+            "deployed model %s has no readable baseline (%s); no drift published",
+            pointer.get("model_package_arn"),
+            pointer.get("baseline_uri"),
+        )
         return {**summary, "status": "no_baseline", "baseline_uri": pointer.get("baseline_uri")}
 
     definitions = _s3_json(bucket, env("FEATURE_DEFINITIONS_KEY"))
@@ -81,8 +85,11 @@ def handler(event: dict, context: Any) -> dict[str, Any]:
         raise RuntimeError(f"feature definitions s3://{bucket}/{env('FEATURE_DEFINITIONS_KEY')} are missing")
     feature_names = [spec["name"] for spec in model_feature_specs(definitions)]
     if baseline.get("definitions_version") != definitions.get("version"):
-        log.warning("baseline was computed for definitions %s, current definitions are %s",
-                    baseline.get("definitions_version"), definitions.get("version"))
+        log.warning(
+            "baseline was computed for definitions %s, current definitions are %s",
+            baseline.get("definitions_version"),
+            definitions.get("version"),
+        )
 
     histogram = WindowHistogram(baseline)
     stats = capture.ReadStats()

@@ -13,6 +13,7 @@ constant labels) is left out rather than published as a made-up number. QualityS
 UnmatchedGroundTruth (labels without a usable captured prediction) are always published; with no joined
 sample nothing else is.
 """
+
 from __future__ import annotations
 
 import json

@@ -12,6 +12,7 @@ same holdout), store both models' metrics as the package's ModelMetrics, create 
 now. Failed/Stopped: mark the run Failed, release the retrain lock and alert. The run's status
 transition is conditional, so a duplicate event neither creates a second package nor alerts twice.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -23,13 +24,13 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from common import aws, runs
+from common.approval import decide
 from common.drift import compute_baseline
-from contract.events import BadEvent, StaleEvent, expect, require_str
-from contract.environment import env
 from common.manifest import canonical_json, iter_manifest_csv_rows, put_json, read_manifest
 from common.model_artifact import ArtifactError, read_evaluation
-from common.approval import decide
 from common.training import CODE_SHA_HP, ECR_IMAGE, MANIFEST_SHA_HP, MANIFEST_URI_HP, run_of_job
+from contract.environment import env
+from contract.events import BadEvent, StaleEvent, expect, require_str
 from contract.layout import EVALUATIONS_PREFIX
 
 log = logging.getLogger()
@@ -67,8 +68,10 @@ def handler(event: dict, context: Any) -> dict[str, Any]:
         raise StaleEvent(f"training job {job_name} is {status}, the event says {claimed}: nothing done")
     run = run_of_job(sagemaker, prefix, job_name, job["TrainingJobArn"])
     if run is None:
-        raise StaleEvent(f"training job {job_name} is not the job of any run in the runs table; "
-                         "it was not started by this platform (a tag does not make it one)")
+        raise StaleEvent(
+            f"training job {job_name} is not the job of any run in the runs table; "
+            "it was not started by this platform (a tag does not make it one)"
+        )
     if status == "Completed":
         return register(job, run)
     return fail(job, run, status)
@@ -84,7 +87,10 @@ def check_output(job: dict[str, Any], run: dict[str, Any]) -> str:
     if not artifact.startswith(expected):
         problems.append(f"ModelDataUrl {artifact!r} is not under {expected}")
     hyperparameters = job.get("HyperParameters") or {}
-    if hyperparameters.get(MANIFEST_URI_HP) != run["manifest_uri"] or hyperparameters.get(MANIFEST_SHA_HP) != run["manifest_sha256"]:
+    if (
+        hyperparameters.get(MANIFEST_URI_HP) != run["manifest_uri"]
+        or hyperparameters.get(MANIFEST_SHA_HP) != run["manifest_sha256"]
+    ):
         problems.append("its manifest is not the run's")
     image = (job.get("AlgorithmSpecification") or {}).get("TrainingImage")
     if run.get("image_uri") and image != run["image_uri"]:
@@ -100,8 +106,12 @@ def register(job: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
     run_id = run["run_id"]
     if run["status"] not in runs.IN_FLIGHT:
         log.info("run %s is already %s; duplicate event ignored", run_id, run["status"])
-        return {"registered": False, "reason": f"run already {run['status']}", "run_id": run_id,
-                "model_package_arn": run.get("model_package_arn")}
+        return {
+            "registered": False,
+            "reason": f"run already {run['status']}",
+            "run_id": run_id,
+            "model_package_arn": run.get("model_package_arn"),
+        }
     model_data_url = check_output(job, run)
 
     try:
@@ -110,16 +120,23 @@ def register(job: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
         # A Completed job whose artifact says nothing about its quality is not registered: fail the run.
         return fail({**job, "FailureReason": f"model artifact unusable: {error}"}, run, "Completed")
     baseline_uri = write_baseline(run)
-    decision = decide(evaluation, training_recipe().get("approval"), env("AUTO_APPROVE").lower() == "true",
-                      had_champion=bool(run.get("champion_model_uri")))
+    decision = decide(
+        evaluation,
+        training_recipe().get("approval"),
+        env("AUTO_APPROVE").lower() == "true",
+        had_champion=bool(run.get("champion_model_uri")),
+    )
     metrics_uri = write_metrics(run_id, evaluation, decision)
     image_uri = run["image_uri"]
     # The run pinned the recipe's inference image when it started; a run without one is not served with
     # the training image in its place.
     inference_image = run.get("inference_image_uri")
     if not inference_image:
-        return fail({**job, "FailureReason": "the run recorded no inference image (training recipe inference_image_uri)"},
-                    run, "Completed")
+        return fail(
+            {**job, "FailureReason": "the run recorded no inference image (training recipe inference_image_uri)"},
+            run,
+            "Completed",
+        )
     account = job["TrainingJobArn"].split(":")[4]
     code = run.get("code") or {}
     metadata = {
@@ -164,23 +181,45 @@ def register(job: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
         # SageMaker returns the first package for a repeated token: closes the race between two
         # concurrent deliveries that both saw the run in flight.
         ClientToken=hashlib.sha256(f"register:{run_id}".encode()).hexdigest()[:36],
-        Tags=[{"Key": "mlp:run-id", "Value": run_id}, {"Key": "Team", "Value": env("TEAM")},
-              {"Key": "Environment", "Value": env("ENVIRONMENT")}],
+        Tags=[
+            {"Key": "mlp:run-id", "Value": run_id},
+            {"Key": "Team", "Value": env("TEAM")},
+            {"Key": "Environment", "Value": env("ENVIRONMENT")},
+        ],
     )["ModelPackageArn"]
-    applied = runs.update_run_status(run_id, run["status"], runs.REGISTERED, model_package_arn=package_arn,
-                                     baseline_uri=baseline_uri, training_job_arn=job["TrainingJobArn"], **gpu_usage(job),
-                                     model_data_url=model_data_url, approval_status=approval)
+    applied = runs.update_run_status(
+        run_id,
+        run["status"],
+        runs.REGISTERED,
+        model_package_arn=package_arn,
+        baseline_uri=baseline_uri,
+        training_job_arn=job["TrainingJobArn"],
+        **gpu_usage(job),
+        model_data_url=model_data_url,
+        approval_status=approval,
+    )
     if not applied:
         log.warning("run %s changed status while registering %s", run_id, package_arn)
     # The job has ended: the lock's cooldown counts from now, not from the run's start.
-    cooldown_from = dt.datetime.now(dt.timezone.utc).timestamp()
+    cooldown_from = dt.datetime.now(dt.UTC).timestamp()
     runs.extend_lock(run_id, cooldown_from + int(env("COOLDOWN_SECONDS")), runs.PHASE_COOLDOWN)
     log.info("registered %s for run %s (%s)", package_arn, run_id, approval)
-    return {"registered": True, "run_id": run_id, "model_package_arn": package_arn, "approval_status": approval,
-            "baseline_uri": baseline_uri, "evaluation": {"metric": evaluation["metric"], "value": evaluation["value"]},
-            "decision": {"status": decision.status, "reason": decision.reason, "metric": decision.metric,
-                         "challenger": decision.challenger, "champion": decision.champion},
-            "metrics_uri": metrics_uri}
+    return {
+        "registered": True,
+        "run_id": run_id,
+        "model_package_arn": package_arn,
+        "approval_status": approval,
+        "baseline_uri": baseline_uri,
+        "evaluation": {"metric": evaluation["metric"], "value": evaluation["value"]},
+        "decision": {
+            "status": decision.status,
+            "reason": decision.reason,
+            "metric": decision.metric,
+            "challenger": decision.challenger,
+            "champion": decision.champion,
+        },
+        "metrics_uri": metrics_uri,
+    }
 
 
 def training_recipe() -> dict[str, Any]:
@@ -190,8 +229,14 @@ def training_recipe() -> dict[str, Any]:
 def write_metrics(run_id: str, evaluation: dict[str, Any], decision: Any) -> str:
     """The package's ModelMetrics document (`evaluations/<run_id>.json`): both models' holdout metrics and
     the decision taken on them."""
-    document = {"run_id": run_id, "metric": decision.metric, "challenger": evaluation,
-                "champion": evaluation.get("champion"), "decision": decision.status, "reason": decision.reason}
+    document = {
+        "run_id": run_id,
+        "metric": decision.metric,
+        "challenger": evaluation,
+        "champion": evaluation.get("champion"),
+        "decision": decision.status,
+        "reason": decision.reason,
+    }
     uri, _ = put_json(env("ARTIFACT_BUCKET"), f"{EVALUATIONS_PREFIX}{run_id}.json", document, env("KMS_KEY_ARN"))
     return uri
 
@@ -218,8 +263,13 @@ def write_baseline(run: dict[str, Any]) -> str:
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") not in ("NoSuchKey", "404", "NotFound"):
             raise
-        log.warning("run %s: no feature definitions at s3://%s/%s; baseline %s", run["run_id"], bucket,
-                    env("FEATURE_DEFINITIONS_KEY"), NO_BASELINE_NOTE)
+        log.warning(
+            "run %s: no feature definitions at s3://%s/%s; baseline %s",
+            run["run_id"],
+            bucket,
+            env("FEATURE_DEFINITIONS_KEY"),
+            NO_BASELINE_NOTE,
+        )
         return NO_BASELINE
     manifest = read_manifest(run["manifest_uri"], run["manifest_sha256"])
     baseline = compute_baseline(json.loads(definitions_body), iter_manifest_csv_rows(manifest))
@@ -236,7 +286,9 @@ def image_digest(image_uri: str, account: str) -> str:
         return "unknown"
     try:
         details = aws.client("ecr").describe_images(
-            registryId=account, repositoryName=match["repo"], imageIds=[{"imageTag": match["tag"] or "latest"}],
+            registryId=account,
+            repositoryName=match["repo"],
+            imageIds=[{"imageTag": match["tag"] or "latest"}],
         )["imageDetails"]
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") in ("ImageNotFoundException", "RepositoryNotFoundException"):
@@ -260,16 +312,25 @@ def fail(job: dict[str, Any], run: dict[str, Any], status: str) -> dict[str, Any
     if run["status"] == runs.REGISTERED:
         raise StaleEvent(f"run {run_id} is already Registered; a {status} event for {job['TrainingJobName']} changes nothing")
     applied = run["status"] in runs.IN_FLIGHT and runs.update_run_status(
-        run_id, run["status"], runs.FAILED, training_status=status, failure_reason=reason)
+        run_id, run["status"], runs.FAILED, training_status=status, failure_reason=reason
+    )
     # Failed already (a duplicate, or a retry after a crash before the release): the release is idempotent.
     released = runs.release_lock(run_id)
     if applied:
         aws.client("sns").publish(
             TopicArn=env("ALERT_TOPIC_ARN"),
             Subject=f"[{env('PREFIX')}] training job {status}"[:100],
-            Message=json.dumps({"training_job_name": job["TrainingJobName"], "status": status,
-                                "failure_reason": reason, "run_id": run_id}, indent=2),
+            Message=json.dumps(
+                {"training_job_name": job["TrainingJobName"], "status": status, "failure_reason": reason, "run_id": run_id},
+                indent=2,
+            ),
         )
     log.info("run %s %s (%s); lock released: %s; alerted: %s", run_id, status, reason, released, applied)
-    return {"registered": False, "run_id": run_id, "status": status, "failure_reason": reason,
-            "lock_released": released, "alerted": applied}
+    return {
+        "registered": False,
+        "run_id": run_id,
+        "status": status,
+        "failure_reason": reason,
+        "lock_released": released,
+        "alerted": applied,
+    }

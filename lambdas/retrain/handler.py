@@ -18,6 +18,7 @@ Decided from AWS state, not from the event (docs/CONTRACTS.md, "Runs table"):
   trigger lost to a crash would otherwise never come back) and stops this team's training jobs that
   no in-flight run owns.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -27,12 +28,20 @@ from typing import Any, NamedTuple
 
 from common import aws, runs
 from common.champion import live_champion
+from common.training import (
+    build_training_job_request,
+    check_code,
+    job_life_seconds,
+    new_run_id,
+    pin_image,
+    run_id_for_event,
+    run_of_job,
+    user_hyperparameters,
+)
 from common.training_data import prepare
 from contract.environment import env, env_list
 from contract.events import BadEvent, StaleEvent, expect, require_str
 from contract.runs import RunInputs
-from common.training import (build_training_job_request, check_code, job_life_seconds, new_run_id, pin_image,
-                             run_id_for_event, run_of_job, user_hyperparameters)
 
 log = logging.getLogger()
 log.setLevel(logging.INFO)
@@ -72,7 +81,7 @@ def trigger_of(event: Any, prefix: str) -> Trigger:
         expect(event, "source", ("aws.events",))
         resources = event.get("resources")
         rule = resources[0] if isinstance(resources, list) and len(resources) == 1 else None
-        rules = {env("WATCH_RULE_ARN"): "watch", **{arn: "schedule" for arn in env_list("RETRAIN_SCHEDULE_RULE_ARNS")}}
+        rules = {env("WATCH_RULE_ARN"): "watch", **dict.fromkeys(env_list("RETRAIN_SCHEDULE_RULE_ARNS"), "schedule")}
         if rule not in rules:
             raise BadEvent(f"event.resources {resources!r} is not one of this function's rules {sorted(rules)}")
         return Trigger(rules[rule], f"{rules[rule]}:{rule}")
@@ -100,7 +109,7 @@ def alarm_states(names: list[str]) -> dict[str, str]:
 def handler(event: dict, context: Any) -> dict[str, Any]:
     prefix = env("PREFIX")
     trigger = trigger_of(event, prefix)
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     swept: list[str] | None = None  # a watch tick reports what it swept, even nothing
     if trigger.kind == "watch":
         swept = sweep_orphan_jobs(prefix, now)
@@ -117,8 +126,7 @@ def handler(event: dict, context: Any) -> dict[str, Any]:
 
     recipe = aws.json_parameter(env("TRAINING_RECIPE_PARAMETER"))
     event_id = event.get("id")
-    run_id = run_id_for_event(event_id, _event_time(event, now)) if isinstance(event_id, str) and event_id \
-        else new_run_id(now)
+    run_id = run_id_for_event(event_id, _event_time(event, now)) if isinstance(event_id, str) and event_id else new_run_id(now)
     result = start_run(prefix, run_id, trigger.label, recipe, now)
     return result if swept is None else {**result, "swept": swept}
 
@@ -134,8 +142,13 @@ def _busy(lock: dict[str, Any] | None, trigger: str) -> dict[str, Any]:
     lock = lock or {}
     reason = "cooldown" if lock.get("phase", runs.PHASE_COOLDOWN) == runs.PHASE_COOLDOWN else "run in flight"
     log.info("retrain skipped (%s): lock held by %s until %s", reason, lock.get("run_id"), lock.get("expires_at"))
-    return {"started": False, "reason": reason, "trigger": trigger, "locked_by": lock.get("run_id"),
-            "lock_expires_at": lock.get("expires_at")}
+    return {
+        "started": False,
+        "reason": reason,
+        "trigger": trigger,
+        "locked_by": lock.get("run_id"),
+        "lock_expires_at": lock.get("expires_at"),
+    }
 
 
 def start_run(prefix: str, run_id: str, trigger: str, recipe: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
@@ -166,18 +179,25 @@ def start_run(prefix: str, run_id: str, trigger: str, recipe: dict[str, Any], no
             stored = prepared.manifest
             champion_uri = champion.model_data_url if champion else None
             request = _request(recipe, run_id, stored.uri, stored.sha256, image, code, champion_uri)
-            run = runs.put_run(run_id, runs.STARTING, RunInputs(
-                training_job_name=request["TrainingJobName"],
-                manifest_uri=stored.uri,
-                manifest_sha256=stored.sha256,
-                object_count=len(stored.manifest["objects"]),
-                image_uri=image,
-                inference_image_uri=inference_image,
-                hyperparameters=user_hyperparameters(request["HyperParameters"]),
-                code=code,
-                trigger=trigger,
-            ), data_report_uri=prepared.report_uri, training_rows=prepared.report.get("rows"),
-                champion_package_arn=champion.package_arn if champion else None, champion_model_uri=champion_uri)
+            run = runs.put_run(
+                run_id,
+                runs.STARTING,
+                RunInputs(
+                    training_job_name=request["TrainingJobName"],
+                    manifest_uri=stored.uri,
+                    manifest_sha256=stored.sha256,
+                    object_count=len(stored.manifest["objects"]),
+                    image_uri=image,
+                    inference_image_uri=inference_image,
+                    hyperparameters=user_hyperparameters(request["HyperParameters"]),
+                    code=code,
+                    trigger=trigger,
+                ),
+                data_report_uri=prepared.report_uri,
+                training_rows=prepared.report.get("rows"),
+                champion_package_arn=champion.package_arn if champion else None,
+                champion_model_uri=champion_uri,
+            )
         job = start_or_find_job(sagemaker, recipe, run)
         runs.update_run_status(run_id, runs.STARTING, runs.TRAINING, training_job_arn=job["TrainingJobArn"])
         # The lock now lasts as long as the job can: SageMaker stops it by then at the latest.
@@ -187,15 +207,29 @@ def start_run(prefix: str, run_id: str, trigger: str, recipe: dict[str, Any], no
         raise
 
     log.info("started %s for run %s (%s)", run["training_job_name"], run_id, trigger)
-    return {"started": True, "run_id": run_id, "training_job_name": run["training_job_name"],
-            "manifest_uri": run["manifest_uri"], "manifest_sha256": run["manifest_sha256"], "trigger": trigger}
+    return {
+        "started": True,
+        "run_id": run_id,
+        "training_job_name": run["training_job_name"],
+        "manifest_uri": run["manifest_uri"],
+        "manifest_sha256": run["manifest_sha256"],
+        "trigger": trigger,
+    }
 
 
 def prepare_data(run_id: str, recipe: dict[str, Any], now: dt.datetime, champion: Any) -> Any:
     """Curate the fresh labels, pin the policy's data and gate it (common.training_data)."""
-    return prepare(run_id, recipe, now, artifact_bucket=env("ARTIFACT_BUCKET"), kms_key_arn=env("KMS_KEY_ARN"),
-                   endpoint=env("ENDPOINT_NAME"), problem_type=env("PROBLEM_TYPE"),
-                   definitions_key=env("FEATURE_DEFINITIONS_KEY"), last_manifest=champion.manifest if champion else None)
+    return prepare(
+        run_id,
+        recipe,
+        now,
+        artifact_bucket=env("ARTIFACT_BUCKET"),
+        kms_key_arn=env("KMS_KEY_ARN"),
+        endpoint=env("ENDPOINT_NAME"),
+        problem_type=env("PROBLEM_TYPE"),
+        definitions_key=env("FEATURE_DEFINITIONS_KEY"),
+        last_manifest=champion.manifest if champion else None,
+    )
 
 
 def refuse_data(run_id: str, trigger: str, prepared: Any) -> dict[str, Any]:
@@ -203,19 +237,31 @@ def refuse_data(run_id: str, trigger: str, prepared: Any) -> dict[str, Any]:
     lock is released so the next data (or the next trigger) can start a run."""
     reasons = prepared.report.get("reasons") or ["the data gate failed"]
     reason = "data gate: " + "; ".join(reasons)
-    runs.put_refused_run(run_id, failure_reason=reason[:1000], data_report_uri=prepared.report_uri,
-                         manifest_uri=prepared.manifest.uri if prepared.manifest else None,
-                         manifest_sha256=prepared.manifest.sha256 if prepared.manifest else None, trigger=trigger)
+    runs.put_refused_run(
+        run_id,
+        failure_reason=reason[:1000],
+        data_report_uri=prepared.report_uri,
+        manifest_uri=prepared.manifest.uri if prepared.manifest else None,
+        manifest_sha256=prepared.manifest.sha256 if prepared.manifest else None,
+        trigger=trigger,
+    )
     released = runs.release_lock(run_id)
     aws.client("sns").publish(
         TopicArn=env("ALERT_TOPIC_ARN"),
         Subject=f"[{env('PREFIX')}] retrain refused by the data gate"[:100],
-        Message=json.dumps({"run_id": run_id, "trigger": trigger, "reasons": reasons,
-                            "data_report_uri": prepared.report_uri}, indent=2),
+        Message=json.dumps(
+            {"run_id": run_id, "trigger": trigger, "reasons": reasons, "data_report_uri": prepared.report_uri}, indent=2
+        ),
     )
     log.warning("run %s: %s (report %s); lock released: %s", run_id, reason, prepared.report_uri, released)
-    return {"started": False, "reason": "data gate failed", "run_id": run_id, "trigger": trigger,
-            "failures": reasons, "data_report_uri": prepared.report_uri}
+    return {
+        "started": False,
+        "reason": "data gate failed",
+        "run_id": run_id,
+        "trigger": trigger,
+        "failures": reasons,
+        "data_report_uri": prepared.report_uri,
+    }
 
 
 def current_code() -> dict[str, Any] | None:
@@ -223,11 +269,27 @@ def current_code() -> dict[str, Any] | None:
     return aws.optional_json_parameter(env("CODE_BUNDLE_PARAMETER"))
 
 
-def _request(recipe: dict[str, Any], run_id: str, manifest_uri: str, manifest_sha256: str, image_uri: str,
-             code: dict[str, Any], champion_model_uri: str | None) -> dict[str, Any]:
-    return build_training_job_request(recipe, run_id, manifest_uri, manifest_sha256, image_uri, code,
-                                      prefix=env("PREFIX"), team=env("TEAM"), environment=env("ENVIRONMENT"),
-                                      champion_model_uri=champion_model_uri)
+def _request(
+    recipe: dict[str, Any],
+    run_id: str,
+    manifest_uri: str,
+    manifest_sha256: str,
+    image_uri: str,
+    code: dict[str, Any],
+    champion_model_uri: str | None,
+) -> dict[str, Any]:
+    return build_training_job_request(
+        recipe,
+        run_id,
+        manifest_uri,
+        manifest_sha256,
+        image_uri,
+        code,
+        prefix=env("PREFIX"),
+        team=env("TEAM"),
+        environment=env("ENVIRONMENT"),
+        champion_model_uri=champion_model_uri,
+    )
 
 
 def start_or_find_job(sagemaker: Any, recipe: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
@@ -235,8 +297,15 @@ def start_or_find_job(sagemaker: Any, recipe: dict[str, Any], run: dict[str, Any
     name = run["training_job_name"]
     job = aws.describe_or_none(sagemaker.describe_training_job, TrainingJobName=name)
     if job is None:
-        request = _request(recipe, run["run_id"], run["manifest_uri"], run["manifest_sha256"], run["image_uri"], run["code"],
-                           run.get("champion_model_uri"))
+        request = _request(
+            recipe,
+            run["run_id"],
+            run["manifest_uri"],
+            run["manifest_sha256"],
+            run["image_uri"],
+            run["code"],
+            run.get("champion_model_uri"),
+        )
         if request["TrainingJobName"] != name:
             raise RuntimeError(f"run {run['run_id']} recorded job {name}, the recipe now names {request['TrainingJobName']}")
         sagemaker.create_training_job(**request)
@@ -251,9 +320,8 @@ def _abandon_if_no_job(sagemaker: Any, run_id: str, run: dict[str, Any] | None) 
     """After a failure: with no job started, mark the run Failed and release the lock; with a job (or
     when that cannot be told), keep both, so the retry (same event, same run) adopts the job."""
     try:
-        job = aws.describe_or_none(sagemaker.describe_training_job, TrainingJobName=run["training_job_name"]) \
-            if run else None
-    except Exception:  # noqa: BLE001  (cannot tell: keep the lock; its expiry bounds it)
+        job = aws.describe_or_none(sagemaker.describe_training_job, TrainingJobName=run["training_job_name"]) if run else None
+    except Exception:
         log.exception("run %s: cannot tell whether its job exists; keeping the lock", run_id)
         return
     if job is not None:
@@ -275,12 +343,14 @@ def holder_still_running(lock: dict[str, Any], now_s: float) -> bool:
     job = aws.describe_or_none(aws.client("sagemaker").describe_training_job, TrainingJobName=run["training_job_name"])
     if job is not None and job["TrainingJobStatus"] in RUNNING:
         runs.extend_lock(holder, now_s + LEASE_SECONDS, runs.PHASE_TRAINING)
-        log.warning("lock of run %s expired while its job %s is %s; extended", holder, job["TrainingJobName"],
-                    job["TrainingJobStatus"])
+        log.warning(
+            "lock of run %s expired while its job %s is %s; extended", holder, job["TrainingJobName"], job["TrainingJobStatus"]
+        )
         return True
     if job is None and run["status"] == runs.STARTING:
-        runs.update_run_status(holder, runs.STARTING, runs.FAILED,
-                               failure_reason="the retrain handler stopped before starting a job (lease expired)")
+        runs.update_run_status(
+            holder, runs.STARTING, runs.FAILED, failure_reason="the retrain handler stopped before starting a job (lease expired)"
+        )
     return False
 
 

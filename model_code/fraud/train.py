@@ -3,9 +3,11 @@
 Hyperparameters: epochs (10), learning_rate (0.01), batch_size (128), hidden (32), holdout_fraction
 (0.2), seed (0); the platform adds mlp_manifest_uri / mlp_manifest_sha256.
 """
+
 from __future__ import annotations
 
 from model import build_network, network_args
+
 from modelkit.container import run_entry_point
 from modelkit.training import TrainingSpec, train
 

@@ -2,9 +2,11 @@
 
 Answers the predicted rating of each session.
 """
+
 from __future__ import annotations
 
 from model import build_network
+
 from modelkit.serving import make_handlers
 
 _handlers = make_handlers(build_network)

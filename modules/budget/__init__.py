@@ -11,6 +11,7 @@ filtered spend is zero.
 
 Construct ids are Terraform addresses: keep them. See README.md beside this file.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -18,9 +19,10 @@ from dataclasses import dataclass
 from cdktf_cdktf_provider_aws.budgets_budget import BudgetsBudget, BudgetsBudgetCostFilter, BudgetsBudgetNotification
 from constructs import Construct
 
-from contract.names import TeamContext
 from config.aws_limits import MAX_BUDGET_NOTIFICATIONS, MAX_EMAIL_SUBSCRIBERS
 from config.ml import BudgetSettings
+from contract.names import TeamContext
+
 FORECAST_PERCENT = 100
 
 

@@ -4,6 +4,7 @@ Why versioned: a model is a function of its data, so the exact bytes a model was
 addressable (by VersionId) after the data is replaced. Noncurrent versions are kept for a configured
 number of days, then expire. See README.md beside this file.
 """
+
 from __future__ import annotations
 
 import json
@@ -183,8 +184,13 @@ def _data_bucket_policy(bucket_arn: str, extra: list[dict[str, Any]] = ()) -> di
         "Version": "2012-10-17",
         "Statement": [
             _deny_insecure_transport(bucket_arn),
-            deny("DenyUploadsWithoutKms", "s3:PutObject", f"{bucket_arn}/*",
-                 {"StringNotEquals": {"s3:x-amz-server-side-encryption": "aws:kms"}}, principal="*"),
+            deny(
+                "DenyUploadsWithoutKms",
+                "s3:PutObject",
+                f"{bucket_arn}/*",
+                {"StringNotEquals": {"s3:x-amz-server-side-encryption": "aws:kms"}},
+                principal="*",
+            ),
             *extra,
         ],
     }
@@ -195,9 +201,16 @@ def _log_bucket_policy(ctx: TeamContext, bucket_arn: str) -> dict:
         "Version": "2012-10-17",
         "Statement": [
             _deny_insecure_transport(bucket_arn),
-            allow("AllowS3ServerAccessLogs", "s3:PutObject", f"{bucket_arn}/*", principal={"Service": "logging.s3.amazonaws.com"},
-                  condition={"StringEquals": {"aws:SourceAccount": ctx.account_id},
-                             "ArnLike": {"aws:SourceArn": f"arn:aws:s3:::{ctx.prefix}-*"}}),
+            allow(
+                "AllowS3ServerAccessLogs",
+                "s3:PutObject",
+                f"{bucket_arn}/*",
+                principal={"Service": "logging.s3.amazonaws.com"},
+                condition={
+                    "StringEquals": {"aws:SourceAccount": ctx.account_id},
+                    "ArnLike": {"aws:SourceArn": f"arn:aws:s3:::{ctx.prefix}-*"},
+                },
+            ),
         ],
     }
 
@@ -211,12 +224,20 @@ def _key_policy(ctx: TeamContext, extra: list[dict[str, Any]] = ()) -> dict:
         "Statement": [
             allow("AccountAdministersKey", "kms:*", "*", principal={"AWS": f"arn:aws:iam::{ctx.account_id}:root"}),
             # AWS's documented key policy for CloudWatch Logs (its own action set, with wildcards).
-            allow("CloudWatchLogsUseKey", ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"], "*",
-                  {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": ctx.arn("logs", f"log-group:/aws/*/{ctx.prefix}*")}},
-                  principal={"Service": f"logs.{ctx.region}.amazonaws.com"}),
-            allow("ServicesPublishToEncryptedTopic", ["kms:Decrypt", "kms:GenerateDataKey*"], "*",
-                  {"StringEquals": {"aws:SourceAccount": ctx.account_id}},
-                  principal={"Service": ["cloudwatch.amazonaws.com", "events.amazonaws.com", "budgets.amazonaws.com"]}),
+            allow(
+                "CloudWatchLogsUseKey",
+                ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+                "*",
+                {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": ctx.arn("logs", f"log-group:/aws/*/{ctx.prefix}*")}},
+                principal={"Service": f"logs.{ctx.region}.amazonaws.com"},
+            ),
+            allow(
+                "ServicesPublishToEncryptedTopic",
+                ["kms:Decrypt", "kms:GenerateDataKey*"],
+                "*",
+                {"StringEquals": {"aws:SourceAccount": ctx.account_id}},
+                principal={"Service": ["cloudwatch.amazonaws.com", "events.amazonaws.com", "budgets.amazonaws.com"]},
+            ),
             *extra,  # the promotion paths' Decrypt grants (modules/promotion)
         ],
     }

@@ -6,6 +6,7 @@ under `feature-store/` with the same key. Two roles: the feature store's own (of
 and an ingestion role that the team's principals (tagged Team=<team>) assume to put and get records
 of the team's groups only.
 """
+
 from __future__ import annotations
 
 import json
@@ -13,6 +14,8 @@ from dataclasses import dataclass
 
 from cdktf_cdktf_provider_aws.iam_role import IamRole
 from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
+from cdktf_cdktf_provider_aws.kms_key import KmsKey
+from cdktf_cdktf_provider_aws.s3_bucket import S3Bucket
 from cdktf_cdktf_provider_aws.s3_object import S3Object
 from cdktf_cdktf_provider_aws.sagemaker_feature_group import (
     SagemakerFeatureGroup,
@@ -23,15 +26,13 @@ from cdktf_cdktf_provider_aws.sagemaker_feature_group import (
     SagemakerFeatureGroupOnlineStoreConfigSecurityConfig,
     SagemakerFeatureGroupOnlineStoreConfigTtlDuration,
 )
-from cdktf_cdktf_provider_aws.kms_key import KmsKey
-from cdktf_cdktf_provider_aws.s3_bucket import S3Bucket
 from constructs import Construct
 
-from contract.layout import DEFINITIONS_KEY
-from modules.iam import KEY_READ_WRITE, allow, policy_document, service_trust_policy, trust_policy, use_key
-from contract.names import TeamContext
-from modules.training.tfjson import template_literal
 from config.features import FeaturesSpec, definitions_document
+from contract.layout import DEFINITIONS_KEY
+from contract.names import TeamContext
+from modules.iam import KEY_READ_WRITE, allow, policy_document, service_trust_policy, trust_policy, use_key
+from modules.training.tfjson import template_literal
 
 OFFLINE_PREFIX = "feature-store/"
 
@@ -74,12 +75,14 @@ class Features(Construct):
             "store-policy",
             name=f"{ctx.prefix}-feature-store",
             role=self.store_role.id,
-            policy=policy_document([
-                allow("OfflineStore", ["s3:PutObject", "s3:GetObject"], f"{props.artifacts.arn}/{OFFLINE_PREFIX}*"),
-                allow("OfflineStoreBucket", "s3:GetBucketAcl", props.artifacts.arn),
-                use_key("TeamKey", props.key.arn),
-            ]),
-        )  # fmt: skip
+            policy=policy_document(
+                [
+                    allow("OfflineStore", ["s3:PutObject", "s3:GetObject"], f"{props.artifacts.arn}/{OFFLINE_PREFIX}*"),
+                    allow("OfflineStoreBucket", "s3:GetBucketAcl", props.artifacts.arn),
+                    use_key("TeamKey", props.key.arn),
+                ]
+            ),
+        )
         self.ingestion_role = IamRole(
             self,
             "ingestion-role",
@@ -93,13 +96,24 @@ class Features(Construct):
             "ingestion-policy",
             name=f"{ctx.prefix}-feature-ingestion",
             role=self.ingestion_role.id,
-            policy=policy_document([
-                allow("OwnFeatureGroups", ["sagemaker:PutRecord", "sagemaker:GetRecord", "sagemaker:BatchGetRecord",
-                                           "sagemaker:DeleteRecord", "sagemaker:DescribeFeatureGroup"], group_arns),
-                allow("ReadDefinitions", "s3:GetObject", f"{props.artifacts.arn}/{DEFINITIONS_KEY}"),
-                use_key("TeamKey", props.key.arn, KEY_READ_WRITE),
-            ]),
-        )  # fmt: skip
+            policy=policy_document(
+                [
+                    allow(
+                        "OwnFeatureGroups",
+                        [
+                            "sagemaker:PutRecord",
+                            "sagemaker:GetRecord",
+                            "sagemaker:BatchGetRecord",
+                            "sagemaker:DeleteRecord",
+                            "sagemaker:DescribeFeatureGroup",
+                        ],
+                        group_arns,
+                    ),
+                    allow("ReadDefinitions", "s3:GetObject", f"{props.artifacts.arn}/{DEFINITIONS_KEY}"),
+                    use_key("TeamKey", props.key.arn, KEY_READ_WRITE),
+                ]
+            ),
+        )
 
         self.groups: dict[str, SagemakerFeatureGroup] = {}
         for feature_set in props.features.feature_sets:
@@ -140,4 +154,3 @@ class Features(Construct):
 
     def group_name(self, feature_set: str) -> str:
         return self._ctx.feature_group_name(feature_set)
-

@@ -8,6 +8,7 @@ created one after another. From an S3 object they are created in parallel. The o
 deterministic zip, keyed by its own SHA-256 (a code change is a new key, an unchanged package the same
 key: no update), encrypted with the team key (SSE-KMS, as the bucket policy demands of every upload).
 """
+
 from __future__ import annotations
 
 import base64
@@ -28,9 +29,9 @@ from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue
 from constructs import Construct
 
 from contract.layout import LAMBDA_CODE_PREFIX
+from contract.names import TeamContext
 from modules.functions.packaging import build_package, code_sha256
 from modules.iam import allow, policy_document, service_trust_policy, use_key
-from contract.names import TeamContext
 
 RUNTIME = "python3.11"
 
@@ -126,4 +127,3 @@ class PlatformFunction(Construct):
     @property
     def arn(self) -> str:
         return self.function.arn
-

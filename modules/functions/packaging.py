@@ -5,6 +5,7 @@ A zip records file times and order; with those fixed, a deploy with no code chan
 shared packages `common/` (the runtime library) and `contract/` (what stacks and handlers agree on), at
 the zip's root: the same import names as in this repository, nothing else (no tests, no caches).
 """
+
 from __future__ import annotations
 
 import base64
@@ -24,7 +25,11 @@ def package_files(handler: str, root: Path = ROOT) -> list[tuple[str, Path]]:
     folder = root / "lambdas" / handler
     if not (folder / "handler.py").is_file():
         raise FileNotFoundError(f"no Lambda handler at {folder / 'handler.py'}")
-    files = [(path.relative_to(folder).as_posix(), path) for path in folder.rglob("*.py") if path.name != "__init__.py" or path.parent != folder]
+    files = [
+        (path.relative_to(folder).as_posix(), path)
+        for path in folder.rglob("*.py")
+        if path.name != "__init__.py" or path.parent != folder
+    ]
     files += [(path.relative_to(root).as_posix(), path) for package in SHARED_PACKAGES for path in (root / package).rglob("*.py")]
     return sorted((name, path) for name, path in files if "__pycache__" not in name)
 

@@ -19,6 +19,7 @@ the window they cover. So:
 
 Construct ids are Terraform addresses: keep them. See README.md beside this file.
 """
+
 from __future__ import annotations
 
 import json
@@ -32,11 +33,11 @@ from cdktf_cdktf_provider_aws.sns_topic_policy import SnsTopicPolicy
 from cdktf_cdktf_provider_aws.sns_topic_subscription import SnsTopicSubscription
 from constructs import Construct
 
+from config.aws_limits import COMPOSITE_ALARM_RULE_CHARS, MAX_COMPOSITE_CHILDREN
+from config.ml import MonitoringSettings
 from contract.layout import VARIANT
 from contract.names import DRIFT_BACKSTOPS, DRIFT_MAX_KIND, TeamContext, owner_slug
 from modules.iam import allow, deny_insecure_transport
-from config.aws_limits import COMPOSITE_ALARM_RULE_CHARS, MAX_COMPOSITE_CHILDREN
-from config.ml import MonitoringSettings
 
 SAGEMAKER_NAMESPACE = "AWS/SageMaker"
 GOLDEN_SIGNAL_PERIOD = 300  # endpoint metrics arrive every minute; alarm on 5-minute aggregates
@@ -108,41 +109,87 @@ class Monitoring(Construct):
         for feature in features:
             threshold = feature_threshold(settings, feature)
             self.feature_alarms[feature] = self._alarm(
-                f"drift-{feature}", ctx.metric_namespace, "FeaturePSI", {**platform, "Feature": feature}, "Maximum", period,
-                "GreaterThanThreshold", threshold, "notBreaching",
+                f"drift-{feature}",
+                ctx.metric_namespace,
+                "FeaturePSI",
+                {**platform, "Feature": feature},
+                "Maximum",
+                period,
+                "GreaterThanThreshold",
+                threshold,
+                "notBreaching",
                 f"Data drift: PSI of {feature} on {endpoint_name} above {threshold} over the last window",
-            )  # fmt: skip
+            )
         # With per-feature alarms in place (they carry each feature's own threshold), drift-max is the
         # backstop at the loosest threshold, so a feature whose threshold was raised does not trip it;
         # without them it is the only drift alarm, at the default threshold.
         max_threshold = max([settings.drift_threshold_psi, *(feature_threshold(settings, f) for f in features)])
         self.drift_max = self._alarm(
-            DRIFT_MAX_KIND, ctx.metric_namespace, "MaxFeaturePSI", platform, "Maximum", period, "GreaterThanThreshold",
-            max_threshold, "notBreaching", f"Data drift: largest feature PSI on {endpoint_name} above {max_threshold} over the last window",
-        )  # fmt: skip
+            DRIFT_MAX_KIND,
+            ctx.metric_namespace,
+            "MaxFeaturePSI",
+            platform,
+            "Maximum",
+            period,
+            "GreaterThanThreshold",
+            max_threshold,
+            "notBreaching",
+            f"Data drift: largest feature PSI on {endpoint_name} above {max_threshold} over the last window",
+        )
         # Missing values: per feature (notify), their maximum and the count of unscored inputs (drift).
-        self.missing_alarms = {feature: self._alarm(
-            f"missing-{feature}", ctx.metric_namespace, "FeatureMissingRateIncrease", {**platform, "Feature": feature},
-            "Maximum", period, "GreaterThanThreshold", MISSING_RATE_INCREASE_THRESHOLD, "notBreaching",
-            f"{feature} missing (null, NaN/inf, absent) in {MISSING_RATE_INCREASE_THRESHOLD:.0%} more of the window "
-            "than in the training rows",
-        ) for feature in features}  # fmt: skip
+        self.missing_alarms = {
+            feature: self._alarm(
+                f"missing-{feature}",
+                ctx.metric_namespace,
+                "FeatureMissingRateIncrease",
+                {**platform, "Feature": feature},
+                "Maximum",
+                period,
+                "GreaterThanThreshold",
+                MISSING_RATE_INCREASE_THRESHOLD,
+                "notBreaching",
+                f"{feature} missing (null, NaN/inf, absent) in {MISSING_RATE_INCREASE_THRESHOLD:.0%} more of the window "
+                "than in the training rows",
+            )
+            for feature in features
+        }
         # Endpoint-level signals: missing-max and unscored are drift (composite children); the capture
         # alarms (unreadable records, a window with no readable record) notify only.
         signals = {
-            "missing-max": ("MaxMissingRateIncrease", "Maximum", "GreaterThanThreshold", MISSING_RATE_INCREASE_THRESHOLD,
-                            f"Data drift: a model input of {endpoint_name} missing in {MISSING_RATE_INCREASE_THRESHOLD:.0%} "
-                            "more of the window than in the training rows"),
-            "unscored": ("UnscoredFeatures", "Maximum", "GreaterThanThreshold", 0,
-                         f"Data drift: a model input of {endpoint_name} could not be scored (no live value, or none in training)"),
-            "capture-malformed": ("MalformedCaptureRecords", "Maximum", "GreaterThanThreshold", 0,
-                                  f"Unreadable data-capture records of {endpoint_name} in the last window"),
-            "capture-empty": ("DriftSampleCount", "Minimum", "LessThanThreshold", 1,
-                              f"No readable captured request of {endpoint_name} in the last window (no traffic, or capture broken)"),
+            "missing-max": (
+                "MaxMissingRateIncrease",
+                "Maximum",
+                "GreaterThanThreshold",
+                MISSING_RATE_INCREASE_THRESHOLD,
+                f"Data drift: a model input of {endpoint_name} missing in {MISSING_RATE_INCREASE_THRESHOLD:.0%} "
+                "more of the window than in the training rows",
+            ),
+            "unscored": (
+                "UnscoredFeatures",
+                "Maximum",
+                "GreaterThanThreshold",
+                0,
+                f"Data drift: a model input of {endpoint_name} could not be scored (no live value, or none in training)",
+            ),
+            "capture-malformed": (
+                "MalformedCaptureRecords",
+                "Maximum",
+                "GreaterThanThreshold",
+                0,
+                f"Unreadable data-capture records of {endpoint_name} in the last window",
+            ),
+            "capture-empty": (
+                "DriftSampleCount",
+                "Minimum",
+                "LessThanThreshold",
+                1,
+                f"No readable captured request of {endpoint_name} in the last window (no traffic, or capture broken)",
+            ),
         }
         self.signal_alarms = {
-            kind: self._alarm(kind, ctx.metric_namespace, metric, platform, statistic, period, operator, threshold,
-                              "notBreaching", description)
+            kind: self._alarm(
+                kind, ctx.metric_namespace, metric, platform, statistic, period, operator, threshold, "notBreaching", description
+            )
             for kind, (metric, statistic, operator, threshold, description) in signals.items()
         }
         self.missing_max, self.unscored = self.signal_alarms["missing-max"], self.signal_alarms["unscored"]
@@ -163,35 +210,71 @@ class Monitoring(Construct):
         metric = settings.metric
         below = not settings.lower_is_better
         self.quality = self._alarm(
-            "quality", ctx.metric_namespace, metric, platform, "Average", period,
-            "LessThanThreshold" if below else "GreaterThanThreshold", settings.quality_threshold, "notBreaching",
+            "quality",
+            ctx.metric_namespace,
+            metric,
+            platform,
+            "Average",
+            period,
+            "LessThanThreshold" if below else "GreaterThanThreshold",
+            settings.quality_threshold,
+            "notBreaching",
             f"Model quality: {metric} against ground truth {'below' if below else 'above'} {settings.quality_threshold} "
             "over the last window (concept drift; starts a retrain)",
-        )  # fmt: skip
+        )
 
         endpoint = {"EndpointName": endpoint_name, "VariantName": props.variant_name}
         self.latency = self._alarm(
-            "latency-p99", SAGEMAKER_NAMESPACE, "ModelLatency", endpoint, "p99", GOLDEN_SIGNAL_PERIOD,
-            "GreaterThanThreshold", settings.latency_p99_ms * 1000,  # ModelLatency is in microseconds
-            "notBreaching", f"Model latency p99 above {settings.latency_p99_ms} ms over 5 minutes",
-        )  # fmt: skip
+            "latency-p99",
+            SAGEMAKER_NAMESPACE,
+            "ModelLatency",
+            endpoint,
+            "p99",
+            GOLDEN_SIGNAL_PERIOD,
+            "GreaterThanThreshold",
+            settings.latency_p99_ms * 1000,  # ModelLatency is in microseconds
+            "notBreaching",
+            f"Model latency p99 above {settings.latency_p99_ms} ms over 5 minutes",
+        )
         self.errors = self._alarm(
-            "errors-5xx", SAGEMAKER_NAMESPACE, "Invocation5XXErrors", endpoint, "Sum", GOLDEN_SIGNAL_PERIOD,
-            "GreaterThanThreshold", settings.errors_5xx_threshold, "notBreaching",
+            "errors-5xx",
+            SAGEMAKER_NAMESPACE,
+            "Invocation5XXErrors",
+            endpoint,
+            "Sum",
+            GOLDEN_SIGNAL_PERIOD,
+            "GreaterThanThreshold",
+            settings.errors_5xx_threshold,
+            "notBreaching",
             f"More than {settings.errors_5xx_threshold} 5XX errors from the model in 5 minutes",
-        )  # fmt: skip
+        )
         self.model_errors = self._alarm(
-            "model-errors", SAGEMAKER_NAMESPACE, "InvocationModelErrors", endpoint, "Sum", GOLDEN_SIGNAL_PERIOD,
-            "GreaterThanThreshold", settings.errors_5xx_threshold, "notBreaching",
+            "model-errors",
+            SAGEMAKER_NAMESPACE,
+            "InvocationModelErrors",
+            endpoint,
+            "Sum",
+            GOLDEN_SIGNAL_PERIOD,
+            "GreaterThanThreshold",
+            settings.errors_5xx_threshold,
+            "notBreaching",
             f"More than {settings.errors_5xx_threshold} failed model invocations (non-2XX, timeouts) in 5 minutes",
-        )  # fmt: skip
+        )
         self.invocations_low = None
         if settings.min_invocations_per_hour > 0:
             # No invocations publish no datapoint at all: here missing data is the thing to alarm on.
             self.invocations_low = self._alarm(
-                "invocations-low", SAGEMAKER_NAMESPACE, "Invocations", endpoint, "Sum", 3600, "LessThanThreshold",
-                settings.min_invocations_per_hour, "breaching", f"Fewer than {settings.min_invocations_per_hour} invocations in an hour",
-            )  # fmt: skip
+                "invocations-low",
+                SAGEMAKER_NAMESPACE,
+                "Invocations",
+                endpoint,
+                "Sum",
+                3600,
+                "LessThanThreshold",
+                settings.min_invocations_per_hour,
+                "breaching",
+                f"Fewer than {settings.min_invocations_per_hour} invocations in an hour",
+            )
 
         self.rollback_alarm_names = rollback_alarm_names(ctx)
         self.retrain_alarm_names = [ctx.alarm_name("drift"), ctx.alarm_name("quality")]
@@ -223,7 +306,9 @@ class Monitoring(Construct):
 def _check_features(ctx: TeamContext, settings: MonitoringSettings, features: list[str]) -> None:
     """Validation (config/*.py) refuses all of these with a located error; reaching one is a bug there."""
     assert len(set(features)) == len(features), f"monitored feature names repeat: {features}"
-    assert len(features) + len(DRIFT_BACKSTOPS) <= MAX_COMPOSITE_CHILDREN, f"{len(features)} monitored features: too many for the drift composite"
+    assert len(features) + len(DRIFT_BACKSTOPS) <= MAX_COMPOSITE_CHILDREN, (
+        f"{len(features)} monitored features: too many for the drift composite"
+    )
     assert set(settings.feature_thresholds) <= set(features), f"feature_thresholds name non-inputs: {settings.feature_thresholds}"
     assert len(ctx.drift_alarm_rule(features)) <= COMPOSITE_ALARM_RULE_CHARS, "drift composite rule too long"
 
@@ -234,8 +319,13 @@ def _topic_policy(ctx: TeamContext, topic_arn: str) -> dict:
     return {
         "Version": "2012-10-17",
         "Statement": [
-            allow("ServicesOfThisAccountPublish", "sns:Publish", topic_arn, {"StringEquals": {"aws:SourceAccount": ctx.account_id}},
-                  principal={"Service": list(PUBLISHING_SERVICES)}),
+            allow(
+                "ServicesOfThisAccountPublish",
+                "sns:Publish",
+                topic_arn,
+                {"StringEquals": {"aws:SourceAccount": ctx.account_id}},
+                principal={"Service": list(PUBLISHING_SERVICES)},
+            ),
             deny_insecure_transport("sns:Publish", topic_arn),
         ],
     }

@@ -11,6 +11,7 @@ each message it reads the budget from AWS Budgets and acts at the configured per
 
 Construct ids are Terraform addresses: keep them.
 """
+
 from __future__ import annotations
 
 import json
@@ -28,9 +29,9 @@ from cdktf_cdktf_provider_aws.scheduler_schedule import (
 from cdktf_cdktf_provider_aws.sns_topic_subscription import SnsTopicSubscription
 from constructs import Construct
 
-from modules.iam import allow, policy_document, service_trust_policy
-from contract.names import TeamContext
 from config.off_hours import OffHoursSpec
+from contract.names import TeamContext
+from modules.iam import allow, policy_document, service_trust_policy
 
 SWITCH_SOURCE = "mlp.off-hours"  # common/power.py SCHEDULE_SOURCE
 
@@ -49,31 +50,53 @@ class OffHours(Construct):
     def __init__(self, scope: Construct, id: str, props: OffHoursProps):
         super().__init__(scope, id)
         ctx = props.context
-        SnsTopicSubscription(self, "budget-notices", topic_arn=props.alert_topic_arn, protocol="lambda",
-                             endpoint=props.function_arn)
-        LambdaPermission(self, "budget-notices-permission", statement_id="sns-alert-topic", action="lambda:InvokeFunction",
-                         function_name=props.function_name, principal="sns.amazonaws.com", source_arn=props.alert_topic_arn)
+        SnsTopicSubscription(
+            self, "budget-notices", topic_arn=props.alert_topic_arn, protocol="lambda", endpoint=props.function_arn
+        )
+        LambdaPermission(
+            self,
+            "budget-notices-permission",
+            statement_id="sns-alert-topic",
+            action="lambda:InvokeFunction",
+            function_name=props.function_name,
+            principal="sns.amazonaws.com",
+            source_arn=props.alert_topic_arn,
+        )
         if props.off_hours is None:
             return
         # Scheduler assumes this role to invoke the function; only this account's schedules may.
-        self.role = IamRole(self, "scheduler-role", name=f"{ctx.prefix}-off-hours-scheduler", assume_role_policy=service_trust_policy(
-            "scheduler.amazonaws.com", ctx.account_id))
-        IamRolePolicy(self, "scheduler-policy", name="invoke-deploy", role=self.role.id, policy=policy_document([
-            allow("InvokeDeploy", "lambda:InvokeFunction", props.function_arn),
-            # The schedules' input is encrypted with the team key (Scheduler decrypts it as this role).
-            allow("ScheduleInputKey", "kms:Decrypt", props.kms_key_arn),
-        ]))
+        self.role = IamRole(
+            self,
+            "scheduler-role",
+            name=f"{ctx.prefix}-off-hours-scheduler",
+            assume_role_policy=service_trust_policy("scheduler.amazonaws.com", ctx.account_id),
+        )
+        IamRolePolicy(
+            self,
+            "scheduler-policy",
+            name="invoke-deploy",
+            role=self.role.id,
+            policy=policy_document(
+                [
+                    allow("InvokeDeploy", "lambda:InvokeFunction", props.function_arn),
+                    # The schedules' input is encrypted with the team key (Scheduler decrypts it as this role).
+                    allow("ScheduleInputKey", "kms:Decrypt", props.kms_key_arn),
+                ]
+            ),
+        )
         for action, expression in (("off", props.off_hours.switch_off), ("on", props.off_hours.switch_on)):
             SchedulerSchedule(
-                self, f"switch-{action}",
+                self,
+                f"switch-{action}",
                 name=f"{ctx.prefix}-switch-{action}",
                 schedule_expression=expression,
                 schedule_expression_timezone=props.off_hours.timezone,
                 kms_key_arn=props.kms_key_arn,
                 flexible_time_window=SchedulerScheduleFlexibleTimeWindow(mode="OFF"),
                 target=SchedulerScheduleTarget(
-                    arn=props.function_arn, role_arn=self.role.arn,
+                    arn=props.function_arn,
+                    role_arn=self.role.arn,
                     input=json.dumps({"source": SWITCH_SOURCE, "action": action}),
                     retry_policy=SchedulerScheduleTargetRetryPolicy(maximum_event_age_in_seconds=3600, maximum_retry_attempts=8),
                 ),
-            )  # fmt: skip
+            )

@@ -20,6 +20,7 @@ its own team (refused by the source's policies), and no other team's policy name
 Pure functions build the documents (jsii-free, so tests evaluate them); the two constructs place them.
 Construct ids are Terraform addresses (`promotion-source/...`, `promotion-target/...`): keep them.
 """
+
 from __future__ import annotations
 
 import json
@@ -37,8 +38,14 @@ PROMOTED_ARTIFACT_PREFIXES = ("models/", "code/", "manifests/", "baselines/", "e
 PROMOTED_DATA_PREFIX = "promoted/"
 S3_READ = ["s3:GetObject", "s3:GetObjectVersion"]
 ECR_PULL = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"]
-ECR_PUSH = ["ecr:BatchGetImage", "ecr:BatchCheckLayerAvailability", "ecr:InitiateLayerUpload", "ecr:UploadLayerPart",
-            "ecr:CompleteLayerUpload", "ecr:PutImage"]
+ECR_PUSH = [
+    "ecr:BatchGetImage",
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:InitiateLayerUpload",
+    "ecr:UploadLayerPart",
+    "ecr:CompleteLayerUpload",
+    "ecr:PutImage",
+]
 REGISTRY_READ = ["sagemaker:DescribeModelPackageGroup", "sagemaker:DescribeModelPackage", "sagemaker:ListModelPackages"]
 REPOSITORIES = ("training", "inference")
 
@@ -62,28 +69,44 @@ def _sid(prefix: str, target: TeamContext) -> str:
 
 def source_bucket_statements(targets: list[TeamContext], bucket_arn: str, prefixes: list[str]) -> list[dict[str, Any]]:
     """Bucket policy statements of a source bucket: read-only, on the promoted prefixes, per target role."""
-    return [{"Sid": _sid("PromoteTo", t), "Effect": "Allow", "Action": S3_READ,
-             "Resource": [f"{bucket_arn}/{p}*" for p in prefixes], **_admit(t)} for t in targets]
+    return [
+        {
+            "Sid": _sid("PromoteTo", t),
+            "Effect": "Allow",
+            "Action": S3_READ,
+            "Resource": [f"{bucket_arn}/{p}*" for p in prefixes],
+            **_admit(t),
+        }
+        for t in targets
+    ]
 
 
 def source_key_statements(source: TeamContext, targets: list[TeamContext]) -> list[dict[str, Any]]:
     """Key policy statements of the source key: Decrypt only, only through S3 in the source's region."""
     via_s3 = {"StringEquals": {"kms:ViaService": f"s3.{source.region}.amazonaws.com"}}
-    return [{"Sid": _sid("PromoteTo", t), "Effect": "Allow", "Action": "kms:Decrypt", "Resource": "*", **_admit(t, via_s3)}
-            for t in targets]
+    return [
+        {"Sid": _sid("PromoteTo", t), "Effect": "Allow", "Action": "kms:Decrypt", "Resource": "*", **_admit(t, via_s3)}
+        for t in targets
+    ]
 
 
 def source_repository_policy(targets: list[TeamContext]) -> dict[str, Any]:
-    return {"Version": "2012-10-17", "Statement": [
-        {"Sid": _sid("PromoteTo", t), "Effect": "Allow", "Action": ECR_PULL, **_admit(t)} for t in targets]}
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{"Sid": _sid("PromoteTo", t), "Effect": "Allow", "Action": ECR_PULL, **_admit(t)} for t in targets],
+    }
 
 
 def source_group_policy(source: TeamContext, group: str, targets: list[TeamContext]) -> dict[str, Any]:
     name = source.model_package_group_name(group)
     resources = [source.arn("sagemaker", f"model-package-group/{name}"), source.arn("sagemaker", f"model-package/{name}/*")]
-    return {"Version": "2012-10-17", "Statement": [
-        {"Sid": _sid("PromoteTo", t), "Effect": "Allow", "Action": REGISTRY_READ, "Resource": resources, **_admit(t)}
-        for t in targets]}
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": _sid("PromoteTo", t), "Effect": "Allow", "Action": REGISTRY_READ, "Resource": resources, **_admit(t)}
+            for t in targets
+        ],
+    }
 
 
 @dataclass(frozen=True)
@@ -95,8 +118,9 @@ class SourceSide:
     data_prefix: str
 
 
-def promoter_statements(target: TeamContext, sources: list[SourceSide], *, target_group: str, kms_key_arn: str,
-                        artifacts_arn: str, curated_arn: str) -> list[dict[str, Any]]:
+def promoter_statements(
+    target: TeamContext, sources: list[SourceSide], *, target_group: str, kms_key_arn: str, artifacts_arn: str, curated_arn: str
+) -> list[dict[str, Any]]:
     """The promoter role's identity policy: source reads (exact ARNs), target writes (the team's own)."""
     statements: list[dict[str, Any]] = []
     for side in sources:
@@ -104,30 +128,75 @@ def promoter_statements(target: TeamContext, sources: list[SourceSide], *, targe
         group = src.model_package_group_name(side.group)
         buckets = [f"arn:aws:s3:::{src.bucket_name(p)}" for p in ("artifacts", "curated")]
         statements += [
-            {"Sid": f"Read{tag}Registry", "Effect": "Allow", "Action": REGISTRY_READ,
-             "Resource": [src.arn("sagemaker", f"model-package-group/{group}"), src.arn("sagemaker", f"model-package/{group}/*")]},
-            {"Sid": f"Read{tag}Artifacts", "Effect": "Allow", "Action": S3_READ,
-             "Resource": [f"{buckets[0]}/{p}*" for p in PROMOTED_ARTIFACT_PREFIXES] + [f"{buckets[1]}/{side.data_prefix}*"]},
+            {
+                "Sid": f"Read{tag}Registry",
+                "Effect": "Allow",
+                "Action": REGISTRY_READ,
+                "Resource": [
+                    src.arn("sagemaker", f"model-package-group/{group}"),
+                    src.arn("sagemaker", f"model-package/{group}/*"),
+                ],
+            },
+            {
+                "Sid": f"Read{tag}Artifacts",
+                "Effect": "Allow",
+                "Action": S3_READ,
+                "Resource": [f"{buckets[0]}/{p}*" for p in PROMOTED_ARTIFACT_PREFIXES] + [f"{buckets[1]}/{side.data_prefix}*"],
+            },
             # The source key's id is not known here: any key of the source account, but only through S3
             # and only for objects of the source team's two buckets (S3's encryption context).
-            {"Sid": f"Decrypt{tag}Objects", "Effect": "Allow", "Action": "kms:Decrypt",
-             "Resource": src.arn("kms", "key/*"),
-             "Condition": {"StringEquals": {"kms:ViaService": f"s3.{src.region}.amazonaws.com"},
-                           "StringLike": {"kms:EncryptionContext:aws:s3:arn": [*buckets, *(f"{b}/*" for b in buckets)]}}},
-            {"Sid": f"Pull{tag}Images", "Effect": "Allow", "Action": ECR_PULL,
-             "Resource": [src.arn("ecr", f"repository/{src.prefix}-{r}") for r in REPOSITORIES]},
+            {
+                "Sid": f"Decrypt{tag}Objects",
+                "Effect": "Allow",
+                "Action": "kms:Decrypt",
+                "Resource": src.arn("kms", "key/*"),
+                "Condition": {
+                    "StringEquals": {"kms:ViaService": f"s3.{src.region}.amazonaws.com"},
+                    "StringLike": {"kms:EncryptionContext:aws:s3:arn": [*buckets, *(f"{b}/*" for b in buckets)]},
+                },
+            },
+            {
+                "Sid": f"Pull{tag}Images",
+                "Effect": "Allow",
+                "Action": ECR_PULL,
+                "Resource": [src.arn("ecr", f"repository/{src.prefix}-{r}") for r in REPOSITORIES],
+            },
         ]
     group = target.model_package_group_name(target_group)
     statements += [
-        {"Sid": "WriteCopies", "Effect": "Allow", "Action": [*S3_READ, "s3:PutObject", "s3:AbortMultipartUpload"],
-         "Resource": [f"{artifacts_arn}/{p}*" for p in PROMOTED_ARTIFACT_PREFIXES] + [f"{curated_arn}/{PROMOTED_DATA_PREFIX}*"]},
-        {"Sid": "TeamKey", "Effect": "Allow", "Action": ["kms:GenerateDataKey", "kms:Decrypt", "kms:DescribeKey"], "Resource": kms_key_arn},
-        {"Sid": "PushImages", "Effect": "Allow", "Action": ECR_PUSH,
-         "Resource": [target.arn("ecr", f"repository/{target.prefix}-{r}") for r in REPOSITORIES]},
-        {"Sid": "RegisterPromoted", "Effect": "Allow",
-         "Action": ["sagemaker:CreateModelPackage", "sagemaker:AddTags", "sagemaker:DescribeModelPackage",
-                    "sagemaker:ListModelPackages"],
-         "Resource": [target.arn("sagemaker", f"model-package-group/{group}"), target.arn("sagemaker", f"model-package/{group}/*")]},
+        {
+            "Sid": "WriteCopies",
+            "Effect": "Allow",
+            "Action": [*S3_READ, "s3:PutObject", "s3:AbortMultipartUpload"],
+            "Resource": [f"{artifacts_arn}/{p}*" for p in PROMOTED_ARTIFACT_PREFIXES]
+            + [f"{curated_arn}/{PROMOTED_DATA_PREFIX}*"],
+        },
+        {
+            "Sid": "TeamKey",
+            "Effect": "Allow",
+            "Action": ["kms:GenerateDataKey", "kms:Decrypt", "kms:DescribeKey"],
+            "Resource": kms_key_arn,
+        },
+        {
+            "Sid": "PushImages",
+            "Effect": "Allow",
+            "Action": ECR_PUSH,
+            "Resource": [target.arn("ecr", f"repository/{target.prefix}-{r}") for r in REPOSITORIES],
+        },
+        {
+            "Sid": "RegisterPromoted",
+            "Effect": "Allow",
+            "Action": [
+                "sagemaker:CreateModelPackage",
+                "sagemaker:AddTags",
+                "sagemaker:DescribeModelPackage",
+                "sagemaker:ListModelPackages",
+            ],
+            "Resource": [
+                target.arn("sagemaker", f"model-package-group/{group}"),
+                target.arn("sagemaker", f"model-package/{group}/*"),
+            ],
+        },
     ]
     return statements
 
@@ -150,10 +219,13 @@ class PromotionSource(Construct):
         from cdktf_cdktf_provider_aws.sagemaker_model_package_group_policy import SagemakerModelPackageGroupPolicy
 
         for purpose, name in props.repository_names.items():
-            EcrRepositoryPolicy(self, f"{purpose}-repository-policy", repository=name,
-                                policy=json.dumps(source_repository_policy(props.targets)))
+            EcrRepositoryPolicy(
+                self, f"{purpose}-repository-policy", repository=name, policy=json.dumps(source_repository_policy(props.targets))
+            )
         SagemakerModelPackageGroupPolicy(
-            self, "group-policy", model_package_group_name=props.context.model_package_group_name(props.group),
+            self,
+            "group-policy",
+            model_package_group_name=props.context.model_package_group_name(props.group),
             resource_policy=json.dumps(source_group_policy(props.context, props.group, props.targets)),
             depends_on=depends_on,
         )
@@ -180,9 +252,18 @@ class PromotionTarget(Construct):
 
         ctx = props.context
         self.policy = IamPolicy(
-            self, "policy", name=promoter_policy_name(ctx),
+            self,
+            "policy",
+            name=promoter_policy_name(ctx),
             description=f"Promote approved models of team {ctx.team} into {ctx.prefix} (attach to the team's operators)",
-            policy=policy_document(promoter_statements(
-                ctx, props.sources, target_group=props.target_group, kms_key_arn=props.kms_key_arn,
-                artifacts_arn=props.artifacts_bucket_arn, curated_arn=props.curated_bucket_arn)),
+            policy=policy_document(
+                promoter_statements(
+                    ctx,
+                    props.sources,
+                    target_group=props.target_group,
+                    kms_key_arn=props.kms_key_arn,
+                    artifacts_arn=props.artifacts_bucket_arn,
+                    curated_arn=props.curated_bucket_arn,
+                )
+            ),
         )

@@ -3,6 +3,7 @@
 Why: a model in production must be traceable to the exact image that trained and serves it. Immutable
 tags mean a tag always names the same bytes; scan on push catches known CVEs before an image is used.
 """
+
 from __future__ import annotations
 
 import json
@@ -54,9 +55,7 @@ class Registry(Construct):
                 name=f"{ctx.prefix}-{purpose}",
                 image_tag_mutability="IMMUTABLE",
                 image_scanning_configuration=EcrRepositoryImageScanningConfiguration(scan_on_push=True),
-                encryption_configuration=[
-                    EcrRepositoryEncryptionConfiguration(encryption_type="KMS", kms_key=props.kms_key_arn)
-                ],
+                encryption_configuration=[EcrRepositoryEncryptionConfiguration(encryption_type="KMS", kms_key=props.kms_key_arn)],
                 force_delete=ctx.is_emulator,
             )
             EcrLifecyclePolicy(
@@ -79,7 +78,12 @@ def _lifecycle_policy(untagged_days: int, keep_tagged: int) -> dict:
             {
                 "rulePriority": 1,
                 "description": f"Expire untagged images after {untagged_days} days",
-                "selection": {"tagStatus": "untagged", "countType": "sinceImagePushed", "countUnit": "days", "countNumber": untagged_days},
+                "selection": {
+                    "tagStatus": "untagged",
+                    "countType": "sinceImagePushed",
+                    "countUnit": "days",
+                    "countNumber": untagged_days,
+                },
                 "action": {"type": "expire"},
             },
             {

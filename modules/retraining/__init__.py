@@ -12,6 +12,7 @@ Why a watch schedule: an alarm that stays in ALARM sends no second event, so a t
 crashed invocation would never come back; every hour the retrain handler re-examines its alarms (and
 stops training jobs that no run owns).
 """
+
 from __future__ import annotations
 
 import json
@@ -27,21 +28,28 @@ from cdktf_cdktf_provider_aws.dynamodb_table import (
     DynamodbTablePointInTimeRecovery,
     DynamodbTableServerSideEncryption,
 )
-from cdktf_cdktf_provider_aws.lambda_permission import LambdaPermission
 from cdktf_cdktf_provider_aws.ecr_repository import EcrRepository
 from cdktf_cdktf_provider_aws.kms_key import KmsKey
+from cdktf_cdktf_provider_aws.lambda_permission import LambdaPermission
 from cdktf_cdktf_provider_aws.s3_bucket import S3Bucket
 from constructs import Construct
 
+from config.ml import MonitoringSettings, RetrainingSettings
 from contract.environment import LambdaEnvironment
 from contract.handlers import HANDLERS
-from contract.layout import (BASELINES_PREFIX, DATA_CAPTURE_PREFIX, EVALUATIONS_PREFIX, GROUND_TRUTH_PREFIX, LABELLED_DIR,
-                             MANIFESTS_PREFIX, MODELS_PREFIX)
-from modules.iam import OBJECT_READ, allow, list_prefixes, read_objects, read_parameters, under, write_objects
-from modules.functions import FunctionProps, PlatformFunction
-from modules.training.execution_role import ExecutionRole
+from contract.layout import (
+    BASELINES_PREFIX,
+    DATA_CAPTURE_PREFIX,
+    EVALUATIONS_PREFIX,
+    GROUND_TRUTH_PREFIX,
+    LABELLED_DIR,
+    MANIFESTS_PREFIX,
+    MODELS_PREFIX,
+)
 from contract.names import TeamContext
-from config.ml import MonitoringSettings, RetrainingSettings
+from modules.functions import FunctionProps, PlatformFunction
+from modules.iam import OBJECT_READ, allow, list_prefixes, read_objects, read_parameters, under, write_objects
+from modules.training.execution_role import ExecutionRole
 
 WATCH_SCHEDULE = "rate(1 hour)"
 PAUSABLE_RULES = ("retrain-schedule", "retrain-on-alarm")  # common/power.py PAUSED_RULES
@@ -111,34 +119,50 @@ class Retraining(Construct):
 
         alarms = self._retrain_alarms()
         if alarms:
-            self._route("retrain-on-alarm", "retrain", pattern={
-                "source": ["aws.cloudwatch"],
-                "detail-type": ["CloudWatch Alarm State Change"],
-                "detail": {"alarmName": alarms, "state": {"value": ["ALARM"]}},
-            })  # fmt: skip
+            self._route(
+                "retrain-on-alarm",
+                "retrain",
+                pattern={
+                    "source": ["aws.cloudwatch"],
+                    "detail-type": ["CloudWatch Alarm State Change"],
+                    "detail": {"alarmName": alarms, "state": {"value": ["ALARM"]}},
+                },
+            )
         if props.retraining.schedule:
             self._route("retrain-schedule", "retrain", schedule=props.retraining.schedule)
         self._route("retrain-watch", "retrain", schedule=WATCH_SCHEDULE)
-        self._route("training-state", "register", pattern={
-            "source": ["aws.sagemaker"],
-            "detail-type": ["SageMaker Training Job State Change"],
-            "detail": {
-                "TrainingJobName": [{"prefix": f"{ctx.prefix}-"}],
-                "TrainingJobStatus": ["Completed", "Failed", "Stopped"],
+        self._route(
+            "training-state",
+            "register",
+            pattern={
+                "source": ["aws.sagemaker"],
+                "detail-type": ["SageMaker Training Job State Change"],
+                "detail": {
+                    "TrainingJobName": [{"prefix": f"{ctx.prefix}-"}],
+                    "TrainingJobStatus": ["Completed", "Failed", "Stopped"],
+                },
             },
-        })  # fmt: skip
-        self._route("package-approved", "deploy", pattern={
-            "source": ["aws.sagemaker"],
-            "detail-type": ["SageMaker Model Package State Change"],
-            "detail": {"ModelPackageGroupName": [props.model_package_group_name], "ModelApprovalStatus": ["Approved"]},
-        })  # fmt: skip
+        )
+        self._route(
+            "package-approved",
+            "deploy",
+            pattern={
+                "source": ["aws.sagemaker"],
+                "detail-type": ["SageMaker Model Package State Change"],
+                "detail": {"ModelPackageGroupName": [props.model_package_group_name], "ModelApprovalStatus": ["Approved"]},
+            },
+        )
         # The deployed-model pointer follows what the endpoint serves: re-read on each of its state changes
         # (a completed rollout, an auto-rollback), and registers autoscaling once it is InService.
-        self._route("endpoint-state", "deploy", pattern={
-            "source": ["aws.sagemaker"],
-            "detail-type": ["SageMaker Endpoint State Change"],
-            "detail": {"EndpointName": [ctx.endpoint_name]},
-        })  # fmt: skip
+        self._route(
+            "endpoint-state",
+            "deploy",
+            pattern={
+                "source": ["aws.sagemaker"],
+                "detail-type": ["SageMaker Endpoint State Change"],
+                "detail": {"EndpointName": [ctx.endpoint_name]},
+            },
+        )
         self._route("drift-schedule", "drift_check", schedule=props.monitoring.schedule)
         self._route("quality-schedule", "quality_check", schedule=props.monitoring.schedule)
 
@@ -226,9 +250,14 @@ class Retraining(Construct):
         return [
             budget,
             allow("SwitchEndpointOff", "sagemaker:DeleteEndpoint", ctx.arn("sagemaker", f"endpoint/{ctx.endpoint_name}")),
-            allow("DeregisterAutoscaling", "application-autoscaling:DeregisterScalableTarget", "*", self._team_tagged("ResourceTag")),
-            allow("PauseRetraining", ["events:DisableRule", "events:EnableRule"],
-                  [self._rule_arn("retrain-schedule"), self._rule_arn("retrain-on-alarm")]),
+            allow(
+                "DeregisterAutoscaling", "application-autoscaling:DeregisterScalableTarget", "*", self._team_tagged("ResourceTag")
+            ),
+            allow(
+                "PauseRetraining",
+                ["events:DisableRule", "events:EnableRule"],
+                [self._rule_arn("retrain-schedule"), self._rule_arn("retrain-on-alarm")],
+            ),
             allow("AlertOwners", "sns:Publish", p.alert_topic_arn),
         ]
 
@@ -241,17 +270,25 @@ class Retraining(Construct):
     def _statements(self) -> dict[str, list[dict]]:
         """Each handler's own permissions, every resource scoped to this team and environment."""
         p, ctx = self._props, self._props.context
-        sm = lambda resource: ctx.arn("sagemaker", resource)  # noqa: E731
-        parameter = lambda what: ctx.arn("ssm", f"parameter{ctx.parameter_name(what)}")  # noqa: E731
+        sm = lambda resource: ctx.arn("sagemaker", resource)
+        parameter = lambda what: ctx.arn("ssm", f"parameter{ctx.parameter_name(what)}")
         runs_table = ctx.arn("dynamodb", f"table/{ctx.runs_table_name}")
         artifacts = p.artifacts.arn
         jobs = sm(f"training-job/{ctx.prefix}-*")
         packages = sm(f"model-package/{p.model_package_group_name}/*")
         # PutMetricData has no resource-level permissions; the namespace condition scopes it.
-        put_metrics = allow("PublishPlatformMetrics", "cloudwatch:PutMetricData", "*",
-                            {"StringEquals": {"cloudwatch:namespace": ctx.metric_namespace}})
-        pass_training_role = allow("PassExecutionRoleToSageMaker", "iam:PassRole", p.execution_role.arn,
-                                   {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}})
+        put_metrics = allow(
+            "PublishPlatformMetrics",
+            "cloudwatch:PutMetricData",
+            "*",
+            {"StringEquals": {"cloudwatch:namespace": ctx.metric_namespace}},
+        )
+        pass_training_role = allow(
+            "PassExecutionRoleToSageMaker",
+            "iam:PassRole",
+            p.execution_role.arn,
+            {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+        )
         endpoint = sm(f"endpoint/{ctx.endpoint_name}")
         repository_arns = [repository.arn for repository in p.repositories]
         return {
@@ -259,38 +296,68 @@ class Retraining(Construct):
                 read_parameters("ReadRecipe", [parameter("training-recipe"), parameter("code-bundle")]),
                 # A run pins the recipe's image tags to digests.
                 allow("PinImages", "ecr:DescribeImages", repository_arns),
-                allow("RunsTable", ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"], runs_table),
-                list_prefixes("ListTrainingDataVersions", p.curated.arn, [p.training_data_prefix], ["s3:ListBucket", "s3:ListBucketVersions"]),
+                allow(
+                    "RunsTable",
+                    ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
+                    runs_table,
+                ),
+                list_prefixes(
+                    "ListTrainingDataVersions",
+                    p.curated.arn,
+                    [p.training_data_prefix],
+                    ["s3:ListBucket", "s3:ListBucketVersions"],
+                ),
                 allow("WriteManifests", "s3:PutObject", f"{artifacts}/{MANIFESTS_PREFIX}*"),
                 # Curation (common/curation.py): labels joined with the data capture become curated
                 # windows under the training prefix; the data policy reads their row counts and the data gate
                 # reads every pinned row (by VersionId) against the feature definitions.
                 list_prefixes("ListArtifacts", artifacts, [GROUND_TRUTH_PREFIX, DATA_CAPTURE_PREFIX]),
-                read_objects("ReadLabelsCaptureDefinitionsManifests", artifacts,
-                             [GROUND_TRUTH_PREFIX, DATA_CAPTURE_PREFIX, "features/", MANIFESTS_PREFIX], versions=False),
+                read_objects(
+                    "ReadLabelsCaptureDefinitionsManifests",
+                    artifacts,
+                    [GROUND_TRUTH_PREFIX, DATA_CAPTURE_PREFIX, "features/", MANIFESTS_PREFIX],
+                    versions=False,
+                ),
                 allow("ReadTrainingData", OBJECT_READ, f"{p.curated.arn}/{p.training_data_prefix}*"),
                 allow("WriteCuratedWindows", "s3:PutObject", f"{p.curated.arn}/{p.training_data_prefix}{LABELLED_DIR}*"),
                 # The champion: the deployed-model pointer and its package (common/champion.py).
-                allow("ReadChampion", ["ssm:GetParameter", "sagemaker:DescribeModelPackage"], [parameter("deployed-model"), packages]),
+                allow(
+                    "ReadChampion",
+                    ["ssm:GetParameter", "sagemaker:DescribeModelPackage"],
+                    [parameter("deployed-model"), packages],
+                ),
                 # A run the data gate refuses alerts the owners.
                 allow("AlertOwners", "sns:Publish", p.alert_topic_arn),
                 allow("StartTraining", ["sagemaker:CreateTrainingJob", "sagemaker:AddTags"], jobs),
                 # Find the job a retry's first attempt started; stop the team's jobs that no run owns.
-                allow("WatchTraining", ["sagemaker:DescribeTrainingJob", "sagemaker:ListTags", "sagemaker:StopTrainingJob"], jobs),
+                allow(
+                    "WatchTraining", ["sagemaker:DescribeTrainingJob", "sagemaker:ListTags", "sagemaker:StopTrainingJob"], jobs
+                ),
                 # ListTrainingJobs has no resource-level permissions: "*" is the only form AWS accepts.
                 allow("ListTrainingJobs", "sagemaker:ListTrainingJobs", "*"),
-                *([allow("ReadRetrainAlarms", "cloudwatch:DescribeAlarms", self._retrain_alarm_arns())] if self._retrain_alarms() else []),
+                *(
+                    [allow("ReadRetrainAlarms", "cloudwatch:DescribeAlarms", self._retrain_alarm_arns())]
+                    if self._retrain_alarms()
+                    else []
+                ),
                 pass_training_role,
             ],
             "register": [
                 read_parameters("ReadRecipe", parameter("training-recipe")),
                 allow("RunsTable", ["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"], runs_table),
                 allow("ReadTrainingJob", ["sagemaker:DescribeTrainingJob", "sagemaker:ListTags"], jobs),
-                allow("RegisterModel", ["sagemaker:CreateModelPackage", "sagemaker:AddTags", "sagemaker:DescribeModelPackage"],
-                      [sm(f"model-package-group/{p.model_package_group_name}"), packages]),
-                allow("ReadTrainingData", OBJECT_READ,
-                      under(p.curated.arn, [p.training_data_prefix, p.promoted_data_prefix]) if p.promoted_data_prefix
-                      else f"{p.curated.arn}/{p.training_data_prefix}*"),
+                allow(
+                    "RegisterModel",
+                    ["sagemaker:CreateModelPackage", "sagemaker:AddTags", "sagemaker:DescribeModelPackage"],
+                    [sm(f"model-package-group/{p.model_package_group_name}"), packages],
+                ),
+                allow(
+                    "ReadTrainingData",
+                    OBJECT_READ,
+                    under(p.curated.arn, [p.training_data_prefix, p.promoted_data_prefix])
+                    if p.promoted_data_prefix
+                    else f"{p.curated.arn}/{p.training_data_prefix}*",
+                ),
                 read_objects("ReadManifestsAndDefinitions", artifacts, [MANIFESTS_PREFIX, "features/", MODELS_PREFIX]),
                 # Drift baselines, and the ModelMetrics document of each package (both models' holdout metrics).
                 write_objects("WriteBaselines", artifacts, [BASELINES_PREFIX, EVALUATIONS_PREFIX]),
@@ -303,35 +370,61 @@ class Retraining(Construct):
                 allow("ReadModelPackage", "sagemaker:DescribeModelPackage", packages),
                 # The package's stored manifest, to check it still has the sha256 the package records.
                 read_objects("ReadManifests", artifacts, [MANIFESTS_PREFIX], versions=False),
-                allow("RollOutModel", [
-                    "sagemaker:CreateModel", "sagemaker:DescribeModel", "sagemaker:CreateEndpointConfig",
-                    "sagemaker:DescribeEndpointConfig", "sagemaker:UpdateEndpoint", "sagemaker:DescribeEndpoint",
-                    "sagemaker:AddTags",
-                ], [sm(f"model/{ctx.prefix}-*"), sm(f"endpoint-config/{ctx.prefix}-*"), endpoint]),
+                allow(
+                    "RollOutModel",
+                    [
+                        "sagemaker:CreateModel",
+                        "sagemaker:DescribeModel",
+                        "sagemaker:CreateEndpointConfig",
+                        "sagemaker:DescribeEndpointConfig",
+                        "sagemaker:UpdateEndpoint",
+                        "sagemaker:DescribeEndpoint",
+                        "sagemaker:AddTags",
+                    ],
+                    [sm(f"model/{ctx.prefix}-*"), sm(f"endpoint-config/{ctx.prefix}-*"), endpoint],
+                ),
                 # The first approved model creates the endpoint (modules/serving).
                 allow("CreateEndpoint", "sagemaker:CreateEndpoint", [endpoint, sm(f"endpoint-config/{ctx.prefix}-*")]),
                 # No ARN exists before registration: scoped by the team tag the handler must send, then
                 # by the tag the target carries.
-                allow("RegisterAutoscaling", "application-autoscaling:RegisterScalableTarget", "*", self._team_tagged("RequestTag")),
+                allow(
+                    "RegisterAutoscaling", "application-autoscaling:RegisterScalableTarget", "*", self._team_tagged("RequestTag")
+                ),
                 allow("ScalingPolicy", "application-autoscaling:PutScalingPolicy", "*", self._team_tagged("ResourceTag")),
                 # Target tracking creates and reads its own alarms.
-                allow("TargetTrackingAlarms", ["cloudwatch:PutMetricAlarm", "cloudwatch:DescribeAlarms", "cloudwatch:DeleteAlarms"],
-                      ctx.arn("cloudwatch", f"alarm:TargetTracking-endpoint/{ctx.endpoint_name}/*")),
+                allow(
+                    "TargetTrackingAlarms",
+                    ["cloudwatch:PutMetricAlarm", "cloudwatch:DescribeAlarms", "cloudwatch:DeleteAlarms"],
+                    ctx.arn("cloudwatch", f"alarm:TargetTracking-endpoint/{ctx.endpoint_name}/*"),
+                ),
                 # Created by the first registration in an account.
-                allow("AutoscalingServiceLinkedRole", "iam:CreateServiceLinkedRole",
-                      ctx.arn("iam", "role/aws-service-role/sagemaker.application-autoscaling.amazonaws.com/"
-                                     "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint", region=False),
-                      {"StringLike": {"iam:AWSServiceName": "sagemaker.application-autoscaling.amazonaws.com"}}),
+                allow(
+                    "AutoscalingServiceLinkedRole",
+                    "iam:CreateServiceLinkedRole",
+                    ctx.arn(
+                        "iam",
+                        "role/aws-service-role/sagemaker.application-autoscaling.amazonaws.com/"
+                        "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint",
+                        region=False,
+                    ),
+                    {"StringLike": {"iam:AWSServiceName": "sagemaker.application-autoscaling.amazonaws.com"}},
+                ),
                 # SageMaker creates grants on the key for the new endpoint config.
-                allow("EndpointConfigKeyGrant", ["kms:CreateGrant", "kms:DescribeKey"], p.key.arn,
-                      {"Bool": {"kms:GrantIsForAWSResource": "true"}}),
+                allow(
+                    "EndpointConfigKeyGrant",
+                    ["kms:CreateGrant", "kms:DescribeKey"],
+                    p.key.arn,
+                    {"Bool": {"kms:GrantIsForAWSResource": "true"}},
+                ),
                 pass_training_role,
                 *self._switch_statements(),
             ],
             "drift_check": [
                 read_parameters("ReadDeployedModel", parameter("deployed-model")),
                 list_prefixes("ListArtifacts", artifacts, [DATA_CAPTURE_PREFIX, BASELINES_PREFIX, "features/"]),
-                read_objects("ReadCaptureAndBaselines", artifacts, [DATA_CAPTURE_PREFIX, BASELINES_PREFIX, "features/"], versions=False),
+                read_objects(
+                    "ReadCaptureAndBaselines", artifacts, [DATA_CAPTURE_PREFIX, BASELINES_PREFIX, "features/"], versions=False
+                ),
                 put_metrics,
             ],
             "quality_check": [

@@ -22,6 +22,7 @@ EBS-only types (ml.p3, the CPU types); data capture is always encrypted with the
 Construct ids are Terraform addresses (`serving/recipe`, `serving/teardown`): keep them.
 See README.md beside this file.
 """
+
 from __future__ import annotations
 
 import sys
@@ -29,16 +30,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cdktf import LocalExecProvisioner, TerraformResource
-from cdktf_cdktf_provider_aws.ssm_parameter import SsmParameter
 from cdktf_cdktf_provider_aws.kms_key import KmsKey
 from cdktf_cdktf_provider_aws.s3_bucket import S3Bucket
+from cdktf_cdktf_provider_aws.ssm_parameter import SsmParameter
 from constructs import Construct
 
+from config.ml import DeploymentSettings, ServingSettings, has_instance_storage
 from contract.layout import DATA_CAPTURE_PREFIX, VARIANT
 from contract.names import TeamContext
 from modules.training.execution_role import ExecutionRole
 from modules.training.tfjson import jsonencode
-from config.ml import DeploymentSettings, ServingSettings, has_instance_storage
 
 ROOT = Path(__file__).resolve().parents[2]  # where `python -m ops.endpoint_teardown` runs
 
@@ -62,8 +63,10 @@ class ServingProps:
 def deployment_config(settings: DeploymentSettings, rollback_alarm_names: list[str]) -> dict:
     """Blue/green policy in the SageMaker API's own shape: the deploy handler passes it to UpdateEndpoint
     and CreateEndpoint unchanged."""
-    routing: dict = {"Type": {"canary": "CANARY", "linear": "LINEAR", "all_at_once": "ALL_AT_ONCE"}[settings.strategy],
-                     "WaitIntervalInSeconds": settings.wait_minutes * 60}  # fmt: skip
+    routing: dict = {
+        "Type": {"canary": "CANARY", "linear": "LINEAR", "all_at_once": "ALL_AT_ONCE"}[settings.strategy],
+        "WaitIntervalInSeconds": settings.wait_minutes * 60,
+    }
     if settings.strategy == "canary":
         routing["CanarySize"] = {"Type": "CAPACITY_PERCENT", "Value": settings.canary_percent}
     elif settings.strategy == "linear":
@@ -136,16 +139,23 @@ def endpoint_teardown(scope: Construct, id: str, ctx: TeamContext, depends_on: l
         id,
         terraform_resource_type="terraform_data",
         depends_on=depends_on,
-        provisioners=[LocalExecProvisioner(
-            type="local-exec",
-            when="destroy",
-            interpreter=[sys.executable, "-m", "ops.endpoint_teardown"],
-            command="${self.input.endpoint_name}",
-            working_dir=str(ROOT),
-            environment={"MLP_TEAM": "${self.input.team}", "MLP_ENVIRONMENT": "${self.input.environment}",
-                         "AWS_REGION": "${self.input.region}", "AWS_DEFAULT_REGION": "${self.input.region}"},
-        )],
-    )  # fmt: skip
-    teardown.add_override("input", {"endpoint_name": ctx.endpoint_name, "team": ctx.team,
-                                    "environment": ctx.environment, "region": ctx.region})
+        provisioners=[
+            LocalExecProvisioner(
+                type="local-exec",
+                when="destroy",
+                interpreter=[sys.executable, "-m", "ops.endpoint_teardown"],
+                command="${self.input.endpoint_name}",
+                working_dir=str(ROOT),
+                environment={
+                    "MLP_TEAM": "${self.input.team}",
+                    "MLP_ENVIRONMENT": "${self.input.environment}",
+                    "AWS_REGION": "${self.input.region}",
+                    "AWS_DEFAULT_REGION": "${self.input.region}",
+                },
+            )
+        ],
+    )
+    teardown.add_override(
+        "input", {"endpoint_name": ctx.endpoint_name, "team": ctx.team, "environment": ctx.environment, "region": ctx.region}
+    )
     return teardown

@@ -9,6 +9,7 @@ without touching the function.
 Construct ids are Terraform addresses (`training/execution-role`, `training/execution-policy`,
 `training/recipe`): keep them.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -55,11 +56,19 @@ class Training(Construct):
         super().__init__(scope, id)
         ctx = props.context
         # One execution role for training jobs and the endpoint's models (execution_role.py).
-        self.execution_role = ExecutionRole(self, ExecutionRoleProps(
-            context=ctx, settings=props.settings, key=props.key, curated=props.curated, artifacts=props.artifacts,
-            repositories=(props.training_repository, props.inference_repository),
-            rollback_alarm_names=props.rollback_alarm_names, promoted_data_prefix=props.promoted_data_prefix,
-        ))
+        self.execution_role = ExecutionRole(
+            self,
+            ExecutionRoleProps(
+                context=ctx,
+                settings=props.settings,
+                key=props.key,
+                curated=props.curated,
+                artifacts=props.artifacts,
+                repositories=(props.training_repository, props.inference_repository),
+                rollback_alarm_names=props.rollback_alarm_names,
+                promoted_data_prefix=props.promoted_data_prefix,
+            ),
+        )
         self.recipe = recipe(props, self.execution_role.arn)
         self.recipe_parameter = SsmParameter(
             self,
@@ -75,9 +84,13 @@ class Training(Construct):
 def recipe(props: TrainingProps, role_arn: str) -> dict[str, Any]:
     """The training recipe (docs/CONTRACTS.md, "Recipes"); tokens inside are resolved by Terraform."""
     return training_recipe(
-        props.settings, repository_url=props.training_repository.repository_url,
-        inference_repository_url=props.inference_repository.repository_url, artifacts_bucket=props.artifacts.bucket,
+        props.settings,
+        repository_url=props.training_repository.repository_url,
+        inference_repository_url=props.inference_repository.repository_url,
+        artifacts_bucket=props.artifacts.bucket,
         definitions_key=DEFINITIONS_KEY,
-        curated_bucket=props.curated.bucket, kms_key_arn=props.key.arn, role_arn=role_arn,
+        curated_bucket=props.curated.bucket,
+        kms_key_arn=props.key.arn,
+        role_arn=role_arn,
         learning=props.learning,
     )

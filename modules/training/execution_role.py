@@ -11,6 +11,7 @@ own: their Terraform addresses (`training/execution-role`, `training/execution-p
 a construct level of its own would rename (destroy and recreate) the role every deployed endpoint and
 job runs as. Serving and the retraining loop take the object, not its ARN.
 """
+
 from __future__ import annotations
 
 import json
@@ -54,8 +55,6 @@ READ_WRITE_PREFIXES = (MODELS_PREFIX, CHECKPOINTS_PREFIX, DATA_CAPTURE_PREFIX, B
 # the feature definitions (written by the stack; the training code reads the model's input order from it).
 READ_ONLY_PREFIXES = (MANIFESTS_PREFIX, CODE_PREFIX)
 SAGEMAKER_METRIC_NAMESPACES = ("/aws/sagemaker/TrainingJobs", "/aws/sagemaker/Endpoints")
-
-
 
 
 @dataclass(frozen=True)
@@ -107,15 +106,22 @@ def execution_policy(props: ExecutionRoleProps) -> dict[str, Any]:
     data_prefix = settings.data_prefix
     readable = READ_WRITE_PREFIXES + READ_ONLY_PREFIXES
     statements: list[dict[str, Any]] = [
-        allow("ReadTrainingData", OBJECT_READ,
-              under(curated, [data_prefix, props.promoted_data_prefix]) if props.promoted_data_prefix
-              else f"{curated}/{data_prefix}*"),
+        allow(
+            "ReadTrainingData",
+            OBJECT_READ,
+            under(curated, [data_prefix, props.promoted_data_prefix])
+            if props.promoted_data_prefix
+            else f"{curated}/{data_prefix}*",
+        ),
         list_prefixes("ListTrainingData", curated, [data_prefix]),
         allow("ReadArtifacts", OBJECT_READ, under(artifacts, readable) + [f"{artifacts}/{DEFINITIONS_KEY}"]),
         write_objects("WriteArtifacts", artifacts, READ_WRITE_PREFIXES, ["s3:PutObject", "s3:AbortMultipartUpload"]),
         list_prefixes("ListArtifacts", artifacts, readable),
-        allow("PullTeamImages", ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
-              [repository.arn for repository in props.repositories]),
+        allow(
+            "PullTeamImages",
+            ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
+            [repository.arn for repository in props.repositories],
+        ),
         # The one allowed exception to "no Resource *": ecr:GetAuthorizationToken has no resource-level
         # permissions, so "*" is the only form AWS accepts. The token alone pulls nothing; the statement
         # above limits pulls to the team's two repositories.
@@ -123,17 +129,29 @@ def execution_policy(props: ExecutionRoleProps) -> dict[str, Any]:
         use_key("TeamKey", props.key.arn, KEY_USE_WITH_GRANTS),
         # Only the team's own log streams: its training jobs' streams are named after the job
         # (`<prefix>-<run>/algo-1-...`), its endpoint has its own group.
-        allow("SageMakerLogs", ["logs:CreateLogStream", "logs:PutLogEvents", "logs:CreateLogGroup", "logs:DescribeLogStreams"],
-              sagemaker_log_resources(ctx)),
+        allow(
+            "SageMakerLogs",
+            ["logs:CreateLogStream", "logs:PutLogEvents", "logs:CreateLogGroup", "logs:DescribeLogStreams"],
+            sagemaker_log_resources(ctx),
+        ),
         # PutMetricData has no resource-level permissions: Resource "*", scoped by the namespace condition
         # to SageMaker's own training and endpoint namespaces.
-        allow("SageMakerMetrics", "cloudwatch:PutMetricData", "*",
-              {"StringEquals": {"cloudwatch:namespace": list(SAGEMAKER_METRIC_NAMESPACES)}}),
+        allow(
+            "SageMakerMetrics",
+            "cloudwatch:PutMetricData",
+            "*",
+            {"StringEquals": {"cloudwatch:namespace": list(SAGEMAKER_METRIC_NAMESPACES)}},
+        ),
     ]
     if props.rollback_alarm_names:
         # AWS: the execution role needs DescribeAlarms on the auto-rollback alarms, and on nothing else.
-        statements.append(allow("ReadRollbackAlarms", "cloudwatch:DescribeAlarms",
-                                [ctx.arn("cloudwatch", f"alarm:{name}") for name in props.rollback_alarm_names]))
+        statements.append(
+            allow(
+                "ReadRollbackAlarms",
+                "cloudwatch:DescribeAlarms",
+                [ctx.arn("cloudwatch", f"alarm:{name}") for name in props.rollback_alarm_names],
+            )
+        )
     if settings.vpc:
         statements += vpc_statements(ctx, settings)
     unique_sids(statements)
@@ -157,12 +175,28 @@ def vpc_statements(ctx: TeamContext, settings: TrainingSettings) -> list[dict[st
     assert vpc is not None
     eni = ctx.arn("ec2", "network-interface/*")
     return [
-        allow("VpcCreateInterfaces", "ec2:CreateNetworkInterface",
-              [eni] + [ctx.arn("ec2", f"subnet/{s}") for s in vpc.subnet_ids]
-              + [ctx.arn("ec2", f"security-group/{g}") for g in vpc.security_group_ids]),
-        allow("VpcManageInterfaces",
-              ["ec2:CreateNetworkInterfacePermission", "ec2:DeleteNetworkInterface", "ec2:DeleteNetworkInterfacePermission"], eni),
+        allow(
+            "VpcCreateInterfaces",
+            "ec2:CreateNetworkInterface",
+            [eni]
+            + [ctx.arn("ec2", f"subnet/{s}") for s in vpc.subnet_ids]
+            + [ctx.arn("ec2", f"security-group/{g}") for g in vpc.security_group_ids],
+        ),
+        allow(
+            "VpcManageInterfaces",
+            ["ec2:CreateNetworkInterfacePermission", "ec2:DeleteNetworkInterface", "ec2:DeleteNetworkInterfacePermission"],
+            eni,
+        ),
         # EC2 Describe* calls have no resource-level permissions: "*" is the only form AWS accepts.
-        allow("VpcDescribe", ["ec2:DescribeNetworkInterfaces", "ec2:DescribeVpcs", "ec2:DescribeDhcpOptions",
-                              "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups"], "*"),
+        allow(
+            "VpcDescribe",
+            [
+                "ec2:DescribeNetworkInterfaces",
+                "ec2:DescribeVpcs",
+                "ec2:DescribeDhcpOptions",
+                "ec2:DescribeSubnets",
+                "ec2:DescribeSecurityGroups",
+            ],
+            "*",
+        ),
     ]

@@ -11,6 +11,7 @@ unsafe, and `jsonencode` below handles both:
   Literal strings are escaped for an HCL quoted string here; Terraform's jsonencode then reads back the
   original text. Token markers contain none of these characters, so strings with tokens are safe too.
 """
+
 from __future__ import annotations
 
 import re

@@ -8,6 +8,7 @@ Tests that only read share the applied stack as it is (`deployed_stack`). A test
 as applied, after others changed it, asks for `pristine_stack`: the emulator state saved right after
 the apply is restored (about a second) instead of applying again (a minute or more).
 """
+
 from __future__ import annotations
 
 import os
@@ -17,9 +18,9 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from config.platform import load_config, with_emulator_override
 from emulator.server import ROOT, Emulator
 from emulator.terraform import Terraform
-from config.platform import load_config, with_emulator_override
 from tests.synth import synth
 
 STACK = "fraud-local"
@@ -72,8 +73,13 @@ def deployed_stack(emulator, tmp_path_factory, monkeypatch_session):
     emulator.snapshot(STACK)
     yield terraform, synthesized
     # Like AWS, a model package group with packages cannot be deleted: the loop tests register some.
-    sagemaker = boto3.client("sagemaker", endpoint_url=emulator.endpoint, region_name="us-east-1",
-                             aws_access_key_id="test", aws_secret_access_key="test")
+    sagemaker = boto3.client(
+        "sagemaker",
+        endpoint_url=emulator.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
     group = f"mlp-{STACK}-models"
     for package in sagemaker.list_model_packages(ModelPackageGroupName=group)["ModelPackageSummaryList"]:
         sagemaker.delete_model_package(ModelPackageName=package["ModelPackageArn"])

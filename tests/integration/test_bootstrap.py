@@ -1,5 +1,6 @@
 """`python main.py bootstrap <env>` on the emulator started empty, like a fresh account: it creates the
 state bucket and key once, a second run changes nothing, and the wrong account is refused unchanged."""
+
 from __future__ import annotations
 
 import json
@@ -8,9 +9,9 @@ import pytest
 import yaml
 
 import main
+from config.platform import DEFAULT_CONFIG_FILE
 from emulator.server import running_emulator
 from ops.bootstrap import tls_only_policy
-from config.platform import DEFAULT_CONFIG_FILE
 from tests.integration.clients import client_factory
 
 BUCKET = "mlp-terraform-state-123456789012"

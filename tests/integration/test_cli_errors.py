@@ -1,5 +1,6 @@
 """CLI failures of AWS or of its state are one line on stderr with exit code 1, no traceback: an
 undeployed stack, an unreachable endpoint, no training data."""
+
 from __future__ import annotations
 
 import pytest
@@ -38,6 +39,8 @@ def test_lineage_against_an_unreachable_endpoint(empty_account, capsys, monkeypa
 
 
 def test_no_training_data_is_one_line():
-    assert main.operation_error(EmptyTrainingData("no objects under s3://b/training/: refusing to train on no data")) == \
-        "no objects under s3://b/training/: refusing to train on no data"
+    assert (
+        main.operation_error(EmptyTrainingData("no objects under s3://b/training/: refusing to train on no data"))
+        == "no objects under s3://b/training/: refusing to train on no data"
+    )
     assert main.operation_error(KeyError("a bug")) is None  # a bug keeps its traceback

@@ -7,6 +7,7 @@ plan nor its JSON (sensitive values included) may hold what the canary would pro
 text itself must reach the plan verbatim. A positive control un-escapes the synthesized file and shows
 the same plan then does read the file, so the check can fail.
 """
+
 from __future__ import annotations
 
 import base64
@@ -16,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from emulator.terraform import Terraform
 from config.platform import parse_config, with_emulator_override
+from emulator.terraform import Terraform
 from tests.config_cases import ACCEPTED_ESCAPED_FIELDS, example, plant
 from tests.synth import synth
 
@@ -43,8 +44,12 @@ def test_escaped_fields_reach_the_plan_verbatim(emulator, tmp_path, monkeypatch)
     stack = synth(config, tmp_path / "cdktf.out", [STACK])[STACK]
     directory = Path(stack.directory).resolve()
     evaluated = base64.b64encode(str(directory).encode()).decode()
-    targets = [f"{kind}.{name}" for kind, resources in stack.document["resource"].items()
-               for name, body in resources.items() if "base64encode(path.cwd)" in json.dumps(body)]
+    targets = [
+        f"{kind}.{name}"
+        for kind, resources in stack.document["resource"].items()
+        for name, body in resources.items()
+        if "base64encode(path.cwd)" in json.dumps(body)
+    ]
     assert len(targets) == len(ACCEPTED_ESCAPED_FIELDS), targets  # the definitions object and the training recipe
     terraform = Terraform(directory, env=emulator.client_env())
     terraform.init()

@@ -1,4 +1,5 @@
 """Apply a team stack to the embedded emulator with real Terraform; `plan` afterwards shows no changes."""
+
 from __future__ import annotations
 
 import pytest
@@ -56,10 +57,9 @@ def test_plan_after_apply_has_no_changes(pristine_stack):
 def test_functions_run_the_local_packages_delivered_through_s3(deployed_stack, aws, emulator, monkeypatch):
     """The demo's check: each function's CodeSha256 is the local deterministic zip's, and its code is the
     SSE-KMS object keyed by that hash in the artifacts bucket."""
+    from config.platform import context_for, load_config, with_emulator_override
     from contract.layout import LAMBDA_CODE_PREFIX
     from ops.functions import deployed_code_matches
-    from config.platform import context_for
-    from config.platform import load_config, with_emulator_override
 
     for name, value in emulator.client_env().items():
         monkeypatch.setenv(name, value)

@@ -3,6 +3,7 @@ patched emulator and asserts what AWS does. Each fails against unpatched moto 5.
 
 Quick on purpose: no Terraform here (tests/integration/test_emulator_deploy.py applies whole stacks).
 """
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """The emulator server under concurrent clients, as Terraform drives it (ten and more requests at once)."""
+
 from __future__ import annotations
 
 import io
@@ -81,10 +82,15 @@ def _read_answer(sock: socket.socket) -> tuple[str, bytes]:
     return lines[0], body[:length]
 
 
-EVENTS = {"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "AWSEvents.PutTargets",
-          "Authorization": "AWS4-HMAC-SHA256 Credential=test/20261128/us-east-1/events/aws4_request, SignedHeaders=host, Signature=0"}
-IAM = {"Content-Type": "application/x-www-form-urlencoded",
-       "Authorization": "AWS4-HMAC-SHA256 Credential=test/20261128/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0"}
+EVENTS = {
+    "Content-Type": "application/x-amz-json-1.1",
+    "X-Amz-Target": "AWSEvents.PutTargets",
+    "Authorization": "AWS4-HMAC-SHA256 Credential=test/20261128/us-east-1/events/aws4_request, SignedHeaders=host, Signature=0",
+}
+IAM = {
+    "Content-Type": "application/x-www-form-urlencoded",
+    "Authorization": "AWS4-HMAC-SHA256 Credential=test/20261128/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0",
+}
 
 
 def _put_targets(rule: str, target: str) -> bytes:
@@ -148,15 +154,26 @@ def test_concurrent_answers_arrive_whole(emulator, aws):
     for number in range(8):
         iam.create_role(RoleName=f"mlp-transport-{number}", AssumeRolePolicyDocument=trust)
         events.put_rule(Name=f"mlp-transport-{number}", ScheduleExpression="rate(1 hour)")
-    policy = json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": [f"s3:GetObject{n}" for n in range(150)], "Resource": "*"}]})
+    policy = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": [f"s3:GetObject{n}" for n in range(150)], "Resource": "*"}],
+        }
+    )
 
     def call(number: int) -> str:
         if number % 2:
             body, headers, expected = _put_targets(f"mlp-transport-{number % 8}", f"t{number}"), EVENTS, b'"FailedEntryCount": 0'
         else:
-            body = urllib.parse.urlencode({"Action": "PutRolePolicy", "Version": "2010-05-08", "RoleName": f"mlp-transport-{number % 8}",
-                                           "PolicyName": f"p{number}", "PolicyDocument": policy}).encode()
+            body = urllib.parse.urlencode(
+                {
+                    "Action": "PutRolePolicy",
+                    "Version": "2010-05-08",
+                    "RoleName": f"mlp-transport-{number % 8}",
+                    "PolicyName": f"p{number}",
+                    "PolicyDocument": policy,
+                }
+            ).encode()
             headers, expected = IAM, b"<PutRolePolicyResponse"
         sock, request = _raw_request(emulator.endpoint, body, headers)
         with sock:
@@ -180,11 +197,13 @@ def test_read_body_hands_the_app_the_whole_body_whatever_the_framing():
     request's), to the end when chunked, nothing when the length is absent or not a number."""
     from emulator.serialized import read_body
 
-    cases = [({"CONTENT_LENGTH": "5"}, b"hello, and more", b"hello"),
-             ({"wsgi.input_terminated": True}, b"all of it", b"all of it"),
-             ({"CONTENT_LENGTH": ""}, b"ignored", b""),
-             ({"CONTENT_LENGTH": "five"}, b"ignored", b""),
-             ({"CONTENT_LENGTH": "9"}, b"short", b"short")]  # the client closed early: what came
+    cases = [
+        ({"CONTENT_LENGTH": "5"}, b"hello, and more", b"hello"),
+        ({"wsgi.input_terminated": True}, b"all of it", b"all of it"),
+        ({"CONTENT_LENGTH": ""}, b"ignored", b""),
+        ({"CONTENT_LENGTH": "five"}, b"ignored", b""),
+        ({"CONTENT_LENGTH": "9"}, b"short", b"short"),
+    ]  # the client closed early: what came
     for environ, sent, expected in cases:
         environ = {**environ, "wsgi.input": io.BytesIO(sent)}
         read_body(environ)

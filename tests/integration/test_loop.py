@@ -5,6 +5,7 @@ duplicate delivery) -> register -> approve -> deploy -> lineage -> rebuild with 
 plus foreign and malformed events refused with nothing changed, and a failed job releasing the lock.
 The tests run in order and share the deployed stack (module scope), like the demo.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -14,16 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from contract.events import BadEvent, StaleEvent
 from common.training import RecipeError
+from config.platform import context_for, load_config, with_emulator_override
+from contract.events import BadEvent, StaleEvent
 from emulator import billing, eventbridge
 from emulator.iam_check import Checked, authorized_invoke, checked_into
 from emulator.loop import LoopDriver
 from ops.functions import invoke
 from ops.lineage import trace
 from ops.training_runs import rebuild, train
-from config.platform import context_for
-from config.platform import load_config, with_emulator_override
 from tests.integration.conftest import STACK, STACK_GROUP
 
 pytestmark = pytest.mark.integration
@@ -75,8 +75,11 @@ def train_to_deployment(loop, job_name):
     # SageMaker reports the endpoint InService (the strict emulator checks image and model data first);
     # the deploy handler then registers autoscaling and points the pointer at what the endpoint serves.
     settled = next(d.result for d in loop.endpoint_state_changed() if d.handler == "deploy")
-    assert (settled["endpoint_name"], settled["autoscaling_registered"], settled["reconciled"]) == \
-        (loop.ctx.endpoint_name, True, True)
+    assert (settled["endpoint_name"], settled["autoscaling_registered"], settled["reconciled"]) == (
+        loop.ctx.endpoint_name,
+        True,
+        True,
+    )
     assert settled["endpoint_config_name"] == deployed["endpoint_config_name"]
     return produced, registered, deployed
 
@@ -122,7 +125,7 @@ def test_first_model_is_trained_registered_approved_and_deployed(loop, state):
 
 
 def test_clean_traffic_stays_under_threshold_and_alarms_stay_ok(loop):
-    earlier = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=3)  # played then: later checks see only their own traffic
+    earlier = dt.datetime.now(dt.UTC) - dt.timedelta(hours=3)  # played then: later checks see only their own traffic
     sent = loop.send_traffic(400, drifted=False, when=earlier)
     clean = loop.run_check("drift_check", now=earlier)
     assert clean["sample_count"] == 400 and clean["max_psi"] < 0.2
@@ -138,8 +141,14 @@ def test_clean_traffic_stays_under_threshold_and_alarms_stay_ok(loop):
         alarm = cloudwatch.describe_alarms(AlarmNames=[loop.ctx.alarm_name(kind)])["MetricAlarms"][0]
         asked = {"ExtendedStatistics": [statistic]} if statistic.startswith("p") else {"Statistics": [statistic]}
         points = cloudwatch.get_metric_statistics(
-            Namespace=alarm["Namespace"], MetricName=alarm["MetricName"], Dimensions=alarm["Dimensions"], Period=3600,
-            StartTime=earlier - dt.timedelta(hours=1), EndTime=earlier + dt.timedelta(minutes=1), **asked)["Datapoints"]
+            Namespace=alarm["Namespace"],
+            MetricName=alarm["MetricName"],
+            Dimensions=alarm["Dimensions"],
+            Period=3600,
+            StartTime=earlier - dt.timedelta(hours=1),
+            EndTime=earlier + dt.timedelta(minutes=1),
+            **asked,
+        )["Datapoints"]
         values = [p["ExtendedStatistics"][statistic] if statistic.startswith("p") else p[statistic] for p in points]
         assert alarm["StateValue"] == "OK" and values and max(values) <= alarm["Threshold"], (kind, values)
         if kind == "latency-p99":
@@ -152,13 +161,14 @@ def test_the_endpoint_serves_the_fraud_model_and_captures_as_sagemaker(loop):
     import boto3
     from botocore.exceptions import ClientError
 
-    from common.capture import iter_capture, ReadStats, Window
+    from common.capture import ReadStats, Window, iter_capture
 
     runtime = boto3.client("sagemaker-runtime")
     body = b'{"instances": [{"amount": 12.5, "merchant_category": "grocery", "hour_of_day": 3, "account_age_days": 100}]}'
-    at = dt.datetime.now(dt.timezone.utc)
-    answer = runtime.invoke_endpoint(EndpointName=loop.ctx.endpoint_name, Body=body, ContentType="application/json",
-                                     InferenceId="loop-json-1")
+    at = dt.datetime.now(dt.UTC)
+    answer = runtime.invoke_endpoint(
+        EndpointName=loop.ctx.endpoint_name, Body=body, ContentType="application/json", InferenceId="loop-json-1"
+    )
     assert answer["ContentType"] == "application/json" and answer["InvokedProductionVariant"] == "primary"
     assert 0 <= json.loads(answer["Body"].read())["predictions"][0] <= 1
     with pytest.raises(ClientError) as error:
@@ -166,19 +176,28 @@ def test_the_endpoint_serves_the_fraud_model_and_captures_as_sagemaker(loop):
     assert error.value.response["Error"]["Code"] == "ModelError" and error.value.response["OriginalStatusCode"] == 400
     assert "amount" in error.value.response["OriginalMessage"]  # the definitions' own check names the feature
     stats = ReadStats()
-    records = [r for r in iter_capture(loop.env["ARTIFACT_BUCKET"], loop.ctx.endpoint_name,
-                                       Window(at - dt.timedelta(seconds=1), at + dt.timedelta(minutes=1)),
-                                       loop.definitions()["model_inputs"]["features"], stats)
-               if r.inference_id == "loop-json-1"]  # fmt: skip
+    records = [
+        r
+        for r in iter_capture(
+            loop.env["ARTIFACT_BUCKET"],
+            loop.ctx.endpoint_name,
+            Window(at - dt.timedelta(seconds=1), at + dt.timedelta(minutes=1)),
+            loop.definitions()["model_inputs"]["features"],
+            stats,
+        )
+        if r.inference_id == "loop-json-1"
+    ]
     assert len(records) == 1 and records[0].instances[0]["merchant_category"] == "grocery" and stats.malformed == 0
 
 
 def test_events_of_other_teams_and_malformed_events_change_nothing(loop):
     jobs_before = training_jobs()
     foreign = eventbridge.envelope(
-        "aws.cloudwatch", "CloudWatch Alarm State Change",
-        {"alarmName": "mlp-recsys-local-drift", "state": {"value": "ALARM"}}, loop.ctx,
-    )  # fmt: skip
+        "aws.cloudwatch",
+        "CloudWatch Alarm State Change",
+        {"alarmName": "mlp-recsys-local-drift", "state": {"value": "ALARM"}},
+        loop.ctx,
+    )
     assert eventbridge.deliver(loop.ctx, foreign) == []  # the deployed rule does not match it
     with pytest.raises(BadEvent, match="mlp-recsys-local-drift"):
         invoke(loop.ctx, "retrain", foreign)  # and the handler refuses it if invoked directly
@@ -186,9 +205,18 @@ def test_events_of_other_teams_and_malformed_events_change_nothing(loop):
         with pytest.raises(BadEvent):
             invoke(loop.ctx, "retrain", malformed)
     with pytest.raises(BadEvent):
-        invoke(loop.ctx, "deploy", {"detail-type": "SageMaker Model Package State Change", "detail": {
-            "ModelPackageGroupName": "mlp-recsys-local-models", "ModelApprovalStatus": "Approved",
-            "ModelPackageArn": "arn:aws:sagemaker:us-east-1:123456789012:model-package/mlp-recsys-local-models/1"}})
+        invoke(
+            loop.ctx,
+            "deploy",
+            {
+                "detail-type": "SageMaker Model Package State Change",
+                "detail": {
+                    "ModelPackageGroupName": "mlp-recsys-local-models",
+                    "ModelApprovalStatus": "Approved",
+                    "ModelPackageArn": "arn:aws:sagemaker:us-east-1:123456789012:model-package/mlp-recsys-local-models/1",
+                },
+            },
+        )
     assert training_jobs() == jobs_before and lock(loop) is None
 
 
@@ -229,7 +257,6 @@ def test_drift_alarm_retrains_exactly_once_and_deploys(loop, state):
 def run_record(loop, run_id):
     """The run record, read with the operator's credentials."""
     import boto3
-
     from boto3.dynamodb.types import TypeDeserializer
 
     item = boto3.client("dynamodb").get_item(TableName=loop.env["RUNS_TABLE"], Key={"pk": {"S": f"RUN#{run_id}"}})["Item"]
@@ -260,21 +287,30 @@ def test_stale_and_hostile_events_across_the_loop_change_nothing(loop, state):
     with pytest.raises(StaleEvent, match="older than"):
         loop.package_state_changed(state["first"])
     # A Failed event for the job that really Completed: the run and its cooldown lock stay.
-    failed = eventbridge.envelope("aws.sagemaker", "SageMaker Training Job State Change",
-                                  {"TrainingJobName": state["second_job"], "TrainingJobStatus": "Failed"}, loop.ctx)
+    failed = eventbridge.envelope(
+        "aws.sagemaker",
+        "SageMaker Training Job State Change",
+        {"TrainingJobName": state["second_job"], "TrainingJobStatus": "Failed"},
+        loop.ctx,
+    )
     with pytest.raises(StaleEvent, match="is Completed, the event says Failed"):
         eventbridge.deliver(loop.ctx, failed)
     # The hourly watch: the drift alarm is still in ALARM, but the run's cooldown holds the lock.
-    watch = eventbridge.envelope("aws.events", "Scheduled Event", {}, loop.ctx,
-                                 [loop.ctx.arn("events", f"rule/{loop.ctx.prefix}-retrain-watch")])
+    watch = eventbridge.envelope(
+        "aws.events", "Scheduled Event", {}, loop.ctx, [loop.ctx.arn("events", f"rule/{loop.ctx.prefix}-retrain-watch")]
+    )
     watched = invoke(loop.ctx, "retrain", watch)
     assert watched["started"] is False and watched["reason"] == "cooldown" and watched["swept"] == []
     # A schedule from a rule that is not the function's: refused.
     with pytest.raises(BadEvent, match="not one of this function's rules"):
         invoke(loop.ctx, "retrain", {**watch, "resources": [loop.ctx.arn("events", "rule/someone-else")]})
     # The endpoint's state change: the pointer already names what it serves.
-    endpoint = eventbridge.envelope("aws.sagemaker", "SageMaker Endpoint State Change",
-                                    {"EndpointName": loop.ctx.endpoint_name, "EndpointStatus": "InService"}, loop.ctx)
+    endpoint = eventbridge.envelope(
+        "aws.sagemaker",
+        "SageMaker Endpoint State Change",
+        {"EndpointName": loop.ctx.endpoint_name, "EndpointStatus": "InService"},
+        loop.ctx,
+    )
     [reconciled] = [d.result for d in eventbridge.deliver(loop.ctx, endpoint) if d.handler == "deploy"]
     assert reconciled["reconciled"] is True and reconciled["model_package_arn"] == state["second"]
     served = boto3.client("sagemaker").describe_endpoint(EndpointName=loop.ctx.endpoint_name)["EndpointConfigName"]
@@ -286,7 +322,7 @@ def test_after_the_retrain_drift_clears_and_nothing_retrains(loop, state):
     """The next hour's traffic is like the drifted data the new model was trained on: the drift check
     against the new baseline is under threshold, the drift alarm returns to OK, no retrain starts."""
     jobs_before = training_jobs()
-    next_hour = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)
+    next_hour = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
     loop.send_traffic(400, drifted=True, when=next_hour, seed=29)
     check = loop.run_check("drift_check", now=next_hour)
     assert check["sample_count"] == 400 and check["max_psi"] < 0.15, check
@@ -328,7 +364,11 @@ def test_rebuild_starts_a_job_with_the_original_inputs(loop, state):
     rebuilt = rebuild(loop.ctx, lineage.model_package_version)
     inputs = rebuilt["inputs"]
     assert (inputs["manifest_uri"], inputs["manifest_sha256"], inputs["image_uri"], inputs["hyperparameters"]) == (
-        lineage.manifest_uri, lineage.manifest_sha256, lineage.training_image, lineage.hyperparameters)
+        lineage.manifest_uri,
+        lineage.manifest_sha256,
+        lineage.training_image,
+        lineage.hyperparameters,
+    )
     assert (inputs["code"]["sha256"], inputs["code"]["version_id"]) == (lineage.code_sha256, lineage.code_version_id)
     assert "@sha256:" in inputs["image_uri"] and lineage.image_digest in inputs["image_uri"]
     produced, _ = loop.complete_training(rebuilt["training_job_name"])
@@ -388,7 +428,7 @@ def test_cost_sums_the_jobs_the_loop_ran(loop, state):
 
     from ops.cost import PRICES, report
 
-    until = dt.datetime.now(dt.timezone.utc)
+    until = dt.datetime.now(dt.UTC)
     costs = report(loop.ctx, until - dt.timedelta(days=1), until)
     sagemaker = boto3.client("sagemaker")
     jobs = {j: sagemaker.describe_training_job(TrainingJobName=j) for j in training_jobs() if j.startswith(f"{loop.ctx.prefix}-")}
@@ -413,47 +453,64 @@ def test_every_call_was_authorized_and_every_grant_is_needed():
     unused grant is excess and fails this test, as does a listed one that calls start to use."""
     assert len(LOOP_CHECKED.calls) > 50
     excess = LOOP_CHECKED.excess()
-    assert {role: sorted(grants) for role, grants in excess.items()} == \
-        {role: sorted(grants) for role, grants in EXCESS_EXPECTED.items()}, json.dumps(excess, indent=1)
+    assert {role: sorted(grants) for role, grants in excess.items()} == {
+        role: sorted(grants) for role, grants in EXCESS_EXPECTED.items()
+    }, json.dumps(excess, indent=1)
 
 
 # Grants that no recorded call uses. Needed by AWS itself for every function (modules/functions): the
 # Lambda service writes the function's logs and dead letters, decrypts its environment with the team
 # key, and S3 decrypts SSE-KMS objects the handler reads (kms:Decrypt, not modelled per object here).
 # kms:Encrypt is used by nothing: a candidate for removal in modules/functions (issue 18's module).
-LAMBDA_SERVICE = ["OwnLogs logs:CreateLogStream", "OwnLogs logs:PutLogEvents", "OwnDeadLetterQueue sqs:SendMessage",
-                  "TeamKey kms:Decrypt", "TeamKey kms:Encrypt"]
+LAMBDA_SERVICE = [
+    "OwnLogs logs:CreateLogStream",
+    "OwnLogs logs:PutLogEvents",
+    "OwnDeadLetterQueue sqs:SendMessage",
+    "TeamKey kms:Decrypt",
+    "TeamKey kms:Encrypt",
+]
 EXCESS_EXPECTED: dict[str, list[str]] = {
     "mlp-fraud-local-register-role": [
-        *LAMBDA_SERVICE, "TeamKey kms:DescribeKey",
+        *LAMBDA_SERVICE,
+        "TeamKey kms:DescribeKey",
         # Not exercised by this loop (candidates for issue 13's least-privilege review): DescribeModelPackage
         # (a re-registration), GetObject of training data without VersionId and GetObjectVersion of
         # manifests/definitions. (The training recipe is read now: its approval policy.)
         "RegisterModel sagemaker:DescribeModelPackage",
-        "ReadTrainingData s3:GetObject", "ReadManifestsAndDefinitions s3:GetObjectVersion",
+        "ReadTrainingData s3:GetObject",
+        "ReadManifestsAndDefinitions s3:GetObjectVersion",
         # Runs pin images by digest now: ECR is asked only for a run recorded with a tag (before pinning),
         # and a job's tags only when its name does not lead to its run.
-        "ImageDigests ecr:DescribeImages", "ReadTrainingJob sagemaker:ListTags",
+        "ImageDigests ecr:DescribeImages",
+        "ReadTrainingJob sagemaker:ListTags",
     ],
     "mlp-fraud-local-deploy-role": [
-        *LAMBDA_SERVICE, "TeamKey kms:GenerateDataKey", "TeamKey kms:DescribeKey",
+        *LAMBDA_SERVICE,
+        "TeamKey kms:GenerateDataKey",
+        "TeamKey kms:DescribeKey",
         # Used by AWS on the deploy handler's behalf: target tracking creates and removes its alarms, the
         # first registration in an account creates the autoscaling service-linked role, and SageMaker
         # describes the key it is granted for an endpoint config.
-        "TargetTrackingAlarms cloudwatch:PutMetricAlarm", "TargetTrackingAlarms cloudwatch:DescribeAlarms",
-        "TargetTrackingAlarms cloudwatch:DeleteAlarms", "AutoscalingServiceLinkedRole iam:CreateServiceLinkedRole",
+        "TargetTrackingAlarms cloudwatch:PutMetricAlarm",
+        "TargetTrackingAlarms cloudwatch:DescribeAlarms",
+        "TargetTrackingAlarms cloudwatch:DeleteAlarms",
+        "AutoscalingServiceLinkedRole iam:CreateServiceLinkedRole",
         "EndpointConfigKeyGrant kms:DescribeKey",
     ],
     "mlp-fraud-local-drift-check-role": [*LAMBDA_SERVICE, "TeamKey kms:GenerateDataKey", "TeamKey kms:DescribeKey"],
     "mlp-fraud-local-retrain-role": [
-        *LAMBDA_SERVICE, "TeamKey kms:DescribeKey",
+        *LAMBDA_SERVICE,
+        "TeamKey kms:DescribeKey",
         # Not exercised: DeleteItem releases the lock on failure paths (tested in
         # tests/lambdas/test_faults.py); ListBucket on the curated bucket: the handler lists versions
         # only (s3:ListBucketVersions), so this one is excess (issue 13's review).
-        "RunsTable dynamodb:DeleteItem", "ListTrainingDataVersions s3:ListBucket",
+        "RunsTable dynamodb:DeleteItem",
+        "ListTrainingDataVersions s3:ListBucket",
         # The data gate's alert: the loop's data passes the gate (refusals: tests/lambdas/test_curation.py).
         "AlertOwners sns:Publish",
         # The watch tick's sweep of orphaned jobs (tests/lambdas/test_retrain.py) is not run by this loop.
-        "WatchTraining sagemaker:ListTags", "WatchTraining sagemaker:StopTrainingJob", "ListTrainingJobs sagemaker:ListTrainingJobs",
+        "WatchTraining sagemaker:ListTags",
+        "WatchTraining sagemaker:StopTrainingJob",
+        "ListTrainingJobs sagemaker:ListTrainingJobs",
     ],
 }

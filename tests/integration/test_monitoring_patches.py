@@ -2,6 +2,7 @@
 what AWS does. Each fails against unpatched moto 5.2.5 (noted per test). No Terraform here
 (tests/integration/test_emulator_deploy.py applies the whole stack with these resources).
 """
+
 from __future__ import annotations
 
 import uuid
@@ -20,9 +21,16 @@ def _name(prefix: str) -> str:
 
 def _metric_alarm(cloudwatch, name: str) -> None:
     cloudwatch.put_metric_alarm(
-        AlarmName=name, Namespace="MLPlatform", MetricName="MaxFeaturePSI", Statistic="Maximum", Period=3600,
-        EvaluationPeriods=1, Threshold=0.2, ComparisonOperator="GreaterThanThreshold", TreatMissingData="notBreaching",
-    )  # fmt: skip
+        AlarmName=name,
+        Namespace="MLPlatform",
+        MetricName="MaxFeaturePSI",
+        Statistic="Maximum",
+        Period=3600,
+        EvaluationPeriods=1,
+        Threshold=0.2,
+        ComparisonOperator="GreaterThanThreshold",
+        TreatMissingData="notBreaching",
+    )
 
 
 def test_put_composite_alarm_create_read_tag_update_delete(aws):
@@ -31,9 +39,13 @@ def test_put_composite_alarm_create_read_tag_update_delete(aws):
     child, name = _name("mlp-t-drift-max"), _name("mlp-t-drift")
     _metric_alarm(cloudwatch, child)
     cloudwatch.put_composite_alarm(
-        AlarmName=name, AlarmRule=f'ALARM("{child}")', AlarmDescription="drift", AlarmActions=[TOPIC], OKActions=[TOPIC],
+        AlarmName=name,
+        AlarmRule=f'ALARM("{child}")',
+        AlarmDescription="drift",
+        AlarmActions=[TOPIC],
+        OKActions=[TOPIC],
         Tags=[{"Key": "Team", "Value": "t"}],
-    )  # fmt: skip
+    )
     # What the provider reads: DescribeAlarms(AlarmNames, AlarmTypes=[CompositeAlarm]) -> CompositeAlarms[0].
     found = cloudwatch.describe_alarms(AlarmNames=[name], AlarmTypes=["CompositeAlarm"])["CompositeAlarms"]
     assert len(found) == 1
@@ -80,11 +92,21 @@ def test_describe_alarms_returns_only_the_requested_types(aws):
 
 
 def _create_budget(budgets, name: str, tags: list[dict] | None = None) -> dict:
-    notification = {"NotificationType": "ACTUAL", "ComparisonOperator": "GREATER_THAN", "Threshold": 80, "ThresholdType": "PERCENTAGE"}
+    notification = {
+        "NotificationType": "ACTUAL",
+        "ComparisonOperator": "GREATER_THAN",
+        "Threshold": 80,
+        "ThresholdType": "PERCENTAGE",
+    }
     subscribers = [{"SubscriptionType": "EMAIL", "Address": "owner@example.com"}, {"SubscriptionType": "SNS", "Address": TOPIC}]
     budgets.create_budget(
         AccountId=EMULATOR_ACCOUNT,
-        Budget={"BudgetName": name, "BudgetLimit": {"Amount": "100.0", "Unit": "USD"}, "TimeUnit": "MONTHLY", "BudgetType": "COST"},
+        Budget={
+            "BudgetName": name,
+            "BudgetLimit": {"Amount": "100.0", "Unit": "USD"},
+            "TimeUnit": "MONTHLY",
+            "BudgetType": "COST",
+        },
         NotificationsWithSubscribers=[{"Notification": notification, "Subscribers": subscribers}],
         **({"ResourceTags": tags} if tags else {}),
     )

@@ -4,6 +4,7 @@ refused while not Approved or when tampered with (nothing copied), promoted once
 promotion changes nothing), approved and deployed in the target, its lineage traced to the source, and
 rebuilt in the target from the target's copies only with the same bundle, image digest, manifest and
 metric. Another team's operator of the target account is refused by the source's resource policies."""
+
 from __future__ import annotations
 
 import json
@@ -13,8 +14,8 @@ from pathlib import Path
 import boto3
 import pytest
 
-from emulator.server import ROOT, Emulator
 from config.platform import load_config, with_emulator_override
+from emulator.server import ROOT, Emulator
 from tests.synth import synth
 
 pytestmark = pytest.mark.xdist_group("promotion")
@@ -24,11 +25,11 @@ SOURCE, TARGET = "fraud-local", "fraud-localprod"
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     """Both stacks applied on a fresh emulator, and a model trained and registered in the source."""
+    from config.platform import context_for
     from emulator.loop import LoopDriver
     from emulator.promotion import apply_in_parallel
     from main import source_dir_of
     from ops.training_runs import train
-    from config.platform import context_for
 
     log = ROOT / ".mlp" / "logs" / f"emulator-promotion-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -50,8 +51,14 @@ def world(tmp_path_factory):
         registered = next(d.result for d in deliveries if d.handler == "register")
         assert registered["approval_status"] == "PendingManualApproval", registered
         package = boto3.client("sagemaker").describe_model_package(ModelPackageName=registered["model_package_arn"])
-        yield {"config": config, "source": source, "target": target, "driver": driver, "package": package,
-               "evaluation": produced["evaluation"]}
+        yield {
+            "config": config,
+            "source": source,
+            "target": target,
+            "driver": driver,
+            "package": package,
+            "evaluation": produced["evaluation"],
+        }
     finally:
         emulator.stop()
         os.environ.clear()
@@ -79,7 +86,9 @@ def refused(world, match: str, team_tag: str = "fraud") -> None:
 
 
 def set_status(world, status: str) -> None:
-    boto3.client("sagemaker").update_model_package(ModelPackageArn=world["package"]["ModelPackageArn"], ModelApprovalStatus=status)
+    boto3.client("sagemaker").update_model_package(
+        ModelPackageArn=world["package"]["ModelPackageArn"], ModelApprovalStatus=status
+    )
 
 
 def test_a_package_not_approved_in_the_source_is_refused(world):
@@ -96,7 +105,9 @@ def test_a_tampered_manifest_or_a_gone_image_is_refused(world):
     manifest = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
     manifest["objects"][0]["size"] += 1  # one changed number: the sha256 the package records no longer verifies
     kms = world["driver"].env["KMS_KEY_ARN"]
-    tampered = s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(manifest).encode(), ServerSideEncryption="aws:kms", SSEKMSKeyId=kms)
+    tampered = s3.put_object(
+        Bucket=bucket, Key=key, Body=json.dumps(manifest).encode(), ServerSideEncryption="aws:kms", SSEKMSKeyId=kms
+    )
     refused(world, "it does not verify")
     s3.delete_object(Bucket=bucket, Key=key, VersionId=tampered["VersionId"])  # the original is current again
 
@@ -119,14 +130,12 @@ def test_another_teams_operator_of_the_target_account_is_refused(world):
 
 
 def test_promote_approve_deploy_trace_and_rebuild_in_the_target(world):
-    from emulator.loop import LoopDriver
-    from emulator.promotion import as_account, target_state
-    from ops.lineage import trace
-    from ops.training_runs import rebuild
-
     from emulator.iam_check import check_calls, recording, role_statements
-    from emulator.promotion import OPERATOR_ROLE, operator_session
+    from emulator.loop import LoopDriver
+    from emulator.promotion import OPERATOR_ROLE, as_account, operator_session, target_state
+    from ops.lineage import trace
     from ops.promote import promote
+    from ops.training_runs import rebuild
 
     source_package, target = world["package"], world["target"]
     # Every call of the promotion, checked against the operator's policies (the target's promoter policy).
@@ -138,8 +147,15 @@ def test_promote_approve_deploy_trace_and_rebuild_in_the_target(world):
         assert check_calls(calls, statements, target) == []
     assert {c.operation for c in calls} >= {"CopyObject", "PutImage", "GetDownloadUrlForLayer", "CreateModelPackage"}
     assert result["promoted"] is True and result["approval_status"] == "PendingManualApproval", result
-    assert result["copies"]["data_objects"] == len(json.loads(boto3.client("s3").get_object(
-        **dict(zip(("Bucket", "Key"), source_package["CustomerMetadataProperties"]["manifest_uri"][5:].split("/", 1))))["Body"].read())["objects"])
+    assert result["copies"]["data_objects"] == len(
+        json.loads(
+            boto3.client("s3")
+            .get_object(
+                **dict(zip(("Bucket", "Key"), source_package["CustomerMetadataProperties"]["manifest_uri"][5:].split("/", 1)))
+            )["Body"]
+            .read()
+        )["objects"]
+    )
 
     state = target_state(target)
     again = promote_as(world)
@@ -151,15 +167,28 @@ def test_promote_approve_deploy_trace_and_rebuild_in_the_target(world):
         promoted = sagemaker.describe_model_package(ModelPackageName=result["model_package_arn"])
         metadata, original = promoted["CustomerMetadataProperties"], source_package["CustomerMetadataProperties"]
         assert metadata["source_package_arn"] == source_package["ModelPackageArn"]
-        for key in ("run_id", "image_digest", "inference_image_digest", "code_sha256", "holdout_metric", "holdout_value",
-                    "hyperparameters", "training_job_arn"):
+        for key in (
+            "run_id",
+            "image_digest",
+            "inference_image_digest",
+            "code_sha256",
+            "holdout_metric",
+            "holdout_value",
+            "hyperparameters",
+            "training_job_arn",
+        ):
             assert metadata[key] == original[key], key
         for key in ("manifest_uri", "code_uri", "baseline_uri", "image_uri", "inference_image_uri"):
             assert target.account_id in metadata[key] or target.bucket_name("artifacts") in metadata[key], (key, metadata[key])
-        assert promoted["InferenceSpecification"]["Containers"][0]["ModelDataUrl"].startswith(f"s3://{target.bucket_name('artifacts')}/")
+        assert promoted["InferenceSpecification"]["Containers"][0]["ModelDataUrl"].startswith(
+            f"s3://{target.bucket_name('artifacts')}/"
+        )
         # The registration's reports (ModelMetrics, the data gate's report) are the target's copies too.
         for key in ("metrics_uri", "data_report_uri"):
-            assert original[key].startswith("s3://") and target.bucket_name("artifacts") not in original[key], (key, original[key])
+            assert original[key].startswith("s3://") and target.bucket_name("artifacts") not in original[key], (
+                key,
+                original[key],
+            )
             bucket, object_key = metadata[key].removeprefix("s3://").split("/", 1)
             assert bucket == target.bucket_name("artifacts"), (key, metadata[key])
             boto3.client("s3").head_object(Bucket=bucket, Key=object_key)

@@ -4,6 +4,7 @@ and publishes SageMaker's invocation metrics. Each fails against unpatched moto 
 
 The model here is a few lines of standard-library Python (so these tests need no PyTorch); the fraud
 reference model is served the same way in tests/integration/test_loop.py."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -16,16 +17,16 @@ import pytest
 from botocore.exceptions import ClientError
 
 from common.capture import parse_capture_line
+from contract.names import TeamContext
 from emulator import alarms
 from emulator.patches_runtime import percentile
 from emulator.server import running_emulator
-from contract.names import TeamContext
 from ops.code_bundle import deterministic_tar_gz
 from tests.integration.clients import client_factory
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
 IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.5.1-cpu-py311"  # AWS's: not checked here
-INFERENCE = '''
+INFERENCE = """
 import json, os
 
 class BadRequest(ValueError):
@@ -51,9 +52,11 @@ def predict_fn(values, model):
 
 def output_fn(prediction, accept):
     return json.dumps({"predictions": [prediction], "pid": os.getpid()}), "application/json"
-'''
-CAPTURE_KEY = re.compile(r"^capture/(?P<endpoint>[^/]+)/primary/\d{4}/\d{2}/\d{2}/\d{2}/\d{2}-\d{2}-\d{3}-"
-                         r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\.jsonl$")
+"""
+CAPTURE_KEY = re.compile(
+    r"^capture/(?P<endpoint>[^/]+)/primary/\d{4}/\d{2}/\d{2}/\d{2}/\d{2}-\d{2}-\d{3}-"
+    r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\.jsonl$"
+)
 
 
 @pytest.fixture(scope="module")
@@ -79,27 +82,37 @@ def _name(prefix: str = "mlp-runtime") -> str:
 
 
 def _model(aws, bucket: str, weights: list[float], code: str = INFERENCE) -> str:
-    artifact = deterministic_tar_gz([("code/inference.py", code.encode(), False),
-                                     ("weights.json", json.dumps({"w": weights}).encode(), False)])
+    artifact = deterministic_tar_gz(
+        [("code/inference.py", code.encode(), False), ("weights.json", json.dumps({"w": weights}).encode(), False)]
+    )
     key = f"models/{uuid.uuid4().hex}/model.tar.gz"
     aws("s3").put_object(Bucket=bucket, Key=key, Body=artifact)
     name = _name()
-    aws("sagemaker").create_model(ModelName=name, ExecutionRoleArn=f"arn:aws:iam::{ACCOUNT}:role/r",
-                                  PrimaryContainer={"Image": IMAGE, "ModelDataUrl": f"s3://{bucket}/{key}"})
+    aws("sagemaker").create_model(
+        ModelName=name,
+        ExecutionRoleArn=f"arn:aws:iam::{ACCOUNT}:role/r",
+        PrimaryContainer={"Image": IMAGE, "ModelDataUrl": f"s3://{bucket}/{key}"},
+    )
     return name
 
 
 def _config(aws, bucket: str, model: str, capture_percent: int | None = 100, kms: str | None = None) -> str:
     name = _name()
-    request = {"EndpointConfigName": name, "ProductionVariants": [{
-        "VariantName": "primary", "ModelName": model, "InstanceType": "ml.g5.xlarge", "InitialInstanceCount": 1}]}
+    request = {
+        "EndpointConfigName": name,
+        "ProductionVariants": [
+            {"VariantName": "primary", "ModelName": model, "InstanceType": "ml.g5.xlarge", "InitialInstanceCount": 1}
+        ],
+    }
     if capture_percent is not None:
         request["DataCaptureConfig"] = {
-            "EnableCapture": True, "InitialSamplingPercentage": capture_percent, "DestinationS3Uri": f"s3://{bucket}/capture",
+            "EnableCapture": True,
+            "InitialSamplingPercentage": capture_percent,
+            "DestinationS3Uri": f"s3://{bucket}/capture",
             "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
             "CaptureContentTypeHeader": {"CsvContentTypes": ["text/csv"], "JsonContentTypes": ["application/json"]},
             **({"KmsKeyId": kms} if kms else {}),
-        }  # fmt: skip
+        }
     aws("sagemaker").create_endpoint_config(**request)
     return name
 
@@ -111,7 +124,9 @@ def _endpoint(aws, config: str) -> str:
 
 
 def _invoke(aws, endpoint: str, body: str, **extra) -> dict:
-    response = aws("sagemaker-runtime").invoke_endpoint(EndpointName=endpoint, Body=body.encode(), ContentType="text/csv", **extra)
+    response = aws("sagemaker-runtime").invoke_endpoint(
+        EndpointName=endpoint, Body=body.encode(), ContentType="text/csv", **extra
+    )
     return {**response, "Body": json.loads(response["Body"].read())}
 
 
@@ -149,9 +164,15 @@ def test_invoke_endpoint_fails_as_sagemaker_does(aws, bucket):
     with pytest.raises(ClientError) as error:
         runtime.invoke_endpoint(EndpointName=endpoint, Body=b"-4", ContentType="text/csv")
     response = error.value.response
-    assert (response["Error"]["Code"], response["ResponseMetadata"]["HTTPStatusCode"], response["OriginalStatusCode"]) == \
-        ("ModelError", 424, 400)
-    assert "Received client error (400) from primary" in response["Error"]["Message"] and "negative value" in response["Error"]["Message"]
+    assert (response["Error"]["Code"], response["ResponseMetadata"]["HTTPStatusCode"], response["OriginalStatusCode"]) == (
+        "ModelError",
+        424,
+        400,
+    )
+    assert (
+        "Received client error (400) from primary" in response["Error"]["Message"]
+        and "negative value" in response["Error"]["Message"]
+    )
     with pytest.raises(ClientError) as error:
         runtime.invoke_endpoint(EndpointName=endpoint, Body=b"13", ContentType="text/csv")
     assert error.value.response["OriginalStatusCode"] == 500 and "RuntimeError: unlucky input 13" in str(error.value)
@@ -162,8 +183,10 @@ def test_invoke_endpoint_fails_as_sagemaker_does(aws, bucket):
 
     # A model whose data is not in S3: the endpoint ends Failed (the strict emulator) and serves nothing.
     broken = _model(aws, bucket, [1.0])
-    aws("s3").delete_object(Bucket=bucket, Key=aws("sagemaker").describe_model(ModelName=broken)["PrimaryContainer"]
-                            ["ModelDataUrl"].split(f"s3://{bucket}/")[1])
+    aws("s3").delete_object(
+        Bucket=bucket,
+        Key=aws("sagemaker").describe_model(ModelName=broken)["PrimaryContainer"]["ModelDataUrl"].split(f"s3://{bucket}/")[1],
+    )
     failed = _endpoint(aws, _config(aws, bucket, broken))
     with pytest.raises(ClientError, match=r"ValidationError.*is not in service \(EndpointStatus Failed\)"):
         runtime.invoke_endpoint(EndpointName=failed, Body=b"1", ContentType="text/csv")
@@ -193,7 +216,7 @@ def test_data_capture_is_written_where_and_as_sagemaker_writes_it(aws, bucket):
     """Patch sagemaker_runtime_invoke_endpoint_runs_the_model. Unpatched: nothing is captured."""
     kms = aws("kms").create_key()["KeyMetadata"]["Arn"]
     endpoint = _endpoint(aws, _config(aws, bucket, _model(aws, bucket, [2.0, 1.0]), kms=kms))
-    before = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    before = dt.datetime.now(dt.UTC).replace(microsecond=0)
     _invoke(aws, endpoint, "1,2", InferenceId="request-1", Accept="application/json")
     _invoke(aws, endpoint, "3,4")
     with pytest.raises(ClientError):
@@ -204,7 +227,12 @@ def test_data_capture_is_written_where_and_as_sagemaker_writes_it(aws, bucket):
     records = captured[0][2]
     assert len(records) == 2
     first = next(r for r in records if r["eventMetadata"].get("inferenceId") == "request-1")
-    assert first["captureData"]["endpointInput"] == {"observedContentType": "text/csv", "mode": "INPUT", "data": "1,2", "encoding": "CSV"}
+    assert first["captureData"]["endpointInput"] == {
+        "observedContentType": "text/csv",
+        "mode": "INPUT",
+        "data": "1,2",
+        "encoding": "CSV",
+    }
     output = first["captureData"]["endpointOutput"]
     assert (output["observedContentType"], output["mode"], output["encoding"]) == ("application/json", "OUTPUT", "JSON")
     assert json.loads(output["data"])["predictions"] == [4.0] and first["eventVersion"] == "0"
@@ -230,53 +258,86 @@ def test_data_capture_follows_the_configs_sampling_and_content_types(aws, bucket
 
     # Content types the config does not list are captured BASE64.
     odd = _name()
-    aws("sagemaker").create_endpoint_config(EndpointConfigName=odd, ProductionVariants=[{
-        "VariantName": "primary", "ModelName": _model(aws, bucket, [1.0]), "InstanceType": "ml.g5.xlarge", "InitialInstanceCount": 1}],
-        DataCaptureConfig={"EnableCapture": True, "InitialSamplingPercentage": 100, "DestinationS3Uri": f"s3://{bucket}/capture",
-                           "CaptureOptions": [{"CaptureMode": "Input"}]})
+    aws("sagemaker").create_endpoint_config(
+        EndpointConfigName=odd,
+        ProductionVariants=[
+            {
+                "VariantName": "primary",
+                "ModelName": _model(aws, bucket, [1.0]),
+                "InstanceType": "ml.g5.xlarge",
+                "InitialInstanceCount": 1,
+            }
+        ],
+        DataCaptureConfig={
+            "EnableCapture": True,
+            "InitialSamplingPercentage": 100,
+            "DestinationS3Uri": f"s3://{bucket}/capture",
+            "CaptureOptions": [{"CaptureMode": "Input"}],
+        },
+    )
     endpoint = _endpoint(aws, odd)
     _invoke(aws, endpoint, "7")
-    (_, _, (record,)), = _captured(aws, bucket, endpoint)
-    assert record["captureData"] == {"endpointInput": {"observedContentType": "text/csv", "mode": "INPUT", "data": "Nw==", "encoding": "BASE64"}}
+    ((_, _, (record,)),) = _captured(aws, bucket, endpoint)
+    assert record["captureData"] == {
+        "endpointInput": {"observedContentType": "text/csv", "mode": "INPUT", "data": "Nw==", "encoding": "BASE64"}
+    }
 
 
 def _sum(aws, endpoint: str, metric: str, since: dt.datetime) -> float:
     points = aws("cloudwatch").get_metric_statistics(
-        Namespace="AWS/SageMaker", MetricName=metric, StartTime=since, EndTime=since + dt.timedelta(hours=1), Period=3600,
-        Statistics=["Sum"], Dimensions=[{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": "primary"}],
-    )["Datapoints"]  # fmt: skip
+        Namespace="AWS/SageMaker",
+        MetricName=metric,
+        StartTime=since,
+        EndTime=since + dt.timedelta(hours=1),
+        Period=3600,
+        Statistics=["Sum"],
+        Dimensions=[{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": "primary"}],
+    )["Datapoints"]
     return sum(p["Sum"] for p in points)
 
 
 def test_invocations_publish_the_endpoints_sagemaker_metrics(aws, bucket):
     """Patch sagemaker_runtime_invoke_endpoint_runs_the_model. Unpatched: no AWS/SageMaker metric at all."""
-    since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
     endpoint = _endpoint(aws, _config(aws, bucket, _model(aws, bucket, [1.0])))
     for body in ("1", "2", "3", "-1", "-2", "13"):
         try:
             _invoke(aws, endpoint, body)
         except ClientError:
             pass
-    figures = {m: _sum(aws, endpoint, m, since) for m in (
-        "Invocations", "Invocation4XXErrors", "Invocation5XXErrors", "InvocationModelErrors")}
+    figures = {
+        m: _sum(aws, endpoint, m, since)
+        for m in ("Invocations", "Invocation4XXErrors", "Invocation5XXErrors", "InvocationModelErrors")
+    }
     assert figures == {"Invocations": 6, "Invocation4XXErrors": 2, "Invocation5XXErrors": 1, "InvocationModelErrors": 3}
     latency = aws("cloudwatch").get_metric_statistics(
-        Namespace="AWS/SageMaker", MetricName="ModelLatency", StartTime=since, EndTime=since + dt.timedelta(hours=1),
-        Period=3600, ExtendedStatistics=["p99"], Statistics=["SampleCount"],
+        Namespace="AWS/SageMaker",
+        MetricName="ModelLatency",
+        StartTime=since,
+        EndTime=since + dt.timedelta(hours=1),
+        Period=3600,
+        ExtendedStatistics=["p99"],
+        Statistics=["SampleCount"],
         Dimensions=[{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": "primary"}],
-    )["Datapoints"]  # fmt: skip
+    )["Datapoints"]
     assert len(latency) == 1 and latency[0]["SampleCount"] == 6 and 0 < latency[0]["ExtendedStatistics"]["p99"] < 60e6
 
 
 def test_percentiles_of_raw_values(aws):
     """Patch cloudwatch_extended_statistics. Unpatched: datapoints carry no ExtendedStatistics."""
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     namespace = _name("mlp-percentiles")
-    aws("cloudwatch").put_metric_data(Namespace=namespace, MetricData=[
-        {"MetricName": "Latency", "Value": float(v), "Timestamp": now} for v in range(1, 201)])
+    aws("cloudwatch").put_metric_data(
+        Namespace=namespace, MetricData=[{"MetricName": "Latency", "Value": float(v), "Timestamp": now} for v in range(1, 201)]
+    )
     (point,) = aws("cloudwatch").get_metric_statistics(
-        Namespace=namespace, MetricName="Latency", StartTime=now - dt.timedelta(minutes=5), EndTime=now + dt.timedelta(minutes=5),
-        Period=600, ExtendedStatistics=["p50", "p99", "p99.9"])["Datapoints"]
+        Namespace=namespace,
+        MetricName="Latency",
+        StartTime=now - dt.timedelta(minutes=5),
+        EndTime=now + dt.timedelta(minutes=5),
+        Period=600,
+        ExtendedStatistics=["p50", "p99", "p99.9"],
+    )["Datapoints"]
     assert point["ExtendedStatistics"] == {"p50": 100.0, "p99": 198.0, "p99.9": 200.0}
     assert percentile([], "p99") is None
 
@@ -291,11 +352,22 @@ def test_golden_signal_alarms_are_evaluated_on_real_invocations(aws, bucket, emu
     endpoint = _endpoint(aws, _config(aws, bucket, _model(aws, bucket, [1.0])))
     dimensions = [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": "primary"}]
     cloudwatch = aws("cloudwatch")
-    for kind, metric, statistic, threshold in (("model-errors", "InvocationModelErrors", {"Statistic": "Sum"}, 2),
-                                               ("latency-p99", "ModelLatency", {"ExtendedStatistic": "p99"}, 60e6)):
-        cloudwatch.put_metric_alarm(AlarmName=ctx.alarm_name(kind), Namespace="AWS/SageMaker", MetricName=metric,
-                                    Dimensions=dimensions, Period=300, EvaluationPeriods=1, Threshold=threshold,
-                                    ComparisonOperator="GreaterThanThreshold", TreatMissingData="notBreaching", **statistic)
+    for kind, metric, statistic, threshold in (
+        ("model-errors", "InvocationModelErrors", {"Statistic": "Sum"}, 2),
+        ("latency-p99", "ModelLatency", {"ExtendedStatistic": "p99"}, 60e6),
+    ):
+        cloudwatch.put_metric_alarm(
+            AlarmName=ctx.alarm_name(kind),
+            Namespace="AWS/SageMaker",
+            MetricName=metric,
+            Dimensions=dimensions,
+            Period=300,
+            EvaluationPeriods=1,
+            Threshold=threshold,
+            ComparisonOperator="GreaterThanThreshold",
+            TreatMissingData="notBreaching",
+            **statistic,
+        )
         cloudwatch.set_alarm_state(AlarmName=ctx.alarm_name(kind), StateValue="INSUFFICIENT_DATA", StateReason="new")
     _invoke(aws, endpoint, "1")
     transitions = {t.alarm: t for t in alarms.evaluate(ctx)}

@@ -1,6 +1,7 @@
 """The SageMaker Python SDK extra (notebook_sdk/, `.venv-sdk`): a notebook launches a run through the
 platform's run path and watches it with the SDK, on the emulator, with the applied `fraud-local` stack.
 The notebook's code runs in the SDK's own virtualenv, as a data scientist's kernel would."""
+
 from __future__ import annotations
 
 import json
@@ -10,10 +11,9 @@ import subprocess
 import boto3
 import pytest
 
+from config.platform import context_for, load_config, with_emulator_override
 from emulator.loop import LoopDriver
 from emulator.server import ROOT
-from config.platform import context_for
-from config.platform import load_config, with_emulator_override
 from tests.integration.conftest import STACK
 
 pytestmark = pytest.mark.integration
@@ -35,9 +35,14 @@ print(json.dumps({{"run_id": run.run_id, "job": run.training_job_name, "inputs":
 
 
 def _notebook(emulator, reason: str) -> dict:
-    env = {**{k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR", "MLP_TF_PROVIDER_MIRROR")},
-           **emulator.client_env(), "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([str(SDK_PYTHON), "-c", NOTEBOOK, reason], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    env = {
+        **{k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR", "MLP_TF_PROVIDER_MIRROR")},
+        **emulator.client_env(),
+        "PYTHONPATH": str(ROOT),
+    }
+    done = subprocess.run(
+        [str(SDK_PYTHON), "-c", NOTEBOOK, reason], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.splitlines()[-1])
 
@@ -65,5 +70,7 @@ def test_a_notebook_launches_a_platform_run_and_watches_it_with_the_sdk(pristine
     assert run["image"] == run["inputs"]["image_uri"] == f"{image.split(':')[0]}@{digest}"  # pinned by digest
     assert run["hyperparameters"]["mlp_code_sha256"] == run["inputs"]["code"]["sha256"]
     assert run["hyperparameters"]["mlp_manifest_uri"] == run["inputs"]["manifest_uri"]
-    record = boto3.client("dynamodb").get_item(TableName=loop.env["RUNS_TABLE"], Key={"pk": {"S": f"RUN#{run['run_id']}"}})["Item"]
+    record = boto3.client("dynamodb").get_item(TableName=loop.env["RUNS_TABLE"], Key={"pk": {"S": f"RUN#{run['run_id']}"}})[
+        "Item"
+    ]
     assert record["training_job_name"]["S"] == run["job"] and record["trigger"]["S"] == "operator:notebook: from a notebook"

@@ -3,13 +3,13 @@ asserting what AWS does. Each fails against unpatched moto 5.2.5 (the failure is
 
 Quick on purpose: no Terraform here (tests/integration/test_emulator_deploy.py applies the whole stack).
 """
+
 from __future__ import annotations
 
 import uuid
 
 import pytest
 from botocore.exceptions import ClientError
-
 
 pytestmark = pytest.mark.integration
 
@@ -24,17 +24,29 @@ def _name(prefix: str) -> str:
 
 def _model(sagemaker, **extra) -> str:
     name = _name("mlp-patch-model")
-    sagemaker.create_model(ModelName=name, ExecutionRoleArn=ROLE,
-                           PrimaryContainer={"Image": IMAGE, "ModelDataUrl": "s3://mlp-patch/models/model.tar.gz"}, **extra)  # fmt: skip
+    sagemaker.create_model(
+        ModelName=name,
+        ExecutionRoleArn=ROLE,
+        PrimaryContainer={"Image": IMAGE, "ModelDataUrl": "s3://mlp-patch/models/model.tar.gz"},
+        **extra,
+    )
     return name
 
 
 def _endpoint_config(sagemaker, instance_type: str = "ml.g5.xlarge") -> str:
     name = _name("mlp-patch-config")
-    sagemaker.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[{
-        "VariantName": "primary", "ModelName": _model(sagemaker), "InstanceType": instance_type,
-        "InitialInstanceCount": 1, "InitialVariantWeight": 1.0,
-    }])  # fmt: skip
+    sagemaker.create_endpoint_config(
+        EndpointConfigName=name,
+        ProductionVariants=[
+            {
+                "VariantName": "primary",
+                "ModelName": _model(sagemaker),
+                "InstanceType": instance_type,
+                "InitialInstanceCount": 1,
+                "InitialVariantWeight": 1.0,
+            }
+        ],
+    )
     return name
 
 
@@ -62,13 +74,16 @@ def test_endpoint_describes_its_deployment_config(aws):
     sagemaker = aws("sagemaker")
     deployment = {
         "BlueGreenUpdatePolicy": {
-            "TrafficRoutingConfiguration": {"Type": "CANARY", "WaitIntervalInSeconds": 600,
-                                            "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 10}},
+            "TrafficRoutingConfiguration": {
+                "Type": "CANARY",
+                "WaitIntervalInSeconds": 600,
+                "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 10},
+            },
             "TerminationWaitInSeconds": 300,
             "MaximumExecutionTimeoutInSeconds": 7200,
         },
         "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": "mlp-patch-latency-p99"}]},
-    }  # fmt: skip
+    }
     name = _name("mlp-patch-endpoint")
     sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=_endpoint_config(sagemaker), DeploymentConfig=deployment)
     assert sagemaker.describe_endpoint(EndpointName=name)["LastDeploymentConfig"] == deployment
@@ -109,9 +124,13 @@ def test_scalable_target_tags(aws):
     autoscaling = aws("application-autoscaling")
     resource_id = f"endpoint/{_name('mlp-patch-endpoint')}/variant/primary"
     arn = autoscaling.register_scalable_target(
-        ServiceNamespace="sagemaker", ResourceId=resource_id, ScalableDimension="sagemaker:variant:DesiredInstanceCount",
-        MinCapacity=1, MaxCapacity=4, Tags={"Team": "fraud", "Environment": "local"},
-    )["ScalableTargetARN"]  # fmt: skip
+        ServiceNamespace="sagemaker",
+        ResourceId=resource_id,
+        ScalableDimension="sagemaker:variant:DesiredInstanceCount",
+        MinCapacity=1,
+        MaxCapacity=4,
+        Tags={"Team": "fraud", "Environment": "local"},
+    )["ScalableTargetARN"]
     assert autoscaling.list_tags_for_resource(ResourceARN=arn)["Tags"] == {"Team": "fraud", "Environment": "local"}
 
     autoscaling.tag_resource(ResourceARN=arn, Tags={"CostCenter": "CC-1001"})

@@ -1,5 +1,6 @@
 """One test per patch in emulator/patches_strict.py, against a running patched emulator: what fails on AWS
 on a fresh account fails here too. Each fails against unpatched moto 5.2.5 (noted per test)."""
+
 from __future__ import annotations
 
 import json
@@ -15,6 +16,8 @@ from emulator.server import running_emulator
 from tests.integration.clients import client_factory
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
+
+
 @pytest.fixture(scope="module")
 def aws():
     with running_emulator() as emulator:
@@ -44,18 +47,26 @@ def _model_data(aws, upload: bool) -> str:
 
 def _config(aws, image: str, data: str) -> str:
     sagemaker, name = aws("sagemaker"), _name("mlp-strict")
-    sagemaker.create_model(ModelName=name, ExecutionRoleArn=f"arn:aws:iam::{ACCOUNT}:role/r",
-                           PrimaryContainer={"Image": image, "ModelDataUrl": data})
-    sagemaker.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[{
-        "VariantName": "primary", "ModelName": name, "InstanceType": "ml.g5.xlarge", "InitialInstanceCount": 1}])
+    sagemaker.create_model(
+        ModelName=name, ExecutionRoleArn=f"arn:aws:iam::{ACCOUNT}:role/r", PrimaryContainer={"Image": image, "ModelDataUrl": data}
+    )
+    sagemaker.create_endpoint_config(
+        EndpointConfigName=name,
+        ProductionVariants=[
+            {"VariantName": "primary", "ModelName": name, "InstanceType": "ml.g5.xlarge", "InitialInstanceCount": 1}
+        ],
+    )
     return name
 
 
-@pytest.mark.parametrize("image_pushed, data_uploaded, reason", [
-    (False, True, "Requested image .* not found"),
-    (True, False, r"Failed to download model data\(bucket: mlp-strict-\w+, key: model.tar.gz\)"),
-    (True, True, None),
-])
+@pytest.mark.parametrize(
+    "image_pushed, data_uploaded, reason",
+    [
+        (False, True, "Requested image .* not found"),
+        (True, False, r"Failed to download model data\(bucket: mlp-strict-\w+, key: model.tar.gz\)"),
+        (True, True, None),
+    ],
+)
 def test_create_endpoint_fails_asynchronously_without_image_or_model_data(aws, image_pushed, data_uploaded, reason):
     """Patch sagemaker_endpoint_needs_image_and_model_data. Unpatched: InService at once, whatever the model."""
     config = _config(aws, _image(aws, "v1" if image_pushed else None), _model_data(aws, data_uploaded))
@@ -91,11 +102,13 @@ def test_training_job_fails_without_its_image(aws, pushed):
     image, bucket = _image(aws, "v1" if pushed else None), _model_data(aws, True).rsplit("/", 1)[0]
     sagemaker, job = aws("sagemaker"), _name("mlp-strict")
     sagemaker.create_training_job(
-        TrainingJobName=job, AlgorithmSpecification={"TrainingImage": image, "TrainingInputMode": "File"},
-        RoleArn=f"arn:aws:iam::{ACCOUNT}:role/r", OutputDataConfig={"S3OutputPath": f"{bucket}/out"},
+        TrainingJobName=job,
+        AlgorithmSpecification={"TrainingImage": image, "TrainingInputMode": "File"},
+        RoleArn=f"arn:aws:iam::{ACCOUNT}:role/r",
+        OutputDataConfig={"S3OutputPath": f"{bucket}/out"},
         ResourceConfig={"InstanceType": "ml.g5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 10},
         StoppingCondition={"MaxRuntimeInSeconds": 60},
-    )  # fmt: skip
+    )
     described = sagemaker.describe_training_job(TrainingJobName=job)
     if pushed:
         # Accepted: the emulator then runs the job's code (patches_training); this job names none, so it
@@ -109,13 +122,32 @@ def test_bucket_policy_denies_uploads_without_kms(aws):
     """Patch s3_bucket_policy_denies_puts_by_condition. Unpatched: the put without SSE-KMS is stored."""
     s3, bucket = aws("s3"), _name("mlp-strict")
     s3.create_bucket(Bucket=bucket)
-    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Sid": "DenyUploadsWithoutKms", "Effect": "Deny", "Principal": "*", "Action": "s3:PutObject",
-         "Resource": f"arn:aws:s3:::{bucket}/*",
-         "Condition": {"StringNotEquals": {"s3:x-amz-server-side-encryption": "aws:kms"}}},
-        {"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
-         "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
-         "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]}))
+    s3.put_bucket_policy(
+        Bucket=bucket,
+        Policy=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Sid": "DenyUploadsWithoutKms",
+                        "Effect": "Deny",
+                        "Principal": "*",
+                        "Action": "s3:PutObject",
+                        "Resource": f"arn:aws:s3:::{bucket}/*",
+                        "Condition": {"StringNotEquals": {"s3:x-amz-server-side-encryption": "aws:kms"}},
+                    },
+                    {
+                        "Sid": "DenyInsecureTransport",
+                        "Effect": "Deny",
+                        "Principal": "*",
+                        "Action": "s3:*",
+                        "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
+                        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                    },
+                ],
+            }
+        ),
+    )
     for extra in ({}, {"ServerSideEncryption": "AES256"}):
         with pytest.raises(ClientError, match="AccessDenied"):
             s3.put_object(Bucket=bucket, Key="plain", Body=b"x", **extra)

@@ -1,6 +1,7 @@
 """In-process moto set-up shared by the handler tests: the team's resources as the stack creates them,
 and the Lambda environment of CONTRACTS.md. Import the `aws_env` fixture into a test module to use it.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -13,8 +14,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from contract.runs import RunInputs
 from common import aws
+from contract.runs import RunInputs
 from emulator.images import manifest as image_manifest
 
 REGION = "us-east-1"
@@ -37,16 +38,22 @@ DEFINITIONS = {
     "schema": 1,
     "version": "0123456789abcdef",
     "team": "fraud",
-    "feature_sets": [{
-        "name": "transactions", "record_identifier": "transaction_id", "event_time_feature": "event_time",
-        "online_store": True, "offline_store": True, "ttl_seconds": None,
-        "features": [
-            {"name": "transaction_id", "type": "String"},
-            {"name": "event_time", "type": "Fractional"},
-            {"name": "amount", "type": "Fractional", "range": [0, 100]},
-            {"name": "merchant_category", "type": "String", "categories": ["grocery", "travel"]},
-        ],
-    }],
+    "feature_sets": [
+        {
+            "name": "transactions",
+            "record_identifier": "transaction_id",
+            "event_time_feature": "event_time",
+            "online_store": True,
+            "offline_store": True,
+            "ttl_seconds": None,
+            "features": [
+                {"name": "transaction_id", "type": "String"},
+                {"name": "event_time", "type": "Fractional"},
+                {"name": "amount", "type": "Fractional", "range": [0, 100]},
+                {"name": "merchant_category", "type": "String", "categories": ["grocery", "travel"]},
+            ],
+        }
+    ],
     "model_inputs": {"feature_set": "transactions", "features": ["amount", "merchant_category"], "label": "is_fraud"},
 }
 
@@ -70,8 +77,9 @@ class AwsEnv:
 
     def set_training_recipe(self, recipe: dict[str, Any]) -> None:
         self.training_recipe = recipe
-        self.client("ssm").put_parameter(Name=self.env["TRAINING_RECIPE_PARAMETER"], Value=json.dumps(recipe),
-                                         Type="String", Overwrite=True)
+        self.client("ssm").put_parameter(
+            Name=self.env["TRAINING_RECIPE_PARAMETER"], Value=json.dumps(recipe), Type="String", Overwrite=True
+        )
 
     def table_items(self) -> list[dict[str, Any]]:
         return self.client("dynamodb").scan(TableName=TABLE)["Items"]
@@ -84,8 +92,10 @@ class AwsEnv:
         return sorted(j["TrainingJobName"] for j in self.client("sagemaker").list_training_jobs()["TrainingJobSummaries"])
 
     def model_packages(self) -> list[str]:
-        return [p["ModelPackageArn"] for p in
-                self.client("sagemaker").list_model_packages(ModelPackageGroupName=GROUP)["ModelPackageSummaryList"]]
+        return [
+            p["ModelPackageArn"]
+            for p in self.client("sagemaker").list_model_packages(ModelPackageGroupName=GROUP)["ModelPackageSummaryList"]
+        ]
 
     def snapshot(self) -> dict[str, Any]:
         """Everything a handler could write, to assert that a refused event changed nothing."""
@@ -148,8 +158,12 @@ def containers_write_models(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsEnv]:
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": REGION}.items():
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+    }.items():
         monkeypatch.setenv(name, value)
     for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "MLP_EMULATOR_ENDPOINT"):
         monkeypatch.delenv(name, raising=False)
@@ -162,27 +176,44 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsEnv]:
             s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
         kms_key_arn = boto3.client("kms", region_name=REGION).create_key()["KeyMetadata"]["Arn"]
         role_arn = boto3.client("iam", region_name=REGION).create_role(
-            RoleName=f"{PREFIX}-sagemaker", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
+            RoleName=f"{PREFIX}-sagemaker",
+            AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
         )["Role"]["Arn"]
         topic_arn = boto3.client("sns", region_name=REGION).create_topic(Name=f"{PREFIX}-alerts")["TopicArn"]
         boto3.client("dynamodb", region_name=REGION).create_table(
-            TableName=TABLE, BillingMode="PAY_PER_REQUEST",
+            TableName=TABLE,
+            BillingMode="PAY_PER_REQUEST",
             KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
             AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
         )
         s3.put_object(Bucket=ARTIFACTS, Key="features/definitions.json", Body=json.dumps(DEFINITIONS).encode())
 
         training_recipe = {
-            "image_uri": TRAINING_IMAGE, "instance_type": "ml.g5.xlarge", "instance_count": 1, "volume_size_gb": 50,
-            "max_runtime_seconds": 86400, "spot": {"enabled": True, "max_wait_seconds": 172800},
-            "checkpoint_s3_uri": f"s3://{ARTIFACTS}/checkpoints", "output_s3_uri": f"s3://{ARTIFACTS}/models",
-            "kms_key_arn": kms_key_arn, "role_arn": role_arn, "hyperparameters": {"epochs": "10", "lr": 0.1},
-            "vpc": None, "network_isolation": False, "inference_image_uri": INFERENCE_IMAGE,
+            "image_uri": TRAINING_IMAGE,
+            "instance_type": "ml.g5.xlarge",
+            "instance_count": 1,
+            "volume_size_gb": 50,
+            "max_runtime_seconds": 86400,
+            "spot": {"enabled": True, "max_wait_seconds": 172800},
+            "checkpoint_s3_uri": f"s3://{ARTIFACTS}/checkpoints",
+            "output_s3_uri": f"s3://{ARTIFACTS}/models",
+            "kms_key_arn": kms_key_arn,
+            "role_arn": role_arn,
+            "hyperparameters": {"epochs": "10", "lr": 0.1},
+            "vpc": None,
+            "network_isolation": False,
+            "inference_image_uri": INFERENCE_IMAGE,
             "definitions_s3_uri": f"s3://{ARTIFACTS}/features/definitions.json",
             "training_data": {"bucket": CURATED, "prefix": "training/"},
             # The learning loop's blocks as config.recipes.learning_recipe writes them (small data here).
-            "data_policy": {"include_base": True, "labelled_windows": "all", "recency_hours": 168, "max_rows": None,
-                            "min_labels": 2, "label_delay_hours": 24},
+            "data_policy": {
+                "include_base": True,
+                "labelled_windows": "all",
+                "recency_hours": 168,
+                "max_rows": None,
+                "min_labels": 2,
+                "label_delay_hours": 24,
+            },
             "data_gate": {"min_rows": 2, "max_invalid_rate": 0.01, "max_missing_rate": 0.05, "max_label_problem_rate": 0.2},
             "approval": {"metric": "AUC", "threshold": 0.7, "lower_is_better": False, "min_improvement": 0.01},
         }
@@ -192,17 +223,27 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsEnv]:
         for image in (TRAINING_IMAGE, INFERENCE_IMAGE):
             repository, tag = image.split("/", 1)[1].split(":")
             ecr.create_repository(repositoryName=repository)
-            digests[image] = ecr.put_image(repositoryName=repository, imageManifest=image_manifest(image),
-                                           imageTag=tag)["image"]["imageId"]["imageDigest"]
+            digests[image] = ecr.put_image(repositoryName=repository, imageManifest=image_manifest(image), imageTag=tag)["image"][
+                "imageId"
+            ]["imageDigest"]
         code_version = s3.put_object(Bucket=ARTIFACTS, Key=CODE_KEY, Body=b"bundle", Metadata={"sha256": CODE_SHA})["VersionId"]
         code = {"uri": f"s3://{ARTIFACTS}/{CODE_KEY}", "sha256": CODE_SHA, "version_id": code_version, "git_commit": "abc123"}
         # moto's endpoint-config validator lacks the g5 family; g4dn is a GPU type it accepts.
         serving_recipe = {
-            "instance_type": "ml.g4dn.xlarge", "initial_instance_count": 1, "variant_name": "primary",
-            "execution_role_arn": role_arn, "kms_key_arn": kms_key_arn, "endpoint_name": ENDPOINT,
-            "autoscaling": {"min_capacity": 1, "max_capacity": 4, "policy_name": f"{PREFIX}-invocations-per-instance",
-                            "target_invocations_per_instance": 100, "scale_in_cooldown_seconds": 300,
-                            "scale_out_cooldown_seconds": 60},
+            "instance_type": "ml.g4dn.xlarge",
+            "initial_instance_count": 1,
+            "variant_name": "primary",
+            "execution_role_arn": role_arn,
+            "kms_key_arn": kms_key_arn,
+            "endpoint_name": ENDPOINT,
+            "autoscaling": {
+                "min_capacity": 1,
+                "max_capacity": 4,
+                "policy_name": f"{PREFIX}-invocations-per-instance",
+                "target_invocations_per_instance": 100,
+                "scale_in_cooldown_seconds": 300,
+                "scale_out_cooldown_seconds": 60,
+            },
             "data_capture": {"percent": 100, "destination_s3_uri": f"s3://{ARTIFACTS}/data-capture"},
             "deployment_config": {
                 "BlueGreenUpdatePolicy": {
@@ -213,18 +254,31 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsEnv]:
             },
         }
         env = {
-            "PLATFORM": "mlp", "TEAM": "fraud", "ENVIRONMENT": "dev", "PREFIX": PREFIX,
-            "ARTIFACT_BUCKET": ARTIFACTS, "CURATED_BUCKET": CURATED, "RAW_BUCKET": RAW, "KMS_KEY_ARN": kms_key_arn,
-            "ENDPOINT_NAME": ENDPOINT, "MODEL_PACKAGE_GROUP": GROUP, "RUNS_TABLE": TABLE,
+            "PLATFORM": "mlp",
+            "TEAM": "fraud",
+            "ENVIRONMENT": "dev",
+            "PREFIX": PREFIX,
+            "ARTIFACT_BUCKET": ARTIFACTS,
+            "CURATED_BUCKET": CURATED,
+            "RAW_BUCKET": RAW,
+            "KMS_KEY_ARN": kms_key_arn,
+            "ENDPOINT_NAME": ENDPOINT,
+            "MODEL_PACKAGE_GROUP": GROUP,
+            "RUNS_TABLE": TABLE,
             "TRAINING_RECIPE_PARAMETER": "/mlp/fraud/dev/training-recipe",
             "SERVING_RECIPE_PARAMETER": "/mlp/fraud/dev/serving-recipe",
             "DEPLOYED_MODEL_PARAMETER": "/mlp/fraud/dev/deployed-model",
             "CODE_BUNDLE_PARAMETER": "/mlp/fraud/dev/code-bundle",
-            "FEATURE_DEFINITIONS_KEY": "features/definitions.json", "METRIC_NAMESPACE": "MLPlatform",
-            "ALERT_TOPIC_ARN": topic_arn, "COOLDOWN_SECONDS": "3600", "AUTO_APPROVE": "false",
-            "WINDOW_HOURS": "24", "PROBLEM_TYPE": "binary",
+            "FEATURE_DEFINITIONS_KEY": "features/definitions.json",
+            "METRIC_NAMESPACE": "MLPlatform",
+            "ALERT_TOPIC_ARN": topic_arn,
+            "COOLDOWN_SECONDS": "3600",
+            "AUTO_APPROVE": "false",
+            "WINDOW_HOURS": "24",
+            "PROBLEM_TYPE": "binary",
             "RETRAIN_ALARM_ARNS": ",".join(alarm_arn(name) for name in RETRAIN_ALARMS),
-            "WATCH_RULE_ARN": WATCH_RULE_ARN, "RETRAIN_SCHEDULE_RULE_ARNS": SCHEDULE_RULE_ARN,
+            "WATCH_RULE_ARN": WATCH_RULE_ARN,
+            "RETRAIN_SCHEDULE_RULE_ARNS": SCHEDULE_RULE_ARN,
         }
         for name, value in env.items():
             monkeypatch.setenv(name, value)
@@ -236,9 +290,16 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsEnv]:
         # The retrain alarms as the monitoring construct creates them; the drift one is firing.
         cloudwatch = boto3.client("cloudwatch", region_name=REGION)
         for name in RETRAIN_ALARMS:
-            cloudwatch.put_metric_alarm(AlarmName=name, Namespace="MLPlatform", MetricName="MaxFeaturePSI",
-                                        Statistic="Maximum", Period=3600, EvaluationPeriods=1, Threshold=0.2,
-                                        ComparisonOperator="GreaterThanThreshold")
+            cloudwatch.put_metric_alarm(
+                AlarmName=name,
+                Namespace="MLPlatform",
+                MetricName="MaxFeaturePSI",
+                Statistic="Maximum",
+                Period=3600,
+                EvaluationPeriods=1,
+                Threshold=0.2,
+                ComparisonOperator="GreaterThanThreshold",
+            )
         cloudwatch.set_alarm_state(AlarmName=RETRAIN_ALARMS[0], StateValue="ALARM", StateReason="drift")
 
         sagemaker = boto3.client("sagemaker", region_name=REGION)
@@ -254,37 +315,65 @@ def alarm_arn(name: str) -> str:
 
 
 def alarm_event(name: str = f"{PREFIX}-feature-drift", state: str = "ALARM") -> dict[str, Any]:
-    return {"version": "0", "source": "aws.cloudwatch", "detail-type": "CloudWatch Alarm State Change",
-            "account": ACCOUNT, "region": REGION, "resources": [alarm_arn(name)],
-            "detail": {"alarmName": name, "state": {"value": state, "reason": "threshold crossed"},
-                       "previousState": {"value": "OK"}}}
+    return {
+        "version": "0",
+        "source": "aws.cloudwatch",
+        "detail-type": "CloudWatch Alarm State Change",
+        "account": ACCOUNT,
+        "region": REGION,
+        "resources": [alarm_arn(name)],
+        "detail": {"alarmName": name, "state": {"value": state, "reason": "threshold crossed"}, "previousState": {"value": "OK"}},
+    }
 
 
 def scheduled_event(rule_arn: str = SCHEDULE_RULE_ARN, event_id: str | None = None) -> dict[str, Any]:
     # EventBridge stamps every event with its time: a redelivery carries the same one.
-    event = {"version": "0", "source": "aws.events", "detail-type": "Scheduled Event", "account": ACCOUNT,
-             "region": REGION, "resources": [rule_arn], "detail": {},
-             "time": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    event = {
+        "version": "0",
+        "source": "aws.events",
+        "detail-type": "Scheduled Event",
+        "account": ACCOUNT,
+        "region": REGION,
+        "resources": [rule_arn],
+        "detail": {},
+        "time": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
     return {**event, "id": event_id} if event_id else event
 
 
 def training_job_event(name: str, status: str = "Completed") -> dict[str, Any]:
-    return {"version": "0", "source": "aws.sagemaker", "detail-type": "SageMaker Training Job State Change",
-            "account": ACCOUNT, "region": REGION,
-            "detail": {"TrainingJobName": name, "TrainingJobStatus": status}}
+    return {
+        "version": "0",
+        "source": "aws.sagemaker",
+        "detail-type": "SageMaker Training Job State Change",
+        "account": ACCOUNT,
+        "region": REGION,
+        "detail": {"TrainingJobName": name, "TrainingJobStatus": status},
+    }
 
 
 def package_event(arn: str, status: str = "Approved", group: str = GROUP) -> dict[str, Any]:
-    return {"version": "0", "source": "aws.sagemaker", "detail-type": "SageMaker Model Package State Change",
-            "account": ACCOUNT, "region": REGION,
-            "detail": {"ModelPackageArn": arn, "ModelPackageGroupName": group, "ModelApprovalStatus": status}}
+    return {
+        "version": "0",
+        "source": "aws.sagemaker",
+        "detail-type": "SageMaker Model Package State Change",
+        "account": ACCOUNT,
+        "region": REGION,
+        "detail": {"ModelPackageArn": arn, "ModelPackageGroupName": group, "ModelApprovalStatus": status},
+    }
 
 
 def run_inputs(**changes: Any) -> RunInputs:
     """A run's inputs for tests that write a run record themselves (defaults: a plausible run)."""
     values: dict[str, Any] = {
-        "training_job_name": f"{PREFIX}-r1", "manifest_uri": f"s3://{ARTIFACTS}/manifests/r1.json", "manifest_sha256": "0" * 64,
-        "object_count": 1, "image_uri": "i", "inference_image_uri": "s", "hyperparameters": {}, "code": {}, "trigger": "test",
+        "training_job_name": f"{PREFIX}-r1",
+        "manifest_uri": f"s3://{ARTIFACTS}/manifests/r1.json",
+        "manifest_sha256": "0" * 64,
+        "object_count": 1,
+        "image_uri": "i",
+        "inference_image_uri": "s",
+        "hyperparameters": {},
+        "code": {},
+        "trigger": "test",
     }
     return RunInputs(**{**values, **changes})
-

@@ -1,5 +1,6 @@
 """The emulator's moto patches for the loop's handlers, applied per test through pytest's monkeypatch
 (undone after each test). The patches themselves live in emulator/patches_loop.py."""
+
 from __future__ import annotations
 
 from typing import Any

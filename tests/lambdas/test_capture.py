@@ -2,12 +2,13 @@
 
 Also holds the moto fixture and capture-writing helpers the drift and quality handler tests import.
 """
+
 from __future__ import annotations
 
 import base64
 import json
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -22,7 +23,7 @@ ENDPOINT = "mlp-fraud-dev"
 NAMESPACE = "MLPlatform"
 DEPLOYED_PARAMETER = "/mlp/fraud/dev/deployed-model"
 DEFINITIONS_KEY = "features/definitions.json"
-WINDOW_END = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
+WINDOW_END = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
 ENV = {
     "AWS_DEFAULT_REGION": "us-east-1",
@@ -74,16 +75,21 @@ def capture_line(
     metadata: dict[str, Any] = {"eventId": event_id, "inferenceTime": at.strftime("%Y-%m-%dT%H:%M:%SZ")}
     if inference_id is not None:
         metadata["inferenceId"] = inference_id
-    return json.dumps({
-        "captureData": {
-            "endpointInput": {"observedContentType": content_type, "mode": "INPUT", "data": payload,
-                              "encoding": encoding},
-            "endpointOutput": {"observedContentType": "text/csv", "mode": "OUTPUT", "data": output,
-                               "encoding": output_encoding},
-        },
-        "eventMetadata": metadata,
-        "eventVersion": "0",
-    })
+    return json.dumps(
+        {
+            "captureData": {
+                "endpointInput": {"observedContentType": content_type, "mode": "INPUT", "data": payload, "encoding": encoding},
+                "endpointOutput": {
+                    "observedContentType": "text/csv",
+                    "mode": "OUTPUT",
+                    "data": output,
+                    "encoding": output_encoding,
+                },
+            },
+            "eventMetadata": metadata,
+            "eventVersion": "0",
+        }
+    )
 
 
 def capture_key(at: datetime, name: str = "part-0", variant: str = "primary") -> str:
@@ -104,15 +110,15 @@ def metric_values(name: str, dimensions: Sequence[dict[str, str]] | None = None)
             continue
         response = cloudwatch.get_metric_data(
             MetricDataQueries=[{"Id": "m", "MetricStat": {"Metric": metric, "Period": 60, "Stat": "Sum"}}],
-            StartTime=WINDOW_END - timedelta(days=30), EndTime=WINDOW_END + timedelta(days=30),
+            StartTime=WINDOW_END - timedelta(days=30),
+            EndTime=WINDOW_END + timedelta(days=30),
         )
         values += response["MetricDataResults"][0]["Values"]
     return values
 
 
 def dims(feature: str | None = None) -> list[dict[str, str]]:
-    out = [{"Name": "Team", "Value": "fraud"}, {"Name": "Environment", "Value": "dev"},
-           {"Name": "Endpoint", "Value": ENDPOINT}]
+    out = [{"Name": "Team", "Value": "fraud"}, {"Name": "Environment", "Value": "dev"}, {"Name": "Endpoint", "Value": ENDPOINT}]
     if feature:
         out.append({"Name": "Feature", "Value": feature})
     return out
@@ -126,6 +132,7 @@ def metric_names() -> set[str]:
 # Window
 # --------------------------------------------------------------------------------------------------
 
+
 def test_scheduled_event_window_ends_at_event_time():
     window = capture.window_from_event({"detail-type": "Scheduled Event", "time": "2024-05-01T12:00:00Z"}, 24)
     assert window.end == WINDOW_END
@@ -134,21 +141,26 @@ def test_scheduled_event_window_ends_at_event_time():
 
 def test_explicit_window_naive_means_utc():
     window = capture.window_from_event({"window_start": "2024-05-01T10:30:00", "window_end": "2024-05-01T12:00:00+00:00"}, 24)
-    assert window.start == datetime(2024, 5, 1, 10, 30, tzinfo=timezone.utc)
+    assert window.start == datetime(2024, 5, 1, 10, 30, tzinfo=UTC)
     assert window.hour_prefixes("base") == ["base/2024/05/01/10/", "base/2024/05/01/11/"]
 
 
-@pytest.mark.parametrize("event", [
-    None, [], "x",
-    {"window_start": 5, "window_end": "2024-05-01T12:00:00Z"},
-    {"window_start": "2024-05-01T12:00:00Z"},
-    {"window_start": "2024-05-02T00:00:00Z", "window_end": "2024-05-01T00:00:00Z"},
-    {"window_start": "2024-05-01T00:00:00Z", "window_end": "2024-05-01T00:00:00Z"},
-    {"window_start": "yesterday", "window_end": "2024-05-01T00:00:00Z"},
-    {"detail-type": "Scheduled Event"},
-    {"detail-type": "Scheduled Event", "time": 1714564800},
-    {"detail-type": "Something Else", "time": "2024-05-01T12:00:00Z"},
-])
+@pytest.mark.parametrize(
+    "event",
+    [
+        None,
+        [],
+        "x",
+        {"window_start": 5, "window_end": "2024-05-01T12:00:00Z"},
+        {"window_start": "2024-05-01T12:00:00Z"},
+        {"window_start": "2024-05-02T00:00:00Z", "window_end": "2024-05-01T00:00:00Z"},
+        {"window_start": "2024-05-01T00:00:00Z", "window_end": "2024-05-01T00:00:00Z"},
+        {"window_start": "yesterday", "window_end": "2024-05-01T00:00:00Z"},
+        {"detail-type": "Scheduled Event"},
+        {"detail-type": "Scheduled Event", "time": 1714564800},
+        {"detail-type": "Something Else", "time": "2024-05-01T12:00:00Z"},
+    ],
+)
 def test_bad_window_events(event):
     with pytest.raises(BadEvent):
         capture.window_from_event(event, 24)
@@ -173,17 +185,24 @@ def b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
 
-@pytest.mark.parametrize("payload,encoding,content_type,expected", [
-    ("12.5,grocery", "CSV", None, [{"amount": "12.5", "category": "grocery"}]),
-    ('12.5,"gro,cery"', "CSV", None, [{"amount": "12.5", "category": "gro,cery"}]),
-    ("1,a\n2,b\n", "CSV", None, [{"amount": "1", "category": "a"}, {"amount": "2", "category": "b"}]),
-    ('{"amount": 3, "category": "a"}', "JSON", None, [{"amount": 3, "category": "a"}]),
-    ('{"instances": [{"amount": 3, "category": "a"}, [4, "b"]]}', "JSON", None,
-     [{"amount": 3, "category": "a"}, {"amount": 4, "category": "b"}]),
-    (b64("5,c"), "BASE64", "text/csv", [{"amount": "5", "category": "c"}]),
-    (b64('{"instances": [[6, "d"]]}'), "BASE64", "application/json", [{"amount": 6, "category": "d"}]),
-    (b64('{"amount": 7}'), "BASE64", "application/octet-stream", [{"amount": 7}]),
-])
+@pytest.mark.parametrize(
+    "payload,encoding,content_type,expected",
+    [
+        ("12.5,grocery", "CSV", None, [{"amount": "12.5", "category": "grocery"}]),
+        ('12.5,"gro,cery"', "CSV", None, [{"amount": "12.5", "category": "gro,cery"}]),
+        ("1,a\n2,b\n", "CSV", None, [{"amount": "1", "category": "a"}, {"amount": "2", "category": "b"}]),
+        ('{"amount": 3, "category": "a"}', "JSON", None, [{"amount": 3, "category": "a"}]),
+        (
+            '{"instances": [{"amount": 3, "category": "a"}, [4, "b"]]}',
+            "JSON",
+            None,
+            [{"amount": 3, "category": "a"}, {"amount": 4, "category": "b"}],
+        ),
+        (b64("5,c"), "BASE64", "text/csv", [{"amount": "5", "category": "c"}]),
+        (b64('{"instances": [[6, "d"]]}'), "BASE64", "application/json", [{"amount": 6, "category": "d"}]),
+        (b64('{"amount": 7}'), "BASE64", "application/octet-stream", [{"amount": 7}]),
+    ],
+)
 def test_parse_capture_line_inputs(payload, encoding, content_type, expected):
     line = capture_line(payload, encoding=encoding, content_type=content_type, event_id="ev", inference_id="inf")
     record = capture.parse_capture_line(line.encode(), NAMES)
@@ -192,19 +211,22 @@ def test_parse_capture_line_inputs(payload, encoding, content_type, expected):
     assert record.inference_time == WINDOW_END - timedelta(minutes=30)
 
 
-@pytest.mark.parametrize("line", [
-    "not json",
-    "[1, 2]",
-    json.dumps({"eventMetadata": {"eventId": "x"}}),
-    capture_line("1,2,3"),
-    capture_line("1"),
-    capture_line("!!!not base64", encoding="BASE64"),
-    capture_line("{broken", encoding="JSON"),
-    capture_line('{"instances": [[1]]}', encoding="JSON"),
-    capture_line('{"instances": "x"}', encoding="JSON"),
-    capture_line("[1, 2]", encoding="JSON"),
-    capture_line("1,a", at=WINDOW_END).replace("2024-05-01T12:00:00Z", "noon"),
-])
+@pytest.mark.parametrize(
+    "line",
+    [
+        "not json",
+        "[1, 2]",
+        json.dumps({"eventMetadata": {"eventId": "x"}}),
+        capture_line("1,2,3"),
+        capture_line("1"),
+        capture_line("!!!not base64", encoding="BASE64"),
+        capture_line("{broken", encoding="JSON"),
+        capture_line('{"instances": [[1]]}', encoding="JSON"),
+        capture_line('{"instances": "x"}', encoding="JSON"),
+        capture_line("[1, 2]", encoding="JSON"),
+        capture_line("1,a", at=WINDOW_END).replace("2024-05-01T12:00:00Z", "noon"),
+    ],
+)
 def test_malformed_lines_raise_malformed_record(line):
     with pytest.raises(capture.MalformedRecord):
         capture.parse_capture_line(line, NAMES)
@@ -215,11 +237,23 @@ def test_quality_mode_skips_inputs():
     assert record.instances == [] and record.prediction() == 0.9
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("0.25", 0.25), ("0.25\n", 0.25), ("0.7,0.3", 0.7), ("1,0\n0,1", 1.0),
-    ("[0.4]", 0.4), ('{"predictions": [0.6, 0.1]}', 0.6), ('{"predictions": [{"score": 0.8}]}', 0.8),
-    ('{"score": 0.3}', 0.3), ('{"label": "x"}', None), ("abc", None), ("", None), ("{bad", None),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("0.25", 0.25),
+        ("0.25\n", 0.25),
+        ("0.7,0.3", 0.7),
+        ("1,0\n0,1", 1.0),
+        ("[0.4]", 0.4),
+        ('{"predictions": [0.6, 0.1]}', 0.6),
+        ('{"predictions": [{"score": 0.8}]}', 0.8),
+        ('{"score": 0.3}', 0.3),
+        ('{"label": "x"}', None),
+        ("abc", None),
+        ("", None),
+        ("{bad", None),
+    ],
+)
 def test_parse_prediction(text, expected):
     assert capture.parse_prediction(text) == expected
 
@@ -232,6 +266,7 @@ def test_base64_prediction():
 # --------------------------------------------------------------------------------------------------
 # Reading a window from S3
 # --------------------------------------------------------------------------------------------------
+
 
 def test_iter_capture_lists_only_window_hours_and_counts_malformed(aws_env):
     inside = WINDOW_END - timedelta(hours=2)
@@ -261,7 +296,8 @@ def test_publish_batches_at_most_1000(aws_env):
     calls: list[int] = []
     cloudwatch = aws.client("cloudwatch")
     cloudwatch.meta.events.register(
-        "provide-client-params.cloudwatch.PutMetricData", lambda params, **_: calls.append(len(params["MetricData"])))
+        "provide-client-params.cloudwatch.PutMetricData", lambda params, **_: calls.append(len(params["MetricData"]))
+    )
     data = [capture.datum("FeaturePSI", 0.1, WINDOW_END, extra={"Feature": f"f{i}"}) for i in range(2500)]
     assert capture.publish(NAMESPACE, data) == 3
     assert calls == [1000, 1000, 500]

@@ -3,6 +3,7 @@
 Labels and captures are written where and as the team and SageMaker write them (ground-truth JSON Lines,
 data-capture JSON Lines), then the retrain handler (or the curation module) runs against moto.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -13,83 +14,123 @@ from moto.sns.models import sns_backends
 from common import curation, runs
 from common.capture import Window
 from common.data_policy import DataPolicy, select
-from contract.definitions import FeatureDefinitions
 from common.manifest import read_manifest
+from contract.definitions import FeatureDefinitions
 from lambdas.retrain.handler import handler
 from tests.lambdas.mlp_aws import ACCOUNT, ARTIFACTS, CURATED, DEFINITIONS, ENDPOINT, REGION, aws_env  # noqa: F401
 
 MANUAL = {"source": "mlp.manual", "reason": "test", "requested_by": "ci"}
-HOUR = dt.datetime.now(dt.timezone.utc).replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=2)
+HOUR = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=2)
 BASE_CSV = "transaction_id,amount,merchant_category,is_fraud\nb0,10,grocery,0\nb1,90,travel,1\nb2,15,grocery,0\nb3,85,travel,1\n"
 
 
 def capture_line(request_id: str, values: str, at: dt.datetime, *, inference_id: bool = True) -> str:
     """One SageMaker data-capture line (CSV request); the id as inferenceId, or only as eventId."""
-    metadata = {"eventId": request_id if not inference_id else f"event-{request_id}",
-                "inferenceTime": at.strftime("%Y-%m-%dT%H:%M:%SZ")}
+    metadata = {
+        "eventId": request_id if not inference_id else f"event-{request_id}",
+        "inferenceTime": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
     if inference_id:
         metadata["inferenceId"] = request_id
-    return json.dumps({
-        "captureData": {
-            "endpointInput": {"observedContentType": "text/csv", "mode": "INPUT", "data": values, "encoding": "CSV"},
-            "endpointOutput": {"observedContentType": "text/csv", "mode": "OUTPUT", "data": "0.5", "encoding": "CSV"},
-        },
-        "eventMetadata": metadata, "eventVersion": "0",
-    })
+    return json.dumps(
+        {
+            "captureData": {
+                "endpointInput": {"observedContentType": "text/csv", "mode": "INPUT", "data": values, "encoding": "CSV"},
+                "endpointOutput": {"observedContentType": "text/csv", "mode": "OUTPUT", "data": "0.5", "encoding": "CSV"},
+            },
+            "eventMetadata": metadata,
+            "eventVersion": "0",
+        }
+    )
 
 
 def put_capture(env, lines: list[str], hour: dt.datetime = HOUR) -> None:
-    env.client("s3").put_object(Bucket=ARTIFACTS, Key=f"data-capture/{ENDPOINT}/primary/{hour:%Y/%m/%d/%H}/c-{len(lines)}.jsonl",
-                                Body=("\n".join(lines) + "\n").encode())
+    env.client("s3").put_object(
+        Bucket=ARTIFACTS,
+        Key=f"data-capture/{ENDPOINT}/primary/{hour:%Y/%m/%d/%H}/c-{len(lines)}.jsonl",
+        Body=("\n".join(lines) + "\n").encode(),
+    )
 
 
 def put_labels(env, items: list, hour: dt.datetime = HOUR, name: str = "labels") -> None:
     body = "\n".join(item if isinstance(item, str) else json.dumps(item) for item in items) + "\n"
-    env.client("s3").put_object(Bucket=ARTIFACTS, Key=f"ground-truth/{ENDPOINT}/{hour:%Y/%m/%d/%H}/{name}.jsonl", Body=body.encode())
+    env.client("s3").put_object(
+        Bucket=ARTIFACTS, Key=f"ground-truth/{ENDPOINT}/{hour:%Y/%m/%d/%H}/{name}.jsonl", Body=body.encode()
+    )
 
 
 def traffic(env, count: int, hour: dt.datetime = HOUR, prefix: str = "r") -> list[str]:
     """`count` valid captured requests in `hour`, labelled (fraud when amount > 50); returns their ids."""
     ids = [f"{prefix}{i:03d}" for i in range(count)]
-    put_capture(env, [capture_line(i, f"{5 + 90 * (n % 2)},{'travel' if n % 2 else 'grocery'}", hour + dt.timedelta(minutes=1))
-                      for n, i in enumerate(ids)], hour)
+    put_capture(
+        env,
+        [
+            capture_line(i, f"{5 + 90 * (n % 2)},{'travel' if n % 2 else 'grocery'}", hour + dt.timedelta(minutes=1))
+            for n, i in enumerate(ids)
+        ],
+        hour,
+    )
     put_labels(env, [{"inference_id": i, "label": n % 2} for n, i in enumerate(ids)], hour, name=f"{prefix}-labels")
     return ids
 
 
 def curate(env, min_labels: int = 2):
     return curation.curate(
-        FeatureDefinitions.from_dict(DEFINITIONS), artifact_bucket=ARTIFACTS, endpoint=ENDPOINT, curated_bucket=CURATED,
-        training_prefix="training/", span=Window(HOUR - dt.timedelta(hours=1), HOUR + dt.timedelta(hours=2)),
-        label_delay_hours=24, min_labels=min_labels, problem_type="binary", kms_key_arn=env.kms_key_arn,
-    )  # fmt: skip
+        FeatureDefinitions.from_dict(DEFINITIONS),
+        artifact_bucket=ARTIFACTS,
+        endpoint=ENDPOINT,
+        curated_bucket=CURATED,
+        training_prefix="training/",
+        span=Window(HOUR - dt.timedelta(hours=1), HOUR + dt.timedelta(hours=2)),
+        label_delay_hours=24,
+        min_labels=min_labels,
+        problem_type="binary",
+        kms_key_arn=env.kms_key_arn,
+    )
 
 
 def test_labels_join_capture_into_one_window_and_every_bad_label_is_counted(aws_env):
     at = HOUR + dt.timedelta(minutes=5)
-    put_capture(aws_env, [
-        capture_line("a", "10,grocery", at), capture_line("b", "90,travel", at), capture_line("c", "20,grocery", at),
-        capture_line("d", "30,grocery", at, inference_id=False),  # joined by its event id
-        capture_line("e", "500,grocery", at),  # outside the declared range [0, 100]
-        capture_line("f", ",travel", at),  # amount missing
-        capture_line("g", "80,travel", at), capture_line("h", "70,travel", at),
-    ])
-    put_labels(aws_env, [
-        {"inference_id": "a", "label": 0}, {"inference_id": "b", "label": 1}, {"inference_id": "c", "label": 0},
-        {"event_id": "d", "label": 1}, {"inference_id": "e", "label": 1}, {"inference_id": "f", "label": 0},
-        {"inference_id": "a", "label": 0},  # duplicate, same value: kept once
-        {"inference_id": "g", "label": 1}, {"inference_id": "g", "label": 0},  # conflicting: g is not trained on
-        {"inference_id": "h", "label": "yes"},  # wrong type
-        {"inference_id": "zzz", "label": 1},  # matches no capture
-        "not json",
-    ])
+    put_capture(
+        aws_env,
+        [
+            capture_line("a", "10,grocery", at),
+            capture_line("b", "90,travel", at),
+            capture_line("c", "20,grocery", at),
+            capture_line("d", "30,grocery", at, inference_id=False),  # joined by its event id
+            capture_line("e", "500,grocery", at),  # outside the declared range [0, 100]
+            capture_line("f", ",travel", at),  # amount missing
+            capture_line("g", "80,travel", at),
+            capture_line("h", "70,travel", at),
+        ],
+    )
+    put_labels(
+        aws_env,
+        [
+            {"inference_id": "a", "label": 0},
+            {"inference_id": "b", "label": 1},
+            {"inference_id": "c", "label": 0},
+            {"event_id": "d", "label": 1},
+            {"inference_id": "e", "label": 1},
+            {"inference_id": "f", "label": 0},
+            {"inference_id": "a", "label": 0},  # duplicate, same value: kept once
+            {"inference_id": "g", "label": 1},
+            {"inference_id": "g", "label": 0},  # conflicting: g is not trained on
+            {"inference_id": "h", "label": "yes"},  # wrong type
+            {"inference_id": "zzz", "label": 1},  # matches no capture
+            "not json",
+        ],
+    )
     [window] = curate(aws_env)
     counts = window.counts
     assert window.status == "written" and window.key == f"training/labelled/{HOUR:%Y/%m/%d/%H}.csv"
     assert (counts.labels, counts.rows, counts.unmatched, counts.invalid_inputs) == (12, 4, 1, 2)
     assert (counts.malformed, counts.duplicate, counts.conflicting) == (2, 1, 2) and counts.missing == {"amount": 1}
     body = aws_env.client("s3").get_object(Bucket=CURATED, Key=window.key, VersionId=window.version_id)["Body"].read().decode()
-    assert body == "transaction_id,amount,merchant_category,is_fraud\na,10.0,grocery,0\nb,90.0,travel,1\nc,20.0,grocery,0\nd,30.0,grocery,1\n"
+    assert (
+        body
+        == "transaction_id,amount,merchant_category,is_fraud\na,10.0,grocery,0\nb,90.0,travel,1\nc,20.0,grocery,0\nd,30.0,grocery,1\n"
+    )
 
     # Idempotent per window: the same labels and captures write no new version.
     [again] = curate(aws_env)
@@ -118,8 +159,9 @@ def test_retrain_pins_base_data_and_fresh_windows_by_version_and_reports_them(aw
     pinned = {o["key"]: o["version_id"] for o in manifest["objects"]}
     window_key = f"training/labelled/{HOUR:%Y/%m/%d/%H}.csv"
     assert pinned == {"training/base.csv": base_version, window_key: pinned[window_key]}
-    report = json.loads(aws_env.client("s3").get_object(
-        Bucket=ARTIFACTS, Key=f"manifests/{result['run_id']}.data-report.json")["Body"].read())
+    report = json.loads(
+        aws_env.client("s3").get_object(Bucket=ARTIFACTS, Key=f"manifests/{result['run_id']}.data-report.json")["Body"].read()
+    )
     assert run["data_report_uri"] == f"s3://{ARTIFACTS}/manifests/{result['run_id']}.data-report.json"
     assert report["passed"] is True and report["rows"] == 10 and report["selection"]["rows"] == 10
     assert [w["status"] for w in report["curated_windows"]] == ["written"]
@@ -131,11 +173,20 @@ def test_policy_since_last_run_recency_and_row_cap(aws_env):
     old_hour, new_hour = HOUR - dt.timedelta(hours=30), HOUR
     traffic(aws_env, 4, old_hour, prefix="o")
     traffic(aws_env, 6, new_hour, prefix="n")
-    curation.curate(FeatureDefinitions.from_dict(DEFINITIONS), artifact_bucket=ARTIFACTS, endpoint=ENDPOINT,
-                    curated_bucket=CURATED, training_prefix="training/", span=Window(old_hour, new_hour + dt.timedelta(hours=1)),
-                    label_delay_hours=1, min_labels=2, problem_type="binary", kms_key_arn=aws_env.kms_key_arn)
+    curation.curate(
+        FeatureDefinitions.from_dict(DEFINITIONS),
+        artifact_bucket=ARTIFACTS,
+        endpoint=ENDPOINT,
+        curated_bucket=CURATED,
+        training_prefix="training/",
+        span=Window(old_hour, new_hour + dt.timedelta(hours=1)),
+        label_delay_hours=1,
+        min_labels=2,
+        problem_type="binary",
+        kms_key_arn=aws_env.kms_key_arn,
+    )
     now = new_hour + dt.timedelta(hours=2)
-    keys = lambda selection: [o["key"] for o in selection.objects]  # noqa: E731
+    keys = lambda selection: [o["key"] for o in selection.objects]
     old_key, new_key = (f"training/labelled/{h:%Y/%m/%d/%H}.csv" for h in (old_hour, new_hour))
 
     everything = select(DataPolicy(), CURATED, "training/", now, None)
@@ -165,8 +216,9 @@ def test_the_data_gate_refuses_bad_rows_before_any_job_alerts_and_releases_the_t
     run = runs.get_run(result["run_id"])
     assert run["status"] == "Failed" and run["failure_reason"].startswith("data gate: ")
     assert "rows the training code refuses 3" in run["failure_reason"]
-    report = json.loads(aws_env.client("s3").get_object(
-        Bucket=ARTIFACTS, Key=f"manifests/{result['run_id']}.data-report.json")["Body"].read())
+    report = json.loads(
+        aws_env.client("s3").get_object(Bucket=ARTIFACTS, Key=f"manifests/{result['run_id']}.data-report.json")["Body"].read()
+    )
     examples = " | ".join(report["invalid_examples"])
     assert "outside the declared range" in examples and "'boats' is not one of the declared categories" in examples
     assert "label missing" in examples

@@ -1,4 +1,5 @@
 """Pure drift statistics: baseline shape and bins, the window histogram, PSI and JS distance."""
+
 from __future__ import annotations
 
 import math
@@ -14,33 +15,35 @@ def definitions(amount: dict | None = None, category: dict | None = None, extra:
         "schema": 1,
         "version": "0123456789abcdef",
         "team": "fraud",
-        "feature_sets": [{
-            "name": "transactions",
-            "record_identifier": "transaction_id",
-            "event_time_feature": "event_time",
-            "features": [
-                {"name": "transaction_id", "type": "String"},
-                {"name": "event_time", "type": "Fractional"},
-                {"name": "amount", "type": "Fractional", **(amount if amount is not None else {"range": [0, 100]})},
-                {"name": "category", "type": "String", **(category if category is not None else {"categories": ["a", "b"]})},
-                *(extra or []),
-            ],
-        }],
+        "feature_sets": [
+            {
+                "name": "transactions",
+                "record_identifier": "transaction_id",
+                "event_time_feature": "event_time",
+                "features": [
+                    {"name": "transaction_id", "type": "String"},
+                    {"name": "event_time", "type": "Fractional"},
+                    {"name": "amount", "type": "Fractional", **(amount if amount is not None else {"range": [0, 100]})},
+                    {"name": "category", "type": "String", **(category if category is not None else {"categories": ["a", "b"]})},
+                    *(extra or []),
+                ],
+            }
+        ],
         "model_inputs": {"feature_set": "transactions", "features": ["amount", "category"], "label": "is_fraud"},
     }
 
 
 def test_baseline_shape_declared_range_and_categories():
     rows = [
-        {"amount": "-1", "category": "a"},      # underflow
-        {"amount": "0", "category": "a"},       # first bin
-        {"amount": "9.99", "category": "b"},    # first bin
-        {"amount": "10", "category": "zzz"},    # second bin; category -> other
-        {"amount": "100", "category": "b"},     # max edge closes the last bin
-        {"amount": "100.5", "category": ""},    # overflow; category missing
-        {"amount": "abc", "category": "a"},     # amount unparseable
-        {"amount": "nan"},                      # amount non-finite; category absent
-        {"is_fraud": "1"},                      # both absent
+        {"amount": "-1", "category": "a"},  # underflow
+        {"amount": "0", "category": "a"},  # first bin
+        {"amount": "9.99", "category": "b"},  # first bin
+        {"amount": "10", "category": "zzz"},  # second bin; category -> other
+        {"amount": "100", "category": "b"},  # max edge closes the last bin
+        {"amount": "100.5", "category": ""},  # overflow; category missing
+        {"amount": "abc", "category": "a"},  # amount unparseable
+        {"amount": "nan"},  # amount non-finite; category absent
+        {"is_fraud": "1"},  # both absent
     ]
     baseline = drift.compute_baseline(definitions(), rows)
     assert set(baseline) == {"schema", "definitions_version", "sample_count", "features"}
@@ -53,8 +56,12 @@ def test_baseline_shape_declared_range_and_categories():
     counted = [1, 2, 1, 0, 0, 0, 0, 0, 0, 0, 1, 1]  # under, 10 bins, over
     assert amount["proportions"] == pytest.approx([c / 6 for c in counted])
     category = baseline["features"]["category"]
-    assert category == {"kind": "categorical", "categories": ["a", "b"], "proportions": pytest.approx([3 / 6, 2 / 6, 1 / 6]),
-                        "missing_rate": pytest.approx(3 / 9)}
+    assert category == {
+        "kind": "categorical",
+        "categories": ["a", "b"],
+        "proportions": pytest.approx([3 / 6, 2 / 6, 1 / 6]),
+        "missing_rate": pytest.approx(3 / 9),
+    }
     assert list(baseline["features"]) == ["amount", "category"]
 
 
@@ -144,7 +151,7 @@ def test_js_distance_bounds_and_symmetry():
     p, q = [0.1, 0.6, 0.3], [0.3, 0.3, 0.4]
     assert drift.js_distance(p, q) == pytest.approx(drift.js_distance(q, p))
     m = [(a + b) / 2 for a, b in zip(p, q)]
-    kl = lambda x, y: sum(a * math.log2(a / b) for a, b in zip(x, y) if a > 0)  # noqa: E731
+    kl = lambda x, y: sum(a * math.log2(a / b) for a, b in zip(x, y) if a > 0)
     assert drift.js_distance(p, q) == pytest.approx(math.sqrt(0.5 * kl(p, m) + 0.5 * kl(q, m)))
     with pytest.raises(ValueError):
         drift.js_distance([0, 0], [0.5, 0.5])

@@ -1,4 +1,5 @@
 """drift_check handler against moto: PSI equals an independent reference, empty windows, malformed lines."""
+
 from __future__ import annotations
 
 import json
@@ -13,8 +14,17 @@ from common import drift
 from contract.events import BadEvent
 from lambdas.drift_check.handler import handler
 from tests.lambdas.test_capture import (  # noqa: F401  (aws_env is a fixture)
-    BUCKET, DEFINITIONS_KEY, DEPLOYED_PARAMETER, WINDOW_END, aws_env, capture_key, capture_line, dims,
-    metric_names, metric_values, put_lines,
+    BUCKET,
+    DEFINITIONS_KEY,
+    DEPLOYED_PARAMETER,
+    WINDOW_END,
+    aws_env,
+    capture_key,
+    capture_line,
+    dims,
+    metric_names,
+    metric_values,
+    put_lines,
 )
 
 EVENT = {"source": "aws.events", "detail-type": "Scheduled Event", "time": "2024-05-01T12:00:00Z", "detail": {}}
@@ -22,11 +32,18 @@ DEFINITIONS = {
     "schema": 1,
     "version": "feedfacecafebeef",
     "team": "fraud",
-    "feature_sets": [{"name": "tx", "record_identifier": "id", "event_time_feature": "t", "features": [
-        {"name": "id", "type": "String"},
-        {"name": "amount", "type": "Fractional", "range": [0, 100]},
-        {"name": "category", "type": "String", "categories": ["a", "b", "c"]},
-    ]}],
+    "feature_sets": [
+        {
+            "name": "tx",
+            "record_identifier": "id",
+            "event_time_feature": "t",
+            "features": [
+                {"name": "id", "type": "String"},
+                {"name": "amount", "type": "Fractional", "range": [0, 100]},
+                {"name": "category", "type": "String", "categories": ["a", "b", "c"]},
+            ],
+        }
+    ],
     "model_inputs": {"feature_set": "tx", "features": ["amount", "category"], "label": "y"},
 }
 CATEGORIES = ["a", "b", "c"]
@@ -54,8 +71,7 @@ def reference_amount_proportions(values: list[float]) -> list[float]:
 
 
 def reference_category_proportions(values: list[str]) -> list[float]:
-    return [values.count(c) / len(values) for c in CATEGORIES] + [
-        sum(1 for v in values if v not in CATEGORIES) / len(values)]
+    return [values.count(c) / len(values) for c in CATEGORIES] + [sum(1 for v in values if v not in CATEGORIES) / len(values)]
 
 
 def reference_psi(expected: list[float], actual: list[float]) -> float:
@@ -64,10 +80,12 @@ def reference_psi(expected: list[float], actual: list[float]) -> float:
 
 def reference(live: list[tuple[float, str]]) -> dict[str, float]:
     return {
-        "amount": reference_psi(reference_amount_proportions([v for v, _ in TRAINING]),
-                                reference_amount_proportions([v for v, _ in live])),
-        "category": reference_psi(reference_category_proportions([c for _, c in TRAINING]),
-                                  reference_category_proportions([c for _, c in live])),
+        "amount": reference_psi(
+            reference_amount_proportions([v for v, _ in TRAINING]), reference_amount_proportions([v for v, _ in live])
+        ),
+        "category": reference_psi(
+            reference_category_proportions([c for _, c in TRAINING]), reference_category_proportions([c for _, c in live])
+        ),
     }
 
 
@@ -77,11 +95,18 @@ def deploy(with_baseline: bool = True) -> None:
     baseline_uri = f"s3://{BUCKET}/baselines/run-1.json"
     if with_baseline:
         rows = ({"amount": str(v), "category": c, "y": "0"} for v, c in TRAINING)
-        s3.put_object(Bucket=BUCKET, Key="baselines/run-1.json",
-                      Body=json.dumps(drift.compute_baseline(DEFINITIONS, rows)).encode())
-    pointer = {"model_package_arn": "arn:aws:sagemaker:us-east-1:123456789012:model-package/m/1",
-               "model_package_version": 1, "model_name": "m", "endpoint_config_name": "c",
-               "baseline_uri": baseline_uri, "run_id": "run-1", "deployed_at": "2024-05-01T00:00:00Z"}
+        s3.put_object(
+            Bucket=BUCKET, Key="baselines/run-1.json", Body=json.dumps(drift.compute_baseline(DEFINITIONS, rows)).encode()
+        )
+    pointer = {
+        "model_package_arn": "arn:aws:sagemaker:us-east-1:123456789012:model-package/m/1",
+        "model_package_version": 1,
+        "model_name": "m",
+        "endpoint_config_name": "c",
+        "baseline_uri": baseline_uri,
+        "run_id": "run-1",
+        "deployed_at": "2024-05-01T00:00:00Z",
+    }
     boto3.client("ssm").put_parameter(Name=DEPLOYED_PARAMETER, Value=json.dumps(pointer), Type="String")
 
 
@@ -177,14 +202,17 @@ def test_missing_baseline_publishes_nothing(aws_env):
     assert metric_names() == set()
 
 
-@pytest.mark.parametrize("event", [
-    [],
-    {"window_start": 1714550400, "window_end": "2024-05-01T12:00:00Z"},
-    {"window_start": "2024-05-01T12:00:00Z", "window_end": "2024-05-01T06:00:00Z"},
-    {"window_start": "2024-05-01T06:00:00Z"},
-    {"detail-type": "Scheduled Event", "time": ["2024-05-01T12:00:00Z"]},
-    {"detail-type": "Object Created", "time": "2024-05-01T12:00:00Z"},
-])
+@pytest.mark.parametrize(
+    "event",
+    [
+        [],
+        {"window_start": 1714550400, "window_end": "2024-05-01T12:00:00Z"},
+        {"window_start": "2024-05-01T12:00:00Z", "window_end": "2024-05-01T06:00:00Z"},
+        {"window_start": "2024-05-01T06:00:00Z"},
+        {"detail-type": "Scheduled Event", "time": ["2024-05-01T12:00:00Z"]},
+        {"detail-type": "Object Created", "time": "2024-05-01T12:00:00Z"},
+    ],
+)
 def test_bad_events_raise_and_publish_nothing(aws_env, event):
     deploy()
     write_window(draw(random.Random(6), 10, 0, 100, {"a": 1}))
@@ -195,10 +223,13 @@ def test_bad_events_raise_and_publish_nothing(aws_env, event):
 
 # --- missing values, NaN/inf and unscored features are drift signals --------------------------------
 
+
 def write_records(records: list[dict]) -> None:
     at = WINDOW_END - timedelta(hours=1)
-    put_lines(capture_key(at, "records"), [capture_line(json.dumps(r), encoding="JSON", event_id=f"e{i}", at=at)
-                                           for i, r in enumerate(records)])
+    put_lines(
+        capture_key(at, "records"),
+        [capture_line(json.dumps(r), encoding="JSON", event_id=f"e{i}", at=at) for i, r in enumerate(records)],
+    )
 
 
 @pytest.mark.parametrize("value, share", [(None, 1.0), (float("nan"), 1.0), ("inf", 1.0), (None, 0.9)])
@@ -207,8 +238,7 @@ def test_a_feature_gone_null_or_nan_is_a_drift_signal(aws_env, value, share):
     rng = random.Random(9)
     live = draw(rng, 200, 0, 100, {"a": 0.5, "b": 0.3, "c": 0.2})
     missing = int(len(live) * share)
-    records = [{"amount": value if i < missing else amount, "category": category}
-               for i, (amount, category) in enumerate(live)]
+    records = [{"amount": value if i < missing else amount, "category": category} for i, (amount, category) in enumerate(live)]
     # json.dumps writes NaN for float("nan"): the capture carries what the endpoint received
     write_records(records)
     result = handler(EVENT, None)
@@ -235,8 +265,8 @@ def test_a_feature_absent_from_the_training_rows_is_unscored(aws_env):
 def test_published_values_are_finite_and_within_cloudwatch_range(aws_env):
     from common import capture
 
-    assert capture.cloudwatch_value(float("inf")) == 2.0 ** 360 and capture.cloudwatch_value(-1e400) == -(2.0 ** 360)
-    assert capture.cloudwatch_value(1e100) == 1e100 and capture.cloudwatch_value(1e200) == 2.0 ** 360  # 2^360 ~ 2.3e108
+    assert capture.cloudwatch_value(float("inf")) == 2.0**360 and capture.cloudwatch_value(-1e400) == -(2.0**360)
+    assert capture.cloudwatch_value(1e100) == 1e100 and capture.cloudwatch_value(1e200) == 2.0**360  # 2^360 ~ 2.3e108
     at = WINDOW_END
     calls = capture.publish("MLPlatform", [capture.datum("A", float("nan"), at), capture.datum("B", float("inf"), at)])
-    assert calls == 1 and metric_names() == {"B"} and metric_values("B") == [2.0 ** 360]
+    assert calls == 1 and metric_names() == {"B"} and metric_values("B") == [2.0**360]

@@ -16,6 +16,7 @@ Faults are injected with a `before-send` hook registered first on the handler's 
 (`common.aws.client(service)`), so they go through botocore's error parsing and retry handler exactly as
 an AWS error would. Back-off sleeps are recorded instead of slept.
 """
+
 from __future__ import annotations
 
 import json
@@ -33,10 +34,21 @@ from lambdas.drift_check.handler import handler as drift_check
 from lambdas.quality_check.handler import handler as quality_check
 from lambdas.register.handler import handler as register
 from lambdas.retrain.handler import handler as retrain
+from tests.lambdas.mlp_aws import (  # noqa: F401
+    ACCOUNT,
+    ENDPOINT,
+    GROUP,
+    PREFIX,
+    REGION,
+    TABLE,
+    AwsEnv,
+    alarm_event,
+    aws_env,
+    endpoint_config,
+    package_event,
+    training_job_event,
+)
 from tests.lambdas.moto_patches import sagemaker_update_endpoint
-from tests.lambdas.mlp_aws import (ACCOUNT, ENDPOINT, GROUP, PREFIX, REGION, TABLE, AwsEnv, endpoint_config,  # noqa: F401
-                                   alarm_event, aws_env, package_event, training_job_event)
-
 
 # The last test reports figures the others gathered in this process: keep the module on one xdist worker.
 pytestmark = pytest.mark.xdist_group("test_faults")
@@ -44,14 +56,23 @@ pytestmark = pytest.mark.xdist_group("test_faults")
 FIGURES = {"faults_injected": 0, "sdk_attempts": 0, "deliveries": 0, "bad_events": 0}
 MANUAL = {"source": "mlp.manual", "reason": "faults", "requested_by": "ci"}
 
-JSON_THROTTLE = (400, {"x-amzn-errortype": "ThrottlingException"},
-                 b'{"__type":"ThrottlingException","message":"Rate exceeded"}')
-S3_SLOWDOWN = (503, {}, b"<?xml version='1.0' encoding='UTF-8'?><Error><Code>SlowDown</Code>"
-                        b"<Message>Please reduce your request rate.</Message></Error>")
-RESOURCE_LIMIT = (400, {"x-amzn-errortype": "ResourceLimitExceeded"},
-                  b'{"__type":"ResourceLimitExceeded","message":"training job limit reached"}')
-VALIDATION = (400, {"x-amzn-errortype": "ValidationException"},
-              b'{"__type":"com.amazonaws.dynamodb.v20120810#ValidationException","message":"Item size too large"}')
+JSON_THROTTLE = (400, {"x-amzn-errortype": "ThrottlingException"}, b'{"__type":"ThrottlingException","message":"Rate exceeded"}')
+S3_SLOWDOWN = (
+    503,
+    {},
+    b"<?xml version='1.0' encoding='UTF-8'?><Error><Code>SlowDown</Code>"
+    b"<Message>Please reduce your request rate.</Message></Error>",
+)
+RESOURCE_LIMIT = (
+    400,
+    {"x-amzn-errortype": "ResourceLimitExceeded"},
+    b'{"__type":"ResourceLimitExceeded","message":"training job limit reached"}',
+)
+VALIDATION = (
+    400,
+    {"x-amzn-errortype": "ValidationException"},
+    b'{"__type":"com.amazonaws.dynamodb.v20120810#ValidationException","message":"Item size too large"}',
+)
 
 
 class Faults:
@@ -66,8 +87,15 @@ class Faults:
 
     DIVERTED = "https://fault-injected.invalid/"
 
-    def __init__(self, service: str, operation: str, error: tuple[int, dict, bytes], times: int,
-                 when=lambda request: True, applied: bool = False):
+    def __init__(
+        self,
+        service: str,
+        operation: str,
+        error: tuple[int, dict, bytes],
+        times: int,
+        when=lambda request: True,
+        applied: bool = False,
+    ):
         self.error, self.times, self.when, self.applied = error, times, when, applied
         self.attempts = 0
         self.injected = 0
@@ -104,6 +132,7 @@ def sleeps(monkeypatch) -> list[float]:
     class Clock:
         def __getattr__(self, name):
             import time
+
             return getattr(time, name)
 
         @staticmethod
@@ -134,15 +163,20 @@ def in_flight_runs(env: AwsEnv) -> list[dict]:
 # (a) throttling is retried
 # ------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("service, operation, error, when", [
-    ("ssm", "GetParameter", JSON_THROTTLE, lambda r: b"training-recipe" in r.body),
-    ("dynamodb", "PutItem", JSON_THROTTLE, lambda r: b'"LOCK"' in r.body),
-    ("dynamodb", "PutItem", JSON_THROTTLE, lambda r: b'"RUN#' in r.body),
-    ("s3", "ListObjectVersions", S3_SLOWDOWN, lambda r: True),
-    ("s3", "PutObject", S3_SLOWDOWN, lambda r: "manifests/" in r.url and "data-report" not in r.url),
-    ("s3", "PutObject", S3_SLOWDOWN, lambda r: "data-report" in r.url),
-    ("sagemaker", "CreateTrainingJob", JSON_THROTTLE, lambda r: True),
-], ids=["ssm-recipe", "ddb-lock", "ddb-run", "s3-list", "s3-manifest", "s3-data-report", "sagemaker-create-job"])
+
+@pytest.mark.parametrize(
+    "service, operation, error, when",
+    [
+        ("ssm", "GetParameter", JSON_THROTTLE, lambda r: b"training-recipe" in r.body),
+        ("dynamodb", "PutItem", JSON_THROTTLE, lambda r: b'"LOCK"' in r.body),
+        ("dynamodb", "PutItem", JSON_THROTTLE, lambda r: b'"RUN#' in r.body),
+        ("s3", "ListObjectVersions", S3_SLOWDOWN, lambda r: True),
+        ("s3", "PutObject", S3_SLOWDOWN, lambda r: "manifests/" in r.url and "data-report" not in r.url),
+        ("s3", "PutObject", S3_SLOWDOWN, lambda r: "data-report" in r.url),
+        ("sagemaker", "CreateTrainingJob", JSON_THROTTLE, lambda r: True),
+    ],
+    ids=["ssm-recipe", "ddb-lock", "ddb-run", "s3-list", "s3-manifest", "s3-data-report", "sagemaker-create-job"],
+)
 def test_retrain_survives_two_throttles_on_each_call(data, sleeps, service, operation, error, when):
     faults = Faults(service, operation, error, times=2, when=when)
 
@@ -186,11 +220,16 @@ def test_register_and_deploy_survive_throttling(data, sleeps, monkeypatch):
 # (b) SDK faults after the lock is taken release it
 # ------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("service, operation, error, times, when, code", [
-    ("sagemaker", "CreateTrainingJob", RESOURCE_LIMIT, 1, lambda r: True, "ResourceLimitExceeded"),
-    ("sagemaker", "CreateTrainingJob", JSON_THROTTLE, 99, lambda r: True, "ThrottlingException"),
-    ("s3", "PutObject", S3_SLOWDOWN, 99, lambda r: "manifests/" in r.url, "SlowDown"),
-], ids=["create-job-limit", "create-job-throttled-past-retries", "manifest-write-slowdown"])
+
+@pytest.mark.parametrize(
+    "service, operation, error, times, when, code",
+    [
+        ("sagemaker", "CreateTrainingJob", RESOURCE_LIMIT, 1, lambda r: True, "ResourceLimitExceeded"),
+        ("sagemaker", "CreateTrainingJob", JSON_THROTTLE, 99, lambda r: True, "ThrottlingException"),
+        ("s3", "PutObject", S3_SLOWDOWN, 99, lambda r: "manifests/" in r.url, "SlowDown"),
+    ],
+    ids=["create-job-limit", "create-job-throttled-past-retries", "manifest-write-slowdown"],
+)
 def test_sdk_failure_after_the_lock_releases_it(data, sleeps, service, operation, error, times, when, code):
     faults = Faults(service, operation, error, times=times, when=when)
     with pytest.raises(Exception, match=code):
@@ -246,9 +285,14 @@ def test_lock_write_applied_but_response_lost_still_starts_the_run(data, sleeps)
     """DynamoDB applies the lock PutItem but the client sees a retryable error (timeout / 5xx after the
     write); the retry then fails its condition on the run's *own* lock. The handler must not report
     "cooldown, locked by <itself>" and start nothing while holding the lock for a whole cooldown."""
-    faults = Faults("dynamodb", "PutItem", (500, {"x-amzn-errortype": "InternalServerError"},
-                                            b'{"__type":"InternalServerError","message":"internal"}'),
-                    times=1, when=lambda r: b'"LOCK"' in r.body, applied=True)
+    faults = Faults(
+        "dynamodb",
+        "PutItem",
+        (500, {"x-amzn-errortype": "InternalServerError"}, b'{"__type":"InternalServerError","message":"internal"}'),
+        times=1,
+        when=lambda r: b'"LOCK"' in r.body,
+        applied=True,
+    )
     result = retrain(MANUAL, None)
     assert faults.injected == 1 and faults.attempts == 2
     assert result["started"] is True, f"lost lock response left the loop idle: {result}"
@@ -258,6 +302,7 @@ def test_lock_write_applied_but_response_lost_still_starts_the_run(data, sleeps)
 # ------------------------------------------------------------------------------------------------
 # (c) at-least-once delivery
 # ------------------------------------------------------------------------------------------------
+
 
 def test_five_deliveries_of_each_event_give_one_job_one_package_one_update(data, monkeypatch):
     updates = sagemaker_update_endpoint(monkeypatch)
@@ -295,73 +340,114 @@ def test_five_deliveries_of_each_event_give_one_job_one_package_one_update(data,
 # (d) malformed and foreign events change nothing
 # ------------------------------------------------------------------------------------------------
 
+
 def full_snapshot(env: AwsEnv) -> dict[str, Any]:
     s3 = env.client("s3")
     buckets = {}
     for bucket in sorted(b["Name"] for b in s3.list_buckets()["Buckets"]):
         versions = s3.list_object_versions(Bucket=bucket)
-        buckets[bucket] = sorted((v["Key"], v["VersionId"], v["ETag"]) for v in versions.get("Versions", [])) + \
-            sorted(("delete-marker", m["Key"], m["VersionId"]) for m in versions.get("DeleteMarkers", []))
+        buckets[bucket] = sorted((v["Key"], v["VersionId"], v["ETag"]) for v in versions.get("Versions", [])) + sorted(
+            ("delete-marker", m["Key"], m["VersionId"]) for m in versions.get("DeleteMarkers", [])
+        )
     sagemaker = env.client("sagemaker")
     ssm = env.client("ssm")
     return {
         **env.snapshot(),
         "buckets": buckets,
         "table": sorted(json.dumps(i, sort_keys=True) for i in env.client("dynamodb").scan(TableName=TABLE)["Items"]),
-        "jobs": sorted((j["TrainingJobName"], j["TrainingJobStatus"]) for j in
-                       sagemaker.list_training_jobs()["TrainingJobSummaries"]),
-        "packages": sorted((p["ModelPackageArn"], p["ModelApprovalStatus"]) for p in
-                           sagemaker.list_model_packages(ModelPackageGroupName=GROUP)["ModelPackageSummaryList"]),
+        "jobs": sorted(
+            (j["TrainingJobName"], j["TrainingJobStatus"]) for j in sagemaker.list_training_jobs()["TrainingJobSummaries"]
+        ),
+        "packages": sorted(
+            (p["ModelPackageArn"], p["ModelApprovalStatus"])
+            for p in sagemaker.list_model_packages(ModelPackageGroupName=GROUP)["ModelPackageSummaryList"]
+        ),
         "endpoint": endpoint_config(sagemaker),
-        "parameters": sorted((p["Name"], p["Version"], ssm.get_parameter(Name=p["Name"])["Parameter"]["Value"])
-                             for p in ssm.describe_parameters()["Parameters"]),
+        "parameters": sorted(
+            (p["Name"], p["Version"], ssm.get_parameter(Name=p["Name"])["Parameter"]["Value"])
+            for p in ssm.describe_parameters()["Parameters"]
+        ),
         "metrics": sorted(json.dumps(m, sort_keys=True) for m in env.client("cloudwatch").list_metrics()["Metrics"]),
         "subscriptions": env.client("sns").list_subscriptions()["Subscriptions"],
     }
 
 
 OTHER = "mlp-recsys-dev"
-COMMON_BAD = [[], {}, None, "event", 42, [alarm_event()], {"detail-type": None}, {"detail-type": ["x"]},
-              {"detail-type": "Object Created", "source": "aws.s3", "detail": {}}]
+COMMON_BAD = [
+    [],
+    {},
+    None,
+    "event",
+    42,
+    [alarm_event()],
+    {"detail-type": None},
+    {"detail-type": ["x"]},
+    {"detail-type": "Object Created", "source": "aws.s3", "detail": {}},
+]
 BAD_EVENTS = {
-    "retrain": COMMON_BAD + [
-        alarm_event(f"{OTHER}-feature-drift"), alarm_event("mlp-fraud-devx-feature-drift"),
+    "retrain": COMMON_BAD
+    + [
+        alarm_event(f"{OTHER}-feature-drift"),
+        alarm_event("mlp-fraud-devx-feature-drift"),
         alarm_event(f"{PREFIX}-feature-drift", state="INSUFFICIENT_DATA"),
-        {**alarm_event(), "source": "aws.sagemaker"}, {**alarm_event(), "detail": []},
-        {"source": "mlp.manual", "requested_by": "x"}, {"source": "mlp.manual", "reason": 1, "requested_by": "x"},
+        {**alarm_event(), "source": "aws.sagemaker"},
+        {**alarm_event(), "detail": []},
+        {"source": "mlp.manual", "requested_by": "x"},
+        {"source": "mlp.manual", "reason": 1, "requested_by": "x"},
         {"detail-type": "Scheduled Event", "source": "mlp.manual.not"},
-        training_job_event(f"{PREFIX}-x"), package_event("arn"),
+        training_job_event(f"{PREFIX}-x"),
+        package_event("arn"),
     ],
-    "register": COMMON_BAD + [
-        training_job_event(f"{OTHER}-20240101t000000z-abcdef"), training_job_event("mlp-fraud-devx-1"),
-        training_job_event(PREFIX), training_job_event(f"{PREFIX}-x", "InProgress"),
-        training_job_event(f"{PREFIX}-x", "completed"), {**training_job_event(f"{PREFIX}-x"), "detail": "x"},
+    "register": COMMON_BAD
+    + [
+        training_job_event(f"{OTHER}-20240101t000000z-abcdef"),
+        training_job_event("mlp-fraud-devx-1"),
+        training_job_event(PREFIX),
+        training_job_event(f"{PREFIX}-x", "InProgress"),
+        training_job_event(f"{PREFIX}-x", "completed"),
+        {**training_job_event(f"{PREFIX}-x"), "detail": "x"},
         {**training_job_event(f"{PREFIX}-x"), "detail": {"TrainingJobName": 7, "TrainingJobStatus": "Completed"}},
-        alarm_event(), package_event("arn"),
+        alarm_event(),
+        package_event("arn"),
     ],
-    "deploy": COMMON_BAD + [
+    "deploy": COMMON_BAD
+    + [
         package_event(f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/{OTHER}-models/1", group=f"{OTHER}-models"),
         package_event(f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/{GROUP}/1", group=f"{GROUP}x"),
         {**package_event("arn"), "detail": {"ModelPackageGroupName": GROUP, "ModelApprovalStatus": "Approved"}},
         {**package_event("arn"), "detail": {"ModelPackageGroupName": GROUP, "ModelPackageArn": "arn"}},
-        {**package_event("arn"), "detail": {"ModelPackageGroupName": [GROUP], "ModelPackageArn": "a",
-                                            "ModelApprovalStatus": "Approved"}},
-        training_job_event(f"{PREFIX}-x"), alarm_event(),
-    ],
-    "drift_check": COMMON_BAD + [
-        {"window_start": "2024-05-01T12:00:00Z", "window_end": "2024-05-01T06:00:00Z"},
-        {"window_start": "2024-05-01T06:00:00Z"}, {"window_end": "yesterday", "window_start": "today"},
-        {"detail-type": "Scheduled Event", "time": 1714550400}, {"detail-type": "Scheduled Event"},
+        {
+            **package_event("arn"),
+            "detail": {"ModelPackageGroupName": [GROUP], "ModelPackageArn": "a", "ModelApprovalStatus": "Approved"},
+        },
+        training_job_event(f"{PREFIX}-x"),
         alarm_event(),
     ],
-    "quality_check": COMMON_BAD + [
+    "drift_check": COMMON_BAD
+    + [
+        {"window_start": "2024-05-01T12:00:00Z", "window_end": "2024-05-01T06:00:00Z"},
+        {"window_start": "2024-05-01T06:00:00Z"},
+        {"window_end": "yesterday", "window_start": "today"},
+        {"detail-type": "Scheduled Event", "time": 1714550400},
+        {"detail-type": "Scheduled Event"},
+        alarm_event(),
+    ],
+    "quality_check": COMMON_BAD
+    + [
         {"window_start": "2024-05-01T12:00:00Z", "window_end": "2024-05-01T12:00:00Z"},
-        {"window_end": "2024-05-01T06:00:00Z"}, {"detail-type": "Scheduled Event", "time": ["2024-05-01"]},
-        {"detail-type": "Scheduled Event", "time": "not a time"}, alarm_event(),
+        {"window_end": "2024-05-01T06:00:00Z"},
+        {"detail-type": "Scheduled Event", "time": ["2024-05-01"]},
+        {"detail-type": "Scheduled Event", "time": "not a time"},
+        alarm_event(),
     ],
 }
-HANDLERS = {"retrain": retrain, "register": register, "deploy": deploy, "drift_check": drift_check,
-            "quality_check": quality_check}
+HANDLERS = {
+    "retrain": retrain,
+    "register": register,
+    "deploy": deploy,
+    "drift_check": drift_check,
+    "quality_check": quality_check,
+}
 
 
 @pytest.fixture
@@ -372,8 +458,10 @@ def deployed(data, monkeypatch):
     run = retrain(MANUAL, None)
     registered = register(training_job_event(run["training_job_name"]), None)
     deploy(package_event(registered["model_package_arn"]), None)
-    data.client("cloudwatch").put_metric_data(Namespace="MLPlatform", MetricData=[
-        {"MetricName": "Existing", "Value": 1.0, "Dimensions": [{"Name": "EndpointName", "Value": ENDPOINT}]}])
+    data.client("cloudwatch").put_metric_data(
+        Namespace="MLPlatform",
+        MetricData=[{"MetricName": "Existing", "Value": 1.0, "Dimensions": [{"Name": "EndpointName", "Value": ENDPOINT}]}],
+    )
     return data, updates
 
 
@@ -389,7 +477,7 @@ def test_bad_events_raise_bad_event_and_change_nothing(deployed, name):
             HANDLERS[name](event, None)
         except BadEvent:
             pass
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:
             escaped.append((event, f"{type(error).__name__}: {error}"))
         else:
             escaped.append((event, "accepted"))
@@ -399,6 +487,8 @@ def test_bad_events_raise_bad_event_and_change_nothing(deployed, name):
 
 
 def test_zz_report_figures():
-    print(f"\nfaults: {FIGURES['faults_injected']} faults injected over {FIGURES['sdk_attempts']} SDK attempts, "
-          f"{FIGURES['deliveries']} duplicate-prone deliveries, {FIGURES['bad_events']} bad events tried")
+    print(
+        f"\nfaults: {FIGURES['faults_injected']} faults injected over {FIGURES['sdk_attempts']} SDK attempts, "
+        f"{FIGURES['deliveries']} duplicate-prone deliveries, {FIGURES['bad_events']} bad events tried"
+    )
     assert FIGURES["faults_injected"] > 0 and FIGURES["bad_events"] > 0

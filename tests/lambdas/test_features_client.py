@@ -9,6 +9,7 @@ a real botocore runtime client whose calls are answered by botocore's Stubber: b
 every request against the real API model, and the Stubber checks the exact parameters sent and that
 each stubbed response fits the real response shape.
 """
+
 from __future__ import annotations
 
 import copy
@@ -20,9 +21,16 @@ from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from contract.definitions import DefinitionsError, FeatureDefinitions
-from common.features import FeatureStoreClient, FeatureValidationError, RecordNotFoundError, build_record, feature_definitions, group_mismatches
+from common.features import (
+    FeatureStoreClient,
+    FeatureValidationError,
+    RecordNotFoundError,
+    build_record,
+    feature_definitions,
+    group_mismatches,
+)
 from config.features import FeaturesSpec, definitions_document
+from contract.definitions import DefinitionsError, FeatureDefinitions
 
 PREFIX = "mlp-fraud-dev"
 BUCKET = "mlp-fraud-dev-artifacts-123456789012"
@@ -50,7 +58,11 @@ FEATURES = {
             "features": [{"name": "session_id", "type": "Integral"}, {"name": "seen_at", "type": "String"}],
         },
     ],
-    "model_inputs": {"feature_set": "transactions", "features": ["hour_of_day", "amount", "merchant_category"], "label": "is_fraud"},
+    "model_inputs": {
+        "feature_set": "transactions",
+        "features": ["hour_of_day", "amount", "merchant_category"],
+        "label": "is_fraud",
+    },
 }
 DOCUMENT = definitions_document("fraud", FeaturesSpec.model_validate(FEATURES))
 GOOD = {"transaction_id": "tx-1", "event_time": 1714564800.25, "amount": 129.5, "merchant_category": "travel", "hour_of_day": 14}
@@ -66,15 +78,21 @@ GOOD_RECORD = [
 @pytest.fixture
 def aws(monkeypatch):
     """moto in-process with fake credentials, us-east-1 and the team's artifacts bucket holding the definitions."""
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
-                        "AWS_DEFAULT_REGION": "us-east-1"}.items():  # fmt: skip
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
         monkeypatch.setenv(name, value)
     for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)
     with mock_aws():
         s3 = boto3.client("s3")
         s3.create_bucket(Bucket=BUCKET)
-        s3.put_object(Bucket=BUCKET, Key="features/definitions.json", Body=json.dumps(DOCUMENT, sort_keys=True, indent=1).encode())
+        s3.put_object(
+            Bucket=BUCKET, Key="features/definitions.json", Body=json.dumps(DOCUMENT, sort_keys=True, indent=1).encode()
+        )
         yield
 
 
@@ -102,7 +120,10 @@ def create_group(definitions: FeatureDefinitions, name: str = "transactions") ->
         EventTimeFeatureName=feature_set.event_time_feature,
         FeatureDefinitions=feature_definitions(feature_set),
         OnlineStoreConfig={"EnableOnlineStore": True},
-        OfflineStoreConfig={"S3StorageConfig": {"S3Uri": f"s3://{BUCKET}/feature-store/{name}"}, "DisableGlueTableCreation": True},
+        OfflineStoreConfig={
+            "S3StorageConfig": {"S3Uri": f"s3://{BUCKET}/feature-store/{name}"},
+            "DisableGlueTableCreation": True,
+        },
         RoleArn="arn:aws:iam::123456789012:role/mlp-fraud-dev-feature-store",
     )
     return sagemaker.describe_feature_group(FeatureGroupName=f"{PREFIX}-{name}")
@@ -139,10 +160,15 @@ def test_feature_group_created_in_moto_matches_the_definitions(definitions):
     described = create_group(definitions)
     assert described["FeatureGroupName"] == GROUP
     assert group_mismatches(definitions.feature_set("transactions"), described) == []
-    drifted = {**described, "FeatureDefinitions": [
-        {"FeatureName": "transaction_id", "FeatureType": "String"}, {"FeatureName": "event_time", "FeatureType": "Fractional"},
-        {"FeatureName": "amount", "FeatureType": "Integral"}, {"FeatureName": "extra", "FeatureType": "String"},
-    ]}  # fmt: skip
+    drifted = {
+        **described,
+        "FeatureDefinitions": [
+            {"FeatureName": "transaction_id", "FeatureType": "String"},
+            {"FeatureName": "event_time", "FeatureType": "Fractional"},
+            {"FeatureName": "amount", "FeatureType": "Integral"},
+            {"FeatureName": "extra", "FeatureType": "String"},
+        ],
+    }
     problems = group_mismatches(definitions.feature_set("transactions"), drifted)
     assert "feature 'amount' is Integral in the group, defined Fractional" in problems
     assert "feature 'extra' is in the group but not defined" in problems
@@ -162,7 +188,11 @@ def test_put_then_get_returns_the_same_typed_values(definitions, runtime):
     store = FeatureStoreClient(definitions, client, PREFIX)
     stubber.add_response("put_record", {}, {"FeatureGroupName": GROUP, "Record": GOOD_RECORD})
     # The store returns what was put, in its own order.
-    stubber.add_response("get_record", {"Record": list(reversed(GOOD_RECORD))}, {"FeatureGroupName": GROUP, "RecordIdentifierValueAsString": "tx-1"})
+    stubber.add_response(
+        "get_record",
+        {"Record": list(reversed(GOOD_RECORD))},
+        {"FeatureGroupName": GROUP, "RecordIdentifierValueAsString": "tx-1"},
+    )
 
     store.put("transactions", GOOD)
     got = store.get("transactions", "tx-1")
@@ -174,11 +204,19 @@ def test_put_then_get_returns_the_same_typed_values(definitions, runtime):
 def test_model_input_is_in_model_order_with_none_for_absent_values(definitions, runtime):
     client, stubber = runtime
     store = FeatureStoreClient(definitions, client, lambda name: f"custom-{name}")
-    stored = [{"FeatureName": "merchant_category", "ValueAsString": "grocery"}, {"FeatureName": "hour_of_day", "ValueAsString": "3"}]
-    stubber.add_response("get_record", {"Record": stored}, {
-        "FeatureGroupName": "custom-transactions", "RecordIdentifierValueAsString": "tx-2",
-        "FeatureNames": ["hour_of_day", "amount", "merchant_category"],
-    })  # fmt: skip
+    stored = [
+        {"FeatureName": "merchant_category", "ValueAsString": "grocery"},
+        {"FeatureName": "hour_of_day", "ValueAsString": "3"},
+    ]
+    stubber.add_response(
+        "get_record",
+        {"Record": stored},
+        {
+            "FeatureGroupName": "custom-transactions",
+            "RecordIdentifierValueAsString": "tx-2",
+            "FeatureNames": ["hour_of_day", "amount", "merchant_category"],
+        },
+    )
 
     assert store.to_model_input("transactions", "tx-2") == [3, None, "grocery"]
     with pytest.raises(DefinitionsError, match="come from feature set 'transactions'"):

@@ -1,4 +1,5 @@
 """Data manifests: current versions only, canonical bytes, sha256 verification, reads by VersionId."""
+
 from __future__ import annotations
 
 import hashlib
@@ -6,8 +7,15 @@ import json
 
 import pytest
 
-from common.manifest import (EmptyTrainingData, ManifestError, canonical_json, iter_manifest_csv_rows,
-                             iter_manifest_objects, read_manifest, write_manifest)
+from common.manifest import (
+    EmptyTrainingData,
+    ManifestError,
+    canonical_json,
+    iter_manifest_csv_rows,
+    iter_manifest_objects,
+    read_manifest,
+    write_manifest,
+)
 from tests.lambdas.mlp_aws import ARTIFACTS, CURATED, aws_env  # noqa: F401  (fixture)
 
 DATA = {"bucket": CURATED, "prefix": "training/"}
@@ -47,7 +55,7 @@ def test_read_manifest_verifies_sha256(aws_env):
 
 
 def test_objects_are_read_by_pinned_version(aws_env):
-    aws_env.put_training_data("training/a.csv", "amount,merchant_category\n1,grocery\n\"2\",\"travel\"\n")
+    aws_env.put_training_data("training/a.csv", 'amount,merchant_category\n1,grocery\n"2","travel"\n')
     aws_env.put_training_data("training/notes.txt", "not csv")
     stored = write_manifest("r1", DATA, ARTIFACTS, aws_env.kms_key_arn)
     aws_env.put_training_data("training/a.csv", "amount,merchant_category\n999,changed\n")  # after pinning
@@ -55,7 +63,8 @@ def test_objects_are_read_by_pinned_version(aws_env):
     bodies = {entry["key"]: body.read() for entry, body in iter_manifest_objects(stored.manifest)}
     assert bodies["training/a.csv"].startswith(b"amount,merchant_category\n1,grocery")
     assert list(iter_manifest_csv_rows(stored.manifest)) == [
-        {"amount": "1", "merchant_category": "grocery"}, {"amount": "2", "merchant_category": "travel"},
+        {"amount": "1", "merchant_category": "grocery"},
+        {"amount": "2", "merchant_category": "travel"},
     ]
 
 

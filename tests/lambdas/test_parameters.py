@@ -1,5 +1,6 @@
 """common.aws.json_parameter / optional_json_parameter: the one way the runtime reads the JSON the
 stack, the deploy handler and `publish-code` keep in SSM."""
+
 from __future__ import annotations
 
 import boto3
@@ -11,7 +12,11 @@ from common import aws
 
 @pytest.fixture
 def ssm(monkeypatch):
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     aws.reset_clients()

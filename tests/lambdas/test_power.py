@@ -1,6 +1,7 @@
 """Off-hours and budget breaches (common/power.py through the deploy handler): off deletes the endpoint
 and keeps what brings it back; on serves exactly the pointer's model again; a budget breach read from
 AWS Budgets switches non-production off and pauses retraining; production is never switched off."""
+
 from __future__ import annotations
 
 import json
@@ -13,8 +14,8 @@ from contract.events import BadEvent
 from lambdas.deploy.handler import handler
 from lambdas.register.handler import handler as register
 from lambdas.retrain.handler import handler as retrain
-from tests.lambdas.moto_patches import sagemaker_update_endpoint
 from tests.lambdas.mlp_aws import ENDPOINT, PREFIX, REGION, aws_env, package_event, training_job_event  # noqa: F401
+from tests.lambdas.moto_patches import sagemaker_update_endpoint
 
 OFF = {"source": "mlp.off-hours", "action": "off"}
 ON = {"source": "mlp.off-hours", "action": "on"}
@@ -30,7 +31,9 @@ def live(aws_env, monkeypatch):
     events = boto3.client("events", region_name=REGION)
     for rule in ("retrain-schedule", "retrain-on-alarm", "retrain-watch"):
         events.put_rule(Name=f"{PREFIX}-{rule}", ScheduleExpression="rate(1 day)")
-    aws_env.put_training_data("training/a.csv", "transaction_id,amount,merchant_category,is_fraud\nt0-659,10,grocery,0\nt1-1,90,travel,1\n")
+    aws_env.put_training_data(
+        "training/a.csv", "transaction_id,amount,merchant_category,is_fraud\nt0-659,10,grocery,0\nt1-1,90,travel,1\n"
+    )
     deployed = handler(package_event(_register()["model_package_arn"]), None)
     assert deployed["created"] is True
     return aws_env, deployed
@@ -47,8 +50,11 @@ def _state(env) -> dict:
     endpoints = [e["EndpointName"] for e in sagemaker.list_endpoints()["Endpoints"]]
     targets = env.client("application-autoscaling").describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"]
     return {
-        "endpoint": ({k: v for k, v in sagemaker.describe_endpoint(EndpointName=ENDPOINT).items() if k != "ResponseMetadata"}
-                     if ENDPOINT in endpoints else None),
+        "endpoint": (
+            {k: v for k, v in sagemaker.describe_endpoint(EndpointName=ENDPOINT).items() if k != "ResponseMetadata"}
+            if ENDPOINT in endpoints
+            else None
+        ),
         "targets": [t["ResourceId"] for t in targets],
         "configs": sorted(c["EndpointConfigName"] for c in sagemaker.list_endpoint_configs()["EndpointConfigs"]),
         "models": sorted(m["ModelName"] for m in sagemaker.list_models()["Models"]),
@@ -59,17 +65,32 @@ def _state(env) -> dict:
 
 def _budget(spend: float, limit: float = 1000) -> None:
     """AWS Budgets as billing left it (the emulator plays the spend)."""
-    boto3.client("budgets", region_name=REGION).create_budget(AccountId="123456789012", Budget={
-        "BudgetName": f"{PREFIX}-monthly", "BudgetType": "COST", "TimeUnit": "MONTHLY",
-        "BudgetLimit": {"Amount": str(limit), "Unit": "USD"},
-        "CalculatedSpend": {"ActualSpend": {"Amount": str(spend), "Unit": "USD"}},
-    })  # fmt: skip
+    boto3.client("budgets", region_name=REGION).create_budget(
+        AccountId="123456789012",
+        Budget={
+            "BudgetName": f"{PREFIX}-monthly",
+            "BudgetType": "COST",
+            "TimeUnit": "MONTHLY",
+            "BudgetLimit": {"Amount": str(limit), "Unit": "USD"},
+            "CalculatedSpend": {"ActualSpend": {"Amount": str(spend), "Unit": "USD"}},
+        },
+    )
 
 
 def _notice(env, attributes: dict | None = None) -> dict:
-    return {"Records": [{"EventSource": "aws:sns", "Sns": {
-        "TopicArn": env.topic_arn, "Subject": "AWS Budgets: fraud-dev-monthly has exceeded your alert threshold",
-        "Message": "AWS Budget Notification", "MessageAttributes": attributes or {}}}]}  # fmt: skip
+    return {
+        "Records": [
+            {
+                "EventSource": "aws:sns",
+                "Sns": {
+                    "TopicArn": env.topic_arn,
+                    "Subject": "AWS Budgets: fraud-dev-monthly has exceeded your alert threshold",
+                    "Message": "AWS Budget Notification",
+                    "MessageAttributes": attributes or {},
+                },
+            }
+        ]
+    }
 
 
 def test_off_on_cycle_serves_the_same_model_with_capture_and_autoscaling(live):
@@ -92,8 +113,14 @@ def test_off_on_cycle_serves_the_same_model_with_capture_and_autoscaling(live):
     tags = {t["Key"]: t["Value"] for t in env.client("sagemaker").list_tags(ResourceArn=after["endpoint"]["EndpointArn"])["Tags"]}
     assert tags["Team"] == "fraud" and tags["mlp:model-package-version"] == "1"
     # Autoscaling comes back with the endpoint's InService state change, as after the first deployment.
-    handler({"source": "aws.sagemaker", "detail-type": "SageMaker Endpoint State Change",
-             "detail": {"EndpointName": ENDPOINT, "EndpointStatus": "IN_SERVICE"}}, None)
+    handler(
+        {
+            "source": "aws.sagemaker",
+            "detail-type": "SageMaker Endpoint State Change",
+            "detail": {"EndpointName": ENDPOINT, "EndpointStatus": "IN_SERVICE"},
+        },
+        None,
+    )
     assert _state(env)["targets"] == before["targets"]
     assert handler(ON, None)["switched"] is None  # already on
 
@@ -116,8 +143,11 @@ def test_budget_breach_switches_dev_off_pauses_retraining_and_alerts_once(live):
     state = _state(env)
     assert acted["acted"] is True and acted["alerted"] is True and state["endpoint"] is None
     assert state["pointer"]["power"]["reason"] == "budget"
-    assert state["rules"] == {f"{PREFIX}-retrain-schedule": "DISABLED", f"{PREFIX}-retrain-on-alarm": "DISABLED",
-                              f"{PREFIX}-retrain-watch": "ENABLED"}
+    assert state["rules"] == {
+        f"{PREFIX}-retrain-schedule": "DISABLED",
+        f"{PREFIX}-retrain-on-alarm": "DISABLED",
+        f"{PREFIX}-retrain-watch": "ENABLED",
+    }
     assert handler(_notice(env), None)["alerted"] is False  # the next notice: already paused, no second alert
     assert handler(_notice(env, {"mlp-origin": {"Type": "String", "Value": "deploy"}}), None)["acted"] is False
 
@@ -143,20 +173,28 @@ def test_production_is_only_alerted_and_never_switched(live, monkeypatch):
     monkeypatch.setenv("PRODUCTION", "true")
     _budget(spend=5000)
     before = _state(env)
-    assert handler(_notice(env), None) == {"acted": False, "reason": "production is only alerted", "actual_spend_usd": 5000.0,
-                                           "limit_usd": 1000.0, "act_at_percent": 100.0}
+    assert handler(_notice(env), None) == {
+        "acted": False,
+        "reason": "production is only alerted",
+        "actual_spend_usd": 5000.0,
+        "limit_usd": 1000.0,
+        "act_at_percent": 100.0,
+    }
     for event in (OFF, ON, RESUME):
         with pytest.raises(BadEvent, match="production"):
             handler(event, None)
     assert _state(env) == before
 
 
-@pytest.mark.parametrize("event", [
-    {"source": "mlp.off-hours", "action": "pause"},
-    {"source": "mlp.off-hours"},
-    {"Records": [{"EventSource": "aws:sns", "Sns": {"TopicArn": "arn:aws:sns:us-east-1:123456789012:someone-else"}}]},
-    {"source": "mlp.operator", "action": "resume"},
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"source": "mlp.off-hours", "action": "pause"},
+        {"source": "mlp.off-hours"},
+        {"Records": [{"EventSource": "aws:sns", "Sns": {"TopicArn": "arn:aws:sns:us-east-1:123456789012:someone-else"}}]},
+        {"source": "mlp.operator", "action": "resume"},
+    ],
+)
 def test_malformed_or_foreign_requests_change_nothing(live, event):
     env, _ = live
     before = _state(env)

@@ -1,4 +1,5 @@
 """quality_check handler against moto: metrics equal references on known labels; joins; empty joins."""
+
 from __future__ import annotations
 
 import base64
@@ -13,7 +14,16 @@ import pytest
 from contract.events import BadEvent
 from lambdas.quality_check.handler import auc, average_ranks, handler
 from tests.lambdas.test_capture import (  # noqa: F401  (aws_env is a fixture)
-    BUCKET, ENDPOINT, WINDOW_END, aws_env, capture_key, capture_line, dims, metric_names, metric_values, put_lines,
+    BUCKET,
+    ENDPOINT,
+    WINDOW_END,
+    aws_env,
+    capture_key,
+    capture_line,
+    dims,
+    metric_names,
+    metric_values,
+    put_lines,
 )
 
 EVENT = {"source": "aws.events", "detail-type": "Scheduled Event", "time": "2024-05-01T12:00:00Z", "detail": {}}
@@ -38,15 +48,25 @@ def write_captures(scores: list[float], with_inference_id: bool = True) -> None:
     for i, score in enumerate(scores):
         output, encoding = output_for(i, score)
         at = WINDOW_END - timedelta(hours=1 + i % 4, minutes=i % 50)
-        lines.append(capture_line("1,a", output=output, output_encoding=encoding, event_id=f"ev-{i}",
-                                  inference_id=f"inf-{i}" if with_inference_id and i % 3 else None, at=at))
+        lines.append(
+            capture_line(
+                "1,a",
+                output=output,
+                output_encoding=encoding,
+                event_id=f"ev-{i}",
+                inference_id=f"inf-{i}" if with_inference_id and i % 3 else None,
+                at=at,
+            )
+        )
     put_lines(capture_key(WINDOW_END - timedelta(hours=2)), lines)
 
 
 def write_labels(labels: dict[int, float], extra: list[str] = ()) -> None:
     """Labels keyed by inference id where the capture has one, else by event id."""
-    lines = [json.dumps({"inference_id": f"inf-{i}", "label": y} if i % 3 else {"event_id": f"ev-{i}", "label": y})
-             for i, y in labels.items()]
+    lines = [
+        json.dumps({"inference_id": f"inf-{i}", "label": y} if i % 3 else {"event_id": f"ev-{i}", "label": y})
+        for i, y in labels.items()
+    ]
     key = f"ground-truth/{ENDPOINT}/{(WINDOW_END - timedelta(hours=1)):%Y/%m/%d/%H}/labels.jsonl"
     boto3.client("s3").put_object(Bucket=BUCKET, Key=key, Body=("\n".join([*lines, *extra]) + "\n").encode())
 
@@ -121,8 +141,10 @@ def test_regression_metrics_equal_reference(aws_env, monkeypatch):
 def test_event_id_fallback_when_capture_has_no_inference_id(aws_env):
     write_captures([0.9, 0.1, 0.8], with_inference_id=False)
     boto3.client("s3").put_object(
-        Bucket=BUCKET, Key=f"ground-truth/{ENDPOINT}/2024/05/01/11/l.jsonl",
-        Body=b'{"event_id": "ev-0", "label": 1}\n{"event_id": "ev-1", "label": 0}\n{"inference_id": "inf-2", "label": 1}\n')
+        Bucket=BUCKET,
+        Key=f"ground-truth/{ENDPOINT}/2024/05/01/11/l.jsonl",
+        Body=b'{"event_id": "ev-0", "label": 1}\n{"event_id": "ev-1", "label": 0}\n{"inference_id": "inf-2", "label": 1}\n',
+    )
     result = handler(EVENT, None)
     assert result["sample_count"] == 2 and result["unmatched_ground_truth"] == 1
     assert result["metrics"]["Accuracy"] == 1.0 and result["metrics"]["AUC"] == 1.0
@@ -130,8 +152,9 @@ def test_event_id_fallback_when_capture_has_no_inference_id(aws_env):
 
 def test_no_joined_samples_publishes_only_counts(aws_env):
     write_captures([0.3, 0.7])
-    boto3.client("s3").put_object(Bucket=BUCKET, Key=f"ground-truth/{ENDPOINT}/2024/05/01/11/l.jsonl",
-                                  Body=b'{"inference_id": "unknown", "label": 1}\n')
+    boto3.client("s3").put_object(
+        Bucket=BUCKET, Key=f"ground-truth/{ENDPOINT}/2024/05/01/11/l.jsonl", Body=b'{"inference_id": "unknown", "label": 1}\n'
+    )
     result = handler(EVENT, None)
     assert result["status"] == "no_joined_samples"
     assert metric_names() == {"QualitySampleCount", "UnmatchedGroundTruth"}
@@ -153,12 +176,15 @@ def test_rank_auc_helpers():
     assert auc([0.1, 0.2], [1, 1]) is None
 
 
-@pytest.mark.parametrize("event", [
-    {"window_start": "2024-05-01T12:00:00Z", "window_end": "2024-05-01T00:00:00Z"},
-    {"window_start": None, "window_end": "2024-05-01T00:00:00Z"},
-    {"detail-type": "Scheduled Event", "time": 12},
-    "2024-05-01T12:00:00Z",
-])
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"window_start": "2024-05-01T12:00:00Z", "window_end": "2024-05-01T00:00:00Z"},
+        {"window_start": None, "window_end": "2024-05-01T00:00:00Z"},
+        {"detail-type": "Scheduled Event", "time": 12},
+        "2024-05-01T12:00:00Z",
+    ],
+)
 def test_bad_events_raise_and_publish_nothing(aws_env, event):
     write_captures([0.5])
     write_labels({1: 1})
@@ -177,5 +203,5 @@ def test_one_huge_regression_prediction_publishes_finite_values_in_range(aws_env
     assert result["metrics"]["RMSE"] == math.inf
     for name in ("MAE", "RMSE", "R2"):
         for value in metric_values(name, dims()):
-            assert math.isfinite(value) and abs(value) <= 2.0 ** 360, (name, value)
-    assert metric_values("RMSE", dims()) == [2.0 ** 360] and metric_values("R2", dims()) == [-(2.0 ** 360)]
+            assert math.isfinite(value) and abs(value) <= 2.0**360, (name, value)
+    assert metric_values("RMSE", dims()) == [2.0**360] and metric_values("R2", dims()) == [-(2.0**360)]

@@ -1,5 +1,6 @@
 """Register handler: one model package with lineage per completed run (even on duplicate delivery),
 the drift baseline from the pinned rows, and failed/stopped jobs releasing the lock with one alert."""
+
 from __future__ import annotations
 
 import json
@@ -11,8 +12,19 @@ from common import runs
 from contract.events import BadEvent, StaleEvent
 from lambdas.register.handler import handler, image_digest
 from lambdas.retrain.handler import handler as retrain
-from tests.lambdas.mlp_aws import (ACCOUNT, ARTIFACTS, GROUP, PREFIX, REGION, TABLE, aws_env,  # noqa: F401  (fixture)
-                                   alarm_event, model_archive, run_inputs, training_job_event)
+from tests.lambdas.mlp_aws import (  # noqa: F401  (fixture)
+    ACCOUNT,
+    ARTIFACTS,
+    GROUP,
+    PREFIX,
+    REGION,
+    TABLE,
+    alarm_event,
+    aws_env,
+    model_archive,
+    run_inputs,
+    training_job_event,
+)
 
 MANUAL = {"source": "mlp.manual", "reason": "test", "requested_by": "ci"}
 
@@ -21,9 +33,12 @@ MANUAL = {"source": "mlp.manual", "reason": "test", "requested_by": "ci"}
 def started(aws_env):
     """A run started by retrain (moto reports every training job Completed at once; the fixture writes
     its model artifact as the entry point would)."""
-    aws_env.put_training_data("training/part-0.csv",
-                              "transaction_id,amount,merchant_category,is_fraud\nt0-659,10,grocery,0\nt1-281,20,grocery,0\n")
-    aws_env.put_training_data("training/part-1.csv", "transaction_id,amount,merchant_category,is_fraud\nt0-929,90,travel,1\nt1-871,95,travel,1\n")
+    aws_env.put_training_data(
+        "training/part-0.csv", "transaction_id,amount,merchant_category,is_fraud\nt0-659,10,grocery,0\nt1-281,20,grocery,0\n"
+    )
+    aws_env.put_training_data(
+        "training/part-1.csv", "transaction_id,amount,merchant_category,is_fraud\nt0-929,90,travel,1\nt1-871,95,travel,1\n"
+    )
     result = retrain(MANUAL, None)
     return aws_env, result
 
@@ -78,9 +93,14 @@ def test_completed_job_registers_one_package_with_lineage(started):
         # The learning loop: the data gate's report, both models' metrics, the champion/challenger decision.
         "data_report_uri": f"s3://{ARTIFACTS}/manifests/{run_id}.data-report.json",
         "metrics_uri": f"s3://{ARTIFACTS}/evaluations/{run_id}.json",
-        "champion_package_arn": "none", "champion_value": "none", "decision": "PendingManualApproval",
+        "champion_package_arn": "none",
+        "champion_value": "none",
+        "decision": "PendingManualApproval",
         # moto reports no times for a job (emulator/patches_cost.py adds them; test_register_records_gpu_usage)
-        "instance_type": "ml.g5.xlarge", "instance_count": "1", "billable_seconds": "unknown", "training_seconds": "unknown",
+        "instance_type": "ml.g5.xlarge",
+        "instance_count": "1",
+        "billable_seconds": "unknown",
+        "training_seconds": "unknown",
     }
     baseline_object = env.client("s3").get_object(Bucket=ARTIFACTS, Key=f"baselines/{run_id}.json")
     assert baseline_object["ServerSideEncryption"] == "aws:kms"
@@ -104,22 +124,28 @@ def test_auto_approve(started, monkeypatch):
 def test_a_run_without_an_inference_image_is_not_registered(started):
     """Never served with the training image in its place: the run fails and nothing is registered."""
     env, result = started
-    env.client("dynamodb").update_item(TableName=TABLE, Key={"pk": {"S": f"RUN#{result['run_id']}"}},
-                                       UpdateExpression="REMOVE inference_image_uri")
+    env.client("dynamodb").update_item(
+        TableName=TABLE, Key={"pk": {"S": f"RUN#{result['run_id']}"}}, UpdateExpression="REMOVE inference_image_uri"
+    )
     outcome = handler(training_job_event(result["training_job_name"]), None)
     assert outcome["registered"] is False and "no inference image" in outcome["failure_reason"]
     assert env.model_packages() == [] and runs.get_run(result["run_id"])["status"] == "Failed"
 
 
-@pytest.mark.parametrize("evaluation, problem", [
-    (None, "holds no evaluation.json"), ({"metric": "AUC"}, "numeric value"), ({"value": 1}, "metric name")])
+@pytest.mark.parametrize(
+    "evaluation, problem",
+    [(None, "holds no evaluation.json"), ({"metric": "AUC"}, "numeric value"), ({"value": 1}, "metric name")],
+)
 def test_a_model_without_a_readable_evaluation_is_not_registered(started, evaluation, problem):
     """The holdout metric is part of the lineage: an artifact without it fails the run, registers nothing."""
     env, result = started
-    artifact = env.client("sagemaker").describe_training_job(TrainingJobName=result["training_job_name"])["ModelArtifacts"]["S3ModelArtifacts"]
+    artifact = env.client("sagemaker").describe_training_job(TrainingJobName=result["training_job_name"])["ModelArtifacts"][
+        "S3ModelArtifacts"
+    ]
     bucket, key = artifact[5:].split("/", 1)
-    env.client("s3").put_object(Bucket=bucket, Key=key, Body=model_archive(evaluation) if evaluation is not None
-                                else model_archive(None))
+    env.client("s3").put_object(
+        Bucket=bucket, Key=key, Body=model_archive(evaluation) if evaluation is not None else model_archive(None)
+    )
     outcome = handler(training_job_event(result["training_job_name"]), None)
     assert outcome["registered"] is False and problem in outcome["failure_reason"]
     assert env.model_packages() == [] and runs.get_run(result["run_id"])["status"] == "Failed"
@@ -145,20 +171,26 @@ def test_failed_job_releases_the_lock_and_alerts_once(started, status):
     messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
     assert len(messages) == 1
     alert = json.loads(json.loads(messages[0]["Body"])["Message"])
-    assert alert == {"training_job_name": result["training_job_name"], "status": status,
-                     "failure_reason": "AlgorithmError: out of memory", "run_id": result["run_id"]}
+    assert alert == {
+        "training_job_name": result["training_job_name"],
+        "status": status,
+        "failure_reason": "AlgorithmError: out of memory",
+        "run_id": result["run_id"],
+    }
     # the next trigger can start a run straight away
     assert retrain(alarm_event(), None)["started"] is True
 
 
-@pytest.mark.parametrize("event, message", [
-    (training_job_event("other-team-job"), "not this team's job"),
-    (training_job_event(f"{PREFIX}-x", "InProgress"), "TrainingJobStatus"),
-    ({"detail-type": "SageMaker Training Job State Change", "detail": {"TrainingJobStatus": "Completed"}},
-     "TrainingJobName"),
-    ({"detail-type": "Something Else", "detail": {}}, "detail-type"),
-    ("not an event", "must be an object"),
-])
+@pytest.mark.parametrize(
+    "event, message",
+    [
+        (training_job_event("other-team-job"), "not this team's job"),
+        (training_job_event(f"{PREFIX}-x", "InProgress"), "TrainingJobStatus"),
+        ({"detail-type": "SageMaker Training Job State Change", "detail": {"TrainingJobStatus": "Completed"}}, "TrainingJobName"),
+        ({"detail-type": "Something Else", "detail": {}}, "detail-type"),
+        ("not an event", "must be an object"),
+    ],
+)
 def test_foreign_or_malformed_events_change_nothing(started, event, message):
     env, _ = started
     before = env.snapshot()
@@ -176,16 +208,21 @@ def test_image_digest_sources(aws_env):
 
 # --- the event is a hint; AWS state decides (hostile and stale events) ------------------------------
 
+
 def foreign_job(env, name: str, run_id: str, bucket: str = "someone-elses-bucket") -> str:
     """A job not started by the platform, named in the team's prefix and tagged with an in-flight run id."""
     env.client("sagemaker").create_training_job(
-        TrainingJobName=name, RoleArn=env.role_arn,
-        AlgorithmSpecification={"TrainingImage": "999999999999.dkr.ecr.us-east-1.amazonaws.com/evil:1",
-                                "TrainingInputMode": "File"},
+        TrainingJobName=name,
+        RoleArn=env.role_arn,
+        AlgorithmSpecification={
+            "TrainingImage": "999999999999.dkr.ecr.us-east-1.amazonaws.com/evil:1",
+            "TrainingInputMode": "File",
+        },
         OutputDataConfig={"S3OutputPath": f"s3://{bucket}/out"},
         ResourceConfig={"InstanceType": "ml.g5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 10},
         StoppingCondition={"MaxRuntimeInSeconds": 60},
-        Tags=[{"Key": "mlp:run-id", "Value": run_id}])
+        Tags=[{"Key": "mlp:run-id", "Value": run_id}],
+    )
     return name
 
 
@@ -194,8 +231,9 @@ def test_team_without_features_gets_a_model_registered_without_a_baseline(starte
     env.client("s3").delete_object(Bucket=ARTIFACTS, Key="features/definitions.json")  # no `features:` block
     registered = handler(training_job_event(result["training_job_name"]), None)
     assert registered["registered"] is True and registered["baseline_uri"] == "none"
-    metadata = env.client("sagemaker").describe_model_package(
-        ModelPackageName=registered["model_package_arn"])["CustomerMetadataProperties"]
+    metadata = env.client("sagemaker").describe_model_package(ModelPackageName=registered["model_package_arn"])[
+        "CustomerMetadataProperties"
+    ]
     assert metadata["baseline_uri"] == "none" and metadata["baseline"].startswith("skipped: the team declares no features")
     assert runs.get_run(result["run_id"])["status"] == "Registered"
     assert runs.get_lock()["phase"] == "cooldown"  # the run ended: the lock moved to its cooldown
@@ -214,8 +252,13 @@ def test_foreign_job_tagged_with_an_in_flight_run_is_refused_and_the_real_one_re
 
 def test_job_of_a_run_with_output_outside_the_team_bucket_is_refused(started):
     env, result = started
-    runs.put_run("r-x", "Training", run_inputs(training_job_name=f"{PREFIX}-r-x", manifest_uri=result["manifest_uri"],
-                                               manifest_sha256=result["manifest_sha256"]))
+    runs.put_run(
+        "r-x",
+        "Training",
+        run_inputs(
+            training_job_name=f"{PREFIX}-r-x", manifest_uri=result["manifest_uri"], manifest_sha256=result["manifest_sha256"]
+        ),
+    )
     foreign_job(env, f"{PREFIX}-r-x", "r-x")
     before = env.snapshot()
     with pytest.raises(StaleEvent, match="is not under s3://"):
@@ -223,9 +266,16 @@ def test_job_of_a_run_with_output_outside_the_team_bucket_is_refused(started):
     assert env.snapshot() == before
 
 
-@pytest.mark.parametrize("real, claimed", [("Failed", "Completed"), ("Completed", "Failed"),
-                                           ("Completed", "Stopped"), ("InProgress", "Completed"),
-                                           ("Stopped", "Failed")])
+@pytest.mark.parametrize(
+    "real, claimed",
+    [
+        ("Failed", "Completed"),
+        ("Completed", "Failed"),
+        ("Completed", "Stopped"),
+        ("InProgress", "Completed"),
+        ("Stopped", "Failed"),
+    ],
+)
 def test_event_status_that_disagrees_with_the_job_changes_nothing(started, real, claimed):
     env, result = started
     set_job_outcome(result["training_job_name"], real, "AlgorithmError" if real != "Completed" else None)
@@ -253,12 +303,15 @@ def test_register_records_gpu_usage_as_sagemaker_reports_it(aws_env, monkeypatch
     from emulator.patches_cost import record_training_time, sagemaker_training_job_times
 
     sagemaker_training_job_times(monkeypatch.setattr)
-    aws_env.put_training_data("training/a.csv", "transaction_id,amount,merchant_category,is_fraud\nt0-659,10,grocery,0\nt1-1,90,travel,1\n")
+    aws_env.put_training_data(
+        "training/a.csv", "transaction_id,amount,merchant_category,is_fraud\nt0-659,10,grocery,0\nt1-1,90,travel,1\n"
+    )
     run = retrain({"source": "mlp.manual", "reason": "test", "requested_by": "ci"}, None)
     record_training_time(run["training_job_name"], 42)
     registered = handler(training_job_event(run["training_job_name"]), None)
-    metadata = aws_env.client("sagemaker").describe_model_package(
-        ModelPackageName=registered["model_package_arn"])["CustomerMetadataProperties"]
+    metadata = aws_env.client("sagemaker").describe_model_package(ModelPackageName=registered["model_package_arn"])[
+        "CustomerMetadataProperties"
+    ]
     usage = {"instance_type": "ml.g5.xlarge", "instance_count": "1", "billable_seconds": "42", "training_seconds": "42"}
     assert {k: metadata[k] for k in usage} == usage
     assert {k: runs.get_run(run["run_id"])[k] for k in usage} == usage

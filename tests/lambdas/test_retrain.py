@@ -1,5 +1,6 @@
 """Retrain handler and the training-job builder: one job per cooldown, the lock released on failure,
 foreign or malformed events refused with nothing changed, and rebuilds from a previous run's inputs."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -8,11 +9,11 @@ import json
 import pytest
 
 from common import aws, runs
-from contract.events import BadEvent
 from common.manifest import read_manifest
 from common.training import job_name, new_run_id, pin_image, start_training_job
+from contract.events import BadEvent
 from lambdas.retrain.handler import handler
-from tests.lambdas.mlp_aws import ARTIFACTS, PREFIX, aws_env, alarm_event, scheduled_event  # noqa: F401  (fixture)
+from tests.lambdas.mlp_aws import ARTIFACTS, PREFIX, alarm_event, aws_env, scheduled_event  # noqa: F401  (fixture)
 
 SCHEDULED = scheduled_event()
 MANUAL = {"source": "mlp.manual", "reason": "new labels", "requested_by": "alice"}
@@ -43,20 +44,35 @@ def test_alarm_starts_one_job_with_the_recipe(data):
     assert job["InputDataConfig"][1]["ChannelName"] == "definitions"
     assert job["InputDataConfig"][1]["DataSource"]["S3DataSource"]["S3Uri"] == f"s3://{ARTIFACTS}/features/definitions.json"
     assert job["OutputDataConfig"] == {"S3OutputPath": f"s3://{ARTIFACTS}/models/{run_id}", "KmsKeyId": data.kms_key_arn}
-    assert job["ResourceConfig"] == {"InstanceType": "ml.g5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 50,
-                                     "VolumeKmsKeyId": data.kms_key_arn}
+    assert job["ResourceConfig"] == {
+        "InstanceType": "ml.g5.xlarge",
+        "InstanceCount": 1,
+        "VolumeSizeInGB": 50,
+        "VolumeKmsKeyId": data.kms_key_arn,
+    }
     assert job["StoppingCondition"] == {"MaxRuntimeInSeconds": 86400, "MaxWaitTimeInSeconds": 172800}
     assert job["EnableManagedSpotTraining"] is True
     assert job["CheckpointConfig"] == {"S3Uri": f"s3://{ARTIFACTS}/checkpoints/{run_id}"}
-    assert job["HyperParameters"] == {"epochs": "10", "lr": "0.1", "mlp_manifest_uri": result["manifest_uri"],
-                                      "mlp_manifest_sha256": result["manifest_sha256"], "sagemaker_program": "train.py",
-                                      "sagemaker_submit_directory": data.code["uri"], "mlp_code_sha256": data.code["sha256"]}
+    assert job["HyperParameters"] == {
+        "epochs": "10",
+        "lr": "0.1",
+        "mlp_manifest_uri": result["manifest_uri"],
+        "mlp_manifest_sha256": result["manifest_sha256"],
+        "sagemaker_program": "train.py",
+        "sagemaker_submit_directory": data.code["uri"],
+        "mlp_code_sha256": data.code["sha256"],
+    }
     assert "VpcConfig" not in job and not job.get("EnableNetworkIsolation")
     tags = {t["Key"]: t["Value"] for t in sagemaker.list_tags(ResourceArn=job["TrainingJobArn"])["Tags"]}
-    assert tags == {"mlp:run-id": run_id, "mlp:manifest-uri": result["manifest_uri"],
-                    "mlp:manifest-sha256": result["manifest_sha256"], "mlp:code-commit": "abc123",
-                    "mlp:code-sha256": data.code["sha256"],
-                    "Team": "fraud", "Environment": "dev"}
+    assert tags == {
+        "mlp:run-id": run_id,
+        "mlp:manifest-uri": result["manifest_uri"],
+        "mlp:manifest-sha256": result["manifest_sha256"],
+        "mlp:code-commit": "abc123",
+        "mlp:code-sha256": data.code["sha256"],
+        "Team": "fraud",
+        "Environment": "dev",
+    }
 
     manifest = read_manifest(result["manifest_uri"], result["manifest_sha256"])
     assert [o["key"] for o in manifest["objects"]] == ["training/part-0.csv", "training/part-1.csv"]
@@ -83,23 +99,30 @@ def test_duplicate_and_cooldown_events_start_exactly_one_job(data):
 def test_cooldown_expiry_allows_the_next_run(data):
     first = handler(SCHEDULED, None)
     # expires_at < now must hold: move the lock's end into the past rather than sleeping.
-    data.client("dynamodb").update_item(TableName=data.env["RUNS_TABLE"], Key={"pk": {"S": "LOCK"}},
-                                        UpdateExpression="SET expires_at = :e", ExpressionAttributeValues={":e": {"N": "1"}})
+    data.client("dynamodb").update_item(
+        TableName=data.env["RUNS_TABLE"],
+        Key={"pk": {"S": "LOCK"}},
+        UpdateExpression="SET expires_at = :e",
+        ExpressionAttributeValues={":e": {"N": "1"}},
+    )
     second = handler(MANUAL, None)
     assert second["started"] and second["run_id"] != first["run_id"]
     assert second["trigger"] == "manual:alice:new labels"
     assert len(data.training_jobs()) == 2
 
 
-@pytest.mark.parametrize("event, message", [
-    (alarm_event("other-team-drift"), "not one of this team's alarms"),
-    (alarm_event(f"{PREFIX}-feature-drift", state="OK"), "detail.state.value"),
-    ({"detail-type": "CloudWatch Alarm State Change", "source": "aws.cloudwatch", "detail": {}}, "detail.alarmName"),
-    ({"detail-type": "Object Created", "source": "aws.s3"}, "detail-type"),
-    ({"source": "mlp.manual", "reason": "x"}, "requested_by"),
-    ({"detail-type": "Scheduled Event", "source": "evil.source"}, "source"),
-    ([], "must be an object"),
-])
+@pytest.mark.parametrize(
+    "event, message",
+    [
+        (alarm_event("other-team-drift"), "not one of this team's alarms"),
+        (alarm_event(f"{PREFIX}-feature-drift", state="OK"), "detail.state.value"),
+        ({"detail-type": "CloudWatch Alarm State Change", "source": "aws.cloudwatch", "detail": {}}, "detail.alarmName"),
+        ({"detail-type": "Object Created", "source": "aws.s3"}, "detail-type"),
+        ({"source": "mlp.manual", "reason": "x"}, "requested_by"),
+        ({"detail-type": "Scheduled Event", "source": "evil.source"}, "source"),
+        ([], "must be an object"),
+    ],
+)
 def test_foreign_or_malformed_events_change_nothing(data, event, message):
     before = data.snapshot()
     with pytest.raises(BadEvent, match=message):
@@ -129,7 +152,9 @@ def test_empty_training_data_releases_the_lock(aws_env):
     refused = handler(MANUAL, None)
     assert refused["started"] is False and refused["failures"] == ["the data policy selected no object to train on"]
     assert runs.get_lock() is None and aws_env.training_jobs() == []
-    aws_env.put_training_data("training/part-0.csv", "transaction_id,amount,merchant_category,is_fraud\na,1,grocery,0\nb,2,travel,1\n")
+    aws_env.put_training_data(
+        "training/part-0.csv", "transaction_id,amount,merchant_category,is_fraud\na,1,grocery,0\nb,2,travel,1\n"
+    )
     assert handler(MANUAL, None)["started"] is True
 
 
@@ -137,22 +162,39 @@ def test_rebuild_from_a_previous_runs_inputs_reproduces_the_job(data):
     original = handler(alarm_event(), None)
     run = runs.get_run(original["run_id"])
     # The recipe moves on (new image, new hyperparameters), new code is published and new data arrives ...
-    data.set_training_recipe({**data.training_recipe, "image_uri": "example.com/other:v2",
-                              "hyperparameters": {"epochs": "99"}})
-    data.client("ssm").put_parameter(Name=data.env["CODE_BUNDLE_PARAMETER"], Overwrite=True, Type="String",
-                                     Value=json.dumps({**data.code, "sha256": "f" * 64, "git_commit": "fff999"}))
+    data.set_training_recipe({**data.training_recipe, "image_uri": "example.com/other:v2", "hyperparameters": {"epochs": "99"}})
+    data.client("ssm").put_parameter(
+        Name=data.env["CODE_BUNDLE_PARAMETER"],
+        Overwrite=True,
+        Type="String",
+        Value=json.dumps({**data.code, "sha256": "f" * 64, "git_commit": "fff999"}),
+    )
     data.put_training_data("training/part-2.csv", "amount\n5\n")
     # ... yet a rebuild from the run's recorded inputs reads the same manifest with the same image and parameters.
     rebuild_id = new_run_id()
-    rebuilt = start_training_job(aws.client("sagemaker"), json.loads(data.client("ssm").get_parameter(
-        Name=data.env["TRAINING_RECIPE_PARAMETER"])["Parameter"]["Value"]), rebuild_id, run["manifest_uri"],
-        run["manifest_sha256"], run["image_uri"], run["code"], hyperparameters=run["hyperparameters"])
+    rebuilt = start_training_job(
+        aws.client("sagemaker"),
+        json.loads(data.client("ssm").get_parameter(Name=data.env["TRAINING_RECIPE_PARAMETER"])["Parameter"]["Value"]),
+        rebuild_id,
+        run["manifest_uri"],
+        run["manifest_sha256"],
+        run["image_uri"],
+        run["code"],
+        hyperparameters=run["hyperparameters"],
+    )
 
     sagemaker = data.client("sagemaker")
     a = sagemaker.describe_training_job(TrainingJobName=original["training_job_name"])
     b = sagemaker.describe_training_job(TrainingJobName=rebuilt["training_job_name"])
-    for field in ("AlgorithmSpecification", "HyperParameters", "InputDataConfig", "ResourceConfig", "RoleArn",
-                  "StoppingCondition", "EnableManagedSpotTraining"):
+    for field in (
+        "AlgorithmSpecification",
+        "HyperParameters",
+        "InputDataConfig",
+        "ResourceConfig",
+        "RoleArn",
+        "StoppingCondition",
+        "EnableManagedSpotTraining",
+    ):
         assert a[field] == b[field], field
     tags = lambda job: {t["Key"]: t["Value"] for t in sagemaker.list_tags(ResourceArn=job["TrainingJobArn"])["Tags"]}
     ta, tb = tags(a), tags(b)
@@ -166,10 +208,15 @@ def test_job_name_is_cut_to_63_characters_and_vpc_isolation_pass_through(aws_env
     long_prefix = "p" * 60
     assert job_name(long_prefix, "20240101t000000z-abcdef") == "p" * 60 + "-20"
     assert job_name("p" * 62, "20240101t000000z-abcdef") == "p" * 62  # no trailing dash after the cut
-    recipe = {**aws_env.training_recipe, "vpc": {"subnet_ids": ["subnet-1"], "security_group_ids": ["sg-1"]},
-              "network_isolation": True, "spot": {"enabled": False}}
-    job = start_training_job(aws.client("sagemaker"), recipe, "r1", "s3://b/manifests/r1.json", "ab" * 32,
-                             recipe["image_uri"], aws_env.code)
+    recipe = {
+        **aws_env.training_recipe,
+        "vpc": {"subnet_ids": ["subnet-1"], "security_group_ids": ["sg-1"]},
+        "network_isolation": True,
+        "spot": {"enabled": False},
+    }
+    job = start_training_job(
+        aws.client("sagemaker"), recipe, "r1", "s3://b/manifests/r1.json", "ab" * 32, recipe["image_uri"], aws_env.code
+    )
     request = job["request"]
     assert request["VpcConfig"] == {"Subnets": ["subnet-1"], "SecurityGroupIds": ["sg-1"]}
     assert request["EnableNetworkIsolation"] is True
@@ -201,8 +248,8 @@ def test_pin_image_keeps_a_pinned_image_and_refuses_foreign_ones(aws_env):
 
 
 def test_run_ids_sort_by_time():
-    early = new_run_id(dt.datetime(2024, 1, 1, 9, tzinfo=dt.timezone.utc))
-    late = new_run_id(dt.datetime(2024, 1, 1, 10, tzinfo=dt.timezone.utc))
+    early = new_run_id(dt.datetime(2024, 1, 1, 9, tzinfo=dt.UTC))
+    late = new_run_id(dt.datetime(2024, 1, 1, 10, tzinfo=dt.UTC))
     assert early < late and early.startswith("20240101t090000z-")
 
 
@@ -212,8 +259,8 @@ from moto.sagemaker.models import sagemaker_backends  # noqa: E402
 
 from contract.events import StaleEvent  # noqa: E402
 from lambdas.retrain.handler import LEASE_SECONDS  # noqa: E402
-from tests.lambdas.moto_patches import sagemaker_stop_training_job  # noqa: E402
 from tests.lambdas.mlp_aws import ACCOUNT, REGION, WATCH_RULE_ARN, alarm_arn, run_inputs  # noqa: E402
+from tests.lambdas.moto_patches import sagemaker_stop_training_job  # noqa: E402
 
 
 def job_state(name: str, status: str | None = None, age_seconds: int | None = None):
@@ -227,8 +274,12 @@ def job_state(name: str, status: str | None = None, age_seconds: int | None = No
 
 
 def expire_lock(env) -> None:
-    env.client("dynamodb").update_item(TableName=env.env["RUNS_TABLE"], Key={"pk": {"S": "LOCK"}},
-                                       UpdateExpression="SET expires_at = :e", ExpressionAttributeValues={":e": {"N": "1"}})
+    env.client("dynamodb").update_item(
+        TableName=env.env["RUNS_TABLE"],
+        Key={"pk": {"S": "LOCK"}},
+        UpdateExpression="SET expires_at = :e",
+        ExpressionAttributeValues={":e": {"N": "1"}},
+    )
 
 
 def test_alarm_event_for_an_alarm_no_longer_in_alarm_starts_nothing(data):
@@ -239,14 +290,17 @@ def test_alarm_event_for_an_alarm_no_longer_in_alarm_starts_nothing(data):
     assert data.snapshot() == before
 
 
-@pytest.mark.parametrize("event, message", [
-    (alarm_event(f"{PREFIX}-latency-p99"), "not one of this team's retrain alarms"),
-    ({**alarm_event(), "resources": [alarm_arn(f"{PREFIX}-quality")]}, "does not name the alarm"),
-    ({**alarm_event(), "resources": []}, "does not name the alarm"),
-    (scheduled_event(f"arn:aws:events:{REGION}:{ACCOUNT}:rule/someone-elses-rule"), "not one of this function's rules"),
-    ({**scheduled_event(), "resources": [WATCH_RULE_ARN, WATCH_RULE_ARN]}, "not one of this function's rules"),
-    ({**scheduled_event(), "resources": None}, "not one of this function's rules"),
-])
+@pytest.mark.parametrize(
+    "event, message",
+    [
+        (alarm_event(f"{PREFIX}-latency-p99"), "not one of this team's retrain alarms"),
+        ({**alarm_event(), "resources": [alarm_arn(f"{PREFIX}-quality")]}, "does not name the alarm"),
+        ({**alarm_event(), "resources": []}, "does not name the alarm"),
+        (scheduled_event(f"arn:aws:events:{REGION}:{ACCOUNT}:rule/someone-elses-rule"), "not one of this function's rules"),
+        ({**scheduled_event(), "resources": [WATCH_RULE_ARN, WATCH_RULE_ARN]}, "not one of this function's rules"),
+        ({**scheduled_event(), "resources": None}, "not one of this function's rules"),
+    ],
+)
 def test_only_its_own_rules_and_retrain_alarms_are_accepted(data, event, message):
     before = data.snapshot()
     with pytest.raises(BadEvent, match=message):
@@ -270,7 +324,7 @@ def test_the_lock_lasts_as_long_as_the_job_not_the_cooldown(data):
 
 def test_a_crashed_handlers_lease_runs_out_and_the_next_trigger_starts(data):
     # Timeout / out of memory after the lock and the run record, before CreateTrainingJob.
-    now = dt.datetime.now(dt.timezone.utc).timestamp()
+    now = dt.datetime.now(dt.UTC).timestamp()
     assert runs.acquire_lock("crashed", "alarm:x", LEASE_SECONDS, now)
     runs.put_run("crashed", "Starting", run_inputs(training_job_name=f"{PREFIX}-crashed", manifest_uri="s3://x/m"))
     assert handler(alarm_event(), None)["started"] is False  # the lease still runs
@@ -296,8 +350,7 @@ def test_the_watch_schedule_with_no_alarm_firing_starts_nothing(data):
     data.client("cloudwatch").set_alarm_state(AlarmName=f"{PREFIX}-feature-drift", StateValue="OK", StateReason="t")
     before = data.snapshot()
     result = handler(scheduled_event(WATCH_RULE_ARN), None)
-    assert result == {"started": False, "reason": "no retrain alarm in ALARM",
-                      "trigger": f"watch:{WATCH_RULE_ARN}", "swept": []}
+    assert result == {"started": False, "reason": "no retrain alarm in ALARM", "trigger": f"watch:{WATCH_RULE_ARN}", "swept": []}
     assert data.snapshot() == before
 
 
@@ -309,19 +362,26 @@ def test_the_sweeper_stops_jobs_no_in_flight_run_owns(data, monkeypatch):
     sagemaker = data.client("sagemaker")
     for name, age in ((f"{PREFIX}-orphan", 7200), (f"{PREFIX}-just-started", 10), ("other-team-job", 7200)):
         sagemaker.create_training_job(
-            TrainingJobName=name, RoleArn=data.role_arn, StoppingCondition={"MaxRuntimeInSeconds": 60},
+            TrainingJobName=name,
+            RoleArn=data.role_arn,
+            StoppingCondition={"MaxRuntimeInSeconds": 60},
             AlgorithmSpecification={"TrainingImage": data.training_recipe["image_uri"], "TrainingInputMode": "File"},
             OutputDataConfig={"S3OutputPath": f"s3://{ARTIFACTS}/x"},
             ResourceConfig={"InstanceType": "ml.g5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 10},
-            Tags=[{"Key": "mlp:run-id", "Value": ours["run_id"]}])  # a tag claiming our run: only a hint
+            Tags=[{"Key": "mlp:run-id", "Value": ours["run_id"]}],
+        )  # a tag claiming our run: only a hint
         job_state(name, "InProgress", age_seconds=age)
 
     result = handler(scheduled_event(WATCH_RULE_ARN), None)
 
     assert result["swept"] == [f"{PREFIX}-orphan"]
     status = {j["TrainingJobName"]: j["TrainingJobStatus"] for j in sagemaker.list_training_jobs()["TrainingJobSummaries"]}
-    assert status == {ours["training_job_name"]: "InProgress", f"{PREFIX}-orphan": "Stopped",
-                      f"{PREFIX}-just-started": "InProgress", "other-team-job": "InProgress"}
+    assert status == {
+        ours["training_job_name"]: "InProgress",
+        f"{PREFIX}-orphan": "Stopped",
+        f"{PREFIX}-just-started": "InProgress",
+        "other-team-job": "InProgress",
+    }
 
 
 def test_stop_training_job_patch(aws_env, monkeypatch):

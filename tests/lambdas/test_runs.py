@@ -1,4 +1,5 @@
 """The runs table: the retrain lock with its cooldown, and conditional run status transitions."""
+
 from __future__ import annotations
 
 from common import runs
@@ -10,8 +11,14 @@ def test_lock_is_exclusive_until_the_cooldown_ends(aws_env):
     assert not runs.acquire_lock("r2", "alarm:x", 600, now=1_001)
     assert not runs.acquire_lock("r2", "alarm:x", 600, now=1_600)  # expires_at is not < now yet
     lock = runs.get_lock()
-    assert lock == {"pk": "LOCK", "run_id": "r1", "trigger": "alarm:x", "acquired_at": 1_000, "expires_at": 1_600,
-                    "phase": "starting"}
+    assert lock == {
+        "pk": "LOCK",
+        "run_id": "r1",
+        "trigger": "alarm:x",
+        "acquired_at": 1_000,
+        "expires_at": 1_600,
+        "phase": "starting",
+    }
     assert runs.acquire_lock("r2", "schedule", 600, now=1_601)
     assert runs.get_lock()["run_id"] == "r2"
 
@@ -37,15 +44,16 @@ def test_release_only_by_the_holder(aws_env):
 
 
 def test_run_record_round_trip_and_no_overwrite(aws_env):
-    record = runs.put_run("r1", "Training", run_inputs(training_job_name="job", hyperparameters={"epochs": "10"}, object_count=3),
-                          baseline_uri=None)
+    record = runs.put_run(
+        "r1", "Training", run_inputs(training_job_name="job", hyperparameters={"epochs": "10"}, object_count=3), baseline_uri=None
+    )
     assert "baseline_uri" not in record
     stored = runs.get_run("r1")
     assert stored["status"] == "Training" and stored["hyperparameters"] == {"epochs": "10"}
     assert stored["object_count"] == 3 and stored["pk"] == "RUN#r1"
     try:
         runs.put_run("r1", "Training", run_inputs())
-    except Exception as error:  # noqa: BLE001 - any refusal is fine, the record must survive
+    except Exception as error:
         assert "ConditionalCheckFailed" in str(error)
     else:
         raise AssertionError("put_run overwrote an existing run")

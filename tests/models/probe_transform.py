@@ -3,6 +3,7 @@ the same rows by the training path and by the serving path, as hex of the float3
 
 argv: job root (its input/ and model/ as the training job left them), number of rows.
 """
+
 from __future__ import annotations
 
 import csv
@@ -11,6 +12,7 @@ import sys
 from pathlib import Path
 
 import inference  # the bundle's inference entry point
+
 from modelkit.container import ContainerPaths, Hyperparameters
 from modelkit.data import binary_label, load_definitions, read_dataset
 from modelkit.transform import FeatureTransform
@@ -32,7 +34,9 @@ order = definitions.model_input_order()
 with (paths.channel("train") / "train.csv").open(newline="") as stream:
     raw = [row for _, row in zip(range(count), csv.DictReader(stream))]
 types = {f.name: f.type for f in definitions.feature_set(definitions.model_inputs.feature_set).features}
-typed = [{n: (int(r[n]) if types[n] == "Integral" else float(r[n]) if types[n] == "Fractional" else r[n]) for n in order} for r in raw]
+typed = [
+    {n: (int(r[n]) if types[n] == "Integral" else float(r[n]) if types[n] == "Fractional" else r[n]) for n in order} for r in raw
+]
 model = inference.model_fn(str(paths.model_dir))
 requests = {
     "csv": ("".join(",".join(r[n] for n in order) + "\r\n" for r in raw), "text/csv; charset=utf-8"),
@@ -43,11 +47,15 @@ requests = {
 served = {name: inference.input_fn(body.encode(), content_type) for name, (body, content_type) in requests.items()}
 single = [inference.input_fn(json.dumps(t).encode(), "application/json") for t in typed]
 
-print(json.dumps({
-    "shape": list(training_inputs.shape),
-    "columns": saved.columns,
-    "refit_equals_saved": refit.to_dict() == saved.to_dict(),
-    "training": training_inputs.tobytes().hex(),
-    "served": {name: array.tobytes().hex() for name, array in served.items()},
-    "single_objects": b"".join(a.tobytes() for a in single).hex(),
-}))
+print(
+    json.dumps(
+        {
+            "shape": list(training_inputs.shape),
+            "columns": saved.columns,
+            "refit_equals_saved": refit.to_dict() == saved.to_dict(),
+            "training": training_inputs.tobytes().hex(),
+            "served": {name: array.tobytes().hex() for name, array in served.items()},
+            "single_objects": b"".join(a.tobytes() for a in single).hex(),
+        }
+    )
+)

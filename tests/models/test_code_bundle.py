@@ -1,4 +1,5 @@
 """The code bundle packer: same files -> same bytes; what goes in; what is refused; git state from git."""
+
 from __future__ import annotations
 
 import hashlib
@@ -13,7 +14,13 @@ from pathlib import Path
 import pytest
 
 from ops.code_bundle import (
-    BundleError, PLATFORM_FILES, ROOT, deterministic_tar_gz, git_state, pack, unpack,
+    PLATFORM_FILES,
+    ROOT,
+    BundleError,
+    deterministic_tar_gz,
+    git_state,
+    pack,
+    unpack,
 )
 
 FRAUD = ROOT / "model_code" / "fraud"
@@ -70,13 +77,19 @@ def test_the_bundle_holds_the_team_code_at_the_top_and_the_platform_code_verbati
     assert ("common/features.py", "common/features.py") in PLATFORM_FILES
 
 
-@pytest.mark.parametrize("breakage, message", [
-    (lambda d: (d / "inference.py").unlink(), "no entry point(s) ['inference.py']"),
-    (lambda d: (d / "modelkit").mkdir() or (d / "modelkit" / "x.py").write_text(""), "['modelkit'] at its top"),
-    (lambda d: (d / "common.py").write_text("") or (d / "common").mkdir() or (d / "common" / "a.py").write_text(""), "['common'] at its top"),
-    (lambda d: (d / "link.py").symlink_to(d / "model.py"), "symbolic link"),
-    (lambda d: (d / "data").mkdir() or (d / "data" / "big.csv").write_bytes(b"x" * 2048), "more than 1024 bytes"),
-])
+@pytest.mark.parametrize(
+    "breakage, message",
+    [
+        (lambda d: (d / "inference.py").unlink(), "no entry point(s) ['inference.py']"),
+        (lambda d: (d / "modelkit").mkdir() or (d / "modelkit" / "x.py").write_text(""), "['modelkit'] at its top"),
+        (
+            lambda d: (d / "common.py").write_text("") or (d / "common").mkdir() or (d / "common" / "a.py").write_text(""),
+            "['common'] at its top",
+        ),
+        (lambda d: (d / "link.py").symlink_to(d / "model.py"), "symbolic link"),
+        (lambda d: (d / "data").mkdir() or (d / "data" / "big.csv").write_bytes(b"x" * 2048), "more than 1024 bytes"),
+    ],
+)
 def test_refuses_what_cannot_be_a_code_bundle(team_dir: Path, breakage, message):
     breakage(team_dir)
     with pytest.raises(BundleError) as error:
@@ -101,8 +114,9 @@ def test_unpack_round_trip_and_refuses_paths_outside(tmp_path: Path):
 
 
 def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", "-c", "user.email=t@example.com", "-c", "user.name=t", *args], cwd=cwd,
-                          check=True, capture_output=True, text=True).stdout.strip()
+    return subprocess.run(
+        ["git", "-c", "user.email=t@example.com", "-c", "user.name=t", *args], cwd=cwd, check=True, capture_output=True, text=True
+    ).stdout.strip()
 
 
 def test_git_state_is_read_from_git(tmp_path: Path):
@@ -133,14 +147,17 @@ def test_git_state_outside_a_work_tree_is_none(tmp_path: Path):
 def test_examples_match_the_platform_config():
     """model_code/examples/<team>.json (read where no project venv exists) is what platform.yaml says."""
     import importlib.util
+
     spec = importlib.util.spec_from_file_location("write_model_examples", ROOT / "scripts" / "write_model_examples.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     from config.platform import load_config
+
     teams = {t.name: t for t in load_config(ROOT / "platform.yaml").teams}
     examples = sorted((ROOT / "model_code" / "examples").glob("*.json"))
     assert [p.stem for p in examples] == sorted(p.name for p in (ROOT / "model_code").iterdir() if p.name in teams)
     for path in examples:
         assert path.read_text() == module.render(module.example_inputs(teams[path.stem])), (
-            f"{path} is stale: run .venv/bin/python -m scripts.write_model_examples")
+            f"{path} is stale: run .venv/bin/python -m scripts.write_model_examples"
+        )
         assert json.loads(path.read_text())["definitions"]["version"]

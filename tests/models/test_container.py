@@ -1,10 +1,11 @@
 """The container-contract runner with small entry points: layout, variables, outcomes, failure reasons."""
+
 from __future__ import annotations
 
 import io
 import json
-import tarfile
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from emulator.container import ContainerError, run_training
 from ops.code_bundle import deterministic_tar_gz
 
 # An entry point that reports what it was given, then does what its hyperparameter `then` says.
-PROBE = r'''
+PROBE = r"""
 import json, os, sys, time
 from pathlib import Path
 env = os.environ
@@ -37,7 +38,7 @@ if then == "crash":
     raise RuntimeError("no failure file written")
 if then == "hang":
     time.sleep(600)
-'''
+"""
 
 
 def bundle(script: str = PROBE) -> bytes:
@@ -45,15 +46,26 @@ def bundle(script: str = PROBE) -> bytes:
 
 
 def run(tmp_path: Path, then: str, **kwargs):
-    return run_training(bundle(), tmp_path / "job", python=sys.executable, hyperparameters={"epochs": 3, "then": then},
-                        channels={"train": {"rows.csv": b"a,b\n1,2\n"}, "definitions": {"definitions.json": b"{}"}}, **kwargs)
+    return run_training(
+        bundle(),
+        tmp_path / "job",
+        python=sys.executable,
+        hyperparameters={"epochs": 3, "then": then},
+        channels={"train": {"rows.csv": b"a,b\n1,2\n"}, "definitions": {"definitions.json": b"{}"}},
+        **kwargs,
+    )
 
 
 def test_completed_job_sees_sagemakers_layout_and_variables(tmp_path: Path, monkeypatch):
     monkeypatch.setenv("MLP_TEST_SECRET", "must not reach the container")
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
     result = run(tmp_path, "exit0", environment={"TEAM_SETTING": "x"})
-    assert (result.status, result.secondary_status, result.failure_reason, result.exit_code) == ("Completed", "Completed", None, 0)
+    assert (result.status, result.secondary_status, result.failure_reason, result.exit_code) == (
+        "Completed",
+        "Completed",
+        None,
+        0,
+    )
     report = json.loads((result.model_dir / "report.json").read_text())
     root = tmp_path / "job"
     assert report["hyperparameters"] == {"epochs": "3", "then": "exit0"}  # strings, as CreateTrainingJob passes them
@@ -98,11 +110,20 @@ def test_a_given_checkpoint_directory_outlives_the_job_root(tmp_path: Path):
     assert json.loads((result.model_dir / "report.json").read_text())["checkpoint_dir"] == str(checkpoints)
 
 
-@pytest.mark.parametrize("call, message", [
-    (lambda root: run_training(bundle(), root, entry_point="missing.py", python=sys.executable), "no entry point 'missing.py'"),
-    (lambda root: run_training(bundle(), root, python=sys.executable, channels={"train": {"../../x": b""}}), "outside"),
-    (lambda root: run_training(bundle(), root, python=sys.executable, channels={"train": root.parent / "absent"}), "does not exist"),
-])
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (
+            lambda root: run_training(bundle(), root, entry_point="missing.py", python=sys.executable),
+            "no entry point 'missing.py'",
+        ),
+        (lambda root: run_training(bundle(), root, python=sys.executable, channels={"train": {"../../x": b""}}), "outside"),
+        (
+            lambda root: run_training(bundle(), root, python=sys.executable, channels={"train": root.parent / "absent"}),
+            "does not exist",
+        ),
+    ],
+)
 def test_refuses_a_job_it_cannot_lay_out(tmp_path: Path, call, message):
     with pytest.raises(ContainerError, match=message):
         call(tmp_path / "job")
@@ -117,13 +138,16 @@ def test_refuses_a_root_that_is_not_empty(tmp_path: Path):
 
 def test_hyperparameters_decode_the_sdks_json_strings_and_name_bad_values():
     from modelkit.container import HyperparameterError, Hyperparameters
+
     hp = Hyperparameters({"epochs": "20", "optimizer": '"adam"', "rate": "0.05", "depth": 3, "bad": "2x", "neg": "-1"})
     assert hp.integer("epochs", 1) == 20 and hp.get("optimizer") == "adam" and hp.integer("depth", 1) == 3
     assert hp.number("rate", 0.1, above=0.0) == 0.05 and hp.integer("absent", 7) == 7
-    for call, message in [(lambda: hp.integer("bad", 1), "hyperparameter bad: '2x' is not an integer"),
-                          (lambda: hp.integer("neg", 1, minimum=1), "hyperparameter neg: -1 is below the minimum 1"),
-                          (lambda: hp.number("rate", 0.1, below=0.01), "hyperparameter rate: 0.05 must be below 0.01"),
-                          (lambda: Hyperparameters({"x": "nan"}).number("x", 1.0), "x: nan is not a finite number")]:
+    for call, message in [
+        (lambda: hp.integer("bad", 1), "hyperparameter bad: '2x' is not an integer"),
+        (lambda: hp.integer("neg", 1, minimum=1), "hyperparameter neg: -1 is below the minimum 1"),
+        (lambda: hp.number("rate", 0.1, below=0.01), "hyperparameter rate: 0.05 must be below 0.01"),
+        (lambda: Hyperparameters({"x": "nan"}).number("x", 1.0), "x: nan is not a finite number"),
+    ]:
         with pytest.raises(HyperparameterError) as error:
             call()
         assert message in str(error.value)
@@ -131,6 +155,7 @@ def test_hyperparameters_decode_the_sdks_json_strings_and_name_bad_values():
 
 def test_container_paths_follow_the_sm_variables_and_default_to_opt_ml(tmp_path: Path):
     from modelkit.container import ContainerPaths
+
     (tmp_path / "input" / "data" / "train").mkdir(parents=True)
     paths = ContainerPaths.from_environ({"SM_INPUT_DIR": str(tmp_path / "input"), "SM_MODEL_DIR": str(tmp_path / "m")})
     assert paths.channels == {"train": tmp_path / "input" / "data" / "train"} and paths.model_dir == tmp_path / "m"

@@ -1,5 +1,6 @@
 """The emulator's container step of a training job (emulator/training_job.py): what SageMaker downloads
 (channels, script-mode bundle, checkpoints), runs and uploads, and how the job ends."""
+
 from __future__ import annotations
 
 import io
@@ -14,7 +15,7 @@ from emulator.training_job import run_job
 from ops.code_bundle import deterministic_tar_gz
 
 BUCKET = "artifacts"
-TRAIN = r'''
+TRAIN = r"""
 import json, os, sys
 from pathlib import Path
 env = os.environ
@@ -27,7 +28,7 @@ if hp.get("fail"):
     sys.exit(1)
 Path(env["SM_MODEL_DIR"], "evaluation.json").write_text(json.dumps({"metric": "AUC", "value": 0.9, "seen": seen,
                                                                       "hp": hp, "checkpoints": checkpoints}))
-'''
+"""
 
 
 @pytest.fixture
@@ -38,8 +39,9 @@ def s3(monkeypatch):
     with mock_aws():
         client = boto3.client("s3", region_name="us-east-1")
         client.create_bucket(Bucket=BUCKET)
-        client.put_object(Bucket=BUCKET, Key="code/abc/sourcedir.tar.gz",
-                          Body=deterministic_tar_gz([("train.py", TRAIN.encode(), False)]))
+        client.put_object(
+            Bucket=BUCKET, Key="code/abc/sourcedir.tar.gz", Body=deterministic_tar_gz([("train.py", TRAIN.encode(), False)])
+        )
         client.put_object(Bucket=BUCKET, Key="manifests/r1.json", Body=b"{}")
         client.put_object(Bucket=BUCKET, Key="features/definitions.json", Body=b"{}")
         client.put_object(Bucket=BUCKET, Key="checkpoints/r1/epoch-1.pt", Body=b"1")
@@ -47,18 +49,24 @@ def s3(monkeypatch):
 
 
 def job(**hyperparameters: str) -> dict:
-    channel = lambda name, uri: {"ChannelName": name, "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": uri}}}  # noqa: E731
+    channel = lambda name, uri: {"ChannelName": name, "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": uri}}}
     return {
         "TrainingJobName": "p-r1",
-        "HyperParameters": {"sagemaker_program": "train.py", "sagemaker_submit_directory": f"s3://{BUCKET}/code/abc/sourcedir.tar.gz",
-                            "epochs": "1", **hyperparameters},
-        "InputDataConfig": [channel("manifest", f"s3://{BUCKET}/manifests/r1.json"),
-                            channel("definitions", f"s3://{BUCKET}/features/definitions.json")],
+        "HyperParameters": {
+            "sagemaker_program": "train.py",
+            "sagemaker_submit_directory": f"s3://{BUCKET}/code/abc/sourcedir.tar.gz",
+            "epochs": "1",
+            **hyperparameters,
+        },
+        "InputDataConfig": [
+            channel("manifest", f"s3://{BUCKET}/manifests/r1.json"),
+            channel("definitions", f"s3://{BUCKET}/features/definitions.json"),
+        ],
         "OutputDataConfig": {"S3OutputPath": f"s3://{BUCKET}/models/r1"},
         "CheckpointConfig": {"S3Uri": f"s3://{BUCKET}/checkpoints/r1"},
         "StoppingCondition": {"MaxRuntimeInSeconds": 120},
         "ModelArtifacts": {"S3ModelArtifacts": f"s3://{BUCKET}/models/r1/p-r1/output/model.tar.gz"},
-    }  # fmt: skip
+    }
 
 
 def test_completed_job_ran_the_bundle_with_its_channels_and_uploaded_the_model(s3):
@@ -79,11 +87,20 @@ def test_failing_script_fails_the_job_with_its_reason_and_uploads_no_model(s3):
     assert "Contents" not in s3.list_objects_v2(Bucket=BUCKET, Prefix="models/")
 
 
-@pytest.mark.parametrize("change, reason", [
-    ({"HyperParameters": {"epochs": "1"}}, "names no script-mode code"),
-    ({"InputDataConfig": [{"ChannelName": "manifest", "DataSource": {"S3DataSource": {"S3Uri": f"s3://{BUCKET}/manifests/none.json"}}}]},
-     "no S3 objects found"),
-])
+@pytest.mark.parametrize(
+    "change, reason",
+    [
+        ({"HyperParameters": {"epochs": "1"}}, "names no script-mode code"),
+        (
+            {
+                "InputDataConfig": [
+                    {"ChannelName": "manifest", "DataSource": {"S3DataSource": {"S3Uri": f"s3://{BUCKET}/manifests/none.json"}}}
+                ]
+            },
+            "no S3 objects found",
+        ),
+    ],
+)
 def test_a_job_sagemaker_cannot_start_fails_with_the_reason(s3, change, reason):
     outcome = run_job({**job(), **change}, s3, {})
     assert outcome.status == "Failed" and reason in outcome.failure_reason

@@ -1,4 +1,5 @@
 """Config validation: the example is valid; bad files get every problem, each with its YAML path."""
+
 from __future__ import annotations
 
 import copy
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from config.platform import ConfigError, DEFAULT_CONFIG_FILE, load_config, parse_config, with_emulator_override
+from config.platform import DEFAULT_CONFIG_FILE, ConfigError, load_config, parse_config, with_emulator_override
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -70,7 +71,12 @@ BAD = [
     ("environments.2.emulator_endpoint", "localhost:4566", "environments[2].emulator_endpoint", "does not match"),
     ("platform.region", "moon-1", "platform.region", "not a region of the aws partition"),
     ("platform.colour", "blue", "platform.colour", "unknown key"),
-    ("teams.0.settings.data.noncurrent_version_days", 0, "teams[0].settings.data.noncurrent_version_days", "greater than or equal to 1"),
+    (
+        "teams.0.settings.data.noncurrent_version_days",
+        0,
+        "teams[0].settings.data.noncurrent_version_days",
+        "greater than or equal to 1",
+    ),
     ("teams.0.settings.log_retention_days", 42, "teams[0].settings", "log_retention_days must be one of"),
     ("teams.0.settings.registry", {"model_package_groups": []}, "teams[0].settings.registry.model_package_groups", "at least 1"),
     ("teams", [], "teams", "at least 1"),
@@ -137,7 +143,10 @@ def test_bad_config_exits_non_zero_and_writes_nothing(tmp_path, example):
     outdir = tmp_path / "out"
     result = subprocess.run(
         [sys.executable, "main.py", "--config", str(bad), "--outdir", str(outdir)],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 2
     assert "teams[1].name" in result.stderr and "does not match" in result.stderr
@@ -149,7 +158,10 @@ def test_unknown_stack_is_refused_before_synthesis(tmp_path):
     outdir = tmp_path / "out"
     result = subprocess.run(
         [sys.executable, "main.py", "--stacks", "fraud-qa", "--outdir", str(outdir)],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 2 and "unknown stack(s) ['fraud-qa']" in result.stderr
     assert not outdir.exists()

@@ -1,4 +1,5 @@
 """Validation of the ML settings (config/ml.py): every problem names its YAML path and says what to do."""
+
 from __future__ import annotations
 
 import copy
@@ -6,8 +7,8 @@ import copy
 import pytest
 import yaml
 
-from config.platform import DEFAULT_CONFIG_FILE, ConfigError, parse_config
 from config.ml import GPU_INSTANCE_TYPES
+from config.platform import DEFAULT_CONFIG_FILE, ConfigError, parse_config
 
 FRAUD, RECSYS = 0, 1  # positions of the example teams in platform.yaml
 
@@ -104,16 +105,21 @@ def test_every_problem_is_reported_at_once(example):
     settings(example, RECSYS, "training").update(max_wait_hours=6)
     problems = problems_of(example)
     assert [p.split(":", 1)[0] for p in problems] == [
-        "teams[0].settings.training", "teams[0].settings.serving", "teams[1].settings.training",
-    ]  # fmt: skip
+        "teams[0].settings.training",
+        "teams[0].settings.serving",
+        "teams[1].settings.training",
+    ]
 
 
-@pytest.mark.parametrize("source_dir, message", [
-    ("model_code/nowhere", "is not a directory"),
-    ("model_code/examples", "has no ['train.py', 'inference.py']"),
-    ("../outside", "outside the repository"),
-    ("model_code/fraud/train.py", "is not a directory"),
-])
+@pytest.mark.parametrize(
+    "source_dir, message",
+    [
+        ("model_code/nowhere", "is not a directory"),
+        ("model_code/examples", "has no ['train.py', 'inference.py']"),
+        ("../outside", "outside the repository"),
+        ("model_code/fraud/train.py", "is not a directory"),
+    ],
+)
 def test_a_named_source_dir_must_hold_the_entry_points(example, source_dir, message):
     settings(example, FRAUD, "training")["source_dir"] = source_dir
     problem = only_problem(example)
@@ -131,15 +137,18 @@ def test_the_typed_code_commit_is_gone_and_the_default_source_dir_is_the_teams(e
     assert source_dir_path(None, "fraud") == REPOSITORY_ROOT / "model_code" / "fraud"
 
 
-@pytest.mark.parametrize("block, value, where", [
-    ("training_data", {"labelled_windows": "yesterday"}, "teams[0].settings.retraining.training_data.labelled_windows"),
-    ("training_data", {"max_rows": 0}, "teams[0].settings.retraining.training_data.max_rows"),
-    ("training_data", {"recency_hours": "168"}, "teams[0].settings.retraining.training_data.recency_hours"),
-    ("data_gate", {"max_missing_rate": 1.5}, "teams[0].settings.retraining.data_gate.max_missing_rate"),
-    ("data_gate", {"min_rows": 0}, "teams[0].settings.retraining.data_gate.min_rows"),
-    ("approval", {"min_improvement": -0.1}, "teams[0].settings.retraining.approval.min_improvement"),
-    ("approval", {"margin": 0.1}, "teams[0].settings.retraining.approval.margin"),
-])
+@pytest.mark.parametrize(
+    "block, value, where",
+    [
+        ("training_data", {"labelled_windows": "yesterday"}, "teams[0].settings.retraining.training_data.labelled_windows"),
+        ("training_data", {"max_rows": 0}, "teams[0].settings.retraining.training_data.max_rows"),
+        ("training_data", {"recency_hours": "168"}, "teams[0].settings.retraining.training_data.recency_hours"),
+        ("data_gate", {"max_missing_rate": 1.5}, "teams[0].settings.retraining.data_gate.max_missing_rate"),
+        ("data_gate", {"min_rows": 0}, "teams[0].settings.retraining.data_gate.min_rows"),
+        ("approval", {"min_improvement": -0.1}, "teams[0].settings.retraining.approval.min_improvement"),
+        ("approval", {"margin": 0.1}, "teams[0].settings.retraining.approval.margin"),
+    ],
+)
 def test_learning_loop_settings_are_checked_at_their_path(example, block, value, where):
     settings(example, FRAUD, "retraining")[block] = value
     assert only_problem(example).startswith(where), only_problem(example)
@@ -150,8 +159,14 @@ def test_the_learning_loop_settings_reach_the_training_recipe(example):
 
     team = parse_config(example).teams[FRAUD].settings
     recipe = learning_recipe(team.retraining, team.monitoring)
-    assert recipe["data_policy"] == {"include_base": True, "labelled_windows": "all", "recency_hours": 168, "max_rows": 1500,
-                                     "min_labels": 50, "label_delay_hours": 24}
+    assert recipe["data_policy"] == {
+        "include_base": True,
+        "labelled_windows": "all",
+        "recency_hours": 168,
+        "max_rows": 1500,
+        "min_labels": 50,
+        "label_delay_hours": 24,
+    }
     assert recipe["approval"] == {"metric": "AUC", "threshold": 0.75, "lower_is_better": False, "min_improvement": 0.01}
     recsys = parse_config(example).teams[RECSYS].settings
     assert learning_recipe(recsys.retraining, recsys.monitoring)["approval"]["lower_is_better"] is True  # RMSE

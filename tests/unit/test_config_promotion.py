@@ -1,5 +1,6 @@
 """Promotion paths in the config: both ends declared for the team, no self-loop, no duplicate, no cycle,
 each refusal located at the edge it is about; valid paths across accounts are accepted."""
+
 from __future__ import annotations
 
 import pytest
@@ -31,20 +32,37 @@ def test_example_declares_dev_to_prod_across_accounts():
     assert fraud.promotion_from("prod", "dev") is None
 
 
-@pytest.mark.parametrize("promotions, environments, expected", [
-    ([{"source": "dev", "target": "qa"}], None,
-     ["teams[0].promotions[0].target: 'qa' is not an environment of team fraud"]),
-    ([{"source": "prod", "target": "dev"}], ["dev", "local"],
-     ["teams[0].promotions[0].source: 'prod' is not an environment of team fraud"]),
-    ([{"source": "dev", "target": "dev"}], None,
-     ["teams[0].promotions[0].target: an environment cannot promote to itself ('dev')"]),
-    ([{"source": "dev", "target": "prod"}, {"source": "dev", "target": "prod"}], None,
-     ["teams[0].promotions[1]: duplicate promotion dev -> prod"]),
-    ([{"source": "dev", "target": "prod"}, {"source": "prod", "target": "dev"}], None,
-     ["teams[0].promotions: the promotions form a cycle dev -> prod -> dev"]),
-    ([{"source": "local", "target": "dev"}, {"source": "dev", "target": "prod"}, {"source": "prod", "target": "local"}], None,
-     ["teams[0].promotions: the promotions form a cycle dev -> prod -> local -> dev"]),
-])
+@pytest.mark.parametrize(
+    "promotions, environments, expected",
+    [
+        ([{"source": "dev", "target": "qa"}], None, ["teams[0].promotions[0].target: 'qa' is not an environment of team fraud"]),
+        (
+            [{"source": "prod", "target": "dev"}],
+            ["dev", "local"],
+            ["teams[0].promotions[0].source: 'prod' is not an environment of team fraud"],
+        ),
+        (
+            [{"source": "dev", "target": "dev"}],
+            None,
+            ["teams[0].promotions[0].target: an environment cannot promote to itself ('dev')"],
+        ),
+        (
+            [{"source": "dev", "target": "prod"}, {"source": "dev", "target": "prod"}],
+            None,
+            ["teams[0].promotions[1]: duplicate promotion dev -> prod"],
+        ),
+        (
+            [{"source": "dev", "target": "prod"}, {"source": "prod", "target": "dev"}],
+            None,
+            ["teams[0].promotions: the promotions form a cycle dev -> prod -> dev"],
+        ),
+        (
+            [{"source": "local", "target": "dev"}, {"source": "dev", "target": "prod"}, {"source": "prod", "target": "local"}],
+            None,
+            ["teams[0].promotions: the promotions form a cycle dev -> prod -> local -> dev"],
+        ),
+    ],
+)
 def test_bad_paths_are_refused_at_their_edge(promotions, environments, expected):
     problems = problems_of(with_promotions(promotions, environments))
     for line in expected:
@@ -52,15 +70,26 @@ def test_bad_paths_are_refused_at_their_edge(promotions, environments, expected)
     assert len(problems) == len(expected), problems
 
 
-@pytest.mark.parametrize("edge", [{"source": "dev"}, {"source": "dev", "target": "prod", "auto": True},
-                                  {"source": "Dev", "target": "prod"}, {"source": "${x}", "target": "prod"}])
+@pytest.mark.parametrize(
+    "edge",
+    [
+        {"source": "dev"},
+        {"source": "dev", "target": "prod", "auto": True},
+        {"source": "Dev", "target": "prod"},
+        {"source": "${x}", "target": "prod"},
+    ],
+)
 def test_malformed_edges_are_refused_with_their_path(edge):
     problems = problems_of(with_promotions([edge]))
     assert problems and all(p.startswith("teams[0].promotions[0]") for p in problems), problems
 
 
 def test_a_chain_is_not_a_cycle():
-    data = with_promotions([{"source": "local", "target": "dev"}, {"source": "dev", "target": "prod"},
-                            {"source": "local", "target": "prod"}])
+    data = with_promotions(
+        [{"source": "local", "target": "dev"}, {"source": "dev", "target": "prod"}, {"source": "local", "target": "prod"}]
+    )
     assert [(p.source, p.target) for p in parse_config(data).teams[0].promotions] == [
-        ("local", "dev"), ("dev", "prod"), ("local", "prod")]
+        ("local", "dev"),
+        ("dev", "prod"),
+        ("local", "prod"),
+    ]

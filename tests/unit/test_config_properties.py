@@ -8,6 +8,7 @@ values replaced by random types, deep-nested garbage grafted in), random text an
 written to a file and read with load_config. The explicit regression tests at the end pin the
 inputs found to escape as other exceptions (see their docstrings).
 """
+
 from __future__ import annotations
 
 import copy
@@ -22,7 +23,6 @@ from hypothesis import strategies as st
 
 from config.platform import DEFAULT_CONFIG_FILE, ConfigError, PlatformConfig, load_config, parse_config
 
-
 # The last test reports figures the others gathered in this process: keep the module on one xdist worker.
 pytestmark = pytest.mark.xdist_group("test_config_properties")
 
@@ -34,14 +34,56 @@ EXAMPLE = yaml.safe_load(DEFAULT_CONFIG_FILE.read_text(encoding="utf-8"))
 FAST = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.integers(min_value=-(2 ** 70), max_value=2 ** 70),
-    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=30),
-    st.sampled_from(["", "dev", "prod", "local", "fraud", "111111111111", "ml.g5.xlarge", "us-east-1",
-                     "a@b.c", "http://127.0.0.1:4566", "canary", "linear", "AUC", "binary", "-1", "1e400"]),
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=30),
+    st.sampled_from(
+        [
+            "",
+            "dev",
+            "prod",
+            "local",
+            "fraud",
+            "111111111111",
+            "ml.g5.xlarge",
+            "us-east-1",
+            "a@b.c",
+            "http://127.0.0.1:4566",
+            "canary",
+            "linear",
+            "AUC",
+            "binary",
+            "-1",
+            "1e400",
+        ]
+    ),
 )
-keys = st.one_of(st.text(max_size=12), st.sampled_from(
-    ["platform", "environments", "teams", "name", "region", "account_id", "settings", "features", "serving",
-     "training", "monitoring", "budget", "owners", "cost_center", "state_backend", "emulator_endpoint"]))
+keys = st.one_of(
+    st.text(max_size=12),
+    st.sampled_from(
+        [
+            "platform",
+            "environments",
+            "teams",
+            "name",
+            "region",
+            "account_id",
+            "settings",
+            "features",
+            "serving",
+            "training",
+            "monitoring",
+            "budget",
+            "owners",
+            "cost_center",
+            "state_backend",
+            "emulator_endpoint",
+        ]
+    ),
+)
 structures = st.recursive(
     scalars,
     lambda children: st.one_of(st.lists(children, max_size=4), st.dictionaries(keys, children, max_size=4)),
@@ -49,8 +91,8 @@ structures = st.recursive(
 )
 # Deep garbage: long single chains of lists/maps (depth 20..60), the shape a broken merge or template leaves.
 deep = st.integers(min_value=20, max_value=60).flatmap(
-    lambda depth: st.lists(st.booleans(), min_size=depth, max_size=depth).map(
-        lambda shape: _nest(shape)))
+    lambda depth: st.lists(st.booleans(), min_size=depth, max_size=depth).map(lambda shape: _nest(shape))
+)
 
 
 def _nest(shape: list[bool]) -> Any:
@@ -99,7 +141,7 @@ def outcome_of(call, *args) -> Any:
         return call(*args)
     except ConfigError as error:
         return error
-    except Exception as error:  # noqa: BLE001  (the property is that nothing else escapes)
+    except Exception as error:
         return error
 
 
@@ -135,9 +177,17 @@ def test_mutations_of_the_example_parse_or_report_located_problems(data):
 def test_dropping_a_required_key_names_it(data):
     """Removing platform/environments/teams or a team's name/owners is always reported at that path."""
     INPUTS["mutations"] += 1
-    required = [("platform",), ("environments",), ("teams",), ("platform", "name"), ("platform", "region"),
-                ("environments", 0, "account_id"), ("teams", 1, "name"), ("teams", 0, "owners"),
-                ("teams", 1, "cost_center")]
+    required = [
+        ("platform",),
+        ("environments",),
+        ("teams",),
+        ("platform", "name"),
+        ("platform", "region"),
+        ("environments", 0, "account_id"),
+        ("teams", 1, "name"),
+        ("teams", 0, "owners"),
+        ("teams", 1, "cost_center"),
+    ]
     path = data.draw(st.sampled_from(required))
     outcome = outcome_of(parse_config, mutate(EXAMPLE, path, "drop", None))
     check(outcome)
@@ -163,9 +213,12 @@ def test_random_text_file_loads_or_reports_located_problems(tmp_path: Path, text
 def test_dumped_structures_and_mutations_load_from_a_file(tmp_path: Path, data):
     """YAML written by a tool (safe_dump) of garbage or of a mutated example goes through load_config."""
     INPUTS["dumped"] += 1
-    document = data.draw(st.one_of(structures, st.builds(
-        lambda path, value: mutate(EXAMPLE, path, "replace", value),
-        st.sampled_from(paths(EXAMPLE)), structures)))
+    document = data.draw(
+        st.one_of(
+            structures,
+            st.builds(lambda path, value: mutate(EXAMPLE, path, "replace", value), st.sampled_from(paths(EXAMPLE)), structures),
+        )
+    )
     file = tmp_path / "platform.yaml"
     file.write_text(yaml.safe_dump(document), encoding="utf-8")
     check(outcome_of(load_config, file))
@@ -181,6 +234,7 @@ def test_random_bytes_file_loads_or_reports_located_problems(tmp_path: Path, bod
 
 
 # Regressions found by the properties above (each escaped load_config as a non-ConfigError exception).
+
 
 def test_impossible_date_is_a_config_error(tmp_path: Path):
     """PyYAML builds `2024-02-30` as a date and raises ValueError("day is out of range for month")."""

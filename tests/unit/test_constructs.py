@@ -1,5 +1,6 @@
 """Constructs on a bare stack with chosen props (the AWS CDK style), beside the whole-platform synth:
 each takes the resources it uses by reference, so the wiring shows as Terraform references."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -27,21 +28,50 @@ def wired():
     lake = DataLake(stack, "data-lake", DataLakeProps(context=ctx))
     registry = Registry(stack, "registry", RegistryProps(context=ctx, kms_key_arn=lake.key.arn))
     repositories = registry.repositories
-    training = Training(stack, "training", TrainingProps(
-        context=ctx, settings=TrainingSettings(), key=lake.key, curated=lake.curated, artifacts=lake.artifacts,
-        training_repository=repositories["training"], inference_repository=repositories["inference"],
-        rollback_alarm_names=("mlp-fraud-dev-latency-p99",),
-    ))
-    serving = Serving(stack, "serving", ServingProps(
-        context=ctx, settings=ServingSettings(), execution_role=training.execution_role, key=lake.key,
-        artifacts=lake.artifacts, rollback_alarm_names=["mlp-fraud-dev-latency-p99"],
-    ))
-    Retraining(stack, "retraining", RetrainingProps(
-        context=ctx, key=lake.key, raw=lake.raw, curated=lake.curated, artifacts=lake.artifacts,
-        model_package_group_name=registry.primary_group_name, repositories=list(repositories.values()),
-        execution_role=training.execution_role, alert_topic_arn="arn:aws:sns:us-east-1:111111111111:mlp-fraud-dev-alerts",
-        retrain_alarm_names=["mlp-fraud-dev-drift"], retraining=RetrainingSettings(), monitoring=MonitoringSettings(),
-    ))
+    training = Training(
+        stack,
+        "training",
+        TrainingProps(
+            context=ctx,
+            settings=TrainingSettings(),
+            key=lake.key,
+            curated=lake.curated,
+            artifacts=lake.artifacts,
+            training_repository=repositories["training"],
+            inference_repository=repositories["inference"],
+            rollback_alarm_names=("mlp-fraud-dev-latency-p99",),
+        ),
+    )
+    serving = Serving(
+        stack,
+        "serving",
+        ServingProps(
+            context=ctx,
+            settings=ServingSettings(),
+            execution_role=training.execution_role,
+            key=lake.key,
+            artifacts=lake.artifacts,
+            rollback_alarm_names=["mlp-fraud-dev-latency-p99"],
+        ),
+    )
+    Retraining(
+        stack,
+        "retraining",
+        RetrainingProps(
+            context=ctx,
+            key=lake.key,
+            raw=lake.raw,
+            curated=lake.curated,
+            artifacts=lake.artifacts,
+            model_package_group_name=registry.primary_group_name,
+            repositories=list(repositories.values()),
+            execution_role=training.execution_role,
+            alert_topic_arn="arn:aws:sns:us-east-1:111111111111:mlp-fraud-dev-alerts",
+            retrain_alarm_names=["mlp-fraud-dev-drift"],
+            retraining=RetrainingSettings(),
+            monitoring=MonitoringSettings(),
+        ),
+    )
     return synth_bare(stack), training, serving
 
 
@@ -60,15 +90,20 @@ def test_execution_role_keeps_its_addresses_and_grants_the_buckets_it_was_given(
     statements = {s["Sid"]: s for s in json.loads(stack.by_path("training/execution-policy")["policy"])["Statement"]}
     curated = ref(stack, "data-lake/curated", "arn")
     assert statements["ReadTrainingData"]["Resource"] == f"{curated}/training/*"
-    assert statements["PullTeamImages"]["Resource"] == [ref(stack, "registry/training", "arn"), ref(stack, "registry/inference", "arn")]
+    assert statements["PullTeamImages"]["Resource"] == [
+        ref(stack, "registry/training", "arn"),
+        ref(stack, "registry/inference", "arn"),
+    ]
     assert statements["TeamKey"]["Resource"] == ref(stack, "data-lake/key", "arn")
-    assert statements["ReadRollbackAlarms"]["Resource"] == ["arn:aws:cloudwatch:us-east-1:111111111111:alarm:mlp-fraud-dev-latency-p99"]
+    assert statements["ReadRollbackAlarms"]["Resource"] == [
+        "arn:aws:cloudwatch:us-east-1:111111111111:alarm:mlp-fraud-dev-latency-p99"
+    ]
 
 
 def test_recipes_name_the_role_buckets_and_repositories_by_reference(wired):
     stack, _, _ = wired
     # Inside jsonencode(...) a reference is written bare (no ${}), or interpolated inside a string.
-    bare = lambda path, attribute: ref(stack, path, attribute)[2:-1]  # noqa: E731
+    bare = lambda path, attribute: ref(stack, path, attribute)[2:-1]
     training, serving = stack.by_path("training/recipe")["value"], stack.by_path("serving/recipe")["value"]
     role = bare("training/execution-role", "arn")
     assert role in training and role in serving

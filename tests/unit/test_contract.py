@@ -1,5 +1,6 @@
 """The contract package: stdlib only, one source for every name the stacks, handlers, CLI and emulator
 share, and docs/CONTRACTS.md lists every one of them."""
+
 from __future__ import annotations
 
 import ast
@@ -19,8 +20,15 @@ CONTRACTS = (ROOT / "docs" / "CONTRACTS.md").read_text()
 
 def example_environment(**changes) -> LambdaEnvironment:
     values = {f.name: f"value-{f.name}" for f in dataclasses.fields(LambdaEnvironment)}
-    values.update(retrain_alarm_arns=("arn:a", "arn:b"), retrain_schedule_rule_arns=(), cooldown_seconds=86400,
-                  auto_approve=False, window_hours=24, production=True, budget_act_percent=100)
+    values.update(
+        retrain_alarm_arns=("arn:a", "arn:b"),
+        retrain_schedule_rule_arns=(),
+        cooldown_seconds=86400,
+        auto_approve=False,
+        window_hours=24,
+        production=True,
+        budget_act_percent=100,
+    )
     values.update(changes)
     return LambdaEnvironment(**values)
 
@@ -29,8 +37,11 @@ def test_contract_imports_the_standard_library_only():
     allowed = set(sys.stdlib_module_names) | {"contract"}
     for path in sorted((ROOT / "contract").glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
-                [node.module] if isinstance(node, ast.ImportFrom) and node.module and node.level == 0 else [])
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else ([node.module] if isinstance(node, ast.ImportFrom) and node.module and node.level == 0 else [])
+            )
             for name in names:
                 assert name.split(".")[0] in allowed, f"{path.name} imports {name}"
 

@@ -1,5 +1,6 @@
 """SageMaker's data-capture record, key layout and invocation metrics as emulator/endpoint_runtime.py writes
 them (the served path is tested on a running emulator in tests/integration/test_runtime_patches.py)."""
+
 from __future__ import annotations
 
 import base64
@@ -10,7 +11,7 @@ import re
 from emulator.endpoint_runtime import capture_key, capture_record, encode_payload, invocation_metrics
 
 HEADER = {"CsvContentTypes": ["text/csv"], "JsonContentTypes": ["application/json"]}
-AT = dt.datetime(2026, 11, 28, 9, 5, 7, 123456, tzinfo=dt.timezone.utc)
+AT = dt.datetime(2026, 11, 28, 9, 5, 7, 123456, tzinfo=dt.UTC)
 
 
 def test_payloads_are_text_for_the_configs_types_and_base64_otherwise():
@@ -33,9 +34,16 @@ def test_capture_record_follows_the_capture_modes_and_inference_id():
     record = capture_record(both, b"1,a", "text/csv", b'{"predictions": [0.5]}', "application/json", "req-7", AT)
     assert record["captureData"] == {
         "endpointInput": {"observedContentType": "text/csv", "mode": "INPUT", "data": "1,a", "encoding": "CSV"},
-        "endpointOutput": {"observedContentType": "application/json", "mode": "OUTPUT", "data": '{"predictions": [0.5]}', "encoding": "JSON"},
-    }  # fmt: skip
-    assert record["eventMetadata"]["inferenceId"] == "req-7" and record["eventMetadata"]["inferenceTime"] == "2026-11-28T09:05:07Z"
+        "endpointOutput": {
+            "observedContentType": "application/json",
+            "mode": "OUTPUT",
+            "data": '{"predictions": [0.5]}',
+            "encoding": "JSON",
+        },
+    }
+    assert (
+        record["eventMetadata"]["inferenceId"] == "req-7" and record["eventMetadata"]["inferenceTime"] == "2026-11-28T09:05:07Z"
+    )
     assert record["eventVersion"] == "0" and len(record["eventMetadata"]["eventId"]) == 36
     output_only = capture_record({"CaptureOptions": [{"CaptureMode": "Output"}]}, b"x", "text/csv", b"1", "text/csv", None, AT)
     assert list(output_only["captureData"]) == ["endpointOutput"] and "inferenceId" not in output_only["eventMetadata"]
@@ -46,9 +54,26 @@ def test_invocation_metrics_count_each_request_once_per_kind():
     def figures(status):
         return {d["MetricName"]: d["Value"] for d in invocation_metrics("e", "primary", status, 900 if status else None, 120, AT)}
 
-    assert figures(200) == {"Invocations": 1, "InvocationsPerInstance": 1, "Invocation4XXErrors": 0, "Invocation5XXErrors": 0,
-                            "InvocationModelErrors": 0, "OverheadLatency": 120, "ModelLatency": 900}
-    assert (figures(415)["Invocation4XXErrors"], figures(415)["InvocationModelErrors"], figures(415)["Invocation5XXErrors"]) == (1, 1, 0)
-    assert (figures(None)["Invocation5XXErrors"], figures(None)["InvocationModelErrors"], "ModelLatency" in figures(None)) == (1, 1, False)
+    assert figures(200) == {
+        "Invocations": 1,
+        "InvocationsPerInstance": 1,
+        "Invocation4XXErrors": 0,
+        "Invocation5XXErrors": 0,
+        "InvocationModelErrors": 0,
+        "OverheadLatency": 120,
+        "ModelLatency": 900,
+    }
+    assert (figures(415)["Invocation4XXErrors"], figures(415)["InvocationModelErrors"], figures(415)["Invocation5XXErrors"]) == (
+        1,
+        1,
+        0,
+    )
+    assert (figures(None)["Invocation5XXErrors"], figures(None)["InvocationModelErrors"], "ModelLatency" in figures(None)) == (
+        1,
+        1,
+        False,
+    )
     data = invocation_metrics("e", "primary", 200, 1, 1, AT)
-    assert all(d["Dimensions"] == [{"Name": "EndpointName", "Value": "e"}, {"Name": "VariantName", "Value": "primary"}] for d in data)
+    assert all(
+        d["Dimensions"] == [{"Name": "EndpointName", "Value": "e"}, {"Name": "VariantName", "Value": "primary"}] for d in data
+    )

@@ -1,4 +1,5 @@
 """Synth assertions for the foundation: stacks, provider, backend, data lake and registry."""
+
 from __future__ import annotations
 
 import json
@@ -61,7 +62,10 @@ def test_buckets_are_versioned_encrypted_private_and_logged(stacks):
         assert len(versioning) == 4
         assert all(v["versioning_configuration"]["status"] == "Enabled" for v in versioning.values())
         for block in stack.resources("aws_s3_bucket_public_access_block").values():
-            assert all(block[k] is True for k in ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets"))
+            assert all(
+                block[k] is True
+                for k in ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets")
+            )
         assert len(stack.resources("aws_s3_bucket_public_access_block")) == 4
         for purpose in ("raw", "curated", "artifacts"):
             sse = stack.by_path(f"data-lake/{purpose}-encryption")["rule"][0]["apply_server_side_encryption_by_default"]
@@ -70,7 +74,10 @@ def test_buckets_are_versioned_encrypted_private_and_logged(stacks):
             logging = stack.by_path(f"data-lake/{purpose}-logging")
             assert "aws_s3_bucket.data-lake_logs" in logging["target_bucket"]
         # S3 server access logs can only be delivered to an SSE-S3 bucket.
-        assert stack.by_path("data-lake/logs-encryption")["rule"][0]["apply_server_side_encryption_by_default"]["sse_algorithm"] == "AES256"
+        assert (
+            stack.by_path("data-lake/logs-encryption")["rule"][0]["apply_server_side_encryption_by_default"]["sse_algorithm"]
+            == "AES256"
+        )
 
 
 def test_bucket_policies_deny_plain_http_and_uploads_without_kms(stacks):
@@ -157,13 +164,20 @@ def test_registry_groups_and_immutable_scanned_encrypted_repositories(stacks):
 # Construct paths become Terraform addresses: renaming one destroys and recreates the resource.
 # This list is a public contract; change it only with a migration note (terraform state mv).
 FOUNDATION_ADDRESSES = {
-    "data-lake/key", "data-lake/key-alias",
-    *(f"data-lake/{b}{suffix}" for b in ("raw", "curated", "artifacts", "logs")
-      for suffix in ("", "-versioning", "-public-access-block", "-ownership", "-encryption", "-lifecycle", "-policy")),
+    "data-lake/key",
+    "data-lake/key-alias",
+    *(
+        f"data-lake/{b}{suffix}"
+        for b in ("raw", "curated", "artifacts", "logs")
+        for suffix in ("", "-versioning", "-public-access-block", "-ownership", "-encryption", "-lifecycle", "-policy")
+    ),
     *(f"data-lake/{b}-logging" for b in ("raw", "curated", "artifacts")),
-    "registry/group-models", "registry/training", "registry/inference",
-    "registry/training-lifecycle", "registry/inference-lifecycle",
-}  # fmt: skip
+    "registry/group-models",
+    "registry/training",
+    "registry/inference",
+    "registry/training-lifecycle",
+    "registry/inference-lifecycle",
+}
 
 
 def test_construct_ids_are_stable(stacks):

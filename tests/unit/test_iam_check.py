@@ -1,15 +1,23 @@
 """The evaluator behind emulator.iam_check: calls become the IAM requests AWS evaluates (implied ones
 included) and are judged like IAM (wildcards, conditions, Deny over Allow); a missing permission is
 named with its call."""
+
 from __future__ import annotations
 
 import pytest
 
-from emulator.iam_check import Call, Request, Unauthorized, check_calls, evaluate, requests_of
 from contract.names import TeamContext
+from emulator.iam_check import Call, Request, Unauthorized, check_calls, evaluate, requests_of
 
-CTX = TeamContext(platform="mlp", team="fraud", environment="dev", account_id="111111111111", region="us-east-1",
-                  cost_center="CC-1", is_emulator=False)
+CTX = TeamContext(
+    platform="mlp",
+    team="fraud",
+    environment="dev",
+    account_id="111111111111",
+    region="us-east-1",
+    cost_center="CC-1",
+    is_emulator=False,
+)
 SM = "arn:aws:sagemaker:us-east-1:111111111111"
 ROLE = "arn:aws:iam::111111111111:role/mlp-fraud-dev-sagemaker"
 KEY = "arn:aws:kms:us-east-1:111111111111:key/k"
@@ -31,18 +39,25 @@ def test_endpoint_config_with_keys_implies_grants_and_kms_puts_imply_data_keys()
     assert [r.action for r in requests_of(put, CTX)] == ["s3:PutObject", "kms:GenerateDataKey"]
 
 
-@pytest.mark.parametrize("request_, expected", [
-    (Request("s3:ListBucket", "arn:aws:s3:::b", {"s3:prefix": "data-capture/x"}), True),
-    (Request("s3:ListBucket", "arn:aws:s3:::b", {"s3:prefix": "other/"}), None),
-    (Request("s3:ListBucket", "arn:aws:s3:::b"), None),  # condition key absent: no match
-    (Request("s3:GetObject", "arn:aws:s3:::b/data-capture/1"), True),
-    (Request("s3:GetObject", "arn:aws:s3:::b/secret/1"), False),  # explicit Deny wins
-    (Request("s3:PutObject", "arn:aws:s3:::b/data-capture/1"), None),
-])
+@pytest.mark.parametrize(
+    "request_, expected",
+    [
+        (Request("s3:ListBucket", "arn:aws:s3:::b", {"s3:prefix": "data-capture/x"}), True),
+        (Request("s3:ListBucket", "arn:aws:s3:::b", {"s3:prefix": "other/"}), None),
+        (Request("s3:ListBucket", "arn:aws:s3:::b"), None),  # condition key absent: no match
+        (Request("s3:GetObject", "arn:aws:s3:::b/data-capture/1"), True),
+        (Request("s3:GetObject", "arn:aws:s3:::b/secret/1"), False),  # explicit Deny wins
+        (Request("s3:PutObject", "arn:aws:s3:::b/data-capture/1"), None),
+    ],
+)
 def test_evaluate_like_iam(request_, expected):
     statements = [
-        {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::b",
-         "Condition": {"StringLike": {"s3:prefix": ["data-capture/*"]}}},
+        {
+            "Effect": "Allow",
+            "Action": "s3:ListBucket",
+            "Resource": "arn:aws:s3:::b",
+            "Condition": {"StringLike": {"s3:prefix": ["data-capture/*"]}},
+        },
         {"Effect": "Allow", "Action": ["s3:Get*"], "Resource": "arn:aws:s3:::b/*"},
         {"Effect": "Deny", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/secret/*"},
     ]
@@ -57,8 +72,10 @@ def test_missing_permission_and_unmapped_call_are_named():
     (unmapped,) = check_calls([Call("sagemaker", "DeleteModelPackageGroup", {"ModelPackageGroupName": "g"})], statements, CTX)
     assert "no IAM mapping for 'DeleteModelPackageGroup'" in unmapped
     with pytest.raises(Unauthorized, match="NumericLessThan"):
-        evaluate([{"Effect": "Allow", "Action": "*", "Resource": "*", "Condition": {"NumericLessThan": {"x": "1"}}}],
-                 Request("s3:GetObject", "arn:aws:s3:::b/k", {"x": "0"}))
+        evaluate(
+            [{"Effect": "Allow", "Action": "*", "Resource": "*", "Condition": {"NumericLessThan": {"x": "1"}}}],
+            Request("s3:GetObject", "arn:aws:s3:::b/k", {"x": "0"}),
+        )
 
 
 def test_describe_alarms_is_authorized_per_named_alarm():

@@ -1,11 +1,15 @@
 """Security invariants over every synthesized stack of the example config (not per module): whatever a
 construct adds later, these hold for all of it or CI fails."""
+
 from __future__ import annotations
 
 import json
 import re
 
-MUTATING = re.compile(r":(Put|Create|Delete|Update|Attach|Detach|Set|Add|Remove|Tag|Untag|Modify|Start|Stop|Invoke|Pass|Send|Publish|Write|Batch|Restore|Disable|Enable|Schedule|Terminate|Replace|Associate|Disassociate|Register|Deregister)", re.I)
+MUTATING = re.compile(
+    r":(Put|Create|Delete|Update|Attach|Detach|Set|Add|Remove|Tag|Untag|Modify|Start|Stop|Invoke|Pass|Send|Publish|Write|Batch|Restore|Disable|Enable|Schedule|Terminate|Replace|Associate|Disassociate|Register|Deregister)",
+    re.I,
+)
 REQUIRED_TAGS = ("Team", "Environment", "CostCenter")
 
 
@@ -33,14 +37,28 @@ def as_list(value):
 def test_every_bucket_versioned_encrypted_private_and_tls_only(stacks):
     for stack in stacks.values():
         buckets = {f"${{aws_s3_bucket.{name}.id}}": body for name, body in stack.resources("aws_s3_bucket").items()}
-        versioned = {v["bucket"] for v in stack.resources("aws_s3_bucket_versioning").values() if v["versioning_configuration"]["status"] == "Enabled"}
-        blocked = {b["bucket"] for b in stack.resources("aws_s3_bucket_public_access_block").values()
-                   if all(b[k] for k in ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets"))}
-        encryption = {e["bucket"]: e["rule"][0]["apply_server_side_encryption_by_default"]["sse_algorithm"]
-                      for e in stack.resources("aws_s3_bucket_server_side_encryption_configuration").values()}
-        tls_only = {p["bucket"] for p in stack.resources("aws_s3_bucket_policy").values()
-                    if any(s["Effect"] == "Deny" and s.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}
-                           for s in json.loads(p["policy"])["Statement"])}
+        versioned = {
+            v["bucket"]
+            for v in stack.resources("aws_s3_bucket_versioning").values()
+            if v["versioning_configuration"]["status"] == "Enabled"
+        }
+        blocked = {
+            b["bucket"]
+            for b in stack.resources("aws_s3_bucket_public_access_block").values()
+            if all(b[k] for k in ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets"))
+        }
+        encryption = {
+            e["bucket"]: e["rule"][0]["apply_server_side_encryption_by_default"]["sse_algorithm"]
+            for e in stack.resources("aws_s3_bucket_server_side_encryption_configuration").values()
+        }
+        tls_only = {
+            p["bucket"]
+            for p in stack.resources("aws_s3_bucket_policy").values()
+            if any(
+                s["Effect"] == "Deny" and s.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}
+                for s in json.loads(p["policy"])["Statement"]
+            )
+        }
         for ref, body in buckets.items():
             assert ref in versioned, f"{stack.name}: {body['bucket']} not versioned"
             assert ref in blocked, f"{stack.name}: {body['bucket']} public access not fully blocked"
@@ -69,8 +87,11 @@ def test_no_wildcard_actions_no_mutation_on_star_no_full_access(stacks):
             if "*" in resources and resource_type not in ("aws_kms_key",):
                 mutating = [a for a in actions if MUTATING.search(a)]
                 # No resource-level permissions (or no ARN before creation): each conditioned instead.
-                tagged = {"application-autoscaling:RegisterScalableTarget", "application-autoscaling:PutScalingPolicy",
-                          "application-autoscaling:DeregisterScalableTarget"}
+                tagged = {
+                    "application-autoscaling:RegisterScalableTarget",
+                    "application-autoscaling:PutScalingPolicy",
+                    "application-autoscaling:DeregisterScalableTarget",
+                }
                 allowed = {"cloudwatch:PutMetricData", "ecr:GetAuthorizationToken", *tagged}
                 assert set(mutating) <= allowed, f"{stack.name}: {address} mutating {mutating} on *"
                 if set(mutating) & {"cloudwatch:PutMetricData"}:

@@ -1,15 +1,16 @@
 """Synth assertions for monitoring (topic, drift/quality/golden-signal alarms, the drift composite) and the
 budget: on the example config's stacks, and on constructs in a bare stack with chosen settings."""
+
 from __future__ import annotations
 
 import json
 
-import pytest
 import cdktf
+import pytest
 
+from config.ml import BudgetSettings, MonitoringSettings
 from modules.budget import Budget, BudgetProps
 from modules.monitoring import Monitoring, MonitoringProps, metric_period_seconds
-from config.ml import BudgetSettings, MonitoringSettings
 from tests.synth import team_context as ctx
 from tests.unit.test_training_serving import recipe
 
@@ -34,11 +35,21 @@ def resources(document: dict, kind: str) -> list[dict]:
 
 def synth_monitoring(settings: MonitoringSettings, features: list[str], owners=("a@example.com",), with_budget=None) -> dict:
     stack = cdktf.TerraformStack(cdktf.Testing.app(), "bare")
-    monitoring = Monitoring(stack, "monitoring", MonitoringProps(
-        context=ctx(), settings=settings, owners=list(owners), kms_key_arn=KEY_ARN, feature_names=features,
-    ))  # fmt: skip
+    monitoring = Monitoring(
+        stack,
+        "monitoring",
+        MonitoringProps(
+            context=ctx(),
+            settings=settings,
+            owners=list(owners),
+            kms_key_arn=KEY_ARN,
+            feature_names=features,
+        ),
+    )
     if with_budget is not None:
-        Budget(stack, "budget", BudgetProps(context=ctx(), settings=with_budget, owners=list(owners), topic_arn=monitoring.topic.arn))
+        Budget(
+            stack, "budget", BudgetProps(context=ctx(), settings=with_budget, owners=list(owners), topic_arn=monitoring.topic.arn)
+        )
     document = json.loads(cdktf.Testing.synth(stack))
     document["_construct"] = monitoring
     return document
@@ -53,8 +64,21 @@ def test_every_team_alarm_exists_with_the_prefix(stacks):
         team, env = name.split("-")
         prefix = f"mlp-{team}-{env}"
         features = FRAUD_FEATURES if team == "fraud" else ["items_viewed", "dwell_seconds", "device"]
-        expected = {f"{prefix}-{k}" for k in ("drift", "drift-max", "quality", "latency-p99", "errors-5xx", "model-errors",
-                                               "missing-max", "unscored", "capture-malformed", "capture-empty")}
+        expected = {
+            f"{prefix}-{k}"
+            for k in (
+                "drift",
+                "drift-max",
+                "quality",
+                "latency-p99",
+                "errors-5xx",
+                "model-errors",
+                "missing-max",
+                "unscored",
+                "capture-malformed",
+                "capture-empty",
+            )
+        }
         expected |= {f"{prefix}-missing-{f}" for f in features}
         expected |= {f"{prefix}-drift-{f}" for f in features}
         assert set(alarms(stack.document)) == expected, name  # invocations-low is off (min 0)
@@ -99,10 +123,12 @@ def test_missing_values_and_the_capture_have_alarms_of_their_own(stacks):
         alarm = found[f"mlp-fraud-dev-missing-{feature}"]
         assert (alarm["namespace"], alarm["metric_name"], alarm["threshold"]) == (namespace, "FeatureMissingRateIncrease", 0.1)
         assert alarm["dimensions"] == {**platform, "Feature": feature}
-    expected = {"missing-max": ("MaxMissingRateIncrease", "GreaterThanThreshold", 0.1),
-                "unscored": ("UnscoredFeatures", "GreaterThanThreshold", 0),
-                "capture-malformed": ("MalformedCaptureRecords", "GreaterThanThreshold", 0),
-                "capture-empty": ("DriftSampleCount", "LessThanThreshold", 1)}
+    expected = {
+        "missing-max": ("MaxMissingRateIncrease", "GreaterThanThreshold", 0.1),
+        "unscored": ("UnscoredFeatures", "GreaterThanThreshold", 0),
+        "capture-malformed": ("MalformedCaptureRecords", "GreaterThanThreshold", 0),
+        "capture-empty": ("DriftSampleCount", "LessThanThreshold", 1),
+    }
     for kind, (metric, operator, threshold) in expected.items():
         alarm = found[f"mlp-fraud-dev-{kind}"]
         assert (alarm["metric_name"], alarm["comparison_operator"], alarm["threshold"]) == (metric, operator, threshold)
@@ -156,7 +182,9 @@ def test_topic_encrypted_with_the_team_key_and_owners_subscribed(stacks):
         assert {s["endpoint"] for s in subscriptions if s["protocol"] == "email"} == owners
         # ... and the deploy function, which acts on the budget's notices (modules/off_hours)
         (deploy,) = [s for s in subscriptions if s["protocol"] != "email"]
-        assert deploy["protocol"] == "lambda" and deploy["endpoint"].startswith("${aws_lambda_function.retraining_deploy_function")
+        assert deploy["protocol"] == "lambda" and deploy["endpoint"].startswith(
+            "${aws_lambda_function.retraining_deploy_function"
+        )
         assert all(s["topic_arn"].startswith(f"${{{TOPIC}") for s in subscriptions)
 
 
@@ -244,12 +272,16 @@ def test_without_feature_names_drift_max_alone_at_the_default_threshold():
     found = alarms(document)
     assert not [n for n in found if n.startswith("mlp-fraud-dev-drift-") and n != "mlp-fraud-dev-drift-max"]
     assert found["mlp-fraud-dev-drift-max"]["threshold"] == 0.3
-    assert found["mlp-fraud-dev-drift"]["alarm_rule"] == \
-        'ALARM("mlp-fraud-dev-drift-max") OR ALARM("mlp-fraud-dev-missing-max") OR ALARM("mlp-fraud-dev-unscored")'
+    assert (
+        found["mlp-fraud-dev-drift"]["alarm_rule"]
+        == 'ALARM("mlp-fraud-dev-drift-max") OR ALARM("mlp-fraud-dev-missing-max") OR ALARM("mlp-fraud-dev-unscored")'
+    )
 
 
 def test_lower_is_better_metric_and_low_traffic_alarm():
-    settings = MonitoringSettings(problem_type="regression", quality_metric="MAE", quality_threshold=3.0, min_invocations_per_hour=100)
+    settings = MonitoringSettings(
+        problem_type="regression", quality_metric="MAE", quality_threshold=3.0, min_invocations_per_hour=100
+    )
     found = alarms(synth_monitoring(settings, ["amount"]))
     quality = found["mlp-fraud-dev-quality"]
     assert (quality["metric_name"], quality["comparison_operator"], quality["threshold"]) == ("MAE", "GreaterThanThreshold", 3.0)
@@ -308,7 +340,11 @@ def test_budget_construct_thresholds_and_subscribers():
     document = synth_monitoring(MonitoringSettings(), [], owners=("a@example.com", "b@example.com"), with_budget=settings)
     budget = resources(document, "aws_budgets_budget")[0]
     assert budget["limit_amount"] == "250.50" and budget["account_id"] == "111111111111"
-    assert [(n["notification_type"], n["threshold"]) for n in budget["notification"]] == [("ACTUAL", 50), ("ACTUAL", 90), ("FORECASTED", 100)]
+    assert [(n["notification_type"], n["threshold"]) for n in budget["notification"]] == [
+        ("ACTUAL", 50),
+        ("ACTUAL", 90),
+        ("FORECASTED", 100),
+    ]
     assert all(n["subscriber_email_addresses"] == ["a@example.com", "b@example.com"] for n in budget["notification"])
 
 

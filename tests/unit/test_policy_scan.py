@@ -3,6 +3,7 @@
 checkov runs from its own virtualenv (.venv-scan, made by scripts/setup.sh): it pins an older boto3
 than the project. Accepted findings are listed, with reasons, in security/checkov_skips.yaml.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,8 +21,20 @@ SKIPS = yaml.safe_load((ROOT / "security" / "checkov_skips.yaml").read_text())
 
 def scan(stack_dir: Path) -> dict:
     result = subprocess.run(
-        [str(CHECKOV), "-f", str(stack_dir / "cdk.tf.json"), "--framework", "terraform_json", "--output", "json", "--quiet", "--compact"],
-        capture_output=True, text=True, timeout=600,
+        [
+            str(CHECKOV),
+            "-f",
+            str(stack_dir / "cdk.tf.json"),
+            "--framework",
+            "terraform_json",
+            "--output",
+            "json",
+            "--quiet",
+            "--compact",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     report = json.loads(result.stdout or "{}")
     return report[0] if isinstance(report, list) else report
@@ -51,7 +64,9 @@ def test_no_unexplained_findings_in_any_stack(reports):
         for failed in report.get("results", {}).get("failed_checks", []):
             if not accepted(failed["check_id"], failed["resource"]):
                 unexplained.append(f"{name}: {failed['check_id']} {failed['check_name']} on {failed['resource']}")
-    assert not unexplained, "new policy findings (fix them, or add a scoped reason to security/checkov_skips.yaml):\n" + "\n".join(unexplained)
+    assert not unexplained, (
+        "new policy findings (fix them, or add a scoped reason to security/checkov_skips.yaml):\n" + "\n".join(unexplained)
+    )
 
 
 def test_every_skip_is_still_needed(reports):

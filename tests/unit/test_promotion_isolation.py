@@ -11,6 +11,7 @@ team's own source, for exactly the team's principals of the target account, and 
   whose `Resource` cannot name a key id the target does not know: its condition (through S3, for the
   source's two buckets only) is the control, evaluated with each foreign bucket as encryption context.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -18,16 +19,33 @@ import json
 
 import pytest
 
-from emulator.iam_check import Request, evaluate
 from config.platform import resource_prefix, stack_name
+from emulator.iam_check import Request, evaluate
 from tests.unit.test_team_isolation import ACTIONS, permitted, resolve_tokens, team_resources
 
 pytestmark = pytest.mark.xdist_group("test_promotion_isolation")
-READS = {"s3:GetObject", "s3:GetObjectVersion", "kms:Decrypt", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer",
-         "ecr:BatchCheckLayerAvailability", "sagemaker:DescribeModelPackage", "sagemaker:DescribeModelPackageGroup",
-         "sagemaker:ListModelPackages"}
-OBJECT_KEYS = ("models/r1/output/model.tar.gz", "code/abc.tar.gz", "manifests/r1.json", "baselines/r1.json",
-               "training/part-0.csv", "features/definitions.json", "promoted/dev/training/x.csv", "checkpoints/x", "x")
+READS = {
+    "s3:GetObject",
+    "s3:GetObjectVersion",
+    "kms:Decrypt",
+    "ecr:BatchGetImage",
+    "ecr:GetDownloadUrlForLayer",
+    "ecr:BatchCheckLayerAvailability",
+    "sagemaker:DescribeModelPackage",
+    "sagemaker:DescribeModelPackageGroup",
+    "sagemaker:ListModelPackages",
+}
+OBJECT_KEYS = (
+    "models/r1/output/model.tar.gz",
+    "code/abc.tar.gz",
+    "manifests/r1.json",
+    "baselines/r1.json",
+    "training/part-0.csv",
+    "features/definitions.json",
+    "promoted/dev/training/x.csv",
+    "checkpoints/x",
+    "x",
+)
 
 
 def stacks_of(config):
@@ -53,9 +71,16 @@ def resource_policies(stack, account, region):
         found.append(("ecr", [f"arn:aws:ecr:{region}:{account}:repository/{repository}"], json.loads(body["policy"])))
     for body in stack.resources("aws_sagemaker_model_package_group_policy").values():
         group = body["model_package_group_name"]
-        found.append(("sagemaker", [f"arn:aws:sagemaker:{region}:{account}:model-package-group/{group}",
-                                    f"arn:aws:sagemaker:{region}:{account}:model-package/{group}/1"],
-                      json.loads(body["resource_policy"])))
+        found.append(
+            (
+                "sagemaker",
+                [
+                    f"arn:aws:sagemaker:{region}:{account}:model-package-group/{group}",
+                    f"arn:aws:sagemaker:{region}:{account}:model-package/{group}/1",
+                ],
+                json.loads(body["resource_policy"]),
+            )
+        )
     return found
 
 
@@ -70,8 +95,12 @@ def admitted(document, principal_account, team, action, resource, region):
         principals = principals if isinstance(principals, list) else [principals]
         if statement["Effect"] == "Allow" and any(p in ("*", role, f"arn:aws:iam::{principal_account}:root") for p in principals):
             statements.append({"Resource": resource, **statement})
-    context = {"aws:PrincipalArn": role, "aws:PrincipalAccount": principal_account, "aws:PrincipalTag/Team": team,
-               "kms:ViaService": f"s3.{region}.amazonaws.com"}
+    context = {
+        "aws:PrincipalArn": role,
+        "aws:PrincipalAccount": principal_account,
+        "aws:PrincipalTag/Team": team,
+        "kms:ViaService": f"s3.{region}.amazonaws.com",
+    }
     return evaluate(statements, Request(action, resource, context)) is True
 
 
@@ -98,15 +127,25 @@ def test_resource_policies_admit_only_the_teams_target_principals_and_only_to_re
     assert checked > 10_000
     assert foreign_grants == []
     # Positive control: the promotion path's target principals do get their reads on the source.
-    expected = {("fraud-dev", "222222222222", "fraud", a) for a in ("s3:GetObjectVersion", "kms:Decrypt",
-                                                                   "ecr:BatchGetImage", "sagemaker:DescribeModelPackage")}
+    expected = {
+        ("fraud-dev", "222222222222", "fraud", a)
+        for a in ("s3:GetObjectVersion", "kms:Decrypt", "ecr:BatchGetImage", "sagemaker:DescribeModelPackage")
+    }
     assert expected <= granted, expected - granted
 
 
 def test_a_resource_statement_admitting_another_team_would_be_flagged():
-    document = {"Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::222222222222:root"},
-                               "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*",
-                               "Condition": {"StringEquals": {"aws:PrincipalTag/Team": "recsys"}}}]}
+    document = {
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": "arn:aws:iam::222222222222:root"},
+                "Action": "s3:GetObject",
+                "Resource": "arn:aws:s3:::b/*",
+                "Condition": {"StringEquals": {"aws:PrincipalTag/Team": "recsys"}},
+            }
+        ]
+    }
     assert admitted(document, "222222222222", "recsys", "s3:GetObject", "arn:aws:s3:::b/x", "us-east-1")
     assert not admitted(document, "222222222222", "fraud", "s3:GetObject", "arn:aws:s3:::b/x", "us-east-1")
 
@@ -120,8 +159,11 @@ def promoter_statements(stack, account, region):
 def grants_on(statement, kind, resource, bucket_arns, region):
     actions = ACTIONS[kind]
     if kind == "kms" and statement.get("Condition"):
-        contexts = [{"kms:ViaService": f"s3.{region}.amazonaws.com", "kms:EncryptionContext:aws:s3:arn": b}
-                    for bucket in bucket_arns for b in (bucket, f"{bucket}/x")]
+        contexts = [
+            {"kms:ViaService": f"s3.{region}.amazonaws.com", "kms:EncryptionContext:aws:s3:arn": b}
+            for bucket in bucket_arns
+            for b in (bucket, f"{bucket}/x")
+        ]
         return [a for a in actions for c in contexts if evaluate([statement], Request(a, resource, c)) is True]
     return [a for a in actions if permitted(statement, a, resource)]
 
@@ -137,11 +179,14 @@ def test_promoter_policies_reach_only_their_declared_sources(example_config, sta
         promoters += bool(statements)
         for other_team, other_env in stacks_of(example_config):
             if (other_team.name, other_env.name) == (team.name, environment.name) or (
-                    other_team.name == team.name and other_env.name in sources):
+                other_team.name == team.name and other_env.name in sources
+            ):
                 continue
             prefix = resource_prefix(platform, other_team.name, other_env.name)
             buckets = [f"arn:aws:s3:::{prefix}-{p}-{other_env.account_id}" for p in ("raw", "curated", "artifacts", "logs")]
-            for kind, resource in team_resources(platform, other_team.name, other_env.name, other_env.account_id, region, other_team):
+            for kind, resource in team_resources(
+                platform, other_team.name, other_env.name, other_env.account_id, region, other_team
+            ):
                 for statement in statements:
                     for action in grants_on(statement, kind, resource, buckets, region):
                         violations.append((stack.name, other_env.name, other_team.name, statement.get("Sid"), action, resource))
@@ -152,18 +197,32 @@ def test_promoter_policies_reach_only_their_declared_sources(example_config, sta
 def test_promoter_policy_reads_its_source_and_writes_only_its_own(example_config, stacks):
     region = example_config.platform.region
     statements = list(promoter_statements(stacks["fraud-prod"], "222222222222", region))
-    can = lambda action, resource, context=None: evaluate(statements, Request(action, resource, context or {})) is True  # noqa: E731
+    can = lambda action, resource, context=None: evaluate(statements, Request(action, resource, context or {})) is True
     assert can("s3:GetObjectVersion", "arn:aws:s3:::mlp-fraud-dev-curated-111111111111/training/a.csv")
     assert can("sagemaker:ListModelPackages", "arn:aws:sagemaker:us-east-1:111111111111:model-package-group/mlp-fraud-dev-models")
     assert can("ecr:BatchGetImage", "arn:aws:ecr:us-east-1:111111111111:repository/mlp-fraud-dev-training")
-    assert can("kms:Decrypt", "arn:aws:kms:us-east-1:111111111111:key/k", {
-        "kms:ViaService": "s3.us-east-1.amazonaws.com", "kms:EncryptionContext:aws:s3:arn": "arn:aws:s3:::mlp-fraud-dev-artifacts-111111111111"})
-    assert not can("kms:Decrypt", "arn:aws:kms:us-east-1:111111111111:key/k", {
-        "kms:ViaService": "s3.us-east-1.amazonaws.com", "kms:EncryptionContext:aws:s3:arn": "arn:aws:s3:::mlp-recsys-dev-artifacts-111111111111"})
-    for action, resource in (("s3:PutObject", "arn:aws:s3:::mlp-fraud-dev-artifacts-111111111111/models/x"),
-                             ("ecr:PutImage", "arn:aws:ecr:us-east-1:111111111111:repository/mlp-fraud-dev-training"),
-                             ("sagemaker:UpdateModelPackage", "arn:aws:sagemaker:us-east-1:111111111111:model-package/mlp-fraud-dev-models/1"),
-                             ("s3:GetObject", "arn:aws:s3:::mlp-fraud-dev-raw-111111111111/x")):
+    assert can(
+        "kms:Decrypt",
+        "arn:aws:kms:us-east-1:111111111111:key/k",
+        {
+            "kms:ViaService": "s3.us-east-1.amazonaws.com",
+            "kms:EncryptionContext:aws:s3:arn": "arn:aws:s3:::mlp-fraud-dev-artifacts-111111111111",
+        },
+    )
+    assert not can(
+        "kms:Decrypt",
+        "arn:aws:kms:us-east-1:111111111111:key/k",
+        {
+            "kms:ViaService": "s3.us-east-1.amazonaws.com",
+            "kms:EncryptionContext:aws:s3:arn": "arn:aws:s3:::mlp-recsys-dev-artifacts-111111111111",
+        },
+    )
+    for action, resource in (
+        ("s3:PutObject", "arn:aws:s3:::mlp-fraud-dev-artifacts-111111111111/models/x"),
+        ("ecr:PutImage", "arn:aws:ecr:us-east-1:111111111111:repository/mlp-fraud-dev-training"),
+        ("sagemaker:UpdateModelPackage", "arn:aws:sagemaker:us-east-1:111111111111:model-package/mlp-fraud-dev-models/1"),
+        ("s3:GetObject", "arn:aws:s3:::mlp-fraud-dev-raw-111111111111/x"),
+    ):
         assert not can(action, resource), (action, resource)
     assert can("s3:PutObject", "arn:aws:s3:::mlp-fraud-prod-curated-222222222222/promoted/dev/training/a.csv")
     assert not can("s3:PutObject", "arn:aws:s3:::mlp-fraud-prod-curated-222222222222/training/a.csv")

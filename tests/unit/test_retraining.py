@@ -1,4 +1,5 @@
 """Synth assertions for the retraining loop wiring and the Lambda packaging."""
+
 from __future__ import annotations
 
 import base64
@@ -11,7 +12,6 @@ import pytest
 
 from contract.handlers import HANDLER_NAMES as HANDLERS
 from modules.functions.packaging import build_package, package_files
-
 
 
 @pytest.mark.parametrize("handler", HANDLERS)
@@ -60,7 +60,8 @@ def test_every_handler_is_deployed_with_dlq_encrypted_env_and_logs(stacks):
         env = function["environment"]["variables"]
         assert env["PREFIX"] == "mlp-fraud-dev" and env["METRIC_NAMESPACE"] == "MLPlatform/mlp-fraud-dev"
         assert env["RETRAIN_ALARM_ARNS"] == ",".join(
-            f"arn:aws:cloudwatch:us-east-1:111111111111:alarm:mlp-fraud-dev-{k}" for k in ("drift", "quality"))
+            f"arn:aws:cloudwatch:us-east-1:111111111111:alarm:mlp-fraud-dev-{k}" for k in ("drift", "quality")
+        )
         assert env["WATCH_RULE_ARN"] == "arn:aws:events:us-east-1:111111111111:rule/mlp-fraud-dev-retrain-watch"
         assert env["AUTO_APPROVE"] == "true"  # dev auto-approves in platform.yaml
     for group in stack.resources("aws_cloudwatch_log_group").values():
@@ -143,15 +144,18 @@ def test_handler_policies_have_no_wildcards_and_stay_in_team(stacks, handler):
             elif resource == "*" and statement["Action"] == "sagemaker:ListTrainingJobs":  # no resource-level permissions
                 assert "Condition" not in statement or statement["Condition"]
             elif resource == "*":  # a scalable target has no ARN before it exists: the team's tags scope it
-                assert statement["Action"] in ("application-autoscaling:RegisterScalableTarget",
-                                               "application-autoscaling:PutScalingPolicy",
-                                               "application-autoscaling:DeregisterScalableTarget")
+                assert statement["Action"] in (
+                    "application-autoscaling:RegisterScalableTarget",
+                    "application-autoscaling:PutScalingPolicy",
+                    "application-autoscaling:DeregisterScalableTarget",
+                )
                 (condition,) = statement["Condition"].values()
                 assert sorted(condition.values()) == ["dev", "fraud"], statement
             elif statement["Action"] == "iam:CreateServiceLinkedRole":  # the account's one autoscaling role
                 assert resource.endswith("/AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint")
                 assert statement["Condition"] == {
-                    "StringLike": {"iam:AWSServiceName": "sagemaker.application-autoscaling.amazonaws.com"}}
+                    "StringLike": {"iam:AWSServiceName": "sagemaker.application-autoscaling.amazonaws.com"}
+                }
             else:
                 assert "mlp-fraud-dev" in resource or "/mlp/fraud/dev/" in resource or resource.startswith("${"), resource
                 assert "recsys" not in resource
@@ -176,6 +180,9 @@ def test_no_role_of_the_stack_can_overwrite_function_code(stacks):
                 actions = [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
                 resources = [statement["Resource"]] if isinstance(statement["Resource"], str) else statement["Resource"]
                 writes = [a for a in actions if fnmatch.fnmatch("s3:PutObject", a) or fnmatch.fnmatch("s3:DeleteObject", a)]
-                on_code = [r for r in resources if "data-lake_artifacts.arn}" in r
-                           and fnmatch.fnmatch(code_object, r.split(".arn}", 1)[1].lstrip("/") or "-")]
+                on_code = [
+                    r
+                    for r in resources
+                    if "data-lake_artifacts.arn}" in r and fnmatch.fnmatch(code_object, r.split(".arn}", 1)[1].lstrip("/") or "-")
+                ]
                 assert statement["Effect"] == "Deny" or not (writes and on_code), (stack.name, policy["name"], statement)

@@ -26,6 +26,7 @@ evaluated with B's principal tags and must not admit them (and must admit A's, s
 moto treats a context key that the request does not carry as satisfying the condition (AWS does not), so
 an untagged principal is not modelled; the check is about B's principals, which carry Team=B.
 """
+
 from __future__ import annotations
 
 import copy
@@ -43,7 +44,6 @@ from config.platform import ConfigError, parse_config, resource_prefix, stack_na
 from tests.config_cases import example
 from tests.synth import synth
 
-
 # The last test reports figures the others gathered in this process: keep the module on one xdist worker.
 pytestmark = pytest.mark.xdist_group("test_team_isolation")
 
@@ -51,29 +51,69 @@ TOKEN = re.compile(r"\$\{([a-z0-9_]+)\.([^.}]+)\.(arn|id|name|bucket)\}")
 
 # Representative actions per kind of resource: reads, writes and administration.
 ACTIONS = {
-    "s3-bucket": ["s3:ListBucket", "s3:ListBucketVersions", "s3:GetBucketPolicy", "s3:PutBucketPolicy",
-                  "s3:DeleteBucket"],
-    "s3-object": ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:DeleteObject",
-                  "s3:DeleteObjectVersion"],
-    "kms": ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:ReEncryptFrom", "kms:CreateGrant",
-            "kms:DescribeKey", "kms:PutKeyPolicy", "kms:ScheduleKeyDeletion"],
-    "ecr": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:DescribeImages", "ecr:PutImage",
-            "ecr:InitiateLayerUpload", "ecr:BatchDeleteImage"],
-    "model-package-group": ["sagemaker:CreateModelPackage", "sagemaker:DescribeModelPackageGroup",
-                            "sagemaker:ListModelPackages", "sagemaker:DeleteModelPackageGroup"],
-    "model-package": ["sagemaker:CreateModelPackage", "sagemaker:DescribeModelPackage",
-                      "sagemaker:UpdateModelPackage", "sagemaker:DeleteModelPackage"],
-    "feature-group": ["sagemaker:PutRecord", "sagemaker:GetRecord", "sagemaker:DeleteRecord",
-                      "sagemaker:DescribeFeatureGroup", "sagemaker:UpdateFeatureGroup"],
-    "endpoint": ["sagemaker:UpdateEndpoint", "sagemaker:InvokeEndpoint", "sagemaker:DescribeEndpoint",
-                 "sagemaker:DeleteEndpoint", "sagemaker:UpdateEndpointWeightsAndCapacities"],
-    "endpoint-config": ["sagemaker:CreateEndpointConfig", "sagemaker:DescribeEndpointConfig",
-                        "sagemaker:DeleteEndpointConfig"],
+    "s3-bucket": ["s3:ListBucket", "s3:ListBucketVersions", "s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:DeleteBucket"],
+    "s3-object": ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"],
+    "kms": [
+        "kms:Decrypt",
+        "kms:Encrypt",
+        "kms:GenerateDataKey",
+        "kms:ReEncryptFrom",
+        "kms:CreateGrant",
+        "kms:DescribeKey",
+        "kms:PutKeyPolicy",
+        "kms:ScheduleKeyDeletion",
+    ],
+    "ecr": [
+        "ecr:BatchGetImage",
+        "ecr:GetDownloadUrlForLayer",
+        "ecr:DescribeImages",
+        "ecr:PutImage",
+        "ecr:InitiateLayerUpload",
+        "ecr:BatchDeleteImage",
+    ],
+    "model-package-group": [
+        "sagemaker:CreateModelPackage",
+        "sagemaker:DescribeModelPackageGroup",
+        "sagemaker:ListModelPackages",
+        "sagemaker:DeleteModelPackageGroup",
+    ],
+    "model-package": [
+        "sagemaker:CreateModelPackage",
+        "sagemaker:DescribeModelPackage",
+        "sagemaker:UpdateModelPackage",
+        "sagemaker:DeleteModelPackage",
+    ],
+    "feature-group": [
+        "sagemaker:PutRecord",
+        "sagemaker:GetRecord",
+        "sagemaker:DeleteRecord",
+        "sagemaker:DescribeFeatureGroup",
+        "sagemaker:UpdateFeatureGroup",
+    ],
+    "endpoint": [
+        "sagemaker:UpdateEndpoint",
+        "sagemaker:InvokeEndpoint",
+        "sagemaker:DescribeEndpoint",
+        "sagemaker:DeleteEndpoint",
+        "sagemaker:UpdateEndpointWeightsAndCapacities",
+    ],
+    "endpoint-config": ["sagemaker:CreateEndpointConfig", "sagemaker:DescribeEndpointConfig", "sagemaker:DeleteEndpointConfig"],
     "model": ["sagemaker:CreateModel", "sagemaker:DescribeModel", "sagemaker:DeleteModel"],
-    "training-job": ["sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob", "sagemaker:StopTrainingJob",
-                     "sagemaker:ListTags", "sagemaker:AddTags"],
-    "table": ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
-              "dynamodb:Query", "dynamodb:Scan"],
+    "training-job": [
+        "sagemaker:CreateTrainingJob",
+        "sagemaker:DescribeTrainingJob",
+        "sagemaker:StopTrainingJob",
+        "sagemaker:ListTags",
+        "sagemaker:AddTags",
+    ],
+    "table": [
+        "dynamodb:PutItem",
+        "dynamodb:GetItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:Query",
+        "dynamodb:Scan",
+    ],
     "parameter": ["ssm:GetParameter", "ssm:GetParameters", "ssm:PutParameter", "ssm:DeleteParameter"],
     "role": ["iam:PassRole", "sts:AssumeRole", "iam:PutRolePolicy", "iam:TagRole", "iam:UpdateAssumeRolePolicy"],
     "topic": ["sns:Publish", "sns:Subscribe", "sns:SetTopicAttributes"],
@@ -109,33 +149,41 @@ def team_resources(platform, team, environment, account, region, spec=None):
     """(kind, ARN) of every resource of `team` in `environment` that another team must not touch (CONTRACTS.md).
     `spec` (the TeamSpec) gives the team's own feature sets and model package groups."""
     prefix = resource_prefix(platform, team, environment)
-    feature_sets = ([s.name for s in spec.settings.features.feature_sets] if spec and spec.settings.features
-                    else ["transactions", "sessions"])
+    feature_sets = (
+        [s.name for s in spec.settings.features.feature_sets] if spec and spec.settings.features else ["transactions", "sessions"]
+    )
     groups = list(spec.settings.registry.model_package_groups) if spec else ["models"]
-    arn = lambda service, rest: f"arn:aws:{service}:{region}:{account}:{rest}"  # noqa: E731
+    arn = lambda service, rest: f"arn:aws:{service}:{region}:{account}:{rest}"
     found = []
     for purpose in ("raw", "curated", "artifacts", "logs"):
         bucket = f"{prefix}-{purpose}-{account}"
         found += [("s3-bucket", f"arn:aws:s3:::{bucket}")]
-        found += [("s3-object", f"arn:aws:s3:::{bucket}/{key}") for key in
-                  ("models/r1/model.tar.gz", "training/part-0.csv", "features/definitions.json", "x")]
+        found += [
+            ("s3-object", f"arn:aws:s3:::{bucket}/{key}")
+            for key in ("models/r1/model.tar.gz", "training/part-0.csv", "features/definitions.json", "x")
+        ]
     found += [("kms", arn("kms", f"key/{team}-{environment}-key-id")), ("kms", arn("kms", f"alias/{prefix}"))]
     found += [("ecr", arn("ecr", f"repository/{prefix}-{repo}")) for repo in ("training", "inference")]
     found += [("model-package-group", arn("sagemaker", f"model-package-group/{prefix}-{g}")) for g in groups]
     found += [("model-package", arn("sagemaker", f"model-package/{prefix}-{g}/1")) for g in groups]
     found += [("feature-group", arn("sagemaker", f"feature-group/{prefix}-{name}")) for name in feature_sets]
-    found += [("endpoint", arn("sagemaker", f"endpoint/{prefix}")),
-              ("endpoint-config", arn("sagemaker", f"endpoint-config/{prefix}-v1-abcdef12")),
-              ("model", arn("sagemaker", f"model/{prefix}-v1")),
-              ("training-job", arn("sagemaker", f"training-job/{prefix}-20240101t000000z-abcdef")),
-              ("table", arn("dynamodb", f"table/{prefix}-runs")),
-              ("topic", arn("sns", f"{prefix}-alerts")),
-              ("queue", arn("sqs", f"{prefix}-retrain-dlq"))]
-    found += [("parameter", arn("ssm", f"parameter/{platform}/{team}/{environment}/{name}"))
-              for name in ("training-recipe", "serving-recipe", "deployed-model")]
-    found += [("role", f"arn:aws:iam::{account}:role/{prefix}-{role}")
-              for role in ("sagemaker", "retrain-role", "register-role", "deploy-role", "feature-ingestion",
-                           "feature-store")]
+    found += [
+        ("endpoint", arn("sagemaker", f"endpoint/{prefix}")),
+        ("endpoint-config", arn("sagemaker", f"endpoint-config/{prefix}-v1-abcdef12")),
+        ("model", arn("sagemaker", f"model/{prefix}-v1")),
+        ("training-job", arn("sagemaker", f"training-job/{prefix}-20240101t000000z-abcdef")),
+        ("table", arn("dynamodb", f"table/{prefix}-runs")),
+        ("topic", arn("sns", f"{prefix}-alerts")),
+        ("queue", arn("sqs", f"{prefix}-retrain-dlq")),
+    ]
+    found += [
+        ("parameter", arn("ssm", f"parameter/{platform}/{team}/{environment}/{name}"))
+        for name in ("training-recipe", "serving-recipe", "deployed-model")
+    ]
+    found += [
+        ("role", f"arn:aws:iam::{account}:role/{prefix}-{role}")
+        for role in ("sagemaker", "retrain-role", "register-role", "deploy-role", "feature-ingestion", "feature-store")
+    ]
     return found
 
 
@@ -233,7 +281,9 @@ def multi_team_configs(draw):
         data["environments"][2]["account_id"] = data["environments"][0]["account_id"]
     first = draw(NESTING_NAMES)
     # Half the time a second team is built to nest in the first one's dev or local prefix.
-    nesting = st.sampled_from(["dev", "local"]).map(lambda env: f"{first}-{env}") | st.sampled_from(["dev-tools", "local-qa"]).map(lambda tail: f"{first}-{tail}")
+    nesting = st.sampled_from(["dev", "local"]).map(lambda env: f"{first}-{env}") | st.sampled_from(
+        ["dev-tools", "local-qa"]
+    ).map(lambda tail: f"{first}-{tail}")
     names = list(dict.fromkeys([first, *draw(st.lists(NESTING_NAMES | nesting, min_size=1, max_size=2))]))
     names = [name for name in names if len(name) <= MAX_TEAM_NAME]  # longer names are refused for their length
     if len(names) < 2:
@@ -242,8 +292,11 @@ def multi_team_configs(draw):
     teams = []
     for name in names:
         team = copy.deepcopy(template)
-        team.update(name=name, owners=[f"{name}@example.com"], environments=draw(
-            st.lists(st.sampled_from(["dev", "local"]), min_size=1, max_size=2, unique=True)))
+        team.update(
+            name=name,
+            owners=[f"{name}@example.com"],
+            environments=draw(st.lists(st.sampled_from(["dev", "local"]), min_size=1, max_size=2, unique=True)),
+        )
         teams.append(team)
     data["teams"] = teams
     return data
@@ -288,26 +341,39 @@ def test_each_team_can_reach_its_own_resources(example_config, stacks):
         stack = stacks[stack_name(a, environment)]
         prefix = resource_prefix(platform, a, environment)
         statements = [s for _, s in identity_statements(stack, account, region)]
-        expected = [("s3:GetObject", f"arn:aws:s3:::{prefix}-artifacts-{account}/manifests/r1.json"),
-                    ("s3:PutObject", f"arn:aws:s3:::{prefix}-artifacts-{account}/baselines/r1.json"),
-                    ("sagemaker:CreateModelPackage", f"arn:aws:sagemaker:{region}:{account}:model-package/{prefix}-models/1"),
-                    ("sagemaker:UpdateEndpoint", f"arn:aws:sagemaker:{region}:{account}:endpoint/{prefix}"),
-                    ("dynamodb:PutItem", f"arn:aws:dynamodb:{region}:{account}:table/{prefix}-runs"),
-                    ("ssm:GetParameter", f"arn:aws:ssm:{region}:{account}:parameter/{platform}/{a}/{environment}/training-recipe"),
-                    ("ecr:BatchGetImage", f"arn:aws:ecr:{region}:{account}:repository/{prefix}-training")]
+        expected = [
+            ("s3:GetObject", f"arn:aws:s3:::{prefix}-artifacts-{account}/manifests/r1.json"),
+            ("s3:PutObject", f"arn:aws:s3:::{prefix}-artifacts-{account}/baselines/r1.json"),
+            ("sagemaker:CreateModelPackage", f"arn:aws:sagemaker:{region}:{account}:model-package/{prefix}-models/1"),
+            ("sagemaker:UpdateEndpoint", f"arn:aws:sagemaker:{region}:{account}:endpoint/{prefix}"),
+            ("dynamodb:PutItem", f"arn:aws:dynamodb:{region}:{account}:table/{prefix}-runs"),
+            ("ssm:GetParameter", f"arn:aws:ssm:{region}:{account}:parameter/{platform}/{a}/{environment}/training-recipe"),
+            ("ecr:BatchGetImage", f"arn:aws:ecr:{region}:{account}:repository/{prefix}-training"),
+        ]
         for action, resource in expected:
             assert any(permitted(s, action, resource) for s in statements), f"{stack.name}: {action} on {resource}"
 
 
-@pytest.mark.parametrize("statement", [
-    {"Sid": "TooBroad", "Effect": "Allow", "Action": "s3:*", "Resource": "arn:aws:s3:::mlp-recsys-dev-*"},
-    {"Sid": "WildKey", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": "arn:aws:kms:us-east-1:111111111111:key/*"},
-    {"Sid": "AnyGroup", "Effect": "Allow", "Action": ["sagemaker:Create*"],
-     "Resource": "arn:aws:sagemaker:us-east-1:111111111111:model-package/*"},
-    {"Sid": "ConditionIgnored", "Effect": "Allow", "Action": "ssm:GetParameter",
-     "Resource": "arn:aws:ssm:us-east-1:111111111111:parameter/mlp/*",
-     "Condition": {"StringEquals": {"aws:ResourceTag/Team": "fraud"}}},
-])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        {"Sid": "TooBroad", "Effect": "Allow", "Action": "s3:*", "Resource": "arn:aws:s3:::mlp-recsys-dev-*"},
+        {"Sid": "WildKey", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": "arn:aws:kms:us-east-1:111111111111:key/*"},
+        {
+            "Sid": "AnyGroup",
+            "Effect": "Allow",
+            "Action": ["sagemaker:Create*"],
+            "Resource": "arn:aws:sagemaker:us-east-1:111111111111:model-package/*",
+        },
+        {
+            "Sid": "ConditionIgnored",
+            "Effect": "Allow",
+            "Action": "ssm:GetParameter",
+            "Resource": "arn:aws:ssm:us-east-1:111111111111:parameter/mlp/*",
+            "Condition": {"StringEquals": {"aws:ResourceTag/Team": "fraud"}},
+        },
+    ],
+)
 def test_positive_control_a_cross_team_statement_is_flagged(statement):
     """The same helper flags hand-made violations, so the isolation test can fail."""
     foreign = team_resources("mlp", "recsys", "dev", "111111111111", "us-east-1")
@@ -323,8 +389,11 @@ def test_positive_control_token_of_the_other_team_is_flagged(stacks):
     assert resolved == "arn:aws:s3:::mlp-fraud-dev-artifacts-111111111111/*"
     patched = copy.deepcopy(stack)
     patched.document["resource"]["aws_s3_bucket"][name]["bucket"] = "mlp-recsys-dev-artifacts-111111111111"
-    statement = {"Effect": "Allow", "Action": "s3:GetObject",
-                 "Resource": resolve_tokens(f"${{aws_s3_bucket.{name}.arn}}/*", patched, "111111111111", "us-east-1")}
+    statement = {
+        "Effect": "Allow",
+        "Action": "s3:GetObject",
+        "Resource": resolve_tokens(f"${{aws_s3_bucket.{name}.arn}}/*", patched, "111111111111", "us-east-1"),
+    }
     assert cross_team_grants([("patched", statement)], team_resources("mlp", "recsys", "dev", "111111111111", "us-east-1"))
 
 
@@ -355,8 +424,9 @@ def test_no_trust_policy_admits_another_teams_principals(example_config, stacks)
                 # The account root admits every principal of the account, B's roles included: the
                 # Condition is the isolation control here, so it is evaluated with B's and A's tags.
                 for foreign_role in foreign_roles:
-                    result = policy.is_action_permitted("sts:AssumeRole", role_arn, principal,
-                                                        {"aws:PrincipalTag/Team": b, "aws:PrincipalArn": foreign_role})
+                    result = policy.is_action_permitted(
+                        "sts:AssumeRole", role_arn, principal, {"aws:PrincipalTag/Team": b, "aws:PrincipalArn": foreign_role}
+                    )
                     assert result != PermissionResult.PERMITTED, f"{stack.name}: {name} admits {foreign_role}"
                 own = policy.is_action_permitted("sts:AssumeRole", role_arn, principal, {"aws:PrincipalTag/Team": a})
                 assert own == PermissionResult.PERMITTED, f"{stack.name}: {name} does not even admit {a}"
@@ -368,13 +438,18 @@ def test_no_team_policy_lets_a_principal_retag_itself(example_config, stacks):
         stack = stacks[stack_name(a, environment)]
         for address, statement in identity_statements(stack, account, region):
             for action in ("iam:TagRole", "iam:TagUser", "iam:UntagRole", "sts:TagSession"):
-                for resource in (f"arn:aws:iam::{account}:role/anything", f"arn:aws:iam::{account}:user/anyone",
-                                 f"arn:aws:sts::{account}:assumed-role/x/y"):
+                for resource in (
+                    f"arn:aws:iam::{account}:role/anything",
+                    f"arn:aws:iam::{account}:user/anyone",
+                    f"arn:aws:sts::{account}:assumed-role/x/y",
+                ):
                     assert not permitted(statement, action, resource), f"{stack.name}: {address} {action} on {resource}"
 
 
 def test_zz_report_figures():
-    print(f"\nteam isolation: {FIGURES['pairs']} ordered stack pairs, {FIGURES['statements']} statement checks, "
-          f"{FIGURES['evaluations']} action/resource evaluations, {FIGURES['trust_statements']} trust statements; "
-          f"generated configs: {dict(GENERATED)}")
+    print(
+        f"\nteam isolation: {FIGURES['pairs']} ordered stack pairs, {FIGURES['statements']} statement checks, "
+        f"{FIGURES['evaluations']} action/resource evaluations, {FIGURES['trust_statements']} trust statements; "
+        f"generated configs: {dict(GENERATED)}"
+    )
     assert FIGURES["evaluations"] > 0

@@ -4,6 +4,7 @@ The example config (platform.yaml) is synthesized once per session (`stacks` fix
 (linear / all-at-once deployments, an EBS-only GPU type, a VPC, awkward hyperparameters) is synthesized
 once per module into tmp_path.
 """
+
 from __future__ import annotations
 
 import copy
@@ -15,38 +16,65 @@ import subprocess
 import pytest
 import yaml
 
-from modules.serving import deployment_config
-from config.ml import has_instance_storage
+from config.ml import CPU_INSTANCE_TYPES, GPU_INSTANCE_TYPES, DeploymentSettings, has_instance_storage
 from config.platform import DEFAULT_CONFIG_FILE, parse_config
-from config.ml import CPU_INSTANCE_TYPES, GPU_INSTANCE_TYPES, DeploymentSettings
+from modules.serving import deployment_config
 from tests.synth import synth
 
 ROLLBACK_KINDS = ("latency-p99", "errors-5xx", "model-errors")
 TRAINING_RECIPE_KEYS = {
-    "image_uri", "instance_type", "instance_count", "volume_size_gb", "max_runtime_seconds", "spot",
-    "checkpoint_s3_uri", "output_s3_uri", "kms_key_arn", "volume_kms_key_arn", "role_arn", "hyperparameters",
-    "vpc", "network_isolation", "training_data", "inference_image_uri", "definitions_s3_uri",
-    "data_policy", "data_gate", "approval",  # the learning loop (config.recipes.learning_recipe)
-}  # fmt: skip  (docs/CONTRACTS.md, "Recipes")
+    "image_uri",
+    "instance_type",
+    "instance_count",
+    "volume_size_gb",
+    "max_runtime_seconds",
+    "spot",
+    "checkpoint_s3_uri",
+    "output_s3_uri",
+    "kms_key_arn",
+    "volume_kms_key_arn",
+    "role_arn",
+    "hyperparameters",
+    "vpc",
+    "network_isolation",
+    "training_data",
+    "inference_image_uri",
+    "definitions_s3_uri",
+    "data_policy",
+    "data_gate",
+    "approval",  # the learning loop (config.recipes.learning_recipe)
+}  # (docs/CONTRACTS.md, "Recipes")
 SERVING_RECIPE_KEYS = {
-    "endpoint_name", "autoscaling", "instance_type", "initial_instance_count", "variant_name", "execution_role_arn", "kms_key_arn",
-    "volume_kms_key_arn", "network_isolation", "data_capture", "deployment_config",
-}  # fmt: skip
+    "endpoint_name",
+    "autoscaling",
+    "instance_type",
+    "initial_instance_count",
+    "variant_name",
+    "execution_role_arn",
+    "kms_key_arn",
+    "volume_kms_key_arn",
+    "network_isolation",
+    "data_capture",
+    "deployment_config",
+}
 TRICKY_HYPERPARAMETERS = {
-    "layers": '["dense","dense"]', "path": "C:\\data\\x", "template": "${not_a_reference} %{ if x }",
+    "layers": '["dense","dense"]',
+    "path": "C:\\data\\x",
+    "template": "${not_a_reference} %{ if x }",
     "multi": "line1\nline2\ttab",
-}  # fmt: skip
+}
 VPC = {"subnet_ids": ["subnet-0123456789abcdef0"], "security_group_ids": ["sg-0123456789abcdef0"]}
 
 
 # --- helpers -------------------------------------------------------------------------------------------
+
 
 def tf_json(value: str):
     """The document a `${jsonencode({...})}` expression (as cdktf writes it) evaluates to, with Terraform
     references kept as `${address}` strings. Handles exactly what cdktf emits: quoted strings, `=`,
     bare references, numbers, true/false/null, braces and brackets."""
     assert value.startswith("${jsonencode(") and value.endswith(")}"), value[:80]
-    body = value[len("${jsonencode("):-2]
+    body = value[len("${jsonencode(") : -2]
     out = []
     for m in re.finditer(r'"(?:[^"\\]|\\.)*"|[A-Za-z_][\w.\-]*|=|[^"A-Za-z_=]+', body):
         token = m.group()
@@ -98,8 +126,13 @@ def variant_config():
     fraud["serving"]["deployment"] = {"strategy": "linear", "linear_step_percent": 20, "wait_minutes": 3}
     fraud["training"].update(vpc=copy.deepcopy(VPC), hyperparameters=TRICKY_HYPERPARAMETERS, spot=False)
     recsys["serving"]["deployment"] = {"strategy": "all_at_once", "wait_minutes": 0, "termination_wait_minutes": 0}
-    recsys["serving"].update(min_instances=2, initial_instance_count=2, max_instances=8,
-                             target_invocations_per_instance=750, scale_in_cooldown_seconds=600)
+    recsys["serving"].update(
+        min_instances=2,
+        initial_instance_count=2,
+        max_instances=8,
+        target_invocations_per_instance=750,
+        scale_in_cooldown_seconds=600,
+    )
     return parse_config(data)
 
 
@@ -110,12 +143,18 @@ def variants(variant_config, tmp_path_factory):
 
 # --- serving: no endpoint before a model; the recipe the deploy handler creates it from ------------
 
+
 def test_no_endpoint_model_or_scaling_before_an_approved_model(stacks):
     """A fresh account gets no GPU endpoint: nothing to serve yet, and nothing a first apply could start
     (no image, no model data). The deploy handler creates the endpoint from the recipe."""
     for name, stack in stacks.items():
-        for resource_type in ("aws_sagemaker_endpoint", "aws_sagemaker_endpoint_configuration", "aws_sagemaker_model",
-                              "aws_appautoscaling_target", "aws_appautoscaling_policy"):
+        for resource_type in (
+            "aws_sagemaker_endpoint",
+            "aws_sagemaker_endpoint_configuration",
+            "aws_sagemaker_model",
+            "aws_appautoscaling_target",
+            "aws_appautoscaling_policy",
+        ):
             assert not stack.resources(resource_type), f"{name}: {resource_type}"
         assert recipe(stack, "serving")["endpoint_name"] == prefix(name)
 
@@ -170,20 +209,33 @@ def test_teardown_runs_at_destroy_before_what_the_endpoint_uses(stacks):
 
 # --- serving: blue/green, rollback --------------------------------------------------------------------
 
+
 def test_canary_blue_green(stacks):
     policy = recipe(stacks["fraud-dev"], "serving")["deployment_config"]["BlueGreenUpdatePolicy"]
     assert policy["TrafficRoutingConfiguration"] == {
-        "Type": "CANARY", "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 10}, "WaitIntervalInSeconds": 600,
-    }  # fmt: skip
+        "Type": "CANARY",
+        "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 10},
+        "WaitIntervalInSeconds": 600,
+    }
     assert policy["TerminationWaitInSeconds"] == 300
     assert policy["MaximumExecutionTimeoutInSeconds"] == 7200
 
 
 def test_linear_blue_green(stacks, variants):
     routing = recipe(stacks["recsys-dev"], "serving")["deployment_config"]["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]
-    assert routing == {"Type": "LINEAR", "LinearStepSize": {"Type": "CAPACITY_PERCENT", "Value": 25}, "WaitIntervalInSeconds": 300}
-    routing = recipe(variants["fraud-dev"], "serving")["deployment_config"]["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]
-    assert routing == {"Type": "LINEAR", "LinearStepSize": {"Type": "CAPACITY_PERCENT", "Value": 20}, "WaitIntervalInSeconds": 180}
+    assert routing == {
+        "Type": "LINEAR",
+        "LinearStepSize": {"Type": "CAPACITY_PERCENT", "Value": 25},
+        "WaitIntervalInSeconds": 300,
+    }
+    routing = recipe(variants["fraud-dev"], "serving")["deployment_config"]["BlueGreenUpdatePolicy"][
+        "TrafficRoutingConfiguration"
+    ]
+    assert routing == {
+        "Type": "LINEAR",
+        "LinearStepSize": {"Type": "CAPACITY_PERCENT", "Value": 20},
+        "WaitIntervalInSeconds": 180,
+    }
 
 
 def test_all_at_once_blue_green(variants):
@@ -204,14 +256,23 @@ def test_auto_rollback_on_the_teams_alarms(stacks):
             assert f"aws_cloudwatch_metric_alarm.{defined[alarm['AlarmName']]}" in depends_on
 
 
-@pytest.mark.parametrize(("strategy", "extra"), [
-    ("canary", {"CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 15}}),
-    ("linear", {"LinearStepSize": {"Type": "CAPACITY_PERCENT", "Value": 30}}),
-    ("all_at_once", {}),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("strategy", "extra"),
+    [
+        ("canary", {"CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 15}}),
+        ("linear", {"LinearStepSize": {"Type": "CAPACITY_PERCENT", "Value": 30}}),
+        ("all_at_once", {}),
+    ],
+)
 def test_deployment_config_api_shape(strategy, extra):
-    settings = DeploymentSettings(strategy=strategy, canary_percent=15, linear_step_percent=30, wait_minutes=2,
-                                  termination_wait_minutes=1, maximum_execution_timeout_minutes=30)
+    settings = DeploymentSettings(
+        strategy=strategy,
+        canary_percent=15,
+        linear_step_percent=30,
+        wait_minutes=2,
+        termination_wait_minutes=1,
+        maximum_execution_timeout_minutes=30,
+    )
     assert deployment_config(settings, ["a", "b"]) == {
         "BlueGreenUpdatePolicy": {
             "TrafficRoutingConfiguration": {"Type": strategy.upper(), "WaitIntervalInSeconds": 120, **extra},
@@ -224,23 +285,26 @@ def test_deployment_config_api_shape(strategy, extra):
 
 # --- serving: autoscaling (registered by the deploy handler from the recipe) ---------------------------
 
+
 def test_autoscaling_in_recipe(stacks, example_config, variants, variant_config):
     cases = [(name, stack, team_of(example_config, name).settings.serving) for name, stack in stacks.items()]
     cases.append(("recsys-dev", variants["recsys-dev"], team_of(variant_config, "recsys-dev").settings.serving))
     for name, stack, serving in cases:
         assert recipe(stack, "serving")["autoscaling"] == {
-            "min_capacity": serving.min_instances, "max_capacity": serving.max_instances,
+            "min_capacity": serving.min_instances,
+            "max_capacity": serving.max_instances,
             "policy_name": f"{prefix(name)}-invocations-per-instance",
             "target_invocations_per_instance": serving.target_invocations_per_instance,
             "scale_in_cooldown_seconds": serving.scale_in_cooldown_seconds,
             "scale_out_cooldown_seconds": serving.scale_out_cooldown_seconds,
-        }  # fmt: skip
+        }
     scaling = recipe(variants["recsys-dev"], "serving")["autoscaling"]
     assert (scaling["min_capacity"], scaling["max_capacity"], scaling["target_invocations_per_instance"]) == (2, 8, 750)
     assert recipe(stacks["fraud-dev"], "serving")["autoscaling"]["max_capacity"] == 4
 
 
 # --- recipes ------------------------------------------------------------------------------------------
+
 
 def test_recipe_parameters_named_by_contract(stacks):
     for name, stack in stacks.items():
@@ -258,7 +322,11 @@ def test_training_recipe_matches_contract(stacks, example_config):
         document = recipe(stack, "training")
         assert set(document) == TRAINING_RECIPE_KEYS
         # GPU types with instance storage take no volume key (SageMaker refuses one); p3 is EBS-only.
-        assert document["volume_kms_key_arn"] is None if has_instance_storage(document["instance_type"]) else document["volume_kms_key_arn"]
+        assert (
+            document["volume_kms_key_arn"] is None
+            if has_instance_storage(document["instance_type"])
+            else document["volume_kms_key_arn"]
+        )
         artifacts = ref(stack, "data-lake/artifacts", "bucket")
         assert document["image_uri"] == f"{ref(stack, 'registry/training', 'repository_url')}:latest"
         assert document["instance_type"] == training.instance_type and document["instance_type"] in GPU_INSTANCE_TYPES
@@ -319,22 +387,34 @@ def test_serving_recipe_matches_contract(stacks, example_config):
 def test_terraform_renders_the_recipe_json_exactly(tmp_path):
     """Real Terraform evaluates modules.training.tfjson.jsonencode over a document with a reference, None,
     quotes, backslashes, `${`, `%{` and control characters, and gives back the same document."""
-    import modules  # noqa: F401
     from cdktf import App, LocalBackend, TerraformLocal, TerraformOutput, TerraformStack
 
+    import modules  # noqa: F401
     from modules.training.tfjson import jsonencode
 
     app = App(outdir=str(tmp_path / "out"))
     stack = TerraformStack(app, "tfjson")
     LocalBackend(stack, path=str(tmp_path / "terraform.tfstate"))  # not cdktf's default (the current directory)
     bucket = TerraformLocal(stack, "bucket", "team-bucket")
-    document = {"uri": f"s3://{bucket.as_string}/models", "n": 5, "none": None, "flag": False,
-                "hyperparameters": TRICKY_HYPERPARAMETERS, "list": [1, "a\"b"], "empty": {}}  # fmt: skip
+    document = {
+        "uri": f"s3://{bucket.as_string}/models",
+        "n": 5,
+        "none": None,
+        "flag": False,
+        "hyperparameters": TRICKY_HYPERPARAMETERS,
+        "list": [1, 'a"b'],
+        "empty": {},
+    }
     TerraformOutput(stack, "document", value=jsonencode(document))
     app.synth()
     workdir = tmp_path / "out" / "stacks" / "tfjson"
-    env = {"PATH": shutil.os.environ["PATH"], "TF_IN_AUTOMATION": "1", "CHECKPOINT_DISABLE": "1",
-           "TF_CLI_CONFIG_FILE": "/dev/null", "HOME": str(tmp_path)}  # fmt: skip
+    env = {
+        "PATH": shutil.os.environ["PATH"],
+        "TF_IN_AUTOMATION": "1",
+        "CHECKPOINT_DISABLE": "1",
+        "TF_CLI_CONFIG_FILE": "/dev/null",
+        "HOME": str(tmp_path),
+    }
     for args in (["init", "-input=false"], ["apply", "-auto-approve", "-input=false"]):
         run = subprocess.run(["terraform", *args, "-no-color"], cwd=workdir, env=env, capture_output=True, text=True)
         assert run.returncode == 0, run.stdout + run.stderr
@@ -343,6 +423,7 @@ def test_terraform_renders_the_recipe_json_exactly(tmp_path):
 
 
 # --- training: execution role -------------------------------------------------------------------------
+
 
 def test_execution_role_trusts_sagemaker_of_this_account_only(stacks, example_config):
     for name, stack in stacks.items():
@@ -354,8 +435,9 @@ def test_execution_role_trusts_sagemaker_of_this_account_only(stacks, example_co
         account = example_config.environment(name.split("-")[1]).account_id
         assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": account}}
         assert "managed_policy_arns" not in role
-        attached = [a for a in stack.resources("aws_iam_role_policy_attachment").values()
-                    if "training_execution-role" in a["role"]]  # fmt: skip
+        attached = [
+            a for a in stack.resources("aws_iam_role_policy_attachment").values() if "training_execution-role" in a["role"]
+        ]
         assert attached == []
 
 
@@ -375,8 +457,13 @@ def test_every_resource_is_the_teams_own(stacks, variants):
     for name, stack in [*stacks.items(), *(("vpc " + n, s) for n, s in variants.items())]:
         team_env = name.split()[-1]
         curated, artifacts = ref(stack, "data-lake/curated", "arn"), ref(stack, "data-lake/artifacts", "arn")
-        own = [curated, artifacts, ref(stack, "data-lake/key", "arn"),
-               ref(stack, "registry/training", "arn"), ref(stack, "registry/inference", "arn")]  # fmt: skip
+        own = [
+            curated,
+            artifacts,
+            ref(stack, "data-lake/key", "arn"),
+            ref(stack, "registry/training", "arn"),
+            ref(stack, "registry/inference", "arn"),
+        ]
         provider = stack.document["provider"]["aws"][0]
         account = provider.get("allowed_account_ids", [provider.get("access_key")])[0]  # the emulator's key names its account
         for statement in execution_policy(stack):
@@ -384,20 +471,27 @@ def test_every_resource_is_the_teams_own(stacks, variants):
             for resource in as_list(statement["Resource"]):
                 if resource == "*":
                     assert actions in (["ecr:GetAuthorizationToken"], ["cloudwatch:PutMetricData"]) or all(
-                        a.startswith("ec2:Describe") for a in actions), statement
+                        a.startswith("ec2:Describe") for a in actions
+                    ), statement
                     continue
                 prefix_ = f"mlp-{team_env}"
                 if resource.startswith("arn:aws:logs:"):  # the SageMaker groups, the team's own streams
                     groups = f"arn:aws:logs:us-east-1:{account}:log-group:/aws/sagemaker/"
-                    assert resource in (f"{groups}TrainingJobs", f"{groups}TrainingJobs:log-stream:{prefix_}-*",
-                                        f"{groups}Endpoints/{prefix_}", f"{groups}Endpoints/{prefix_}:log-stream:*"), resource
+                    assert resource in (
+                        f"{groups}TrainingJobs",
+                        f"{groups}TrainingJobs:log-stream:{prefix_}-*",
+                        f"{groups}Endpoints/{prefix_}",
+                        f"{groups}Endpoints/{prefix_}:log-stream:*",
+                    ), resource
                 elif resource.startswith("arn:aws:cloudwatch:"):  # the endpoint's rollback alarms
                     assert resource.startswith(f"arn:aws:cloudwatch:us-east-1:{account}:alarm:{prefix_}-"), resource
                 elif resource.startswith("arn:aws:ec2:"):
                     assert resource.startswith(f"arn:aws:ec2:us-east-1:{account}:"), resource
                     assert resource.split(":", 5)[5] in (
-                        "network-interface/*", *(f"subnet/{s}" for s in VPC["subnet_ids"]),
-                        *(f"security-group/{g}" for g in VPC["security_group_ids"]))  # fmt: skip
+                        "network-interface/*",
+                        *(f"subnet/{s}" for s in VPC["subnet_ids"]),
+                        *(f"security-group/{g}" for g in VPC["security_group_ids"]),
+                    )
                 else:
                     assert any(resource == r or resource.startswith(r + "/") for r in own), (team_env, resource)
 
@@ -409,9 +503,12 @@ def test_s3_access_is_scoped_to_prefixes(stacks):
     assert by_sid["ReadTrainingData"]["Action"] == ["s3:GetObject", "s3:GetObjectVersion"]
     assert by_sid["ReadTrainingData"]["Resource"] == f"{curated}/training/*"
     assert by_sid["ListTrainingData"] == {
-        "Sid": "ListTrainingData", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": curated,
+        "Sid": "ListTrainingData",
+        "Effect": "Allow",
+        "Action": "s3:ListBucket",
+        "Resource": curated,
         "Condition": {"StringLike": {"s3:prefix": ["training/*"]}},
-    }  # fmt: skip
+    }
     rw = {"models", "checkpoints", "data-capture", "baselines"}
     written = {r.removeprefix(f"{artifacts}/").removesuffix("/*") for r in by_sid["WriteArtifacts"]["Resource"]}
     assert written == rw  # manifests and code bundles are read only
@@ -428,24 +525,43 @@ def test_ecr_kms_logs_and_metrics_statements(stacks, example_config):
         account = example_config.environment(name.split("-")[1]).account_id
         by_sid = {s["Sid"]: s for s in execution_policy(stack)}
         assert sorted(by_sid["PullTeamImages"]["Resource"]) == sorted(
-            [ref(stack, "registry/training", "arn"), ref(stack, "registry/inference", "arn")])
+            [ref(stack, "registry/training", "arn"), ref(stack, "registry/inference", "arn")]
+        )
         assert by_sid["EcrLogin"]["Action"] == "ecr:GetAuthorizationToken"
-        assert set(by_sid["TeamKey"]["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey", "kms:Encrypt", "kms:CreateGrant", "kms:DescribeKey"}
+        assert set(by_sid["TeamKey"]["Action"]) == {
+            "kms:Decrypt",
+            "kms:GenerateDataKey",
+            "kms:Encrypt",
+            "kms:CreateGrant",
+            "kms:DescribeKey",
+        }
         assert by_sid["TeamKey"]["Resource"] == ref(stack, "data-lake/key", "arn")
         assert set(by_sid["SageMakerLogs"]["Action"]) == {
-            "logs:CreateLogStream", "logs:PutLogEvents", "logs:CreateLogGroup", "logs:DescribeLogStreams"}
+            "logs:CreateLogStream",
+            "logs:PutLogEvents",
+            "logs:CreateLogGroup",
+            "logs:DescribeLogStreams",
+        }
         # The team's own streams only, never /aws/sagemaker/* (another team's jobs and endpoints).
         p, logs = prefix(name), f"arn:aws:logs:us-east-1:{account}:log-group:/aws/sagemaker"
         assert by_sid["SageMakerLogs"]["Resource"] == [
-            f"{logs}/TrainingJobs", f"{logs}/TrainingJobs:log-stream:{p}-*",
-            f"{logs}/Endpoints/{p}", f"{logs}/Endpoints/{p}:log-stream:*"]
+            f"{logs}/TrainingJobs",
+            f"{logs}/TrainingJobs:log-stream:{p}-*",
+            f"{logs}/Endpoints/{p}",
+            f"{logs}/Endpoints/{p}:log-stream:*",
+        ]
         # AWS: auto-rollback needs DescribeAlarms on the rollback alarms for the execution role; exactly them.
         assert by_sid["ReadRollbackAlarms"] == {
-            "Sid": "ReadRollbackAlarms", "Effect": "Allow", "Action": "cloudwatch:DescribeAlarms",
-            "Resource": [f"arn:aws:cloudwatch:us-east-1:{account}:alarm:{p}-{k}" for k in ROLLBACK_KINDS]}
+            "Sid": "ReadRollbackAlarms",
+            "Effect": "Allow",
+            "Action": "cloudwatch:DescribeAlarms",
+            "Resource": [f"arn:aws:cloudwatch:us-east-1:{account}:alarm:{p}-{k}" for k in ROLLBACK_KINDS],
+        }
         metrics = by_sid["SageMakerMetrics"]
         assert metrics["Action"] == "cloudwatch:PutMetricData" and metrics["Resource"] == "*"
-        assert metrics["Condition"] == {"StringEquals": {"cloudwatch:namespace": ["/aws/sagemaker/TrainingJobs", "/aws/sagemaker/Endpoints"]}}
+        assert metrics["Condition"] == {
+            "StringEquals": {"cloudwatch:namespace": ["/aws/sagemaker/TrainingJobs", "/aws/sagemaker/Endpoints"]}
+        }
 
 
 def test_vpc_network_interface_actions_only_with_a_vpc(stacks, variants):
@@ -461,6 +577,7 @@ def test_vpc_network_interface_actions_only_with_a_vpc(stacks, variants):
 
 # --- stack wiring -------------------------------------------------------------------------------------
 
+
 def test_outputs_and_construct_addresses(stacks):
     for stack in stacks.values():
         outputs = stack.document["output"]
@@ -468,12 +585,18 @@ def test_outputs_and_construct_addresses(stacks):
         assert outputs["training-recipe-parameter"]["value"] == ref(stack, "training/recipe", "name")
         assert outputs["serving-recipe-parameter"]["value"] == ref(stack, "serving/recipe", "name")
         assert {
-            "training/execution-role", "training/execution-policy", "training/recipe",
-            "serving/recipe", "serving/teardown",
-        } <= stack.addresses()  # fmt: skip
+            "training/execution-role",
+            "training/execution-policy",
+            "training/recipe",
+            "serving/recipe",
+            "serving/teardown",
+        } <= stack.addresses()
 
 
 def test_hcl_converter_helper():
     """The converter used above is faithful on what cdktf writes (guards the test helper itself)."""
     assert tf_json('${jsonencode({"a" = [1, true, null], "b" = aws_x.y-z_1.arn, "c" = "x$${y}%%{z}\\"q"})}') == {
-        "a": [1, True, None], "b": "${aws_x.y-z_1.arn}", "c": 'x${y}%{z}"q'}
+        "a": [1, True, None],
+        "b": "${aws_x.y-z_1.arn}",
+        "c": 'x${y}%{z}"q',
+    }
