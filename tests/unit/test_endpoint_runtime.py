@@ -8,7 +8,17 @@ import datetime as dt
 import json
 import re
 
-from emulator.endpoint_runtime import capture_key, capture_record, encode_payload, invocation_metrics
+import pytest
+
+from emulator.endpoint_runtime import (
+    PLAYED_AT,
+    InvocationError,
+    capture_key,
+    capture_record,
+    encode_payload,
+    invocation_metrics,
+    now,
+)
 
 HEADER = {"CsvContentTypes": ["text/csv"], "JsonContentTypes": ["application/json"]}
 AT = dt.datetime(2026, 11, 28, 9, 5, 7, 123456, tzinfo=dt.UTC)
@@ -77,3 +87,15 @@ def test_invocation_metrics_count_each_request_once_per_kind():
     assert all(
         d["Dimensions"] == [{"Name": "EndpointName", "Value": "e"}, {"Name": "VariantName", "Value": "primary"}] for d in data
     )
+
+
+def test_a_request_is_stamped_at_its_played_time_or_refused_when_it_is_not_a_time():
+    """The emulator's own header (emulator/loop.send_traffic); without it, the clock."""
+    assert now({PLAYED_AT: AT.isoformat()}) == AT
+    assert now({PLAYED_AT: "2026-11-28T09:05:07"}) == AT.replace(microsecond=0)  # naive: UTC
+    before = dt.datetime.now(dt.UTC)
+    assert before <= now({}) <= dt.datetime.now(dt.UTC)
+    for garbage in ("yesterday", "2026-13-01T00:00:00", "${now}"):
+        with pytest.raises(InvocationError) as refused:
+            now({PLAYED_AT: garbage})
+        assert refused.value.status == 400 and PLAYED_AT in refused.value.message
