@@ -24,6 +24,9 @@ KEY_USE = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey
 KEY_USE_WITH_GRANTS = [*KEY_USE, "kms:CreateGrant"]
 
 OBJECT_READ = ["s3:GetObject", "s3:GetObjectVersion"]  # an object, or one exact version of it (manifests pin them)
+OBJECT_WRITE = ["s3:PutObject", "s3:AbortMultipartUpload"]  # large objects go up in parts: a failed upload is aborted
+# Pull an image: its manifest, its layers' download URLs, and which layers exist.
+IMAGE_PULL = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"]
 
 
 def policy_document(statements: list[Statement]) -> str:
@@ -46,18 +49,19 @@ def unique_sids(statements: Iterable[Statement]) -> None:
 def allow(
     sid: str,
     actions: OneOrMany,
-    resources: OneOrMany,
+    resources: OneOrMany | None,
     condition: dict[str, Any] | None = None,
     principal: dict[str, Any] | str | None = None,
 ) -> Statement:
-    """One Allow statement; a single action or resource stays a string, as AWS prints it."""
+    """One Allow statement; a single action or resource stays a string, as AWS prints it. `resources=None`
+    (explicit) leaves `Resource` out: an ECR repository policy's statements apply to their repository."""
     return _statement(sid, "Allow", actions, resources, condition, principal)
 
 
 def deny(
     sid: str,
     actions: OneOrMany,
-    resources: OneOrMany,
+    resources: OneOrMany | None,
     condition: dict[str, Any] | None = None,
     principal: dict[str, Any] | str | None = None,
 ) -> Statement:
@@ -68,7 +72,7 @@ def _statement(
     sid: str,
     effect: str,
     actions: OneOrMany,
-    resources: OneOrMany,
+    resources: OneOrMany | None,
     condition: dict[str, Any] | None,
     principal: dict[str, Any] | str | None,
 ) -> Statement:
@@ -76,7 +80,8 @@ def _statement(
     if principal is not None:
         statement["Principal"] = principal
     statement["Action"] = actions if isinstance(actions, str) else list(actions)
-    statement["Resource"] = resources if isinstance(resources, str) else list(resources)
+    if resources is not None:
+        statement["Resource"] = resources if isinstance(resources, str) else list(resources)
     if condition:
         statement["Condition"] = condition
     return statement

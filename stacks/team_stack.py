@@ -14,7 +14,7 @@ from modules.data_lake import DataLake, DataLakeProps
 from modules.features import Features, FeaturesProps
 from modules.monitoring import Monitoring, MonitoringProps, rollback_alarm_names
 from modules.off_hours import OffHours, OffHoursProps
-from modules.promotion import PROMOTED_ARTIFACT_PREFIXES, PROMOTED_DATA_PREFIX
+from modules.promotion import PROMOTED_DATA_PREFIX
 from modules.registry import Registry, RegistryProps
 from modules.retraining import Retraining, RetrainingProps
 from modules.serving import Serving, ServingProps
@@ -73,7 +73,7 @@ class TeamStack(TerraformStack):
             "registry",
             RegistryProps(
                 context=self.context,
-                kms_key_arn=self.data_lake.key.arn,
+                key=self.data_lake.key,
                 model_package_groups=list(settings.registry.model_package_groups),
                 image_retention_count=settings.registry.image_retention_count,
                 untagged_image_days=settings.registry.untagged_image_days,
@@ -91,17 +91,13 @@ class TeamStack(TerraformStack):
 
     def _source_grants(self, settings) -> dict:
         """Bucket and key statements of the data lake when this stack is a promotion source."""
-        from modules.promotion import source_bucket_statements, source_key_statements
+        from modules.promotion import source_key_statements, source_lake_statements
 
         if not self.promotion_targets:
             return {}
         ctx, targets = self.context, self.promotion_targets
-        arn = lambda purpose: f"arn:aws:s3:::{ctx.bucket_name(purpose)}"
         return {
-            "extra_bucket_statements": {
-                "artifacts": source_bucket_statements(targets, arn("artifacts"), list(PROMOTED_ARTIFACT_PREFIXES)),
-                "curated": source_bucket_statements(targets, arn("curated"), [settings.training.data_prefix]),
-            },
+            "extra_bucket_statements": source_lake_statements(ctx, targets, settings.training.data_prefix),
             "extra_key_statements": tuple(source_key_statements(ctx, targets)),
         }
 
@@ -120,13 +116,7 @@ class TeamStack(TerraformStack):
             PromotionSource(
                 self,
                 "promotion-source",
-                PromotionSourceProps(
-                    context=self.context,
-                    targets=self.promotion_targets,
-                    group=group,
-                    repository_names={p: r.name for p, r in self.registry.repositories.items()},
-                ),
-                depends_on=[self.registry.primary_group],
+                PromotionSourceProps(context=self.context, targets=self.promotion_targets, registry=self.registry),
             )
         if self.promotion_sources:
             lake = self.data_lake
@@ -136,9 +126,9 @@ class TeamStack(TerraformStack):
                 PromotionTargetProps(
                     context=self.context,
                     target_group=group,
-                    kms_key_arn=lake.key.arn,
-                    artifacts_bucket_arn=lake.artifacts.arn,
-                    curated_bucket_arn=lake.curated.arn,
+                    key=lake.key,
+                    artifacts=lake.artifacts,
+                    curated=lake.curated,
                     # A team's settings are one for all its environments: the source's group and data prefix are ours.
                     sources=[SourceSide(s, group, settings.training.data_prefix) for s in self.promotion_sources],
                 ),
@@ -147,7 +137,6 @@ class TeamStack(TerraformStack):
     def _ml(self, team: TeamSpec, environment: EnvironmentSpec) -> None:
         """Features, training, monitoring, serving, the retraining loop and the budget."""
         ctx, settings, lake = self.context, team.settings, self.data_lake
-        key = lake.key.arn
         repositories = self.registry.repositories
         self.features = None
         if settings.features is not None:
@@ -185,7 +174,7 @@ class TeamStack(TerraformStack):
                 context=ctx,
                 settings=settings.monitoring,
                 owners=list(team.owners),
-                kms_key_arn=key,
+                key=lake.key,
                 feature_names=monitored,
             ),
         )
@@ -214,7 +203,7 @@ class TeamStack(TerraformStack):
                 model_package_group_name=self.registry.primary_group_name,
                 repositories=list(repositories.values()),
                 execution_role=self.training.execution_role,
-                alert_topic_arn=self.monitoring.topic.arn,
+                alert_topic=self.monitoring.topic,
                 retrain_alarm_names=self.monitoring.retrain_alarm_names,
                 retraining=settings.retraining,
                 monitoring=settings.monitoring,
@@ -233,19 +222,17 @@ class TeamStack(TerraformStack):
                 context=ctx,
                 settings=settings.budget,
                 owners=list(team.owners),
-                topic_arn=self.monitoring.topic.arn,
+                topic=self.monitoring.topic,
             ),
         )
-        deploy = self.retraining.functions["deploy"]
         self.off_hours = OffHours(
             self,
             "off-hours",
             OffHoursProps(
                 context=ctx,
-                function_arn=deploy.arn,
-                function_name=deploy.function.function_name,
-                alert_topic_arn=self.monitoring.topic.arn,
-                kms_key_arn=key,
+                function=self.retraining.functions["deploy"],
+                alert_topic=self.monitoring.topic,
+                key=lake.key,
                 off_hours=environment.off_hours,
             ),
         )

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cdktf_cdktf_provider_aws.budgets_budget import BudgetsBudget, BudgetsBudgetCostFilter, BudgetsBudgetNotification
+from cdktf_cdktf_provider_aws.sns_topic import SnsTopic
 from constructs import Construct
 
 from config.aws_limits import MAX_BUDGET_NOTIFICATIONS, MAX_EMAIL_SUBSCRIBERS
@@ -31,7 +32,7 @@ class BudgetProps:
     context: TeamContext
     settings: BudgetSettings
     owners: list[str]
-    topic_arn: str
+    topic: SnsTopic  # the team's alert topic (modules/monitoring): a subscriber of every notification
 
 
 def cost_filter_value(tag: str, value: str) -> str:
@@ -54,7 +55,7 @@ class Budget(Construct):
                 threshold=percent,
                 threshold_type="PERCENTAGE",
                 subscriber_email_addresses=owners,
-                subscriber_sns_topic_arns=[props.topic_arn],
+                subscriber_sns_topic_arns=[props.topic.arn],
             )
 
         notifications = [notify("ACTUAL", percent) for percent in sorted(set(settings.alert_thresholds_percent))]

@@ -7,9 +7,8 @@ number of days, then expire. See README.md beside this file.
 
 from __future__ import annotations
 
-import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from cdktf import TerraformResourceLifecycle
 from cdktf_cdktf_provider_aws.kms_alias import KmsAlias
@@ -42,7 +41,7 @@ from cdktf_cdktf_provider_aws.s3_bucket_versioning import (
 from constructs import Construct
 
 from contract.names import TeamContext
-from modules.iam import allow, deny, deny_insecure_transport
+from modules.iam import Statement, allow, deny, deny_insecure_transport, policy_document
 
 DATA_BUCKETS = ("raw", "curated", "artifacts")
 
@@ -53,10 +52,11 @@ class DataLakeProps:
     noncurrent_version_days: int = 90
     access_log_days: int = 365
     kms_deletion_window_days: int = 30
-    # Cross-account reads granted by the promotion paths (modules/promotion): purpose -> bucket policy
-    # statements, and key policy statements. Empty unless this stack is the source of a promotion.
-    extra_bucket_statements: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    extra_key_statements: tuple[dict[str, Any], ...] = ()
+    # Cross-account reads granted by the promotion paths (modules/promotion source_lake_statements,
+    # source_key_statements): purpose -> bucket policy statements, and key policy statements. Empty unless
+    # this stack is the source of a promotion. A Sid repeating one of the lake's own is refused at synth.
+    extra_bucket_statements: dict[str, list[Statement]] = field(default_factory=dict)
+    extra_key_statements: tuple[Statement, ...] = ()
 
 
 class DataLake(Construct):
@@ -73,7 +73,7 @@ class DataLake(Construct):
             description=f"Data, models and logs of {ctx.prefix}",
             enable_key_rotation=True,
             deletion_window_in_days=props.kms_deletion_window_days,
-            policy=json.dumps(_key_policy(ctx, list(props.extra_key_statements))),
+            policy=policy_document(_key_statements(ctx, list(props.extra_key_statements))),
             lifecycle=protect,
         )
         KmsAlias(self, "key-alias", name=f"alias/{ctx.prefix}", target_key_id=self.key.key_id)
@@ -84,7 +84,10 @@ class DataLake(Construct):
         self._encrypt(self.log_bucket, "logs", kms_key_arn=None)
         self._lifecycle(self.log_bucket, "logs", props.noncurrent_version_days, expire_days=props.access_log_days)
         log_policy = S3BucketPolicy(
-            self, "logs-policy", bucket=self.log_bucket.id, policy=json.dumps(_log_bucket_policy(ctx, self.log_bucket.arn))
+            self,
+            "logs-policy",
+            bucket=self.log_bucket.id,
+            policy=policy_document(_log_bucket_statements(ctx, self.log_bucket.arn)),
         )
 
         self.buckets: dict[str, S3Bucket] = {}
@@ -101,8 +104,8 @@ class DataLake(Construct):
                 target_prefix=f"{purpose}/",
                 depends_on=[log_policy],
             )
-            policy = _data_bucket_policy(bucket.arn, props.extra_bucket_statements.get(purpose, []))
-            S3BucketPolicy(self, f"{purpose}-policy", bucket=bucket.id, policy=json.dumps(policy))
+            policy = policy_document(_data_bucket_statements(bucket.arn, props.extra_bucket_statements.get(purpose, [])))
+            S3BucketPolicy(self, f"{purpose}-policy", bucket=bucket.id, policy=policy)
             self.buckets[purpose] = bucket
 
     @property
@@ -173,71 +176,62 @@ class DataLake(Construct):
         S3BucketLifecycleConfiguration(self, f"{purpose}-lifecycle", bucket=bucket.id, rule=[rule])
 
 
-def _deny_insecure_transport(bucket_arn: str) -> dict:
+def _deny_insecure_transport(bucket_arn: str) -> Statement:
     return deny_insecure_transport("s3:*", [bucket_arn, f"{bucket_arn}/*"])
 
 
-def _data_bucket_policy(bucket_arn: str, extra: list[dict[str, Any]] = ()) -> dict:
+def _data_bucket_statements(bucket_arn: str, extra: Sequence[Statement] = ()) -> list[Statement]:
     """TLS only, and every upload must ask for SSE-KMS (writers pass ServerSideEncryption="aws:kms");
     `extra`: the promotion paths' read grants."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            _deny_insecure_transport(bucket_arn),
-            deny(
-                "DenyUploadsWithoutKms",
-                "s3:PutObject",
-                f"{bucket_arn}/*",
-                {"StringNotEquals": {"s3:x-amz-server-side-encryption": "aws:kms"}},
-                principal="*",
-            ),
-            *extra,
-        ],
-    }
+    return [
+        _deny_insecure_transport(bucket_arn),
+        deny(
+            "DenyUploadsWithoutKms",
+            "s3:PutObject",
+            f"{bucket_arn}/*",
+            {"StringNotEquals": {"s3:x-amz-server-side-encryption": "aws:kms"}},
+            principal="*",
+        ),
+        *extra,
+    ]
 
 
-def _log_bucket_policy(ctx: TeamContext, bucket_arn: str) -> dict:
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            _deny_insecure_transport(bucket_arn),
-            allow(
-                "AllowS3ServerAccessLogs",
-                "s3:PutObject",
-                f"{bucket_arn}/*",
-                principal={"Service": "logging.s3.amazonaws.com"},
-                condition={
-                    "StringEquals": {"aws:SourceAccount": ctx.account_id},
-                    "ArnLike": {"aws:SourceArn": f"arn:aws:s3:::{ctx.prefix}-*"},
-                },
-            ),
-        ],
-    }
+def _log_bucket_statements(ctx: TeamContext, bucket_arn: str) -> list[Statement]:
+    return [
+        _deny_insecure_transport(bucket_arn),
+        allow(
+            "AllowS3ServerAccessLogs",
+            "s3:PutObject",
+            f"{bucket_arn}/*",
+            principal={"Service": "logging.s3.amazonaws.com"},
+            condition={
+                "StringEquals": {"aws:SourceAccount": ctx.account_id},
+                "ArnLike": {"aws:SourceArn": f"arn:aws:s3:::{ctx.prefix}-*"},
+            },
+        ),
+    ]
 
 
-def _key_policy(ctx: TeamContext, extra: list[dict[str, Any]] = ()) -> dict:
+def _key_statements(ctx: TeamContext, extra: Sequence[Statement] = ()) -> list[Statement]:
     """The account administers the key (AWS's default key policy, so IAM policies can grant use of it);
     CloudWatch Logs may use it for the team's log groups, and CloudWatch alarms, EventBridge and Budgets
     in this account may use it to publish to the team's encrypted topic (else SNS drops their messages)."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            allow("AccountAdministersKey", "kms:*", "*", principal={"AWS": f"arn:aws:iam::{ctx.account_id}:root"}),
-            # AWS's documented key policy for CloudWatch Logs (its own action set, with wildcards).
-            allow(
-                "CloudWatchLogsUseKey",
-                ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
-                "*",
-                {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": ctx.arn("logs", f"log-group:/aws/*/{ctx.prefix}*")}},
-                principal={"Service": f"logs.{ctx.region}.amazonaws.com"},
-            ),
-            allow(
-                "ServicesPublishToEncryptedTopic",
-                ["kms:Decrypt", "kms:GenerateDataKey*"],
-                "*",
-                {"StringEquals": {"aws:SourceAccount": ctx.account_id}},
-                principal={"Service": ["cloudwatch.amazonaws.com", "events.amazonaws.com", "budgets.amazonaws.com"]},
-            ),
-            *extra,  # the promotion paths' Decrypt grants (modules/promotion)
-        ],
-    }
+    return [
+        allow("AccountAdministersKey", "kms:*", "*", principal={"AWS": f"arn:aws:iam::{ctx.account_id}:root"}),
+        # AWS's documented key policy for CloudWatch Logs (its own action set, with wildcards).
+        allow(
+            "CloudWatchLogsUseKey",
+            ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+            "*",
+            {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": ctx.arn("logs", f"log-group:/aws/*/{ctx.prefix}*")}},
+            principal={"Service": f"logs.{ctx.region}.amazonaws.com"},
+        ),
+        allow(
+            "ServicesPublishToEncryptedTopic",
+            ["kms:Decrypt", "kms:GenerateDataKey*"],
+            "*",
+            {"StringEquals": {"aws:SourceAccount": ctx.account_id}},
+            principal={"Service": ["cloudwatch.amazonaws.com", "events.amazonaws.com", "budgets.amazonaws.com"]},
+        ),
+        *extra,  # the promotion paths' Decrypt grants (modules/promotion)
+    ]

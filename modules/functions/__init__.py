@@ -18,12 +18,14 @@ from cdktf import AssetType, TerraformAsset
 from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from cdktf_cdktf_provider_aws.iam_role import IamRole
 from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
+from cdktf_cdktf_provider_aws.kms_key import KmsKey
 from cdktf_cdktf_provider_aws.lambda_function import (
     LambdaFunction,
     LambdaFunctionDeadLetterConfig,
     LambdaFunctionEnvironment,
     LambdaFunctionLoggingConfig,
 )
+from cdktf_cdktf_provider_aws.s3_bucket import S3Bucket
 from cdktf_cdktf_provider_aws.s3_object import S3Object
 from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue
 from constructs import Construct
@@ -47,8 +49,8 @@ class FunctionProps:
     handler: str  # folder under lambdas/
     statements: list[dict]  # IAM statements of this function's own permissions
     environment: dict[str, str]
-    kms_key_arn: str
-    code_bucket: str  # bucket name (a reference, so the upload waits for the bucket) the package goes to
+    key: KmsKey  # the team key: package object, logs, dead-letter queue and environment variables
+    code_bucket: S3Bucket  # where the package goes (by reference: the upload waits for the bucket)
     log_retention_days: int = 365
     timeout_seconds: int = 120
     memory_mb: int = 512
@@ -58,7 +60,7 @@ class FunctionProps:
 class PlatformFunction(Construct):
     def __init__(self, scope: Construct, id: str, props: FunctionProps):
         super().__init__(scope, id)
-        ctx = props.context
+        ctx, key_arn = props.context, props.key.arn
         name = ctx.function_name(props.handler)
         self.function_name = name
 
@@ -68,21 +70,21 @@ class PlatformFunction(Construct):
         self.code = S3Object(
             self,
             "code",
-            bucket=props.code_bucket,
+            bucket=props.code_bucket.bucket,
             key=code_key(props.handler, sha256),
             source=package.path,
             server_side_encryption="aws:kms",
-            kms_key_id=props.kms_key_arn,
+            kms_key_id=key_arn,
         )
 
         log_group = CloudwatchLogGroup(
-            self, "logs", name=f"/aws/lambda/{name}", retention_in_days=props.log_retention_days, kms_key_id=props.kms_key_arn
+            self, "logs", name=f"/aws/lambda/{name}", retention_in_days=props.log_retention_days, kms_key_id=key_arn
         )
         self.dead_letter_queue = SqsQueue(
             self,
             "dlq",
             name=f"{name}-dlq",
-            kms_master_key_id=props.kms_key_arn,
+            kms_master_key_id=key_arn,
             kms_data_key_reuse_period_seconds=3600,
             message_retention_seconds=14 * 24 * 3600,
         )
@@ -95,7 +97,7 @@ class PlatformFunction(Construct):
         basics = [
             allow("OwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], f"{log_group.arn}:*"),
             allow("OwnDeadLetterQueue", "sqs:SendMessage", self.dead_letter_queue.arn),
-            use_key("TeamKey", props.kms_key_arn),
+            use_key("TeamKey", key_arn),
         ]
         policy = IamRolePolicy(
             self,
@@ -117,7 +119,7 @@ class PlatformFunction(Construct):
             role=self.role.arn,
             timeout=props.timeout_seconds,
             memory_size=props.memory_mb,
-            kms_key_arn=props.kms_key_arn,
+            kms_key_arn=key_arn,
             environment=LambdaFunctionEnvironment(variables=props.environment),
             dead_letter_config=LambdaFunctionDeadLetterConfig(target_arn=self.dead_letter_queue.arn),
             logging_config=LambdaFunctionLoggingConfig(log_format="Text", log_group=log_group.name),

@@ -22,12 +22,12 @@ Construct ids are Terraform addresses: keep them. See README.md beside this file
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 
 from cdktf_cdktf_provider_aws.cloudwatch_composite_alarm import CloudwatchCompositeAlarm
 from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import CloudwatchMetricAlarm
+from cdktf_cdktf_provider_aws.kms_key import KmsKey
 from cdktf_cdktf_provider_aws.sns_topic import SnsTopic
 from cdktf_cdktf_provider_aws.sns_topic_policy import SnsTopicPolicy
 from cdktf_cdktf_provider_aws.sns_topic_subscription import SnsTopicSubscription
@@ -37,7 +37,7 @@ from config.aws_limits import COMPOSITE_ALARM_RULE_CHARS, MAX_COMPOSITE_CHILDREN
 from config.ml import MonitoringSettings
 from contract.layout import VARIANT
 from contract.names import DRIFT_BACKSTOPS, DRIFT_MAX_KIND, TeamContext, owner_slug
-from modules.iam import allow, deny_insecure_transport
+from modules.iam import Statement, allow, deny_insecure_transport, policy_document
 
 SAGEMAKER_NAMESPACE = "AWS/SageMaker"
 GOLDEN_SIGNAL_PERIOD = 300  # endpoint metrics arrive every minute; alarm on 5-minute aggregates
@@ -66,7 +66,7 @@ class MonitoringProps:
     context: TeamContext
     settings: MonitoringSettings
     owners: list[str]
-    kms_key_arn: str
+    key: KmsKey  # the team key: encrypts the topic
     feature_names: list[str] = field(default_factory=list)  # the model's inputs; a drift alarm each
     endpoint_name: str | None = None  # the team's endpoint (context.endpoint_name) unless given
     variant_name: str = VARIANT
@@ -96,8 +96,8 @@ class Monitoring(Construct):
         _check_features(ctx, settings, features)
         endpoint_name = props.endpoint_name or ctx.endpoint_name
 
-        self.topic = SnsTopic(self, "alerts", name=f"{ctx.prefix}-alerts", kms_master_key_id=props.kms_key_arn)
-        SnsTopicPolicy(self, "alerts-policy", arn=self.topic.arn, policy=json.dumps(_topic_policy(ctx, self.topic.arn)))
+        self.topic = SnsTopic(self, "alerts", name=f"{ctx.prefix}-alerts", kms_master_key_id=props.key.arn)
+        SnsTopicPolicy(self, "alerts-policy", arn=self.topic.arn, policy=policy_document(_topic_statements(ctx, self.topic.arn)))
         for owner in props.owners:
             SnsTopicSubscription(self, f"owner-{owner_slug(owner)}", topic_arn=self.topic.arn, protocol="email", endpoint=owner)
 
@@ -313,19 +313,16 @@ def _check_features(ctx: TeamContext, settings: MonitoringSettings, features: li
     assert len(ctx.drift_alarm_rule(features)) <= COMPOSITE_ALARM_RULE_CHARS, "drift composite rule too long"
 
 
-def _topic_policy(ctx: TeamContext, topic_arn: str) -> dict:
+def _topic_statements(ctx: TeamContext, topic_arn: str) -> list[Statement]:
     """Alarms, EventBridge rules and the budget of this account may publish; nothing over plain HTTP.
     The account's own principals (the loop's Lambdas) publish through their IAM policies."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            allow(
-                "ServicesOfThisAccountPublish",
-                "sns:Publish",
-                topic_arn,
-                {"StringEquals": {"aws:SourceAccount": ctx.account_id}},
-                principal={"Service": list(PUBLISHING_SERVICES)},
-            ),
-            deny_insecure_transport("sns:Publish", topic_arn),
-        ],
-    }
+    return [
+        allow(
+            "ServicesOfThisAccountPublish",
+            "sns:Publish",
+            topic_arn,
+            {"StringEquals": {"aws:SourceAccount": ctx.account_id}},
+            principal={"Service": list(PUBLISHING_SERVICES)},
+        ),
+        deny_insecure_transport("sns:Publish", topic_arn),
+    ]

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from cdktf_cdktf_provider_aws.iam_role import IamRole
 from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
+from cdktf_cdktf_provider_aws.kms_key import KmsKey
 from cdktf_cdktf_provider_aws.lambda_permission import LambdaPermission
 from cdktf_cdktf_provider_aws.scheduler_schedule import (
     SchedulerSchedule,
@@ -26,11 +27,13 @@ from cdktf_cdktf_provider_aws.scheduler_schedule import (
     SchedulerScheduleTarget,
     SchedulerScheduleTargetRetryPolicy,
 )
+from cdktf_cdktf_provider_aws.sns_topic import SnsTopic
 from cdktf_cdktf_provider_aws.sns_topic_subscription import SnsTopicSubscription
 from constructs import Construct
 
 from config.off_hours import OffHoursSpec
 from contract.names import TeamContext
+from modules.functions import PlatformFunction
 from modules.iam import allow, policy_document, service_trust_policy
 
 SWITCH_SOURCE = "mlp.off-hours"  # common/power.py SCHEDULE_SOURCE
@@ -39,28 +42,25 @@ SWITCH_SOURCE = "mlp.off-hours"  # common/power.py SCHEDULE_SOURCE
 @dataclass(frozen=True)
 class OffHoursProps:
     context: TeamContext
-    function_arn: str
-    function_name: str
-    alert_topic_arn: str
-    kms_key_arn: str
+    function: PlatformFunction  # the deploy handler (modules/retraining): switches the endpoint, acts on the budget
+    alert_topic: SnsTopic  # the team's alert topic (modules/monitoring), where the budget's notifications arrive
+    key: KmsKey  # the team key: encrypts the schedules' input
     off_hours: OffHoursSpec | None
 
 
 class OffHours(Construct):
     def __init__(self, scope: Construct, id: str, props: OffHoursProps):
         super().__init__(scope, id)
-        ctx = props.context
-        SnsTopicSubscription(
-            self, "budget-notices", topic_arn=props.alert_topic_arn, protocol="lambda", endpoint=props.function_arn
-        )
+        ctx, function, topic_arn, key_arn = props.context, props.function, props.alert_topic.arn, props.key.arn
+        SnsTopicSubscription(self, "budget-notices", topic_arn=topic_arn, protocol="lambda", endpoint=function.arn)
         LambdaPermission(
             self,
             "budget-notices-permission",
             statement_id="sns-alert-topic",
             action="lambda:InvokeFunction",
-            function_name=props.function_name,
+            function_name=function.function.function_name,
             principal="sns.amazonaws.com",
-            source_arn=props.alert_topic_arn,
+            source_arn=topic_arn,
         )
         if props.off_hours is None:
             return
@@ -78,9 +78,9 @@ class OffHours(Construct):
             role=self.role.id,
             policy=policy_document(
                 [
-                    allow("InvokeDeploy", "lambda:InvokeFunction", props.function_arn),
+                    allow("InvokeDeploy", "lambda:InvokeFunction", function.arn),
                     # The schedules' input is encrypted with the team key (Scheduler decrypts it as this role).
-                    allow("ScheduleInputKey", "kms:Decrypt", props.kms_key_arn),
+                    allow("ScheduleInputKey", "kms:Decrypt", key_arn),
                 ]
             ),
         )
@@ -91,10 +91,10 @@ class OffHours(Construct):
                 name=f"{ctx.prefix}-switch-{action}",
                 schedule_expression=expression,
                 schedule_expression_timezone=props.off_hours.timezone,
-                kms_key_arn=props.kms_key_arn,
+                kms_key_arn=key_arn,
                 flexible_time_window=SchedulerScheduleFlexibleTimeWindow(mode="OFF"),
                 target=SchedulerScheduleTarget(
-                    arn=props.function_arn,
+                    arn=function.arn,
                     role_arn=self.role.arn,
                     input=json.dumps({"source": SWITCH_SOURCE, "action": action}),
                     retry_policy=SchedulerScheduleTargetRetryPolicy(maximum_event_age_in_seconds=3600, maximum_retry_attempts=8),

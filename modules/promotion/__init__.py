@@ -23,22 +23,38 @@ Construct ids are Terraform addresses (`promotion-source/...`, `promotion-target
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from constructs import Construct
 
 from contract.names import TeamContext
+from modules.iam import (
+    IMAGE_PULL,
+    KEY_DECRYPT,
+    KEY_READ_WRITE,
+    OBJECT_READ,
+    OBJECT_WRITE,
+    Statement,
+    allow,
+    policy_document,
+    under,
+    use_key,
+)
+
+if TYPE_CHECKING:  # provider classes stay out of import time: ops/promote.py (the CLI) imports this module
+    from cdktf_cdktf_provider_aws.kms_key import KmsKey
+    from cdktf_cdktf_provider_aws.s3_bucket import S3Bucket
+
+    from modules.registry import Registry
 
 # Where copies land in the target: artifacts keep their keys (run ids and code sha256s are unique),
 # pinned data goes under promoted/<source env>/ in the curated bucket, apart from the target's own
 # training data (a later manifest of the target's data prefix must not pick it up).
 PROMOTED_ARTIFACT_PREFIXES = ("models/", "code/", "manifests/", "baselines/", "evaluations/")
 PROMOTED_DATA_PREFIX = "promoted/"
-S3_READ = ["s3:GetObject", "s3:GetObjectVersion"]
-ECR_PULL = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"]
-ECR_PUSH = [
+IMAGE_PUSH = [
     "ecr:BatchGetImage",
     "ecr:BatchCheckLayerAvailability",
     "ecr:InitiateLayerUpload",
@@ -47,66 +63,74 @@ ECR_PUSH = [
     "ecr:PutImage",
 ]
 REGISTRY_READ = ["sagemaker:DescribeModelPackageGroup", "sagemaker:DescribeModelPackage", "sagemaker:ListModelPackages"]
+# modules.registry.IMAGE_REPOSITORIES (a test keeps them equal; not imported, see above)
 REPOSITORIES = ("training", "inference")
+REGISTER = ["sagemaker:CreateModelPackage", "sagemaker:AddTags", "sagemaker:DescribeModelPackage", "sagemaker:ListModelPackages"]
 
 
 def promoter_policy_name(target: TeamContext) -> str:
     return f"{target.prefix}-promote"
 
 
-def _admit(target: TeamContext, extra_condition: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Principal and Condition of a source-side statement: the target account, and in it only principals
-    tagged with the team (whose policies then decide: the promoter policy grants these reads)."""
+def _bucket_arn(ctx: TeamContext, purpose: str) -> str:
+    """A bucket of a stack by its contract name: the other side of a promotion is another stack (and
+    account), so its names are derived, never looked up."""
+    return f"arn:aws:s3:::{ctx.bucket_name(purpose)}"
+
+
+def _group_arns(ctx: TeamContext, group_name: str) -> list[str]:
+    """A model package group and its versions."""
+    return [ctx.arn("sagemaker", f"model-package-group/{group_name}"), ctx.arn("sagemaker", f"model-package/{group_name}/*")]
+
+
+def _repository_arns(ctx: TeamContext) -> list[str]:
+    return [ctx.arn("ecr", f"repository/{ctx.prefix}-{purpose}") for purpose in REPOSITORIES]
+
+
+def _sid(prefix: str, environment: str) -> str:
+    """`PromoteTo` + `prod` -> `PromoteToProd` (Sids are alphanumeric)."""
+    return prefix + "".join(part.capitalize() for part in environment.split("-"))
+
+
+def _admit(
+    target: TeamContext, actions: Sequence[str] | str, resources: Sequence[str] | str | None, extra: dict[str, Any] | None = None
+) -> Statement:
+    """A source-side resource policy statement: the target account, and in it only principals tagged with
+    the team (whose policies then decide: the promoter policy grants these reads)."""
     condition: dict[str, Any] = {"StringEquals": {"aws:PrincipalTag/Team": target.team}}
-    for operator, values in (extra_condition or {}).items():
+    for operator, values in (extra or {}).items():
         condition.setdefault(operator, {}).update(values)
-    return {"Principal": {"AWS": f"arn:aws:iam::{target.account_id}:root"}, "Condition": condition}
+    principal = {"AWS": f"arn:aws:iam::{target.account_id}:root"}
+    return allow(_sid("PromoteTo", target.environment), actions, resources, condition, principal)
 
 
-def _sid(prefix: str, target: TeamContext) -> str:
-    return prefix + "".join(part.capitalize() for part in target.environment.split("-"))
+def source_bucket_statements(targets: list[TeamContext], bucket_arn: str, prefixes: Sequence[str]) -> list[Statement]:
+    """Bucket policy statements of a source bucket: read-only, on the promoted prefixes, per target."""
+    return [_admit(t, OBJECT_READ, under(bucket_arn, prefixes)) for t in targets]
 
 
-def source_bucket_statements(targets: list[TeamContext], bucket_arn: str, prefixes: list[str]) -> list[dict[str, Any]]:
-    """Bucket policy statements of a source bucket: read-only, on the promoted prefixes, per target role."""
-    return [
-        {
-            "Sid": _sid("PromoteTo", t),
-            "Effect": "Allow",
-            "Action": S3_READ,
-            "Resource": [f"{bucket_arn}/{p}*" for p in prefixes],
-            **_admit(t),
-        }
-        for t in targets
-    ]
+def source_lake_statements(source: TeamContext, targets: list[TeamContext], data_prefix: str) -> dict[str, list[Statement]]:
+    """The source data lake's bucket statements by purpose (`DataLakeProps.extra_bucket_statements`): the
+    promoted artifact prefixes, and the team's training data prefix in curated."""
+    return {
+        "artifacts": source_bucket_statements(targets, _bucket_arn(source, "artifacts"), PROMOTED_ARTIFACT_PREFIXES),
+        "curated": source_bucket_statements(targets, _bucket_arn(source, "curated"), [data_prefix]),
+    }
 
 
-def source_key_statements(source: TeamContext, targets: list[TeamContext]) -> list[dict[str, Any]]:
+def source_key_statements(source: TeamContext, targets: list[TeamContext]) -> list[Statement]:
     """Key policy statements of the source key: Decrypt only, only through S3 in the source's region."""
     via_s3 = {"StringEquals": {"kms:ViaService": f"s3.{source.region}.amazonaws.com"}}
-    return [
-        {"Sid": _sid("PromoteTo", t), "Effect": "Allow", "Action": "kms:Decrypt", "Resource": "*", **_admit(t, via_s3)}
-        for t in targets
-    ]
+    return [_admit(t, KEY_DECRYPT, "*", via_s3) for t in targets]
 
 
-def source_repository_policy(targets: list[TeamContext]) -> dict[str, Any]:
-    return {
-        "Version": "2012-10-17",
-        "Statement": [{"Sid": _sid("PromoteTo", t), "Effect": "Allow", "Action": ECR_PULL, **_admit(t)} for t in targets],
-    }
+def source_repository_statements(targets: list[TeamContext]) -> list[Statement]:
+    """An ECR repository policy's statements: they apply to the repository (no `Resource`)."""
+    return [_admit(t, IMAGE_PULL, None) for t in targets]
 
 
-def source_group_policy(source: TeamContext, group: str, targets: list[TeamContext]) -> dict[str, Any]:
-    name = source.model_package_group_name(group)
-    resources = [source.arn("sagemaker", f"model-package-group/{name}"), source.arn("sagemaker", f"model-package/{name}/*")]
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Sid": _sid("PromoteTo", t), "Effect": "Allow", "Action": REGISTRY_READ, "Resource": resources, **_admit(t)}
-            for t in targets
-        ],
-    }
+def source_group_statements(source: TeamContext, group_name: str, targets: list[TeamContext]) -> list[Statement]:
+    return [_admit(t, REGISTRY_READ, _group_arns(source, group_name)) for t in targets]
 
 
 @dataclass(frozen=True)
@@ -118,116 +142,79 @@ class SourceSide:
     data_prefix: str
 
 
+def _source_reads(side: SourceSide) -> list[Statement]:
+    """What the promoter reads of one source: its registry group, the promoted objects, their key (through
+    S3 only) and its images."""
+    src, tag = side.context, side.context.environment.capitalize()
+    buckets = [_bucket_arn(src, purpose) for purpose in ("artifacts", "curated")]
+    return [
+        allow(f"Read{tag}Registry", REGISTRY_READ, _group_arns(src, src.model_package_group_name(side.group))),
+        allow(
+            f"Read{tag}Artifacts",
+            OBJECT_READ,
+            under(buckets[0], PROMOTED_ARTIFACT_PREFIXES) + under(buckets[1], [side.data_prefix]),
+        ),
+        # The source key's id is not known here: any key of the source account, but only through S3
+        # and only for objects of the source team's two buckets (S3's encryption context).
+        allow(
+            f"Decrypt{tag}Objects",
+            KEY_DECRYPT,
+            src.arn("kms", "key/*"),
+            {
+                "StringEquals": {"kms:ViaService": f"s3.{src.region}.amazonaws.com"},
+                "StringLike": {"kms:EncryptionContext:aws:s3:arn": [*buckets, *(f"{b}/*" for b in buckets)]},
+            },
+        ),
+        allow(f"Pull{tag}Images", IMAGE_PULL, _repository_arns(src)),
+    ]
+
+
 def promoter_statements(
     target: TeamContext, sources: list[SourceSide], *, target_group: str, kms_key_arn: str, artifacts_arn: str, curated_arn: str
-) -> list[dict[str, Any]]:
+) -> list[Statement]:
     """The promoter role's identity policy: source reads (exact ARNs), target writes (the team's own)."""
-    statements: list[dict[str, Any]] = []
-    for side in sources:
-        src, tag = side.context, side.context.environment.capitalize()
-        group = src.model_package_group_name(side.group)
-        buckets = [f"arn:aws:s3:::{src.bucket_name(p)}" for p in ("artifacts", "curated")]
-        statements += [
-            {
-                "Sid": f"Read{tag}Registry",
-                "Effect": "Allow",
-                "Action": REGISTRY_READ,
-                "Resource": [
-                    src.arn("sagemaker", f"model-package-group/{group}"),
-                    src.arn("sagemaker", f"model-package/{group}/*"),
-                ],
-            },
-            {
-                "Sid": f"Read{tag}Artifacts",
-                "Effect": "Allow",
-                "Action": S3_READ,
-                "Resource": [f"{buckets[0]}/{p}*" for p in PROMOTED_ARTIFACT_PREFIXES] + [f"{buckets[1]}/{side.data_prefix}*"],
-            },
-            # The source key's id is not known here: any key of the source account, but only through S3
-            # and only for objects of the source team's two buckets (S3's encryption context).
-            {
-                "Sid": f"Decrypt{tag}Objects",
-                "Effect": "Allow",
-                "Action": "kms:Decrypt",
-                "Resource": src.arn("kms", "key/*"),
-                "Condition": {
-                    "StringEquals": {"kms:ViaService": f"s3.{src.region}.amazonaws.com"},
-                    "StringLike": {"kms:EncryptionContext:aws:s3:arn": [*buckets, *(f"{b}/*" for b in buckets)]},
-                },
-            },
-            {
-                "Sid": f"Pull{tag}Images",
-                "Effect": "Allow",
-                "Action": ECR_PULL,
-                "Resource": [src.arn("ecr", f"repository/{src.prefix}-{r}") for r in REPOSITORIES],
-            },
-        ]
-    group = target.model_package_group_name(target_group)
-    statements += [
-        {
-            "Sid": "WriteCopies",
-            "Effect": "Allow",
-            "Action": [*S3_READ, "s3:PutObject", "s3:AbortMultipartUpload"],
-            "Resource": [f"{artifacts_arn}/{p}*" for p in PROMOTED_ARTIFACT_PREFIXES]
-            + [f"{curated_arn}/{PROMOTED_DATA_PREFIX}*"],
-        },
-        {
-            "Sid": "TeamKey",
-            "Effect": "Allow",
-            "Action": ["kms:GenerateDataKey", "kms:Decrypt", "kms:DescribeKey"],
-            "Resource": kms_key_arn,
-        },
-        {
-            "Sid": "PushImages",
-            "Effect": "Allow",
-            "Action": ECR_PUSH,
-            "Resource": [target.arn("ecr", f"repository/{target.prefix}-{r}") for r in REPOSITORIES],
-        },
-        {
-            "Sid": "RegisterPromoted",
-            "Effect": "Allow",
-            "Action": [
-                "sagemaker:CreateModelPackage",
-                "sagemaker:AddTags",
-                "sagemaker:DescribeModelPackage",
-                "sagemaker:ListModelPackages",
-            ],
-            "Resource": [
-                target.arn("sagemaker", f"model-package-group/{group}"),
-                target.arn("sagemaker", f"model-package/{group}/*"),
-            ],
-        },
+    statements = [statement for side in sources for statement in _source_reads(side)]
+    return statements + [
+        allow(
+            "WriteCopies",
+            [*OBJECT_READ, *OBJECT_WRITE],
+            under(artifacts_arn, PROMOTED_ARTIFACT_PREFIXES) + under(curated_arn, [PROMOTED_DATA_PREFIX]),
+        ),
+        # DescribeKey: the promoter finds the target key by its alias (ops/promote.py).
+        use_key("TeamKey", kms_key_arn, [*KEY_READ_WRITE, "kms:DescribeKey"]),
+        allow("PushImages", IMAGE_PUSH, _repository_arns(target)),
+        allow("RegisterPromoted", REGISTER, _group_arns(target, target.model_package_group_name(target_group))),
     ]
-    return statements
 
 
 @dataclass(frozen=True)
 class PromotionSourceProps:
     context: TeamContext
     targets: list[TeamContext]
-    group: str
-    repository_names: dict[str, str] = field(default_factory=dict)  # purpose -> repository name (tokens fine)
+    # The source's registry: its repositories get the pull policies, its primary group the read policy.
+    registry: Registry
 
 
 class PromotionSource(Construct):
     """Source side: the ECR repository policies and the model package group policy (bucket and key
     statements go into the data lake's own policies: a bucket or key has one policy)."""
 
-    def __init__(self, scope: Construct, id: str, props: PromotionSourceProps, depends_on: list[Any] | None = None):
+    def __init__(self, scope: Construct, id: str, props: PromotionSourceProps):
         super().__init__(scope, id)
         from cdktf_cdktf_provider_aws.ecr_repository_policy import EcrRepositoryPolicy
         from cdktf_cdktf_provider_aws.sagemaker_model_package_group_policy import SagemakerModelPackageGroupPolicy
 
-        for purpose, name in props.repository_names.items():
-            EcrRepositoryPolicy(
-                self, f"{purpose}-repository-policy", repository=name, policy=json.dumps(source_repository_policy(props.targets))
-            )
+        registry = props.registry
+        repository_policy = policy_document(source_repository_statements(props.targets))
+        for purpose, repository in registry.repositories.items():
+            EcrRepositoryPolicy(self, f"{purpose}-repository-policy", repository=repository.name, policy=repository_policy)
         SagemakerModelPackageGroupPolicy(
             self,
             "group-policy",
-            model_package_group_name=props.context.model_package_group_name(props.group),
-            resource_policy=json.dumps(source_group_policy(props.context, props.group, props.targets)),
-            depends_on=depends_on,
+            # The plain name (the policy's ARNs name it too); the group must exist before its policy.
+            model_package_group_name=registry.primary_group_name,
+            resource_policy=policy_document(source_group_statements(props.context, registry.primary_group_name, props.targets)),
+            depends_on=[registry.primary_group],
         )
 
 
@@ -235,10 +222,10 @@ class PromotionSource(Construct):
 class PromotionTargetProps:
     context: TeamContext
     sources: list[SourceSide]
-    target_group: str
-    kms_key_arn: str
-    artifacts_bucket_arn: str
-    curated_bucket_arn: str
+    target_group: str  # the configured group name the promoted versions are registered into
+    key: KmsKey  # the target's team key: the copies are written under it
+    artifacts: S3Bucket  # the target's artifacts bucket (copies of the promoted artifacts)
+    curated: S3Bucket  # the target's curated bucket (copies of the pinned data, under `promoted/`)
 
 
 class PromotionTarget(Construct):
@@ -247,8 +234,6 @@ class PromotionTarget(Construct):
     def __init__(self, scope: Construct, id: str, props: PromotionTargetProps):
         super().__init__(scope, id)
         from cdktf_cdktf_provider_aws.iam_policy import IamPolicy
-
-        from modules.iam import policy_document
 
         ctx = props.context
         self.policy = IamPolicy(
@@ -261,9 +246,9 @@ class PromotionTarget(Construct):
                     ctx,
                     props.sources,
                     target_group=props.target_group,
-                    kms_key_arn=props.kms_key_arn,
-                    artifacts_arn=props.artifacts_bucket_arn,
-                    curated_arn=props.curated_bucket_arn,
+                    kms_key_arn=props.key.arn,
+                    artifacts_arn=props.artifacts.arn,
+                    curated_arn=props.curated.arn,
                 )
             ),
         )

@@ -15,6 +15,7 @@ from cdktf_cdktf_provider_aws.ecr_repository import (
     EcrRepositoryEncryptionConfiguration,
     EcrRepositoryImageScanningConfiguration,
 )
+from cdktf_cdktf_provider_aws.kms_key import KmsKey
 from cdktf_cdktf_provider_aws.sagemaker_model_package_group import SagemakerModelPackageGroup
 from constructs import Construct
 
@@ -26,7 +27,7 @@ IMAGE_REPOSITORIES = ("training", "inference")
 @dataclass(frozen=True)
 class RegistryProps:
     context: TeamContext
-    kms_key_arn: str
+    key: KmsKey  # the team key (the data lake's): the repositories encrypt their images with it
     model_package_groups: list[str] = field(default_factory=lambda: ["models"])
     image_retention_count: int = 50
     untagged_image_days: int = 14
@@ -55,7 +56,7 @@ class Registry(Construct):
                 name=f"{ctx.prefix}-{purpose}",
                 image_tag_mutability="IMMUTABLE",
                 image_scanning_configuration=EcrRepositoryImageScanningConfiguration(scan_on_push=True),
-                encryption_configuration=[EcrRepositoryEncryptionConfiguration(encryption_type="KMS", kms_key=props.kms_key_arn)],
+                encryption_configuration=[EcrRepositoryEncryptionConfiguration(encryption_type="KMS", kms_key=props.key.arn)],
                 force_delete=ctx.is_emulator,
             )
             EcrLifecyclePolicy(

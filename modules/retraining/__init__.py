@@ -32,6 +32,7 @@ from cdktf_cdktf_provider_aws.ecr_repository import EcrRepository
 from cdktf_cdktf_provider_aws.kms_key import KmsKey
 from cdktf_cdktf_provider_aws.lambda_permission import LambdaPermission
 from cdktf_cdktf_provider_aws.s3_bucket import S3Bucket
+from cdktf_cdktf_provider_aws.sns_topic import SnsTopic
 from constructs import Construct
 
 from config.ml import MonitoringSettings, RetrainingSettings
@@ -65,7 +66,7 @@ class RetrainingProps:
     model_package_group_name: str
     repositories: Sequence[EcrRepository]
     execution_role: ExecutionRole  # passed to SageMaker by retrain and deploy
-    alert_topic_arn: str
+    alert_topic: SnsTopic  # the team's alert topic (modules/monitoring): the data gate and the budget switch publish there
     retrain_alarm_names: list[str]
     retraining: RetrainingSettings
     monitoring: MonitoringSettings
@@ -109,8 +110,8 @@ class Retraining(Construct):
                     handler=spec.name,
                     statements=policies[spec.name],
                     environment=environment,
-                    kms_key_arn=props.key.arn,
-                    code_bucket=props.artifacts.bucket,
+                    key=props.key,
+                    code_bucket=props.artifacts,
                     log_retention_days=props.log_retention_days,
                     timeout_seconds=spec.timeout_seconds,
                     memory_mb=spec.memory_mb,
@@ -231,7 +232,7 @@ class Retraining(Construct):
             retrain_alarm_arns=tuple(self._retrain_alarm_arns()),
             watch_rule_arn=self._rule_arn("retrain-watch"),
             retrain_schedule_rule_arns=(self._rule_arn("retrain-schedule"),) if p.retraining.schedule else (),
-            alert_topic_arn=p.alert_topic_arn,
+            alert_topic_arn=p.alert_topic.arn,
             cooldown_seconds=p.retraining.cooldown_hours * 3600,
             auto_approve=p.auto_approve,
             window_hours=p.monitoring.window_hours,
@@ -258,7 +259,7 @@ class Retraining(Construct):
                 ["events:DisableRule", "events:EnableRule"],
                 [self._rule_arn("retrain-schedule"), self._rule_arn("retrain-on-alarm")],
             ),
-            allow("AlertOwners", "sns:Publish", p.alert_topic_arn),
+            allow("AlertOwners", "sns:Publish", p.alert_topic.arn),
         ]
 
     def _team_tagged(self, key: str) -> dict:
@@ -327,7 +328,7 @@ class Retraining(Construct):
                     [parameter("deployed-model"), packages],
                 ),
                 # A run the data gate refuses alerts the owners.
-                allow("AlertOwners", "sns:Publish", p.alert_topic_arn),
+                allow("AlertOwners", "sns:Publish", p.alert_topic.arn),
                 allow("StartTraining", ["sagemaker:CreateTrainingJob", "sagemaker:AddTags"], jobs),
                 # Find the job a retry's first attempt started; stop the team's jobs that no run owns.
                 allow(
@@ -362,7 +363,7 @@ class Retraining(Construct):
                 # Drift baselines, and the ModelMetrics document of each package (both models' holdout metrics).
                 write_objects("WriteBaselines", artifacts, [BASELINES_PREFIX, EVALUATIONS_PREFIX]),
                 allow("ImageDigests", "ecr:DescribeImages", repository_arns),
-                allow("AlertOwners", "sns:Publish", p.alert_topic_arn),
+                allow("AlertOwners", "sns:Publish", p.alert_topic.arn),
             ],
             "deploy": [
                 read_parameters("ReadRecipe", parameter("serving-recipe")),

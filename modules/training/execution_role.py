@@ -38,8 +38,10 @@ from contract.layout import (
 )
 from contract.names import TeamContext
 from modules.iam import (
+    IMAGE_PULL,
     KEY_USE_WITH_GRANTS,
     OBJECT_READ,
+    OBJECT_WRITE,
     allow,
     list_prefixes,
     service_trust_policy,
@@ -115,13 +117,9 @@ def execution_policy(props: ExecutionRoleProps) -> dict[str, Any]:
         ),
         list_prefixes("ListTrainingData", curated, [data_prefix]),
         allow("ReadArtifacts", OBJECT_READ, under(artifacts, readable) + [f"{artifacts}/{DEFINITIONS_KEY}"]),
-        write_objects("WriteArtifacts", artifacts, READ_WRITE_PREFIXES, ["s3:PutObject", "s3:AbortMultipartUpload"]),
+        write_objects("WriteArtifacts", artifacts, READ_WRITE_PREFIXES, OBJECT_WRITE),
         list_prefixes("ListArtifacts", artifacts, readable),
-        allow(
-            "PullTeamImages",
-            ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
-            [repository.arn for repository in props.repositories],
-        ),
+        allow("PullTeamImages", IMAGE_PULL, [repository.arn for repository in props.repositories]),
         # The one allowed exception to "no Resource *": ecr:GetAuthorizationToken has no resource-level
         # permissions, so "*" is the only form AWS accepts. The token alone pulls nothing; the statement
         # above limits pulls to the team's two repositories.

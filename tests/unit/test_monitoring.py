@@ -14,7 +14,7 @@ from modules.monitoring import Monitoring, MonitoringProps, metric_period_second
 from tests.synth import team_context as ctx
 from tests.unit.test_training_serving import recipe
 
-KEY_ARN = "arn:aws:kms:us-east-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+KEY_ARN = "${aws_kms_key.key.arn}"  # the bare stack's key, by reference
 TOPIC = "aws_sns_topic.monitoring_alerts"
 FRAUD_FEATURES = ["amount", "merchant_category", "hour_of_day", "account_age_days"]
 DEFAULT_TAG_KEYS = {"Team", "Environment", "CostCenter", "ManagedBy"}
@@ -34,7 +34,10 @@ def resources(document: dict, kind: str) -> list[dict]:
 
 
 def synth_monitoring(settings: MonitoringSettings, features: list[str], owners=("a@example.com",), with_budget=None) -> dict:
+    from cdktf_cdktf_provider_aws.kms_key import KmsKey
+
     stack = cdktf.TerraformStack(cdktf.Testing.app(), "bare")
+    key = KmsKey(stack, "key")
     monitoring = Monitoring(
         stack,
         "monitoring",
@@ -42,14 +45,12 @@ def synth_monitoring(settings: MonitoringSettings, features: list[str], owners=(
             context=ctx(),
             settings=settings,
             owners=list(owners),
-            kms_key_arn=KEY_ARN,
+            key=key,
             feature_names=features,
         ),
     )
     if with_budget is not None:
-        Budget(
-            stack, "budget", BudgetProps(context=ctx(), settings=with_budget, owners=list(owners), topic_arn=monitoring.topic.arn)
-        )
+        Budget(stack, "budget", BudgetProps(context=ctx(), settings=with_budget, owners=list(owners), topic=monitoring.topic))
     document = json.loads(cdktf.Testing.synth(stack))
     document["_construct"] = monitoring
     return document
@@ -346,6 +347,8 @@ def test_budget_construct_thresholds_and_subscribers():
         ("FORECASTED", 100),
     ]
     assert all(n["subscriber_email_addresses"] == ["a@example.com", "b@example.com"] for n in budget["notification"])
+    (topic,) = {arn for n in budget["notification"] for arn in n["subscriber_sns_topic_arns"]}
+    assert topic.startswith(f"${{{TOPIC}") and topic.endswith(".arn}")  # the topic it was given, by reference
 
 
 def test_budget_refuses_more_owners_than_a_notification_takes():
