@@ -16,7 +16,6 @@ stops training jobs that no run owns).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cdktf import TerraformResourceLifecycle
@@ -28,7 +27,6 @@ from cdktf_cdktf_provider_aws.dynamodb_table import (
     DynamodbTablePointInTimeRecovery,
     DynamodbTableServerSideEncryption,
 )
-from cdktf_cdktf_provider_aws.ecr_repository import EcrRepository
 from cdktf_cdktf_provider_aws.kms_key import KmsKey
 from cdktf_cdktf_provider_aws.lambda_permission import LambdaPermission
 from cdktf_cdktf_provider_aws.s3_bucket import S3Bucket
@@ -50,6 +48,7 @@ from contract.layout import (
 from contract.names import TeamContext
 from modules.functions import FunctionProps, PlatformFunction
 from modules.iam import OBJECT_READ, allow, list_prefixes, read_objects, read_parameters, under, write_objects
+from modules.registry import Registry
 from modules.training.execution_role import ExecutionRole
 
 WATCH_SCHEDULE = "rate(1 hour)"
@@ -63,8 +62,8 @@ class RetrainingProps:
     raw: S3Bucket
     curated: S3Bucket
     artifacts: S3Bucket
-    model_package_group_name: str
-    repositories: Sequence[EcrRepository]
+    # The team's registry: the loop registers into its primary group and pins and reads its repositories' images.
+    registry: Registry
     execution_role: ExecutionRole  # passed to SageMaker by retrain and deploy
     alert_topic: SnsTopic  # the team's alert topic (modules/monitoring): the data gate and the budget switch publish there
     retrain_alarm_names: list[str]
@@ -150,7 +149,7 @@ class Retraining(Construct):
             pattern={
                 "source": ["aws.sagemaker"],
                 "detail-type": ["SageMaker Model Package State Change"],
-                "detail": {"ModelPackageGroupName": [props.model_package_group_name], "ModelApprovalStatus": ["Approved"]},
+                "detail": {"ModelPackageGroupName": [props.registry.primary_group_name], "ModelApprovalStatus": ["Approved"]},
             },
         )
         # The deployed-model pointer follows what the endpoint serves: re-read on each of its state changes
@@ -222,7 +221,7 @@ class Retraining(Construct):
             artifact_bucket=p.artifacts.bucket,
             kms_key_arn=p.key.arn,
             endpoint_name=ctx.endpoint_name,
-            model_package_group=p.model_package_group_name,
+            model_package_group=p.registry.primary_group_name,
             runs_table=ctx.runs_table_name,
             training_recipe_parameter=ctx.parameter_name("training-recipe"),
             serving_recipe_parameter=ctx.parameter_name("serving-recipe"),
@@ -276,7 +275,7 @@ class Retraining(Construct):
         runs_table = ctx.arn("dynamodb", f"table/{ctx.runs_table_name}")
         artifacts = p.artifacts.arn
         jobs = sm(f"training-job/{ctx.prefix}-*")
-        packages = sm(f"model-package/{p.model_package_group_name}/*")
+        packages = sm(f"model-package/{p.registry.primary_group_name}/*")
         # PutMetricData has no resource-level permissions; the namespace condition scopes it.
         put_metrics = allow(
             "PublishPlatformMetrics",
@@ -291,7 +290,7 @@ class Retraining(Construct):
             {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
         )
         endpoint = sm(f"endpoint/{ctx.endpoint_name}")
-        repository_arns = [repository.arn for repository in p.repositories]
+        repository_arns = [repository.arn for repository in p.registry.repositories.values()]
         return {
             "retrain": [
                 read_parameters("ReadRecipe", [parameter("training-recipe"), parameter("code-bundle")]),
@@ -350,7 +349,7 @@ class Retraining(Construct):
                 allow(
                     "RegisterModel",
                     ["sagemaker:CreateModelPackage", "sagemaker:AddTags", "sagemaker:DescribeModelPackage"],
-                    [sm(f"model-package-group/{p.model_package_group_name}"), packages],
+                    [sm(f"model-package-group/{p.registry.primary_group_name}"), packages],
                 ),
                 allow(
                     "ReadTrainingData",

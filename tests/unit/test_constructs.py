@@ -95,8 +95,7 @@ def wired():
             raw=lake.raw,
             curated=lake.curated,
             artifacts=lake.artifacts,
-            model_package_group_name=registry.primary_group_name,
-            repositories=list(repositories.values()),
+            registry=registry,
             execution_role=training.execution_role,
             alert_topic=monitoring.topic,
             retrain_alarm_names=["mlp-fraud-dev-drift"],
@@ -228,6 +227,18 @@ def test_a_platform_function_keeps_its_package_logs_queue_and_variables_under_th
         ref(stack, "retraining/deploy/code", "key"),
     )
     assert statements(stack, "retraining/deploy/policy")["TeamKey"]["Resource"] == key
+
+
+def test_retraining_registers_into_and_pins_the_registry_it_was_given(wired):
+    stack, _, _ = wired
+    repositories = [ref(stack, "registry/training", "arn"), ref(stack, "registry/inference", "arn")]
+    assert statements(stack, "retraining/retrain/policy")["PinImages"]["Resource"] == repositories
+    assert statements(stack, "retraining/register/policy")["ImageDigests"]["Resource"] == repositories
+    register = statements(stack, "retraining/register/policy")["RegisterModel"]["Resource"]
+    assert register[0] == "arn:aws:sagemaker:us-east-1:111111111111:model-package-group/mlp-fraud-dev-models"
+    # An event pattern needs the plain name, not a reference.
+    pattern = json.loads(stack.by_path("retraining/package-approved-rule")["event_pattern"])
+    assert pattern["detail"]["ModelPackageGroupName"] == ["mlp-fraud-dev-models"]
 
 
 def test_retraining_alerts_the_topic_it_was_given(wired):
