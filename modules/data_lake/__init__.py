@@ -120,7 +120,9 @@ class DataLake(Construct):
     def artifacts(self) -> S3Bucket:
         return self.buckets["artifacts"]
 
-    def _bucket(self, purpose: str, ctx: TeamContext, force_destroy: bool, lifecycle) -> S3Bucket:
+    def _bucket(
+        self, purpose: str, ctx: TeamContext, force_destroy: bool, lifecycle: TerraformResourceLifecycle | None
+    ) -> S3Bucket:
         bucket = S3Bucket(self, purpose, bucket=ctx.bucket_name(purpose), force_destroy=force_destroy, lifecycle=lifecycle)
         S3BucketVersioningA(
             self,

@@ -33,7 +33,7 @@ from constructs import Construct
 from contract.layout import LAMBDA_CODE_PREFIX
 from contract.names import TeamContext
 from modules.functions.packaging import build_package, code_sha256
-from modules.iam import allow, policy_document, service_trust_policy, use_key
+from modules.iam import Statement, allow, policy_document, service_trust_policy, use_key
 
 RUNTIME = "python3.11"
 
@@ -47,7 +47,7 @@ def code_key(handler: str, code_sha256: str) -> str:
 class FunctionProps:
     context: TeamContext
     handler: str  # folder under lambdas/
-    statements: list[dict]  # IAM statements of this function's own permissions
+    statements: list[Statement]  # IAM statements of this function's own permissions (modules/iam.py)
     environment: dict[str, str]
     key: KmsKey  # the team key: package object, logs, dead-letter queue and environment variables
     code_bucket: S3Bucket  # where the package goes (by reference: the upload waits for the bucket)

@@ -47,7 +47,7 @@ from contract.layout import (
 )
 from contract.names import TeamContext
 from modules.functions import FunctionProps, PlatformFunction
-from modules.iam import OBJECT_READ, allow, list_prefixes, read_objects, read_parameters, under, write_objects
+from modules.iam import OBJECT_READ, Statement, allow, list_prefixes, read_objects, read_parameters, under, write_objects
 from modules.registry import Registry
 from modules.training.execution_role import ExecutionRole
 
@@ -240,7 +240,7 @@ class Retraining(Construct):
             budget_act_percent=p.budget_act_percent,
         ).to_env()
 
-    def _switch_statements(self) -> list[dict]:
+    def _switch_statements(self) -> list[Statement]:
         """The deploy handler's off switch and budget breach (common/power.py); none in production,
         which is never switched off (its handler only reads the budget)."""
         p, ctx = self._props, self._props.context
@@ -267,7 +267,7 @@ class Retraining(Construct):
         ctx = self._props.context
         return {"StringEquals": {f"aws:{key}/Team": ctx.team, f"aws:{key}/Environment": ctx.environment}}
 
-    def _statements(self) -> dict[str, list[dict]]:
+    def _statements(self) -> dict[str, list[Statement]]:
         """Each handler's own permissions, every resource scoped to this team and environment."""
         p, ctx = self._props, self._props.context
         sm = lambda resource: ctx.arn("sagemaker", resource)
