@@ -147,9 +147,10 @@ class Envelope:
     @classmethod
     def parse(cls, event: Any, detail_type: str, source: str, time_required: bool = False) -> Envelope:
         _root(event)
+        kind = _required_str(event, "detail-type", (detail_type,))  # what it says it is, then who says so
         return cls(
             source=_required_str(event, "source", (source,)),
-            detail_type=_required_str(event, "detail-type", (detail_type,)),
+            detail_type=kind,
             id=_str(event, "id", required=False),
             time=_time(event, "time", required=time_required),
             resources=_strings(event, "resources"),

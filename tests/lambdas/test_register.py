@@ -186,7 +186,15 @@ def test_failed_job_releases_the_lock_and_alerts_once(started, status):
     [
         (training_job_event("other-team-job"), "not this team's job"),
         (training_job_event(f"{PREFIX}-x", "InProgress"), "TrainingJobStatus"),
-        ({"detail-type": "SageMaker Training Job State Change", "detail": {"TrainingJobStatus": "Completed"}}, "TrainingJobName"),
+        (
+            {
+                "source": "aws.sagemaker",
+                "detail-type": "SageMaker Training Job State Change",
+                "detail": {"TrainingJobStatus": "Completed"},
+            },
+            "TrainingJobName",
+        ),
+        ({**training_job_event(f"{PREFIX}-x"), "source": "aws.events"}, "event.source is 'aws.events'"),
         ({"detail-type": "Something Else", "detail": {}}, "detail-type"),
         ("not an event", "must be an object"),
     ],
