@@ -21,12 +21,12 @@ import logging
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from common import aws
 from contract import metrics
-from contract.events import BadEvent, CheckWindow, ScheduledEvent, parse_one_of
+from contract.events import BadEvent, CheckWindow, ScheduledEvent, parse_one_of, utc_time
 from contract.layout import DATA_CAPTURE_PREFIX
 
 log = logging.getLogger(__name__)
@@ -49,12 +49,9 @@ def parse_time(value: Any, field_name: str) -> datetime:
     if not isinstance(value, str) or not value:
         raise BadEvent(f"event.{field_name} must be an ISO 8601 string, got {type(value).__name__}")
     try:
-        parsed = datetime.fromisoformat(value)
+        return utc_time(value)
     except ValueError as error:
         raise BadEvent(f"event.{field_name} is not ISO 8601: {value!r}") from error
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
 
 
 @dataclass(frozen=True)

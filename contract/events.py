@@ -108,16 +108,21 @@ def _strings(event: Any, path: str) -> tuple[str, ...]:
     return tuple(value)
 
 
+def utc_time(text: str) -> datetime:
+    """An ISO 8601 time as an aware UTC datetime (naive means UTC); ValueError when it is not one."""
+    parsed = datetime.fromisoformat(text)
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+
+
 def _time(event: Any, path: str, required: bool = True) -> datetime | None:
-    """An ISO 8601 time at `path` as an aware UTC datetime (naive means UTC)."""
+    """An ISO 8601 time at `path` (utc_time)."""
     text = _str(event, path, required=required)
     if text is None:
         return None
     try:
-        parsed = datetime.fromisoformat(text)
+        return utc_time(text)
     except ValueError:
         raise BadEvent(f"event.{path} is not ISO 8601: {text!r}") from None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
 
 
 def _positive_int(event: Any, path: str) -> int:
