@@ -143,10 +143,23 @@ def read_and_parse() -> int:
     return count
 
 
-def run_handler() -> int:
-    from lambdas.drift_check.handler import handler
+def configuration():
+    """The drift check's function environment: ENV's values, placeholders for what the check does not read."""
+    import dataclasses
 
-    result = handler({"window_start": (WINDOW_END - timedelta(hours=24)).isoformat(), "window_end": WINDOW_END.isoformat()}, None)
+    from contract.environment import LambdaEnvironment
+
+    variables = {LambdaEnvironment.variable(f.name): "unused" for f in dataclasses.fields(LambdaEnvironment)}
+    variables.update(COOLDOWN_SECONDS="0", AUTO_APPROVE="false", PROBLEM_TYPE="binary", PRODUCTION="false")
+    variables.update(BUDGET_ACT_PERCENT="100", **{k: v for k, v in ENV.items() if not k.startswith("AWS_")})
+    return LambdaEnvironment.from_env(variables)
+
+
+def run_handler() -> int:
+    from lambdas.drift_check.handler import handle
+
+    event = {"window_start": (WINDOW_END - timedelta(hours=24)).isoformat(), "window_end": WINDOW_END.isoformat()}
+    result = handle(event, configuration())
     assert result["status"] == "ok", result
     return result["sample_count"]
 

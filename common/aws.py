@@ -2,7 +2,12 @@
 
 boto3 already honours AWS_ENDPOINT_URL (set by the emulator harness and by LocalStack users), so the
 only thing added here is botocore's standard retry mode, which retries throttling and transient
-errors with back-off instead of the legacy mode's fixed schedule.
+errors with back-off instead of the legacy mode's fixed schedule. MLP_MAX_ATTEMPTS is the one variable
+read here: not the function's configuration (the stack never sets it) but the process's retry budget,
+which the CLI's tests lower.
+
+`session_scope` runs handler code in this process under other credentials (the emulator's check that a
+handler's calls are allowed by its deployed role) without touching the process environment.
 """
 
 from __future__ import annotations
@@ -10,7 +15,9 @@ from __future__ import annotations
 import functools
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import boto3
@@ -20,15 +27,39 @@ from botocore.exceptions import ClientError
 RETRY_CONFIG = Config(retries={"mode": "standard", "max_attempts": int(os.environ.get("MLP_MAX_ATTEMPTS", "5"))})
 
 
-@functools.cache
+# The session of the innermost session_scope and its clients; None: boto3's default session.
+_SCOPE: ContextVar[tuple[boto3.Session, dict[str, Any]] | None] = ContextVar("mlp_aws_session", default=None)
+
+
 def client(service: str) -> Any:
-    """One cached client per service for the life of the Lambda container."""
+    """One cached client per service for the life of the Lambda container (or of the session_scope)."""
+    scope = _SCOPE.get()
+    if scope is None:
+        return _default_client(service)
+    session, clients = scope
+    if service not in clients:
+        clients[service] = session.client(service, config=RETRY_CONFIG)
+    return clients[service]
+
+
+@functools.cache
+def _default_client(service: str) -> Any:
     return boto3.client(service, config=RETRY_CONFIG)
+
+
+@contextmanager
+def session_scope(session: boto3.Session) -> Iterator[None]:
+    """Within the block, `client()` answers clients of `session` (created on first use, dropped after)."""
+    token = _SCOPE.set((session, {}))
+    try:
+        yield
+    finally:
+        _SCOPE.reset(token)
 
 
 def reset_clients() -> None:
     """Forget cached clients (tests switch endpoints and credentials between cases)."""
-    client.cache_clear()
+    _default_client.cache_clear()
 
 
 class ParameterError(ValueError):

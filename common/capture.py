@@ -19,15 +19,14 @@ import io
 import json
 import logging
 import math
-import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from common import aws
-from contract.environment import env
-from contract.events import BadEvent, expect, require_str
+from contract import metrics
+from contract.events import BadEvent, CheckWindow, ScheduledEvent, parse_one_of, utc_time
 from contract.layout import DATA_CAPTURE_PREFIX
 
 log = logging.getLogger(__name__)
@@ -50,12 +49,9 @@ def parse_time(value: Any, field_name: str) -> datetime:
     if not isinstance(value, str) or not value:
         raise BadEvent(f"event.{field_name} must be an ISO 8601 string, got {type(value).__name__}")
     try:
-        parsed = datetime.fromisoformat(value)
+        return utc_time(value)
     except ValueError as error:
         raise BadEvent(f"event.{field_name} is not ISO 8601: {value!r}") from error
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
 
 
 @dataclass(frozen=True)
@@ -85,32 +81,13 @@ class Window:
         return {"window_start": self.start.isoformat(), "window_end": self.end.isoformat()}
 
 
-def window_hours_from_env() -> int:
-    """WINDOW_HOURS as a positive integer (set by the stack)."""
-    raw = os.environ.get("WINDOW_HOURS", "")
-    try:
-        hours = int(raw)
-    except ValueError:
-        hours = 0
-    if hours <= 0:
-        raise RuntimeError(f"environment variable WINDOW_HOURS must be a positive integer, got {raw!r}")
-    return hours
-
-
 def window_from_event(event: Any, window_hours: int) -> Window:
-    """The window a check covers: explicit `window_start`/`window_end`, or the `window_hours` hours
-    ending at a Scheduled Event's `time`. Raises BadEvent for anything else."""
-    if not isinstance(event, dict):
-        raise BadEvent(f"event must be an object, got {type(event).__name__}")
-    if "window_start" in event or "window_end" in event:
-        start = parse_time(event.get("window_start"), "window_start")
-        end = parse_time(event.get("window_end"), "window_end")
-        if not start < end:
-            raise BadEvent(f"event.window_start ({start.isoformat()}) must be before window_end ({end.isoformat()})")
-        return Window(start, end)
-    expect(event, "detail-type", {"Scheduled Event"})
-    end = parse_time(require_str(event, "time"), "time")
-    return Window(end - timedelta(hours=window_hours), end)
+    """The window a check covers: an explicit `{"window_start", "window_end"}` (contract.events.CheckWindow),
+    or the `window_hours` hours ending at a Scheduled Event's `time`. Raises BadEvent for anything else."""
+    parsed = parse_one_of(event, CheckWindow, ScheduledEvent)
+    if isinstance(parsed, CheckWindow):
+        return Window(parsed.start, parsed.end)
+    return Window(parsed.time - timedelta(hours=window_hours), parsed.time)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -380,24 +357,30 @@ def parse_prediction(text: str) -> float | None:
 # --------------------------------------------------------------------------------------------------
 
 
-def base_dimensions() -> list[dict[str, str]]:
+@dataclass(frozen=True)
+class MetricDimensions:
     """Team, Environment, Endpoint (CONTRACTS.md: on every platform metric)."""
-    return [
-        {"Name": "Team", "Value": env("TEAM")},
-        {"Name": "Environment", "Value": env("ENVIRONMENT")},
-        {"Name": "Endpoint", "Value": env("ENDPOINT_NAME")},
-    ]
 
+    team: str
+    environment: str
+    endpoint: str
 
-def datum(
-    name: str, value: float, timestamp: datetime, unit: str = "None", extra: Mapping[str, str] | None = None
-) -> dict[str, Any]:
-    """One PutMetricData datum with the platform dimensions (plus `extra`, e.g. Feature).
+    def datum(
+        self, name: str, value: float, timestamp: datetime, unit: str = "None", extra: Mapping[str, str] | None = None
+    ) -> dict[str, Any]:
+        """One PutMetricData datum with the platform dimensions (plus `extra`, e.g. Feature).
 
-    The checks stamp data with the window end. CloudWatch refuses timestamps more than two weeks old
-    (moto does not check), so an explicit back-fill window older than that fails at PutMetricData."""
-    dimensions = base_dimensions() + [{"Name": k, "Value": v} for k, v in (extra or {}).items()]
-    return {"MetricName": name, "Dimensions": dimensions, "Timestamp": timestamp, "Value": cloudwatch_value(value), "Unit": unit}
+        The checks stamp data with the window end. CloudWatch refuses timestamps more than two weeks old
+        (moto does not check), so an explicit back-fill window older than that fails at PutMetricData."""
+        base = {metrics.TEAM: self.team, metrics.ENVIRONMENT: self.environment, metrics.ENDPOINT: self.endpoint}
+        dimensions = [{"Name": k, "Value": v} for k, v in {**base, **(extra or {})}.items()]
+        return {
+            "MetricName": name,
+            "Dimensions": dimensions,
+            "Timestamp": timestamp,
+            "Value": cloudwatch_value(value),
+            "Unit": unit,
+        }
 
 
 def cloudwatch_value(value: float) -> float:

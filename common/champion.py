@@ -14,7 +14,6 @@ from typing import Any
 
 from common import aws
 from common.manifest import ManifestError, read_manifest
-from contract.environment import env
 
 
 @dataclass(frozen=True)
@@ -25,11 +24,13 @@ class Champion:
     manifest: dict[str, Any] | None  # the data it was trained on (None when unreadable)
 
 
-def live_champion() -> Champion | None:
-    """The model the endpoint serves (or would serve when switched back on), or None before the first."""
+def live_champion(pointer_parameter: str, artifact_bucket: str) -> Champion | None:
+    """The model the endpoint serves (or would serve when switched back on), or None before the first:
+    the package the deployed-model pointer (`pointer_parameter`) names, if its model data is a training
+    output in `artifact_bucket`."""
     ssm = aws.client("ssm")
     try:
-        pointer = json.loads(ssm.get_parameter(Name=env("DEPLOYED_MODEL_PARAMETER"))["Parameter"]["Value"])
+        pointer = json.loads(ssm.get_parameter(Name=pointer_parameter)["Parameter"]["Value"])
     except ssm.exceptions.ParameterNotFound:
         return None
     arn = pointer.get("model_package_arn") if isinstance(pointer, dict) else None
@@ -38,7 +39,7 @@ def live_champion() -> Champion | None:
     package = aws.client("sagemaker").describe_model_package(ModelPackageName=arn)
     containers = (package.get("InferenceSpecification") or {}).get("Containers") or [{}]
     model_data = str(containers[0].get("ModelDataUrl") or "")
-    if not model_data.startswith(f"s3://{env('ARTIFACT_BUCKET')}/models/"):
+    if not model_data.startswith(f"s3://{artifact_bucket}/models/"):
         return None  # not a training output of this team: nothing the job could read or compare
     metadata = package.get("CustomerMetadataProperties") or {}
     manifest = None

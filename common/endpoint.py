@@ -17,21 +17,19 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from common import aws
-from contract.environment import env
-from contract.events import BadEvent, expect, require_str
+from contract.events import BadEvent, EndpointStateChange
 from contract.layout import VARIANT
 
 log = logging.getLogger()
 
-STATE_DETAIL_TYPE = "SageMaker Endpoint State Change"
 IN_SERVICE = "InService"
 SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 OWNED_TAG = "mlp:model-package-version"  # every model and config the deploy handler creates carries it
 
 
-def read_recipe() -> dict[str, Any]:
-    """The serving recipe (modules/serving) the stack publishes for the handlers."""
-    return aws.json_parameter(env("SERVING_RECIPE_PARAMETER"))
+def read_recipe(parameter: str) -> dict[str, Any]:
+    """The serving recipe (modules/serving) the stack publishes for the handlers (SERVING_RECIPE_PARAMETER)."""
+    return aws.json_parameter(parameter)
 
 
 def describe(endpoint_name: str) -> dict[str, Any] | None:
@@ -48,11 +46,11 @@ def create(endpoint_name: str, config_name: str, recipe: dict[str, Any], tags: l
     log.info("endpoint %s created on %s", endpoint_name, config_name)
 
 
-def owned_tags(run_id: str, version: int) -> list[dict[str, str]]:
+def owned_tags(run_id: str, version: int, team: str, environment: str) -> list[dict[str, str]]:
     """The tags of everything the deploy handler creates for a package version (teardown reads them)."""
     return [
-        {"Key": "Team", "Value": env("TEAM")},
-        {"Key": "Environment", "Value": env("ENVIRONMENT")},
+        {"Key": "Team", "Value": team},
+        {"Key": "Environment", "Value": environment},
         {"Key": "mlp:run-id", "Value": run_id},
         {"Key": OWNED_TAG, "Value": str(version)},
     ]
@@ -75,7 +73,7 @@ def scaling_resource_id(endpoint_name: str, recipe: dict[str, Any]) -> str:
     return f"endpoint/{endpoint_name}/variant/{recipe.get('variant_name') or VARIANT}"
 
 
-def ensure_autoscaling(endpoint_name: str, recipe: dict[str, Any]) -> bool:
+def ensure_autoscaling(endpoint_name: str, recipe: dict[str, Any], team: str, environment: str) -> bool:
     """Register the variant as a scalable target with its target-tracking policy, if the endpoint is
     InService (Application Auto Scaling refuses a variant that is not). Both calls are upserts, so a
     repeated event changes nothing. Returns whether it registered."""
@@ -92,7 +90,7 @@ def ensure_autoscaling(endpoint_name: str, recipe: dict[str, Any]) -> bool:
         MinCapacity=int(scaling["min_capacity"]),
         MaxCapacity=int(scaling["max_capacity"]),
         # The role may register and change only targets tagged as its team's (aws:RequestTag / ResourceTag).
-        Tags={"Team": env("TEAM"), "Environment": env("ENVIRONMENT")},
+        Tags={"Team": team, "Environment": environment},
     )
     client.put_scaling_policy(
         PolicyName=scaling["policy_name"],
@@ -111,18 +109,15 @@ def ensure_autoscaling(endpoint_name: str, recipe: dict[str, Any]) -> bool:
     return True
 
 
-def is_state_event(event: Any) -> bool:
-    return isinstance(event, dict) and event.get("detail-type") == STATE_DETAIL_TYPE
-
-
-def on_state_change(event: dict[str, Any], endpoint_name: str, recipe: dict[str, Any]) -> dict[str, Any]:
+def on_state_change(
+    event: EndpointStateChange, endpoint_name: str, recipe: dict[str, Any], team: str, environment: str
+) -> dict[str, Any]:
     """`SageMaker Endpoint State Change` of the team's endpoint: register autoscaling once it is
     InService. The event only says when to look; the endpoint's status is read from SageMaker."""
-    expect(event, "source", ("aws.sagemaker",))
-    named = require_str(event, "detail.EndpointName")
-    if named != endpoint_name:
-        raise BadEvent(f"event.detail.EndpointName is {named!r}; this function manages {endpoint_name!r}")
-    return {"endpoint_name": endpoint_name, "autoscaling_registered": ensure_autoscaling(endpoint_name, recipe)}
+    if event.endpoint_name != endpoint_name:
+        raise BadEvent(f"event.detail.EndpointName is {event.endpoint_name!r}; this function manages {endpoint_name!r}")
+    registered = ensure_autoscaling(endpoint_name, recipe, team, environment)
+    return {"endpoint_name": endpoint_name, "autoscaling_registered": registered}
 
 
 def teardown(endpoint_name: str, team: str, environment: str, variant: str = VARIANT) -> dict[str, list[str]]:

@@ -16,8 +16,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-PROBLEM_TYPES = ("binary", "regression")
-
 
 @dataclass
 class LabelSet:

@@ -3,7 +3,8 @@
 Every write that a duplicate or concurrent event could repeat is conditional, so EventBridge's
 at-least-once delivery never starts two jobs in one cooldown or applies a status change twice.
 
-The lock lives as long as the run it guards (docs/CONTRACTS.md, "Runs table"): a short lease while the
+Every function takes the table's name first (RUNS_TABLE of the function's environment, read by the
+handler at its edge). The lock lives as long as the run it guards (docs/CONTRACTS.md, "Runs table"): a short lease while the
 retrain handler starts the job (a crashed handler's lease simply runs out), then the job's longest
 possible life (max runtime or spot wait, whichever is longer), then, once the job has ended and its
 model is registered, the cooldown counted from that end. A failed or stopped job releases it.
@@ -19,7 +20,6 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from common import aws
-from contract.environment import env
 from contract.runs import RunInputs
 
 LOCK_PK = "LOCK"
@@ -36,10 +36,6 @@ _deserializer = TypeDeserializer()
 
 def run_pk(run_id: str) -> str:
     return f"{RUN_PREFIX}{run_id}"
-
-
-def _table() -> str:
-    return env("RUNS_TABLE")
 
 
 def _now_iso() -> str:
@@ -74,7 +70,7 @@ def _condition_failed(error: ClientError) -> bool:
 # --------------------------------------------------------------------------------------------------
 
 
-def acquire_lock(run_id: str, trigger: str, lease_seconds: int, now: float) -> bool:
+def acquire_lock(table: str, run_id: str, trigger: str, lease_seconds: int, now: float) -> bool:
     """Take the retrain lock for `run_id` unless another run holds it and its expiry has not passed.
 
     `now` is epoch seconds; the lock is a lease of `lease_seconds` (phase "starting") until
@@ -83,7 +79,7 @@ def acquire_lock(run_id: str, trigger: str, lease_seconds: int, now: float) -> b
     now_s = int(now)
     try:
         aws.client("dynamodb").put_item(
-            TableName=_table(),
+            TableName=table,
             Item=_to_item(
                 {
                     "pk": LOCK_PK,
@@ -101,17 +97,17 @@ def acquire_lock(run_id: str, trigger: str, lease_seconds: int, now: float) -> b
         if _condition_failed(error):
             # The SDK retries a write whose response was lost; the retry then fails its condition
             # against our own lock. The lock is ours when it holds our run id.
-            return (get_lock() or {}).get("run_id") == run_id
+            return (get_lock(table) or {}).get("run_id") == run_id
         raise
     return True
 
 
-def extend_lock(run_id: str, expires_at: float, phase: str) -> bool:
+def extend_lock(table: str, run_id: str, expires_at: float, phase: str) -> bool:
     """Move the lock held by `run_id` to a new expiry and phase; False (nothing written) when another
     run holds it or it is gone."""
     try:
         aws.client("dynamodb").update_item(
-            TableName=_table(),
+            TableName=table,
             Key={"pk": {"S": LOCK_PK}},
             UpdateExpression="SET expires_at = :e, phase = :p",
             ConditionExpression="run_id = :run_id",
@@ -124,11 +120,11 @@ def extend_lock(run_id: str, expires_at: float, phase: str) -> bool:
     return True
 
 
-def release_lock(run_id: str) -> bool:
+def release_lock(table: str, run_id: str) -> bool:
     """Delete the lock only if `run_id` still holds it; False when it is gone or held by another run."""
     try:
         aws.client("dynamodb").delete_item(
-            TableName=_table(),
+            TableName=table,
             Key={"pk": {"S": LOCK_PK}},
             ConditionExpression="run_id = :run_id",
             ExpressionAttributeValues={":run_id": {"S": run_id}},
@@ -140,8 +136,8 @@ def release_lock(run_id: str) -> bool:
     return True
 
 
-def get_lock() -> dict[str, Any] | None:
-    response = aws.client("dynamodb").get_item(TableName=_table(), Key={"pk": {"S": LOCK_PK}}, ConsistentRead=True)
+def get_lock(table: str) -> dict[str, Any] | None:
+    response = aws.client("dynamodb").get_item(TableName=table, Key={"pk": {"S": LOCK_PK}}, ConsistentRead=True)
     item = response.get("Item")
     return _from_item(item) if item else None
 
@@ -151,36 +147,36 @@ def get_lock() -> dict[str, Any] | None:
 # --------------------------------------------------------------------------------------------------
 
 
-def put_run(run_id: str, status: str, inputs: RunInputs, **attrs: Any) -> dict[str, Any]:
+def put_run(table: str, run_id: str, status: str, inputs: RunInputs, **attrs: Any) -> dict[str, Any]:
     """Create the run record (its inputs, plus `attrs` such as training_job_arn or rebuild_of); refuses to
     overwrite an existing run (run ids are unique)."""
-    return _create_run(run_id, status, {**inputs.to_record(), **attrs})
+    return _create_run(table, run_id, status, {**inputs.to_record(), **attrs})
 
 
-def put_refused_run(run_id: str, **attrs: Any) -> dict[str, Any]:
+def put_refused_run(table: str, run_id: str, **attrs: Any) -> dict[str, Any]:
     """Record a run refused before any job (the data gate): status Failed, no pinned inputs (no job name,
     images or code were committed to), `attrs` say why (failure_reason, data_report_uri, ...)."""
-    return _create_run(run_id, FAILED, attrs)
+    return _create_run(table, run_id, FAILED, attrs)
 
 
-def _create_run(run_id: str, status: str, attrs: dict[str, Any]) -> dict[str, Any]:
+def _create_run(table: str, run_id: str, status: str, attrs: dict[str, Any]) -> dict[str, Any]:
     now = _now_iso()
     record = {**attrs, "pk": run_pk(run_id), "run_id": run_id, "status": status, "created_at": now, "updated_at": now}
     aws.client("dynamodb").put_item(
-        TableName=_table(),
+        TableName=table,
         Item=_to_item(record),
         ConditionExpression="attribute_not_exists(pk)",
     )
     return {k: v for k, v in record.items() if v is not None}
 
 
-def get_run(run_id: str) -> dict[str, Any] | None:
-    response = aws.client("dynamodb").get_item(TableName=_table(), Key={"pk": {"S": run_pk(run_id)}}, ConsistentRead=True)
+def get_run(table: str, run_id: str) -> dict[str, Any] | None:
+    response = aws.client("dynamodb").get_item(TableName=table, Key={"pk": {"S": run_pk(run_id)}}, ConsistentRead=True)
     item = response.get("Item")
     return _from_item(item) if item else None
 
 
-def update_run_status(run_id: str, expected_status: str, new_status: str, **attrs: Any) -> bool:
+def update_run_status(table: str, run_id: str, expected_status: str, new_status: str, **attrs: Any) -> bool:
     """Move a run from `expected_status` to `new_status` (setting `attrs` too).
 
     Returns False, changing nothing, when the run is missing or not in `expected_status` — which is
@@ -194,7 +190,7 @@ def update_run_status(run_id: str, expected_status: str, new_status: str, **attr
     assignments = ", ".join(f"#a{i} = :v{i}" for i in range(len(values)))
     try:
         aws.client("dynamodb").update_item(
-            TableName=_table(),
+            TableName=table,
             Key={"pk": {"S": run_pk(run_id)}},
             UpdateExpression=f"SET {assignments}",
             ConditionExpression="attribute_exists(pk) AND #status = :expected",

@@ -18,8 +18,6 @@ import secrets
 from collections.abc import Mapping
 from typing import Any
 
-from contract.environment import env
-
 MAX_JOB_NAME = 63
 MANIFEST_URI_HP = "mlp_manifest_uri"
 MANIFEST_SHA_HP = "mlp_manifest_sha256"
@@ -66,20 +64,20 @@ def job_name(prefix: str, run_id: str) -> str:
     return f"{prefix}-{run_id}"[:MAX_JOB_NAME].rstrip("-")
 
 
-def run_of_job(sagemaker_client: Any, prefix: str, name: str, arn: str) -> dict[str, Any] | None:
+def run_of_job(sagemaker_client: Any, table: str, prefix: str, name: str, arn: str) -> dict[str, Any] | None:
     """The run that recorded job `name` as its own, or None.
 
-    The candidates come from the job's name (`prefix-<run_id>`) and its `mlp:run-id` tag; both are only
+    `table` is the runs table. The candidates come from the job's name (`prefix-<run_id>`) and its `mlp:run-id` tag; both are only
     hints (anyone who may tag a job can write the tag): the run record decides, by naming this job.
     """
     from common import runs  # (here: this module ships in code bundles, which carry no runs table code)
 
     candidates = [name[len(prefix) + 1 :]] if name.startswith(f"{prefix}-") else []
-    if not candidates or runs.get_run(candidates[0]) is None:
+    if not candidates or runs.get_run(table, candidates[0]) is None:
         tags = sagemaker_client.list_tags(ResourceArn=arn).get("Tags", [])
         candidates += [t["Value"] for t in tags if t["Key"] == "mlp:run-id"]
     for run_id in candidates:
-        run = runs.get_run(run_id)
+        run = runs.get_run(table, run_id)
         if run is not None and run.get("training_job_name") == name:
             return run
     return None
@@ -256,17 +254,13 @@ def start_training_job(
     code: Mapping[str, Any],
     hyperparameters: Mapping[str, Any] | None = None,
     *,
-    prefix: str | None = None,
-    team: str | None = None,
-    environment: str | None = None,
+    prefix: str,
+    team: str,
+    environment: str,
     champion_model_uri: str | None = None,
 ) -> dict[str, Any]:
     """Start the job; returns its name and ARN, the resolved inputs (image_uri, hyperparameters without
-    the platform's, code: what a rebuild passes back in) and the full request.
-
-    prefix/team/environment default to the PREFIX/TEAM/ENVIRONMENT variables (set on every Lambda;
-    the CLI passes them explicitly).
-    """
+    the platform's, code: what a rebuild passes back in) and the full request."""
     request = build_training_job_request(
         recipe,
         run_id,
@@ -275,9 +269,9 @@ def start_training_job(
         image_uri,
         code,
         hyperparameters,
-        prefix=prefix or env("PREFIX"),
-        team=team or env("TEAM"),
-        environment=environment or env("ENVIRONMENT"),
+        prefix=prefix,
+        team=team,
+        environment=environment,
         champion_model_uri=champion_model_uri,
     )
     response = sagemaker_client.create_training_job(**request)

@@ -26,6 +26,7 @@ from common import aws, capture, curation, data_gate
 from common.data_policy import DataPolicy, PolicyError, select
 from common.manifest import MANIFEST_PREFIX, StoredManifest, put_json, store_manifest
 from contract.definitions import FeatureDefinitions
+from contract.environment import LambdaEnvironment
 
 REPORT_SUFFIX = ".data-report.json"
 
@@ -52,6 +53,27 @@ def load_definitions(artifact_bucket: str, key: str) -> FeatureDefinitions | Non
         if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
             return None
         raise
+
+
+def prepare_for(
+    environment: LambdaEnvironment,
+    run_id: str,
+    recipe: Mapping[str, Any],
+    now: dt.datetime,
+    last_manifest: Mapping[str, Any] | None,
+) -> Prepared:
+    """`prepare` with the retrain function's configuration (the retrain handler and `main.py train`)."""
+    return prepare(
+        run_id,
+        recipe,
+        now,
+        artifact_bucket=environment.artifact_bucket,
+        kms_key_arn=environment.kms_key_arn,
+        endpoint=environment.endpoint_name,
+        problem_type=environment.problem_type,
+        definitions_key=environment.feature_definitions_key,
+        last_manifest=last_manifest,
+    )
 
 
 def prepare(

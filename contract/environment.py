@@ -13,6 +13,8 @@ from dataclasses import dataclass, fields
 
 from contract.layout import DEFINITIONS_KEY
 
+PROBLEM_TYPES = ("binary", "regression")
+
 
 class FunctionEnvironmentError(RuntimeError):
     """The function's environment lacks a variable or holds a value of the wrong form."""
@@ -82,6 +84,7 @@ class LambdaEnvironment:
                 values[field.name] = _parse(field.type, raw)
             except ValueError as error:
                 problems.append(f"{variable}={raw!r}: {error}")
+        problems += _out_of_range(values)
         if problems:
             raise FunctionEnvironmentError(
                 "function environment: " + "; ".join(problems) + " (the stack sets every variable on every function)"
@@ -89,17 +92,16 @@ class LambdaEnvironment:
         return cls(**values)  # type: ignore[arg-type]
 
 
-def env(name: str) -> str:
-    """One required variable of the function, by name (set by the stack; see LambdaEnvironment)."""
-    value = os.environ.get(name)
-    if not value:
-        raise FunctionEnvironmentError(f"environment variable {name} is not set; the stack sets it on every function")
-    return value
-
-
-def env_list(name: str) -> list[str]:
-    """A comma-separated variable of the function (empty when unset)."""
-    return [item for item in os.environ.get(name, "").split(",") if item]
+def _out_of_range(values: Mapping[str, object]) -> list[str]:
+    """The values of the right type that no handler can work with (the stack never writes them)."""
+    problems = []
+    if values.get("problem_type", PROBLEM_TYPES[0]) not in PROBLEM_TYPES:
+        problems.append(f"PROBLEM_TYPE={values['problem_type']!r}: expected one of {list(PROBLEM_TYPES)}")
+    for field, least in (("window_hours", 1), ("cooldown_seconds", 0), ("budget_act_percent", 1)):
+        value = values.get(field, least)
+        if isinstance(value, int) and value < least:
+            problems.append(f"{LambdaEnvironment.variable(field)}={value}: expected an integer >= {least}")
+    return problems
 
 
 def _parse(kind: object, raw: str) -> object:

@@ -2,9 +2,10 @@
 
 moto answers every call with admin rights (its own request check passes the resource `*` for most
 services and evaluates no condition it is not given), so a role missing a permission would pass here
-and fail on AWS. `authorized_invoke` runs a deployed handler in-process, as ops.functions.invoke does,
-but with its role's own credentials (AssumeRole on the emulator) and a botocore hook that records
-each call; each call is then turned into the IAM requests AWS evaluates for it (action, resource ARN,
+and fail on AWS. `authorized_invoke` runs a deployed handler in-process, as ops.functions.invoke does
+(its `handle` with the deployed function's configuration), but with its role's own credentials
+(AssumeRole on the emulator; a boto3 session of them, common.aws.session_scope, so the process
+environment is never touched) and a botocore hook that records each call; each call is then turned into the IAM requests AWS evaluates for it (action, resource ARN,
 condition context, including what the call implies: iam:PassRole for a role it hands to SageMaker,
 sagemaker:AddTags for tags on a create, kms:CreateGrant for a key an endpoint config names,
 kms:GenerateDataKey for an SSE-KMS put) and evaluated against the role's deployed policies.
@@ -32,8 +33,9 @@ from typing import Any
 
 import boto3
 
+from common import aws as common_aws
 from contract.names import TeamContext
-from ops.functions import deployed_environment, function_environment, load_handler
+from ops.functions import deployed_configuration, load_handler
 
 
 class Unauthorized(AssertionError):
@@ -145,23 +147,23 @@ def authorized_invoke(ctx: TeamContext, handler: str, event: Any) -> Any:
     call the role does not allow (the handler's own exception, if any, is chained)."""
     role_arn = role_arn_of(ctx, handler)
     credentials = boto3.client("sts").assume_role(RoleArn=role_arn, RoleSessionName=f"{handler}-check")["Credentials"]
-    variables = {
-        **deployed_environment(ctx, handler),
-        "AWS_ACCESS_KEY_ID": credentials["AccessKeyId"],
-        "AWS_SECRET_ACCESS_KEY": credentials["SecretAccessKey"],
-        "AWS_SESSION_TOKEN": credentials["SessionToken"],
-    }
+    session = boto3.Session(
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+        region_name=ctx.region,
+    )
+    configuration = deployed_configuration(ctx, handler)
     statements = role_statements(role_arn)
     error: Exception | None = None
-    with function_environment(variables):
-        with recording() as calls:
-            try:
-                result = load_handler(handler).handler(event, None)
-            except Exception as raised:
-                error = raised
-        checked = _COLLECTING.get()
-        checked.statements[role_arn] = statements
-        denied = check_calls(calls, statements, ctx, checked, role_arn)
+    with common_aws.session_scope(session), recording(session) as calls:
+        try:
+            result = load_handler(handler).handle(event, configuration)
+        except Exception as raised:
+            error = raised
+    checked = _COLLECTING.get()
+    checked.statements[role_arn] = statements
+    denied = check_calls(calls, statements, ctx, checked, role_arn)
     if denied:
         raise Unauthorized(
             f"{handler} (role {role_arn}) made calls its role does not allow:\n  " + "\n  ".join(denied)

@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 
 from contract.names import TeamContext
 from ops.code_bundle import CodeBundle, pack
-from ops.functions import deployed_environment
+from ops.functions import deployed_configuration
 
 BUNDLE_NAME = "sourcedir.tar.gz"  # what script mode calls the archive
 POINTER = "code-bundle"
@@ -60,8 +60,8 @@ def upload(bundle: CodeBundle, bucket: str, kms_key_arn: str) -> dict[str, str]:
 def publish_code(ctx: TeamContext, source_dir: Path) -> dict[str, Any]:
     """Pack `source_dir`, upload it and point the team's code-bundle parameter at it."""
     bundle = pack(source_dir)
-    env = deployed_environment(ctx, "retrain")
-    pointer = upload(bundle, env["ARTIFACT_BUCKET"], env["KMS_KEY_ARN"])
+    retrain = deployed_configuration(ctx, "retrain")
+    pointer = upload(bundle, retrain.artifact_bucket, retrain.kms_key_arn)
     boto3.client("ssm").put_parameter(
         Name=ctx.parameter_name(POINTER), Value=json.dumps(pointer, sort_keys=True), Type="String", Overwrite=True
     )

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +26,13 @@ from common import aws, runs
 from common.champion import live_champion
 from common.manifest import read_manifest
 from common.training import check_code, new_run_id, pin_image, start_training_job
-from common.training_data import prepare
+from common.training_data import prepare_for
+from contract.environment import LambdaEnvironment
 from contract.names import TeamContext
 from contract.runs import RunInputs
 from ops.code_publish import publish_code
 from ops.errors import DataRefused, LineageError
-from ops.functions import deployed_environment, function_environment
+from ops.functions import deployed_configuration
 from ops.lineage import deployed_pointer
 
 
@@ -51,10 +51,11 @@ def find_package(ctx: TeamContext, group: str, version: int | None) -> dict[str,
     raise LineageError(f"model package group {group} has no version {version}")
 
 
-def original_inputs(package: dict[str, Any]) -> dict[str, Any]:
-    """The original run's inputs: the run record where it exists (full values), else package metadata."""
+def original_inputs(table: str, package: dict[str, Any]) -> dict[str, Any]:
+    """The original run's inputs: the run record in `table` where it exists (full values), else package
+    metadata."""
     metadata = package.get("CustomerMetadataProperties") or {}
-    run = runs.get_run(metadata["run_id"]) if metadata.get("run_id") else None
+    run = runs.get_run(table, metadata["run_id"]) if metadata.get("run_id") else None
     source = run or metadata
     hyperparameters = source.get("hyperparameters") or {}
     if isinstance(hyperparameters, str):
@@ -83,11 +84,12 @@ def check_bundle_version(code: dict[str, str]) -> None:
         raise LineageError(f"code bundle {code['uri']} version {code['version_id']} is not the recorded sha256 {code['sha256']}")
 
 
-def _recipe() -> dict[str, Any]:
-    return aws.json_parameter(os.environ["TRAINING_RECIPE_PARAMETER"])
+def _recipe(parameter: str) -> dict[str, Any]:
+    return aws.json_parameter(parameter)
 
 
 def _start_run(
+    environment: LambdaEnvironment,
     recipe: dict[str, Any],
     run_id: str,
     manifest_uri: str,
@@ -115,9 +117,13 @@ def _start_run(
         image_uri,
         code,
         hyperparameters=hyperparameters,
+        prefix=environment.prefix,
+        team=environment.team,
+        environment=environment.environment,
         champion_model_uri=champion_model_uri,
     )
     runs.put_run(
+        environment.runs_table,
         run_id,
         runs.TRAINING,
         RunInputs(
@@ -153,67 +159,59 @@ def train(ctx: TeamContext, source_dir: Path, reason: str = "operator") -> dict[
     """A training run on the data and code as they are now (the code published, the data pinned by a new
     manifest), from the deployed recipe."""
     code = check_code(publish_code(ctx, source_dir))
-    with function_environment(deployed_environment(ctx, "retrain")):
-        recipe = _recipe()
-        ecr = aws.client("ecr")
-        image, inference_image = pin_image(ecr, recipe["image_uri"]), pin_image(ecr, recipe["inference_image_uri"])
-        run_id = new_run_id()
-        # The same data path as the retrain handler: fresh labels curated, the policy's versions pinned, the
-        # data gate before any job; the live model (if any) goes in as the champion.
-        champion = live_champion()
-        prepared = prepare(
-            run_id,
-            recipe,
-            dt.datetime.now(dt.UTC),
-            artifact_bucket=os.environ["ARTIFACT_BUCKET"],
-            kms_key_arn=os.environ["KMS_KEY_ARN"],
-            endpoint=os.environ["ENDPOINT_NAME"],
-            problem_type=os.environ["PROBLEM_TYPE"],
-            definitions_key=os.environ["FEATURE_DEFINITIONS_KEY"],
-            last_manifest=champion.manifest if champion else None,
+    environment = deployed_configuration(ctx, "retrain")  # the retrain function's own configuration
+    recipe = _recipe(environment.training_recipe_parameter)
+    ecr = aws.client("ecr")
+    image, inference_image = pin_image(ecr, recipe["image_uri"]), pin_image(ecr, recipe["inference_image_uri"])
+    run_id = new_run_id()
+    # The same data path as the retrain handler: fresh labels curated, the policy's versions pinned, the
+    # data gate before any job; the live model (if any) goes in as the champion.
+    champion = live_champion(environment.deployed_model_parameter, environment.artifact_bucket)
+    prepared = prepare_for(environment, run_id, recipe, dt.datetime.now(dt.UTC), champion.manifest if champion else None)
+    if not prepared.passed:
+        raise DataRefused(
+            f"the data gate refused run {run_id}: {'; '.join(prepared.report['reasons'])} "
+            f"(report {prepared.report_uri}); no training job was started"
         )
-        if not prepared.passed:
-            raise DataRefused(
-                f"the data gate refused run {run_id}: {'; '.join(prepared.report['reasons'])} "
-                f"(report {prepared.report_uri}); no training job was started"
-            )
-        stored = prepared.manifest
-        return _start_run(
-            recipe,
-            run_id,
-            stored.uri,
-            stored.sha256,
-            len(stored.manifest["objects"]),
-            f"operator:{reason}",
-            code,
-            image,
-            inference_image,
-            champion_model_uri=champion.model_data_url if champion else None,
-            champion_package_arn=champion.package_arn if champion else None,
-            data_report_uri=prepared.report_uri,
-        )
+    stored = prepared.manifest
+    return _start_run(
+        environment,
+        recipe,
+        run_id,
+        stored.uri,
+        stored.sha256,
+        len(stored.manifest["objects"]),
+        f"operator:{reason}",
+        code,
+        image,
+        inference_image,
+        champion_model_uri=champion.model_data_url if champion else None,
+        champion_package_arn=champion.package_arn if champion else None,
+        data_report_uri=prepared.report_uri,
+    )
 
 
 def rebuild(ctx: TeamContext, version: int | None = None) -> dict[str, Any]:
-    with function_environment(deployed_environment(ctx, "retrain")):
-        package = find_package(ctx, os.environ["MODEL_PACKAGE_GROUP"], version)
-        inputs = original_inputs(package)
-        manifest = read_manifest(inputs["manifest_uri"], inputs["manifest_sha256"])  # refuses a changed manifest
-        check_bundle_version(inputs["code"])
-        started = _start_run(
-            _recipe(),
-            new_run_id(),
-            inputs["manifest_uri"],
-            inputs["manifest_sha256"],
-            len(manifest["objects"]),
-            f"rebuild:v{package.get('ModelPackageVersion')}",
-            inputs["code"],
-            image_uri=inputs["image_uri"],
-            inference_image_uri=inputs["inference_image_uri"],
-            hyperparameters=inputs["hyperparameters"],
-            champion_model_uri=inputs["champion_model_uri"],
-            champion_package_arn=inputs["champion_package_arn"],
-            data_report_uri=inputs["data_report_uri"],
-            rebuild_of=package["ModelPackageArn"],
-        )
+    environment = deployed_configuration(ctx, "retrain")  # the retrain function's own configuration
+    package = find_package(ctx, environment.model_package_group, version)
+    inputs = original_inputs(environment.runs_table, package)
+    manifest = read_manifest(inputs["manifest_uri"], inputs["manifest_sha256"])  # refuses a changed manifest
+    check_bundle_version(inputs["code"])
+    started = _start_run(
+        environment,
+        _recipe(environment.training_recipe_parameter),
+        new_run_id(),
+        inputs["manifest_uri"],
+        inputs["manifest_sha256"],
+        len(manifest["objects"]),
+        f"rebuild:v{package.get('ModelPackageVersion')}",
+        inputs["code"],
+        image_uri=inputs["image_uri"],
+        inference_image_uri=inputs["inference_image_uri"],
+        hyperparameters=inputs["hyperparameters"],
+        champion_model_uri=inputs["champion_model_uri"],
+        champion_package_arn=inputs["champion_package_arn"],
+        data_report_uri=inputs["data_report_uri"],
+        rebuild_of=package["ModelPackageArn"],
+    )
     return {**started, "rebuild_of": package["ModelPackageArn"], "original_run_id": inputs["run_id"]}

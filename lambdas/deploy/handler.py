@@ -33,29 +33,26 @@ from botocore.exceptions import ClientError
 from common import aws, power
 from common import endpoint as endpoint_lifecycle
 from common.manifest import canonical_json, parse_s3_uri, sha256_hex
-from contract.environment import env
-from contract.events import BadEvent, StaleEvent, expect, require, require_str
+from contract.environment import LambdaEnvironment
+from contract.events import (
+    BadEvent,
+    EndpointStateChange,
+    ModelPackageStateChange,
+    OffHoursSwitch,
+    OperatorResume,
+    OperatorRollback,
+    StaleEvent,
+    TopicNotice,
+    parse_one_of,
+)
 from contract.layout import VARIANT
 
 log = logging.getLogger()
 log.setLevel(logging.INFO)
 
-DETAIL_TYPE = "SageMaker Model Package State Change"
-OPERATOR_SOURCE = "mlp.operator"
 MAX_NAME = 63
 LINEAGE_KEYS = ("run_id", "manifest_uri", "manifest_sha256", "training_job_arn", "baseline_uri")
 NO_BASELINE = "none"  # register's marker for a team without features
-
-
-def parse_event(event: Any, group: str) -> tuple[str, str]:
-    """(package ARN, approval status), or BadEvent for a malformed event or another group's package."""
-    if not isinstance(event, dict):
-        raise BadEvent(f"event must be an object, got {type(event).__name__}")
-    expect(event, "detail-type", (DETAIL_TYPE,))
-    event_group = require_str(event, "detail.ModelPackageGroupName")
-    if event_group != group:
-        raise BadEvent(f"event.detail.ModelPackageGroupName is {event_group!r}; this function deploys {group!r}")
-    return require_str(event, "detail.ModelPackageArn"), require_str(event, "detail.ModelApprovalStatus")
 
 
 def names(prefix: str, version: int, recipe: dict[str, Any]) -> tuple[str, str]:
@@ -65,16 +62,34 @@ def names(prefix: str, version: int, recipe: dict[str, Any]) -> tuple[str, str]:
     return model, f"{model[: MAX_NAME - 9]}-{recipe_hash}"
 
 
+SHAPES = (ModelPackageStateChange, EndpointStateChange, OperatorRollback, OperatorResume, OffHoursSwitch, TopicNotice)
+
+
 def handler(event: dict, context: Any) -> dict[str, Any]:
-    if isinstance(event, dict) and event.get("source") == OPERATOR_SOURCE:
-        return operator(event)
-    if endpoint_lifecycle.is_state_event(event):
-        return on_endpoint_state(event)
-    if power.is_schedule_event(event):
-        return power.on_schedule(event)
-    if power.is_topic_notice(event):
-        return power.on_topic_notice(event)
-    package_arn, approval = parse_event(event, env("MODEL_PACKAGE_GROUP"))
+    """What Lambda calls (`handler.handler`): the function's environment is read here, once."""
+    return handle(event, LambdaEnvironment.from_env())
+
+
+def handle(event: Any, environment: LambdaEnvironment) -> dict[str, Any]:
+    parsed = parse_one_of(event, *SHAPES)
+    if isinstance(parsed, OperatorRollback):
+        return rollback(parsed, environment)
+    if isinstance(parsed, OperatorResume):
+        return power.resume(environment)
+    if isinstance(parsed, EndpointStateChange):
+        return on_endpoint_state(parsed, environment)
+    if isinstance(parsed, OffHoursSwitch):
+        return power.on_schedule(parsed, environment)
+    if isinstance(parsed, TopicNotice):
+        return power.on_topic_notice(parsed, environment)
+    return on_approval(parsed, environment)
+
+
+def on_approval(event: ModelPackageStateChange, environment: LambdaEnvironment) -> dict[str, Any]:
+    """An approval of one of the group's packages: deploy it (from what SageMaker says of it)."""
+    group, package_arn, approval = environment.model_package_group, event.package_arn, event.approval
+    if event.group != group:
+        raise BadEvent(f"event.detail.ModelPackageGroupName is {event.group!r}; this function deploys {group!r}")
     if approval != "Approved":
         return {"deployed": False, "reason": f"model package is {approval}, not Approved", "model_package_arn": package_arn}
 
@@ -87,27 +102,26 @@ def handler(event: dict, context: Any) -> dict[str, Any]:
             "reason": f"model package is now {package.get('ModelApprovalStatus')}",
             "model_package_arn": package_arn,
         }
-    if package.get("ModelPackageGroupName") != env("MODEL_PACKAGE_GROUP"):
-        raise BadEvent(
-            f"model package {package_arn} belongs to {package.get('ModelPackageGroupName')!r}, not {env('MODEL_PACKAGE_GROUP')!r}"
-        )
-    check_lineage(package)
+    if package.get("ModelPackageGroupName") != group:
+        raise BadEvent(f"model package {package_arn} belongs to {package.get('ModelPackageGroupName')!r}, not {group!r}")
+    check_lineage(environment, package)
     # None before the first approved model (this deployment creates the endpoint) or while switched off.
-    endpoint = endpoint_lifecycle.describe(env("ENDPOINT_NAME"))
-    off = power.switched_off() if endpoint is None else None
+    endpoint = endpoint_lifecycle.describe(environment.endpoint_name)
+    off = power.switched_off(environment) if endpoint is None else None
     if endpoint is not None:
-        check_monotonic(sagemaker, endpoint, int(package["ModelPackageVersion"]))
+        check_monotonic(environment, sagemaker, endpoint, int(package["ModelPackageVersion"]))
     elif off is not None:
-        pointed = int(power.read_pointer().get("model_package_version") or 0)
+        pointed = int(power.read_pointer(environment.deployed_model_parameter).get("model_package_version") or 0)
         if int(package["ModelPackageVersion"]) < pointed:
             raise StaleEvent(
                 f"model package v{package['ModelPackageVersion']} is older than v{pointed}, which the "
                 "switched-off endpoint serves when it is switched on"
             )
-    return roll_out(sagemaker, package, endpoint, off=off)
+    return roll_out(environment, sagemaker, package, endpoint, off=off)
 
 
 def roll_out(
+    environment: LambdaEnvironment,
     sagemaker: Any,
     package: dict[str, Any],
     endpoint: dict[str, Any] | None,
@@ -117,14 +131,14 @@ def roll_out(
     """Create the package's model and endpoint config if missing and move the endpoint to them (or
     create the endpoint on them: the first deployment). While the endpoint is switched off (`off`, the
     pointer's power state) only the pointer moves: the next switch-on serves the new config."""
-    prefix = env("PREFIX")
+    prefix = environment.prefix
     package_arn = package["ModelPackageArn"]
-    recipe = endpoint_lifecycle.read_recipe()
+    recipe = endpoint_lifecycle.read_recipe(environment.serving_recipe_parameter)
     version = int(package["ModelPackageVersion"])
     metadata = package.get("CustomerMetadataProperties") or {}
     model_name, config_name = names(prefix, version, recipe)
-    endpoint_name = env("ENDPOINT_NAME")
-    tags = endpoint_lifecycle.owned_tags(metadata.get("run_id", "unknown"), version)
+    endpoint_name = environment.endpoint_name
+    tags = endpoint_lifecycle.owned_tags(metadata.get("run_id", "unknown"), version, environment.team, environment.environment)
 
     container = package["InferenceSpecification"]["Containers"][0]
     if not _exists(lambda: sagemaker.describe_model(ModelName=model_name)):
@@ -146,7 +160,15 @@ def roll_out(
             off.get("reason"),
             config_name,
         )
-        pointer = write_pointer(package_arn, version, model_name, config_name, metadata, {**(record or {}), "power": off})
+        pointer = write_pointer(
+            environment.deployed_model_parameter,
+            package_arn,
+            version,
+            model_name,
+            config_name,
+            metadata,
+            {**(record or {}), "power": off},
+        )
         return {
             "deployed": True,
             "updated": False,
@@ -162,7 +184,8 @@ def roll_out(
     created = endpoint is None
     if endpoint is None:
         endpoint_lifecycle.create(endpoint_name, config_name, recipe, tags)
-        endpoint_lifecycle.ensure_autoscaling(endpoint_name, recipe)  # at once if already InService
+        # at once if already InService
+        endpoint_lifecycle.ensure_autoscaling(endpoint_name, recipe, environment.team, environment.environment)
         updated = True
     else:
         current = {endpoint.get("EndpointConfigName"), (endpoint.get("PendingDeploymentSummary") or {}).get("EndpointConfigName")}
@@ -191,7 +214,10 @@ def roll_out(
     # endpoint's state-change event writes it, whichever model the rollout ends on).
     now = sagemaker.describe_endpoint(EndpointName=endpoint_name)
     if now.get("EndpointStatus") == "InService" and now.get("EndpointConfigName") == config_name:
-        return {**result, **write_pointer(package_arn, version, model_name, config_name, metadata, record)}
+        pointer = write_pointer(
+            environment.deployed_model_parameter, package_arn, version, model_name, config_name, metadata, record
+        )
+        return {**result, **pointer}
     log.info("endpoint %s is %s; the pointer is written when the rollout completes", endpoint_name, now.get("EndpointStatus"))
     return {**result, "pointer": "pending"}
 
@@ -201,7 +227,7 @@ def roll_out(
 # --------------------------------------------------------------------------------------------------
 
 
-def check_lineage(package: dict[str, Any]) -> None:
+def check_lineage(environment: LambdaEnvironment, package: dict[str, Any]) -> None:
     """Refuse (BadEvent) a package that does not carry the platform's lineage: made by hand, from a
     foreign image or bucket, or whose stored manifest no longer has the recorded sha256."""
     arn = package["ModelPackageArn"]
@@ -209,7 +235,7 @@ def check_lineage(package: dict[str, Any]) -> None:
     missing = [key for key in LINEAGE_KEYS if not metadata.get(key)]
     if missing:
         raise BadEvent(f"model package {arn} has no lineage {missing}: it was not registered by the platform")
-    prefix, bucket, run_id = env("PREFIX"), env("ARTIFACT_BUCKET"), metadata["run_id"]
+    prefix, bucket, run_id = environment.prefix, environment.artifact_bucket, metadata["run_id"]
     _, _, _, region, account, _ = arn.split(":", 5)
     container = package["InferenceSpecification"]["Containers"][0]
     problems = []
@@ -219,7 +245,7 @@ def check_lineage(package: dict[str, Any]) -> None:
         problems.append(f"model data {container.get('ModelDataUrl')!r} is not under s3://{bucket}/models/{run_id}/")
     if metadata["baseline_uri"] not in (f"s3://{bucket}/baselines/{run_id}.json", NO_BASELINE):
         problems.append(f"baseline {metadata['baseline_uri']!r} is not the run's")
-    if f":training-job/{prefix}-" not in metadata["training_job_arn"] and not promoted_job(metadata):
+    if f":training-job/{prefix}-" not in metadata["training_job_arn"] and not promoted_job(environment, metadata):
         problems.append(f"training job {metadata['training_job_arn']!r} is not the team's")
     if metadata["manifest_uri"] != f"s3://{bucket}/manifests/{run_id}.json":
         problems.append(f"manifest {metadata['manifest_uri']!r} is not the run's")
@@ -231,14 +257,14 @@ def check_lineage(package: dict[str, Any]) -> None:
         raise BadEvent(f"model package {arn} cannot be vouched for: {'; '.join(problems)}")
 
 
-def promoted_job(metadata: dict[str, str]) -> bool:
+def promoted_job(environment: LambdaEnvironment, metadata: dict[str, str]) -> bool:
     """A promoted package (ops/promote.py) was trained in its source environment: its job is the one of
     the stack that owns the source package it names (same account, `<source prefix>-` job name, where the
     source group is `<source prefix>-<our group's suffix>`)."""
     source, job = metadata.get("source_package_arn", ""), metadata["training_job_arn"]
     match = re.fullmatch(r"arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:(\d{12}):model-package/([^/]+)/\d+", source)
-    suffix = "-" + env("MODEL_PACKAGE_GROUP").removeprefix(env("PREFIX") + "-")
-    if not match or not match[2].endswith(suffix) or not match[2].startswith(f"{env('PLATFORM')}-{env('TEAM')}-"):
+    suffix = "-" + environment.model_package_group.removeprefix(environment.prefix + "-")
+    if not match or not match[2].endswith(suffix) or not match[2].startswith(f"{environment.platform}-{environment.team}-"):
         return False
     source_prefix = match[2].removesuffix(suffix)
     return job.startswith("arn:aws") and job.split(":")[4] == match[1] and f":training-job/{source_prefix}-" in job
@@ -254,23 +280,23 @@ def _stored_sha256(uri: str) -> str:
         raise
 
 
-def served_version(sagemaker: Any, config_name: str | None) -> int:
+def served_version(prefix: str, sagemaker: Any, config_name: str | None) -> int:
     """The package version of the model an endpoint config serves; 0 for the bootstrap model."""
     if not config_name:
         return 0
     config = sagemaker.describe_endpoint_config(EndpointConfigName=config_name)
-    match = re.fullmatch(rf"{re.escape(env('PREFIX'))}-v(\d+)", config["ProductionVariants"][0]["ModelName"])
+    match = re.fullmatch(rf"{re.escape(prefix)}-v(\d+)", config["ProductionVariants"][0]["ModelName"])
     return int(match.group(1)) if match else 0
 
 
-def live_version(sagemaker: Any, endpoint: dict[str, Any]) -> int:
+def live_version(prefix: str, sagemaker: Any, endpoint: dict[str, Any]) -> int:
     """The newest version the endpoint serves or is rolling out."""
     pending = (endpoint.get("PendingDeploymentSummary") or {}).get("EndpointConfigName")
-    return max(served_version(sagemaker, endpoint.get("EndpointConfigName")), served_version(sagemaker, pending))
+    return max(served_version(prefix, sagemaker, endpoint.get("EndpointConfigName")), served_version(prefix, sagemaker, pending))
 
 
-def check_monotonic(sagemaker: Any, endpoint: dict[str, Any], version: int) -> None:
-    live = live_version(sagemaker, endpoint)
+def check_monotonic(environment: LambdaEnvironment, sagemaker: Any, endpoint: dict[str, Any], version: int) -> None:
+    live = live_version(environment.prefix, sagemaker, endpoint)
     if version < live:
         raise StaleEvent(
             f"model package v{version} is older than v{live} on {endpoint['EndpointName']}: an approval "
@@ -283,42 +309,30 @@ def check_monotonic(sagemaker: Any, endpoint: dict[str, Any], version: int) -> N
 # --------------------------------------------------------------------------------------------------
 
 
-def operator(event: dict[str, Any]) -> dict[str, Any]:
-    """An operator's request: `rollback` (below) or `resume` after a budget pause (common/power.py)."""
-    if expect(event, "action", ("rollback", "resume")) == "resume":
-        require_str(event, "requested_by")
-        return power.resume()
-    return rollback(event)
-
-
-def rollback(event: dict[str, Any]) -> dict[str, Any]:
-    """`{"source": "mlp.operator", "action": "rollback", "model_package_version": N, "requested_by",
-    "reason"}`: put an older approved package of the group back, recorded in the pointer."""
-    expect(event, "action", ("rollback",))
-    version = require(event, "model_package_version")
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise BadEvent(f"event.model_package_version must be a positive integer, got {version!r}")
-    requested_by, reason = require_str(event, "requested_by"), require_str(event, "reason")
+def rollback(event: OperatorRollback, environment: LambdaEnvironment) -> dict[str, Any]:
+    """An operator's rollback (contract.events.OperatorRollback): put an older approved package of the
+    group back, recorded in the pointer."""
+    version, requested_by, reason = event.version, event.requested_by, event.reason
     sagemaker = aws.client("sagemaker")
-    endpoint = endpoint_lifecycle.describe(env("ENDPOINT_NAME"))
+    name = environment.endpoint_name
+    endpoint = endpoint_lifecycle.describe(name)
     if endpoint is None:
-        raise BadEvent(f"endpoint {env('ENDPOINT_NAME')} does not exist: there is nothing to roll back")
-    live = live_version(sagemaker, endpoint)
+        raise BadEvent(f"endpoint {name} does not exist: there is nothing to roll back")
+    live = live_version(environment.prefix, sagemaker, endpoint)
     if version >= live:
         raise BadEvent(f"v{version} is not older than v{live}: a rollback goes back; approve newer packages instead")
-    package = _package_of_version(sagemaker, endpoint["EndpointArn"], version)
+    package = _package_of_version(environment.model_package_group, sagemaker, endpoint["EndpointArn"], version)
     if package.get("ModelApprovalStatus") != "Approved":
         raise BadEvent(f"model package v{version} is {package.get('ModelApprovalStatus')}, not Approved")
-    check_lineage(package)
+    check_lineage(environment, package)
     at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     record = {"rollback": {"from_version": live, "requested_by": requested_by, "reason": reason, "at": at}}
-    log.warning("operator rollback of %s from v%d to v%d by %s: %s", env("ENDPOINT_NAME"), live, version, requested_by, reason)
-    return {**roll_out(sagemaker, package, endpoint, record), **record}
+    log.warning("operator rollback of %s from v%d to v%d by %s: %s", name, live, version, requested_by, reason)
+    return {**roll_out(environment, sagemaker, package, endpoint, record), **record}
 
 
-def _package_of_version(sagemaker: Any, endpoint_arn: str, version: int) -> dict[str, Any]:
+def _package_of_version(group: str, sagemaker: Any, endpoint_arn: str, version: int) -> dict[str, Any]:
     """Version N of the team's group (its ARN is `model-package/<group>/<N>` in the endpoint's account)."""
-    group = env("MODEL_PACKAGE_GROUP")
     _, partition, _, region, account, _ = endpoint_arn.split(":", 5)
     arn = f"arn:{partition}:sagemaker:{region}:{account}:model-package/{group.lower()}/{version}"
     package = aws.describe_or_none(sagemaker.describe_model_package, ModelPackageName=arn)
@@ -327,32 +341,38 @@ def _package_of_version(sagemaker: Any, endpoint_arn: str, version: int) -> dict
     return package
 
 
-def on_endpoint_state(event: dict[str, Any]) -> dict[str, Any]:
+def on_endpoint_state(event: EndpointStateChange, environment: LambdaEnvironment) -> dict[str, Any]:
     """`SageMaker Endpoint State Change` of the team's endpoint (the event only says when to look):
     register autoscaling once it is InService, and point the pointer at what it serves now."""
-    scaling = endpoint_lifecycle.on_state_change(event, env("ENDPOINT_NAME"), endpoint_lifecycle.read_recipe())
-    return {**scaling, **reconcile(env("ENDPOINT_NAME"))}
+    scaling = endpoint_lifecycle.on_state_change(
+        event,
+        environment.endpoint_name,
+        endpoint_lifecycle.read_recipe(environment.serving_recipe_parameter),
+        environment.team,
+        environment.environment,
+    )
+    return {**scaling, **reconcile(environment)}
 
 
-def reconcile(name: str) -> dict[str, Any]:
+def reconcile(environment: LambdaEnvironment) -> dict[str, Any]:
     """Point the pointer at the model the endpoint serves now (after a completed rollout, or after
     SageMaker rolled a deployment back)."""
     sagemaker = aws.client("sagemaker")
-    endpoint = endpoint_lifecycle.describe(name)
+    endpoint = endpoint_lifecycle.describe(environment.endpoint_name)
     if endpoint is None:
         return {"reconciled": False, "reason": "endpoint does not exist"}
     if endpoint.get("EndpointStatus") != "InService":
         return {"reconciled": False, "reason": f"endpoint is {endpoint.get('EndpointStatus')}"}
     config_name = endpoint["EndpointConfigName"]
-    version = served_version(sagemaker, config_name)
+    version = served_version(environment.prefix, sagemaker, config_name)
     model_name = sagemaker.describe_endpoint_config(EndpointConfigName=config_name)["ProductionVariants"][0]["ModelName"]
+    parameter = environment.deployed_model_parameter
     if version == 0:
-        pointer = write_pointer(None, 0, model_name, config_name, {})
+        pointer = write_pointer(parameter, None, 0, model_name, config_name, {})
     else:
-        package = _package_of_version(sagemaker, endpoint["EndpointArn"], version)
-        pointer = write_pointer(
-            package["ModelPackageArn"], version, model_name, config_name, package.get("CustomerMetadataProperties") or {}
-        )
+        package = _package_of_version(environment.model_package_group, sagemaker, endpoint["EndpointArn"], version)
+        metadata = package.get("CustomerMetadataProperties") or {}
+        pointer = write_pointer(parameter, package["ModelPackageArn"], version, model_name, config_name, metadata)
     return {"reconciled": True, **pointer}
 
 
@@ -390,6 +410,7 @@ def endpoint_config_request(
 
 
 def write_pointer(
+    parameter: str,
     package_arn: str | None,
     version: int,
     model_name: str,
@@ -399,7 +420,7 @@ def write_pointer(
 ) -> dict[str, Any]:
     """The deployed-model pointer (CONTRACTS.md); left as is when it already names this deployment.
     `package_arn` None: the endpoint serves the bootstrap model (no package, no baseline)."""
-    existing = power.read_pointer()
+    existing = power.read_pointer(parameter)
     if existing.get("model_package_arn") == package_arn and existing.get("endpoint_config_name") == config_name and not record:
         return existing
     baseline = metadata.get("baseline_uri")
@@ -413,7 +434,7 @@ def write_pointer(
         "deployed_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         **(record or {}),
     }
-    power.put_pointer(pointer)
+    power.put_pointer(parameter, pointer)
     return pointer
 
 

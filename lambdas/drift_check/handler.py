@@ -28,7 +28,7 @@ from botocore.exceptions import ClientError
 from common import aws, capture
 from common.drift import WindowHistogram
 from contract.definitions import model_feature_specs
-from contract.environment import env
+from contract.environment import LambdaEnvironment
 
 log = logging.getLogger()
 log.setLevel(logging.INFO)
@@ -61,13 +61,18 @@ def _load_baseline(uri: Any) -> dict[str, Any] | None:
 
 
 def handler(event: dict, context: Any) -> dict[str, Any]:
-    window = capture.window_from_event(event, capture.window_hours_from_env())
-    bucket = env("ARTIFACT_BUCKET")
-    endpoint = env("ENDPOINT_NAME")
-    namespace = env("METRIC_NAMESPACE")
+    """What Lambda calls (`handler.handler`): the function's environment is read here, once."""
+    return handle(event, LambdaEnvironment.from_env())
+
+
+def handle(event: Any, environment: LambdaEnvironment) -> dict[str, Any]:
+    window = capture.window_from_event(event, environment.window_hours)
+    bucket = environment.artifact_bucket
+    endpoint = environment.endpoint_name
+    namespace = environment.metric_namespace
     summary: dict[str, Any] = {"endpoint": endpoint, **window.as_dict()}
 
-    pointer = _deployed_pointer(env("DEPLOYED_MODEL_PARAMETER"))
+    pointer = _deployed_pointer(environment.deployed_model_parameter)
     if pointer is None:
         log.info("no deployed-model pointer; nothing to compare against, no drift published")
         return {**summary, "status": "no_deployed_model"}
@@ -80,9 +85,9 @@ def handler(event: dict, context: Any) -> dict[str, Any]:
         )
         return {**summary, "status": "no_baseline", "baseline_uri": pointer.get("baseline_uri")}
 
-    definitions = _s3_json(bucket, env("FEATURE_DEFINITIONS_KEY"))
+    definitions = _s3_json(bucket, environment.feature_definitions_key)
     if definitions is None:
-        raise RuntimeError(f"feature definitions s3://{bucket}/{env('FEATURE_DEFINITIONS_KEY')} are missing")
+        raise RuntimeError(f"feature definitions s3://{bucket}/{environment.feature_definitions_key} are missing")
     feature_names = [spec["name"] for spec in model_feature_specs(definitions)]
     if baseline.get("definitions_version") != definitions.get("version"):
         log.warning(
@@ -104,25 +109,26 @@ def handler(event: dict, context: Any) -> dict[str, Any]:
     max_psi = max(psi.values()) if psi else None
 
     at = window.end
+    datum = capture.MetricDimensions(environment.team, environment.environment, endpoint).datum
     data = [
-        capture.datum("DriftSampleCount", histogram.sample_count, at, "Count"),
-        capture.datum("MalformedCaptureRecords", stats.malformed, at, "Count"),
+        datum("DriftSampleCount", histogram.sample_count, at, "Count"),
+        datum("MalformedCaptureRecords", stats.malformed, at, "Count"),
     ]
     for name, s in scores.items():
-        data.append(capture.datum("FeaturePSI", s["psi"], at, extra={"Feature": name}))
-        data.append(capture.datum("FeatureJSDistance", s["js_distance"], at, extra={"Feature": name}))
+        data.append(datum("FeaturePSI", s["psi"], at, extra={"Feature": name}))
+        data.append(datum("FeatureJSDistance", s["js_distance"], at, extra={"Feature": name}))
     if max_psi is not None:
-        data.append(capture.datum("MaxFeaturePSI", max_psi, at))
+        data.append(datum("MaxFeaturePSI", max_psi, at))
     missing = histogram.missing_rates()
     increases = histogram.missing_rate_increases()
     unscored = sorted(set(histogram.features) - set(scores)) if histogram.sample_count else []
     for name, rate in missing.items():
-        data.append(capture.datum("FeatureMissingRate", rate, at, extra={"Feature": name}))
-        data.append(capture.datum("FeatureMissingRateIncrease", increases[name], at, extra={"Feature": name}))
+        data.append(datum("FeatureMissingRate", rate, at, extra={"Feature": name}))
+        data.append(datum("FeatureMissingRateIncrease", increases[name], at, extra={"Feature": name}))
     if increases:
-        data.append(capture.datum("MaxMissingRateIncrease", max(increases.values()), at))
+        data.append(datum("MaxMissingRateIncrease", max(increases.values()), at))
     if histogram.sample_count:
-        data.append(capture.datum("UnscoredFeatures", len(unscored), at, "Count"))
+        data.append(datum("UnscoredFeatures", len(unscored), at, "Count"))
     calls = capture.publish(namespace, data)
 
     result = {

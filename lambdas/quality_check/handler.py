@@ -23,8 +23,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from common import capture
-from common.labels import PROBLEM_TYPES, LabelSet, joined
-from contract.environment import env
+from common.labels import LabelSet, joined
+from contract.environment import LambdaEnvironment
 
 log = logging.getLogger()
 log.setLevel(logging.INFO)
@@ -97,13 +97,16 @@ def regression_metrics(predictions: Sequence[float], labels: Sequence[float]) ->
 
 
 def handler(event: dict, context: Any) -> dict[str, Any]:
-    window = capture.window_from_event(event, capture.window_hours_from_env())
-    problem_type = env("PROBLEM_TYPE")
-    if problem_type not in PROBLEM_TYPES:
-        raise RuntimeError(f"PROBLEM_TYPE must be one of {PROBLEM_TYPES}, got {problem_type!r}")
-    bucket = env("ARTIFACT_BUCKET")
-    endpoint = env("ENDPOINT_NAME")
-    namespace = env("METRIC_NAMESPACE")
+    """What Lambda calls (`handler.handler`): the function's environment is read here, once."""
+    return handle(event, LambdaEnvironment.from_env())
+
+
+def handle(event: Any, environment: LambdaEnvironment) -> dict[str, Any]:
+    window = capture.window_from_event(event, environment.window_hours)
+    problem_type = environment.problem_type  # binary | regression (checked by from_env)
+    bucket = environment.artifact_bucket
+    endpoint = environment.endpoint_name
+    namespace = environment.metric_namespace
 
     truth = LabelSet(problem_type)
     label_stats = capture.ReadStats()
@@ -126,11 +129,12 @@ def handler(event: dict, context: Any) -> dict[str, Any]:
 
     values = (binary_metrics if problem_type == "binary" else regression_metrics)(predictions, labels) if labels else {}
     at = window.end
+    datum = capture.MetricDimensions(environment.team, environment.environment, endpoint).datum
     data = [
-        capture.datum("QualitySampleCount", len(labels), at, "Count"),
-        capture.datum("UnmatchedGroundTruth", unmatched, at, "Count"),
+        datum("QualitySampleCount", len(labels), at, "Count"),
+        datum("UnmatchedGroundTruth", unmatched, at, "Count"),
     ]
-    data += [capture.datum(name, value, at) for name, value in values.items() if value is not None]
+    data += [datum(name, value, at) for name, value in values.items() if value is not None]
     capture.publish(namespace, data)
 
     result = {

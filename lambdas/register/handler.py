@@ -29,14 +29,13 @@ from common.drift import compute_baseline
 from common.manifest import canonical_json, iter_manifest_csv_rows, put_json, read_manifest
 from common.model_artifact import ArtifactError, read_evaluation
 from common.training import CODE_SHA_HP, ECR_IMAGE, MANIFEST_SHA_HP, MANIFEST_URI_HP, run_of_job
-from contract.environment import env
-from contract.events import BadEvent, StaleEvent, expect, require_str
+from contract.environment import LambdaEnvironment
+from contract.events import BadEvent, StaleEvent, TrainingJobStateChange
 from contract.layout import EVALUATIONS_PREFIX
 
 log = logging.getLogger()
 log.setLevel(logging.INFO)
 
-DETAIL_TYPE = "SageMaker Training Job State Change"
 TERMINAL = ("Completed", "Failed", "Stopped")
 # The baseline_uri recorded when the team declares no features (no features/definitions.json).
 NO_BASELINE = "none"
@@ -47,42 +46,46 @@ METADATA_VALUE_MAX = 256  # CreateModelPackage limit on each CustomerMetadataPro
 
 
 def parse_event(event: Any, prefix: str) -> tuple[str, str]:
-    """(job name, status), or BadEvent for a malformed event or another team's job."""
-    if not isinstance(event, dict):
-        raise BadEvent(f"event must be an object, got {type(event).__name__}")
-    expect(event, "detail-type", (DETAIL_TYPE,))
-    name = require_str(event, "detail.TrainingJobName")
+    """(job name, status), or BadEvent for a malformed event, another team's job or a job still running."""
+    parsed = TrainingJobStateChange.parse(event)
+    name, status = parsed.job_name, parsed.status
     if not name.startswith(f"{prefix}-"):
         raise BadEvent(f"event.detail.TrainingJobName {name!r} is not this team's job (prefix {prefix}-)")
-    status = expect(event, "detail.TrainingJobStatus", TERMINAL)
+    if status not in TERMINAL:
+        raise BadEvent(f"event.detail.TrainingJobStatus is {status!r}; expected one of {list(TERMINAL)}")
     return name, status
 
 
 def handler(event: dict, context: Any) -> dict[str, Any]:
-    prefix = env("PREFIX")
+    """What Lambda calls (`handler.handler`): the function's environment is read here, once."""
+    return handle(event, LambdaEnvironment.from_env())
+
+
+def handle(event: Any, environment: LambdaEnvironment) -> dict[str, Any]:
+    prefix = environment.prefix
     job_name, claimed = parse_event(event, prefix)
     sagemaker = aws.client("sagemaker")
     job = sagemaker.describe_training_job(TrainingJobName=job_name)
     status = job["TrainingJobStatus"]
     if status != claimed:
         raise StaleEvent(f"training job {job_name} is {status}, the event says {claimed}: nothing done")
-    run = run_of_job(sagemaker, prefix, job_name, job["TrainingJobArn"])
+    run = run_of_job(sagemaker, environment.runs_table, prefix, job_name, job["TrainingJobArn"])
     if run is None:
         raise StaleEvent(
             f"training job {job_name} is not the job of any run in the runs table; "
             "it was not started by this platform (a tag does not make it one)"
         )
     if status == "Completed":
-        return register(job, run)
-    return fail(job, run, status)
+        return register(environment, job, run)
+    return fail(environment, job, run, status)
 
 
-def check_output(job: dict[str, Any], run: dict[str, Any]) -> str:
+def check_output(environment: LambdaEnvironment, job: dict[str, Any], run: dict[str, Any]) -> str:
     """The job's model artifact, after checking the job is the run's: its output in this team's artifacts
     bucket under the run's prefix, trained on the run's manifest with the run's image."""
     run_id = run["run_id"]
     artifact = (job.get("ModelArtifacts") or {}).get("S3ModelArtifacts") or ""
-    expected = f"s3://{env('ARTIFACT_BUCKET')}/models/{run_id}/"
+    expected = f"s3://{environment.artifact_bucket}/models/{run_id}/"
     problems = []
     if not artifact.startswith(expected):
         problems.append(f"ModelDataUrl {artifact!r} is not under {expected}")
@@ -102,7 +105,7 @@ def check_output(job: dict[str, Any], run: dict[str, Any]) -> str:
     return artifact
 
 
-def register(job: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
+def register(environment: LambdaEnvironment, job: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
     run_id = run["run_id"]
     if run["status"] not in runs.IN_FLIGHT:
         log.info("run %s is already %s; duplicate event ignored", run_id, run["status"])
@@ -112,27 +115,28 @@ def register(job: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
             "run_id": run_id,
             "model_package_arn": run.get("model_package_arn"),
         }
-    model_data_url = check_output(job, run)
+    model_data_url = check_output(environment, job, run)
 
     try:
         evaluation = read_evaluation(model_data_url)
     except ArtifactError as error:
         # A Completed job whose artifact says nothing about its quality is not registered: fail the run.
-        return fail({**job, "FailureReason": f"model artifact unusable: {error}"}, run, "Completed")
-    baseline_uri = write_baseline(run)
+        return fail(environment, {**job, "FailureReason": f"model artifact unusable: {error}"}, run, "Completed")
+    baseline_uri = write_baseline(environment, run)
     decision = decide(
         evaluation,
-        training_recipe().get("approval"),
-        env("AUTO_APPROVE").lower() == "true",
+        aws.json_parameter(environment.training_recipe_parameter).get("approval"),
+        environment.auto_approve,
         had_champion=bool(run.get("champion_model_uri")),
     )
-    metrics_uri = write_metrics(run_id, evaluation, decision)
+    metrics_uri = write_metrics(environment, run_id, evaluation, decision)
     image_uri = run["image_uri"]
     # The run pinned the recipe's inference image when it started; a run without one is not served with
     # the training image in its place.
     inference_image = run.get("inference_image_uri")
     if not inference_image:
         return fail(
+            environment,
             {**job, "FailureReason": "the run recorded no inference image (training recipe inference_image_uri)"},
             run,
             "Completed",
@@ -168,7 +172,7 @@ def register(job: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
         metadata["baseline"] = NO_BASELINE_NOTE
     approval = decision.status
     package_arn = aws.client("sagemaker").create_model_package(
-        ModelPackageGroupName=env("MODEL_PACKAGE_GROUP"),
+        ModelPackageGroupName=environment.model_package_group,
         ModelPackageDescription=f"run {run_id} ({job['TrainingJobName']}): {decision.summary()}"[:MAX_DESCRIPTION],
         ModelMetrics={"ModelQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": metrics_uri}}},
         InferenceSpecification={
@@ -183,11 +187,12 @@ def register(job: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
         ClientToken=hashlib.sha256(f"register:{run_id}".encode()).hexdigest()[:36],
         Tags=[
             {"Key": "mlp:run-id", "Value": run_id},
-            {"Key": "Team", "Value": env("TEAM")},
-            {"Key": "Environment", "Value": env("ENVIRONMENT")},
+            {"Key": "Team", "Value": environment.team},
+            {"Key": "Environment", "Value": environment.environment},
         ],
     )["ModelPackageArn"]
     applied = runs.update_run_status(
+        environment.runs_table,
         run_id,
         run["status"],
         runs.REGISTERED,
@@ -202,7 +207,7 @@ def register(job: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
         log.warning("run %s changed status while registering %s", run_id, package_arn)
     # The job has ended: the lock's cooldown counts from now, not from the run's start.
     cooldown_from = dt.datetime.now(dt.UTC).timestamp()
-    runs.extend_lock(run_id, cooldown_from + int(env("COOLDOWN_SECONDS")), runs.PHASE_COOLDOWN)
+    runs.extend_lock(environment.runs_table, run_id, cooldown_from + environment.cooldown_seconds, runs.PHASE_COOLDOWN)
     log.info("registered %s for run %s (%s)", package_arn, run_id, approval)
     return {
         "registered": True,
@@ -222,11 +227,7 @@ def register(job: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def training_recipe() -> dict[str, Any]:
-    return json.loads(aws.client("ssm").get_parameter(Name=env("TRAINING_RECIPE_PARAMETER"))["Parameter"]["Value"])
-
-
-def write_metrics(run_id: str, evaluation: dict[str, Any], decision: Any) -> str:
+def write_metrics(environment: LambdaEnvironment, run_id: str, evaluation: dict[str, Any], decision: Any) -> str:
     """The package's ModelMetrics document (`evaluations/<run_id>.json`): both models' holdout metrics and
     the decision taken on them."""
     document = {
@@ -237,7 +238,7 @@ def write_metrics(run_id: str, evaluation: dict[str, Any], decision: Any) -> str
         "decision": decision.status,
         "reason": decision.reason,
     }
-    uri, _ = put_json(env("ARTIFACT_BUCKET"), f"{EVALUATIONS_PREFIX}{run_id}.json", document, env("KMS_KEY_ARN"))
+    uri, _ = put_json(environment.artifact_bucket, f"{EVALUATIONS_PREFIX}{run_id}.json", document, environment.kms_key_arn)
     return uri
 
 
@@ -254,12 +255,12 @@ def gpu_usage(job: dict[str, Any]) -> dict[str, str]:
     }
 
 
-def write_baseline(run: dict[str, Any]) -> str:
+def write_baseline(environment: LambdaEnvironment, run: dict[str, Any]) -> str:
     """Baseline of the model inputs over the run's pinned training rows, at baselines/<run_id>.json;
     NO_BASELINE when the team declares no features (the stack then writes no definitions)."""
-    bucket = env("ARTIFACT_BUCKET")
+    bucket, definitions_key = environment.artifact_bucket, environment.feature_definitions_key
     try:
-        definitions_body = aws.client("s3").get_object(Bucket=bucket, Key=env("FEATURE_DEFINITIONS_KEY"))["Body"].read()
+        definitions_body = aws.client("s3").get_object(Bucket=bucket, Key=definitions_key)["Body"].read()
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") not in ("NoSuchKey", "404", "NotFound"):
             raise
@@ -267,13 +268,13 @@ def write_baseline(run: dict[str, Any]) -> str:
             "run %s: no feature definitions at s3://%s/%s; baseline %s",
             run["run_id"],
             bucket,
-            env("FEATURE_DEFINITIONS_KEY"),
+            definitions_key,
             NO_BASELINE_NOTE,
         )
         return NO_BASELINE
     manifest = read_manifest(run["manifest_uri"], run["manifest_sha256"])
     baseline = compute_baseline(json.loads(definitions_body), iter_manifest_csv_rows(manifest))
-    uri, _ = put_json(bucket, f"baselines/{run['run_id']}.json", baseline, env("KMS_KEY_ARN"))
+    uri, _ = put_json(bucket, f"baselines/{run['run_id']}.json", baseline, environment.kms_key_arn)
     return uri
 
 
@@ -304,7 +305,7 @@ def fit_metadata(value: str) -> str:
     return "sha256:" + hashlib.sha256(value.encode()).hexdigest()
 
 
-def fail(job: dict[str, Any], run: dict[str, Any], status: str) -> dict[str, Any]:
+def fail(environment: LambdaEnvironment, job: dict[str, Any], run: dict[str, Any], status: str) -> dict[str, Any]:
     """The run's job really ended Failed/Stopped: fail the run (once), release its lock, alert once.
     A run already Registered is left alone (a stale Stopped event must not free the cooldown)."""
     run_id = run["run_id"]
@@ -312,14 +313,14 @@ def fail(job: dict[str, Any], run: dict[str, Any], status: str) -> dict[str, Any
     if run["status"] == runs.REGISTERED:
         raise StaleEvent(f"run {run_id} is already Registered; a {status} event for {job['TrainingJobName']} changes nothing")
     applied = run["status"] in runs.IN_FLIGHT and runs.update_run_status(
-        run_id, run["status"], runs.FAILED, training_status=status, failure_reason=reason
+        environment.runs_table, run_id, run["status"], runs.FAILED, training_status=status, failure_reason=reason
     )
     # Failed already (a duplicate, or a retry after a crash before the release): the release is idempotent.
-    released = runs.release_lock(run_id)
+    released = runs.release_lock(environment.runs_table, run_id)
     if applied:
         aws.client("sns").publish(
-            TopicArn=env("ALERT_TOPIC_ARN"),
-            Subject=f"[{env('PREFIX')}] training job {status}"[:100],
+            TopicArn=environment.alert_topic_arn,
+            Subject=f"[{environment.prefix}] training job {status}"[:100],
             Message=json.dumps(
                 {"training_job_name": job["TrainingJobName"], "status": status, "failure_reason": reason, "run_id": run_id},
                 indent=2,

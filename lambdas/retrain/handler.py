@@ -38,16 +38,14 @@ from common.training import (
     run_of_job,
     user_hyperparameters,
 )
-from common.training_data import prepare
-from contract.environment import env, env_list
-from contract.events import BadEvent, StaleEvent, expect, require_str
+from common.training_data import prepare_for
+from contract.environment import LambdaEnvironment
+from contract.events import AlarmStateChange, BadEvent, ManualRetrain, ScheduledEvent, StaleEvent, parse_one_of
 from contract.runs import RunInputs
 
 log = logging.getLogger()
 log.setLevel(logging.INFO)
 
-ALARM = "CloudWatch Alarm State Change"
-SCHEDULED = "Scheduled Event"
 # The lease while this handler starts a job: three times the function's timeout, so a crashed or
 # timed-out invocation's lock is free again soon after, and a live one never loses it.
 LEASE_SECONDS = 900
@@ -57,44 +55,41 @@ SWEEP_GRACE_SECONDS = 900
 RUNNING = ("InProgress", "Stopping")
 
 
-class Trigger(NamedTuple):  # (not a dataclass: ops.functions loads handlers outside sys.modules)
+class Trigger(NamedTuple):
     kind: str  # "alarm" | "schedule" | "watch" | "manual"
     label: str
     alarm: str | None = None
 
 
-def retrain_alarms() -> dict[str, str]:
+Event = AlarmStateChange | ScheduledEvent | ManualRetrain
+
+
+def retrain_alarms(environment: LambdaEnvironment) -> dict[str, str]:
     """This team's retrain alarms, name -> ARN (RETRAIN_ALARM_ARNS, set by the stack)."""
-    return {arn.rsplit(":alarm:", 1)[-1]: arn for arn in env_list("RETRAIN_ALARM_ARNS")}
+    return {arn.rsplit(":alarm:", 1)[-1]: arn for arn in environment.retrain_alarm_arns}
 
 
-def trigger_of(event: Any, prefix: str) -> Trigger:
-    """What asked for this run, or BadEvent for a malformed or foreign event."""
-    if not isinstance(event, dict):
-        raise BadEvent(f"event must be an object, got {type(event).__name__}")
-    if event.get("source") == "mlp.manual":
-        reason = require_str(event, "reason")
-        requested_by = require_str(event, "requested_by")
-        return Trigger("manual", f"manual:{requested_by}:{reason}")
-    detail_type = expect(event, "detail-type", (ALARM, SCHEDULED))
-    if detail_type == SCHEDULED:
-        expect(event, "source", ("aws.events",))
-        resources = event.get("resources")
-        rule = resources[0] if isinstance(resources, list) and len(resources) == 1 else None
-        rules = {env("WATCH_RULE_ARN"): "watch", **dict.fromkeys(env_list("RETRAIN_SCHEDULE_RULE_ARNS"), "schedule")}
+def trigger_of(event: Event, environment: LambdaEnvironment) -> Trigger:
+    """What asked for this run, or BadEvent for a foreign event (another team's alarm, another rule)."""
+    if isinstance(event, ManualRetrain):
+        return Trigger("manual", f"manual:{event.requested_by}:{event.reason}")
+    resources = list(event.envelope.resources)
+    if isinstance(event, ScheduledEvent):
+        rule = resources[0] if len(resources) == 1 else None
+        rules = {environment.watch_rule_arn: "watch", **dict.fromkeys(environment.retrain_schedule_rule_arns, "schedule")}
         if rule not in rules:
             raise BadEvent(f"event.resources {resources!r} is not one of this function's rules {sorted(rules)}")
         return Trigger(rules[rule], f"{rules[rule]}:{rule}")
-    expect(event, "source", ("aws.cloudwatch",))
-    alarm = require_str(event, "detail.alarmName")
+    alarm, prefix = event.alarm_name, environment.prefix
     if not alarm.startswith(f"{prefix}-"):
         raise BadEvent(f"event.detail.alarmName {alarm!r} is not one of this team's alarms (prefix {prefix}-)")
-    alarms = retrain_alarms()
+    alarms = retrain_alarms(environment)
     if alarm not in alarms:
         raise BadEvent(f"event.detail.alarmName {alarm!r} is not one of this team's retrain alarms {sorted(alarms)}")
-    if alarms[alarm] not in (event.get("resources") or []):
+    if alarms[alarm] not in resources:
         raise BadEvent(f"event.resources does not name the alarm {alarms[alarm]}")
-    expect(event, "detail.state.value", ("ALARM",))
+    if event.state != "ALARM":
+        raise BadEvent(f"event.detail.state.value is {event.state!r}; expected 'ALARM'")
     return Trigger("alarm", f"alarm:{alarm}", alarm)
 
 
@@ -107,13 +102,19 @@ def alarm_states(names: list[str]) -> dict[str, str]:
 
 
 def handler(event: dict, context: Any) -> dict[str, Any]:
-    prefix = env("PREFIX")
-    trigger = trigger_of(event, prefix)
+    """What Lambda calls (`handler.handler`): the function's environment is read here, once."""
+    return handle(event, LambdaEnvironment.from_env())
+
+
+def handle(event: Any, environment: LambdaEnvironment) -> dict[str, Any]:
+    parsed: Event = parse_one_of(event, AlarmStateChange, ScheduledEvent, ManualRetrain)
+    trigger = trigger_of(parsed, environment)
+    prefix, table = environment.prefix, environment.runs_table
     now = dt.datetime.now(dt.UTC)
     swept: list[str] | None = None  # a watch tick reports what it swept, even nothing
     if trigger.kind == "watch":
-        swept = sweep_orphan_jobs(prefix, now)
-        states = alarm_states(sorted(retrain_alarms()))
+        swept = sweep_orphan_jobs(table, prefix, now)
+        states = alarm_states(sorted(retrain_alarms(environment)))
         firing = sorted(name for name, state in states.items() if state == "ALARM")
         if not firing:
             return {"started": False, "reason": "no retrain alarm in ALARM", "trigger": trigger.label, "swept": swept}
@@ -124,18 +125,14 @@ def handler(event: dict, context: Any) -> dict[str, Any]:
         if state != "ALARM":
             raise StaleEvent(f"alarm {trigger.alarm} is {state} now, not ALARM: a stale event starts nothing")
 
-    recipe = aws.json_parameter(env("TRAINING_RECIPE_PARAMETER"))
-    event_id = event.get("id")
-    run_id = run_id_for_event(event_id, _event_time(event, now)) if isinstance(event_id, str) and event_id else new_run_id(now)
-    result = start_run(prefix, run_id, trigger.label, recipe, now)
+    recipe = aws.json_parameter(environment.training_recipe_parameter)
+    envelope = None if isinstance(parsed, ManualRetrain) else parsed.envelope
+    if envelope is not None and envelope.id:
+        run_id = run_id_for_event(envelope.id, envelope.time or now)
+    else:
+        run_id = new_run_id(now)
+    result = start_run(environment, run_id, trigger.label, recipe, now)
     return result if swept is None else {**result, "swept": swept}
-
-
-def _event_time(event: dict, default: dt.datetime) -> dt.datetime:
-    try:
-        return dt.datetime.fromisoformat(str(event.get("time")).replace("Z", "+00:00"))
-    except ValueError:
-        return default
 
 
 def _busy(lock: dict[str, Any] | None, trigger: str) -> dict[str, Any]:
@@ -151,35 +148,39 @@ def _busy(lock: dict[str, Any] | None, trigger: str) -> dict[str, Any]:
     }
 
 
-def start_run(prefix: str, run_id: str, trigger: str, recipe: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
-    now_s = now.timestamp()
-    lock = runs.get_lock()
-    if lock and lock["run_id"] != run_id and (lock["expires_at"] >= now_s or holder_still_running(lock, now_s)):
-        return _busy(runs.get_lock(), trigger)
-    if not runs.acquire_lock(run_id, trigger, LEASE_SECONDS, now_s):
-        return _busy(runs.get_lock(), trigger)
+def start_run(
+    environment: LambdaEnvironment, run_id: str, trigger: str, recipe: dict[str, Any], now: dt.datetime
+) -> dict[str, Any]:
+    now_s, table = now.timestamp(), environment.runs_table
+    lock = runs.get_lock(table)
+    if lock and lock["run_id"] != run_id and (lock["expires_at"] >= now_s or holder_still_running(table, lock, now_s)):
+        return _busy(runs.get_lock(table), trigger)
+    if not runs.acquire_lock(table, run_id, trigger, LEASE_SECONDS, now_s):
+        return _busy(runs.get_lock(table), trigger)
 
-    run = runs.get_run(run_id)
+    run = runs.get_run(table, run_id)
     if run is not None and run["status"] not in runs.IN_FLIGHT:
         # A late retry of an event whose run has ended: give back only the lease this call just took.
-        if (runs.get_lock() or {}).get("phase") == runs.PHASE_STARTING:
-            runs.release_lock(run_id)
+        if (runs.get_lock(table) or {}).get("phase") == runs.PHASE_STARTING:
+            runs.release_lock(table, run_id)
         return {"started": False, "reason": f"run already {run['status']}", "run_id": run_id, "trigger": trigger}
 
     sagemaker = aws.client("sagemaker")
     try:
         if run is None:
-            code = check_code(current_code())
+            code = check_code(aws.optional_json_parameter(environment.code_bundle_parameter))
             ecr = aws.client("ecr")
             image, inference_image = (pin_image(ecr, recipe.get(key) or "") for key in ("image_uri", "inference_image_uri"))
-            champion = live_champion()
-            prepared = prepare_data(run_id, recipe, now, champion)
+            champion = live_champion(environment.deployed_model_parameter, environment.artifact_bucket)
+            prepared = prepare_for(environment, run_id, recipe, now, champion.manifest if champion else None)
             if not prepared.passed:
-                return refuse_data(run_id, trigger, prepared)
+                return refuse_data(environment, run_id, trigger, prepared)
             stored = prepared.manifest
+            assert stored is not None  # the gate passed: the data is pinned
             champion_uri = champion.model_data_url if champion else None
-            request = _request(recipe, run_id, stored.uri, stored.sha256, image, code, champion_uri)
+            request = _request(environment, recipe, run_id, stored.uri, stored.sha256, image, code, champion_uri)
             run = runs.put_run(
+                table,
                 run_id,
                 runs.STARTING,
                 RunInputs(
@@ -198,12 +199,12 @@ def start_run(prefix: str, run_id: str, trigger: str, recipe: dict[str, Any], no
                 champion_package_arn=champion.package_arn if champion else None,
                 champion_model_uri=champion_uri,
             )
-        job = start_or_find_job(sagemaker, recipe, run)
-        runs.update_run_status(run_id, runs.STARTING, runs.TRAINING, training_job_arn=job["TrainingJobArn"])
+        job = start_or_find_job(environment, sagemaker, recipe, run)
+        runs.update_run_status(table, run_id, runs.STARTING, runs.TRAINING, training_job_arn=job["TrainingJobArn"])
         # The lock now lasts as long as the job can: SageMaker stops it by then at the latest.
-        runs.extend_lock(run_id, now_s + job_life_seconds(recipe) + LEASE_SECONDS, runs.PHASE_TRAINING)
+        runs.extend_lock(table, run_id, now_s + job_life_seconds(recipe) + LEASE_SECONDS, runs.PHASE_TRAINING)
     except Exception:
-        _abandon_if_no_job(sagemaker, run_id, run)
+        _abandon_if_no_job(table, sagemaker, run_id, run)
         raise
 
     log.info("started %s for run %s (%s)", run["training_job_name"], run_id, trigger)
@@ -217,27 +218,13 @@ def start_run(prefix: str, run_id: str, trigger: str, recipe: dict[str, Any], no
     }
 
 
-def prepare_data(run_id: str, recipe: dict[str, Any], now: dt.datetime, champion: Any) -> Any:
-    """Curate the fresh labels, pin the policy's data and gate it (common.training_data)."""
-    return prepare(
-        run_id,
-        recipe,
-        now,
-        artifact_bucket=env("ARTIFACT_BUCKET"),
-        kms_key_arn=env("KMS_KEY_ARN"),
-        endpoint=env("ENDPOINT_NAME"),
-        problem_type=env("PROBLEM_TYPE"),
-        definitions_key=env("FEATURE_DEFINITIONS_KEY"),
-        last_manifest=champion.manifest if champion else None,
-    )
-
-
-def refuse_data(run_id: str, trigger: str, prepared: Any) -> dict[str, Any]:
+def refuse_data(environment: LambdaEnvironment, run_id: str, trigger: str, prepared: Any) -> dict[str, Any]:
     """The data gate refused the run's data: no job. The run records why, the owners are alerted, and the
     lock is released so the next data (or the next trigger) can start a run."""
     reasons = prepared.report.get("reasons") or ["the data gate failed"]
     reason = "data gate: " + "; ".join(reasons)
     runs.put_refused_run(
+        environment.runs_table,
         run_id,
         failure_reason=reason[:1000],
         data_report_uri=prepared.report_uri,
@@ -245,10 +232,10 @@ def refuse_data(run_id: str, trigger: str, prepared: Any) -> dict[str, Any]:
         manifest_sha256=prepared.manifest.sha256 if prepared.manifest else None,
         trigger=trigger,
     )
-    released = runs.release_lock(run_id)
+    released = runs.release_lock(environment.runs_table, run_id)
     aws.client("sns").publish(
-        TopicArn=env("ALERT_TOPIC_ARN"),
-        Subject=f"[{env('PREFIX')}] retrain refused by the data gate"[:100],
+        TopicArn=environment.alert_topic_arn,
+        Subject=f"[{environment.prefix}] retrain refused by the data gate"[:100],
         Message=json.dumps(
             {"run_id": run_id, "trigger": trigger, "reasons": reasons, "data_report_uri": prepared.report_uri}, indent=2
         ),
@@ -264,12 +251,8 @@ def refuse_data(run_id: str, trigger: str, prepared: Any) -> dict[str, Any]:
     }
 
 
-def current_code() -> dict[str, Any] | None:
-    """The team's published code bundle (the pointer `main.py publish-code` writes), or None."""
-    return aws.optional_json_parameter(env("CODE_BUNDLE_PARAMETER"))
-
-
 def _request(
+    environment: LambdaEnvironment,
     recipe: dict[str, Any],
     run_id: str,
     manifest_uri: str,
@@ -285,19 +268,22 @@ def _request(
         manifest_sha256,
         image_uri,
         code,
-        prefix=env("PREFIX"),
-        team=env("TEAM"),
-        environment=env("ENVIRONMENT"),
+        prefix=environment.prefix,
+        team=environment.team,
+        environment=environment.environment,
         champion_model_uri=champion_model_uri,
     )
 
 
-def start_or_find_job(sagemaker: Any, recipe: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
+def start_or_find_job(
+    environment: LambdaEnvironment, sagemaker: Any, recipe: dict[str, Any], run: dict[str, Any]
+) -> dict[str, Any]:
     """The run's job: the one a previous attempt started (same name, same manifest), else a new one."""
     name = run["training_job_name"]
     job = aws.describe_or_none(sagemaker.describe_training_job, TrainingJobName=name)
     if job is None:
         request = _request(
+            environment,
             recipe,
             run["run_id"],
             run["manifest_uri"],
@@ -316,7 +302,7 @@ def start_or_find_job(sagemaker: Any, recipe: dict[str, Any], run: dict[str, Any
     return job
 
 
-def _abandon_if_no_job(sagemaker: Any, run_id: str, run: dict[str, Any] | None) -> None:
+def _abandon_if_no_job(table: str, sagemaker: Any, run_id: str, run: dict[str, Any] | None) -> None:
     """After a failure: with no job started, mark the run Failed and release the lock; with a job (or
     when that cannot be told), keep both, so the retry (same event, same run) adopts the job."""
     try:
@@ -328,33 +314,37 @@ def _abandon_if_no_job(sagemaker: Any, run_id: str, run: dict[str, Any] | None) 
         log.error("run %s failed after its job %s started; lock kept for the retry", run_id, job["TrainingJobName"])
         return
     if run is not None:
-        runs.update_run_status(run_id, runs.STARTING, runs.FAILED, failure_reason="retrain failed before the job started")
-    released = runs.release_lock(run_id)
+        runs.update_run_status(table, run_id, runs.STARTING, runs.FAILED, failure_reason="retrain failed before the job started")
+    released = runs.release_lock(table, run_id)
     log.exception("retrain %s failed before starting a job (lock released: %s)", run_id, released)
 
 
-def holder_still_running(lock: dict[str, Any], now_s: float) -> bool:
+def holder_still_running(table: str, lock: dict[str, Any], now_s: float) -> bool:
     """An expired lock whose run's job still runs is kept (extended by a lease); a run left Starting
     without a job by a crashed handler is marked Failed, and the lock may be taken over."""
     holder = lock["run_id"]
-    run = runs.get_run(holder)
+    run = runs.get_run(table, holder)
     if run is None or run["status"] not in runs.IN_FLIGHT:
         return False
     job = aws.describe_or_none(aws.client("sagemaker").describe_training_job, TrainingJobName=run["training_job_name"])
     if job is not None and job["TrainingJobStatus"] in RUNNING:
-        runs.extend_lock(holder, now_s + LEASE_SECONDS, runs.PHASE_TRAINING)
+        runs.extend_lock(table, holder, now_s + LEASE_SECONDS, runs.PHASE_TRAINING)
         log.warning(
             "lock of run %s expired while its job %s is %s; extended", holder, job["TrainingJobName"], job["TrainingJobStatus"]
         )
         return True
     if job is None and run["status"] == runs.STARTING:
         runs.update_run_status(
-            holder, runs.STARTING, runs.FAILED, failure_reason="the retrain handler stopped before starting a job (lease expired)"
+            table,
+            holder,
+            runs.STARTING,
+            runs.FAILED,
+            failure_reason="the retrain handler stopped before starting a job (lease expired)",
         )
     return False
 
 
-def sweep_orphan_jobs(prefix: str, now: dt.datetime) -> list[str]:
+def sweep_orphan_jobs(table: str, prefix: str, now: dt.datetime) -> list[str]:
     """Stop this team's running training jobs that no in-flight run owns (GPU time nobody will use)."""
     sagemaker = aws.client("sagemaker")
     stopped = []
@@ -363,7 +353,7 @@ def sweep_orphan_jobs(prefix: str, now: dt.datetime) -> list[str]:
             name = summary["TrainingJobName"]
             if not name.startswith(f"{prefix}-") or (now - summary["CreationTime"]).total_seconds() < SWEEP_GRACE_SECONDS:
                 continue
-            run = run_of_job(sagemaker, prefix, name, summary["TrainingJobArn"])
+            run = run_of_job(sagemaker, table, prefix, name, summary["TrainingJobArn"])
             if run is not None and run["status"] in runs.IN_FLIGHT:
                 continue
             sagemaker.stop_training_job(TrainingJobName=name)

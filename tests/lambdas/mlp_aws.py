@@ -15,6 +15,7 @@ import pytest
 from moto import mock_aws
 
 from common import aws
+from contract.environment import LambdaEnvironment
 from contract.runs import RunInputs
 from emulator.images import manifest as image_manifest
 
@@ -71,6 +72,10 @@ class AwsEnv:
 
     def client(self, service: str) -> Any:
         return boto3.client(service, region_name=REGION)
+
+    def configuration(self) -> LambdaEnvironment:
+        """The functions' environment as their handlers read it (what `handle` takes)."""
+        return LambdaEnvironment.from_env(self.env)
 
     def put_training_data(self, key: str, body: str) -> str:
         return self.client("s3").put_object(Bucket=CURATED, Key=key, Body=body.encode())["VersionId"]
@@ -279,6 +284,8 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsEnv]:
             "RETRAIN_ALARM_ARNS": ",".join(alarm_arn(name) for name in RETRAIN_ALARMS),
             "WATCH_RULE_ARN": WATCH_RULE_ARN,
             "RETRAIN_SCHEDULE_RULE_ARNS": SCHEDULE_RULE_ARN,
+            "PRODUCTION": "false",
+            "BUDGET_ACT_PERCENT": "100",
         }
         for name, value in env.items():
             monkeypatch.setenv(name, value)

@@ -12,7 +12,7 @@ from common.approval import APPROVED, PENDING, REJECTED, decide
 from lambdas.register.handler import handler as register
 from lambdas.retrain.handler import handler as retrain
 from tests.lambdas import mlp_aws
-from tests.lambdas.mlp_aws import aws_env, training_job_event  # noqa: F401
+from tests.lambdas.mlp_aws import TABLE, aws_env, training_job_event  # noqa: F401
 
 POLICY = {"metric": "AUC", "threshold": 0.7, "lower_is_better": False, "min_improvement": 0.02}
 RMSE = {"metric": "RMSE", "threshold": 1.5, "lower_is_better": True, "min_improvement": 0.1}
@@ -66,7 +66,7 @@ def _register_second_run(env, monkeypatch, champion_value, auto_approve=True):
         Overwrite=True,
         Value=json.dumps({"model_package_arn": registered["model_package_arn"], "run_id": first["run_id"]}),
     )
-    runs.release_lock(first["run_id"])  # past the cooldown
+    runs.release_lock(TABLE, first["run_id"])  # past the cooldown
     monkeypatch.setattr(mlp_aws, "CHAMPION_SCORE", {"metric": "AUC", "value": champion_value, "metrics": {"AUC": champion_value}})
     second = retrain(MANUAL, None)
     job = env.client("sagemaker").describe_training_job(TrainingJobName=second["training_job_name"])
@@ -76,7 +76,7 @@ def _register_second_run(env, monkeypatch, champion_value, auto_approve=True):
         champion_channel[0]["DataSource"]["S3DataSource"]["S3Uri"]
         == package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
     )
-    assert runs.get_run(second["run_id"])["champion_package_arn"] == registered["model_package_arn"]
+    assert runs.get_run(TABLE, second["run_id"])["champion_package_arn"] == registered["model_package_arn"]
     return register(training_job_event(second["training_job_name"]), None)
 
 

@@ -16,6 +16,7 @@ import pytest
 from moto import mock_aws
 
 from common import aws, capture
+from contract.environment import LambdaEnvironment
 from contract.events import BadEvent
 
 BUCKET = "mlp-fraud-dev-artifacts-123456789012"
@@ -25,23 +26,44 @@ DEPLOYED_PARAMETER = "/mlp/fraud/dev/deployed-model"
 DEFINITIONS_KEY = "features/definitions.json"
 WINDOW_END = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
+# The checks' Lambda environment, complete (what the stack writes); the fields they do not read are
+# placeholders.
+FUNCTION = LambdaEnvironment(
+    platform="mlp",
+    team="fraud",
+    environment="dev",
+    prefix="mlp-fraud-dev",
+    raw_bucket="mlp-fraud-dev-raw-123456789012",
+    curated_bucket="mlp-fraud-dev-curated-123456789012",
+    artifact_bucket=BUCKET,
+    kms_key_arn="arn:aws:kms:us-east-1:123456789012:key/unused",
+    endpoint_name=ENDPOINT,
+    model_package_group="mlp-fraud-dev-models",
+    runs_table="mlp-fraud-dev-runs",
+    training_recipe_parameter="/mlp/fraud/dev/training-recipe",
+    serving_recipe_parameter="/mlp/fraud/dev/serving-recipe",
+    deployed_model_parameter=DEPLOYED_PARAMETER,
+    code_bundle_parameter="/mlp/fraud/dev/code-bundle",
+    metric_namespace=NAMESPACE,
+    retrain_alarm_arns=(),
+    watch_rule_arn="arn:aws:events:us-east-1:123456789012:rule/mlp-fraud-dev-retrain-watch",
+    retrain_schedule_rule_arns=(),
+    alert_topic_arn="arn:aws:sns:us-east-1:123456789012:mlp-fraud-dev-alerts",
+    cooldown_seconds=3600,
+    auto_approve=False,
+    window_hours=24,
+    problem_type="binary",
+    production=False,
+    budget_act_percent=100,
+    feature_definitions_key=DEFINITIONS_KEY,
+)
 ENV = {
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_SECURITY_TOKEN": "testing",
     "AWS_SESSION_TOKEN": "testing",
-    "PLATFORM": "mlp",
-    "TEAM": "fraud",
-    "ENVIRONMENT": "dev",
-    "PREFIX": "mlp-fraud-dev",
-    "ARTIFACT_BUCKET": BUCKET,
-    "ENDPOINT_NAME": ENDPOINT,
-    "METRIC_NAMESPACE": NAMESPACE,
-    "DEPLOYED_MODEL_PARAMETER": DEPLOYED_PARAMETER,
-    "FEATURE_DEFINITIONS_KEY": DEFINITIONS_KEY,
-    "WINDOW_HOURS": "24",
-    "PROBLEM_TYPE": "binary",
+    **FUNCTION.to_env(),
 }
 
 
@@ -134,7 +156,8 @@ def metric_names() -> set[str]:
 
 
 def test_scheduled_event_window_ends_at_event_time():
-    window = capture.window_from_event({"detail-type": "Scheduled Event", "time": "2024-05-01T12:00:00Z"}, 24)
+    event = {"source": "aws.events", "detail-type": "Scheduled Event", "time": "2024-05-01T12:00:00Z"}
+    window = capture.window_from_event(event, 24)
     assert window.end == WINDOW_END
     assert window.start == WINDOW_END - timedelta(hours=24)
 
@@ -159,19 +182,14 @@ def test_explicit_window_naive_means_utc():
         {"detail-type": "Scheduled Event"},
         {"detail-type": "Scheduled Event", "time": 1714564800},
         {"detail-type": "Something Else", "time": "2024-05-01T12:00:00Z"},
+        {"detail-type": "Scheduled Event", "time": "2024-05-01T12:00:00Z"},  # no source
+        {"source": "evil", "detail-type": "Scheduled Event", "time": "2024-05-01T12:00:00Z"},
+        {"source": "aws.events", "detail-type": "Scheduled Event", "time": "2024-05-01T12:00:00Z", "window_end": "x"},
     ],
 )
 def test_bad_window_events(event):
     with pytest.raises(BadEvent):
         capture.window_from_event(event, 24)
-
-
-def test_window_hours_env(monkeypatch):
-    monkeypatch.setenv("WINDOW_HOURS", "0")
-    with pytest.raises(RuntimeError):
-        capture.window_hours_from_env()
-    monkeypatch.setenv("WINDOW_HOURS", "6")
-    assert capture.window_hours_from_env() == 6
 
 
 # --------------------------------------------------------------------------------------------------
@@ -298,6 +316,7 @@ def test_publish_batches_at_most_1000(aws_env):
     cloudwatch.meta.events.register(
         "provide-client-params.cloudwatch.PutMetricData", lambda params, **_: calls.append(len(params["MetricData"]))
     )
-    data = [capture.datum("FeaturePSI", 0.1, WINDOW_END, extra={"Feature": f"f{i}"}) for i in range(2500)]
+    datum = capture.MetricDimensions("fraud", "dev", ENDPOINT).datum
+    data = [datum("FeaturePSI", 0.1, WINDOW_END, extra={"Feature": f"f{i}"}) for i in range(2500)]
     assert capture.publish(NAMESPACE, data) == 3
     assert calls == [1000, 1000, 500]

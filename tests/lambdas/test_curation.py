@@ -17,7 +17,7 @@ from common.data_policy import DataPolicy, select
 from common.manifest import read_manifest
 from contract.definitions import FeatureDefinitions
 from lambdas.retrain.handler import handler
-from tests.lambdas.mlp_aws import ACCOUNT, ARTIFACTS, CURATED, DEFINITIONS, ENDPOINT, REGION, aws_env  # noqa: F401
+from tests.lambdas.mlp_aws import ACCOUNT, ARTIFACTS, CURATED, DEFINITIONS, ENDPOINT, REGION, TABLE, aws_env  # noqa: F401
 
 MANUAL = {"source": "mlp.manual", "reason": "test", "requested_by": "ci"}
 HOUR = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=2)
@@ -154,7 +154,7 @@ def test_retrain_pins_base_data_and_fresh_windows_by_version_and_reports_them(aw
     traffic(aws_env, 6)
     result = handler(MANUAL, None)
     assert result["started"] is True
-    run = runs.get_run(result["run_id"])
+    run = runs.get_run(TABLE, result["run_id"])
     manifest = read_manifest(run["manifest_uri"], run["manifest_sha256"])
     pinned = {o["key"]: o["version_id"] for o in manifest["objects"]}
     window_key = f"training/labelled/{HOUR:%Y/%m/%d/%H}.csv"
@@ -212,8 +212,8 @@ def test_the_data_gate_refuses_bad_rows_before_any_job_alerts_and_releases_the_t
     aws_env.put_training_data("training/base.csv", BASE_CSV + "b4,250,grocery,0\nb5,20,boats,1\nb6,30,grocery,\n")
     result = handler(MANUAL, None)
     assert result["started"] is False and result["reason"] == "data gate failed"
-    assert aws_env.training_jobs() == [] and runs.get_lock() is None
-    run = runs.get_run(result["run_id"])
+    assert aws_env.training_jobs() == [] and runs.get_lock(TABLE) is None
+    run = runs.get_run(TABLE, result["run_id"])
     assert run["status"] == "Failed" and run["failure_reason"].startswith("data gate: ")
     assert "rows the training code refuses 3" in run["failure_reason"]
     report = json.loads(

@@ -12,7 +12,7 @@ from contract.events import BadEvent
 from lambdas.deploy.handler import handler, names
 from lambdas.register.handler import handler as register
 from lambdas.retrain.handler import handler as retrain
-from tests.lambdas.mlp_aws import ARTIFACTS, ENDPOINT, GROUP, PREFIX, aws_env, package_event, training_job_event  # noqa: F401  (fixture)
+from tests.lambdas.mlp_aws import ARTIFACTS, ENDPOINT, GROUP, PREFIX, TABLE, aws_env, package_event, training_job_event  # noqa: F401  (fixture)
 from tests.lambdas.moto_patches import sagemaker_update_endpoint, sagemaker_update_model_package_partial
 
 
@@ -167,12 +167,17 @@ def test_stale_approval_event_is_a_no_op(package, updates):
         ),
         (
             {
+                "source": "aws.sagemaker",
                 "detail-type": "SageMaker Model Package State Change",
                 "detail": {"ModelPackageGroupName": GROUP, "ModelApprovalStatus": "Approved"},
             },
             "ModelPackageArn",
         ),
-        ({"detail-type": "SageMaker Model Package State Change", "detail": "x"}, "event.detail must be an object"),
+        (
+            {"source": "aws.sagemaker", "detail-type": "SageMaker Model Package State Change", "detail": "x"},
+            "event.detail must be an object",
+        ),
+        ({**package_event("arn:x"), "source": "evil.source"}, "event.source is 'evil.source'; expected 'aws.sagemaker'"),
         ({"detail-type": "SageMaker Training Job State Change", "detail": {}}, "detail-type"),
         (None, "must be an object"),
     ],
@@ -315,7 +320,7 @@ MANUAL = {"source": "mlp.manual", "reason": "test", "requested_by": "ci"}
 
 def another_package(env) -> dict:
     """The next registered (auto-approved) version, from a new run."""
-    runs.release_lock((runs.get_lock() or {}).get("run_id", ""))
+    runs.release_lock(TABLE, (runs.get_lock(TABLE) or {}).get("run_id", ""))
     run = retrain(MANUAL, None)
     return register(training_job_event(run["training_job_name"]), None)
 
@@ -524,4 +529,5 @@ def test_foreign_endpoint_events_change_nothing(package, updates, event, message
 def test_a_promoted_packages_job_is_its_source_stacks(aws_env, source, job, accepted):
     from lambdas.deploy.handler import promoted_job
 
-    assert promoted_job({"source_package_arn": source, "training_job_arn": job}) is accepted
+    metadata = {"source_package_arn": source, "training_job_arn": job}
+    assert promoted_job(aws_env.configuration(), metadata) is accepted

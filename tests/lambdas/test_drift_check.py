@@ -17,6 +17,7 @@ from tests.lambdas.test_capture import (  # noqa: F401  (aws_env is a fixture)
     BUCKET,
     DEFINITIONS_KEY,
     DEPLOYED_PARAMETER,
+    ENDPOINT,
     WINDOW_END,
     aws_env,
     capture_key,
@@ -268,5 +269,6 @@ def test_published_values_are_finite_and_within_cloudwatch_range(aws_env):
     assert capture.cloudwatch_value(float("inf")) == 2.0**360 and capture.cloudwatch_value(-1e400) == -(2.0**360)
     assert capture.cloudwatch_value(1e100) == 1e100 and capture.cloudwatch_value(1e200) == 2.0**360  # 2^360 ~ 2.3e108
     at = WINDOW_END
-    calls = capture.publish("MLPlatform", [capture.datum("A", float("nan"), at), capture.datum("B", float("inf"), at)])
+    datum = capture.MetricDimensions("fraud", "dev", ENDPOINT).datum
+    calls = capture.publish("MLPlatform", [datum("A", float("nan"), at), datum("B", float("inf"), at)])
     assert calls == 1 and metric_names() == {"B"} and metric_values("B") == [2.0**360]

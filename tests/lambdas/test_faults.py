@@ -188,7 +188,7 @@ def test_retrain_survives_two_throttles_on_each_call(data, sleeps, service, oper
     # One job and one run record, not one per attempt; the lock is held by that run.
     assert data.training_jobs() == [result["training_job_name"]]
     assert [r["run_id"]["S"] for r in run_records(data)] == [result["run_id"]]
-    assert runs.get_lock()["run_id"] == result["run_id"]
+    assert runs.get_lock(TABLE)["run_id"] == result["run_id"]
 
 
 def test_register_and_deploy_survive_throttling(data, sleeps, monkeypatch):
@@ -236,13 +236,13 @@ def test_sdk_failure_after_the_lock_releases_it(data, sleeps, service, operation
         retrain(alarm_event(), None)
     # MLP_MAX_ATTEMPTS=5 becomes botocore's retries.max_attempts, which counts *retries*: 1 + 5 attempts.
     assert faults.attempts == (1 if times == 1 else 6)
-    assert runs.get_lock() is None
+    assert runs.get_lock(TABLE) is None
     assert data.training_jobs() == [] and in_flight_runs(data) == []
 
     faults.times = 0  # the fault clears
     later = retrain(alarm_event(), None)
     assert later["started"] is True and data.training_jobs() == [later["training_job_name"]]
-    assert runs.get_lock()["run_id"] == later["run_id"]
+    assert runs.get_lock(TABLE)["run_id"] == later["run_id"]
 
 
 def test_failure_writing_the_run_record_starts_no_job_and_releases_the_lock(data, sleeps):
@@ -251,7 +251,7 @@ def test_failure_writing_the_run_record_starts_no_job_and_releases_the_lock(data
     faults = Faults("dynamodb", "PutItem", VALIDATION, times=1, when=lambda r: b'"RUN#' in r.body)
     with pytest.raises(Exception, match="ValidationException"):
         retrain(alarm_event(), None)
-    assert faults.injected == 1 and runs.get_lock() is None and run_records(data) == []
+    assert faults.injected == 1 and runs.get_lock(TABLE) is None and run_records(data) == []
     assert data.training_jobs() == []
 
     later = retrain(alarm_event(), None)
@@ -269,13 +269,13 @@ def test_retry_after_create_training_job_adopts_the_job_instead_of_starting_anot
     assert faults.injected == 1
     [job] = data.training_jobs()
     [run] = run_records(data)
-    assert run["status"]["S"] == "Starting" and runs.get_lock()["run_id"] == run["run_id"]["S"]
+    assert run["status"]["S"] == "Starting" and runs.get_lock(TABLE)["run_id"] == run["run_id"]["S"]
 
     retried = retrain(event, None)
     assert retried["started"] is True and retried["training_job_name"] == job
     assert data.training_jobs() == [job]
-    assert runs.get_run(retried["run_id"])["status"] == "Training"
-    assert runs.get_lock()["phase"] == "training"
+    assert runs.get_run(TABLE, retried["run_id"])["status"] == "Training"
+    assert runs.get_lock(TABLE)["phase"] == "training"
     # A third delivery of the same event: the run is in flight, nothing new.
     again = retrain(event, None)
     assert data.training_jobs() == [job] and again["run_id"] == retried["run_id"]
@@ -333,7 +333,7 @@ def test_five_deliveries_of_each_event_give_one_job_one_package_one_update(data,
     assert len(sagemaker.list_endpoint_configs()["EndpointConfigs"]) == 1
     parameter = data.client("ssm").get_parameter(Name=data.env["DEPLOYED_MODEL_PARAMETER"])["Parameter"]
     assert parameter["Version"] == 1 and json.loads(parameter["Value"])["model_package_arn"] == arn
-    assert runs.get_run(started[0]["run_id"])["status"] == "Registered"
+    assert runs.get_run(TABLE, started[0]["run_id"])["status"] == "Registered"
 
 
 # ------------------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from contract.events import BadEvent
 from lambdas.deploy.handler import handler
 from lambdas.register.handler import handler as register
 from lambdas.retrain.handler import handler as retrain
-from tests.lambdas.mlp_aws import ENDPOINT, PREFIX, REGION, aws_env, package_event, training_job_event  # noqa: F401
+from tests.lambdas.mlp_aws import ENDPOINT, PREFIX, REGION, TABLE, aws_env, package_event, training_job_event  # noqa: F401
 from tests.lambdas.moto_patches import sagemaker_update_endpoint
 
 OFF = {"source": "mlp.off-hours", "action": "off"}
@@ -40,7 +40,7 @@ def live(aws_env, monkeypatch):
 
 
 def _register() -> dict:
-    runs.release_lock((runs.get_lock() or {}).get("run_id", ""))  # the cooldown is not under test here
+    runs.release_lock(TABLE, (runs.get_lock(TABLE) or {}).get("run_id", ""))  # the cooldown is not under test here
     run = retrain({"source": "mlp.manual", "reason": "test", "requested_by": "ci"}, None)
     return register(training_job_event(run["training_job_name"]), None)
 

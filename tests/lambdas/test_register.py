@@ -108,10 +108,10 @@ def test_completed_job_registers_one_package_with_lineage(started):
     assert baseline["sample_count"] == 4 and baseline["definitions_version"] == "0123456789abcdef"
     assert baseline["features"]["merchant_category"]["categories"] == ["grocery", "travel"]
     assert baseline["features"]["merchant_category"]["proportions"] == pytest.approx([0.5, 0.5, 0.0])
-    run = runs.get_run(run_id)
+    run = runs.get_run(TABLE, run_id)
     assert run["status"] == "Registered" and run["model_package_arn"] == first["model_package_arn"]
     assert run["baseline_uri"] == first["baseline_uri"]
-    assert runs.get_lock()["run_id"] == run_id  # success keeps the cooldown
+    assert runs.get_lock(TABLE)["run_id"] == run_id  # success keeps the cooldown
 
 
 def test_auto_approve(started, monkeypatch):
@@ -129,7 +129,7 @@ def test_a_run_without_an_inference_image_is_not_registered(started):
     )
     outcome = handler(training_job_event(result["training_job_name"]), None)
     assert outcome["registered"] is False and "no inference image" in outcome["failure_reason"]
-    assert env.model_packages() == [] and runs.get_run(result["run_id"])["status"] == "Failed"
+    assert env.model_packages() == [] and runs.get_run(TABLE, result["run_id"])["status"] == "Failed"
 
 
 @pytest.mark.parametrize(
@@ -148,7 +148,7 @@ def test_a_model_without_a_readable_evaluation_is_not_registered(started, evalua
     )
     outcome = handler(training_job_event(result["training_job_name"]), None)
     assert outcome["registered"] is False and problem in outcome["failure_reason"]
-    assert env.model_packages() == [] and runs.get_run(result["run_id"])["status"] == "Failed"
+    assert env.model_packages() == [] and runs.get_run(TABLE, result["run_id"])["status"] == "Failed"
 
 
 @pytest.mark.parametrize("status", ["Failed", "Stopped"])
@@ -164,9 +164,9 @@ def test_failed_job_releases_the_lock_and_alerts_once(started, status):
     second = handler(training_job_event(result["training_job_name"], status), None)
 
     assert first["alerted"] is True and second["alerted"] is False
-    run = runs.get_run(result["run_id"])
+    run = runs.get_run(TABLE, result["run_id"])
     assert run["status"] == "Failed" and run["failure_reason"] == "AlgorithmError: out of memory"
-    assert runs.get_lock() is None
+    assert runs.get_lock(TABLE) is None
     assert env.model_packages() == []
     messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
     assert len(messages) == 1
@@ -186,7 +186,15 @@ def test_failed_job_releases_the_lock_and_alerts_once(started, status):
     [
         (training_job_event("other-team-job"), "not this team's job"),
         (training_job_event(f"{PREFIX}-x", "InProgress"), "TrainingJobStatus"),
-        ({"detail-type": "SageMaker Training Job State Change", "detail": {"TrainingJobStatus": "Completed"}}, "TrainingJobName"),
+        (
+            {
+                "source": "aws.sagemaker",
+                "detail-type": "SageMaker Training Job State Change",
+                "detail": {"TrainingJobStatus": "Completed"},
+            },
+            "TrainingJobName",
+        ),
+        ({**training_job_event(f"{PREFIX}-x"), "source": "aws.events"}, "event.source is 'aws.events'"),
         ({"detail-type": "Something Else", "detail": {}}, "detail-type"),
         ("not an event", "must be an object"),
     ],
@@ -235,8 +243,8 @@ def test_team_without_features_gets_a_model_registered_without_a_baseline(starte
         "CustomerMetadataProperties"
     ]
     assert metadata["baseline_uri"] == "none" and metadata["baseline"].startswith("skipped: the team declares no features")
-    assert runs.get_run(result["run_id"])["status"] == "Registered"
-    assert runs.get_lock()["phase"] == "cooldown"  # the run ended: the lock moved to its cooldown
+    assert runs.get_run(TABLE, result["run_id"])["status"] == "Registered"
+    assert runs.get_lock(TABLE)["phase"] == "cooldown"  # the run ended: the lock moved to its cooldown
 
 
 def test_foreign_job_tagged_with_an_in_flight_run_is_refused_and_the_real_one_registers(started):
@@ -253,6 +261,7 @@ def test_foreign_job_tagged_with_an_in_flight_run_is_refused_and_the_real_one_re
 def test_job_of_a_run_with_output_outside_the_team_bucket_is_refused(started):
     env, result = started
     runs.put_run(
+        TABLE,
         "r-x",
         "Training",
         run_inputs(
@@ -283,18 +292,18 @@ def test_event_status_that_disagrees_with_the_job_changes_nothing(started, real,
     with pytest.raises(StaleEvent, match=f"is {real}, the event says {claimed}"):
         handler(training_job_event(result["training_job_name"], claimed), None)
     assert env.snapshot() == before
-    assert runs.get_run(result["run_id"])["status"] == "Training" and runs.get_lock()["run_id"] == result["run_id"]
+    assert runs.get_run(TABLE, result["run_id"])["status"] == "Training" and runs.get_lock(TABLE)["run_id"] == result["run_id"]
 
 
 def test_stale_stopped_event_after_registration_keeps_the_cooldown(started):
     env, result = started
     handler(training_job_event(result["training_job_name"]), None)
-    lock = runs.get_lock()
+    lock = runs.get_lock(TABLE)
     set_job_outcome(result["training_job_name"], "Stopped", "stopped by hand, after the fact")
     before = env.snapshot()
     with pytest.raises(StaleEvent, match="already Registered"):
         handler(training_job_event(result["training_job_name"], "Stopped"), None)
-    assert env.snapshot() == before and runs.get_lock() == lock
+    assert env.snapshot() == before and runs.get_lock(TABLE) == lock
 
 
 def test_register_records_gpu_usage_as_sagemaker_reports_it(aws_env, monkeypatch):
@@ -314,4 +323,4 @@ def test_register_records_gpu_usage_as_sagemaker_reports_it(aws_env, monkeypatch
     ]
     usage = {"instance_type": "ml.g5.xlarge", "instance_count": "1", "billable_seconds": "42", "training_seconds": "42"}
     assert {k: metadata[k] for k in usage} == usage
-    assert {k: runs.get_run(run["run_id"])[k] for k in usage} == usage
+    assert {k: runs.get_run(TABLE, run["run_id"])[k] for k in usage} == usage

@@ -13,7 +13,7 @@ from common.manifest import read_manifest
 from common.training import job_name, new_run_id, pin_image, start_training_job
 from contract.events import BadEvent
 from lambdas.retrain.handler import handler
-from tests.lambdas.mlp_aws import ARTIFACTS, PREFIX, alarm_event, aws_env, scheduled_event  # noqa: F401  (fixture)
+from tests.lambdas.mlp_aws import ARTIFACTS, PREFIX, TABLE, alarm_event, aws_env, scheduled_event  # noqa: F401  (fixture)
 
 SCHEDULED = scheduled_event()
 MANUAL = {"source": "mlp.manual", "reason": "new labels", "requested_by": "alice"}
@@ -76,13 +76,13 @@ def test_alarm_starts_one_job_with_the_recipe(data):
 
     manifest = read_manifest(result["manifest_uri"], result["manifest_sha256"])
     assert [o["key"] for o in manifest["objects"]] == ["training/part-0.csv", "training/part-1.csv"]
-    run = runs.get_run(run_id)
+    run = runs.get_run(TABLE, run_id)
     assert run["status"] == "Training" and run["training_job_name"] == job["TrainingJobName"]
     assert run["manifest_sha256"] == result["manifest_sha256"] and run["hyperparameters"] == {"epochs": "10", "lr": "0.1"}
     assert run["image_uri"] == pinned and run["code"] == data.code
     inference = data.training_recipe["inference_image_uri"]
     assert run["inference_image_uri"] == inference.rsplit(":", 1)[0] + "@" + data.digests[inference]
-    assert runs.get_lock()["run_id"] == run_id
+    assert runs.get_lock(TABLE)["run_id"] == run_id
 
 
 def test_duplicate_and_cooldown_events_start_exactly_one_job(data):
@@ -141,7 +141,7 @@ def test_create_training_job_failure_releases_the_lock(data, monkeypatch):
         patch.setattr(sagemaker, "create_training_job", broken)
         with pytest.raises(RuntimeError, match="ResourceLimitExceeded"):
             handler(alarm_event(), None)
-    assert runs.get_lock() is None
+    assert runs.get_lock(TABLE) is None
     assert data.training_jobs() == []
     assert [i["status"]["S"] for i in data.table_items() if i["pk"]["S"].startswith("RUN#")] == ["Failed"]
     # Nothing blocks the next attempt for a cooldown.
@@ -151,7 +151,7 @@ def test_create_training_job_failure_releases_the_lock(data, monkeypatch):
 def test_empty_training_data_releases_the_lock(aws_env):
     refused = handler(MANUAL, None)
     assert refused["started"] is False and refused["failures"] == ["the data policy selected no object to train on"]
-    assert runs.get_lock() is None and aws_env.training_jobs() == []
+    assert runs.get_lock(TABLE) is None and aws_env.training_jobs() == []
     aws_env.put_training_data(
         "training/part-0.csv", "transaction_id,amount,merchant_category,is_fraud\na,1,grocery,0\nb,2,travel,1\n"
     )
@@ -160,7 +160,7 @@ def test_empty_training_data_releases_the_lock(aws_env):
 
 def test_rebuild_from_a_previous_runs_inputs_reproduces_the_job(data):
     original = handler(alarm_event(), None)
-    run = runs.get_run(original["run_id"])
+    run = runs.get_run(TABLE, original["run_id"])
     # The recipe moves on (new image, new hyperparameters), new code is published and new data arrives ...
     data.set_training_recipe({**data.training_recipe, "image_uri": "example.com/other:v2", "hyperparameters": {"epochs": "99"}})
     data.client("ssm").put_parameter(
@@ -181,6 +181,9 @@ def test_rebuild_from_a_previous_runs_inputs_reproduces_the_job(data):
         run["image_uri"],
         run["code"],
         hyperparameters=run["hyperparameters"],
+        prefix=PREFIX,
+        team="fraud",
+        environment="dev",
     )
 
     sagemaker = data.client("sagemaker")
@@ -215,7 +218,16 @@ def test_job_name_is_cut_to_63_characters_and_vpc_isolation_pass_through(aws_env
         "spot": {"enabled": False},
     }
     job = start_training_job(
-        aws.client("sagemaker"), recipe, "r1", "s3://b/manifests/r1.json", "ab" * 32, recipe["image_uri"], aws_env.code
+        aws.client("sagemaker"),
+        recipe,
+        "r1",
+        "s3://b/manifests/r1.json",
+        "ab" * 32,
+        recipe["image_uri"],
+        aws_env.code,
+        prefix=PREFIX,
+        team="fraud",
+        environment="dev",
     )
     request = job["request"]
     assert request["VpcConfig"] == {"Subnets": ["subnet-1"], "SecurityGroupIds": ["sg-1"]}
@@ -230,12 +242,12 @@ def test_no_published_code_or_unpushed_image_starts_nothing(data):
     data.client("ssm").delete_parameter(Name=data.env["CODE_BUNDLE_PARAMETER"])
     with pytest.raises(ValueError, match="publish-code"):
         handler(MANUAL, None)
-    assert runs.get_lock() is None and data.training_jobs() == []
+    assert runs.get_lock(TABLE) is None and data.training_jobs() == []
     data.client("ssm").put_parameter(Name=data.env["CODE_BUNDLE_PARAMETER"], Value=json.dumps(data.code), Type="String")
     data.set_training_recipe({**data.training_recipe, "image_uri": data.training_recipe["image_uri"].replace(":v1", ":v9")})
     with pytest.raises(ValueError, match="not in ECR"):
         handler(MANUAL, None)
-    assert runs.get_lock() is None and data.training_jobs() == []
+    assert runs.get_lock(TABLE) is None and data.training_jobs() == []
 
 
 def test_pin_image_keeps_a_pinned_image_and_refuses_foreign_ones(aws_env):
@@ -310,7 +322,7 @@ def test_only_its_own_rules_and_retrain_alarms_are_accepted(data, event, message
 
 def test_the_lock_lasts_as_long_as_the_job_not_the_cooldown(data):
     first = handler(alarm_event(), None)
-    lock = runs.get_lock()
+    lock = runs.get_lock(TABLE)
     # cooldown 1 h, spot max wait 48 h: the lock covers the job's longest life.
     assert lock["phase"] == "training" and lock["expires_at"] - lock["acquired_at"] >= 172800
     # Even past that (a clock or a recipe changed), a trigger looks at the run's job before taking over.
@@ -319,25 +331,25 @@ def test_the_lock_lasts_as_long_as_the_job_not_the_cooldown(data):
     second = handler(alarm_event(), None)
     assert second["started"] is False and second["locked_by"] == first["run_id"]
     assert data.training_jobs() == [first["training_job_name"]]
-    assert runs.get_lock()["expires_at"] > 1  # extended by a lease
+    assert runs.get_lock(TABLE)["expires_at"] > 1  # extended by a lease
 
 
 def test_a_crashed_handlers_lease_runs_out_and_the_next_trigger_starts(data):
     # Timeout / out of memory after the lock and the run record, before CreateTrainingJob.
     now = dt.datetime.now(dt.UTC).timestamp()
-    assert runs.acquire_lock("crashed", "alarm:x", LEASE_SECONDS, now)
-    runs.put_run("crashed", "Starting", run_inputs(training_job_name=f"{PREFIX}-crashed", manifest_uri="s3://x/m"))
+    assert runs.acquire_lock(TABLE, "crashed", "alarm:x", LEASE_SECONDS, now)
+    runs.put_run(TABLE, "crashed", "Starting", run_inputs(training_job_name=f"{PREFIX}-crashed", manifest_uri="s3://x/m"))
     assert handler(alarm_event(), None)["started"] is False  # the lease still runs
     expire_lock(data)
     result = handler(alarm_event(), None)
     assert result["started"] is True
-    assert runs.get_run("crashed")["status"] == "Failed"
+    assert runs.get_run(TABLE, "crashed")["status"] == "Failed"
     assert data.training_jobs() == [result["training_job_name"]]
 
 
 def test_the_watch_schedule_re_examines_a_still_alarm_alarm(data):
     # A lost trigger: the alarm stays in ALARM (no new event) and the lock holder crashed.
-    assert runs.acquire_lock("crashed", "alarm:x", LEASE_SECONDS, 1)
+    assert runs.acquire_lock(TABLE, "crashed", "alarm:x", LEASE_SECONDS, 1)
     watch = scheduled_event(WATCH_RULE_ARN, event_id="tick-1")
     result = handler(watch, None)
     assert result["started"] is True and result["trigger"] == f"watch:alarm:{PREFIX}-feature-drift"

@@ -28,6 +28,7 @@ def example_environment(**changes) -> LambdaEnvironment:
         window_hours=24,
         production=True,
         budget_act_percent=100,
+        problem_type="binary",
     )
     values.update(changes)
     return LambdaEnvironment(**values)
@@ -61,6 +62,22 @@ def test_a_missing_or_malformed_variable_is_named():
     del variables["RUNS_TABLE"]
     variables["AUTO_APPROVE"] = "yes"
     with pytest.raises(FunctionEnvironmentError, match=r"RUNS_TABLE is not set.*AUTO_APPROVE='yes': expected true or false"):
+        LambdaEnvironment.from_env(variables)
+
+
+@pytest.mark.parametrize(
+    "variable, value, message",
+    [
+        ("PROBLEM_TYPE", "multiclass", r"PROBLEM_TYPE='multiclass': expected one of \['binary', 'regression'\]"),
+        ("WINDOW_HOURS", "0", "WINDOW_HOURS=0: expected an integer >= 1"),
+        ("WINDOW_HOURS", "six", "WINDOW_HOURS='six'"),
+        ("COOLDOWN_SECONDS", "-1", "COOLDOWN_SECONDS=-1: expected an integer >= 0"),
+        ("BUDGET_ACT_PERCENT", "0", "BUDGET_ACT_PERCENT=0"),
+    ],
+)
+def test_a_value_no_handler_can_work_with_is_named(variable, value, message):
+    variables = {**example_environment().to_env(), variable: value}
+    with pytest.raises(FunctionEnvironmentError, match=message):
         LambdaEnvironment.from_env(variables)
 
 
