@@ -6,12 +6,17 @@ end to end, printing progress at each step.
                   -> EventBridge -> retrain (duplicate delivery: no second job; labels curated, data pinned
                   and gated) -> training (champion scored on the same holdout) -> register -> approve
                   -> deploy -> the next hour's drift check is under threshold, the alarm returns to OK
+    concept:      a day later (past the retrain cooldown): the same inputs, a new label relation, labelled by
+                  the team -> the drift check stays under threshold, the quality check breaches -> quality
+                  alarm -> retrain on the labels the live model has not seen -> champion/challenger -> deploy
+                  -> two hours later the quality check is over the threshold, the alarm returns to OK
     answer:       lineage (which exact model is in production) and a rebuild with the same inputs
 
 Traffic goes through SageMaker's runtime API (InvokeEndpoint): the deployed model's inference code
 answers and the endpoint writes its data capture and metrics (emulator/endpoint_runtime.py). What the
 emulator cannot do (run Lambda code, deliver EventBridge events, evaluate alarms) is done in this
-process with the deployed resources' own configuration; each such step says so.
+process with the deployed resources' own configuration; each such step says so. Hours and the next day
+are played (emulator.clock, endpoint_runtime.PLAYED_AT): the demo does not wait for them.
 """
 
 from __future__ import annotations
@@ -171,15 +176,7 @@ def _run(progress: Progress, config_path: str | None, stack: str) -> None:
         progress.say(f"{feature:<20} PSI {psi:.3f}  JS distance {drifted['js_distance'][feature]:.3f}")
     expect(drifted["max_psi"] > 0.2, f"drifted traffic was not detected: {drifted}")
 
-    progress.step("CloudWatch evaluates the drift alarms; EventBridge delivers the state change")
-    progress.emulated("alarms evaluated and events routed in-process against the deployed alarms and rules")
-    transitions, deliveries = driver.evaluate_alarms()
-    for transition in transitions:
-        progress.say(f"{transition.alarm}: {transition.previous} -> {transition.state} ({transition.reason})")
-    started_runs = [d.result for d in deliveries if d.handler == "retrain" and d.result.get("started")]
-    expect(len(started_runs) == 1, f"expected one retrain, got {[d.result for d in deliveries]}")
-    retrain = started_runs[0]
-    progress.say(f"retrain: run {retrain['run_id']} started job {retrain['training_job_name']} ({retrain['trigger']})")
+    retrain = _alarm_starts_retrain(progress, driver, "drift")
 
     progress.step("EventBridge delivers the same alarm again (at-least-once): no second job")
     again = driver.redeliver_alarm(ctx.alarm_name("drift"))
@@ -189,14 +186,14 @@ def _run(progress: Progress, config_path: str | None, stack: str) -> None:
     _show_data(progress, retrain)
     second_package = _train_register_deploy(progress, driver, retrain["training_job_name"])
     expect(second_package != first_package, "the retrained model was not deployed")
-    _drift_clears(progress, driver, ctx)
+    next_hour = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
+    _alarm_clears(progress, driver, "drift", "The next hour", next_hour, seed=29)
+    third_package = _concept_drift(progress, driver)
 
     progress.step("Which exact model is in production, and how do I rebuild it?")
     lineage = trace(ctx)
     print("\n".join(f"     {line}" for line in render(lineage, stack).splitlines()))
-    expect(
-        lineage.model_package_arn == second_package and lineage.manifest_verified, "lineage does not reach the retrained model"
-    )
+    expect(lineage.model_package_arn == third_package and lineage.manifest_verified, "lineage does not reach the retrained model")
 
     progress.step(f"Rebuild (python main.py rebuild {stack} --version {lineage.model_package_version})")
     rebuilt = rebuild(ctx, lineage.model_package_version)
@@ -269,7 +266,9 @@ def _train_register_deploy(progress: Progress, driver, job_name: str) -> str:
     progress.emulated("the endpoint settles (image in ECR and model data in S3 checked); SageMaker's state change is delivered")
     settled = next(d.result for d in driver.endpoint_state_changed() if d.handler == "deploy")
     expect(settled.get("autoscaling_registered"), f"the endpoint did not come InService: {settled}")
+    expect(driver.serves(registered["model_package_arn"]), "the endpoint does not serve the approved package's model")
     progress.say(f"endpoint InService; deploy: autoscaling registered on {settled['endpoint_name']}")
+    progress.say("SageMaker: the package is Approved and the endpoint's config serves its model data")
     return registered["model_package_arn"]
 
 
@@ -298,21 +297,96 @@ def _show_data(progress: Progress, retrain: dict) -> None:
     )
 
 
-def _drift_clears(progress: Progress, driver, ctx) -> None:
-    """The next hour: traffic like the changed world the new model learnt; drift clears, nothing retrains."""
-    progress.step("The next hour: 400 more requests of the changed world, the drift check against the new baseline")
-    next_hour = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
-    jobs = {j["TrainingJobName"] for j in driver.sagemaker.list_training_jobs(MaxResults=100)["TrainingJobSummaries"]}
-    driver.send_traffic(400, drifted=True, when=next_hour, seed=29)
-    check = driver.run_check("drift_check", now=next_hour)
-    progress.say(f"max PSI {check['max_psi']:.3f} over {check['sample_count']} requests (the new model's baseline)")
-    progress.emulated("the alarms are evaluated an hour later, in-process against the deployed alarms")
-    transitions, deliveries = driver.evaluate_alarms(now=next_hour)
+def _alarm_starts_retrain(progress: Progress, driver, kind: str, now: dt.datetime | None = None) -> dict:
+    """CloudWatch evaluates the team's alarms (at `now`), the `kind` alarm goes to ALARM, EventBridge
+    delivers its state change and the retrain handler starts exactly one run. (the retrain's answer)"""
+    progress.step(f"CloudWatch evaluates the alarms; the {kind} alarm's state change goes through EventBridge")
+    progress.emulated("alarms evaluated and events routed in-process against the deployed alarms and rules")
+    transitions, deliveries = driver.evaluate_alarms(now)
+    for transition in transitions:
+        progress.say(f"{transition.alarm}: {transition.previous} -> {transition.state} ({transition.reason})")
+    expect(driver.alarm_state(kind) == "ALARM", f"the {kind} alarm is {driver.alarm_state(kind)}, not ALARM")
+    started_runs = [d.result for d in deliveries if d.handler == "retrain" and d.result.get("started")]
+    expect(len(started_runs) == 1, f"expected one retrain, got {[d.result for d in deliveries]}")
+    retrain = started_runs[0]
+    progress.say(f"retrain: run {retrain['run_id']} started job {retrain['training_job_name']} ({retrain['trigger']})")
+    return retrain
+
+
+def _checks(progress: Progress, driver, at: dt.datetime, labelled: bool) -> tuple[dict, dict | None]:
+    """The scheduled checks over the hour before `at`: drift (max PSI against the live model's baseline)
+    and, where the team labelled the hour, quality against the deployed quality alarm's threshold."""
+    drift = driver.run_check("drift_check", now=at)
+    progress.say(f"drift check: max PSI {drift['max_psi']:.3f} over {drift['sample_count']} requests (the live model's baseline)")
+    if not labelled:
+        return drift, None
+    quality = driver.run_check("quality_check", now=at)
+    alarm = driver.alarm("quality")
+    value = quality["metrics"].get(alarm["MetricName"])
+    progress.say(
+        f"quality check: {alarm['MetricName']} {value:.3f} on {quality['sample_count']} labelled requests "
+        f"(alarm threshold {alarm['Threshold']}); labels refused or unmatched: {quality['malformed_ground_truth']} malformed, "
+        f"{quality['duplicate_ground_truth']} duplicate, {quality['conflicting_ground_truth']} conflicting, "
+        f"{quality['unmatched_ground_truth']} unmatched"
+    )
+    return drift, quality
+
+
+def _alarm_clears(progress: Progress, driver, kind: str, when: str, at: dt.datetime, seed: int, world: str | None = None) -> None:
+    """The hour before `at`, after a redeploy: 400 requests like the world the new model learnt (labelled in
+    `world` if given); the checks pass, the `kind` alarm returns to OK, the drift alarm is OK, nothing retrains."""
+    labelled = ", labelled by the team" if world else ""
+    progress.step(f"{when}: 400 more requests of the world the new model learnt{labelled}, then the checks")
+    jobs = driver.training_jobs()
+    sent = driver.send_traffic(400, drifted=True, when=at, seed=seed)
+    if world:
+        driver.upload_labels(sent, world=world, when=at)
+    _checks(progress, driver, at, labelled=world is not None)
+    progress.emulated("the alarms are evaluated at that hour, in-process against the deployed alarms")
+    transitions, deliveries = driver.evaluate_alarms(now=at)
     for transition in transitions:
         progress.say(f"{transition.alarm}: {transition.previous} -> {transition.state}")
-    cleared = any(t.alarm == ctx.alarm_name("drift") and t.state == "OK" for t in transitions)
-    expect(cleared, f"the drift alarm did not return to OK: {[(t.alarm, t.state) for t in transitions]}")
+    cleared = any(t.alarm == driver.ctx.alarm_name(kind) and t.state == "OK" for t in transitions)
+    expect(cleared, f"the {kind} alarm did not return to OK: {[(t.alarm, t.state) for t in transitions]}")
+    states = {k: driver.alarm_state(k) for k in ("drift", "quality")}
+    expect(states == {"drift": "OK", "quality": "OK"}, f"alarms after the redeploy: {states}")
     started = [d for d in deliveries if d.handler == "retrain" and d.result.get("started")]
-    after = {j["TrainingJobName"] for j in driver.sagemaker.list_training_jobs(MaxResults=100)["TrainingJobSummaries"]}
-    expect(not started and after == jobs, "a retrain started after the drift cleared")
-    progress.say("the drift alarm is OK again; no further retrain")
+    expect(not started and driver.training_jobs() == jobs, "a retrain started after the alarm cleared")
+    progress.say(f"the {kind} alarm is OK again (drift and quality alarms OK in CloudWatch); no further retrain")
+
+
+def _concept_drift(progress: Progress, driver) -> str:
+    """Concept drift: the inputs keep the live model's distribution, the relation to the label changes.
+    Only the quality check sees it: quality alarm -> retrain on the new labels -> quality restored. The
+    day is played past the retrain cooldown the last run holds. (the new model's package ARN)"""
+    day = driver.after_cooldown()
+    progress.step("A day later: the same inputs, a new fraud pattern (concept drift); the team labels the requests")
+    progress.emulated(
+        f"the day is played ({day:%Y-%m-%d %H:%M} UTC, past the deployed {int(driver.env['COOLDOWN_SECONDS']) // 3600} h "
+        "retrain cooldown): requests, labels, checks, alarm evaluation and the handlers they start run at that time"
+    )
+    sent = driver.send_traffic(400, drifted=True, when=day, seed=41)
+    driver.upload_labels(sent, world="later", when=day)
+    progress.say(f"{len(sent)} requests like the live model's training data; labels uploaded (fraud now follows the amount)")
+    drift, quality = _checks(progress, driver, day, labelled=True)
+    alarm = driver.alarm("quality")
+    expect(
+        not _breaches(driver.alarm("drift-max"), drift["max_psi"]), f"the inputs drifted, this is not a concept drift: {drift}"
+    )
+    expect(_breaches(alarm, quality["metrics"].get(alarm["MetricName"])), f"the quality check did not breach: {quality}")
+    retrain = _alarm_starts_retrain(progress, driver, "quality", now=day)
+    expect(driver.alarm_state("drift") == "OK", "the drift alarm left OK: the inputs were not meant to drift")
+    progress.say("the drift alarm stayed OK: the inputs did not move, only what they mean (concept drift, not data drift)")
+    _show_data(progress, retrain)
+    package = _train_register_deploy(progress, driver, retrain["training_job_name"])
+    # Two hours on: the check's hour then holds only these labels (the quality check reads the labels filed
+    # in the hours its window touches; those of the day's first hour name requests before the window).
+    _alarm_clears(progress, driver, "quality", "Two hours later", day + dt.timedelta(hours=2), seed=43, world="later")
+    return package
+
+
+def _breaches(alarm: dict, value: float | None) -> bool:
+    """Whether `value` breaches the deployed alarm's threshold by its own comparison."""
+    from emulator.alarms import COMPARE
+
+    return value is not None and COMPARE[alarm["ComparisonOperator"]](value, alarm["Threshold"])

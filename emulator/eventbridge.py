@@ -29,16 +29,21 @@ class Delivery:
 
 
 def envelope(
-    source: str, detail_type: str, detail: dict[str, Any], ctx: TeamContext, resources: list[str] | None = None
+    source: str,
+    detail_type: str,
+    detail: dict[str, Any],
+    ctx: TeamContext,
+    resources: list[str] | None = None,
+    at: dt.datetime | None = None,
 ) -> dict[str, Any]:
-    """An EventBridge event in the shape AWS delivers to a Lambda target."""
+    """An EventBridge event in the shape AWS delivers to a Lambda target, sent now or at the played `at`."""
     return {
         "version": "0",
         "id": str(uuid.uuid4()),
         "detail-type": detail_type,
         "source": source,
         "account": ctx.account_id,
-        "time": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "time": (at or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "region": ctx.region,
         "resources": resources or [],
         "detail": detail,

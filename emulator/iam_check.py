@@ -35,6 +35,7 @@ import boto3
 
 from common import aws as common_aws
 from contract.names import TeamContext
+from emulator.clock import handler_clock
 from ops.functions import deployed_configuration, load_handler
 
 
@@ -158,7 +159,9 @@ def authorized_invoke(ctx: TeamContext, handler: str, event: Any) -> Any:
     error: Exception | None = None
     with common_aws.session_scope(session), recording(session) as calls:
         try:
-            result = load_handler(handler).handle(event, configuration)
+            module = load_handler(handler)
+            with handler_clock(module):  # the played time, where the demo plays one (emulator.clock)
+                result = module.handle(event, configuration)
         except Exception as raised:
             error = raised
     checked = _COLLECTING.get()

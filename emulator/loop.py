@@ -22,7 +22,7 @@ import boto3
 from common.aws import json_parameter
 from common.model_artifact import read_evaluation
 from contract.names import TeamContext
-from emulator import alarms, endpoint_runtime, eventbridge, traffic
+from emulator import alarms, clock, endpoint_runtime, eventbridge, traffic
 from emulator.iam_check import authorized_invoke
 from emulator.images import push_image
 from ops.functions import deployed_environment
@@ -200,16 +200,18 @@ class LoopDriver:
         self, handler: str, window_hours: float = 1.0, now: dt.datetime | None = None, since: dt.datetime | None = None
     ) -> Any:
         """The check over the `window_hours` before `now` (or from `since`), as its schedule would run it."""
+        played = now
         now = now or dt.datetime.now(dt.UTC)
         window = {
             "window_start": (since or now - dt.timedelta(hours=window_hours)).isoformat(timespec="seconds"),
             "window_end": (now + dt.timedelta(minutes=1)).isoformat(timespec="seconds"),
         }
-        return authorized_invoke(self.ctx, handler, window)
+        with clock.playing(played):
+            return authorized_invoke(self.ctx, handler, window)
 
     def evaluate_alarms(self, now: dt.datetime | None = None) -> tuple[list[alarms.Transition], list[eventbridge.Delivery]]:
         """CloudWatch's evaluation (at `now`, default the present), then EventBridge's delivery of each
-        resulting state change."""
+        resulting state change, handled at that time too (emulator.clock)."""
         transitions = alarms.evaluate(self.ctx, now)
         deliveries = []
         for transition in transitions:
@@ -219,9 +221,39 @@ class LoopDriver:
                 transition.event_detail(self.ctx),
                 self.ctx,
                 [self.ctx.arn("cloudwatch", f"alarm:{transition.alarm}")],
+                at=now,
             )
-            deliveries += eventbridge.deliver(self.ctx, event)
+            with clock.playing(now):
+                deliveries += eventbridge.deliver(self.ctx, event)
         return transitions, deliveries
+
+    def alarm(self, kind: str) -> dict[str, Any]:
+        """The team's `kind` alarm as CloudWatch holds it (DescribeAlarms; metric or composite)."""
+        name = self.ctx.alarm_name(kind)
+        found = boto3.client("cloudwatch").describe_alarms(AlarmNames=[name], AlarmTypes=["CompositeAlarm", "MetricAlarm"])
+        [alarm] = found["MetricAlarms"] + found["CompositeAlarms"]
+        return alarm
+
+    def alarm_state(self, kind: str) -> str:
+        return self.alarm(kind)["StateValue"]
+
+    def serves(self, package_arn: str) -> bool:
+        """Whether the endpoint, as SageMaker describes it, serves the package's model data and the package is
+        Approved (DescribeEndpoint -> endpoint config -> model, against DescribeModelPackage)."""
+        endpoint = self.sagemaker.describe_endpoint(EndpointName=self.ctx.endpoint_name)
+        config = self.sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
+        model = self.sagemaker.describe_model(ModelName=config["ProductionVariants"][0]["ModelName"])
+        package = self.sagemaker.describe_model_package(ModelPackageName=package_arn)
+        packaged = package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
+        return package["ModelApprovalStatus"] == "Approved" and model["PrimaryContainer"]["ModelDataUrl"] == packaged
+
+    def after_cooldown(self) -> dt.datetime:
+        """An hour past the deployed retrain cooldown from now (COOLDOWN_SECONDS): when the next alarm may
+        start a retrain again, the lock of the run just registered having run out."""
+        return dt.datetime.now(dt.UTC) + dt.timedelta(seconds=int(self.env["COOLDOWN_SECONDS"]), hours=1)
+
+    def training_jobs(self) -> set[str]:
+        return {j["TrainingJobName"] for j in self.sagemaker.list_training_jobs(MaxResults=100)["TrainingJobSummaries"]}
 
     def redeliver_alarm(self, alarm_name: str) -> list[eventbridge.Delivery]:
         """EventBridge delivers at least once: the same ALARM event again."""

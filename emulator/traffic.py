@@ -5,7 +5,8 @@ truth). `drifted=True` moves every numeric feature's distribution up by 40% of i
 turns categorical proportions around: the shape of a real data drift the checks must catch. Requests
 are CSV rows in model input order, sent to the endpoint through InvokeEndpoint (emulator/loop.py):
 the model answers and SageMaker's data capture records them. The team's labels for them (`label_lines`)
-follow the relation of the world `before` or `after` a change (`_score`).
+follow the relation of the world `before` or `after` a change, or `later` (a concept drift: the same
+inputs, another relation) (`_score`).
 """
 
 from __future__ import annotations
@@ -43,15 +44,28 @@ def _normalised(row: dict[str, Any], spec: dict[str, Any] | None) -> float | Non
     return (float(row[spec["name"]]) - low) / (high - low)
 
 
+WORLDS = ("before", "after", "later")
+
+
 def _score(row: dict[str, Any], specs: list[dict[str, Any]], world: str = "before") -> float:
     """The 'true' probability behind the labels: in the world `before` the change, a smooth function of
     the first numeric input; `after` it, of the last one, the other way round (what was safe is not: the
-    relation the first model learnt no longer ranks the requests)."""
+    relation the first model learnt no longer ranks the requests). `later` is a concept drift within the
+    changed world: the inputs keep the drifted distribution, the label follows the first numeric input
+    again, centred on the drifted inputs (so both classes occur); the `after` model ranks it no better
+    than chance (AUC ~0.5). Both changed relations are sharper than `before` (slope 24, not 16): a model
+    learnt from 400 labels then scores ~0.9 on a holdout of ~80 rows, clear of the 0.75 quality threshold
+    whatever the split (at 16 the best possible AUC is ~0.86 and a retrained model fell under 0.75 in one
+    loop-test run)."""
+    if world not in WORLDS:
+        raise ValueError(f"world {world!r} is not one of {WORLDS}")
     numeric = [s for s in specs if s["type"] != "String"]
     if not numeric:
         return 0.5
     if world == "after":
-        return 1 / (1 + math.exp(-16 * (0.65 - _normalised(row, numeric[-1]))))
+        return 1 / (1 + math.exp(-24 * (0.65 - _normalised(row, numeric[-1]))))
+    if world == "later":
+        return 1 / (1 + math.exp(-24 * (_normalised(row, numeric[0]) - 0.7)))
     return 1 / (1 + math.exp(-16 * (_normalised(row, numeric[0]) - 0.35)))
 
 
@@ -59,7 +73,7 @@ def label_lines(
     definitions: dict[str, Any], sent: list[dict[str, Any]], world: str, seed: int = 13, problem_type: str = "binary"
 ) -> bytes:
     """The team's ground truth for requests it sent (emulator/loop.send_traffic's answer), as it uploads
-    it (`{"inference_id": ..., "label": ...}` per line), drawn from the relation of `world` ("before"/"after")."""
+    it (`{"inference_id": ..., "label": ...}` per line), drawn from the relation of `world` (WORLDS)."""
     rng = random.Random(seed)
     specs = model_feature_specs(definitions)
     lines = []

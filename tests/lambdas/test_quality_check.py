@@ -205,3 +205,24 @@ def test_one_huge_regression_prediction_publishes_finite_values_in_range(aws_env
         for value in metric_values(name, dims()):
             assert math.isfinite(value) and abs(value) <= 2.0**360, (name, value)
     assert metric_values("RMSE", dims()) == [2.0**360] and metric_values("R2", dims()) == [-(2.0**360)]
+
+
+def test_duplicate_conflicting_and_wrong_type_labels_are_counted_and_never_scored(aws_env):
+    """One label twice (kept once), one request labelled both ways (neither trusted), a label of the wrong
+    type and one for no captured request: each counted in the result, none of them scored."""
+    write_captures([0.9, 0.1, 0.8, 0.2, 0.3])
+    write_labels(
+        {1: 0, 2: 1, 4: 1},
+        extra=[
+            json.dumps({"inference_id": "inf-1", "label": 0}),  # duplicate of inf-1's label
+            json.dumps({"inference_id": "inf-2", "label": 0}),  # conflicts with inf-2's label
+            json.dumps({"inference_id": "inf-4", "label": "yes"}),  # wrong type
+            json.dumps({"inference_id": "inf-99", "label": 1}),  # no such request
+        ],
+    )
+    result = handler(EVENT, None)
+    counted = {k: result[f"{k}_ground_truth"] for k in ("malformed", "duplicate", "conflicting", "unmatched")}
+    assert counted == {"malformed": 1, "duplicate": 1, "conflicting": 2, "unmatched": 1}
+    assert result["sample_count"] == 2  # inf-1 (0.1, label 0) and inf-4 (0.3, label 1); inf-2 dropped
+    assert result["metrics"]["AUC"] == 1.0 and result["metrics"]["Accuracy"] == 0.5
+    assert metric_values("QualitySampleCount", dims()) == [2] and metric_values("UnmatchedGroundTruth", dims()) == [1]

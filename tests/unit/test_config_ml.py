@@ -161,7 +161,7 @@ def test_the_learning_loop_settings_reach_the_training_recipe(example):
     recipe = learning_recipe(team.retraining, team.monitoring)
     assert recipe["data_policy"] == {
         "include_base": True,
-        "labelled_windows": "all",
+        "labelled_windows": "since_last_run",
         "recency_hours": 168,
         "max_rows": 1500,
         "min_labels": 50,
