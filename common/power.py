@@ -27,7 +27,6 @@ from common import aws
 from common import endpoint as endpoint_lifecycle
 from contract.environment import env
 from contract.events import BadEvent, expect
-from contract.layout import VARIANT
 
 log = logging.getLogger()
 
@@ -127,7 +126,7 @@ def switch_on(resume: bool) -> dict[str, Any]:
 
 
 def _variant() -> str:
-    return endpoint_lifecycle.read_recipe().get("variant_name") or VARIANT
+    return endpoint_lifecycle.read_recipe().variant_name
 
 
 def _now() -> str:

@@ -32,6 +32,7 @@ from common.training import CODE_SHA_HP, ECR_IMAGE, MANIFEST_SHA_HP, MANIFEST_UR
 from contract.environment import env
 from contract.events import BadEvent, StaleEvent, expect, require_str
 from contract.layout import EVALUATIONS_PREFIX
+from contract.recipes import TrainingRecipe
 
 log = logging.getLogger()
 log.setLevel(logging.INFO)
@@ -113,6 +114,8 @@ def register(job: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
             "model_package_arn": run.get("model_package_arn"),
         }
     model_data_url = check_output(job, run)
+    # The champion/challenger policy, read (and checked) before anything is written.
+    policy = aws.recipe_parameter(env("TRAINING_RECIPE_PARAMETER"), TrainingRecipe).approval
 
     try:
         evaluation = read_evaluation(model_data_url)
@@ -122,7 +125,7 @@ def register(job: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
     baseline_uri = write_baseline(run)
     decision = decide(
         evaluation,
-        training_recipe().get("approval"),
+        policy,
         env("AUTO_APPROVE").lower() == "true",
         had_champion=bool(run.get("champion_model_uri")),
     )
@@ -220,10 +223,6 @@ def register(job: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
         },
         "metrics_uri": metrics_uri,
     }
-
-
-def training_recipe() -> dict[str, Any]:
-    return json.loads(aws.client("ssm").get_parameter(Name=env("TRAINING_RECIPE_PARAMETER"))["Parameter"]["Value"])
 
 
 def write_metrics(run_id: str, evaluation: dict[str, Any], decision: Any) -> str:

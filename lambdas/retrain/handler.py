@@ -41,6 +41,7 @@ from common.training import (
 from common.training_data import prepare
 from contract.environment import env, env_list
 from contract.events import BadEvent, StaleEvent, expect, require_str
+from contract.recipes import TrainingRecipe
 from contract.runs import RunInputs
 
 log = logging.getLogger()
@@ -124,7 +125,7 @@ def handler(event: dict, context: Any) -> dict[str, Any]:
         if state != "ALARM":
             raise StaleEvent(f"alarm {trigger.alarm} is {state} now, not ALARM: a stale event starts nothing")
 
-    recipe = aws.json_parameter(env("TRAINING_RECIPE_PARAMETER"))
+    recipe = aws.recipe_parameter(env("TRAINING_RECIPE_PARAMETER"), TrainingRecipe)
     event_id = event.get("id")
     run_id = run_id_for_event(event_id, _event_time(event, now)) if isinstance(event_id, str) and event_id else new_run_id(now)
     result = start_run(prefix, run_id, trigger.label, recipe, now)
@@ -151,7 +152,7 @@ def _busy(lock: dict[str, Any] | None, trigger: str) -> dict[str, Any]:
     }
 
 
-def start_run(prefix: str, run_id: str, trigger: str, recipe: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
+def start_run(prefix: str, run_id: str, trigger: str, recipe: TrainingRecipe, now: dt.datetime) -> dict[str, Any]:
     now_s = now.timestamp()
     lock = runs.get_lock()
     if lock and lock["run_id"] != run_id and (lock["expires_at"] >= now_s or holder_still_running(lock, now_s)):
@@ -171,7 +172,7 @@ def start_run(prefix: str, run_id: str, trigger: str, recipe: dict[str, Any], no
         if run is None:
             code = check_code(current_code())
             ecr = aws.client("ecr")
-            image, inference_image = (pin_image(ecr, recipe.get(key) or "") for key in ("image_uri", "inference_image_uri"))
+            image, inference_image = pin_image(ecr, recipe.image_uri), pin_image(ecr, recipe.inference_image_uri)
             champion = live_champion()
             prepared = prepare_data(run_id, recipe, now, champion)
             if not prepared.passed:
@@ -217,7 +218,7 @@ def start_run(prefix: str, run_id: str, trigger: str, recipe: dict[str, Any], no
     }
 
 
-def prepare_data(run_id: str, recipe: dict[str, Any], now: dt.datetime, champion: Any) -> Any:
+def prepare_data(run_id: str, recipe: TrainingRecipe, now: dt.datetime, champion: Any) -> Any:
     """Curate the fresh labels, pin the policy's data and gate it (common.training_data)."""
     return prepare(
         run_id,
@@ -270,7 +271,7 @@ def current_code() -> dict[str, Any] | None:
 
 
 def _request(
-    recipe: dict[str, Any],
+    recipe: TrainingRecipe,
     run_id: str,
     manifest_uri: str,
     manifest_sha256: str,
@@ -292,7 +293,7 @@ def _request(
     )
 
 
-def start_or_find_job(sagemaker: Any, recipe: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
+def start_or_find_job(sagemaker: Any, recipe: TrainingRecipe, run: dict[str, Any]) -> dict[str, Any]:
     """The run's job: the one a previous attempt started (same name, same manifest), else a new one."""
     name = run["training_job_name"]
     job = aws.describe_or_none(sagemaker.describe_training_job, TrainingJobName=name)
