@@ -8,7 +8,7 @@ any handler reads a key.
 Field order is document order: the stack renders `to_document()` into the synthesized Terraform as is
 (Terraform sorts the keys when it writes the parameter, but the synthesized expression keeps this order).
 
-Rules every field follows: strings are non-empty, integers are whole numbers >= 0 (never booleans),
+Rules every field follows: strings are non-empty (except `Text`: hyperparameter values), integers are whole numbers >= 0 (never booleans),
 numbers are finite, `X | None` fields are present and may be null, objects have exactly their fields.
 Standard library only.
 """
@@ -22,7 +22,9 @@ import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, is_dataclass
-from typing import Any, ClassVar, Literal, Self, Union, get_args, get_origin
+from typing import Annotated, Any, ClassVar, Literal, Self, Union, get_args, get_origin
+
+Text = Annotated[str, "may be empty"]  # a string that may be empty (SageMaker takes an empty hyperparameter)
 
 
 class RecipeError(ValueError):
@@ -142,7 +144,7 @@ class TrainingRecipe(Recipe):
     kms_key_arn: str
     volume_kms_key_arn: str | None  # null for instance types with instance storage (SageMaker refuses a key)
     role_arn: str
-    hyperparameters: Mapping[str, str]
+    hyperparameters: Mapping[str, Text]
     vpc: Vpc | None
     network_isolation: bool
     training_data: TrainingData
@@ -206,7 +208,7 @@ def _dump(value: Any) -> Any:
 
 @functools.cache
 def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
+    return typing.get_type_hints(cls, include_extras=True)
 
 
 def _show(value: object) -> str:
@@ -243,6 +245,10 @@ def _value(kind: Any, value: object, path: str, problems: list[str]) -> Any:
             else:
                 values[name] = _read(_hints(kind)[name], value[name], where, problems)
         return kind(**values) if len(values) == len(known) else None
+    if origin is Annotated:  # Text
+        if not isinstance(value, str):
+            raise _Problem(f"expected a string, got {_show(value)}")
+        return value
     if origin is Literal:
         if value not in args:
             raise _Problem(f"expected one of {list(args)}, got {_show(value)}")

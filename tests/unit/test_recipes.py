@@ -9,7 +9,7 @@ import json
 import types
 import typing
 from collections.abc import Iterator, Mapping
-from typing import Any, Literal, get_args, get_origin
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 import pytest
 
@@ -68,7 +68,7 @@ def test_numbers_are_kept_as_written():
 
 def fields_of(kind: Any, prefix: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
     """(path, declared type) of every field, nested parts included."""
-    hints = typing.get_type_hints(kind)
+    hints = typing.get_type_hints(kind, include_extras=True)
     for field in dataclasses.fields(kind):
         path, declared = (*prefix, field.name), hints[field.name]
         yield path, declared
@@ -90,7 +90,7 @@ def nullable(declared: Any) -> bool:
 def wrong_value(declared: Any) -> Any:
     """A JSON value that the declared type never accepts."""
     declared = non_null(declared)
-    if declared is str:
+    if declared is str or get_origin(declared) is Annotated:
         return 7
     if declared in (int, float):
         return "7"
@@ -145,7 +145,7 @@ def test_a_malformed_field_is_named_with_the_parameter(which, path, change, name
         ("training", ("instance_count",), 1.5, "instance_count: expected a whole number >= 0, got a number 1.5"),
         ("training", ("volume_size_gb",), -1, "volume_size_gb: expected a whole number >= 0, got an integer -1"),
         ("training", ("image_uri",), "", 'image_uri: expected a non-empty string, got a string ""'),
-        ("training", ("hyperparameters", "epochs"), 3, "hyperparameters.epochs: expected a non-empty string, got an integer 3"),
+        ("training", ("hyperparameters", "epochs"), 3, "hyperparameters.epochs: expected a string, got an integer 3"),
         ("training", ("vpc", "subnet_ids"), ["subnet-0123abcd", 5], "vpc.subnet_ids[1]: expected a non-empty string"),
         ("training", ("data_gate", "max_invalid_rate"), False, "data_gate.max_invalid_rate: expected a finite number"),
         (
@@ -204,3 +204,9 @@ def test_the_recipes_are_frozen_and_part_of_the_contract_docs():
         for path, _ in fields_of(kind):
             assert f'"{path[-1]}"' in CONTRACTS, f"docs/CONTRACTS.md does not show {kind.TITLE} field {'.'.join(path)}"
     assert isinstance(EXAMPLES["serving"].deployment_config, Mapping)
+
+
+def test_a_hyperparameter_may_be_empty_as_in_sagemaker():
+    document = EXAMPLES["training"].to_document()
+    document["hyperparameters"] = {"flag": "", "epochs": "3"}
+    assert TrainingRecipe.parse(document, source=SOURCE).hyperparameters == {"flag": "", "epochs": "3"}
