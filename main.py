@@ -294,7 +294,7 @@ def operation_error(error: Exception) -> str | None:
     """One line for a failure of AWS or of the data it holds (unreachable endpoint, missing credentials,
     an undeployed stack, no training data), else None (a bug: let the traceback show)."""
     module = type(error).__module__
-    if module.startswith(("botocore", "boto3")) or module in ("common.manifest", "common.training"):
+    if module.startswith(("botocore", "boto3")) or module in ("common.manifest", "common.training", "contract.recipes"):
         hint = ""
         if "ResourceNotFoundException" in str(error) and "Function not found" in str(error):
             hint = " (is the stack deployed? `npx cdktf deploy <team>-<env>`)"

@@ -9,8 +9,8 @@ The policy comes from the training recipe's `approval` block (written by the sta
 - with a champion: Approved only where the environment approves automatically and the challenger beats
   the champion, on the same holdout, by at least `min_improvement`; otherwise PendingManualApproval,
   the comparison in the package description;
-- a run that had a champion whose score is missing from the evaluation, or a recipe without a policy:
-  PendingManualApproval (never approved on what cannot be compared).
+- a run that had a champion whose score is missing from the evaluation: PendingManualApproval (never
+  approved on what cannot be compared).
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from contract.recipes import Approval
 
 APPROVED, PENDING, REJECTED = "Approved", "PendingManualApproval", "Rejected"
 
@@ -49,20 +51,12 @@ def _metric(scores: Any, metric: str) -> float | None:
     return float(value)
 
 
-def decide(evaluation: Mapping[str, Any], policy: Mapping[str, Any] | None, auto_approve: bool, had_champion: bool) -> Decision:
+def decide(evaluation: Mapping[str, Any], policy: Approval, auto_approve: bool, had_champion: bool) -> Decision:
     """The approval status of a new package from its evaluation.json (see the module docstring)."""
-    if not isinstance(policy, Mapping) or not policy.get("metric"):
-        return Decision(
-            PENDING,
-            "the training recipe has no approval policy: a reviewer decides",
-            evaluation.get("metric"),
-            _metric(evaluation, str(evaluation.get("metric"))),
-            None,
-        )
-    metric = str(policy["metric"])
-    lower_is_better = bool(policy.get("lower_is_better"))
-    threshold = float(policy["threshold"])
-    margin = float(policy.get("min_improvement") or 0.0)
+    metric = policy.metric
+    lower_is_better = policy.lower_is_better
+    threshold = float(policy.threshold)
+    margin = float(policy.min_improvement)
     challenger = _metric(evaluation, metric)
     champion = _metric(evaluation.get("champion"), metric)
     if challenger is None:

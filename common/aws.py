@@ -18,11 +18,15 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, TypeVar
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
+
+from contract.recipes import Recipe
+
+R = TypeVar("R", bound=Recipe)
 
 RETRY_CONFIG = Config(retries={"mode": "standard", "max_attempts": int(os.environ.get("MLP_MAX_ATTEMPTS", "5"))})
 
@@ -72,6 +76,12 @@ def json_parameter(name: str, *, ssm: Any = None) -> dict[str, Any]:
     document = _json_parameter(name, True, ssm)
     assert document is not None
     return document
+
+
+def recipe_parameter(name: str, kind: type[R], *, ssm: Any = None) -> R:
+    """The recipe (contract.recipes: TrainingRecipe, ServingRecipe) an SSM parameter holds, every field
+    checked: a malformed one is a RecipeError naming the parameter and each bad field's path."""
+    return kind.parse(json_parameter(name, ssm=ssm), source=f"SSM parameter {name}")
 
 
 def optional_json_parameter(name: str, *, ssm: Any = None) -> dict[str, Any] | None:

@@ -25,29 +25,16 @@ import csv
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from common import aws
 from common.curation import REPORT_METADATA
-from common.data_policy import recipe_block
 from common.features import parse_value
 from common.manifest import iter_manifest_objects
 from contract.definitions import FeatureDefinitions
+from contract.recipes import DataGate
 
 MAX_EXAMPLES = 10
-
-
-@dataclass(frozen=True)
-class GatePolicy:
-    min_rows: int = 100
-    max_invalid_rate: float = 0.01
-    max_missing_rate: float = 0.05
-    max_label_problem_rate: float = 0.2
-
-    @classmethod
-    def from_recipe(cls, recipe: Mapping[str, Any]) -> GatePolicy:
-        return recipe_block(recipe, "data_gate", cls)
 
 
 def parse_label(text: str | None, problem_type: str) -> tuple[float | None, str | None]:
@@ -72,7 +59,7 @@ def _window_counts(bucket: str, entry: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def check(
-    definitions: FeatureDefinitions, manifest: Mapping[str, Any], problem_type: str, policy: GatePolicy, labelled_prefix: str
+    definitions: FeatureDefinitions, manifest: Mapping[str, Any], problem_type: str, policy: DataGate, labelled_prefix: str
 ) -> dict[str, Any]:
     """The gate's report over the manifest's rows; `passed` says whether a job may start."""
     feature_set = definitions.feature_set(definitions.model_inputs.feature_set)

@@ -26,41 +26,7 @@ from typing import Any
 from common import aws
 from common.curation import ROWS_METADATA, labelled_prefix, window_hour
 from common.manifest import iter_manifest_objects, list_current_objects
-
-WINDOW_CHOICES = ("all", "since_last_run")
-
-
-class PolicyError(ValueError):
-    """The recipe's data policy is malformed."""
-
-
-def recipe_block(recipe: Mapping[str, Any], name: str, cls: type[Any]) -> Any:
-    """The recipe's block `name` as dataclass `cls` (its defaults where the recipe is silent); PolicyError
-    naming the block for a malformed one."""
-    raw = recipe.get(name) or {}
-    if not isinstance(raw, Mapping):
-        raise PolicyError(f"training recipe {name} must be an object, got {type(raw).__name__}")
-    unknown = sorted(set(raw) - set(cls.__dataclass_fields__))
-    if unknown:
-        raise PolicyError(f"training recipe {name} has unknown keys {unknown}")
-    return cls(**raw)
-
-
-@dataclass(frozen=True)
-class DataPolicy:
-    include_base: bool = True
-    labelled_windows: str = "all"
-    recency_hours: int = 168
-    max_rows: int | None = None
-    min_labels: int = 50
-    label_delay_hours: int = 24
-
-    @classmethod
-    def from_recipe(cls, recipe: Mapping[str, Any]) -> DataPolicy:
-        policy = recipe_block(recipe, "data_policy", cls)
-        if policy.labelled_windows not in WINDOW_CHOICES:
-            raise PolicyError(f"data_policy.labelled_windows {policy.labelled_windows!r} is not one of {WINDOW_CHOICES}")
-        return policy
+from contract.recipes import DataPolicy
 
 
 @dataclass

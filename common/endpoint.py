@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 from common import aws
 from contract.events import BadEvent, EndpointStateChange
 from contract.layout import VARIANT
+from contract.recipes import ServingRecipe
 
 log = logging.getLogger()
 
@@ -27,9 +28,10 @@ SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 OWNED_TAG = "mlp:model-package-version"  # every model and config the deploy handler creates carries it
 
 
-def read_recipe(parameter: str) -> dict[str, Any]:
-    """The serving recipe (modules/serving) the stack publishes for the handlers (SERVING_RECIPE_PARAMETER)."""
-    return aws.json_parameter(parameter)
+def read_recipe(parameter: str) -> ServingRecipe:
+    """The serving recipe (modules/serving) the stack publishes for the handlers (SERVING_RECIPE_PARAMETER),
+    every field checked."""
+    return aws.recipe_parameter(parameter, ServingRecipe)
 
 
 def describe(endpoint_name: str) -> dict[str, Any] | None:
@@ -37,11 +39,11 @@ def describe(endpoint_name: str) -> dict[str, Any] | None:
     return aws.describe_or_none(aws.client("sagemaker").describe_endpoint, EndpointName=endpoint_name)
 
 
-def create(endpoint_name: str, config_name: str, recipe: dict[str, Any], tags: list[dict[str, str]]) -> None:
+def create(endpoint_name: str, config_name: str, recipe: ServingRecipe, tags: list[dict[str, str]]) -> None:
     """The first deployment: the endpoint on this config, with the recipe's blue/green and rollback policy
     (kept by SageMaker for later updates too)."""
     aws.client("sagemaker").create_endpoint(
-        EndpointName=endpoint_name, EndpointConfigName=config_name, DeploymentConfig=recipe["deployment_config"], Tags=tags
+        EndpointName=endpoint_name, EndpointConfigName=config_name, DeploymentConfig=dict(recipe.deployment_config), Tags=tags
     )
     log.info("endpoint %s created on %s", endpoint_name, config_name)
 
@@ -69,11 +71,11 @@ def delete_keeping_configs(endpoint_name: str, variant: str = VARIANT) -> bool:
     return True
 
 
-def scaling_resource_id(endpoint_name: str, recipe: dict[str, Any]) -> str:
-    return f"endpoint/{endpoint_name}/variant/{recipe.get('variant_name') or VARIANT}"
+def scaling_resource_id(endpoint_name: str, recipe: ServingRecipe) -> str:
+    return f"endpoint/{endpoint_name}/variant/{recipe.variant_name}"
 
 
-def ensure_autoscaling(endpoint_name: str, recipe: dict[str, Any], team: str, environment: str) -> bool:
+def ensure_autoscaling(endpoint_name: str, recipe: ServingRecipe, team: str, environment: str) -> bool:
     """Register the variant as a scalable target with its target-tracking policy, if the endpoint is
     InService (Application Auto Scaling refuses a variant that is not). Both calls are upserts, so a
     repeated event changes nothing. Returns whether it registered."""
@@ -81,28 +83,28 @@ def ensure_autoscaling(endpoint_name: str, recipe: dict[str, Any], team: str, en
     if endpoint is None or endpoint.get("EndpointStatus") != IN_SERVICE:
         log.info("endpoint %s is %s: autoscaling waits for InService", endpoint_name, endpoint and endpoint.get("EndpointStatus"))
         return False
-    scaling, client = recipe["autoscaling"], aws.client("application-autoscaling")
+    scaling, client = recipe.autoscaling, aws.client("application-autoscaling")
     resource_id = scaling_resource_id(endpoint_name, recipe)
     client.register_scalable_target(
         ServiceNamespace="sagemaker",
         ResourceId=resource_id,
         ScalableDimension=SCALABLE_DIMENSION,
-        MinCapacity=int(scaling["min_capacity"]),
-        MaxCapacity=int(scaling["max_capacity"]),
+        MinCapacity=scaling.min_capacity,
+        MaxCapacity=scaling.max_capacity,
         # The role may register and change only targets tagged as its team's (aws:RequestTag / ResourceTag).
         Tags={"Team": team, "Environment": environment},
     )
     client.put_scaling_policy(
-        PolicyName=scaling["policy_name"],
+        PolicyName=scaling.policy_name,
         ServiceNamespace="sagemaker",
         ResourceId=resource_id,
         ScalableDimension=SCALABLE_DIMENSION,
         PolicyType="TargetTrackingScaling",
         TargetTrackingScalingPolicyConfiguration={
-            "TargetValue": float(scaling["target_invocations_per_instance"]),
+            "TargetValue": float(scaling.target_invocations_per_instance),
             "PredefinedMetricSpecification": {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"},
-            "ScaleInCooldown": int(scaling["scale_in_cooldown_seconds"]),
-            "ScaleOutCooldown": int(scaling["scale_out_cooldown_seconds"]),
+            "ScaleInCooldown": scaling.scale_in_cooldown_seconds,
+            "ScaleOutCooldown": scaling.scale_out_cooldown_seconds,
         },
     )
     log.info("endpoint %s: autoscaling %s registered", endpoint_name, resource_id)
@@ -110,7 +112,7 @@ def ensure_autoscaling(endpoint_name: str, recipe: dict[str, Any], team: str, en
 
 
 def on_state_change(
-    event: EndpointStateChange, endpoint_name: str, recipe: dict[str, Any], team: str, environment: str
+    event: EndpointStateChange, endpoint_name: str, recipe: ServingRecipe, team: str, environment: str
 ) -> dict[str, Any]:
     """`SageMaker Endpoint State Change` of the team's endpoint: register autoscaling once it is
     InService. The event only says when to look; the endpoint's status is read from SageMaker."""

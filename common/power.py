@@ -30,7 +30,6 @@ from common import aws
 from common import endpoint as endpoint_lifecycle
 from contract.environment import LambdaEnvironment
 from contract.events import BadEvent, OffHoursSwitch, TopicNotice
-from contract.layout import VARIANT
 
 log = logging.getLogger()
 
@@ -118,7 +117,7 @@ def switch_on(resume: bool, environment: LambdaEnvironment) -> dict[str, Any]:
 
 
 def _variant(environment: LambdaEnvironment) -> str:
-    return endpoint_lifecycle.read_recipe(environment.serving_recipe_parameter).get("variant_name") or VARIANT
+    return endpoint_lifecycle.read_recipe(environment.serving_recipe_parameter).variant_name
 
 
 def _now() -> str:

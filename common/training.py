@@ -18,6 +18,8 @@ import secrets
 from collections.abc import Mapping
 from typing import Any
 
+from contract.recipes import RecipeError, TrainingRecipe, Vpc
+
 MAX_JOB_NAME = 63
 MANIFEST_URI_HP = "mlp_manifest_uri"
 MANIFEST_SHA_HP = "mlp_manifest_sha256"
@@ -35,10 +37,6 @@ ECR_IMAGE = re.compile(
 )
 
 
-class RecipeError(ValueError):
-    """The training recipe lacks something a training job needs."""
-
-
 def new_run_id(now: dt.datetime | None = None) -> str:
     """UTC timestamp plus 6 random hex characters: sorts by start time, unique within a second."""
     moment = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
@@ -52,12 +50,11 @@ def run_id_for_event(event_id: str, at: dt.datetime) -> str:
     return f"{moment:%Y%m%dT%H%M%SZ}-{hashlib.sha256(event_id.encode()).hexdigest()[:6]}".lower()
 
 
-def job_life_seconds(recipe: Mapping[str, Any]) -> int:
+def job_life_seconds(recipe: TrainingRecipe) -> int:
     """The longest a job of this recipe can live: SageMaker stops it at MaxRuntimeInSeconds, or with
     managed spot at MaxWaitTimeInSeconds (which includes the time spent waiting for capacity)."""
-    spot = recipe.get("spot") or {}
-    wait = int(spot.get("max_wait_seconds") or 0) if spot.get("enabled") else 0
-    return max(int(recipe.get("max_runtime_seconds") or 0), wait)
+    wait = (recipe.spot.max_wait_seconds or 0) if recipe.spot.enabled else 0
+    return max(recipe.max_runtime_seconds, wait)
 
 
 def job_name(prefix: str, run_id: str) -> str:
@@ -117,24 +114,14 @@ def pin_image(ecr_client: Any, image_uri: str) -> str:
     return f"{match['registry']}/{match['repo']}@{details[0]['imageDigest']}"
 
 
-def _need(recipe: Mapping[str, Any], key: str) -> Any:
-    value = recipe.get(key)
-    if value in (None, ""):
-        raise RecipeError(f"training recipe has no {key!r}")
-    return value
-
-
-def _vpc_config(vpc: Mapping[str, Any]) -> dict[str, list[str]]:
-    # Accept the API's own shape or the recipe's snake_case one.
-    subnets = vpc.get("Subnets") or vpc.get("subnet_ids") or vpc.get("subnets")
-    groups = vpc.get("SecurityGroupIds") or vpc.get("security_group_ids")
-    if not subnets or not groups:
+def _vpc_config(vpc: Vpc) -> dict[str, list[str]]:
+    if not vpc.subnet_ids or not vpc.security_group_ids:
         raise RecipeError("training recipe vpc needs subnet_ids and security_group_ids")
-    return {"Subnets": list(subnets), "SecurityGroupIds": list(groups)}
+    return {"Subnets": list(vpc.subnet_ids), "SecurityGroupIds": list(vpc.security_group_ids)}
 
 
 def build_training_job_request(
-    recipe: Mapping[str, Any],
+    recipe: TrainingRecipe,
     run_id: str,
     manifest_uri: str,
     manifest_sha256: str,
@@ -152,7 +139,7 @@ def build_training_job_request(
     `champion` channel and scores that model on its holdout too."""
     image = image_uri
     bundle = check_code(code)
-    chosen = recipe.get("hyperparameters") or {} if hyperparameters is None else hyperparameters
+    chosen = recipe.hyperparameters if hyperparameters is None else hyperparameters
     params = {str(k): str(v) for k, v in chosen.items() if str(k) not in PLATFORM_HPS}
     # The container reads its data through the manifest, so it must know which one and its hash.
     params[MANIFEST_URI_HP] = manifest_uri
@@ -160,17 +147,16 @@ def build_training_job_request(
     params[PROGRAM_HP] = TRAINING_PROGRAM
     params[SUBMIT_DIRECTORY_HP] = bundle["uri"]
     params[CODE_SHA_HP] = bundle["sha256"]
-    kms_key = _need(recipe, "kms_key_arn")
-    spot = recipe.get("spot") or {}
-    max_runtime = int(_need(recipe, "max_runtime_seconds"))
+    kms_key = recipe.kms_key_arn
+    max_runtime = recipe.max_runtime_seconds
     stopping: dict[str, int] = {"MaxRuntimeInSeconds": max_runtime}
-    if spot.get("enabled"):
-        stopping["MaxWaitTimeInSeconds"] = max(int(spot.get("max_wait_seconds") or max_runtime), max_runtime)
+    if recipe.spot.enabled:
+        stopping["MaxWaitTimeInSeconds"] = max(recipe.spot.max_wait_seconds or max_runtime, max_runtime)
 
     request: dict[str, Any] = {
         "TrainingJobName": job_name(prefix, run_id),
         "AlgorithmSpecification": {"TrainingImage": image, "TrainingInputMode": "File"},
-        "RoleArn": _need(recipe, "role_arn"),
+        "RoleArn": recipe.role_arn,
         "HyperParameters": params,
         "InputDataConfig": [
             {
@@ -190,7 +176,7 @@ def build_training_job_request(
                 "DataSource": {
                     "S3DataSource": {
                         "S3DataType": "S3Prefix",
-                        "S3Uri": _need(recipe, "definitions_s3_uri"),
+                        "S3Uri": recipe.definitions_s3_uri,
                         "S3DataDistributionType": "FullyReplicated",
                     }
                 },
@@ -198,15 +184,15 @@ def build_training_job_request(
                 "CompressionType": "None",
             },
         ],
-        "OutputDataConfig": {"S3OutputPath": f"{str(_need(recipe, 'output_s3_uri')).rstrip('/')}/{run_id}", "KmsKeyId": kms_key},
+        "OutputDataConfig": {"S3OutputPath": f"{recipe.output_s3_uri.rstrip('/')}/{run_id}", "KmsKeyId": kms_key},
         "ResourceConfig": {
-            "InstanceType": _need(recipe, "instance_type"),
-            "InstanceCount": int(recipe.get("instance_count") or 1),
-            "VolumeSizeInGB": int(_need(recipe, "volume_size_gb")),
+            "InstanceType": recipe.instance_type,
+            "InstanceCount": recipe.instance_count,
+            "VolumeSizeInGB": recipe.volume_size_gb,
         },
         "StoppingCondition": stopping,
-        "EnableManagedSpotTraining": bool(spot.get("enabled")),
-        "CheckpointConfig": {"S3Uri": f"{str(_need(recipe, 'checkpoint_s3_uri')).rstrip('/')}/{run_id}"},
+        "EnableManagedSpotTraining": recipe.spot.enabled,
+        "CheckpointConfig": {"S3Uri": f"{recipe.checkpoint_s3_uri.rstrip('/')}/{run_id}"},
         "Tags": [
             {"Key": "mlp:run-id", "Value": run_id},
             {"Key": "mlp:manifest-uri", "Value": manifest_uri},
@@ -233,20 +219,19 @@ def build_training_job_request(
             }
         )
     # SageMaker refuses a volume key for instance types with (hardware-encrypted) instance storage:
-    # the recipe says which key, if any (an older recipe without the field gets the team key).
-    volume_key = recipe["volume_kms_key_arn"] if "volume_kms_key_arn" in recipe else kms_key
-    if volume_key:
-        request["ResourceConfig"]["VolumeKmsKeyId"] = volume_key
-    if recipe.get("vpc"):
-        request["VpcConfig"] = _vpc_config(recipe["vpc"])
-    if recipe.get("network_isolation"):
+    # the recipe says which key, if any.
+    if recipe.volume_kms_key_arn:
+        request["ResourceConfig"]["VolumeKmsKeyId"] = recipe.volume_kms_key_arn
+    if recipe.vpc:
+        request["VpcConfig"] = _vpc_config(recipe.vpc)
+    if recipe.network_isolation:
         request["EnableNetworkIsolation"] = True
     return request
 
 
 def start_training_job(
     sagemaker_client: Any,
-    recipe: dict,
+    recipe: TrainingRecipe,
     run_id: str,
     manifest_uri: str,
     manifest_sha256: str,

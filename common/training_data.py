@@ -23,10 +23,11 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from common import aws, capture, curation, data_gate
-from common.data_policy import DataPolicy, PolicyError, select
+from common.data_policy import select
 from common.manifest import MANIFEST_PREFIX, StoredManifest, put_json, store_manifest
 from contract.definitions import FeatureDefinitions
 from contract.environment import LambdaEnvironment
+from contract.recipes import TrainingRecipe
 
 REPORT_SUFFIX = ".data-report.json"
 
@@ -58,7 +59,7 @@ def load_definitions(artifact_bucket: str, key: str) -> FeatureDefinitions | Non
 def prepare_for(
     environment: LambdaEnvironment,
     run_id: str,
-    recipe: Mapping[str, Any],
+    recipe: TrainingRecipe,
     now: dt.datetime,
     last_manifest: Mapping[str, Any] | None,
 ) -> Prepared:
@@ -78,7 +79,7 @@ def prepare_for(
 
 def prepare(
     run_id: str,
-    recipe: Mapping[str, Any],
+    recipe: TrainingRecipe,
     now: dt.datetime,
     *,
     artifact_bucket: str,
@@ -89,12 +90,8 @@ def prepare(
     last_manifest: Mapping[str, Any] | None,
 ) -> Prepared:
     """Curate, select, pin and gate the data of run `run_id` (see the module docstring)."""
-    training_data = recipe.get("training_data") or {}
-    bucket, prefix = training_data.get("bucket"), training_data.get("prefix", "")
-    if not bucket:
-        raise PolicyError("training recipe has no training_data.bucket")
-    policy = DataPolicy.from_recipe(recipe)
-    gate = data_gate.GatePolicy.from_recipe(recipe)
+    bucket, prefix = recipe.training_data.bucket, recipe.training_data.prefix
+    policy, gate = recipe.data_policy, recipe.data_gate
     definitions = load_definitions(artifact_bucket, definitions_key)
 
     windows: list[curation.WindowResult] = []
@@ -115,8 +112,8 @@ def prepare(
     selection = select(policy, bucket, prefix, now, last_manifest)
     context = {
         "run_id": run_id,
-        "policy": policy.__dict__,
-        "gate_policy": gate.__dict__,
+        "policy": policy.to_document(),
+        "gate_policy": gate.to_document(),
         "curated_windows": [
             {"hour": w.hour, "key": w.key, "status": w.status, "version_id": w.version_id, **w.counts.as_dict()} for w in windows
         ],

@@ -57,6 +57,7 @@ def deploy_problems(config: PlatformConfig) -> list[str]:
             key_arn = ctx.arn("kms", "key/" + "0" * KMS_KEY_ID_LENGTH)
             recipe = training_recipe(
                 settings.training,
+                learning_recipe(settings.retraining, settings.monitoring),
                 repository_url=ctx.repository_url("training"),
                 inference_repository_url=ctx.repository_url("inference"),
                 artifacts_bucket=ctx.bucket_name("artifacts"),
@@ -64,9 +65,8 @@ def deploy_problems(config: PlatformConfig) -> list[str]:
                 curated_bucket=ctx.bucket_name("curated"),
                 kms_key_arn=key_arn,
                 role_arn=f"arn:aws:iam::{ctx.account_id}:role/{ctx.execution_role_name}",
-                learning=learning_recipe(settings.retraining, settings.monitoring),
             )
-            size = terraform_jsonencode_size(recipe)
+            size = terraform_jsonencode_size(recipe.to_document())
             if size > SSM_STANDARD_VALUE_BYTES:
                 problems.append(
                     f"{where}.settings.training: the training recipe of {stack} is {size} bytes; a standard SSM parameter "

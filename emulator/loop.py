@@ -19,9 +19,10 @@ from typing import Any
 
 import boto3
 
-from common.aws import json_parameter
+from common.aws import recipe_parameter
 from common.model_artifact import read_evaluation
 from contract.names import TeamContext
+from contract.recipes import TrainingRecipe
 from emulator import alarms, clock, endpoint_runtime, eventbridge, traffic
 from emulator.iam_check import authorized_invoke
 from emulator.images import push_image
@@ -42,19 +43,19 @@ class LoopDriver:
         body = self.s3.get_object(Bucket=self.env["ARTIFACT_BUCKET"], Key=self.env["FEATURE_DEFINITIONS_KEY"])["Body"]
         return json.loads(body.read())
 
-    def training_recipe(self) -> dict[str, Any]:
-        return json_parameter(self.env["TRAINING_RECIPE_PARAMETER"], ssm=boto3.client("ssm"))
+    def training_recipe(self) -> TrainingRecipe:
+        return recipe_parameter(self.env["TRAINING_RECIPE_PARAMETER"], TrainingRecipe, ssm=boto3.client("ssm"))
 
     def training_prefix(self) -> tuple[str, str]:
-        recipe = self.training_recipe()
-        return recipe["training_data"]["bucket"], recipe["training_data"]["prefix"]
+        data = self.training_recipe().training_data
+        return data.bucket, data.prefix
 
     def push_team_image(self) -> tuple[str, str]:
         """What the team does before its first run: `docker push` its training and inference images.
         (training image URI, its digest)"""
         recipe = self.training_recipe()
-        push_image(recipe["inference_image_uri"])
-        return recipe["image_uri"], push_image(recipe["image_uri"])
+        push_image(recipe.inference_image_uri)
+        return recipe.image_uri, push_image(recipe.image_uri)
 
     def upload_training_data(self, rows: int = 1500, seed: int = 7) -> dict[str, Any]:
         bucket, prefix = self.training_prefix()

@@ -29,6 +29,7 @@ from common.training import check_code, new_run_id, pin_image, start_training_jo
 from common.training_data import prepare_for
 from contract.environment import LambdaEnvironment
 from contract.names import TeamContext
+from contract.recipes import TrainingRecipe
 from contract.runs import RunInputs
 from ops.code_publish import publish_code
 from ops.errors import DataRefused, LineageError
@@ -84,13 +85,13 @@ def check_bundle_version(code: dict[str, str]) -> None:
         raise LineageError(f"code bundle {code['uri']} version {code['version_id']} is not the recorded sha256 {code['sha256']}")
 
 
-def _recipe(parameter: str) -> dict[str, Any]:
-    return aws.json_parameter(parameter)
+def _recipe(parameter: str) -> TrainingRecipe:
+    return aws.recipe_parameter(parameter, TrainingRecipe)
 
 
 def _start_run(
     environment: LambdaEnvironment,
-    recipe: dict[str, Any],
+    recipe: TrainingRecipe,
     run_id: str,
     manifest_uri: str,
     manifest_sha256: str,
@@ -106,8 +107,8 @@ def _start_run(
     """Start the job (the handlers' own start_training_job) and record the run the register handler reads.
     Images default to the recipe's, pinned by digest now."""
     ecr = aws.client("ecr")
-    image_uri = image_uri or pin_image(ecr, recipe["image_uri"])
-    inference_image_uri = inference_image_uri or pin_image(ecr, recipe["inference_image_uri"])
+    image_uri = image_uri or pin_image(ecr, recipe.image_uri)
+    inference_image_uri = inference_image_uri or pin_image(ecr, recipe.inference_image_uri)
     job = start_training_job(
         aws.client("sagemaker"),
         recipe,
@@ -162,7 +163,7 @@ def train(ctx: TeamContext, source_dir: Path, reason: str = "operator") -> dict[
     environment = deployed_configuration(ctx, "retrain")  # the retrain function's own configuration
     recipe = _recipe(environment.training_recipe_parameter)
     ecr = aws.client("ecr")
-    image, inference_image = pin_image(ecr, recipe["image_uri"]), pin_image(ecr, recipe["inference_image_uri"])
+    image, inference_image = pin_image(ecr, recipe.image_uri), pin_image(ecr, recipe.inference_image_uri)
     run_id = new_run_id()
     # The same data path as the retrain handler: fresh labels curated, the policy's versions pinned, the
     # data gate before any job; the live model (if any) goes in as the champion.

@@ -45,7 +45,7 @@ from contract.events import (
     TopicNotice,
     parse_one_of,
 )
-from contract.layout import VARIANT
+from contract.recipes import ServingRecipe
 
 log = logging.getLogger()
 log.setLevel(logging.INFO)
@@ -55,10 +55,10 @@ LINEAGE_KEYS = ("run_id", "manifest_uri", "manifest_sha256", "training_job_arn",
 NO_BASELINE = "none"  # register's marker for a team without features
 
 
-def names(prefix: str, version: int, recipe: dict[str, Any]) -> tuple[str, str]:
+def names(prefix: str, version: int, recipe: ServingRecipe) -> tuple[str, str]:
     """(model name, endpoint config name) for a package version and serving recipe."""
     model = f"{prefix}-v{version}"[:MAX_NAME]
-    recipe_hash = sha256_hex(canonical_json(recipe))[:8]
+    recipe_hash = sha256_hex(canonical_json(recipe.to_document()))[:8]
     return model, f"{model[: MAX_NAME - 9]}-{recipe_hash}"
 
 
@@ -145,9 +145,9 @@ def roll_out(
         sagemaker.create_model(
             ModelName=model_name,
             PrimaryContainer={"Image": container["Image"], "ModelDataUrl": container["ModelDataUrl"]},
-            ExecutionRoleArn=recipe["execution_role_arn"],
+            ExecutionRoleArn=recipe.execution_role_arn,
             # The serving container gets no network unless the team's config allows it.
-            EnableNetworkIsolation=bool(recipe.get("network_isolation", True)),
+            EnableNetworkIsolation=recipe.network_isolation,
             Tags=tags,
         )
     if not _exists(lambda: sagemaker.describe_endpoint_config(EndpointConfigName=config_name)):
@@ -194,7 +194,7 @@ def roll_out(
         log.info("endpoint %s created on %s (package %s)", endpoint_name, config_name, package_arn)
     elif updated:
         sagemaker.update_endpoint(
-            EndpointName=endpoint_name, EndpointConfigName=config_name, DeploymentConfig=recipe["deployment_config"]
+            EndpointName=endpoint_name, EndpointConfigName=config_name, DeploymentConfig=dict(recipe.deployment_config)
         )
         log.info("endpoint %s updating to %s (package %s)", endpoint_name, config_name, package_arn)
     else:
@@ -377,35 +377,34 @@ def reconcile(environment: LambdaEnvironment) -> dict[str, Any]:
 
 
 def endpoint_config_request(
-    config_name: str, model_name: str, recipe: dict[str, Any], tags: list[dict[str, str]]
+    config_name: str, model_name: str, recipe: ServingRecipe, tags: list[dict[str, str]]
 ) -> dict[str, Any]:
-    capture = recipe["data_capture"]
+    capture = recipe.data_capture
     request = {
         "EndpointConfigName": config_name,
         "ProductionVariants": [
             {
-                "VariantName": recipe.get("variant_name") or VARIANT,
+                "VariantName": recipe.variant_name,
                 "ModelName": model_name,
-                "InstanceType": recipe["instance_type"],
-                "InitialInstanceCount": int(recipe.get("initial_instance_count") or 1),
+                "InstanceType": recipe.instance_type,
+                "InitialInstanceCount": recipe.initial_instance_count,
                 "InitialVariantWeight": 1.0,
             }
         ],
         "DataCaptureConfig": {
             "EnableCapture": True,
-            "InitialSamplingPercentage": int(capture.get("percent", 100)),
-            "DestinationS3Uri": capture["destination_s3_uri"],
-            "KmsKeyId": recipe["kms_key_arn"],
+            "InitialSamplingPercentage": capture.percent,
+            "DestinationS3Uri": capture.destination_s3_uri,
+            "KmsKeyId": recipe.kms_key_arn,
             "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
             "CaptureContentTypeHeader": {"CsvContentTypes": ["text/csv"], "JsonContentTypes": ["application/json"]},
         },
         "Tags": tags,
     }
     # The endpoint's volume key: SageMaker refuses one for instance types with instance storage, so the
-    # recipe says which key, if any (an older recipe without the field gets the team key).
-    volume_key = recipe["volume_kms_key_arn"] if "volume_kms_key_arn" in recipe else recipe["kms_key_arn"]
-    if volume_key:
-        request["KmsKeyId"] = volume_key
+    # recipe says which key, if any.
+    if recipe.volume_kms_key_arn:
+        request["KmsKeyId"] = recipe.volume_kms_key_arn
     return request
 
 

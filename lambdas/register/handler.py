@@ -32,6 +32,7 @@ from common.training import CODE_SHA_HP, ECR_IMAGE, MANIFEST_SHA_HP, MANIFEST_UR
 from contract.environment import LambdaEnvironment
 from contract.events import BadEvent, StaleEvent, TrainingJobStateChange
 from contract.layout import EVALUATIONS_PREFIX
+from contract.recipes import TrainingRecipe
 
 log = logging.getLogger()
 log.setLevel(logging.INFO)
@@ -116,6 +117,8 @@ def register(environment: LambdaEnvironment, job: dict[str, Any], run: dict[str,
             "model_package_arn": run.get("model_package_arn"),
         }
     model_data_url = check_output(environment, job, run)
+    # The champion/challenger policy, read (and checked) before anything is written.
+    policy = aws.recipe_parameter(environment.training_recipe_parameter, TrainingRecipe).approval
 
     try:
         evaluation = read_evaluation(model_data_url)
@@ -125,7 +128,7 @@ def register(environment: LambdaEnvironment, job: dict[str, Any], run: dict[str,
     baseline_uri = write_baseline(environment, run)
     decision = decide(
         evaluation,
-        aws.json_parameter(environment.training_recipe_parameter).get("approval"),
+        policy,
         environment.auto_approve,
         had_champion=bool(run.get("champion_model_uri")),
     )

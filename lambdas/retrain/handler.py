@@ -41,6 +41,7 @@ from common.training import (
 from common.training_data import prepare_for
 from contract.environment import LambdaEnvironment
 from contract.events import AlarmStateChange, BadEvent, ManualRetrain, ScheduledEvent, StaleEvent, parse_one_of
+from contract.recipes import TrainingRecipe
 from contract.runs import RunInputs
 
 log = logging.getLogger()
@@ -125,7 +126,7 @@ def handle(event: Any, environment: LambdaEnvironment) -> dict[str, Any]:
         if state != "ALARM":
             raise StaleEvent(f"alarm {trigger.alarm} is {state} now, not ALARM: a stale event starts nothing")
 
-    recipe = aws.json_parameter(environment.training_recipe_parameter)
+    recipe = aws.recipe_parameter(environment.training_recipe_parameter, TrainingRecipe)
     envelope = None if isinstance(parsed, ManualRetrain) else parsed.envelope
     if envelope is not None and envelope.id:
         run_id = run_id_for_event(envelope.id, envelope.time or now)
@@ -149,7 +150,7 @@ def _busy(lock: dict[str, Any] | None, trigger: str) -> dict[str, Any]:
 
 
 def start_run(
-    environment: LambdaEnvironment, run_id: str, trigger: str, recipe: dict[str, Any], now: dt.datetime
+    environment: LambdaEnvironment, run_id: str, trigger: str, recipe: TrainingRecipe, now: dt.datetime
 ) -> dict[str, Any]:
     now_s, table = now.timestamp(), environment.runs_table
     lock = runs.get_lock(table)
@@ -170,7 +171,7 @@ def start_run(
         if run is None:
             code = check_code(aws.optional_json_parameter(environment.code_bundle_parameter))
             ecr = aws.client("ecr")
-            image, inference_image = (pin_image(ecr, recipe.get(key) or "") for key in ("image_uri", "inference_image_uri"))
+            image, inference_image = pin_image(ecr, recipe.image_uri), pin_image(ecr, recipe.inference_image_uri)
             champion = live_champion(environment.deployed_model_parameter, environment.artifact_bucket)
             prepared = prepare_for(environment, run_id, recipe, now, champion.manifest if champion else None)
             if not prepared.passed:
@@ -253,7 +254,7 @@ def refuse_data(environment: LambdaEnvironment, run_id: str, trigger: str, prepa
 
 def _request(
     environment: LambdaEnvironment,
-    recipe: dict[str, Any],
+    recipe: TrainingRecipe,
     run_id: str,
     manifest_uri: str,
     manifest_sha256: str,
@@ -276,7 +277,7 @@ def _request(
 
 
 def start_or_find_job(
-    environment: LambdaEnvironment, sagemaker: Any, recipe: dict[str, Any], run: dict[str, Any]
+    environment: LambdaEnvironment, sagemaker: Any, recipe: TrainingRecipe, run: dict[str, Any]
 ) -> dict[str, Any]:
     """The run's job: the one a previous attempt started (same name, same manifest), else a new one."""
     name = run["training_job_name"]

@@ -35,8 +35,8 @@ from cdktf_cdktf_provider_aws.s3_bucket import S3Bucket
 from cdktf_cdktf_provider_aws.ssm_parameter import SsmParameter
 from constructs import Construct
 
-from config.ml import DeploymentSettings, ServingSettings, has_instance_storage
-from contract.layout import DATA_CAPTURE_PREFIX, VARIANT
+from config.ml import ServingSettings
+from config.recipes import serving_recipe
 from contract.names import TeamContext
 from modules.training.execution_role import ExecutionRole
 from modules.training.tfjson import jsonencode
@@ -60,66 +60,29 @@ class ServingProps:
     depends_on: list = field(default_factory=list)
 
 
-def deployment_config(settings: DeploymentSettings, rollback_alarm_names: list[str]) -> dict:
-    """Blue/green policy in the SageMaker API's own shape: the deploy handler passes it to UpdateEndpoint
-    and CreateEndpoint unchanged."""
-    routing: dict = {
-        "Type": {"canary": "CANARY", "linear": "LINEAR", "all_at_once": "ALL_AT_ONCE"}[settings.strategy],
-        "WaitIntervalInSeconds": settings.wait_minutes * 60,
-    }
-    if settings.strategy == "canary":
-        routing["CanarySize"] = {"Type": "CAPACITY_PERCENT", "Value": settings.canary_percent}
-    elif settings.strategy == "linear":
-        routing["LinearStepSize"] = {"Type": "CAPACITY_PERCENT", "Value": settings.linear_step_percent}
-    return {
-        "BlueGreenUpdatePolicy": {
-            "TrafficRoutingConfiguration": routing,
-            "TerminationWaitInSeconds": settings.termination_wait_minutes * 60,
-            "MaximumExecutionTimeoutInSeconds": settings.maximum_execution_timeout_minutes * 60,
-        },
-        "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": name} for name in rollback_alarm_names]},
-    }
-
-
 class Serving(Construct):
     """The serving recipe (endpoint, variant, capture, deployment policy, autoscaling) and its teardown."""
 
     def __init__(self, scope: Construct, id: str, props: ServingProps):
         super().__init__(scope, id)
         ctx, settings = props.context, props.settings
-        capture_uri = f"s3://{props.artifacts.bucket}/{DATA_CAPTURE_PREFIX.rstrip('/')}"
         self.endpoint_name = ctx.endpoint_name
-        self.deployment = deployment_config(settings.deployment, props.rollback_alarm_names)
-        self.recipe = {
-            "endpoint_name": ctx.endpoint_name,
-            "instance_type": settings.instance_type,
-            "initial_instance_count": settings.initial_instance_count,
-            "variant_name": VARIANT,
-            "execution_role_arn": props.execution_role.arn,
-            "kms_key_arn": props.key.arn,
-            # The endpoint config's (volume) key: none for types with instance storage, which SageMaker refuses.
-            "volume_kms_key_arn": None if has_instance_storage(settings.instance_type) else props.key.arn,
-            "network_isolation": settings.network_isolation,
-            "data_capture": {"percent": settings.data_capture_percent, "destination_s3_uri": capture_uri},
-            "deployment_config": self.deployment,
-            # Registered by the deploy handler once the endpoint is InService (Application Auto Scaling
-            # addresses the variant by name, which every config the handler creates keeps).
-            "autoscaling": {
-                "min_capacity": settings.min_instances,
-                "max_capacity": settings.max_instances,
-                "policy_name": f"{ctx.prefix}-invocations-per-instance",
-                "target_invocations_per_instance": settings.target_invocations_per_instance,
-                "scale_in_cooldown_seconds": settings.scale_in_cooldown_seconds,
-                "scale_out_cooldown_seconds": settings.scale_out_cooldown_seconds,
-            },
-        }
+        self.recipe = serving_recipe(
+            settings,
+            endpoint_name=ctx.endpoint_name,
+            prefix=ctx.prefix,
+            role_arn=props.execution_role.arn,
+            kms_key_arn=props.key.arn,
+            artifacts_bucket=props.artifacts.bucket,
+            rollback_alarm_names=props.rollback_alarm_names,
+        )
         self.recipe_parameter = SsmParameter(
             self,
             "recipe",
             name=ctx.parameter_name("serving-recipe"),
             type="String",
             # Terraform writes the JSON (tokens resolved, strings escaped by Terraform): see tfjson.py.
-            value=jsonencode(self.recipe),
+            value=jsonencode(self.recipe.to_document()),
             description=f"Serving recipe of {ctx.prefix} (read by the deploy handler)",
             # The handler creates the endpoint from this recipe, and SageMaker checks that the rollback
             # alarms exist when it does: the recipe appears only once they do.

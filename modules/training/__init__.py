@@ -12,8 +12,7 @@ Construct ids are Terraform addresses (`training/execution-role`, `training/exec
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
 
 from cdktf_cdktf_provider_aws.ecr_repository import EcrRepository
 from cdktf_cdktf_provider_aws.kms_key import KmsKey
@@ -21,10 +20,11 @@ from cdktf_cdktf_provider_aws.s3_bucket import S3Bucket
 from cdktf_cdktf_provider_aws.ssm_parameter import SsmParameter
 from constructs import Construct
 
-from config.ml import TrainingSettings
-from config.recipes import training_recipe
+from config.ml import MonitoringSettings, RetrainingSettings, TrainingSettings
+from config.recipes import Learning, learning_recipe, training_recipe
 from contract.layout import DEFINITIONS_KEY
 from contract.names import TeamContext
+from contract.recipes import TrainingRecipe
 from modules.training.execution_role import ExecutionRole, ExecutionRoleProps
 from modules.training.tfjson import jsonencode
 
@@ -42,8 +42,9 @@ class TrainingProps:
     inference_repository: EcrRepository
     # The endpoint's auto-rollback alarms: SageMaker reads them with the execution role during a deployment.
     rollback_alarm_names: tuple[str, ...] = ()
-    # The learning loop's recipe blocks (config.recipes.learning_recipe): data policy, data gate, approval.
-    learning: dict[str, Any] | None = None
+    # The learning loop's recipe blocks (config.recipes.learning_recipe): data policy, data gate, approval
+    # (by default the config's defaults).
+    learning: Learning = field(default_factory=lambda: learning_recipe(RetrainingSettings(), MonitoringSettings()))
     # Curated prefix of data promoted from another environment (modules/promotion), or None: a rebuild of
     # a promoted model reads its pinned copies there.
     promoted_data_prefix: str | None = None
@@ -76,15 +77,16 @@ class Training(Construct):
             name=ctx.parameter_name("training-recipe"),
             type="String",
             # Terraform writes the JSON (tokens resolved, strings escaped by Terraform): see tfjson.py.
-            value=jsonencode(self.recipe),
+            value=jsonencode(self.recipe.to_document()),
             description=f"Training recipe of {ctx.prefix} (read by the retrain handler and `main.py rebuild`)",
         )
 
 
-def recipe(props: TrainingProps, role_arn: str) -> dict[str, Any]:
+def recipe(props: TrainingProps, role_arn: str) -> TrainingRecipe:
     """The training recipe (docs/CONTRACTS.md, "Recipes"); tokens inside are resolved by Terraform."""
     return training_recipe(
         props.settings,
+        props.learning,
         repository_url=props.training_repository.repository_url,
         inference_repository_url=props.inference_repository.repository_url,
         artifacts_bucket=props.artifacts.bucket,
@@ -92,5 +94,4 @@ def recipe(props: TrainingProps, role_arn: str) -> dict[str, Any]:
         curated_bucket=props.curated.bucket,
         kms_key_arn=props.key.arn,
         role_arn=role_arn,
-        learning=props.learning,
     )

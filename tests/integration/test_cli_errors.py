@@ -44,3 +44,15 @@ def test_no_training_data_is_one_line():
         == "no objects under s3://b/training/: refusing to train on no data"
     )
     assert main.operation_error(KeyError("a bug")) is None  # a bug keeps its traceback
+
+
+def test_a_malformed_recipe_is_one_line():
+    from contract.recipes import RecipeError, TrainingRecipe
+
+    with pytest.raises(RecipeError) as raised:
+        TrainingRecipe.from_json('{"image_uri": ""}', source="SSM parameter /mlp/fraud/local/training-recipe")
+    line = main.operation_error(raised.value)
+    assert line is not None and line.startswith(
+        "SSM parameter /mlp/fraud/local/training-recipe holds a malformed training recipe: "
+    )
+    assert "image_uri: expected a non-empty string" in line and "\n" not in line

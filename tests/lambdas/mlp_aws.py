@@ -203,8 +203,9 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsEnv]:
             "checkpoint_s3_uri": f"s3://{ARTIFACTS}/checkpoints",
             "output_s3_uri": f"s3://{ARTIFACTS}/models",
             "kms_key_arn": kms_key_arn,
+            "volume_kms_key_arn": None,  # ml.g5 has instance storage
             "role_arn": role_arn,
-            "hyperparameters": {"epochs": "10", "lr": 0.1},
+            "hyperparameters": {"epochs": "10", "lr": "0.1"},
             "vpc": None,
             "network_isolation": False,
             "inference_image_uri": INFERENCE_IMAGE,
@@ -240,6 +241,8 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsEnv]:
             "variant_name": "primary",
             "execution_role_arn": role_arn,
             "kms_key_arn": kms_key_arn,
+            "volume_kms_key_arn": None,  # ml.g4dn has instance storage
+            "network_isolation": True,
             "endpoint_name": ENDPOINT,
             "autoscaling": {
                 "min_capacity": 1,

@@ -9,13 +9,14 @@ import pytest
 
 from common import runs
 from common.approval import APPROVED, PENDING, REJECTED, decide
+from contract.recipes import Approval
 from lambdas.register.handler import handler as register
 from lambdas.retrain.handler import handler as retrain
 from tests.lambdas import mlp_aws
 from tests.lambdas.mlp_aws import TABLE, aws_env, training_job_event  # noqa: F401
 
-POLICY = {"metric": "AUC", "threshold": 0.7, "lower_is_better": False, "min_improvement": 0.02}
-RMSE = {"metric": "RMSE", "threshold": 1.5, "lower_is_better": True, "min_improvement": 0.1}
+POLICY = Approval(metric="AUC", threshold=0.7, lower_is_better=False, min_improvement=0.02)
+RMSE = Approval(metric="RMSE", threshold=1.5, lower_is_better=True, min_improvement=0.1)
 MANUAL = {"source": "mlp.manual", "reason": "test", "requested_by": "ci"}
 
 
@@ -41,7 +42,6 @@ def evaluation(value, champion=None, metric="AUC"):
         (evaluation(0.9, 0.8), POLICY, False, True, PENDING),  # beats it, but approval is manual here
         (evaluation(0.9), POLICY, True, True, PENDING),  # the run had a champion its evaluation does not score
         (evaluation(0.9, {"error": "ValueError: 5 inputs"}), POLICY, True, True, PENDING),
-        (evaluation(0.9, 0.8), None, True, True, PENDING),  # a recipe without a policy: never automatic
         (evaluation(1.0, 1.2, "RMSE"), RMSE, True, True, APPROVED),  # lower is better
         (evaluation(1.15, 1.2, "RMSE"), RMSE, True, True, PENDING),
         (evaluation(1.6, None, "RMSE"), RMSE, True, False, REJECTED),

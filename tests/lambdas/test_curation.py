@@ -13,11 +13,12 @@ from moto.sns.models import sns_backends
 
 from common import curation, runs
 from common.capture import Window
-from common.data_policy import DataPolicy, select
+from common.data_policy import select
 from common.manifest import read_manifest
 from contract.definitions import FeatureDefinitions
 from lambdas.retrain.handler import handler
 from tests.lambdas.mlp_aws import ACCOUNT, ARTIFACTS, CURATED, DEFINITIONS, ENDPOINT, REGION, TABLE, aws_env  # noqa: F401
+from tests.recipe_examples import data_policy
 
 MANUAL = {"source": "mlp.manual", "reason": "test", "requested_by": "ci"}
 HOUR = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=2)
@@ -189,17 +190,17 @@ def test_policy_since_last_run_recency_and_row_cap(aws_env):
     keys = lambda selection: [o["key"] for o in selection.objects]
     old_key, new_key = (f"training/labelled/{h:%Y/%m/%d/%H}.csv" for h in (old_hour, new_hour))
 
-    everything = select(DataPolicy(), CURATED, "training/", now, None)
+    everything = select(data_policy(), CURATED, "training/", now, None)
     assert keys(everything) == [new_key, old_key, "training/base.csv"] and everything.rows == 14
-    recent = select(DataPolicy(recency_hours=24), CURATED, "training/", now, None)
+    recent = select(data_policy(recency_hours=24), CURATED, "training/", now, None)
     assert keys(recent) == [new_key, "training/base.csv"] and "older than" in recent.left_out[0]["reason"]
-    capped = select(DataPolicy(max_rows=7), CURATED, "training/", now, None)
+    capped = select(data_policy(max_rows=7), CURATED, "training/", now, None)
     assert keys(capped) == [new_key] and [o["key"] for o in capped.left_out] == [old_key, "training/base.csv"]
-    no_base = select(DataPolicy(include_base=False), CURATED, "training/", now, None)
+    no_base = select(data_policy(include_base=False), CURATED, "training/", now, None)
     assert keys(no_base) == [new_key, old_key]
     # since_last_run: the window versions the last run pinned are left out; a new version is not.
     last = {"objects": [o for o in everything.manifest_objects() if o["key"] == old_key]}
-    since = select(DataPolicy(labelled_windows="since_last_run"), CURATED, "training/", now, last)
+    since = select(data_policy(labelled_windows="since_last_run"), CURATED, "training/", now, last)
     assert keys(since) == [new_key, "training/base.csv"]
 
 

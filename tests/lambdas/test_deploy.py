@@ -9,11 +9,16 @@ import pytest
 from botocore.exceptions import ClientError
 
 from contract.events import BadEvent
+from contract.recipes import ServingRecipe
 from lambdas.deploy.handler import handler, names
 from lambdas.register.handler import handler as register
 from lambdas.retrain.handler import handler as retrain
 from tests.lambdas.mlp_aws import ARTIFACTS, ENDPOINT, GROUP, PREFIX, TABLE, aws_env, package_event, training_job_event  # noqa: F401  (fixture)
 from tests.lambdas.moto_patches import sagemaker_update_endpoint, sagemaker_update_model_package_partial
+
+
+def served(document: dict) -> ServingRecipe:
+    return ServingRecipe.parse(document, source="the test's serving recipe")
 
 
 @pytest.fixture
@@ -44,7 +49,7 @@ def test_first_approved_package_creates_the_endpoint_once(package, updates):
     second = handler(package_event(arn), None)
 
     sagemaker = env.client("sagemaker")
-    model_name, config_name = names(PREFIX, 1, env.serving_recipe)
+    model_name, config_name = names(PREFIX, 1, served(env.serving_recipe))
     assert first["created"] is True and first["updated"] is True and second["updated"] is False
     assert first["endpoint_config_name"] == config_name == second["endpoint_config_name"]
     assert updates == []  # created on its config, not updated
@@ -67,7 +72,7 @@ def test_first_approved_package_creates_the_endpoint_once(package, updates):
     assert capture["EnableCapture"] is True and capture["InitialSamplingPercentage"] == 100
     assert capture["DestinationS3Uri"] == f"s3://{ARTIFACTS}/data-capture" and capture["KmsKeyId"] == env.kms_key_arn
     assert capture["CaptureOptions"] == [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}]
-    assert config["KmsKeyId"] == env.kms_key_arn
+    assert "KmsKeyId" not in config  # ml.g4dn has instance storage: the recipe names no volume key
 
     model = sagemaker.describe_model(ModelName=model_name)
     container = sagemaker.describe_model_package(ModelPackageName=arn)["InferenceSpecification"]["Containers"][0]
@@ -100,7 +105,7 @@ def test_changed_serving_recipe_gives_a_new_config(package, updates):
         Name=env.env["SERVING_RECIPE_PARAMETER"], Value=json.dumps(recipe), Overwrite=True, Type="String"
     )
     second = handler(package_event(registered["model_package_arn"]), None)
-    assert second["updated"] is True and second["endpoint_config_name"] == names(PREFIX, 1, recipe)[1]
+    assert second["updated"] is True and second["endpoint_config_name"] == names(PREFIX, 1, served(recipe))[1]
     assert [u["EndpointConfigName"] for u in updates] == [second["endpoint_config_name"]]  # the first one created
 
 
@@ -236,7 +241,7 @@ def test_teardown_removes_what_the_handler_created(package, updates):
     assert removed == {
         "scaling": [f"endpoint/{ENDPOINT}/variant/primary"],
         "endpoint": [ENDPOINT],
-        "configs": [names(PREFIX, 1, env.serving_recipe)[1]],
+        "configs": [names(PREFIX, 1, served(env.serving_recipe))[1]],
         "models": [f"{PREFIX}-v1"],
     }
     assert env.snapshot()["endpoint"] is None

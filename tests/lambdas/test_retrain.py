@@ -12,6 +12,7 @@ from common import aws, runs
 from common.manifest import read_manifest
 from common.training import job_name, new_run_id, pin_image, start_training_job
 from contract.events import BadEvent
+from contract.recipes import TrainingRecipe
 from lambdas.retrain.handler import handler
 from tests.lambdas.mlp_aws import ARTIFACTS, PREFIX, TABLE, alarm_event, aws_env, scheduled_event  # noqa: F401  (fixture)
 
@@ -44,12 +45,8 @@ def test_alarm_starts_one_job_with_the_recipe(data):
     assert job["InputDataConfig"][1]["ChannelName"] == "definitions"
     assert job["InputDataConfig"][1]["DataSource"]["S3DataSource"]["S3Uri"] == f"s3://{ARTIFACTS}/features/definitions.json"
     assert job["OutputDataConfig"] == {"S3OutputPath": f"s3://{ARTIFACTS}/models/{run_id}", "KmsKeyId": data.kms_key_arn}
-    assert job["ResourceConfig"] == {
-        "InstanceType": "ml.g5.xlarge",
-        "InstanceCount": 1,
-        "VolumeSizeInGB": 50,
-        "VolumeKmsKeyId": data.kms_key_arn,
-    }
+    # No volume key: ml.g5 has instance storage, and the recipe names none (test_volume_keys).
+    assert job["ResourceConfig"] == {"InstanceType": "ml.g5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 50}
     assert job["StoppingCondition"] == {"MaxRuntimeInSeconds": 86400, "MaxWaitTimeInSeconds": 172800}
     assert job["EnableManagedSpotTraining"] is True
     assert job["CheckpointConfig"] == {"S3Uri": f"s3://{ARTIFACTS}/checkpoints/{run_id}"}
@@ -174,7 +171,7 @@ def test_rebuild_from_a_previous_runs_inputs_reproduces_the_job(data):
     rebuild_id = new_run_id()
     rebuilt = start_training_job(
         aws.client("sagemaker"),
-        json.loads(data.client("ssm").get_parameter(Name=data.env["TRAINING_RECIPE_PARAMETER"])["Parameter"]["Value"]),
+        aws.recipe_parameter(data.env["TRAINING_RECIPE_PARAMETER"], TrainingRecipe),
         rebuild_id,
         run["manifest_uri"],
         run["manifest_sha256"],
@@ -211,19 +208,22 @@ def test_job_name_is_cut_to_63_characters_and_vpc_isolation_pass_through(aws_env
     long_prefix = "p" * 60
     assert job_name(long_prefix, "20240101t000000z-abcdef") == "p" * 60 + "-20"
     assert job_name("p" * 62, "20240101t000000z-abcdef") == "p" * 62  # no trailing dash after the cut
-    recipe = {
-        **aws_env.training_recipe,
-        "vpc": {"subnet_ids": ["subnet-1"], "security_group_ids": ["sg-1"]},
-        "network_isolation": True,
-        "spot": {"enabled": False},
-    }
+    recipe = TrainingRecipe.parse(
+        {
+            **aws_env.training_recipe,
+            "vpc": {"subnet_ids": ["subnet-1"], "security_group_ids": ["sg-1"]},
+            "network_isolation": True,
+            "spot": {"enabled": False, "max_wait_seconds": None},
+        },
+        source="the test's training recipe",
+    )
     job = start_training_job(
         aws.client("sagemaker"),
         recipe,
         "r1",
         "s3://b/manifests/r1.json",
         "ab" * 32,
-        recipe["image_uri"],
+        recipe.image_uri,
         aws_env.code,
         prefix=PREFIX,
         team="fraud",

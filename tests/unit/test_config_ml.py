@@ -159,7 +159,7 @@ def test_the_learning_loop_settings_reach_the_training_recipe(example):
 
     team = parse_config(example).teams[FRAUD].settings
     recipe = learning_recipe(team.retraining, team.monitoring)
-    assert recipe["data_policy"] == {
+    assert recipe.data_policy.to_document() == {
         "include_base": True,
         "labelled_windows": "since_last_run",
         "recency_hours": 168,
@@ -167,6 +167,11 @@ def test_the_learning_loop_settings_reach_the_training_recipe(example):
         "min_labels": 50,
         "label_delay_hours": 24,
     }
-    assert recipe["approval"] == {"metric": "AUC", "threshold": 0.75, "lower_is_better": False, "min_improvement": 0.01}
+    assert recipe.approval.to_document() == {
+        "metric": "AUC",
+        "threshold": 0.75,
+        "lower_is_better": False,
+        "min_improvement": 0.01,
+    }
     recsys = parse_config(example).teams[RECSYS].settings
-    assert learning_recipe(recsys.retraining, recsys.monitoring)["approval"]["lower_is_better"] is True  # RMSE
+    assert learning_recipe(recsys.retraining, recsys.monitoring).approval.lower_is_better is True  # RMSE

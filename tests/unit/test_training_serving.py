@@ -18,7 +18,7 @@ import yaml
 
 from config.ml import CPU_INSTANCE_TYPES, GPU_INSTANCE_TYPES, DeploymentSettings, has_instance_storage
 from config.platform import DEFAULT_CONFIG_FILE, parse_config
-from modules.serving import deployment_config
+from config.recipes import deployment_config
 from tests.synth import synth
 
 ROLLBACK_KINDS = ("latency-p99", "errors-5xx", "model-errors")
