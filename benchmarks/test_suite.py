@@ -87,9 +87,9 @@ def main() -> None:
     if args.base:
         with checkout_of(args.base) as base:
             times = interleaved(
-                [(f"base {args.base}", base, args.workers), ("working tree", ROOT, args.workers)], args.rounds, args.extra
+                [("working tree", ROOT, args.workers), (f"base {args.base}", base, args.workers)], args.rounds, args.extra
             )
-        before, after = (statistics.median(t) for t in times.values())
+        after, before = (statistics.median(t) for t in times.values())
         print(
             f"median: {args.base} {before:.0f} s, working tree {after:.0f} s: {after / before:.2f}x "
             f"(goal < 360 s on CI; load average at the end: {os.getloadavg()[0]:.1f})"
