@@ -27,6 +27,7 @@ STACK = "fraud-local"
 STACK_GROUP = f"applied-{STACK}"
 
 
+@pytest.hookimpl(tryfirst=True)  # before tests/conftest.py groups the rest by module
 def pytest_collection_modifyitems(items):
     for item in items:
         if "deployed_stack" in item.fixturenames:  # pristine_stack and loop depend on it too
