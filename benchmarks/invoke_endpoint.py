@@ -1,7 +1,7 @@
 """Benchmark of InvokeEndpoint on the emulator (emulator/endpoint_runtime.py): the model's inference script
 in its long-lived child process, data capture written, metrics published, per request.
 
-    python benchmarks/invoke_endpoint.py [--requests 300]
+    .venv/bin/python -m benchmarks.invoke_endpoint [--requests 300]
 
 Starts an emulator, deploys a model whose inference script is a few lines of standard-library Python
 (so the figure is the emulator's own cost, not a network's), and times, in the same run:
@@ -18,12 +18,8 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import time
 import uuid
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from emulator.server import running_emulator
 from ops.code_bundle import deterministic_tar_gz
