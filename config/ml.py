@@ -218,6 +218,13 @@ class MonitoringSettings(Strict):
     quality_threshold: float = Field(
         default=0.7, description="Alarm when the metric goes below this (above it for MAE/RMSE, where lower is better)."
     )
+    quality_min_samples: int = Field(
+        default=50,
+        ge=1,
+        le=10**7,
+        description="A window with fewer labelled requests joined to their predictions publishes no quality "
+        "metric (only QualitySampleCount): a handful of labels must not fire the quality alarm.",
+    )
     latency_p99_ms: int = Field(default=500, ge=1, le=3_600_000)
     errors_5xx_threshold: int = Field(default=5, ge=1, le=1_000_000_000, description="5XX errors per 5 minutes.")
     min_invocations_per_hour: int = Field(

@@ -45,6 +45,7 @@ class LambdaEnvironment:
     cooldown_seconds: int
     auto_approve: bool
     window_hours: int
+    quality_min_samples: int  # the quality check scores a window only with at least this many joined labels
     problem_type: str  # binary | regression
     production: bool  # off-hours and budget breaches never switch production off (common/power.py)
     budget_act_percent: int
@@ -97,7 +98,12 @@ def _out_of_range(values: Mapping[str, object]) -> list[str]:
     problems = []
     if values.get("problem_type", PROBLEM_TYPES[0]) not in PROBLEM_TYPES:
         problems.append(f"PROBLEM_TYPE={values['problem_type']!r}: expected one of {list(PROBLEM_TYPES)}")
-    for field, least in (("window_hours", 1), ("cooldown_seconds", 0), ("budget_act_percent", 1)):
+    for field, least in (
+        ("window_hours", 1),
+        ("quality_min_samples", 1),
+        ("cooldown_seconds", 0),
+        ("budget_act_percent", 1),
+    ):
         value = values.get(field, least)
         if isinstance(value, int) and value < least:
             problems.append(f"{LambdaEnvironment.variable(field)}={value}: expected an integer >= {least}")

@@ -10,8 +10,10 @@ PROBLEM_TYPE `binary` publishes Accuracy, Precision, Recall, F1 (class = score >
 (rank-based, ties get their average rank); `regression` publishes MAE, RMSE, R2. A metric that is
 undefined for the sample (e.g. AUC with one class only, Precision with no positive prediction, R2 with
 constant labels) is left out rather than published as a made-up number. QualitySampleCount and
-UnmatchedGroundTruth (labels without a usable captured prediction) are always published; with no joined
-sample nothing else is.
+UnmatchedGroundTruth (labels without a usable captured prediction) are always published; with fewer
+joined samples than QUALITY_MIN_SAMPLES (the monitoring's `quality_min_samples`) nothing else is, and the
+result's status says `too_few_samples`: a handful of labels is not evidence enough to fire the quality
+alarm (which starts a retrain). The window's refused labels are counted either way.
 """
 
 from __future__ import annotations
@@ -127,7 +129,8 @@ def handle(event: Any, environment: LambdaEnvironment) -> dict[str, Any]:
             labels.append(label)
     unmatched = labels_loaded - len(labels)
 
-    values = (binary_metrics if problem_type == "binary" else regression_metrics)(predictions, labels) if labels else {}
+    scored = len(labels) >= environment.quality_min_samples
+    values = (binary_metrics if problem_type == "binary" else regression_metrics)(predictions, labels) if scored else {}
     at = window.end
     datum = capture.MetricDimensions(environment.team, environment.environment, endpoint).datum
     data = [
@@ -140,7 +143,8 @@ def handle(event: Any, environment: LambdaEnvironment) -> dict[str, Any]:
     result = {
         "endpoint": endpoint,
         **window.as_dict(),
-        "status": "ok" if labels else "no_joined_samples",
+        "status": "ok" if scored else "too_few_samples" if labels else "no_joined_samples",
+        "min_samples": environment.quality_min_samples,
         "problem_type": problem_type,
         "sample_count": len(labels),
         "unmatched_ground_truth": unmatched,

@@ -235,6 +235,7 @@ class Retraining(Construct):
             cooldown_seconds=p.retraining.cooldown_hours * 3600,
             auto_approve=p.auto_approve,
             window_hours=p.monitoring.window_hours,
+            quality_min_samples=p.monitoring.quality_min_samples,
             problem_type=p.monitoring.problem_type,
             production=p.production,
             budget_act_percent=p.budget_act_percent,

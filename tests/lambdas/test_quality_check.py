@@ -162,6 +162,28 @@ def test_no_joined_samples_publishes_only_counts(aws_env):
     assert metric_values("UnmatchedGroundTruth", dims()) == [1]
 
 
+def test_a_window_under_the_minimum_sample_is_counted_but_not_scored(aws_env, monkeypatch):
+    """Three joined labels, all scored wrong: with QUALITY_MIN_SAMPLES 4 no quality metric is published (the
+    quality alarm cannot fire on a handful of labels); the counts are, and the refused labels still count."""
+    monkeypatch.setenv("QUALITY_MIN_SAMPLES", "4")
+    write_captures([0.9, 0.8, 0.1])
+    write_labels({0: 0, 1: 0, 2: 1}, extra=['{"inference_id": "nobody-sent-this", "label": 1}'])
+    result = handler(EVENT, None)
+    assert result["status"] == "too_few_samples" and result["min_samples"] == 4
+    assert result["sample_count"] == 3 and result["unmatched_ground_truth"] == 1 and result["metrics"] == {}
+    assert metric_names() == {"QualitySampleCount", "UnmatchedGroundTruth"}
+    assert metric_values("QualitySampleCount", dims()) == [3]
+
+
+def test_a_window_at_the_minimum_sample_is_scored(aws_env, monkeypatch):
+    monkeypatch.setenv("QUALITY_MIN_SAMPLES", "3")
+    write_captures([0.9, 0.8, 0.1])
+    write_labels({0: 0, 1: 0, 2: 1})
+    result = handler(EVENT, None)
+    assert result["status"] == "ok" and result["metrics"]["AUC"] == 0.0
+    assert "AUC" in metric_names()
+
+
 def test_undefined_metrics_are_not_published(aws_env):
     write_captures([0.2, 0.3, 0.4])
     write_labels({1: 0, 2: 0})

@@ -26,6 +26,7 @@ def example_environment(**changes) -> LambdaEnvironment:
         cooldown_seconds=86400,
         auto_approve=False,
         window_hours=24,
+        quality_min_samples=50,
         production=True,
         budget_act_percent=100,
         problem_type="binary",
