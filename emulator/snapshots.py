@@ -5,17 +5,23 @@ Why: a test that changes an applied stack (trains, deploys, deletes) would other
 snapshot taken right after the apply gives the next test the stack exactly as applied.
 
 All of moto's state lives in its `BackendDict`s (one per service in use; the harness patches keep
-theirs as attributes of the backends, so it comes along). A snapshot is one deep copy of all of them,
-taken in one `deepcopy` call so references between them stay consistent. Runs in the emulator process
-only (`emulator.server` serves it under /mlp-api/snapshots/).
+theirs as attributes of the backends, so it comes along), and in what a few of them keep beside their
+backends: S3's bucket namespace (`bucket_accounts`, which bucket names exist and in which account),
+Organizations' master accounts. A snapshot is one deep copy of all of it, taken in one `deepcopy` call so
+references between them stay consistent. Works in any process where moto's backends live: the emulator
+process (`emulator.server` serves it under /mlp-api/snapshots/) and the handler tests' in-process moto
+(tests/lambdas/moto_state.py).
 """
 
 from __future__ import annotations
 
 import copy
 import copyreg
+import functools
 import threading
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 _snapshots: dict[str, list[tuple[Any, dict]]] = {}
@@ -53,15 +59,16 @@ def take(name: str) -> int:
     from moto.core.base_backend import BackendDict, backend_lock
 
     _copyable_types()
-    with backend_lock:
+    with backend_lock, _untracked():
         services = list(BackendDict._instances)
-        contents = copy.deepcopy([dict(service) for service in services])
+        contents = copy.deepcopy([(dict(service), _own_attributes(service)) for service in services])
     _snapshots[name] = list(zip(services, contents))
     return len(services)
 
 
 def restore(name: str) -> int:
-    """Put back the state saved under `name` (services first used since then are emptied)."""
+    """Put back the state saved under `name` (services first used since then are emptied, the way moto
+    resets them: S3 forgets their bucket names)."""
     from moto.core.base_backend import BackendDict, backend_lock
 
     if name not in _snapshots:
@@ -72,9 +79,41 @@ def restore(name: str) -> int:
         kept = {id(service) for service, _ in saved}
         for service in BackendDict._instances:
             if id(service) not in kept:
+                for backends in service.values():  # per account: each region's backend reset
+                    backends.reset()
                 dict.clear(service)
-        for (service, _), state in zip(saved, contents):
+        for (service, _), (backends, attributes) in zip(saved, contents):
             dict.clear(service)
-            dict.update(service, state)
+            dict.update(service, backends)
+            vars(service).update(attributes)
         BackendDict._instances[:] = [service for service, _ in saved]
     return len(saved)
+
+
+def _own_attributes(service: Any) -> dict[str, Any]:
+    """What a service's `BackendDict` subclass keeps beside its backends (S3's `bucket_accounts`)."""
+    common = _common_attributes()
+    return {name: value for name, value in vars(service).items() if name not in common}
+
+
+@contextmanager
+def _untracked() -> Iterator[None]:
+    """moto tracks every model object it makes (in `BaseModel.__new__`, so a deep copy's too) for its reset,
+    which closes every tracked S3 object's buffer. A snapshot's copies are not live state: a reset must not
+    empty them, so the copies made in the block are dropped from the tracking."""
+    from moto.core.model_instances import model_data
+
+    models = [model for service in model_data.values() for model in service.values()]
+    counts = [len(model.instances_tracked) for model in models]
+    try:
+        yield
+    finally:
+        for model, count in zip(models, counts):
+            del model.instances_tracked[count:]
+
+
+@functools.cache
+def _common_attributes() -> frozenset[str]:
+    from moto.core.base_backend import BackendDict
+
+    return frozenset(vars(BackendDict(object, "snapshot-probe")))  # holds no account until asked for one
