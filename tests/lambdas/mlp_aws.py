@@ -4,20 +4,22 @@ and the Lambda environment of CONTRACTS.md. Import the `aws_env` fixture into a 
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from common import aws
 from contract.environment import LambdaEnvironment
 from contract.runs import RunInputs
 from emulator.images import manifest as image_manifest
+from tests.lambdas import moto_state
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -163,6 +165,18 @@ def containers_write_models(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsEnv]:
+    """moto in-process holding the team's resources as the stack creates them, and the Lambda environment.
+
+    The resources are restored, not rebuilt: built once per worker process and put back before each test
+    as a fresh copy (tests/lambdas/moto_state.py), so a test starts from exactly this state whatever the
+    one before it wrote, without paying ~1.5 s to create it again."""
+    with team_moto(monkeypatch) as env:
+        yield env
+
+
+@contextmanager
+def team_moto(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsEnv]:
+    """What `aws_env` gives a test, for the length of the block (fresh cached clients on both ends)."""
     for name, value in {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
@@ -174,151 +188,160 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsEnv]:
         monkeypatch.delenv(name, raising=False)
     aws.reset_clients()
     containers_write_models(monkeypatch)
-    with mock_aws():
-        s3 = boto3.client("s3", region_name=REGION)
-        for bucket in (ARTIFACTS, CURATED, RAW):
-            s3.create_bucket(Bucket=bucket)
-            s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-        kms_key_arn = boto3.client("kms", region_name=REGION).create_key()["KeyMetadata"]["Arn"]
-        role_arn = boto3.client("iam", region_name=REGION).create_role(
-            RoleName=f"{PREFIX}-sagemaker",
-            AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
-        )["Role"]["Arn"]
-        topic_arn = boto3.client("sns", region_name=REGION).create_topic(Name=f"{PREFIX}-alerts")["TopicArn"]
-        boto3.client("dynamodb", region_name=REGION).create_table(
-            TableName=TABLE,
-            BillingMode="PAY_PER_REQUEST",
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+    try:
+        with moto_state.restored(monkeypatch, "team", team_resources) as built:
+            env = copy.deepcopy(built)  # the test may edit its recipes and environment
+            for name, value in env.env.items():
+                monkeypatch.setenv(name, value)
+            yield env
+    finally:
+        aws.reset_clients()
+
+
+def team_resources() -> AwsEnv:
+    """Create the team's resources in (empty) moto: buckets, key, role, topic, runs table, images, code
+    bundle, recipes, retrain alarms and model package group."""
+    s3 = boto3.client("s3", region_name=REGION)
+    for bucket in (ARTIFACTS, CURATED, RAW):
+        s3.create_bucket(Bucket=bucket)
+        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    kms_key_arn = boto3.client("kms", region_name=REGION).create_key()["KeyMetadata"]["Arn"]
+    role_arn = boto3.client("iam", region_name=REGION).create_role(
+        RoleName=f"{PREFIX}-sagemaker",
+        AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
+    )["Role"]["Arn"]
+    topic_arn = boto3.client("sns", region_name=REGION).create_topic(Name=f"{PREFIX}-alerts")["TopicArn"]
+    boto3.client("dynamodb", region_name=REGION).create_table(
+        TableName=TABLE,
+        BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+    )
+    s3.put_object(Bucket=ARTIFACTS, Key="features/definitions.json", Body=json.dumps(DEFINITIONS).encode())
+
+    training_recipe = {
+        "image_uri": TRAINING_IMAGE,
+        "instance_type": "ml.g5.xlarge",
+        "instance_count": 1,
+        "volume_size_gb": 50,
+        "max_runtime_seconds": 86400,
+        "spot": {"enabled": True, "max_wait_seconds": 172800},
+        "checkpoint_s3_uri": f"s3://{ARTIFACTS}/checkpoints",
+        "output_s3_uri": f"s3://{ARTIFACTS}/models",
+        "kms_key_arn": kms_key_arn,
+        "volume_kms_key_arn": None,  # ml.g5 has instance storage
+        "role_arn": role_arn,
+        "hyperparameters": {"epochs": "10", "lr": "0.1"},
+        "vpc": None,
+        "network_isolation": False,
+        "inference_image_uri": INFERENCE_IMAGE,
+        "definitions_s3_uri": f"s3://{ARTIFACTS}/features/definitions.json",
+        "training_data": {"bucket": CURATED, "prefix": "training/"},
+        # The learning loop's blocks as config.recipes.learning_recipe writes them (small data here).
+        "data_policy": {
+            "include_base": True,
+            "labelled_windows": "all",
+            "recency_hours": 168,
+            "max_rows": None,
+            "min_labels": 2,
+            "label_delay_hours": 24,
+        },
+        "data_gate": {"min_rows": 2, "max_invalid_rate": 0.01, "max_missing_rate": 0.05, "max_label_problem_rate": 0.2},
+        "approval": {"metric": "AUC", "threshold": 0.7, "lower_is_better": False, "min_improvement": 0.01},
+    }
+    # The team's images as `docker push` leaves them, and its published code bundle (main.py publish-code).
+    ecr = boto3.client("ecr", region_name=REGION)
+    digests = {}
+    for image in (TRAINING_IMAGE, INFERENCE_IMAGE):
+        repository, tag = image.split("/", 1)[1].split(":")
+        ecr.create_repository(repositoryName=repository)
+        digests[image] = ecr.put_image(repositoryName=repository, imageManifest=image_manifest(image), imageTag=tag)["image"][
+            "imageId"
+        ]["imageDigest"]
+    code_version = s3.put_object(Bucket=ARTIFACTS, Key=CODE_KEY, Body=b"bundle", Metadata={"sha256": CODE_SHA})["VersionId"]
+    code = {"uri": f"s3://{ARTIFACTS}/{CODE_KEY}", "sha256": CODE_SHA, "version_id": code_version, "git_commit": "abc123"}
+    # moto's endpoint-config validator lacks the g5 family; g4dn is a GPU type it accepts.
+    serving_recipe = {
+        "instance_type": "ml.g4dn.xlarge",
+        "initial_instance_count": 1,
+        "variant_name": "primary",
+        "execution_role_arn": role_arn,
+        "kms_key_arn": kms_key_arn,
+        "volume_kms_key_arn": None,  # ml.g4dn has instance storage
+        "network_isolation": True,
+        "endpoint_name": ENDPOINT,
+        "autoscaling": {
+            "min_capacity": 1,
+            "max_capacity": 4,
+            "policy_name": f"{PREFIX}-invocations-per-instance",
+            "target_invocations_per_instance": 100,
+            "scale_in_cooldown_seconds": 300,
+            "scale_out_cooldown_seconds": 60,
+        },
+        "data_capture": {"percent": 100, "destination_s3_uri": f"s3://{ARTIFACTS}/data-capture"},
+        "deployment_config": {
+            "BlueGreenUpdatePolicy": {
+                "TrafficRoutingConfiguration": {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 300},
+                "TerminationWaitInSeconds": 300,
+            },
+            "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": f"{PREFIX}-endpoint-5xx"}]},
+        },
+    }
+    env = {
+        "PLATFORM": "mlp",
+        "TEAM": "fraud",
+        "ENVIRONMENT": "dev",
+        "PREFIX": PREFIX,
+        "ARTIFACT_BUCKET": ARTIFACTS,
+        "CURATED_BUCKET": CURATED,
+        "RAW_BUCKET": RAW,
+        "KMS_KEY_ARN": kms_key_arn,
+        "ENDPOINT_NAME": ENDPOINT,
+        "MODEL_PACKAGE_GROUP": GROUP,
+        "RUNS_TABLE": TABLE,
+        "TRAINING_RECIPE_PARAMETER": "/mlp/fraud/dev/training-recipe",
+        "SERVING_RECIPE_PARAMETER": "/mlp/fraud/dev/serving-recipe",
+        "DEPLOYED_MODEL_PARAMETER": "/mlp/fraud/dev/deployed-model",
+        "CODE_BUNDLE_PARAMETER": "/mlp/fraud/dev/code-bundle",
+        "FEATURE_DEFINITIONS_KEY": "features/definitions.json",
+        "METRIC_NAMESPACE": "MLPlatform",
+        "ALERT_TOPIC_ARN": topic_arn,
+        "COOLDOWN_SECONDS": "3600",
+        "AUTO_APPROVE": "false",
+        "WINDOW_HOURS": "24",
+        "QUALITY_MIN_SAMPLES": "1",  # the handler tests score small windows; the minimum has its own test
+        "PROBLEM_TYPE": "binary",
+        "RETRAIN_ALARM_ARNS": ",".join(alarm_arn(name) for name in RETRAIN_ALARMS),
+        "WATCH_RULE_ARN": WATCH_RULE_ARN,
+        "RETRAIN_SCHEDULE_RULE_ARNS": SCHEDULE_RULE_ARN,
+        "PRODUCTION": "false",
+        "BUDGET_ACT_PERCENT": "100",
+    }
+    ssm = boto3.client("ssm", region_name=REGION)
+    ssm.put_parameter(Name=env["TRAINING_RECIPE_PARAMETER"], Value=json.dumps(training_recipe), Type="String")
+    ssm.put_parameter(Name=env["SERVING_RECIPE_PARAMETER"], Value=json.dumps(serving_recipe), Type="String")
+    ssm.put_parameter(Name=env["CODE_BUNDLE_PARAMETER"], Value=json.dumps(code), Type="String")
+
+    # The retrain alarms as the monitoring construct creates them; the drift one is firing.
+    cloudwatch = boto3.client("cloudwatch", region_name=REGION)
+    for name in RETRAIN_ALARMS:
+        cloudwatch.put_metric_alarm(
+            AlarmName=name,
+            Namespace="MLPlatform",
+            MetricName="MaxFeaturePSI",
+            Statistic="Maximum",
+            Period=3600,
+            EvaluationPeriods=1,
+            Threshold=0.2,
+            ComparisonOperator="GreaterThanThreshold",
         )
-        s3.put_object(Bucket=ARTIFACTS, Key="features/definitions.json", Body=json.dumps(DEFINITIONS).encode())
+    cloudwatch.set_alarm_state(AlarmName=RETRAIN_ALARMS[0], StateValue="ALARM", StateReason="drift")
 
-        training_recipe = {
-            "image_uri": TRAINING_IMAGE,
-            "instance_type": "ml.g5.xlarge",
-            "instance_count": 1,
-            "volume_size_gb": 50,
-            "max_runtime_seconds": 86400,
-            "spot": {"enabled": True, "max_wait_seconds": 172800},
-            "checkpoint_s3_uri": f"s3://{ARTIFACTS}/checkpoints",
-            "output_s3_uri": f"s3://{ARTIFACTS}/models",
-            "kms_key_arn": kms_key_arn,
-            "volume_kms_key_arn": None,  # ml.g5 has instance storage
-            "role_arn": role_arn,
-            "hyperparameters": {"epochs": "10", "lr": "0.1"},
-            "vpc": None,
-            "network_isolation": False,
-            "inference_image_uri": INFERENCE_IMAGE,
-            "definitions_s3_uri": f"s3://{ARTIFACTS}/features/definitions.json",
-            "training_data": {"bucket": CURATED, "prefix": "training/"},
-            # The learning loop's blocks as config.recipes.learning_recipe writes them (small data here).
-            "data_policy": {
-                "include_base": True,
-                "labelled_windows": "all",
-                "recency_hours": 168,
-                "max_rows": None,
-                "min_labels": 2,
-                "label_delay_hours": 24,
-            },
-            "data_gate": {"min_rows": 2, "max_invalid_rate": 0.01, "max_missing_rate": 0.05, "max_label_problem_rate": 0.2},
-            "approval": {"metric": "AUC", "threshold": 0.7, "lower_is_better": False, "min_improvement": 0.01},
-        }
-        # The team's images as `docker push` leaves them, and its published code bundle (main.py publish-code).
-        ecr = boto3.client("ecr", region_name=REGION)
-        digests = {}
-        for image in (TRAINING_IMAGE, INFERENCE_IMAGE):
-            repository, tag = image.split("/", 1)[1].split(":")
-            ecr.create_repository(repositoryName=repository)
-            digests[image] = ecr.put_image(repositoryName=repository, imageManifest=image_manifest(image), imageTag=tag)["image"][
-                "imageId"
-            ]["imageDigest"]
-        code_version = s3.put_object(Bucket=ARTIFACTS, Key=CODE_KEY, Body=b"bundle", Metadata={"sha256": CODE_SHA})["VersionId"]
-        code = {"uri": f"s3://{ARTIFACTS}/{CODE_KEY}", "sha256": CODE_SHA, "version_id": code_version, "git_commit": "abc123"}
-        # moto's endpoint-config validator lacks the g5 family; g4dn is a GPU type it accepts.
-        serving_recipe = {
-            "instance_type": "ml.g4dn.xlarge",
-            "initial_instance_count": 1,
-            "variant_name": "primary",
-            "execution_role_arn": role_arn,
-            "kms_key_arn": kms_key_arn,
-            "volume_kms_key_arn": None,  # ml.g4dn has instance storage
-            "network_isolation": True,
-            "endpoint_name": ENDPOINT,
-            "autoscaling": {
-                "min_capacity": 1,
-                "max_capacity": 4,
-                "policy_name": f"{PREFIX}-invocations-per-instance",
-                "target_invocations_per_instance": 100,
-                "scale_in_cooldown_seconds": 300,
-                "scale_out_cooldown_seconds": 60,
-            },
-            "data_capture": {"percent": 100, "destination_s3_uri": f"s3://{ARTIFACTS}/data-capture"},
-            "deployment_config": {
-                "BlueGreenUpdatePolicy": {
-                    "TrafficRoutingConfiguration": {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 300},
-                    "TerminationWaitInSeconds": 300,
-                },
-                "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": f"{PREFIX}-endpoint-5xx"}]},
-            },
-        }
-        env = {
-            "PLATFORM": "mlp",
-            "TEAM": "fraud",
-            "ENVIRONMENT": "dev",
-            "PREFIX": PREFIX,
-            "ARTIFACT_BUCKET": ARTIFACTS,
-            "CURATED_BUCKET": CURATED,
-            "RAW_BUCKET": RAW,
-            "KMS_KEY_ARN": kms_key_arn,
-            "ENDPOINT_NAME": ENDPOINT,
-            "MODEL_PACKAGE_GROUP": GROUP,
-            "RUNS_TABLE": TABLE,
-            "TRAINING_RECIPE_PARAMETER": "/mlp/fraud/dev/training-recipe",
-            "SERVING_RECIPE_PARAMETER": "/mlp/fraud/dev/serving-recipe",
-            "DEPLOYED_MODEL_PARAMETER": "/mlp/fraud/dev/deployed-model",
-            "CODE_BUNDLE_PARAMETER": "/mlp/fraud/dev/code-bundle",
-            "FEATURE_DEFINITIONS_KEY": "features/definitions.json",
-            "METRIC_NAMESPACE": "MLPlatform",
-            "ALERT_TOPIC_ARN": topic_arn,
-            "COOLDOWN_SECONDS": "3600",
-            "AUTO_APPROVE": "false",
-            "WINDOW_HOURS": "24",
-            "QUALITY_MIN_SAMPLES": "1",  # the handler tests score small windows; the minimum has its own test
-            "PROBLEM_TYPE": "binary",
-            "RETRAIN_ALARM_ARNS": ",".join(alarm_arn(name) for name in RETRAIN_ALARMS),
-            "WATCH_RULE_ARN": WATCH_RULE_ARN,
-            "RETRAIN_SCHEDULE_RULE_ARNS": SCHEDULE_RULE_ARN,
-            "PRODUCTION": "false",
-            "BUDGET_ACT_PERCENT": "100",
-        }
-        for name, value in env.items():
-            monkeypatch.setenv(name, value)
-        ssm = boto3.client("ssm", region_name=REGION)
-        ssm.put_parameter(Name=env["TRAINING_RECIPE_PARAMETER"], Value=json.dumps(training_recipe), Type="String")
-        ssm.put_parameter(Name=env["SERVING_RECIPE_PARAMETER"], Value=json.dumps(serving_recipe), Type="String")
-        ssm.put_parameter(Name=env["CODE_BUNDLE_PARAMETER"], Value=json.dumps(code), Type="String")
+    sagemaker = boto3.client("sagemaker", region_name=REGION)
+    sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
+    # No endpoint: the first approved model's deployment creates it (modules/serving).
 
-        # The retrain alarms as the monitoring construct creates them; the drift one is firing.
-        cloudwatch = boto3.client("cloudwatch", region_name=REGION)
-        for name in RETRAIN_ALARMS:
-            cloudwatch.put_metric_alarm(
-                AlarmName=name,
-                Namespace="MLPlatform",
-                MetricName="MaxFeaturePSI",
-                Statistic="Maximum",
-                Period=3600,
-                EvaluationPeriods=1,
-                Threshold=0.2,
-                ComparisonOperator="GreaterThanThreshold",
-            )
-        cloudwatch.set_alarm_state(AlarmName=RETRAIN_ALARMS[0], StateValue="ALARM", StateReason="drift")
-
-        sagemaker = boto3.client("sagemaker", region_name=REGION)
-        sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
-        # No endpoint: the first approved model's deployment creates it (modules/serving).
-
-        yield AwsEnv(kms_key_arn, role_arn, topic_arn, env, training_recipe, serving_recipe, code, digests)
-    aws.reset_clients()
+    return AwsEnv(kms_key_arn, role_arn, topic_arn, env, training_recipe, serving_recipe, code, digests)
 
 
 def alarm_arn(name: str) -> str:
