@@ -13,11 +13,11 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from common import aws, capture
 from contract.environment import LambdaEnvironment
 from contract.events import BadEvent
+from tests.lambdas import moto_state
 
 BUCKET = "mlp-fraud-dev-artifacts-123456789012"
 ENDPOINT = "mlp-fraud-dev"
@@ -70,14 +70,14 @@ ENV = {
 
 @pytest.fixture
 def aws_env(monkeypatch):
-    """moto in-process with the artifacts bucket, the Lambda environment and fresh cached clients."""
+    """moto in-process with the artifacts bucket (restored, not rebuilt: tests/lambdas/moto_state.py), the
+    Lambda environment and fresh cached clients."""
     for name, value in ENV.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     aws.reset_clients()
-    with mock_aws():
-        boto3.client("s3").create_bucket(Bucket=BUCKET)
+    with moto_state.restored(monkeypatch, "capture", lambda: boto3.client("s3").create_bucket(Bucket=BUCKET)):
         yield
     aws.reset_clients()
 

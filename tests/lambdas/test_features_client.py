@@ -19,7 +19,6 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
-from moto import mock_aws
 
 from common.features import (
     FeatureStoreClient,
@@ -31,6 +30,7 @@ from common.features import (
 )
 from config.features import FeaturesSpec, definitions_document
 from contract.definitions import DefinitionsError, FeatureDefinitions
+from tests.lambdas import moto_state
 
 PREFIX = "mlp-fraud-dev"
 BUCKET = "mlp-fraud-dev-artifacts-123456789012"
@@ -77,7 +77,8 @@ GOOD_RECORD = [
 
 @pytest.fixture
 def aws(monkeypatch):
-    """moto in-process with fake credentials, us-east-1 and the team's artifacts bucket holding the definitions."""
+    """moto in-process with fake credentials, us-east-1 and the team's artifacts bucket holding the definitions
+    (restored, not rebuilt: tests/lambdas/moto_state.py)."""
     for name, value in {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
@@ -87,13 +88,14 @@ def aws(monkeypatch):
         monkeypatch.setenv(name, value)
     for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)
-    with mock_aws():
-        s3 = boto3.client("s3")
-        s3.create_bucket(Bucket=BUCKET)
-        s3.put_object(
-            Bucket=BUCKET, Key="features/definitions.json", Body=json.dumps(DOCUMENT, sort_keys=True, indent=1).encode()
-        )
+    with moto_state.restored(monkeypatch, "feature-definitions", _definitions_bucket):
         yield
+
+
+def _definitions_bucket() -> None:
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=BUCKET)
+    s3.put_object(Bucket=BUCKET, Key="features/definitions.json", Body=json.dumps(DOCUMENT, sort_keys=True, indent=1).encode())
 
 
 @pytest.fixture

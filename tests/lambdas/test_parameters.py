@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from common import aws
+from tests.lambdas import moto_state
 
 
 @pytest.fixture
@@ -20,7 +20,7 @@ def ssm(monkeypatch):
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     aws.reset_clients()
-    with mock_aws():
+    with moto_state.restored(monkeypatch, "empty", lambda: None):
         yield boto3.client("ssm")
     aws.reset_clients()
 
