@@ -15,6 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 MIRROR_ENV_VAR = "MLP_TF_PROVIDER_MIRROR"
+# Go's garbage collector runs a quarter as often (its default is 100). Terraform starts the AWS provider three
+# times per plan, and each start builds the provider's whole schema (~1500 resource types): most of a
+# command's CPU. Measured on `terraform validate` of a team stack: 4.7 s of CPU instead of 6.4 s, the
+# provider's peak memory ~480 MB instead of ~350 MB. A GOGC set by the caller wins.
+GO_GC_PERCENT = "400"
 
 
 class TerraformError(RuntimeError):
@@ -56,6 +61,7 @@ class Terraform:
             raise TerraformError(f"{self.binary} is not on PATH; Terraform >= 1.10 is required")
         config = write_cli_config(self.workdir / ".mlp")
         self._env = {
+            "GOGC": GO_GC_PERCENT,
             **os.environ,
             **self.env,
             "TF_CLI_CONFIG_FILE": str(config),

@@ -5,8 +5,9 @@ the deploy handler's endpoint included).
 What a user sets, and nothing else (README, "Deploying"): the Terraform CLI config that `python main.py
 emulator` prints (TF_CLI_CONFIG_FILE: providers from the offline mirror), the emulator's environment it
 prints, MLP_STACKS, and `--skip-provider-lock` (cdktf otherwise runs `terraform providers lock`, which
-reads the registry, not the mirror). The project runs from a scratch folder with its own cdktf.json, so
-the local state and cdktf.out of this test stay out of the repository.
+reads the registry, not the mirror); `destroy` right after `diff` adds `--skip-synth`. The project runs
+from a scratch folder with its own cdktf.json, so the local state and cdktf.out of this test stay out of
+the repository.
 """
 
 from __future__ import annotations
@@ -69,7 +70,9 @@ def test_cdktf_deploy_diff_destroy_of_a_team_stack(tmp_path):
 
         # The deploy handler's endpoint, as after a first approval: destroy must remove it too.
         _endpoint_as_the_deploy_handler_leaves_it(aws)
-        cdktf(workdir, env, "destroy", STACK, "--auto-approve", "--skip-provider-lock")
+        # `diff` has just synthesized the same app again (and found nothing to change): destroy uses that
+        # output as it is (a third synth is a Node and a Python start and the stack built again, for nothing).
+        cdktf(workdir, env, "destroy", STACK, "--auto-approve", "--skip-provider-lock", "--skip-synth")
         sagemaker = aws("sagemaker")
         assert sagemaker.list_endpoints()["Endpoints"] == []
         assert sagemaker.list_models()["Models"] == [] and sagemaker.list_endpoint_configs()["EndpointConfigs"] == []

@@ -1,4 +1,10 @@
-"""Apply a team stack to the embedded emulator with real Terraform; `plan` afterwards shows no changes."""
+"""Apply a team stack to the embedded emulator with real Terraform; what it deployed is as configured.
+
+That `plan` shows no changes after the apply is asserted where a plan runs anyway, not by a plan of its
+own here (each `terraform plan` of a team stack costs ~12 s of CPU, most of it the provider starting three
+times): `cdktf diff` after `cdktf deploy` of this stack on a fresh emulator (test_cdktf_workflow.py), and
+the plans of test_loop.py after the handlers switched the endpoint off and on again.
+"""
 
 from __future__ import annotations
 
@@ -46,12 +52,6 @@ def test_key_rotation_enabled(deployed_stack, aws):
     kms = aws("kms")
     key_id = kms.describe_key(KeyId=f"alias/{PREFIX}")["KeyMetadata"]["KeyId"]
     assert kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"] is True
-
-
-def test_plan_after_apply_has_no_changes(pristine_stack):
-    terraform, _ = pristine_stack
-    changes = terraform.plan_changes()
-    assert changes is None, f"plan after apply wants changes:\n{changes[-3000:]}"
 
 
 def test_functions_run_the_local_packages_delivered_through_s3(deployed_stack, aws, emulator, monkeypatch):

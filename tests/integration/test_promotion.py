@@ -1,46 +1,37 @@
 """Promotion across accounts on the emulator: `fraud-local` (account 123456789012) and `fraud-localprod`
-(210987654321) applied with real Terraform on an emulator of their own; a model trained in the source,
-refused while not Approved or when tampered with (nothing copied), promoted once Approved (a second
-promotion changes nothing), approved and deployed in the target, its lineage traced to the source, and
-rebuilt in the target from the target's copies only with the same bundle, image digest, manifest and
-metric. Another team's operator of the target account is refused by the source's resource policies."""
+(210987654321) applied with real Terraform (tests/integration/conftest.py applies both at once and keeps
+them as applied in a snapshot); a model trained in the source, refused while not Approved or when
+tampered with (nothing copied), promoted once Approved (a second promotion changes nothing), approved and
+deployed in the target, its lineage traced to the source, and rebuilt in the target from the target's
+copies only with the same bundle, image digest, manifest and metric. Another team's operator of the
+target account is refused by the source's resource policies."""
 
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import boto3
 import pytest
 
-from config.platform import load_config, with_emulator_override
-from emulator.server import ROOT, Emulator
-from tests.synth import synth
+from tests.integration.conftest import PROMOTION_TARGET, STACK
 
-pytestmark = pytest.mark.xdist_group("promotion")
-SOURCE, TARGET = "fraud-local", "fraud-localprod"
+SOURCE, TARGET = STACK, PROMOTION_TARGET
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    """Both stacks applied on a fresh emulator, and a model trained and registered in the source."""
-    from config.platform import context_for
+def world(deployed_stack, emulator):
+    """Both stacks as applied (whatever ran before on the shared emulator), and a model trained and
+    registered in the source."""
+    from config.platform import context_for, load_config, with_emulator_override
     from emulator.loop import LoopDriver
-    from emulator.promotion import apply_in_parallel
     from main import source_dir_of
     from ops.training_runs import train
 
-    log = ROOT / ".mlp" / "logs" / f"emulator-promotion-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    emulator = Emulator(log=log).start()
-    saved = dict(os.environ)
-    os.environ.update(emulator.client_env())
-    try:
+    emulator.restore(STACK)
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in emulator.client_env().items():
+            patch.setenv(name, value)
         config = with_emulator_override(load_config())
-        out = tmp_path_factory.mktemp("promotion")
-        stacks = synth(config, out, [SOURCE, TARGET])
-        apply_in_parallel([Path(stacks[name].directory) for name in (SOURCE, TARGET)], emulator.client_env())
         source, target = context_for(config, SOURCE), context_for(config, TARGET)
         driver = LoopDriver(source)
         driver.push_team_image()
@@ -59,10 +50,6 @@ def world(tmp_path_factory):
             "package": package,
             "evaluation": produced["evaluation"],
         }
-    finally:
-        emulator.stop()
-        os.environ.clear()
-        os.environ.update(saved)
 
 
 def promote_as(world, team_tag: str = "fraud"):
