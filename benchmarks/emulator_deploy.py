@@ -31,6 +31,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from emulator.demo import PLAN_STARTED
 from emulator.server import running_emulator
 from emulator.terraform import Terraform
 
@@ -97,7 +98,6 @@ def baseline_stack(directory: Path, endpoint: str) -> Path:
 
 STEP = re.compile(r"^\[\s*(\d+)\] (.*?)  \(t\+\d+s\)$")
 APPLIED = re.compile(r"^\s+applied \d+ resources in")
-PLANNED = "terraform plan after apply: no changes"
 
 
 @dataclass
@@ -123,7 +123,7 @@ def _phase(title: str) -> str:
         ("emulator start", ("Starting the embedded",)),
         ("synth", ("Synthesizing",)),
         ("init + apply", ("terraform init",)),
-        ("outputs + plan after apply", ("plan after apply",)),
+        ("outputs + plan after apply (its wait at the join)", ("plan after apply",)),
         ("training jobs (train.py in .venv-models)", ("Training job", "Rebuild", "training run started")),
         ("traffic (InvokeEndpoint) + drift checks", ("requests", "traffic")),
         ("approval + deploy (endpoint start)", ("Approval",)),
@@ -149,8 +149,10 @@ def run_demo(stack: str) -> Demo:
         tail = [*tail[-40:], line]
         if step := STEP.match(line.rstrip()):
             marks.append((step.group(2), now))
-        elif APPLIED.match(line) or PLANNED in line:  # split step 3 at the apply's end
-            marks.append(("outputs, plan after apply" if APPLIED.match(line) else "deployed-code check", now))
+        elif APPLIED.match(line):  # split step 3 at the apply's end and where the plan goes on alongside
+            marks.append(("outputs (plan after apply started)", now))
+        elif PLAN_STARTED in line:
+            marks.append(("deployed-code check", now))
     process.wait()
     seconds = time.perf_counter() - start
     ends = [when for _, when in marks[1:]] + [seconds]
