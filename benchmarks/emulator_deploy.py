@@ -103,7 +103,8 @@ APPLIED = re.compile(r"^\s+applied \d+ resources in")
 @dataclass
 class Demo:
     """`python main.py demo`, timed line by line as it prints: each step's seconds (its title, from the
-    demo's own `[n] title` lines), the apply (init included) and the plan after it split out of step 3."""
+    demo's own `[n] title` lines); step 3 split at the apply's end and where the plan after it goes on
+    alongside the next steps (its step "joined" is the time the demo still waits for it)."""
 
     seconds: float
     steps: list[tuple[str, float]]
@@ -111,7 +112,8 @@ class Demo:
 
     def phases(self) -> dict[str, float]:
         """The steps folded into what bounds the demo: the emulator's start, synth, init + apply, the
-        plan after it, training jobs, traffic and drift checks, approval + deploy, the rest."""
+        outputs and the wait for the plan after the apply, training jobs, traffic and drift checks,
+        approval + deploy, the rest."""
         folded: dict[str, float] = {}
         for title, seconds in self.steps:
             folded[_phase(title)] = folded.get(_phase(title), 0.0) + seconds
