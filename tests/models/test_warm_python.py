@@ -100,20 +100,21 @@ def test_a_forked_job_sees_what_a_fresh_one_sees(tmp_path: Path, monkeypatch, wa
     assert sorted(forked.logs.splitlines()) == sorted(fresh.logs.splitlines()) == ["to stderr", "to stdout"]
 
 
+def train_py(server: WarmPython, source: Path, new_session: bool):
+    """`python train.py` in `source`, forked from `server`, with only PATH set."""
+    env = {"PATH": os.environ["PATH"]}
+    return server.spawn(
+        [sys.executable, "train.py"], cwd=str(source), env=env, stdin=True, merge_stderr=True, new_session=new_session
+    )
+
+
 def test_the_childs_own_module_wins_over_one_the_warm_interpreter_imported(tmp_path: Path):
     source = bundle(tmp_path)
     (source / "train.py").write_text("import fractions, sys\nprint(getattr(fractions, 'SHADOWED', False))\n")
     server = WarmPython(sys.executable, modules=("fractions",), env={"PATH": os.environ["PATH"]})
     try:
         assert server.ready()["imported"] == ["fractions"]
-        child = server.spawn(
-            [sys.executable, "train.py"],
-            cwd=str(source),
-            env={"PATH": os.environ["PATH"]},
-            stdin=False,
-            merge_stderr=True,
-            new_session=False,
-        )
+        child = train_py(server, source, new_session=False)
         assert child.communicate(timeout=60) == ("True\n", None) and child.returncode == 0
     finally:
         server.stop()
@@ -217,14 +218,7 @@ def test_stopping_the_warm_interpreter_stops_its_children(tmp_path: Path):
     source = bundle(tmp_path)
     (source / "train.py").write_text("import time\ntime.sleep(600)\n")
     server = WarmPython(sys.executable, modules=(), env={"PATH": os.environ["PATH"]})
-    child = server.spawn(
-        [sys.executable, "train.py"],
-        cwd=str(source),
-        env={"PATH": os.environ["PATH"]},
-        stdin=True,
-        merge_stderr=True,
-        new_session=True,
-    )
+    child = train_py(server, source, new_session=True)
     assert child.poll() is None
     server.stop()
     assert child.wait(timeout=30) == -9
