@@ -296,8 +296,9 @@ def _serve(path: str, modules: list[str]) -> None:
         if lifeline in readable and not os.read(lifeline, 4096):
             for pid in children:  # the caller is gone: so are the containers it started
                 try:
-                    os.killpg(os.getpgid(pid), signal.SIGKILL) if os.getpgid(pid) == pid else os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
+                    os.killpg(pid, signal.SIGKILL) if os.getpgid(pid) == pid else os.kill(pid, signal.SIGKILL)
+                    os.waitpid(pid, 0)
+                except (ProcessLookupError, ChildProcessError):
                     pass
             return
         if listener in readable:
