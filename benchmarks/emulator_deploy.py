@@ -31,6 +31,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from emulator.demo import PLAN_STARTED
 from emulator.server import running_emulator
 from emulator.terraform import Terraform
 
@@ -97,13 +98,13 @@ def baseline_stack(directory: Path, endpoint: str) -> Path:
 
 STEP = re.compile(r"^\[\s*(\d+)\] (.*?)  \(t\+\d+s\)$")
 APPLIED = re.compile(r"^\s+applied \d+ resources in")
-PLANNED = "terraform plan after apply: no changes"
 
 
 @dataclass
 class Demo:
     """`python main.py demo`, timed line by line as it prints: each step's seconds (its title, from the
-    demo's own `[n] title` lines), the apply (init included) and the plan after it split out of step 3."""
+    demo's own `[n] title` lines); step 3 split at the apply's end and where the plan after it goes on
+    alongside the next steps (its step "joined" is the time the demo still waits for it)."""
 
     seconds: float
     steps: list[tuple[str, float]]
@@ -111,7 +112,8 @@ class Demo:
 
     def phases(self) -> dict[str, float]:
         """The steps folded into what bounds the demo: the emulator's start, synth, init + apply, the
-        plan after it, training jobs, traffic and drift checks, approval + deploy, the rest."""
+        outputs and the wait for the plan after the apply, training jobs, traffic and drift checks,
+        approval + deploy, the rest."""
         folded: dict[str, float] = {}
         for title, seconds in self.steps:
             folded[_phase(title)] = folded.get(_phase(title), 0.0) + seconds
@@ -123,7 +125,7 @@ def _phase(title: str) -> str:
         ("emulator start", ("Starting the embedded",)),
         ("synth", ("Synthesizing",)),
         ("init + apply", ("terraform init",)),
-        ("outputs + plan after apply", ("plan after apply",)),
+        ("outputs + plan after apply (its wait at the join)", ("plan after apply",)),
         ("training jobs (train.py in .venv-models)", ("Training job", "Rebuild", "training run started")),
         ("traffic (InvokeEndpoint) + drift checks", ("requests", "traffic")),
         ("approval + deploy (endpoint start)", ("Approval",)),
@@ -149,8 +151,10 @@ def run_demo(stack: str) -> Demo:
         tail = [*tail[-40:], line]
         if step := STEP.match(line.rstrip()):
             marks.append((step.group(2), now))
-        elif APPLIED.match(line) or PLANNED in line:  # split step 3 at the apply's end
-            marks.append(("outputs, plan after apply" if APPLIED.match(line) else "deployed-code check", now))
+        elif APPLIED.match(line):  # split step 3 at the apply's end and where the plan goes on alongside
+            marks.append(("outputs (plan after apply started)", now))
+        elif PLAN_STARTED in line:
+            marks.append(("deployed-code check", now))
     process.wait()
     seconds = time.perf_counter() - start
     ends = [when for _, when in marks[1:]] + [seconds]

@@ -17,23 +17,31 @@ Inference (`invoke`): the bundle's inference script loaded as the PyTorch servin
 process, by emulator/serve_driver.py.
 
 The child's Python is the model-code venv (`.venv-models`, requirements-models.txt), or
-`$MLP_MODELS_PYTHON`, or the given one: it plays the framework container's interpreter. Standard library
-only, so the GPU check (scripts/run_reference_models.py) runs it where nothing else is installed.
+`$MLP_MODELS_PYTHON`, or the given one: it plays the framework container's interpreter. For that
+interpreter, a child is forked from one warm process of it that has imported PyTorch and the other
+framework libraries once (emulator/warm_python.py), and becomes what the fresh process would be: the
+same entry point, arguments, environment, working directory, module path and standard streams; a child
+whose environment would change how the interpreter or a native library loads is started fresh, and
+`MLP_WARM_PYTHON=0` starts every child fresh. Standard library only, so the GPU check
+(scripts/run_reference_models.py) runs it where nothing else is installed.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from emulator.warm_python import Forked, WarmPython, WarmPythonError
 from ops.code_bundle import deterministic_tar_gz, unpack
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,6 +61,67 @@ def models_python() -> str:
         return os.environ["MLP_MODELS_PYTHON"]
     venv = ROOT / ".venv-models" / "bin" / "python"
     return str(venv) if venv.exists() else sys.executable
+
+
+WARM_VARIABLE = "MLP_WARM_PYTHON"  # "0": every container and job starts a fresh interpreter
+_warm: WarmPython | None = None
+_warm_lock = threading.Lock()
+
+
+def _interpreter_environment() -> dict[str, str]:
+    """What every child gets besides its contract variables: the warm interpreter is started with it."""
+    env = {k: v for k, v in os.environ.items() if k in PASSED_VARIABLES}
+    env.update({"PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1"})
+    return env
+
+
+def warm_interpreter(python: str | None = None) -> WarmPython | None:
+    """The warm interpreter of the framework container's Python (started on first use, in the background),
+    or None for another interpreter or when switched off."""
+    global _warm
+    if (python or models_python()) != models_python() or os.environ.get(WARM_VARIABLE) == "0":
+        return None
+    with _warm_lock:
+        if _warm is not None and _warm.python != models_python():  # $MLP_MODELS_PYTHON changed
+            _warm.stop()
+            _warm = None
+        if _warm is None:
+            _warm = WarmPython(models_python(), env=_interpreter_environment()).start()
+            atexit.register(_warm.stop)
+        return _warm
+
+
+def start(
+    command: list[str], *, cwd: Path, env: dict[str, str], stdin: bool, merge_stderr: bool, new_session: bool
+) -> subprocess.Popen | Forked:
+    """Start `command` (an interpreter, then its script and arguments) as a container's process: forked from
+    the warm interpreter when it is that interpreter and the environment allows it, else a fresh process.
+    (a subprocess.Popen or a warm_python.Forked, text streams: stdout piped, stdin piped or empty)"""
+    warm = warm_interpreter(command[0])
+    if warm is not None and warm.can_fork(env):
+        try:
+            return warm.spawn(command, cwd=str(cwd), env=env, stdin=stdin, merge_stderr=merge_stderr, new_session=new_session)
+        except WarmPythonError as error:  # it could not start or is gone: a fresh process does the same work
+            print(f"emulator: {error}; starting {command[1]} in a fresh interpreter", file=sys.stderr)
+    return subprocess.Popen(
+        command,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT if merge_stderr else None,
+        text=True,
+        errors="replace",
+        start_new_session=new_session,
+    )
+
+
+def stop_warm_python() -> None:
+    global _warm
+    with _warm_lock:
+        if _warm is not None:
+            _warm.stop()
+            _warm = None
 
 
 @dataclass(frozen=True)
@@ -193,16 +262,7 @@ def run_training(
     env = _environment(root, code, entry_point, hyperparameters, names, checkpoints, environment or {})
     command = [python or models_python(), entry_point, *json.loads(env["SM_USER_ARGS"])]
     started = time.monotonic()
-    process = subprocess.Popen(
-        command,
-        cwd=code,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        errors="replace",
-        start_new_session=True,
-    )
+    process = start(command, cwd=code, env=env, stdin=False, merge_stderr=True, new_session=True)
     try:
         logs, _ = process.communicate(timeout=max_runtime_seconds)
     except subprocess.TimeoutExpired:

@@ -27,12 +27,18 @@ import shutil
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from contract.handlers import HANDLER_NAMES
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / ".mlp" / "demo"
+
+
+# What the demo prints about the plan after the apply (benchmarks/emulator_deploy.py splits its steps at these).
+PLAN_STARTED = "terraform plan after apply: started alongside the next steps"
+PLANNED = "terraform plan after apply: no changes"
 
 
 class DemoFailed(RuntimeError):
@@ -96,10 +102,8 @@ def _run(progress: Progress, config_path: str | None, stack: str) -> None:
     from config.platform import context_for, load_config
     from emulator.loop import LoopDriver
     from emulator.terraform import Terraform
-    from main import source_dir_of
-    from ops.functions import deployed_code_matches
     from ops.lineage import render, trace
-    from ops.training_runs import rebuild, train
+    from ops.training_runs import rebuild
     from stacks.app import build_app
 
     config = load_config(config_path)
@@ -118,39 +122,24 @@ def _run(progress: Progress, config_path: str | None, stack: str) -> None:
     started = time.perf_counter()
     terraform.init()
     terraform.apply()
-    resources = terraform.run("state", "list").stdout.split()
-    progress.say(f"applied {len(resources)} resources in {time.perf_counter() - started:.0f}s")
-    for name, value in sorted(terraform.outputs().items()):
-        progress.say(f"{name:<28} {value}")
-    expect(terraform.plan_changes() is None, "terraform plan after apply wants changes")
-    progress.say("terraform plan after apply: no changes")
+    with ThreadPoolExecutor(1, thread_name_prefix="plan-after-apply") as background:
+        # The plan refreshes every resource, mostly waiting on the emulator: it runs alongside the steps
+        # that change nothing Terraform manages (outputs, image push, data upload, the first training job)
+        # and is joined before the first one that could (the registration the job's end starts).
+        plan = background.submit(terraform.plan_changes)
+        resources = terraform.run("state", "list").stdout.split()
+        progress.say(f"applied {len(resources)} resources in {time.perf_counter() - started:.0f}s")
+        for name, value in sorted(terraform.outputs().items()):
+            progress.say(f"{name:<28} {value}")
+        progress.say(f"{PLAN_STARTED} (joined before the first registration)")
+        first_job = _first_model(progress, config, ctx, stack)
 
+        progress.step("terraform plan after apply (run alongside the steps above): joined")
+        changes = plan.result()
+    expect(changes is None, f"terraform plan after apply wants changes:\n{(changes or '')[-3000:]}")
+    progress.say(PLANNED)
     driver = LoopDriver(ctx)
-    expect(all(deployed_code_matches(ctx, h) for h in HANDLER_NAMES), "a deployed Lambda package differs from the local source")
-    progress.say("every deployed Lambda package is byte-identical to the local source's deterministic zip")
-
-    endpoints = [e for e in driver.sagemaker.list_endpoints()["Endpoints"] if e["EndpointName"] == ctx.endpoint_name]
-    expect(not endpoints, "an endpoint exists before any model was approved")
-    progress.say("no endpoint yet: nothing bills until the first approved model (the deploy handler creates it)")
-
-    progress.step("The team pushes its training and inference images (docker push)")
-    progress.emulated("no registry runs: an image manifest is put through ECR PutImage")
-    image, digest = driver.push_team_image()
-    progress.say(f"{image} ({digest[:19]}...)")
-
-    progress.step("Uploading a training dataset to the versioned curated bucket")
-    upload = driver.upload_training_data()
-    progress.say(f"{upload['rows']} rows -> {upload['uri']} (VersionId {upload['version_id']})")
-
-    progress.step("First model: a training run started by an operator (python main.py train)")
-    first = train(ctx, source_dir_of(config, stack), "first model")
-    code = first["inputs"]["code"]
-    progress.say(
-        f"code bundle {code['sha256'][:16]}... -> {code['uri']} (VersionId {code['version_id']}, commit {code['git_commit']})"
-    )
-    progress.say(f"image pinned: {first['inputs']['image_uri']}")
-    progress.say(f"run {first['run_id']}: job {first['training_job_name']}, manifest {first['inputs']['manifest_uri']}")
-    first_package = _train_register_deploy(progress, driver, first["training_job_name"])
+    first_package = _train_register_deploy(progress, driver, first_job, announced=True)
 
     progress.step("Clean traffic: 400 requests like the training data (InvokeEndpoint), then the drift check")
     earlier = dt.datetime.now(dt.UTC) - dt.timedelta(hours=3)
@@ -225,9 +214,51 @@ def _run(progress: Progress, config_path: str | None, stack: str) -> None:
     progress.say(f"rebuild's holdout {evaluation['metric']} = {evaluation['value']} (original {lineage.holdout_value})")
 
 
-def _train_register_deploy(progress: Progress, driver, job_name: str) -> str:
-    progress.step(f"Training job {job_name} runs")
+def _first_model(progress: Progress, config, ctx, stack: str) -> str:
+    """What comes before the first registration: the deployed code checked, no endpoint yet, the team's
+    images and data, an operator's first training run and its job's end. (the job's name)"""
+    from emulator.loop import LoopDriver
+    from main import source_dir_of
+    from ops.functions import deployed_code_matches
+    from ops.training_runs import train
+
+    driver = LoopDriver(ctx)
+    expect(all(deployed_code_matches(ctx, h) for h in HANDLER_NAMES), "a deployed Lambda package differs from the local source")
+    progress.say("every deployed Lambda package is byte-identical to the local source's deterministic zip")
+
+    endpoints = [e for e in driver.sagemaker.list_endpoints()["Endpoints"] if e["EndpointName"] == ctx.endpoint_name]
+    expect(not endpoints, "an endpoint exists before any model was approved")
+    progress.say("no endpoint yet: nothing bills until the first approved model (the deploy handler creates it)")
+
+    progress.step("The team pushes its training and inference images (docker push)")
+    progress.emulated("no registry runs: an image manifest is put through ECR PutImage")
+    image, digest = driver.push_team_image()
+    progress.say(f"{image} ({digest[:19]}...)")
+
+    progress.step("Uploading a training dataset to the versioned curated bucket")
+    upload = driver.upload_training_data()
+    progress.say(f"{upload['rows']} rows -> {upload['uri']} (VersionId {upload['version_id']})")
+
+    progress.step("First model: a training run started by an operator (python main.py train)")
+    first = train(ctx, source_dir_of(config, stack), "first model")
+    code = first["inputs"]["code"]
+    progress.say(
+        f"code bundle {code['sha256'][:16]}... -> {code['uri']} (VersionId {code['version_id']}, commit {code['git_commit']})"
+    )
+    progress.say(f"image pinned: {first['inputs']['image_uri']}")
+    progress.say(f"run {first['run_id']}: job {first['training_job_name']}, manifest {first['inputs']['manifest_uri']}")
+    progress.step(f"Training job {first['training_job_name']} runs")
     progress.emulated("the team's train.py runs in a child process under SageMaker's container contract")
+    driver.wait_for_job(first["training_job_name"])
+    return first["training_job_name"]
+
+
+def _train_register_deploy(progress: Progress, driver, job_name: str, announced: bool = False) -> str:
+    """The job's end (`announced`: its step was printed already), registration, approval and deployment.
+    (the deployed package's ARN)"""
+    if not announced:
+        progress.step(f"Training job {job_name} runs")
+        progress.emulated("the team's train.py runs in a child process under SageMaker's container contract")
     produced, deliveries = driver.complete_training(job_name)
     expect(produced["status"] == "Completed", f"training job {job_name} {produced['status']}: {produced['failure_reason']}")
     evaluation = produced["evaluation"]

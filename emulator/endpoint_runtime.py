@@ -18,9 +18,12 @@ predict_fn -> output_fn per request. Around the container SageMaker:
   Invocation4XXErrors, Invocation5XXErrors, InvocationModelErrors (1 or 0 per request).
 
 Here the container is a child process with the model-code Python (emulator/serve_driver.py, `--serve`),
-kept alive per endpoint variant so the model (and torch) load once, and stopped when the endpoint is
-deleted or moves to another config. The request path holds the emulator's request lock only while it
-touches moto's state; it gives it up while the child works (emulator.serialized.release_while_waiting).
+kept alive per endpoint variant so the model loads once, and stopped when the endpoint is deleted or
+moves to another config. It is forked from the warm interpreter that has PyTorch imported
+(emulator/container.py, emulator/warm_python.py): the same serving driver, inference script, model
+directory and environment as a fresh process, without importing torch again per container. The request
+path holds the emulator's request lock only while it touches moto's state; it gives it up while the
+child works (emulator.serialized.release_while_waiting).
 The image is not run (no registry runs here): the strict emulator has checked it exists in ECR.
 """
 
@@ -45,6 +48,8 @@ from pathlib import Path
 from typing import Any
 
 from emulator.container import PASSED_VARIABLES, SERVE_DRIVER, models_python
+from emulator.container import start as start_process
+from emulator.warm_python import Forked
 from ops.code_bundle import unpack
 
 log = logging.getLogger(__name__)
@@ -81,7 +86,7 @@ class ServingProcess:
     workdir: Path
     program: str
     environment: dict[str, str]
-    process: subprocess.Popen | None = None
+    process: subprocess.Popen | Forked | None = None
     lines: queue.Queue = field(default_factory=queue.Queue)
     lock: threading.Lock = field(default_factory=threading.Lock)
     ready: bool | None = None
@@ -104,14 +109,13 @@ class ServingProcess:
             }
         )
         # stderr is the emulator's own (its log), like the container's logs going to CloudWatch Logs.
-        self.process = subprocess.Popen(
+        self.process = start_process(
             [models_python(), str(SERVE_DRIVER), "--serve", self.program, str(self.model_dir)],
             cwd=code_dir,
             env=env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            errors="replace",
+            stdin=True,
+            merge_stderr=False,
+            new_session=False,
         )
         threading.Thread(target=self._read, daemon=True, name=f"serve-{self.process.pid}").start()
 

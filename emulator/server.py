@@ -44,16 +44,18 @@ class EmulatorError(RuntimeError):
 
 
 class Emulator:
-    def __init__(self, port: int = 0, log: Path | None = None):
+    def __init__(self, port: int = 0, log: Path | None = None, warm_models: bool = False):
         self._requested_port = port
         self._log = log  # the server's stderr (request errors), else discarded
+        self._warm_models = warm_models  # start the model-code Python's warm interpreter with the server
         self._process: subprocess.Popen[str] | None = None
         self.endpoint: str | None = None
 
     def start(self, timeout: float = 60) -> Emulator:
         stderr = open(self._log, "ab") if self._log else subprocess.DEVNULL
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "emulator.server", "--port", str(self._requested_port)],
+            [sys.executable, "-m", "emulator.server", "--port", str(self._requested_port)]
+            + (["--warm-models"] if self._warm_models else []),
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=stderr,
@@ -209,13 +211,17 @@ def make_emulator_server(port: int, app):
     return Server("127.0.0.1", port, app, handler=RequestHandler)
 
 
-def serve(port: int = 0, announce=print) -> None:
-    """Serve in this process until SIGINT/SIGTERM (what the child process and `main.py emulator` run)."""
+def serve(port: int = 0, announce=print, warm_models: bool = False) -> None:
+    """Serve in this process until SIGINT/SIGTERM (what the child process and `main.py emulator` run).
+    `warm_models`: start the model-code Python's warm interpreter now (it imports PyTorch meanwhile),
+    not at the first training job or endpoint (emulator/container.py)."""
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-    from emulator import patches, patches_training
+    from emulator import container, patches, patches_training
     from emulator.serialized import serialized, sqs_long_poll_releases_the_lock
 
+    if warm_models:
+        container.warm_interpreter()
     patches.apply_all()
     sqs_long_poll_releases_the_lock()
     # One request at a time into moto (its backends have no locks: emulator/serialized.py); snapshots too.
@@ -252,8 +258,9 @@ def run_forever(port: int = 0) -> None:
 def _main() -> None:
     parser = argparse.ArgumentParser(description="Run the patched moto server on 127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--warm-models", action="store_true", help="start the model-code Python's warm interpreter now")
     args = parser.parse_args()
-    serve(args.port, lambda endpoint: print(f"{READY}{endpoint}", flush=True))
+    serve(args.port, lambda endpoint: print(f"{READY}{endpoint}", flush=True), args.warm_models)
 
 
 if __name__ == "__main__":
