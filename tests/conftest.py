@@ -23,13 +23,13 @@ import pytest
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
 # The work units that hold real Terraform applies, PyTorch training or a policy scan, longest first
-# (per-module time of `pytest -n 2 --dist loadgroup --durations=80 --junitxml`, this machine, 2026-11-28:
-# the applied stack ~600 s, reference models ~500, cdktf ~430, promotion ~360, policy scan ~360 at load 10-20).
+# (per-group time of `pytest -n 2 --dist loadgroup --junitxml`, this machine at load ~1, 2026-11-28: the applied
+# stacks 227 s, cdktf 138, reference models 42, policy scan 32, config injection 20). The promotion tests
+# joined the applied stack's group (tests/integration/conftest.py applies their target stack with it).
 HEAVIEST_FIRST = (
-    "applied-fraud-local",  # tests/integration/conftest.py: the applied stack, the loop, the notebook run
-    "tests/models/test_reference_models.py",  # both reference models trained and served, spot resume
+    "applied-fraud-local",  # tests/integration/conftest.py: the applied stacks, the loop, promotion, the notebook run
     "tests/integration/test_cdktf_workflow.py",  # cdktf deploy, diff, destroy on an emulator of its own
-    "promotion",  # tests/integration/test_promotion.py: two stacks applied on an emulator of their own
+    "tests/models/test_reference_models.py",  # both reference models trained and served, spot resume
     "tests/unit/test_policy_scan.py",  # checkov over every stack
     "tests/integration/test_config_injection.py",  # terraform init and two plans
 )
