@@ -5,8 +5,9 @@ JSON Lines objects SageMaker data capture (or the team's ground-truth upload) wr
 `<base>/yyyy/mm/dd/hh/` of the artifacts bucket, and they publish metrics with the same dimensions.
 Keeping that here means the two handlers only hold their own statistics.
 
-Memory stays bounded however large the window: only the hour prefixes inside the window are listed,
-each object is read with `iter_lines()` and each record is yielded and dropped. A line that cannot be
+Memory stays bounded however large the window: only the prefixes inside the window are listed (a day
+prefix for a day the window covers whole, one LIST instead of 24: a week's window is 8 requests, not
+168), each object is read with `iter_lines()` and each record is yielded and dropped. A line that cannot be
 parsed is counted in `ReadStats.malformed` and skipped; it never raises.
 """
 
@@ -73,10 +74,6 @@ class Window:
             hour += timedelta(hours=1)
         return hours
 
-    def hour_prefixes(self, base: str) -> list[str]:
-        """`<base>/yyyy/mm/dd/hh/` for every hour overlapping the window (base without trailing /)."""
-        return [f"{base}/{h:%Y/%m/%d/%H}/" for h in self.hours()]
-
     def as_dict(self) -> dict[str, str]:
         return {"window_start": self.start.isoformat(), "window_end": self.end.isoformat()}
 
@@ -114,20 +111,43 @@ class ReadStats:
 
 def iter_window_lines(bucket: str, base: str, window: Window, stats: ReadStats) -> Iterator[bytes]:
     """Non-empty lines of every object under the window's hour prefixes of `base`, streamed."""
+    for _, line in iter_hour_lines(bucket, base, window, stats):
+        yield line
+
+
+def iter_hour_lines(bucket: str, base: str, window: Window, stats: ReadStats) -> Iterator[tuple[datetime, bytes]]:
+    """Non-empty lines of every object under the window's hour prefixes of `base`, each with the hour its
+    object is filed under (oldest first), streamed."""
     s3 = aws.client("s3")
+    for hour, key in _window_objects(s3, bucket, base, window):
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+        stats.objects += 1
+        try:
+            for line in body.iter_lines(chunk_size=READ_CHUNK_BYTES):
+                if line.strip():
+                    stats.lines += 1
+                    yield hour, line
+        finally:
+            body.close()
+
+
+def _window_objects(s3: Any, bucket: str, base: str, window: Window) -> Iterator[tuple[datetime, str]]:
+    """(hour, key) of every object under `<base>/yyyy/mm/dd/hh/` for the window's hours, in key order.
+    A day whose 24 hours all overlap the window is listed once by its day prefix; a key under it that is
+    not under one of its hour folders is skipped, as listing the hour prefixes would never have seen it."""
     paginator = s3.get_paginator("list_objects_v2")
-    for prefix in window.hour_prefixes(base):
-        for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
-            for item in page.get("Contents", []):
-                body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"]
-                stats.objects += 1
-                try:
-                    for line in body.iter_lines(chunk_size=READ_CHUNK_BYTES):
-                        if line.strip():
-                            stats.lines += 1
-                            yield line
-                finally:
-                    body.close()
+    days: dict[str, list[datetime]] = {}
+    for hour in window.hours():
+        days.setdefault(f"{base}/{hour:%Y/%m/%d}/", []).append(hour)
+    for day_prefix, hours in days.items():
+        by_folder = {f"{hour:%H}/": hour for hour in hours}
+        prefixes = [day_prefix] if len(hours) == 24 else [day_prefix + folder for folder in by_folder]
+        for prefix in prefixes:
+            for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+                for item in page.get("Contents", []):
+                    filed_under = by_folder.get(item["Key"][len(day_prefix) : len(day_prefix) + 3])
+                    if filed_under is not None:
+                        yield filed_under, item["Key"]
 
 
 def capture_bases(bucket: str, endpoint: str) -> list[str]:

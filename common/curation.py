@@ -116,18 +116,15 @@ def curate(
     labels = LabelSet(problem_type)
     counts: dict[str, WindowCounts] = {}
     base = f"{capture.GROUND_TRUTH_PREFIX}/{endpoint}"
-    for hour in span.hours():
+    for hour, line in capture.iter_hour_lines(artifact_bucket, base, span, capture.ReadStats()):
         tag = _hour_tag(hour)
-        before = (len(labels), labels.malformed, labels.duplicate, labels.conflicting)
-        stats = capture.ReadStats()
-        for line in capture.iter_window_lines(artifact_bucket, base, capture.Window(hour, hour + timedelta(hours=1)), stats):
-            labels.add_line(line, tag)
-        if stats.lines:
-            window = counts.setdefault(tag, WindowCounts())
-            window.labels = stats.lines
-            window.malformed = labels.malformed - before[1]
-            window.duplicate = labels.duplicate - before[2]
-            window.conflicting = labels.conflicting - before[3]
+        before = (labels.malformed, labels.duplicate, labels.conflicting)
+        labels.add_line(line, tag)
+        window = counts.setdefault(tag, WindowCounts())
+        window.labels += 1
+        window.malformed += labels.malformed - before[0]
+        window.duplicate += labels.duplicate - before[1]
+        window.conflicting += labels.conflicting - before[2]
     if not counts:
         return []
 

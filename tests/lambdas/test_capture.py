@@ -1,4 +1,4 @@
-"""Data-capture reading: window parsing, hour prefixes, line parsing, predictions, metric batching.
+"""Data-capture reading: window parsing, the listing of hour prefixes, line parsing, predictions, metric batching.
 
 Also holds the moto fixture and capture-writing helpers the drift and quality handler tests import.
 """
@@ -166,7 +166,7 @@ def test_scheduled_event_window_ends_at_event_time():
 def test_explicit_window_naive_means_utc():
     window = capture.window_from_event({"window_start": "2024-05-01T10:30:00", "window_end": "2024-05-01T12:00:00+00:00"}, 24)
     assert window.start == datetime(2024, 5, 1, 10, 30, tzinfo=UTC)
-    assert window.hour_prefixes("base") == ["base/2024/05/01/10/", "base/2024/05/01/11/"]
+    assert window.hours() == [datetime(2024, 5, 1, 10, tzinfo=UTC), datetime(2024, 5, 1, 11, tzinfo=UTC)]
 
 
 @pytest.mark.parametrize(
@@ -309,6 +309,40 @@ def test_iter_capture_lists_only_window_hours_and_counts_malformed(aws_env):
     assert stats.malformed == 1
     assert stats.objects == 3  # the hour before the window and the end hour are never read
     assert stats.records == 4 and stats.out_of_window == 1
+
+
+def test_a_day_the_window_covers_whole_is_listed_once_and_reads_what_its_hours_hold(aws_env):
+    """From 21:30 on one day to 02:00 two days later: the middle day is one LIST of its day prefix, the
+    partial days one per hour; what is read is exactly what the hour folders inside the window hold."""
+    start, end = datetime(2024, 5, 1, 21, 30, tzinfo=UTC), datetime(2024, 5, 3, 2, 0, tzinfo=UTC)
+    base = f"data-capture/{ENDPOINT}/primary"
+    inside = [
+        start,
+        datetime(2024, 5, 2, 0, tzinfo=UTC),
+        datetime(2024, 5, 2, 13, tzinfo=UTC),
+        datetime(2024, 5, 3, 1, 59, tzinfo=UTC),
+    ]
+    outside = [datetime(2024, 5, 1, 20, 59, tzinfo=UTC), end]
+    for at in inside + outside:
+        put_lines(capture_key(at, f"{at:%d%H%M}"), [f"{at:%d%H%M}"])
+    # under the whole day but in no hour folder: listing hour prefixes never saw these, nor does the day's LIST
+    for stray in ("notes.txt", "24/late.jsonl", "7/short.jsonl"):
+        put_lines(f"{base}/2024/05/02/{stray}", ["stray"])
+    lists: list[str] = []
+    s3 = aws.client("s3")
+    s3.meta.events.register("provide-client-params.s3.ListObjectsV2", lambda params, **_: lists.append(params["Prefix"]))
+
+    read = list(capture.iter_hour_lines(BUCKET, base, capture.Window(start, end), capture.ReadStats()))
+
+    assert [(hour, line.decode()) for hour, line in read] == [(at.replace(minute=0), f"{at:%d%H%M}") for at in inside]
+    assert lists == [
+        f"{base}/2024/05/01/21/",
+        f"{base}/2024/05/01/22/",
+        f"{base}/2024/05/01/23/",
+        f"{base}/2024/05/02/",
+        f"{base}/2024/05/03/00/",
+        f"{base}/2024/05/03/01/",
+    ]
 
 
 def test_publish_batches_at_most_1000(aws_env):
