@@ -90,6 +90,16 @@ def restore(name: str) -> int:
     return len(saved)
 
 
+def drop(prefix: str) -> int:
+    """Forget the snapshots whose names start with `prefix`; returns how many. Their S3 objects close their
+    buffers as they go (moto's FakeKey.__del__), which fails once the interpreter is shutting down: a process
+    that keeps snapshots drops them before it exits."""
+    names = [name for name in _snapshots if name.startswith(prefix)]
+    for name in names:
+        del _snapshots[name]
+    return len(names)
+
+
 def _own_attributes(service: Any) -> dict[str, Any]:
     """What a service's `BackendDict` subclass keeps beside its backends (S3's `bucket_accounts`)."""
     common = _common_attributes()

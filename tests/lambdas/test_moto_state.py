@@ -96,3 +96,17 @@ def test_moto_is_off_and_empty_after_the_test():
     )
     with pytest.raises(EndpointConnectionError):
         unreachable.list_buckets()
+
+
+def test_dropped_snapshots_are_gone_and_only_those_of_the_prefix():
+    from emulator import snapshots
+
+    with pytest.MonkeyPatch.context() as monkeypatch, moto_state.restored(monkeypatch, "drop-probe", lambda: None):
+        snapshots.take("drop-probe:a")
+        snapshots.take("drop-probe:b")
+        snapshots.take("kept-probe")
+        assert snapshots.drop("drop-probe:") == 2
+        with pytest.raises(KeyError, match="drop-probe:a"):
+            snapshots.restore("drop-probe:a")
+        assert snapshots.restore("kept-probe") >= 0
+        assert snapshots.drop("kept-probe") == 1
